@@ -1,0 +1,40 @@
+"""``python -m distill_scaling <command>``: one entry point, each command implemented by its own module.
+
+Each command module exposes ``cli(argv: list[str]) -> int`` and parses its own arguments, so that a command's
+help, validation and work live beside the code they drive.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+#: command -> (module, one-line description)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "book": ("distill_scaling.book", "execute the chapters through papermill and build the website"),
+    "corpus": ("distill_scaling.corpus", "build or verify the committed text corpus"),
+    "study": ("distill_scaling.study", "train whatever run records of the study are missing"),
+    "plan": ("distill_scaling.optimal", "plan a compute-optimal distillation (teacher, tokens, compute split)"),
+    "bench": ("distill_scaling.bench", "print speed figures (training throughput, fitting)"),
+    "runs": ("distill_scaling.runs", "inspect the run store"),
+}
+
+
+def usage() -> str:
+    lines = ["usage: python -m distill_scaling <command> [options]", "", "commands:"]
+    lines += [f"  {name:<8} {desc}" for name, (_, desc) in COMMANDS.items()]
+    lines.append("\n`python -m distill_scaling <command> --help` describes a command's options.")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in {"-h", "--help", "help"}:
+        print(usage())
+        return 0
+    command, rest = argv[0], argv[1:]
+    if command not in COMMANDS:
+        print(f"error: unknown command {command!r}; allowed: {', '.join(COMMANDS)}", file=sys.stderr)
+        return 2
+    module = importlib.import_module(COMMANDS[command][0])
+    return int(module.cli(rest) or 0)

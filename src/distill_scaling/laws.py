@@ -12,16 +12,49 @@ Distillation law (paper Eq. 8, with the primed coefficients of Eq. 46 / Table 6)
               * (A' / N_S**alpha' + B' / D_S**beta') ** gamma'
 
 where ``L~_S = L(N_S, D_S)`` is the student's supervised loss from the supervised law.
-Every function is vectorised over numpy arrays (broadcasting like numpy).
+Every function is vectorised over numpy arrays (broadcasting like numpy). ``np.inf`` is a valid size or token
+count (the infinite-capacity and infinite-data limits); zero, negative and NaN inputs raise ``ValueError``.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field, fields, replace
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from numpy.typing import ArrayLike
+
+# --- Input checks ------------------------------------------------------------------------------------------
+
+
+def _positive(name: str, value: ArrayLike, what: str) -> np.ndarray:
+    """``value`` as a float array, or ValueError naming ``name`` if any entry is not > 0 (NaN included)."""
+    arr = np.asarray(value, dtype=float)
+    bad = ~(arr > 0)
+    if np.any(bad):
+        first = arr[bad].flat[0] if arr.ndim else float(arr)
+        raise ValueError(f"{name} must be > 0 ({what}); got {first!r}")
+    return arr
+
+
+def _check_coefficients(obj: SupervisedCoefficients | DistillationCoefficients) -> None:
+    for name in obj.NAMES:
+        value = getattr(obj, name)
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
+            raise ValueError(f"coefficient {name} must be a finite number; got {value!r}")
+        # E may be 0 (no irreducible loss); every other coefficient of both laws is positive by construction.
+        if value < 0 or (value == 0 and name != "E"):
+            bound = ">= 0" if name == "E" else "> 0"
+            raise ValueError(f"coefficient {name} must be {bound}; got {value!r}")
+
+
+def _expect(coef: Any, cls: type, argument: str) -> None:
+    if not isinstance(coef, cls):
+        raise TypeError(f"{argument} must be a {cls.__name__}; got {type(coef).__name__}")
+
+
+# --- Coefficient sets --------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -36,10 +69,13 @@ class SupervisedCoefficients:
     gamma: float = 1.0
     #: Where the numbers come from (paper, table, fit).
     source: str = field(default="", compare=False)
-    #: Published or bootstrap intervals: name -> (low, high).
+    #: Published or bootstrap intervals: name -> (low, high). May also hold the derived ``a`` and ``b``.
     intervals: dict[str, tuple[float, float]] = field(default_factory=dict, compare=False, repr=False)
 
     NAMES = ("E", "A", "B", "alpha", "beta", "gamma")
+
+    def __post_init__(self) -> None:
+        _check_coefficients(self)
 
     @property
     def a(self) -> float:
@@ -52,9 +88,11 @@ class SupervisedCoefficients:
         return self.alpha / (self.alpha + self.beta)
 
     def values(self) -> dict[str, float]:
+        """The coefficients by name (no source, no intervals)."""
         return {n: getattr(self, n) for n in self.NAMES}
 
     def replace(self, **changes: Any) -> SupervisedCoefficients:
+        """A copy with some coefficients changed (validated again)."""
         return replace(self, **changes)
 
 
@@ -76,6 +114,9 @@ class DistillationCoefficients:
 
     NAMES = ("A", "B", "alpha", "beta", "gamma", "c0", "c1", "f1", "d1")
 
+    def __post_init__(self) -> None:
+        _check_coefficients(self)
+
     @property
     def a(self) -> float:
         """a' = beta' / (alpha' + beta')."""
@@ -87,9 +128,11 @@ class DistillationCoefficients:
         return self.alpha / (self.alpha + self.beta)
 
     def values(self) -> dict[str, float]:
+        """The coefficients by name (no source, no intervals)."""
         return {n: getattr(self, n) for n in self.NAMES}
 
     def replace(self, **changes: Any) -> DistillationCoefficients:
+        """A copy with some coefficients changed (validated again)."""
         return replace(self, **changes)
 
 
@@ -120,6 +163,8 @@ PAPER_SUPERVISED = SupervisedCoefficients(
         "alpha": (0.405, 0.411),
         "beta": (0.428, 0.433),
         "gamma": (0.442, 0.461),
+        "a": (0.513, 0.513),
+        "b": (0.486, 0.486),
     },
 )
 
@@ -145,6 +190,8 @@ PAPER_DISTILLATION = DistillationCoefficients(
         "c1": (522.6, 522.6),
         "f1": (0.088, 0.093),
         "d1": (1.302, 1.327),
+        "a": (0.662, 0.665),
+        "b": (0.334, 0.337),
     },
 )
 
@@ -174,10 +221,13 @@ EPOCH_CHINCHILLA = SupervisedCoefficients(
 # --- The laws ---------------------------------------------------------------------------------------------
 
 
-def supervised_loss(N: ArrayLike, D: ArrayLike, coef: SupervisedCoefficients = PAPER_SUPERVISED) -> np.ndarray:
+def supervised_loss(
+    N: ArrayLike, D: ArrayLike, coef: SupervisedCoefficients = PAPER_SUPERVISED
+) -> np.ndarray:
     """L(N, D) = E + (A/N^alpha + B/D^beta)^gamma. ``D = np.inf`` gives the infinite-data limit."""
-    N = np.asarray(N, dtype=float)
-    D = np.asarray(D, dtype=float)
+    _expect(coef, SupervisedCoefficients, "coef")
+    N = _positive("N", N, "non-embedding parameters")
+    D = _positive("D", D, "training tokens")
     return coef.E + (coef.A * N ** (-coef.alpha) + coef.B * D ** (-coef.beta)) ** coef.gamma
 
 
@@ -192,10 +242,14 @@ def capacity_factor(
     """The broken-power-law factor (1 + (L_T / (L~_S d1))^(1/f1))^(-c1 f1), in [0, 1].
 
     Close to 1 while the teacher is much stronger than the student could learn alone; falls steeply to 0 as
-    L_T / L~_S passes d1 (the student then copies the teacher). Computed in log space to avoid overflow.
+    L_T / L~_S approaches d1 (the student then copies the teacher). Computed in log space to avoid overflow.
     """
-    ratio = np.asarray(L_T, dtype=float) / (np.asarray(L_S_supervised, dtype=float) * coef.d1)
-    log_term = np.logaddexp(0.0, np.log(ratio) / coef.f1)
+    _expect(coef, DistillationCoefficients, "coef")
+    L_T = _positive("L_T", L_T, "teacher cross-entropy, nats per token")
+    L_sup = _positive("L_S_supervised", L_S_supervised, "student supervised cross-entropy, nats per token")
+    with np.errstate(divide="ignore"):  # L~_S = inf gives ratio 0, log -inf, factor 1: the intended limit
+        log_ratio = np.log(L_T) - np.log(L_sup * coef.d1)
+    log_term = np.logaddexp(0.0, log_ratio / coef.f1)
     return np.exp(-coef.c1 * coef.f1 * log_term)
 
 
@@ -210,12 +264,119 @@ def distillation_loss(
 
     ``supervised_coef`` gives L~_S = L(N_S, D_S), the student's supervised loss inside the law.
     """
-    N_S = np.asarray(N_S, dtype=float)
-    D_S = np.asarray(D_S, dtype=float)
-    L_T = np.asarray(L_T, dtype=float)
+    _expect(coef, DistillationCoefficients, "coef")
+    _expect(supervised_coef, SupervisedCoefficients, "supervised_coef")
+    N_S = _positive("N_S", N_S, "student non-embedding parameters")
+    D_S = _positive("D_S", D_S, "distillation tokens")
+    L_T = _positive("L_T", L_T, "teacher cross-entropy, nats per token")
     L_sup = supervised_loss(N_S, D_S, supervised_coef)
     power = (coef.A * N_S ** (-coef.alpha) + coef.B * D_S ** (-coef.beta)) ** coef.gamma
     return L_T + L_T ** (-coef.c0) * capacity_factor(L_T, L_sup, coef) * power
+
+
+class OptimalTeacher(NamedTuple):
+    """Result of :func:`optimal_teacher`: the best teacher loss L*_T and the student loss it gives."""
+
+    teacher_loss: np.ndarray
+    student_loss: np.ndarray
+
+
+def optimal_teacher(
+    N_S: ArrayLike,
+    D_S: ArrayLike,
+    coef: DistillationCoefficients = PAPER_DISTILLATION,
+    supervised_coef: SupervisedCoefficients = PAPER_SUPERVISED,
+    *,
+    bounds: tuple[float, float] | None = None,
+    grid_points: int = 256,
+) -> OptimalTeacher:
+    """L*_T = argmin over L_T of L_S(N_S, D_S, L_T), and L_S(N_S, D_S, L*_T), broadcast over N_S and D_S.
+
+    The search runs over teacher losses in ``bounds``; by default from the supervised irreducible loss E (no
+    teacher of the supervised law gets below it) to 2 d1 L~_S (beyond d1 L~_S the broken-power-law factor has
+    switched off and L_S ~ L_T only grows). L_S can have two local minima in L_T (the L_T^-c0 valley and the
+    one where the factor switches off), so a geometric grid of ``grid_points`` first picks the basin, then a
+    golden-section search polishes it to about 1e-12 relative. A minimum on a bound is returned as the bound.
+    """
+    _expect(coef, DistillationCoefficients, "coef")
+    _expect(supervised_coef, SupervisedCoefficients, "supervised_coef")
+    if not isinstance(grid_points, int) or grid_points < 8:
+        raise ValueError(f"grid_points must be an int >= 8; got {grid_points!r}")
+    N_S = _positive("N_S", N_S, "student non-embedding parameters")
+    D_S = _positive("D_S", D_S, "distillation tokens")
+    N_S, D_S = np.broadcast_arrays(N_S, D_S)
+    L_sup = supervised_loss(N_S, D_S, supervised_coef)
+    if bounds is None:
+        lo = np.full(N_S.shape, max(supervised_coef.E, 1e-3))
+        hi = np.maximum(2.0 * coef.d1 * L_sup, 2.0 * lo)
+    else:
+        low, high = bounds
+        if not (0 < low < high and math.isfinite(high)):
+            raise ValueError(f"bounds must satisfy 0 < low < high < inf; got {bounds!r}")
+        lo, hi = np.full(N_S.shape, float(low)), np.full(N_S.shape, float(high))
+
+    def loss(L_T: np.ndarray) -> np.ndarray:
+        return distillation_loss(N_S[..., None], D_S[..., None], L_T, coef, supervised_coef)
+
+    # Stage 1: geometric grid, last axis.
+    t = np.linspace(0.0, 1.0, grid_points)
+    grid = lo[..., None] * (hi / lo)[..., None] ** t
+    values = loss(grid)
+    best = np.argmin(values, axis=-1)[..., None]
+    left = np.take_along_axis(grid, np.maximum(best - 1, 0), axis=-1)
+    right = np.take_along_axis(grid, np.minimum(best + 1, grid_points - 1), axis=-1)
+
+    # Stage 2: golden-section search inside the bracket around the best grid point (vectorised).
+    inv_phi = (math.sqrt(5.0) - 1.0) / 2.0
+    a, b = left, right
+    c, d = b - inv_phi * (b - a), a + inv_phi * (b - a)
+    fc, fd = loss(c), loss(d)
+    for _ in range(80):
+        go_left = fc < fd
+        b = np.where(go_left, d, b)
+        a = np.where(go_left, a, c)
+        new_c = b - inv_phi * (b - a)
+        new_d = a + inv_phi * (b - a)
+        c, d = np.where(go_left, new_c, d), np.where(go_left, c, new_d)
+        fc, fd = np.where(go_left, loss(new_c), fd), np.where(go_left, fc, loss(new_d))
+    # Keep the best of the polished point and the grid's end points (a minimum on a bound stays there).
+    candidates = np.concatenate([(a + b) / 2.0, grid[..., :1], grid[..., -1:]], axis=-1)
+    cand_values = loss(candidates)
+    pick = np.argmin(cand_values, axis=-1)[..., None]
+    teacher = np.take_along_axis(candidates, pick, axis=-1)[..., 0]
+    student = np.take_along_axis(cand_values, pick, axis=-1)[..., 0]
+    return OptimalTeacher(teacher_loss=teacher, student_loss=student)
+
+
+def supervised_params_for_loss(
+    loss: ArrayLike, tokens_per_param: ArrayLike = 20.0, coef: SupervisedCoefficients = PAPER_SUPERVISED
+) -> np.ndarray:
+    """The size N with L(N, M N) = ``loss`` for a model trained on M = ``tokens_per_param`` tokens per param.
+
+    L(N, M N) falls monotonically with N towards E, so every loss in (E, L(1, M)) has exactly one solution;
+    it is found by bisection in log N. Used to name the teacher size that reaches a given teacher loss.
+    """
+    _expect(coef, SupervisedCoefficients, "coef")
+    target = _positive("loss", loss, "cross-entropy, nats per token")
+    M = _positive("tokens_per_param", tokens_per_param, "tokens per parameter")
+    target, M = np.broadcast_arrays(target, M)
+    lo_log, hi_log = np.zeros(target.shape), np.full(target.shape, 80.0)  # N in [1, e^80]
+    weakest = supervised_loss(1.0, M, coef)
+    if np.any(target <= coef.E) or np.any(target >= weakest):
+        raise ValueError(
+            f"loss must lie strictly between E = {coef.E:g} and L(N=1, D=M) = {float(np.min(weakest)):g}; "
+            f"got values in [{float(np.min(target)):g}, {float(np.max(target)):g}]"
+        )
+    for _ in range(200):
+        mid = (lo_log + hi_log) / 2.0
+        N = np.exp(mid)
+        too_weak = supervised_loss(N, M * N, coef) > target
+        lo_log = np.where(too_weak, mid, lo_log)
+        hi_log = np.where(too_weak, hi_log, mid)
+    return np.exp((lo_log + hi_log) / 2.0)
+
+
+# --- Serialisation ----------------------------------------------------------------------------------------
 
 
 def as_dict(coef: SupervisedCoefficients | DistillationCoefficients) -> dict[str, Any]:
@@ -227,10 +388,20 @@ def as_dict(coef: SupervisedCoefficients | DistillationCoefficients) -> dict[str
 
 
 def from_dict(d: dict[str, Any]) -> SupervisedCoefficients | DistillationCoefficients:
-    """Inverse of :func:`as_dict`."""
+    """Inverse of :func:`as_dict`. Unknown or missing keys raise ValueError naming them."""
     d = dict(d)
     kind = d.pop("kind", None)
-    cls = SupervisedCoefficients if kind == "supervised" or "E" in d else DistillationCoefficients
+    if kind not in (None, "supervised", "distillation"):
+        raise ValueError(f"kind must be 'supervised' or 'distillation'; got {kind!r}")
+    if kind is None:
+        kind = "supervised" if "E" in d else "distillation"
+    cls = SupervisedCoefficients if kind == "supervised" else DistillationCoefficients
     names = {f.name for f in fields(cls)}
+    unknown = sorted(set(d) - names)
+    if unknown:
+        raise ValueError(f"unknown {kind} coefficient keys {unknown}; allowed: {sorted(names)}")
+    missing = [n for n in cls.NAMES if n not in d and not (n == "gamma" and cls is SupervisedCoefficients)]
+    if missing:
+        raise ValueError(f"missing {kind} coefficients {missing}")
     d["intervals"] = {k: tuple(v) for k, v in d.get("intervals", {}).items()}
-    return cls(**{k: v for k, v in d.items() if k in names})
+    return cls(**d)

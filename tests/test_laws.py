@@ -230,11 +230,25 @@ def test_from_dict_rejects_unknown_and_missing_keys():
 
 
 def test_bad_coefficients_are_rejected():
-    with pytest.raises(ValueError, match="coefficient alpha must be > 0"):
+    with pytest.raises(ValueError, match="coefficient alpha must be a finite number >= 0; got -0.1"):
         PAPER_SUPERVISED.replace(alpha=-0.1)
-    with pytest.raises(ValueError, match="coefficient d1 must be a finite number"):
+    with pytest.raises(ValueError, match="coefficient d1 must be a finite number >= 0; got nan"):
         PAPER_DISTILLATION.replace(d1=float("nan"))
+    with pytest.raises(ValueError, match="coefficient A must be a finite number"):
+        laws.SupervisedCoefficients(E=1.0, A="3355", B=1.0, alpha=0.3, beta=0.3)  # type: ignore[arg-type]
+    # Zero is a legal value (a bounded fit may end on its bound).
     assert PAPER_SUPERVISED.replace(E=0.0).E == 0.0
+
+
+def test_sharp_break_limit_f1_to_zero():
+    # f1 -> 0 turns the smooth break into max(1, r)^(-c1) with r = L_T / (d1 L~_S); f1 = 0 must be that limit.
+    L_sup = 2.0
+    L_T = np.array([1.0, 2.0, 2.63, 3.0, 4.0])
+    sharp = laws.capacity_factor(L_T, L_sup, PAPER_DISTILLATION.replace(f1=0.0))
+    nearly = laws.capacity_factor(L_T, L_sup, PAPER_DISTILLATION.replace(f1=1e-6))
+    r = L_T / (PAPER_DISTILLATION.d1 * L_sup)
+    assert sharp == pytest.approx(np.maximum(1.0, r) ** -PAPER_DISTILLATION.c1, rel=1e-9)
+    assert nearly == pytest.approx(sharp, rel=1e-3, abs=1e-300)
 
 
 # --- bad inputs ---------------------------------------------------------------------------------------------

@@ -39,14 +39,17 @@ def _positive(name: str, value: ArrayLike, what: str) -> np.ndarray:
 
 
 def _check_coefficients(obj: SupervisedCoefficients | DistillationCoefficients) -> None:
+    # Both laws have non-negative coefficients by construction; zero is allowed because a bounded fit can
+    # end on its bound (the fitter's lower bounds are 0), and every formula has a limit there.
     for name in obj.NAMES:
         value = getattr(obj, name)
-        if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
-            raise ValueError(f"coefficient {name} must be a finite number; got {value!r}")
-        # E may be 0 (no irreducible loss); every other coefficient of both laws is positive by construction.
-        if value < 0 or (value == 0 and name != "E"):
-            bound = ">= 0" if name == "E" else "> 0"
-            raise ValueError(f"coefficient {name} must be {bound}; got {value!r}")
+        if (
+            not isinstance(value, (int, float))
+            or isinstance(value, bool)
+            or not math.isfinite(value)
+            or value < 0
+        ):
+            raise ValueError(f"coefficient {name} must be a finite number >= 0; got {value!r}")
 
 
 def _expect(coef: Any, cls: type, argument: str) -> None:
@@ -249,6 +252,8 @@ def capacity_factor(
     L_sup = _positive("L_S_supervised", L_S_supervised, "student supervised cross-entropy, nats per token")
     with np.errstate(divide="ignore"):  # L~_S = inf gives ratio 0, log -inf, factor 1: the intended limit
         log_ratio = np.log(L_T) - np.log(L_sup * coef.d1)
+    if coef.f1 == 0:  # the sharp limit f1 -> 0: f1 log(1 + r^(1/f1)) -> max(0, log r)
+        return np.exp(-coef.c1 * np.maximum(log_ratio, 0.0))
     log_term = np.logaddexp(0.0, log_ratio / coef.f1)
     return np.exp(-coef.c1 * coef.f1 * log_term)
 

@@ -1,0 +1,882 @@
+"""Run specifications, their content hashes, the run store and the executor.
+
+A run is a frozen :class:`RunSpec`; its identity is :attr:`RunSpec.key`, a hash of every field that changes
+what training does (the model's full configuration included). A finished run is one JSON record in
+``paths.runs_dir()`` named ``<key>.json``, written atomically (temporary file, then ``os.replace``) with its
+provenance. :func:`ensure` trains only the runs whose records are missing, teachers before their students, in
+a local process pool or on a Dask cluster, and writes each record as soon as its run ends.
+
+Example::
+
+    from distill_scaling import runs
+    teacher = runs.RunSpec("L4-d64", tokens=4_000_000, split="teacher")
+    student = runs.RunSpec("L2-d32", tokens=2_000_000, split="student", teacher=teacher)
+    records = runs.ensure([teacher, student])
+    df = runs.load_records()
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime as _dt
+import fcntl
+import hashlib
+import json
+import math
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from functools import cache, lru_cache
+from pathlib import Path
+from typing import Any
+
+from . import paths
+
+#: Version of the training semantics. Bump it whenever a change to the model, the losses, the data order or
+#: the optimiser would change the result of an existing spec: old records then stop matching new specs.
+TRAIN_VERSION = 1
+
+#: The batch rule: every run gets at least this many optimiser steps if the smallest batch allows it.
+MIN_STEPS = 500
+MIN_BATCH_SEQS = 8
+MAX_BATCH_SEQS = 256
+
+#: Warmup rule: this fraction of the steps, at least WARMUP_MIN and at most the paper's 2000 steps.
+WARMUP_FRACTION = 0.05
+WARMUP_MIN = 10
+WARMUP_MAX = 2000
+
+#: No run may read more than this many epochs of its split (Muennighoff et al. 2023: up to 4 is harmless).
+MAX_EPOCHS = 4.0
+
+SPLITS = ("teacher", "student", "val")
+KL_KINDS = ("forward", "reverse")
+PRECISIONS = ("auto", "fp32", "bf16")
+SCHEDULES = ("cosine",)
+
+
+class SpecError(ValueError):
+    """A run specification is invalid; the message names the field and the allowed values."""
+
+
+def _is_int(x: Any) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool)
+
+
+def _is_real(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def batch_rule(tokens: int, n_ctx: int) -> int:
+    """Sequences per step: the largest power of two in [8, 256] that still leaves >= 500 optimiser steps.
+
+    Scaling the batch with the token budget keeps every run past ~500 steps (the pilot's runs of 60-140
+    steps stayed at unigram level) while long runs use big, efficient batches.
+    """
+    per_step = tokens / (MIN_STEPS * n_ctx)
+    seqs = 2 ** math.floor(math.log2(per_step)) if per_step >= 1 else 1
+    return int(min(MAX_BATCH_SEQS, max(MIN_BATCH_SEQS, seqs)))
+
+
+def warmup_rule(steps: int) -> int:
+    """Linear-warmup steps: 5% of the run, at least 10, at most the paper's 2000 (and never the whole run)."""
+    w = min(WARMUP_MAX, max(WARMUP_MIN, round(WARMUP_FRACTION * steps)))
+    return int(min(w, max(1, steps // 2)))
+
+
+# Specs given as teachers by value are remembered here, so that ensure() can train a teacher that is not
+# recorded yet when only its students were passed in.
+_KNOWN_SPECS: dict[str, RunSpec] = {}
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """Everything that determines one training run.
+
+    Sizes: ``tokens`` is the training budget D; ``batch_size`` is sequences of ``n_ctx`` tokens per step
+    (``None``: :func:`batch_rule`); ``warmup_steps`` ``None``: :func:`warmup_rule`. The resolved values are
+    stored, so a spec's key does not depend on how it was written.
+
+    Distillation: ``teacher`` is the key of a recorded run (or a ``RunSpec``, replaced by its key). ``mix`` is
+    lambda of paper Eq. 7 (1 = pure distillation), ``temperature`` tau, ``kl`` forward or reverse, ``top_k`` /
+    ``top_p`` truncate the teacher's distribution. For supervised runs these fields are ignored by the key.
+
+    ``precision``: ``auto`` = fp32 on CPU, bf16 autocast on CUDA (the record says which ran).
+    """
+
+    model: str
+    tokens: int
+    split: str = "teacher"
+    corpus: str = "text"
+    batch_size: int | None = None
+    lr: float = 1e-2
+    warmup_steps: int | None = None
+    schedule: str = "cosine"
+    final_lr_frac: float = 1e-3
+    weight_decay: float = 1e-4
+    grad_clip: float = 1.0
+    z_loss: float = 1e-4
+    beta1: float = 0.9
+    beta2: float = 0.95
+    eps: float = 1e-8
+    seed: int = 0
+    data_seed: int = 0
+    teacher: str | None = None
+    mix: float = 1.0
+    temperature: float = 1.0
+    kl: str = "forward"
+    top_k: int | None = None
+    top_p: float | None = None
+    precision: str = "auto"
+    version: int = TRAIN_VERSION
+
+    def __post_init__(self) -> None:
+        if isinstance(self.teacher, RunSpec):
+            _KNOWN_SPECS[self.teacher.key] = self.teacher
+            object.__setattr__(self, "teacher", self.teacher.key)
+        self._check_fields()
+        n_ctx = self.config.n_ctx
+        if self.batch_size is None:
+            object.__setattr__(self, "batch_size", batch_rule(self.tokens, n_ctx))
+        if self.warmup_steps is None:
+            object.__setattr__(self, "warmup_steps", warmup_rule(self.steps))
+        if self.warmup_steps >= self.steps and self.steps > 1:
+            raise SpecError(f"warmup_steps = {self.warmup_steps} must be < the run's {self.steps} steps")
+        self._check_epochs()
+
+    # -- validation ------------------------------------------------------------------------------------------
+    def _check_fields(self) -> None:
+        def bad(name: str, allowed: str) -> SpecError:
+            return SpecError(f"RunSpec.{name} = {getattr(self, name)!r} is invalid; allowed: {allowed}")
+
+        if not isinstance(self.model, str) or not self.model:
+            raise bad("model", "a model name such as 'L2-d32' (see model.zoo())")
+        try:
+            self.config  # noqa: B018 - resolves the model name
+        except Exception as exc:
+            raise SpecError(f"RunSpec.model = {self.model!r} is not a known model: {exc}") from None
+        if not _is_int(self.tokens) or self.tokens <= 0:
+            raise bad("tokens", "a positive int (training tokens)")
+        if self.split not in SPLITS[:2]:
+            raise bad("split", "'teacher' or 'student'")
+        if not isinstance(self.corpus, str):
+            raise bad("corpus", "'text', 'synthetic' or 'file:<path>'")
+        self._check_corpus()
+        if self.batch_size is not None and (not _is_int(self.batch_size) or self.batch_size <= 0):
+            raise bad("batch_size", "a positive int (sequences per step) or None for the batch rule")
+        for name in ("lr", "grad_clip", "temperature"):
+            v = getattr(self, name)
+            if not _is_real(v) or v <= 0:
+                raise bad(name, "a finite float > 0")
+        for name in ("weight_decay", "z_loss", "eps"):
+            v = getattr(self, name)
+            if not _is_real(v) or v < 0:
+                raise bad(name, "a finite float >= 0")
+        if not _is_real(self.final_lr_frac) or not 0 <= self.final_lr_frac <= 1:
+            raise bad("final_lr_frac", "a float in [0, 1] (final LR / peak LR)")
+        for name in ("beta1", "beta2"):
+            v = getattr(self, name)
+            if not _is_real(v) or not 0 <= v < 1:
+                raise bad(name, "a float in [0, 1)")
+        if self.warmup_steps is not None and (not _is_int(self.warmup_steps) or self.warmup_steps < 0):
+            raise bad("warmup_steps", "an int >= 0 or None for the warmup rule")
+        if self.schedule not in SCHEDULES:
+            raise bad("schedule", ", ".join(map(repr, SCHEDULES)))
+        for name in ("seed", "data_seed"):
+            v = getattr(self, name)
+            if not _is_int(v) or v < 0:
+                raise bad(name, "an int >= 0")
+        if self.teacher is not None and (not isinstance(self.teacher, str) or not self.teacher):
+            raise bad("teacher", "None, a RunSpec or the key (str) of a recorded run")
+        if not _is_real(self.mix) or not 0 <= self.mix <= 1:
+            raise bad("mix", "a float in [0, 1] (lambda: 0 = next-token only, 1 = pure distillation)")
+        if self.kl not in KL_KINDS:
+            raise bad("kl", ", ".join(map(repr, KL_KINDS)))
+        vocab = self.config.vocab_size
+        if self.top_k is not None and (not _is_int(self.top_k) or not 1 <= self.top_k <= vocab):
+            raise bad("top_k", f"None or an int in [1, {vocab}]")
+        if self.top_p is not None and (not _is_real(self.top_p) or not 0 < self.top_p <= 1):
+            raise bad("top_p", "None or a float in (0, 1]")
+        if self.precision not in PRECISIONS:
+            raise bad("precision", ", ".join(map(repr, PRECISIONS)))
+        if not _is_int(self.version) or self.version <= 0:
+            raise bad("version", f"a positive int (current training semantics: {TRAIN_VERSION})")
+
+    def _check_corpus(self) -> None:
+        from . import corpus
+
+        try:
+            corpus.check_source_name(self.corpus)
+        except AttributeError:  # an older corpus module: fall back to loading it
+            try:
+                corpus.get_source(self.corpus)
+            except Exception as exc:
+                raise SpecError(
+                    f"RunSpec.corpus = {self.corpus!r} is not a known corpus ({exc}); "
+                    "allowed: 'text', 'synthetic', 'file:<path>'"
+                ) from None
+        except Exception as exc:
+            raise SpecError(
+                f"RunSpec.corpus = {self.corpus!r} is not a known corpus ({exc}); "
+                "allowed: 'text', 'synthetic', 'file:<path>'"
+            ) from None
+
+    def _check_epochs(self) -> None:
+        size = self.split_size
+        if size is not None and self.tokens_trained > MAX_EPOCHS * size:
+            raise SpecError(
+                f"RunSpec.tokens = {self.tokens:,} is {self.tokens_trained / size:.2f} epochs of the "
+                f"{self.corpus!r} {self.split!r} split ({size:,} tokens); allowed: at most "
+                f"{MAX_EPOCHS:g} epochs "
+                f"(tokens <= {int(MAX_EPOCHS * size):,})"
+            )
+
+    # -- derived quantities ----------------------------------------------------------------------------------
+    @property
+    def config(self):
+        """The model's :class:`distill_scaling.model.ModelConfig`."""
+        return _config(self.model)
+
+    @property
+    def split_size(self) -> int | None:
+        """Tokens in this spec's split (None for an unlimited source)."""
+        return _split_size(self.corpus, self.split)
+
+    @property
+    def batch_tokens(self) -> int:
+        """Tokens per optimiser step."""
+        return int(self.batch_size or batch_rule(self.tokens, self.config.n_ctx)) * self.config.n_ctx
+
+    @property
+    def steps(self) -> int:
+        """Optimiser steps: the token budget rounded to whole batches (at least one)."""
+        return max(1, round(self.tokens / self.batch_tokens))
+
+    @property
+    def tokens_trained(self) -> int:
+        """Tokens actually consumed: ``steps * batch_tokens``."""
+        return self.steps * self.batch_tokens
+
+    @property
+    def is_distillation(self) -> bool:
+        return self.teacher is not None
+
+    def canonical(self) -> dict[str, Any]:
+        """The fields that define the run (distillation fields dropped for supervised runs) plus the model's
+        full configuration, in a JSON-ready dict: what :attr:`key` hashes."""
+        d = dataclasses.asdict(self)
+        if self.teacher is None:
+            for name in ("mix", "temperature", "kl", "top_k", "top_p"):
+                d.pop(name)
+        d["model_config"] = dataclasses.asdict(self.config)
+        return d
+
+    @property
+    def key(self) -> str:
+        """Stable content hash (16 hex digits) of :meth:`canonical`."""
+        blob = json.dumps(self.canonical(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+    def replace(self, **changes: Any) -> RunSpec:
+        """A copy with some fields changed; derived sizes are re-derived unless given."""
+        changes.setdefault("batch_size", None if "tokens" in changes else self.batch_size)
+        changes.setdefault(
+            "warmup_steps", None if {"tokens", "batch_size"} & changes.keys() else self.warmup_steps
+        )
+        return dataclasses.replace(self, **changes)
+
+    def label(self) -> str:
+        """Short human description, e.g. ``L2-d32 D=2.0M student<-3f2a...``."""
+        base = f"{self.model} D={self.tokens / 1e6:.3g}M {self.split}"
+        return f"{base}<-{self.teacher[:6]}" if self.teacher else base
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> RunSpec:
+        """Rebuild a spec from :meth:`canonical` or ``dataclasses.asdict`` output (extra keys ignored)."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+
+@cache
+def _config(model: str):
+    from . import model as model_mod
+
+    return model_mod.config_from_name(model)
+
+
+@cache
+def _split_size(corpus_name: str, split: str) -> int | None:
+    from . import corpus
+
+    size = corpus.get_source(corpus_name).split_size(split)
+    if size is None or (isinstance(size, float) and math.isinf(size)):
+        return None
+    return int(size)
+
+
+# -- FLOPs of a run ------------------------------------------------------------------------------------------
+def forward_flops(model: str) -> float:
+    """Forward FLOPs per token of a zoo model (the paper's accounting, :func:`flops.forward_flops`)."""
+    from . import flops
+
+    return float(flops.forward_flops(_config(model)))
+
+
+def run_flops(spec: RunSpec, teacher_model: str | None = None) -> dict[str, float]:
+    """Paper Eq. 9 terms of one run: student training 3 F(N_S) D_S and teacher logits F(N_T) D_S."""
+    student = 3.0 * forward_flops(spec.model) * spec.tokens_trained
+    logits = forward_flops(teacher_model) * spec.tokens_trained if teacher_model else 0.0
+    return {"student_training": student, "teacher_logits": logits, "total": student + logits}
+
+
+# -- the store -----------------------------------------------------------------------------------------------
+def record_path(key: str, runs_dir: Path | None = None) -> Path:
+    return Path(runs_dir or paths.runs_dir()) / f"{key}.json"
+
+
+def write_json_atomic(path: Path, obj: Any) -> None:
+    """Write ``obj`` as JSON to ``path`` so that readers see either the old file, no file, or the whole new
+    one: write a temporary file in the same folder, flush it to disk, then ``os.replace``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(obj, f, indent=1, sort_keys=False, default=_json_default)
+            f.write("\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _json_default(obj: Any) -> Any:
+    if hasattr(obj, "item"):
+        return obj.item()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def read_record(key: str, runs_dir: Path | None = None) -> dict[str, Any] | None:
+    """The record of run ``key``, or None if there is none."""
+    path = record_path(key, runs_dir)
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except FileNotFoundError:
+        return None
+
+
+def get(spec: RunSpec | str, runs_dir: Path | None = None) -> dict[str, Any] | None:
+    """The record of a spec (or key), or None if it has not been trained."""
+    return read_record(spec if isinstance(spec, str) else spec.key, runs_dir)
+
+
+def exists(spec: RunSpec | str, runs_dir: Path | None = None) -> bool:
+    return record_path(spec if isinstance(spec, str) else spec.key, runs_dir).exists()
+
+
+def iter_records(runs_dir: Path | None = None) -> Iterable[dict[str, Any]]:
+    folder = Path(runs_dir or paths.runs_dir())
+    for path in sorted(folder.glob("*.json")):
+        with open(path) as f:
+            yield json.load(f)
+
+
+def load_records(runs_dir: Path | None = None, *, curves: bool = False):
+    """Every record as one row of a pandas DataFrame: ``key``, the spec's fields, the results (``val_loss``,
+    ``flops_total``, ...) and provenance (``device``, ``wall_time_s``, ...). ``curves=True`` keeps the loss
+    curve (a dict) in a ``curve`` column."""
+    import pandas as pd
+
+    rows = []
+    for rec in iter_records(runs_dir):
+        row: dict[str, Any] = {"key": rec["key"]}
+        row.update({k: v for k, v in rec["spec"].items() if k != "model_config"})
+        cfg = rec["spec"].get("model_config", {})
+        row.update({f"config_{k}": v for k, v in cfg.items()})
+        results = dict(rec["results"])
+        curve = results.pop("curve", None)
+        row.update(results)
+        row.update({k: v for k, v in rec["provenance"].items() if k not in row})
+        if curves:
+            row["curve"] = curve
+        rows.append(row)
+    df = pd.DataFrame(rows)
+    if not df.empty:
+        df = df.set_index("key", drop=False)
+    return df
+
+
+@lru_cache(maxsize=1)
+def git_commit() -> str:
+    """HEAD of the repository, with ``+dirty`` if tracked source files differ from it."""
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=paths.REPO, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no", "--", "src"],
+            cwd=paths.REPO,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+        return head + ("+dirty" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def make_record(spec: RunSpec, results: dict[str, Any]) -> dict[str, Any]:
+    """A run's record: key, spec, results and provenance."""
+    import torch
+
+    prov = {
+        "git_commit": git_commit(),
+        "date": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        "torch_version": torch.__version__,
+        "python_version": platform.python_version(),
+        "host": platform.node(),
+        "platform": platform.platform(),
+    }
+    for name in ("device", "device_name", "threads", "precision_used", "wall_time_s", "tokens_per_s"):
+        if name in results:
+            prov[name] = results[name]
+    return {"key": spec.key, "spec": spec.canonical(), "results": results, "provenance": prov}
+
+
+def write_record(record: dict[str, Any], runs_dir: Path | None = None) -> Path:
+    path = record_path(record["key"], runs_dir)
+    write_json_atomic(path, record)
+    return path
+
+
+# -- running one spec ----------------------------------------------------------------------------------------
+@contextmanager
+def _run_lock(key: str):
+    """An exclusive lock per run key, so two processes (a notebook and the background study) never train the
+    same run at once; the kernel drops it if the holder dies."""
+    folder = paths.checkpoints_dir() / key
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / "lock", "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def teacher_spec_of(
+    spec: RunSpec,
+    runs_dir: Path | None = None,
+    extra: dict[str, RunSpec] | None = None,
+    *,
+    unrecorded: bool = False,
+) -> RunSpec | None:
+    """The teacher's spec of a distillation spec, from ``extra`` or the store; with ``unrecorded`` also a
+    teacher given by value (``teacher=RunSpec(...)``) that has no record yet (ensure() then trains it)."""
+    if spec.teacher is None:
+        return None
+    if extra and spec.teacher in extra:
+        return extra[spec.teacher]
+    rec = read_record(spec.teacher, runs_dir)
+    if rec is not None:
+        return RunSpec.from_dict(rec["spec"])
+    if unrecorded and spec.teacher in _KNOWN_SPECS:
+        return _KNOWN_SPECS[spec.teacher]
+    raise SpecError(
+        f"RunSpec.teacher = {spec.teacher!r} is not a recorded run in {Path(runs_dir or paths.runs_dir())}; "
+        "allowed: the key of a recorded run; to train the teacher too, pass its RunSpec (teacher=spec) "
+        "to ensure() or include it in ensure([...])"
+    )
+
+
+def run(
+    spec: RunSpec,
+    *,
+    teacher_spec: RunSpec | None = None,
+    threads: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    write: bool = True,
+    runs_dir: Path | None = None,
+    **train_kwargs: Any,
+) -> dict[str, Any]:
+    """Train one spec (unless its record exists) and return its record, written to the store if ``write``."""
+    from . import train as train_mod
+
+    with _run_lock(spec.key):
+        rec = read_record(spec.key, runs_dir)
+        if rec is not None:
+            return rec
+        if spec.teacher is not None and teacher_spec is None:
+            teacher_spec = teacher_spec_of(spec, runs_dir)
+        results = train_mod.train(
+            spec,
+            teacher_spec=teacher_spec,
+            threads=threads,
+            progress=progress,
+            runs_dir=runs_dir,
+            **train_kwargs,
+        )
+        rec = make_record(spec, results)
+        if write:
+            write_record(rec, runs_dir)
+        return rec
+
+
+# -- executing many specs ------------------------------------------------------------------------------------
+def default_workers() -> tuple[int, int]:
+    """(workers, threads per worker) that gave the most total tokens/s when measured (``bench``): on the
+    2-core CPU box, two 1-thread processes beat one 2-thread process by 12-21%; on a GPU, one worker."""
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            return 1, max(1, (os.cpu_count() or 1))
+    except ImportError:
+        pass
+    return max(1, os.cpu_count() or 1), 1
+
+
+@dataclass
+class _Plan:
+    """Missing runs in dependency order, the teacher of each, and their FLOPs."""
+
+    todo: list[RunSpec] = field(default_factory=list)
+    teachers: dict[str, RunSpec] = field(default_factory=dict)
+    flops: dict[str, float] = field(default_factory=dict)
+    done: dict[str, dict] = field(default_factory=dict)
+
+    def deps(self, spec: RunSpec) -> list[str]:
+        return [spec.teacher] if spec.teacher and spec.teacher in {s.key for s in self.todo} else []
+
+
+def plan(specs: Sequence[RunSpec], runs_dir: Path | None = None) -> _Plan:
+    """Validate ``specs`` and work out what :func:`ensure` must train: missing runs (deduplicated), teachers
+    that are not recorded yet (added), and teachers whose checkpoints are gone (retrained first)."""
+    from . import train as train_mod
+
+    p = _Plan()
+    given: dict[str, RunSpec] = {}
+    for s in specs:
+        if not isinstance(s, RunSpec):
+            raise SpecError(f"ensure() takes RunSpec objects, got {type(s).__name__}")
+        given.setdefault(s.key, s)
+    order: list[RunSpec] = []
+    seen: set[str] = set()
+
+    def visit(s: RunSpec, stack: tuple[str, ...] = ()) -> None:
+        if s.key in seen:
+            return
+        if s.key in stack:
+            raise SpecError(f"teacher cycle through run {s.key}")
+        rec = read_record(s.key, runs_dir)
+        if s.teacher is not None:
+            t = teacher_spec_of(s, runs_dir, given, unrecorded=True)
+            p.teachers[s.key] = t
+            if rec is None:
+                visit(t, (*stack, s.key))
+                if read_record(t.key, runs_dir) is not None and not train_mod.checkpoint_exists(t.key):
+                    # Recorded teacher, weights gone: train it again (deterministic) before its students.
+                    if t.key not in seen:
+                        seen.add(t.key)
+                        order.append(t)
+        seen.add(s.key)
+        if rec is None:
+            order.append(s)
+        else:
+            p.done[s.key] = rec
+
+    for s in given.values():
+        visit(s)
+    p.todo = order
+    for s in order:
+        t = p.teachers.get(s.key)
+        p.flops[s.key] = run_flops(s, t.model if t else None)["total"]
+    return p
+
+
+def ensure(
+    specs: Sequence[RunSpec],
+    workers: int | None = None,
+    threads: int | None = None,
+    backend: str = "local",
+    progress: bool = True,
+    *,
+    address: str | None = None,
+    runs_dir: Path | None = None,
+    **train_kwargs: Any,
+) -> list[dict[str, Any]]:
+    """Make sure every spec has a record: train the missing ones (teachers first), in parallel, and return
+    the records in the order of ``specs``.
+
+    ``backend``: ``"local"`` (a process pool of ``workers`` processes with ``threads`` threads each; default
+    :func:`default_workers`) or ``"dask"`` (a Dask distributed cluster at ``address``, or a LocalCluster of
+    ``workers`` processes). The progress bar counts FLOPs (paper accounting), so its ETA weighs big runs
+    correctly. Each record is written as soon as its run ends; a failed run does not stop the others, and
+    the failures are raised together at the end.
+    """
+    if backend not in ("local", "dask"):
+        raise SpecError(f"ensure(backend={backend!r}) is invalid; allowed: 'local', 'dask'")
+    dw, dt = default_workers()
+    workers = dw if workers is None else workers
+    threads = dt if threads is None else threads
+    if not _is_int(workers) or workers < 1:
+        raise SpecError(f"ensure(workers={workers!r}) is invalid; allowed: an int >= 1 or None")
+    if not _is_int(threads) or threads < 1:
+        raise SpecError(f"ensure(threads={threads!r}) is invalid; allowed: an int >= 1 or None")
+    runs_dir = Path(runs_dir or paths.runs_dir())
+    p = plan(specs, runs_dir)
+    if p.todo:
+        runner = _run_local if backend == "local" else _run_dask
+        failures = runner(p, workers, threads, progress, runs_dir, address, train_kwargs)
+        if failures:
+            lines = [f"  {k}: {msg.strip().splitlines()[-1]}" for k, msg in failures.items()]
+            detail = "\n\n".join(f"--- {k}\n{msg}" for k, msg in failures.items())
+            raise RuntimeError(f"{len(failures)} run(s) failed:\n" + "\n".join(lines) + "\n" + detail)
+    out = []
+    for s in specs:
+        rec = p.done.get(s.key) or read_record(s.key, runs_dir)
+        out.append(rec)
+    return out
+
+
+def _bar(total: float, n: int, progress: bool):
+    from tqdm.auto import tqdm
+
+    return tqdm(
+        total=total,
+        unit="FLOP",
+        unit_scale=True,
+        disable=not progress,
+        desc=f"training {n} run{'s' * (n != 1)}",
+        smoothing=0.05,
+        bar_format="{l_bar}{bar}| {n:.3g}/{total:.3g} FLOP [{elapsed}<{remaining}]",
+    )
+
+
+# Worker-side state of the local pool: the queue that carries progress back to the parent.
+_PROGRESS_QUEUE = None
+
+
+def _init_worker(threads: int, queue) -> None:
+    global _PROGRESS_QUEUE
+    _PROGRESS_QUEUE = queue
+    os.environ["OMP_NUM_THREADS"] = str(threads)
+    import torch
+
+    torch.set_num_threads(threads)
+    try:
+        torch.set_num_interop_threads(1)
+    except RuntimeError:
+        pass
+
+
+def _worker(spec: RunSpec, teacher: RunSpec | None, threads: int, runs_dir: str, train_kwargs: dict):
+    """Train one run inside a pool process; write its record there (so it survives a dead parent)."""
+    key = spec.key
+    last = [0.0]
+
+    def report(step: int, total: int) -> None:
+        now = time.monotonic()
+        if _PROGRESS_QUEUE is not None and (now - last[0] > 1.0 or step == total):
+            last[0] = now
+            _PROGRESS_QUEUE.put((key, step / max(total, 1)))
+
+    try:
+        return run(
+            spec,
+            teacher_spec=teacher,
+            threads=threads,
+            progress=report,
+            runs_dir=Path(runs_dir),
+            **train_kwargs,
+        )
+    except BaseException:
+        raise RuntimeError(traceback.format_exc()) from None
+
+
+def _run_local(p: _Plan, workers: int, threads: int, progress: bool, runs_dir: Path, address, train_kwargs):
+    import multiprocessing as mp
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    keys_todo = {s.key for s in p.todo}
+    waiting = list(p.todo)
+    running: dict[Any, RunSpec] = {}
+    frac: dict[str, float] = {}
+    failures: dict[str, str] = {}
+    finished: set[str] = set()
+    bar = _bar(sum(p.flops.values()), len(p.todo), progress)
+    workers = min(workers, len(p.todo))
+    try:
+        with ProcessPoolExecutor(
+            workers, mp_context=ctx, initializer=_init_worker, initargs=(threads, queue)
+        ) as pool:
+            while waiting or running:
+                for s in list(waiting):
+                    dep = p.teachers.get(s.key)
+                    if dep is not None and dep.key in keys_todo and dep.key not in finished:
+                        if dep.key in failures:
+                            failures[s.key] = f"teacher {dep.key} failed"
+                            waiting.remove(s)
+                        continue
+                    # Keep the pool's queue short so a teacher's students start right after it.
+                    if len(running) >= 2 * workers:
+                        break
+                    waiting.remove(s)
+                    fut = pool.submit(_worker, s, dep, threads, str(runs_dir), train_kwargs)
+                    running[fut] = s
+                if not running:
+                    break
+                done, _ = wait(list(running), timeout=0.5, return_when=FIRST_COMPLETED)
+                _drain(queue, frac, p, bar)
+                for fut in done:
+                    s = running.pop(fut)
+                    try:
+                        rec = fut.result()
+                        p.done[s.key] = rec
+                        finished.add(s.key)
+                    except Exception as exc:  # noqa: BLE001 - reported together at the end
+                        failures[s.key] = str(exc)
+                    frac[s.key] = 1.0
+                    _update_bar(bar, frac, p)
+                    bar.set_postfix_str(f"done {len(finished)}/{len(p.todo)}", refresh=False)
+    finally:
+        bar.close()
+    return failures
+
+
+def _drain(queue, frac: dict[str, float], p: _Plan, bar) -> None:
+    import queue as queue_mod
+
+    changed = False
+    while True:
+        try:
+            key, f = queue.get_nowait()
+        except (queue_mod.Empty, OSError, EOFError):
+            break
+        frac[key] = max(frac.get(key, 0.0), f)
+        changed = True
+    if changed:
+        _update_bar(bar, frac, p)
+
+
+def _update_bar(bar, frac: dict[str, float], p: _Plan) -> None:
+    done = sum(p.flops[k] * f for k, f in frac.items() if k in p.flops)
+    bar.update(done - bar.n)
+
+
+def _dask_task(
+    spec: RunSpec, teacher: RunSpec | None, threads: int, runs_dir: str, train_kwargs: dict, _dep=None
+):
+    """Train one run on a Dask worker and return its record; the parent writes it to the store.
+
+    ``_dep`` (the teacher's task) only orders the work. The teacher's weights come from the checkpoint cache,
+    which a LocalCluster shares; a worker on another machine retrains the teacher deterministically.
+    """
+    import torch
+
+    torch.set_num_threads(threads)
+    return run(
+        spec, teacher_spec=teacher, threads=threads, write=False, runs_dir=Path(runs_dir), **train_kwargs
+    )
+
+
+def _run_dask(p: _Plan, workers: int, threads: int, progress: bool, runs_dir: Path, address, train_kwargs):
+    from distributed import Client, LocalCluster, as_completed
+
+    cluster = None
+    if address is None:
+        cluster = LocalCluster(
+            n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
+        )
+        client = Client(cluster)
+    else:
+        client = Client(address)
+    failures: dict[str, str] = {}
+    bar = _bar(sum(p.flops.values()), len(p.todo), progress)
+    try:
+        futures: dict[str, Any] = {}
+        for s in p.todo:
+            t = p.teachers.get(s.key)
+            dep = futures.get(t.key) if t is not None else None
+            futures[s.key] = client.submit(
+                _dask_task, s, t, threads, str(runs_dir), train_kwargs, dep, key=f"run-{s.key}", pure=False
+            )
+        by_future = {f: k for k, f in futures.items()}
+        for fut in as_completed(list(futures.values())):
+            k = by_future[fut]
+            try:
+                rec = fut.result()
+                write_record(rec, runs_dir)
+                p.done[k] = rec
+            except Exception as exc:  # noqa: BLE001 - reported together at the end
+                failures[k] = f"{type(exc).__name__}: {exc}"
+            bar.update(p.flops[k])
+    finally:
+        bar.close()
+        client.close()
+        if cluster is not None:
+            cluster.close()
+    return failures
+
+
+# -- command line --------------------------------------------------------------------------------------------
+def _find_key(prefix: str, runs_dir: Path) -> str:
+    matches = [p.stem for p in runs_dir.glob(f"{prefix}*.json")]
+    if len(matches) != 1:
+        raise SystemExit(
+            f"error: KEY {prefix!r} matches {len(matches)} records in {runs_dir}; give more of the key"
+            if matches
+            else f"error: no record with key {prefix!r} in {runs_dir}"
+        )
+    return matches[0]
+
+
+def cli(argv: list[str]) -> int:
+    """``python -m distill_scaling runs list|show KEY``."""
+    ap = argparse.ArgumentParser(prog="python -m distill_scaling runs", description="Inspect the run store.")
+    ap.add_argument(
+        "--runs-dir", type=Path, default=None, help="run store (default: data/runs or DS_RUNS_DIR)"
+    )
+    sub = ap.add_subparsers(dest="action", required=True)
+    ls = sub.add_parser("list", help="one line per recorded run")
+    ls.add_argument("--sort", default="date", help="column to sort by (default: date)")
+    show = sub.add_parser("show", help="print one record as JSON")
+    show.add_argument("key", help="the run key (a unique prefix is enough)")
+    args = ap.parse_args(argv)
+    runs_dir = Path(args.runs_dir or paths.runs_dir())
+    if args.action == "list":
+        df = load_records(runs_dir)
+        if df.empty:
+            print(f"no records in {runs_dir}")
+            return 0
+        cols = ["key", "model", "split", "tokens", "lr", "seed", "teacher", "val_loss", "wall_time_s", "date"]
+        cols = [c for c in cols if c in df.columns]
+        if args.sort not in df.columns:
+            print(
+                f"error: --sort {args.sort!r} is not a column; allowed: {', '.join(df.columns)}",
+                file=sys.stderr,
+            )
+            return 2
+        import pandas as pd
+
+        with pd.option_context("display.max_rows", None, "display.width", 160):
+            print(df.sort_values(args.sort)[cols].to_string(index=False))
+        print(f"{len(df)} records in {runs_dir}")
+        return 0
+    rec = read_record(_find_key(args.key, runs_dir), runs_dir)
+    print(json.dumps(rec, indent=1))
+    return 0

@@ -1,0 +1,432 @@
+"""One training run, supervised or distillation, from a :class:`~distill_scaling.runs.RunSpec` to its results.
+
+The loop (nanoGPT-style, one screen): batch ``step`` of the spec's split (a pure function of ``data_seed`` and
+the step, so a resumed run reads exactly what an uninterrupted one would), the student's forward pass, the
+teacher's forward pass under ``torch.inference_mode`` on the same tokens (distillation), the loss of paper
+Eq. 7, backward, global-norm clipping at 1.0, AdamW with muP(simple) groups, and the learning-rate schedule
+(linear warmup, cosine decay to ``final_lr_frac`` of the peak).
+
+State is checkpointed every few minutes of wall time into ``paths.checkpoints_dir()/<key>/state.pt``
+(model, optimiser, step, loss-curve accumulators) and the run resumes from it. At the end the weights (and the
+results) are kept in ``final.pt``, which is what a student loads when this run is its teacher.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import platform
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from . import paths
+from .runs import RunSpec, SpecError, run_flops, teacher_spec_of
+
+#: Points of the logged training-loss curve (log-spaced steps) and of the validation curve.
+CURVE_POINTS = 48
+VAL_CURVE_POINTS = 12
+#: Sequences of the fixed validation subset evaluated along the curve (the final loss uses all of val).
+VAL_CURVE_SEQS = 64
+#: Sequences per forward pass when evaluating.
+EVAL_BATCH = 64
+#: Default wall time between checkpoints.
+CHECKPOINT_INTERVAL_S = 180.0
+
+
+# -- schedule ------------------------------------------------------------------------------------------------
+def lr_factor(step: int, steps: int, warmup: int, final_frac: float) -> float:
+    """Schedule factor s_t in [final_frac, 1] for 0-based ``step``: linear warmup over ``warmup`` steps to 1,
+    then cosine decay that reaches ``final_frac`` at the last step."""
+    if step < warmup:
+        return (step + 1) / warmup
+    decay_steps = steps - warmup - 1
+    if decay_steps <= 0:
+        return 1.0
+    progress = min(1.0, (step - warmup) / decay_steps)
+    return final_frac + (1.0 - final_frac) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def curve_steps(steps: int, n: int = CURVE_POINTS) -> list[int]:
+    """Log-spaced 1-based step numbers at which the curve is logged (always including the last step)."""
+    pts = np.unique(np.round(np.geomspace(1, steps, num=min(n, steps))).astype(int))
+    return sorted({int(p) for p in pts} | {steps})
+
+
+# -- devices and precision -----------------------------------------------------------------------------------
+def resolve_device(device: str | None = None) -> torch.device:
+    """``None``: CUDA when available, else the CPU."""
+    if device is None:
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    return torch.device(device)
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """``auto``: bf16 autocast on CUDA, fp32 on the CPU (bf16 moved a pilot run by more than seed noise)."""
+    if precision == "auto":
+        return "bf16" if device.type == "cuda" else "fp32"
+    return precision
+
+
+def _autocast(device: torch.device, precision: str):
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
+
+
+# -- checkpoints ---------------------------------------------------------------------------------------------
+def checkpoint_dir(key: str) -> Path:
+    return paths.checkpoints_dir() / key
+
+
+def checkpoint_exists(key: str) -> bool:
+    """Whether run ``key`` has final weights in the cache (a teacher's students need them)."""
+    return (checkpoint_dir(key) / "final.pt").exists()
+
+
+def _save_atomic(obj: Any, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def load_model(spec: RunSpec, device: str | torch.device = "cpu"):
+    """The trained model of a finished run, from its ``final.pt`` (FileNotFoundError if absent)."""
+    from .model import Transformer
+
+    state = torch.load(checkpoint_dir(spec.key) / "final.pt", map_location="cpu", weights_only=True)
+    model = Transformer(spec.config, seed=spec.seed)
+    model.load_state_dict(state["model"])
+    return model.to(device)
+
+
+# -- evaluation ----------------------------------------------------------------------------------------------
+_VAL_CACHE: dict[tuple, list] = {}
+
+
+def val_batches(
+    corpus_name: str, n_ctx: int, batch_size: int = EVAL_BATCH
+) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """The fixed held-out validation batches of a corpus (cached per process)."""
+    from . import corpus
+
+    key = (corpus_name, n_ctx, batch_size)
+    if key not in _VAL_CACHE:
+        src = corpus.get_source(corpus_name)
+        _VAL_CACHE[key] = [
+            (torch.as_tensor(x), torch.as_tensor(y)) for x, y in src.val_batches(n_ctx, batch_size)
+        ]
+    return _VAL_CACHE[key]
+
+
+def _val_subset(corpus_name: str, n_ctx: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """The first VAL_CURVE_SEQS validation sequences: a small fixed subset for the curve."""
+    x = torch.cat([b[0] for b in val_batches(corpus_name, n_ctx)])[:VAL_CURVE_SEQS]
+    y = torch.cat([b[1] for b in val_batches(corpus_name, n_ctx)])[:VAL_CURVE_SEQS]
+    return [(x, y)]
+
+
+@torch.inference_mode()
+def evaluate(
+    model: torch.nn.Module,
+    batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
+    teacher: torch.nn.Module | None = None,
+    *,
+    device: torch.device | str = "cpu",
+    precision: str = "fp32",
+) -> dict[str, float]:
+    """Mean next-token cross-entropy (nats/token) of ``model`` on ``batches``; with a ``teacher`` also the
+    teacher's cross-entropy and the mean KL(teacher || student) on the same tokens."""
+    from . import losses
+
+    device = torch.device(device)
+    was_training = model.training
+    model.eval()
+    totals = {"val_loss": 0.0, "teacher_val_loss": 0.0, "val_kl": 0.0}
+    n = 0
+    for x, y in batches:
+        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        count = y.numel()
+        with _autocast(device, precision):
+            logits = model(x).float()
+            totals["val_loss"] += float(losses.next_token_loss(logits, y)) * count
+            if teacher is not None:
+                t_logits = teacher(x).float()
+                totals["teacher_val_loss"] += float(losses.next_token_loss(t_logits, y)) * count
+                totals["val_kl"] += float(losses.kl_divergence(t_logits, logits)) * count
+        n += count
+    model.train(was_training)
+    out = {"val_loss": totals["val_loss"] / n}
+    if teacher is not None:
+        out["teacher_val_loss"] = totals["teacher_val_loss"] / n
+        out["val_kl"] = totals["val_kl"] / n
+    out["val_tokens"] = n
+    return out
+
+
+# -- one optimiser step -------------------------------------------------------------------------------------
+def loss_kwargs(spec: RunSpec) -> dict[str, Any]:
+    """Keyword arguments of :func:`losses.student_loss` for a spec."""
+    kw: dict[str, Any] = {"z_loss_coef": spec.z_loss}
+    if spec.teacher is not None:
+        kw.update(mix=spec.mix, temperature=spec.temperature, kl=spec.kl, top_k=spec.top_k, top_p=spec.top_p)
+    return kw
+
+
+def train_step(
+    model: torch.nn.Module,
+    opt: torch.optim.Optimizer,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    teacher: torch.nn.Module | None = None,
+    loss_kw: dict[str, Any] | None = None,
+    grad_clip: float = 1.0,
+    precision: str = "fp32",
+) -> torch.Tensor:
+    """One optimiser step on the batch ``(x, y)``: forward, (teacher forward), loss, backward, clip, update.
+
+    The teacher runs under ``torch.inference_mode`` (no autograd bookkeeping at all) on the student's tokens.
+    Returns the detached loss.
+    """
+    from . import losses
+
+    loss_kw = loss_kw or {}
+    with _autocast(x.device, precision):
+        logits = model(x)
+        if teacher is not None:
+            with torch.inference_mode():
+                t_logits = teacher(x)
+            # Inference tensors cannot be saved for backward; a plain copy can (cheap next to the forward).
+            loss = losses.student_loss(logits, y, t_logits.clone(), **loss_kw)
+        else:
+            loss = losses.student_loss(logits, y, **loss_kw)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip, foreach=True)
+    opt.step()
+    return loss.detach()
+
+
+def make_optimizer(model: torch.nn.Module, spec: RunSpec) -> torch.optim.Optimizer:
+    """AdamW over the muP(simple) parameter groups of :func:`model.param_groups` (each has ``peak_lr``)."""
+    from .model import param_groups
+
+    groups = param_groups(model, spec.lr, spec.weight_decay)
+    return torch.optim.AdamW(groups, betas=(spec.beta1, spec.beta2), eps=spec.eps, foreach=True)
+
+
+# -- the run -------------------------------------------------------------------------------------------------
+def _load_teacher(
+    teacher_spec: RunSpec, device: torch.device, threads: int | None, log: Callable[[str], None]
+) -> torch.nn.Module:
+    """The teacher's weights from its checkpoint, retraining the teacher first (deterministically) if the
+    checkpoint is gone."""
+    if not checkpoint_exists(teacher_spec.key):
+        log(f"teacher {teacher_spec.key} has no checkpoint: retraining it")
+        train(teacher_spec, threads=threads, device=str(device), log=log)
+    teacher = load_model(teacher_spec, device)
+    teacher.eval()
+    teacher.requires_grad_(False)
+    return teacher
+
+
+def train(
+    spec: RunSpec,
+    *,
+    teacher_spec: RunSpec | None = None,
+    threads: int | None = None,
+    device: str | None = None,
+    checkpoint_interval_s: float = CHECKPOINT_INTERVAL_S,
+    checkpoint_steps: Iterable[int] = (),
+    resume: bool = True,
+    progress: Callable[[int, int], None] | None = None,
+    on_checkpoint: Callable[[int], None] | None = None,
+    log: Callable[[str], None] | None = None,
+    runs_dir: Path | None = None,
+) -> dict[str, Any]:
+    """Train ``spec`` and return its results (what the run record stores under ``results``).
+
+    ``teacher_spec``: the teacher's spec for a distillation run (default: looked up from the store).
+    ``threads``: torch intra-op threads (default: leave torch's setting). ``device``: ``None`` picks CUDA when
+    available. Checkpoints are written every ``checkpoint_interval_s`` seconds of wall time, after any step in
+    ``checkpoint_steps`` (tests), and at the end; ``resume`` continues from the last one. ``progress(step,
+    steps)`` is called after every step, ``on_checkpoint(step)`` after every checkpoint.
+
+    Results: ``val_loss`` (cross-entropy on all of the fixed validation tokens, nats/token), for students also
+    ``val_kl`` (KL(teacher || student)) and ``teacher_val_loss``; ``curve`` (train loss at log-spaced steps,
+    val loss on a fixed subset); FLOPs by the paper's accounting; wall time, tokens/s, device, threads.
+    """
+    from . import corpus
+    from .model import Transformer
+
+    log = log or (lambda msg: None)
+    if threads is not None:
+        if not isinstance(threads, int) or threads < 1:
+            raise SpecError(f"train(threads={threads!r}) is invalid; allowed: an int >= 1 or None")
+        torch.set_num_threads(threads)
+    dev = resolve_device(device)
+    precision = resolve_precision(spec.precision, dev)
+    if precision == "bf16" and dev.type == "cpu":
+        log("bf16 autocast on the CPU: results may differ from fp32 by more than seed noise")
+    if spec.teacher is not None and teacher_spec is None:
+        teacher_spec = teacher_spec_of(spec, runs_dir)
+    if teacher_spec is not None and teacher_spec.key != spec.teacher:
+        raise SpecError(f"teacher_spec has key {teacher_spec.key}, but RunSpec.teacher = {spec.teacher!r}")
+
+    ckpt_dir = checkpoint_dir(spec.key)
+    final_path, state_path = ckpt_dir / "final.pt", ckpt_dir / "state.pt"
+    if resume and final_path.exists():
+        # Finished earlier (e.g. killed before its record was written): the results are in the checkpoint.
+        saved = torch.load(final_path, map_location="cpu", weights_only=False)
+        if saved.get("results") is not None and saved.get("key") == spec.key:
+            log(f"{spec.key}: finished earlier, results taken from {final_path}")
+            return saved["results"]
+
+    cfg = spec.config
+    steps, batch, n_ctx = spec.steps, spec.batch_size, cfg.n_ctx
+    source = corpus.get_source(spec.corpus)
+    model = Transformer(cfg, seed=spec.seed).to(dev)
+    opt = make_optimizer(model, spec)
+    teacher = _load_teacher(teacher_spec, dev, threads, log) if teacher_spec is not None else None
+
+    log_at = set(curve_steps(steps))
+    val_at = set(curve_steps(steps, VAL_CURVE_POINTS))
+    val_subset = _val_subset(spec.corpus, n_ctx)
+    curve: dict[str, list] = {
+        "step": [],
+        "tokens": [],
+        "train_loss": [],
+        "lr": [],
+        "val_step": [],
+        "val_loss": [],
+    }
+    acc_loss, acc_n = 0.0, 0
+    start_step, elapsed_prev, train_time_prev, resumed_from = 0, 0.0, 0.0, None
+
+    if resume and state_path.exists():
+        state = torch.load(state_path, map_location="cpu", weights_only=False)
+        if state.get("key") == spec.key:
+            model.load_state_dict(state["model"])
+            opt.load_state_dict(state["optimizer"])
+            start_step, curve = state["step"], state["curve"]
+            acc_loss, acc_n = state["acc_loss"], state["acc_n"]
+            elapsed_prev, train_time_prev = state["elapsed_s"], state["train_time_s"]
+            resumed_from = start_step
+            log(f"{spec.key}: resuming at step {start_step}/{steps}")
+
+    def checkpoint(next_step: int) -> None:
+        _save_atomic(
+            {
+                "key": spec.key,
+                "spec": spec.canonical(),
+                "step": next_step,
+                "model": model.state_dict(),
+                "optimizer": opt.state_dict(),
+                "curve": curve,
+                "acc_loss": float(acc_loss),
+                "acc_n": acc_n,
+                "elapsed_s": elapsed_prev + (time.perf_counter() - t0),
+                "train_time_s": train_time_prev + train_time,
+            },
+            state_path,
+        )
+        if on_checkpoint is not None:
+            on_checkpoint(next_step)
+
+    checkpoint_steps = set(checkpoint_steps)
+    loss_kw = loss_kwargs(spec)
+    t0 = time.perf_counter()
+    last_ckpt = t0
+    train_time = 0.0
+    model.train()
+    for step in range(start_step, steps):
+        t_step = time.perf_counter()
+        s = lr_factor(step, steps, spec.warmup_steps, spec.final_lr_frac)
+        for g in opt.param_groups:
+            g["lr"] = g["peak_lr"] * s
+        x, y = source.batch(spec.split, step, batch, n_ctx, spec.data_seed)
+        x = torch.as_tensor(x).to(dev, non_blocking=True)
+        y = torch.as_tensor(y).to(dev, non_blocking=True)
+        loss = train_step(
+            model, opt, x, y, teacher=teacher, loss_kw=loss_kw, grad_clip=spec.grad_clip, precision=precision
+        )
+        done = step + 1
+        # A tensor sum: no device sync per step on a GPU; read out at the logged steps only.
+        acc_loss = acc_loss + loss.detach().float()
+        acc_n += 1
+        train_time += time.perf_counter() - t_step
+        if done in log_at:
+            curve["step"].append(done)
+            curve["tokens"].append(done * spec.batch_tokens)
+            mean_loss = float(acc_loss) / acc_n
+            if not math.isfinite(mean_loss):
+                raise FloatingPointError(f"run {spec.key}: training loss is {mean_loss} at step {done}")
+            curve["train_loss"].append(mean_loss)
+            curve["lr"].append(spec.lr * s)
+            acc_loss, acc_n = 0.0, 0
+        if done in val_at:
+            curve["val_step"].append(done)
+            curve["val_loss"].append(evaluate(model, val_subset, device=dev, precision=precision)["val_loss"])
+        if progress is not None:
+            progress(done, steps)
+        now = time.perf_counter()
+        if done < steps and (done in checkpoint_steps or now - last_ckpt >= checkpoint_interval_s):
+            checkpoint(done)
+            last_ckpt = time.perf_counter()
+
+    t_eval = time.perf_counter()
+    final = evaluate(model, val_batches(spec.corpus, n_ctx), teacher, device=dev, precision=precision)
+    eval_time = time.perf_counter() - t_eval
+    wall = elapsed_prev + (time.perf_counter() - t0)
+    total_train_time = train_time_prev + train_time
+    fl = run_flops(spec, teacher_spec.model if teacher_spec is not None else None)
+    results: dict[str, Any] = {
+        "val_loss": final["val_loss"],
+        "val_tokens": final["val_tokens"],
+        "n_params": cfg.n_params,
+        "n_params_total": cfg.n_params_total,
+        "steps": steps,
+        "batch_tokens": spec.batch_tokens,
+        "tokens_trained": spec.tokens_trained,
+        "epochs": spec.tokens_trained / spec.split_size if spec.split_size else None,
+        "final_train_loss": curve["train_loss"][-1] if curve["train_loss"] else None,
+        "flops_student_training": fl["student_training"],
+        "flops_teacher_logits": fl["teacher_logits"],
+        "flops_total": fl["total"],
+        "wall_time_s": wall,
+        "train_time_s": total_train_time,
+        "eval_time_s": eval_time,
+        "tokens_per_s": spec.tokens_trained / total_train_time if resumed_from is None else None,
+        "resumed_from_step": resumed_from,
+        "device": dev.type,
+        "device_name": torch.cuda.get_device_name(dev)
+        if dev.type == "cuda"
+        else platform.processor() or "cpu",
+        "threads": torch.get_num_threads(),
+        "precision_used": precision,
+        "curve": curve,
+    }
+    if resumed_from is not None and total_train_time > 0:
+        # Throughput over all sessions; sessions on different machines make this a rough figure.
+        results["tokens_per_s"] = spec.tokens_trained / total_train_time
+    if teacher_spec is not None:
+        results.update(
+            {
+                "val_kl": final["val_kl"],
+                "teacher_val_loss": final["teacher_val_loss"],
+                "teacher_model": teacher_spec.model,
+                "teacher_n_params": teacher_spec.config.n_params,
+                "teacher_tokens": teacher_spec.tokens_trained,
+                "flops_teacher_pretraining": run_flops(teacher_spec)["student_training"],
+            }
+        )
+    _save_atomic(
+        {"key": spec.key, "spec": spec.canonical(), "model": model.state_dict(), "results": results},
+        final_path,
+    )
+    state_path.unlink(missing_ok=True)
+    return results

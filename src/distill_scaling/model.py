@@ -1,0 +1,379 @@
+"""The paper's decoder-only transformer at small scale, its muP (simple) parameterization, and the model zoo.
+
+Architecture (paper section 4.1 / App. I, scaled down; digest section 5.1):
+
+* byte-level vocabulary (256 by default), context ``n_ctx = 128``;
+* pre-normalisation with RMSNorm, no biases anywhere, a final RMSNorm;
+* multi-head attention (one key/value head per query head) through the fused
+  ``F.scaled_dot_product_attention(is_causal=True)``, head size 16;
+* QK-norm: RMSNorm over each head's query and key vectors, with gains of size ``head_dim`` shared by the heads
+  (the paper's parameter table counts "QKNorm: 2 d_head" per layer);
+* RoPE with base 10000.  The paper uses 500k at 4096 tokens of context; what matters is how the slowest
+  rotary wavelength compares with the context: base / n_ctx is 122 for the paper and 78 here, whereas 500k at
+  128 tokens (ratio 3900) would leave most of the only 8 frequency pairs of a 16-wide head turning by less
+  than a degree across the whole context, i.e. wasted;
+* gated MLP with SiLU gate (SwiGLU), hidden size ``8/3 d_model`` rounded up to a multiple of 8;
+* tied input and output embeddings;
+* a fixed aspect ratio ``d_model / n_layers = 16``.  At ``d_model = 32`` the attention-context FLOPs
+  ``2 n_ctx d_model`` per layer are a third of the matmul FLOPs ``24 d_model^2``, the same ratio as in the
+  paper's 103M model (``n_ctx / d_model = 4`` in both); across the zoo ``n_ctx / d_model`` runs from 8 to
+  0.8, against 4 to 0.8 across the paper's Table 13 (d_model = 1024 to 5120).
+
+muP (simple), after Wortsman et al. (2024, "Small-scale proxies for large-scale Transformer training
+instabilities", section 3.4), which the paper uses so that one peak learning rate (1e-2) serves every width:
+
+* hidden matrices (attention q/k/v/output, MLP gate/up/down) are initialised with std ``1/sqrt(fan_in)``
+  and get the Adam learning rate ``lr * base_width / d_model``;
+* the embedding is initialised with std 1 and gets the unscaled learning rate ``lr``;
+* normalisation gains start at 1 and get the unscaled learning rate, without weight decay;
+* weight decay is independent of the learning rate (Loshchilov-Hutter "decoupled"; see :func:`param_groups`).
+
+Tied embeddings: the one matrix is both the input embedding (muP: O(1) entries, unscaled learning rate) and
+the unembedding (muP: its contribution to the logits must shrink like 1/width, because an Adam update moves
+every entry by O(lr) in a direction correlated with the final hidden state, so the logit change grows like
+``d_model * lr``).  We keep the matrix in its embedding role and multiply the final hidden state by
+``sqrt(base_width) / d_model`` before the unembedding matmul.  The 1/d_model part is muP's output multiplier
+(width-independent logit updates); the ``sqrt(base_width)`` constant makes the model at the base width
+identical to the standard ``1/sqrt(fan_in)`` readout, so initial logits have unit scale there and shrink like
+``sqrt(base_width / d_model)`` above it.  Scaling the d_model-wide hidden state rather than the V-wide logits
+costs ``d_model`` instead of ``V`` multiplications per token.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+#: d_model / n_layers, fixed across the zoo (see the module docstring for why 16).
+ASPECT_RATIO = 16
+#: The zoo's depths: n_layers = 1..10, d_model = 16..160.
+ZOO_LAYERS = tuple(range(1, 11))
+_NAME = re.compile(r"^L(\d+)-d(\d+)$")
+
+
+def _check_positive_int(name: str, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a positive int, got {value!r}")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Shape of one transformer; everything else (d_ff, heads, parameter counts) follows from it."""
+
+    n_layers: int
+    d_model: int
+    vocab_size: int = 256
+    n_ctx: int = 128
+    head_dim: int = 16
+    base_width: int = 32
+    rope_base: float = 10000.0
+
+    def __post_init__(self) -> None:
+        for name in ("n_layers", "d_model", "vocab_size", "n_ctx", "head_dim", "base_width"):
+            _check_positive_int(name, getattr(self, name))
+        if self.d_model % self.head_dim:
+            raise ValueError(
+                f"d_model ({self.d_model}) must be a multiple of head_dim ({self.head_dim}) "
+                "so that n_heads = d_model / head_dim is whole"
+            )
+        if self.head_dim % 2:
+            raise ValueError(f"head_dim must be even for RoPE, got {self.head_dim}")
+        if not (isinstance(self.rope_base, int | float) and self.rope_base > 1):
+            raise ValueError(f"rope_base must be a number > 1, got {self.rope_base!r}")
+
+    @property
+    def name(self) -> str:
+        """Short name such as ``"L2-d32"`` (shape only; vocabulary and context are not part of it)."""
+        return f"L{self.n_layers}-d{self.d_model}"
+
+    @property
+    def n_heads(self) -> int:
+        return self.d_model // self.head_dim
+
+    @property
+    def d_ff(self) -> int:
+        """Hidden size of the gated MLP: 8/3 d_model rounded up to a multiple of 8."""
+        return 8 * math.ceil(8 * self.d_model / 3 / 8)
+
+    @property
+    def width_mult(self) -> float:
+        """d_model / base_width: muP divides the hidden matrices' learning rate by this."""
+        return self.d_model / self.base_width
+
+    @property
+    def logit_mult(self) -> float:
+        """Multiplier of the final hidden state before the tied unembedding (module docstring)."""
+        return math.sqrt(self.base_width) / self.d_model
+
+    @property
+    def n_params_layer(self) -> int:
+        """Parameters of one block: q, k, v, o (4 d^2), gated MLP (3 d d_ff), RMSNorm and QK-norm gains."""
+        d = self.d_model
+        return 4 * d * d + 3 * d * self.d_ff + 2 * d + 2 * self.head_dim
+
+    @property
+    def n_params(self) -> int:
+        """Non-embedding parameters N: every parameter except the (tied) embedding matrix.
+
+        Normalisation gains (two per block, the QK-norm gains and the final norm) are included, as in the
+        paper's parameter table; they are 0.1-3% of N across the zoo.
+        """
+        return self.n_layers * self.n_params_layer + self.d_model
+
+    @property
+    def n_params_embedding(self) -> int:
+        return self.vocab_size * self.d_model
+
+    @property
+    def n_params_total(self) -> int:
+        """All parameters: N plus the one tied embedding matrix."""
+        return self.n_params + self.n_params_embedding
+
+
+def config_from_name(name: str, **kwargs: object) -> ModelConfig:
+    """``"L2-d32"`` -> ``ModelConfig(n_layers=2, d_model=32, **kwargs)``."""
+    match = _NAME.match(name) if isinstance(name, str) else None
+    if match is None:
+        raise ValueError(f"model name must look like 'L<n_layers>-d<d_model>', e.g. 'L2-d32'; got {name!r}")
+    return ModelConfig(n_layers=int(match[1]), d_model=int(match[2]), **kwargs)
+
+
+def zoo(vocab_size: int = 256, n_ctx: int = 128) -> list[ModelConfig]:
+    """The model zoo: n_layers = 1..10 at d_model = 16 n_layers (N from ~3e3 to ~3e6)."""
+    return [
+        ModelConfig(n_layers=n, d_model=ASPECT_RATIO * n, vocab_size=vocab_size, n_ctx=n_ctx)
+        for n in ZOO_LAYERS
+    ]
+
+
+def zoo_table(vocab_size: int = 256, n_ctx: int = 128):
+    """The zoo as a pandas DataFrame shaped like the paper's Table 13.
+
+    Columns: name, n_layers, d_model, d_ff, n_heads, N (non-embedding), N_total, flops_fwd (exact forward
+    FLOPs per token, :func:`distill_scaling.flops.forward_flops`), flops_fwd_approx (the paper's
+    2N + 2 n_layers n_ctx d_model + 2 n_vocab d_model) and flops_fwd_2N, each approximation with its relative
+    error against the exact count.
+    """
+    import pandas as pd
+
+    from distill_scaling import flops
+
+    rows = []
+    for cfg in zoo(vocab_size=vocab_size, n_ctx=n_ctx):
+        exact = flops.forward_flops(cfg)
+        approx = flops.approx_forward_flops(cfg)
+        two_n = 2 * cfg.n_params
+        rows.append(
+            {
+                "name": cfg.name,
+                "n_layers": cfg.n_layers,
+                "d_model": cfg.d_model,
+                "d_ff": cfg.d_ff,
+                "n_heads": cfg.n_heads,
+                "N": cfg.n_params,
+                "N_total": cfg.n_params_total,
+                "flops_fwd": exact,
+                "flops_fwd_approx": approx,
+                "approx_rel_err": approx / exact - 1.0,
+                "flops_fwd_2N": two_n,
+                "2N_rel_err": two_n / exact - 1.0,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def _rope_tables(cfg: ModelConfig) -> tuple[torch.Tensor, torch.Tensor]:
+    """cos, sin of the rotary angles, [n_ctx, 1, 1, head_dim/2], broadcasting over [B, T, 2, H, Dh/2]."""
+    half = cfg.head_dim // 2
+    inv_freq = cfg.rope_base ** (-torch.arange(half, dtype=torch.float64) / half)
+    angles = torch.arange(cfg.n_ctx, dtype=torch.float64)[:, None] * inv_freq[None, :]
+    shape = (cfg.n_ctx, 1, 1, half)
+    return angles.cos().float().reshape(shape), angles.sin().float().reshape(shape)
+
+
+class Block(nn.Module):
+    """One pre-norm transformer block: x + Attn(RMSNorm(x)), then x + SwiGLU(RMSNorm(x))."""
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        d, self.n_heads, self.head_dim = cfg.d_model, cfg.n_heads, cfg.head_dim
+        self.d_ff = cfg.d_ff
+        self.attn_norm = nn.RMSNorm(d, eps=1e-6)
+        # q, k and v in one matmul (same fan-in, same muP treatment as three separate matrices).
+        self.qkv = nn.Linear(d, 3 * d, bias=False)
+        # QK-norm gains: row 0 for queries, row 1 for keys, shared by the heads.
+        self.qk_norm = nn.Parameter(torch.ones(2, 1, cfg.head_dim))
+        self.attn_out = nn.Linear(d, d, bias=False)
+        self.mlp_norm = nn.RMSNorm(d, eps=1e-6)
+        # SwiGLU gate and up projections in one matmul: first d_ff rows gate, last d_ff rows up.
+        self.gate_up = nn.Linear(d, 2 * cfg.d_ff, bias=False)
+        self.down = nn.Linear(cfg.d_ff, d, bias=False)
+
+    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+        B, T, C = x.shape
+        qkv = self.qkv(self.attn_norm(x)).view(B, T, 3, self.n_heads, self.head_dim)
+        # Normalise q and k together (one kernel), then apply their separate gains.
+        qk = F.rms_norm(qkv[:, :, :2], (self.head_dim,), eps=1e-6) * self.qk_norm
+        half = self.head_dim // 2
+        a, b = qk[..., :half], qk[..., half:]
+        qk = torch.cat((a * cos - b * sin, b * cos + a * sin), dim=-1)
+        q, k = qk.transpose(1, 3).unbind(2)  # [B, H, T, Dh] each
+        v = qkv[:, :, 2].transpose(1, 2)
+        y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        x = x + self.attn_out(y.transpose(1, 2).reshape(B, T, C))
+        gate, up = self.gate_up(self.mlp_norm(x)).split(self.d_ff, dim=-1)
+        return x + self.down(F.silu(gate) * up)
+
+
+class Transformer(nn.Module):
+    """Decoder-only transformer; ``forward(idx[B, T]) -> float32 logits[B, T, V]``."""
+
+    def __init__(self, config: ModelConfig, seed: int = 0) -> None:
+        super().__init__()
+        if not isinstance(config, ModelConfig):
+            raise TypeError(f"config must be a ModelConfig, got {type(config).__name__}")
+        self.config = config
+        self.embed = nn.Embedding(config.vocab_size, config.d_model)
+        self.blocks = nn.ModuleList(Block(config) for _ in range(config.n_layers))
+        self.final_norm = nn.RMSNorm(config.d_model, eps=1e-6)
+        cos, sin = _rope_tables(config)
+        # Not persistent: derived from the config, so checkpoints stay small and device moves carry them.
+        self.register_buffer("rope_cos", cos, persistent=False)
+        self.register_buffer("rope_sin", sin, persistent=False)
+        self.init_weights(seed)
+
+    def init_weights(self, seed: int) -> None:
+        """muP (simple) initialisation, deterministic in ``seed`` and independent of the device.
+
+        Embedding: N(0, 1); hidden matrices: N(0, 1/fan_in); normalisation gains: 1.  Draws come from a CPU
+        generator in parameter-registration order, so a seed gives the same weights on every device.
+        """
+        if isinstance(seed, bool) or not isinstance(seed, int):
+            raise ValueError(f"seed must be an int, got {seed!r}")
+        gen = torch.Generator().manual_seed(seed)
+        with torch.no_grad():
+            for name, p in self.named_parameters():
+                if p.ndim == 2:
+                    std = 1.0 if name == "embed.weight" else 1.0 / math.sqrt(p.shape[1])
+                    p.copy_(torch.randn(p.shape, generator=gen) * std)
+                else:
+                    p.fill_(1.0)
+
+    def forward(self, idx: torch.Tensor) -> torch.Tensor:
+        T = idx.shape[-1]
+        if idx.ndim != 2 or T > self.config.n_ctx:
+            raise ValueError(
+                f"idx must be [batch, time] with time <= n_ctx = {self.config.n_ctx}; "
+                f"got shape {tuple(idx.shape)}"
+            )
+        cos, sin = self.rope_cos[:T], self.rope_sin[:T]
+        x = self.embed(idx)
+        for block in self.blocks:
+            x = block(x, cos, sin)
+        x = self.final_norm(x) * self.config.logit_mult
+        return F.linear(x, self.embed.weight).float()
+
+
+def param_groups(model: Transformer, lr: float, weight_decay: float = 1e-4) -> list[dict]:
+    """AdamW parameter groups implementing muP (simple) and decoupled weight decay.
+
+    Groups (each dict also carries ``name``, ``lr_mult`` and ``peak_lr`` for schedulers and logs):
+
+    * ``hidden``: attention and MLP matrices, ``lr * base_width / d_model``, weight decay;
+    * ``embedding``: the tied embedding, ``lr``, weight decay;
+    * ``gains``: RMSNorm and QK-norm gains, ``lr``, no weight decay.
+
+    Weight decay is *decoupled* in the Loshchilov-Hutter sense the paper uses (1e-4): each step shrinks a
+    matrix by ``weight_decay * s_t``, where ``s_t = lr_t / peak_lr`` is the schedule factor, independent of
+    the group's learning rate.  ``torch.optim.AdamW`` shrinks by ``group_lr_t * group_weight_decay``, so every
+    group gets ``weight_decay / peak_group_lr``.  This holds as long as the scheduler scales every group's lr
+    by the same factor (``LambdaLR``, or ``g["lr"] = g["peak_lr"] * s_t``).  Without the division, muP's
+    smaller learning rate would also shrink the wide models' decay, coupling it to width.
+    """
+    if not isinstance(model, Transformer):
+        raise TypeError(f"model must be a Transformer, got {type(model).__name__}")
+    if not (isinstance(lr, int | float) and not isinstance(lr, bool) and math.isfinite(lr) and lr > 0):
+        raise ValueError(f"lr must be a finite number > 0, got {lr!r}")
+    if not (isinstance(weight_decay, int | float) and math.isfinite(weight_decay) and weight_decay >= 0):
+        raise ValueError(f"weight_decay must be a finite number >= 0, got {weight_decay!r}")
+    hidden, embedding, gains = [], [], []
+    for name, p in model.named_parameters():
+        if name == "embed.weight":
+            embedding.append(p)
+        elif p.ndim == 2:
+            hidden.append(p)
+        else:
+            gains.append(p)
+    groups = []
+    for name, params, mult, decay in (
+        ("hidden", hidden, 1.0 / model.config.width_mult, True),
+        ("embedding", embedding, 1.0, True),
+        ("gains", gains, 1.0, False),
+    ):
+        group_lr = lr * mult
+        groups.append(
+            {
+                "params": params,
+                "name": name,
+                "lr": group_lr,
+                "peak_lr": group_lr,
+                "lr_mult": mult,
+                "weight_decay": weight_decay / group_lr if decay else 0.0,
+            }
+        )
+    return groups
+
+
+def throughput(
+    config: ModelConfig,
+    batch_size: int = 32,
+    n_threads: int = 1,
+    steps: int = 20,
+    warmup: int = 3,
+    lr: float = 1e-2,
+) -> dict[str, float]:
+    """Tokens per second of a supervised training step (forward, loss, backward, clip, AdamW) on the CPU.
+
+    A micro-benchmark on random tokens; returns ``tokens_per_s``, ``seconds_per_step`` and ``gflops_per_s``
+    (by the exact forward-FLOP count x 3).  Timings on a shared machine are noisy: repeat and take the best.
+    """
+    from distill_scaling import flops, losses
+
+    for name, value in (("batch_size", batch_size), ("n_threads", n_threads), ("steps", steps)):
+        _check_positive_int(name, value)
+    previous = torch.get_num_threads()
+    torch.set_num_threads(n_threads)
+    try:
+        model = Transformer(config, seed=0)
+        opt = torch.optim.AdamW(param_groups(model, lr), betas=(0.9, 0.95), eps=1e-8)
+        gen = torch.Generator().manual_seed(0)
+        data = torch.randint(0, config.vocab_size, (batch_size, config.n_ctx + 1), generator=gen)
+        x, y = data[:, :-1], data[:, 1:]
+
+        def step() -> None:
+            loss = losses.student_loss(model(x), y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+
+        for _ in range(warmup):
+            step()
+        start = time.perf_counter()
+        for _ in range(steps):
+            step()
+        seconds = (time.perf_counter() - start) / steps
+    finally:
+        torch.set_num_threads(previous)
+    tokens = batch_size * config.n_ctx
+    return {
+        "tokens_per_s": tokens / seconds,
+        "seconds_per_step": seconds,
+        "gflops_per_s": 3 * flops.forward_flops(config) * tokens / seconds / 1e9,
+    }

@@ -252,10 +252,11 @@ def capacity_factor(
     L_sup = _positive("L_S_supervised", L_S_supervised, "student supervised cross-entropy, nats per token")
     with np.errstate(divide="ignore"):  # L~_S = inf gives ratio 0, log -inf, factor 1: the intended limit
         log_ratio = np.log(L_T) - np.log(L_sup * coef.d1)
-    if coef.f1 == 0:  # the sharp limit f1 -> 0: f1 log(1 + r^(1/f1)) -> max(0, log r)
-        return np.exp(-coef.c1 * np.maximum(log_ratio, 0.0))
-    log_term = np.logaddexp(0.0, log_ratio / coef.f1)
-    return np.exp(-coef.c1 * coef.f1 * log_term)
+    # Elementwise in f1, so that coefficient arrays (bootstrap samples stacked by distill_scaling.optimal) work.
+    f1 = np.asarray(coef.f1, dtype=float)
+    sharp = f1 == 0  # the sharp limit f1 -> 0: f1 log(1 + r^(1/f1)) -> max(0, log r)
+    log_term = f1 * np.logaddexp(0.0, log_ratio / np.where(sharp, 1.0, f1))
+    return np.exp(-coef.c1 * np.where(sharp, np.maximum(log_ratio, 0.0), log_term))
 
 
 def distillation_loss(

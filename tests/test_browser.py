@@ -1,0 +1,136 @@
+"""The smoke website in a real browser: headless Debian Chromium, driven by playwright, served on localhost.
+
+For the landing page and every chapter: no console error, no failed request, no request off this machine,
+every image decoded (naturalWidth > 0), every equation typeset by MathJax without a TeX error. A full-page
+screenshot of each goes to ``test-artifacts/``.
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+
+from distill_scaling import book
+
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
+
+#: Chromium switches: no sandbox (root in a container), no GPU, and no background traffic of its own.
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+PAGES = ["book/index", *(f"book/executed/{c.name}" for c in book.toc_chapters())]
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format, *args):  # noqa: A002 - the signature of the base class
+        pass
+
+
+@pytest.fixture(scope="module")
+def site_url(built_site: Path) -> Iterator[str]:
+    """The smoke website served by ``http.server`` on a free localhost port, for this module's tests."""
+    handler = functools.partial(_QuietHandler, directory=str(built_site))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture(scope="module")
+def browser(chromium: Path, tmp_path_factory: pytest.TempPathFactory):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        context = pw.chromium.launch_persistent_context(
+            str(tmp_path_factory.mktemp("chromium-profile")),
+            executable_path=str(chromium),
+            headless=True,
+            args=CHROMIUM_ARGS,
+            viewport={"width": 1280, "height": 900},
+        )
+        try:
+            yield context
+        finally:
+            context.close()
+
+
+def _open(browser, url: str):
+    """Open ``url``; return the page and what went wrong while it loaded (console errors, failed requests)."""
+    page = browser.new_page()
+    problems: list[str] = []
+    host = urlparse(url).netloc
+
+    def on_request(request):
+        if urlparse(request.url).scheme in {"http", "https"} and urlparse(request.url).netloc != host:
+            problems.append(f"request off this machine: {request.url}")
+
+    page.on("console", lambda m: m.type == "error" and problems.append(f"console error: {m.text}"))
+    page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+    page.on("request", on_request)
+    page.on("requestfailed", lambda r: problems.append(f"request failed: {r.url} ({r.failure})"))
+    page.on("response", lambda r: r.status >= 400 and problems.append(f"HTTP {r.status}: {r.url}"))
+    page.goto(url, wait_until="load")
+    page.wait_for_load_state("networkidle")
+    return page, problems
+
+
+def test_entry_point_leads_to_the_landing_page(browser, site_url):
+    page, problems = _open(browser, site_url + "/")
+    page.wait_for_url("**/book/index.html")
+    assert not problems
+    page.close()
+
+
+@pytest.mark.parametrize("name", PAGES)
+def test_page_renders(browser, site_url, artifacts_dir: Path, name: str):
+    page, problems = _open(browser, f"{site_url}/{name}.html")
+    try:
+        # Sphinx loads MathJax only on pages with math. It typesets after the load event; its startup
+        # promise settles when every equation is done.
+        has_math = page.evaluate("() => document.querySelectorAll('.math').length > 0")
+        if has_math:
+            page.wait_for_function("() => window.MathJax && MathJax.startup && MathJax.startup.promise")
+        math = page.evaluate(
+            """async () => {
+                if (window.MathJax && MathJax.startup) await MathJax.startup.promise;
+                return {
+                    sources: document.querySelectorAll('.math').length,
+                    rendered: document.querySelectorAll('mjx-container').length,
+                    errors: Array.from(document.querySelectorAll('mjx-merror')).map(e => e.textContent),
+                };
+            }"""
+        )
+        images = page.evaluate(
+            """() => Array.from(document.images).map(i => ({src: i.currentSrc || i.src,
+                                                            complete: i.complete, width: i.naturalWidth}))"""
+        )
+        page.screenshot(path=str(artifacts_dir / f"{name.replace('/', '_')}.png"), full_page=True)
+    finally:
+        page.close()
+
+    assert not problems, "\n".join(problems)
+    broken = [i["src"] for i in images if not (i["complete"] and i["width"] > 0)]
+    assert not broken, f"images that did not load: {broken}"
+    assert images, f"{name} shows no image"
+    assert math["rendered"] >= math["sources"], f"equations not typeset: {math}"
+    assert not math["errors"], f"TeX errors: {math['errors']}"
+    if name == "book/index":
+        assert math["rendered"] >= 2, "the landing page's two laws are typeset"

@@ -1,0 +1,64 @@
+"""Every chapter of _toc.yml runs through papermill with its ``smoke`` parameters, in a temporary folder.
+
+The executions are the session's smoke book (``conftest.SmokeBook``): the whole-book build reuses them.
+The source notebooks themselves follow the book's conventions: committed without outputs, a ``parameters``
+cell, the ``python3`` kernel, listed in the table of contents.
+"""
+
+from __future__ import annotations
+
+import nbformat
+import pytest
+
+from distill_scaling import book, paths
+
+CHAPTERS = [c.name for c in book.toc_chapters()]
+SOURCES = sorted(p.stem for p in paths.notebooks_dir().glob("*.ipynb"))
+
+
+def _tags(cell) -> list[str]:
+    return cell.get("metadata", {}).get("tags", [])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", CHAPTERS)
+def test_notebook_runs_with_smoke_parameters(smoke_book, name):
+    result = smoke_book.execute(name)
+    assert result.ok, f"{name} failed with the smoke profile: {result.error} (see {result.failed_notebook})"
+    nb = nbformat.read(result.chapter.executed, as_version=4)
+    errors = [
+        o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if o.output_type == "error"
+    ]
+    assert not errors
+    injected = [c for c in nb.cells if "injected-parameters" in _tags(c)]
+    assert len(injected) == 1 and 'profile = "smoke"' in injected[0].source
+    for cell in nb.cells:
+        if {"parameters", "injected-parameters"} & set(_tags(cell)):
+            assert book.HIDDEN_CELL_TAGS.get("parameters") in _tags(cell)
+
+
+@pytest.mark.parametrize("name", SOURCES)
+def test_source_notebook_follows_the_conventions(name):
+    path = paths.notebooks_dir() / f"{name}.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    nbformat.validate(nb)
+    assert name in CHAPTERS, f"{name}.ipynb is not in _toc.yml: it would never be built or tested"
+    assert nb.metadata.get("kernelspec", {}).get("name") == "python3"
+    assert nb.cells and nb.cells[0].cell_type == "markdown" and nb.cells[0].source.startswith("# "), (
+        "the first cell is the chapter's markdown title"
+    )
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    with_outputs = [i for i, c in enumerate(code) if c.outputs or c.execution_count is not None]
+    assert not with_outputs, f"commit {name}.ipynb without outputs (code cells {with_outputs} have some)"
+    parameters = [c for c in code if "parameters" in _tags(c)]
+    assert len(parameters) == 1, "exactly one code cell tagged 'parameters'"
+    assert parameters[0].source.lstrip().startswith("profile = "), "the parameters cell starts with profile"
+    later = code[code.index(parameters[0]) + 1 :]
+    assert later and f'setup("{name}", globals())' in later[0].source, (
+        f'the cell after the parameters validates them: P = setup("{name}", globals())'
+    )
+
+
+def test_every_chapter_has_a_source_notebook():
+    missing = [name for name in CHAPTERS if name not in SOURCES]
+    assert not missing, f"_toc.yml lists chapters without notebooks/NN_slug.ipynb: {missing}"

@@ -1,0 +1,417 @@
+"""The planner: a compute-optimal distillation plan with the paper's coefficients or ours, with intervals.
+
+``python -m distill_scaling plan --student-params 1e9 --compute 1e22 --scenario teacher-inference
+[--coefficients paper|ours|FILE.json] [--json]`` prints the teacher to use, the token allocation, the
+predicted student loss against supervised training of the same student with the same compute, and the compute
+split.
+
+Coefficient sets: ``paper`` is Table 6 of Busbridge et al. (2025); ``ours`` is ``data/fits/ours.json``,
+written by the study's fits in the format of :class:`CoefficientSet` (point estimates plus, optionally,
+bootstrap samples of both laws). With samples, every sample is solved too (one vectorised batch) and central
+intervals reported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import laws, paths
+from .laws import PAPER_DISTILLATION, PAPER_SUPERVISED, DistillationCoefficients, SupervisedCoefficients
+from .optimal import (
+    SCENARIOS,
+    DistillationOptimum,
+    SupervisedOptimum,
+    _positive_finite,
+    _stack,
+    check_scenario,
+    optimal_distillation,
+    optimal_supervised,
+)
+
+# --- Coefficient sets: the paper's, or ours from data/fits/ (with bootstrap samples) ------------------------
+
+#: Format tag of a fitted-coefficients file, ``data/fits/<name>.json``.
+FIT_FORMAT = "distill_scaling/coefficients/1"
+
+
+@dataclass(frozen=True)
+class CoefficientSet:
+    """The two laws' coefficients used together, with optional bootstrap samples (paired by index).
+
+    File format (``data/fits/<name>.json``, written by :func:`write_coefficient_set`)::
+
+        {"format": "distill_scaling/coefficients/1", "name": "ours", "description": "...",
+         "supervised":   {<laws.as_dict of the point estimate>},
+         "distillation": {<laws.as_dict of the point estimate>},
+         "samples": {"supervised":   {"E": [...], "A": [...], ...},     # one list per coefficient,
+                     "distillation": {"A": [...], ...}},                # all of one length
+         "provenance": {...}}
+
+    ``samples`` is optional; when present both laws have the same number of samples and sample ``i`` of one
+    is used with sample ``i`` of the other.
+    """
+
+    name: str
+    supervised: SupervisedCoefficients
+    distillation: DistillationCoefficients
+    supervised_samples: tuple[SupervisedCoefficients, ...] = ()
+    distillation_samples: tuple[DistillationCoefficients, ...] = ()
+    description: str = ""
+
+    @property
+    def n_samples(self) -> int:
+        return len(self.supervised_samples)
+
+
+PAPER = CoefficientSet(
+    "paper",
+    PAPER_SUPERVISED,
+    PAPER_DISTILLATION,
+    description="Busbridge et al. (2025), Table 6 (point estimates; the bootstrap samples are not published)",
+)
+
+#: Names accepted by :func:`load_coefficient_set` besides a path to a JSON file.
+COEFFICIENT_SETS = ("paper", "ours")
+
+
+def fits_dir() -> Path:
+    """Where fitted coefficient files live: ``<data>/fits``."""
+    return paths.data_dir() / "fits"
+
+
+def _samples(kind: str, columns: dict[str, list[float]], cls: type, where: Path) -> list:
+    if not isinstance(columns, dict) or not columns:
+        raise ValueError(f"{where}: samples.{kind} must map coefficient names to lists of numbers")
+    lengths = {len(v) for v in columns.values()}
+    if len(lengths) != 1:
+        raise ValueError(f"{where}: samples.{kind} lists have different lengths {sorted(lengths)}")
+    missing = [
+        n for n in cls.NAMES if n not in columns and not (n == "gamma" and cls is SupervisedCoefficients)
+    ]
+    if missing:
+        raise ValueError(f"{where}: samples.{kind} misses coefficients {missing}")
+    n = lengths.pop()
+    return [cls(**{k: float(v[i]) for k, v in columns.items()}) for i in range(n)]
+
+
+def load_coefficient_set(name: str | Path = "paper") -> CoefficientSet:
+    """``"paper"`` (Table 6), ``"ours"`` (``data/fits/ours.json``) or a path to a coefficients JSON file.
+
+    Raises ValueError naming the set and where it was looked for when it is unknown or missing.
+    """
+    if isinstance(name, str) and name == "paper":
+        return PAPER
+    if isinstance(name, str) and name == "ours":
+        path = fits_dir() / "ours.json"
+    elif isinstance(name, Path) or str(name).endswith(".json"):
+        path = Path(name)
+    else:
+        raise ValueError(
+            f"coefficients must be one of {', '.join(map(repr, COEFFICIENT_SETS))} or a .json path; "
+            f"got {name!r}"
+        )
+    if not path.is_file():
+        raise ValueError(
+            f"coefficients {str(name)!r}: no fitted coefficients at {path}. They are written by the "
+            f"study's fits (format {FIT_FORMAT!r}, see distill_scaling.optimal.CoefficientSet); until then use 'paper'"
+        )
+    doc = json.loads(path.read_text())
+    if doc.get("format") != FIT_FORMAT:
+        raise ValueError(f"{path}: format must be {FIT_FORMAT!r}; got {doc.get('format')!r}")
+    sup, dist = laws.from_dict(doc["supervised"]), laws.from_dict(doc["distillation"])
+    if not isinstance(sup, SupervisedCoefficients) or not isinstance(dist, DistillationCoefficients):
+        raise ValueError(f"{path}: 'supervised' and 'distillation' must hold the two laws' coefficients")
+    samples = doc.get("samples") or {}
+    sup_s = _samples("supervised", samples["supervised"], SupervisedCoefficients, path) if samples else []
+    dist_s = (
+        _samples("distillation", samples["distillation"], DistillationCoefficients, path) if samples else []
+    )
+    if len(sup_s) != len(dist_s):
+        raise ValueError(
+            f"{path}: {len(sup_s)} supervised but {len(dist_s)} distillation samples; they are paired"
+        )
+    return CoefficientSet(
+        doc.get("name", path.stem), sup, dist, tuple(sup_s), tuple(dist_s), doc.get("description", "")
+    )
+
+
+def write_coefficient_set(
+    path: str | Path,
+    supervised: SupervisedCoefficients,
+    distillation: DistillationCoefficients,
+    *,
+    supervised_samples: Sequence[SupervisedCoefficients] = (),
+    distillation_samples: Sequence[DistillationCoefficients] = (),
+    name: str | None = None,
+    description: str = "",
+    provenance: dict[str, Any] | None = None,
+) -> Path:
+    """Write a coefficients file in the format :func:`load_coefficient_set` reads (atomically)."""
+    if len(supervised_samples) != len(distillation_samples):
+        raise ValueError(
+            "supervised_samples and distillation_samples must have the same length (they are paired)"
+        )
+    path = Path(path)
+    doc: dict[str, Any] = {
+        "format": FIT_FORMAT,
+        "name": name or path.stem,
+        "description": description,
+        "supervised": laws.as_dict(supervised),
+        "distillation": laws.as_dict(distillation),
+        "provenance": provenance or {},
+    }
+    if supervised_samples:
+        doc["samples"] = {
+            "supervised": {
+                n: [getattr(c, n) for c in supervised_samples] for n in SupervisedCoefficients.NAMES
+            },
+            "distillation": {
+                n: [getattr(c, n) for c in distillation_samples] for n in DistillationCoefficients.NAMES
+            },
+        }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(doc, indent=1))
+    tmp.replace(path)
+    return path
+
+
+# --- The planner --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A compute-optimal distillation plan, the supervised alternative, intervals over coefficient samples."""
+
+    coefficients: CoefficientSet
+    optimum: DistillationOptimum
+    supervised: SupervisedOptimum
+    #: quantity -> (low, high) over the coefficient samples, at ``level``; empty without samples.
+    intervals: dict[str, tuple[float, float]]
+    level: float
+    n_samples: int
+    n_failed: int
+
+    def quantities(self) -> dict[str, float]:
+        """The plan's numbers by name (the keys of :attr:`intervals`)."""
+        o, s = self.optimum, self.supervised
+        q = {
+            "teacher_params": o.teacher_params,
+            "teacher_tokens": o.teacher_tokens,
+            "teacher_loss": o.teacher_loss,
+            "student_tokens": o.student_tokens,
+            "student_loss": o.student_loss,
+            "supervised_tokens": s.tokens,
+            "supervised_loss": s.loss,
+            "advantage": s.loss - o.student_loss,
+        }
+        q.update({f"{k}_flops": v for k, v in o.compute_split.items()})
+        q.update({f"{k}_fraction": v for k, v in o.compute_fractions.items()})
+        return {k: float(v) for k, v in q.items()}
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly: inputs, quantities, intervals, notes."""
+        return {
+            "student_params": float(self.optimum.student_params),
+            "compute": float(self.optimum.compute),
+            "scenario": self.optimum.scenario,
+            "coefficients": self.coefficients.name,
+            "coefficients_description": self.coefficients.description,
+            "identified": self.optimum.identified,
+            "teacher_at_token_bound": bool(self.optimum.teacher_at_token_bound),
+            "quantities": self.quantities(),
+            "intervals": {k: list(v) for k, v in self.intervals.items()},
+            "interval_level": self.level if self.intervals else None,
+            "n_samples": self.n_samples,
+            "n_failed_samples": self.n_failed,
+            "notes": list(self.optimum.notes),
+        }
+
+    def table(self) -> str:
+        """The plan as a readable text table."""
+        return format_plan(self)
+
+
+def plan(
+    student_params: float,
+    compute: float,
+    scenario: str,
+    coefficients: str | Path | CoefficientSet = "paper",
+    *,
+    level: float = 0.9,
+    max_samples: int | None = 200,
+) -> Plan:
+    """Plan a compute-optimal distillation: teacher, tokens, compute split, and the supervised alternative.
+
+    With a coefficient set that carries bootstrap samples, every sample (up to ``max_samples``, the first
+    ones) is solved as well, in one batch, and ``level`` central intervals of each quantity are reported.
+    """
+    check_scenario(scenario)
+    if not (isinstance(level, float) and 0 < level < 1):
+        raise ValueError(f"level must be a float in (0, 1); got {level!r}")
+    if max_samples is not None and (not isinstance(max_samples, int) or max_samples < 0):
+        raise ValueError(f"max_samples must be a non-negative int or None; got {max_samples!r}")
+    cs = coefficients if isinstance(coefficients, CoefficientSet) else load_coefficient_set(coefficients)
+    N = float(_positive_finite("student_params", student_params, "non-embedding parameters"))
+    C = float(_positive_finite("compute", compute, "FLOPs"))
+    opt = optimal_distillation(
+        N, C, scenario, coefficients=cs.distillation, supervised_coefficients=cs.supervised
+    )
+    sup = optimal_supervised(N, C, coefficients=cs.supervised)
+    n = cs.n_samples if max_samples is None else min(cs.n_samples, max_samples)
+    intervals: dict[str, tuple[float, float]] = {}
+    failed = 0
+    if n:
+        sup_s, dist_s = _stack(cs.supervised_samples[:n]), _stack(cs.distillation_samples[:n])
+        many = optimal_distillation(
+            np.full(n, N), np.full(n, C), scenario, coefficients=dist_s, supervised_coefficients=sup_s
+        )
+        sup_many = optimal_supervised(np.full(n, N), np.full(n, C), coefficients=sup_s)
+        per_sample = Plan(cs, many, sup_many, {}, level, n, 0)
+        values = _sample_quantities(per_sample)
+        failed = int(np.sum(~np.isfinite(values["student_loss"])))
+        q = 100 * np.array([(1 - level) / 2, (1 + level) / 2])
+        for k, v in values.items():
+            v = v[np.isfinite(v)]
+            if v.size:
+                lo, hi = np.percentile(v, q)
+                intervals[k] = (float(lo), float(hi))
+    return Plan(cs, opt, sup, intervals, level, n, failed)
+
+
+def _sample_quantities(p: Plan) -> dict[str, np.ndarray]:
+    o, s = p.optimum, p.supervised
+    q = {
+        "teacher_params": o.teacher_params,
+        "teacher_tokens": o.teacher_tokens,
+        "teacher_loss": o.teacher_loss,
+        "student_tokens": o.student_tokens,
+        "student_loss": o.student_loss,
+        "supervised_tokens": s.tokens,
+        "supervised_loss": s.loss,
+        "advantage": np.asarray(s.loss) - np.asarray(o.student_loss),
+    }
+    q.update({f"{k}_flops": v for k, v in o.compute_split.items()})
+    q.update({f"{k}_fraction": v for k, v in o.compute_fractions.items()})
+    return {k: np.asarray(v, float) for k, v in q.items()}
+
+
+def _fmt(value: float, kind: str) -> str:
+    if not np.isfinite(value):
+        return "n/a"
+    if kind == "count":
+        return f"{value:.3g}"
+    if kind == "loss":
+        return f"{value:.4f}"
+    if kind == "frac":
+        return f"{100 * value:.1f}%"
+    return f"{value:+.4f}"
+
+
+def format_plan(p: Plan) -> str:
+    """A readable text table of a :class:`Plan`."""
+    o, q = p.optimum, p.quantities()
+    has_iv = bool(p.intervals)
+    head = f"{100 * p.level:.0f}% interval" if has_iv else ""
+    lines = [
+        "Compute-optimal distillation plan",
+        f"  student: {o.student_params:.3g} non-embedding parameters    budget: {o.compute:.3g} FLOPs",
+        f"  scenario: {o.scenario}    coefficients: {p.coefficients.name}"
+        + (f" ({p.coefficients.description})" if p.coefficients.description else ""),
+        "",
+    ]
+
+    def row(label: str, key: str, kind: str, note: str = "") -> str:
+        iv = p.intervals.get(key)
+        iv_text = f"[{_fmt(iv[0], kind)}, {_fmt(iv[1], kind)}]" if iv else ""
+        return f"  {label:<38}{_fmt(q[key], kind):>10}  {iv_text:<24}{note}".rstrip()
+
+    lines.append(f"  {'quantity':<38}{'value':>10}  {head}".rstrip())
+    bound_note = "(at the token bound)" if o.teacher_at_token_bound else ""
+    ident = "" if o.identified else "(not identified: see notes)"
+    lines += [
+        row("teacher parameters N_T", "teacher_params", "count", ident),
+        row("teacher tokens D_T", "teacher_tokens", "count", bound_note or ident),
+        row("teacher loss L_T", "teacher_loss", "loss"),
+        row("student tokens D_S", "student_tokens", "count"),
+        row("student loss L_S (distilled)", "student_loss", "loss"),
+        row("supervised loss, same N_S and budget", "supervised_loss", "loss"),
+        row("supervised tokens, same budget", "supervised_tokens", "count"),
+        row("advantage (supervised - distilled)", "advantage", "diff"),
+        "",
+        f"  {'compute split':<38}{'FLOPs':>10}  {'share':>7}",
+    ]
+    for term, label in (
+        ("student_training", "student training 3 F(N_S) D_S"),
+        ("teacher_logits", "teacher logits F(N_T) D_S"),
+        ("teacher_pretraining", "teacher pretraining 3 F(N_T) D_T"),
+    ):
+        lines.append(f"  {label:<38}{q[term + '_flops']:>10.3g}  {100 * q[term + '_fraction']:>6.1f}%")
+    verdict = "distillation" if q["advantage"] > 0 else "supervised training"
+    lines += [
+        "",
+        f"  verdict: {verdict} gives the lower loss at this budget (by {abs(q['advantage']):.4f} nats)",
+    ]
+    if has_iv:
+        lines.append(
+            f"  intervals: {p.n_samples} bootstrap samples of the coefficients"
+            + (f" ({p.n_failed} infeasible)" if p.n_failed else "")
+        )
+    elif p.coefficients.name != "paper":
+        lines.append("  intervals: none (the coefficient file has no bootstrap samples)")
+    lines += [f"  note: {n}" for n in o.notes]
+    return "\n".join(lines)
+
+
+def cli(argv: list[str]) -> int:
+    """``python -m distill_scaling plan --student-params 1e9 --compute 1e22 --scenario teacher-inference``."""
+    parser = argparse.ArgumentParser(
+        prog="python -m distill_scaling plan",
+        description="Plan a compute-optimal distillation with the distillation scaling law: the teacher "
+        "to use, the token allocation, the student loss against supervised training at the same compute, "
+        "and the compute split.",
+    )
+    parser.add_argument(
+        "--student-params", type=float, required=True, help="student non-embedding parameters"
+    )
+    parser.add_argument("--compute", type=float, required=True, help="total budget, FLOPs")
+    parser.add_argument(
+        "--scenario", choices=list(SCENARIOS), required=True, help="which teacher costs count"
+    )
+    parser.add_argument(
+        "--coefficients",
+        default="paper",
+        help="'paper' (Table 6), 'ours' (data/fits/ours.json, written by the study) or a coefficients "
+        ".json file",
+    )
+    parser.add_argument(
+        "--level", type=float, default=0.9, help="interval level over bootstrap samples (0.9)"
+    )
+    parser.add_argument("--max-samples", type=int, default=200, help="bootstrap samples to propagate (200)")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    try:
+        result = plan(
+            args.student_params,
+            args.compute,
+            args.scenario,
+            args.coefficients,
+            level=args.level,
+            max_samples=args.max_samples,
+        )
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(result.to_dict(), indent=2) if args.json else result.table())
+    return 0

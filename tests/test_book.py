@@ -231,3 +231,13 @@ def test_execute_chapter_moves_only_a_successful_notebook_into_place(fake_chapte
     )
     assert nb.cells[-1].outputs[0]["text"] == "n is 3\n"
     assert not (fake_chapter.executed.parent / ".partial").exists()
+
+
+def test_toc_is_valid_for_jupyter_book():
+    """The same parser ``jupyter-book build`` uses (an empty part, for one, is rejected)."""
+    from sphinx_external_toc.parsing import parse_toc_yaml
+
+    site_map = parse_toc_yaml(paths.REPO / "_toc.yml")
+    assert site_map.root.docname == "book/index"
+    for chapter in book.toc_chapters():
+        assert f"book/executed/{chapter.name}" in site_map

@@ -125,6 +125,9 @@ def test_chapter_page(built_site: Path, name: str):
     html = (built_site / "book" / "executed" / f"{name}.html").read_text()
     figures = re.findall(r'<span class="caption-number">Fig\. [\d.]+ </span>', html)
     assert figures, f"{name} shows no numbered figure"
+    bodies = re.findall(r"<figure[^>]*>(.*?)</figure>", html, flags=re.DOTALL)
+    without_image = [b[-200:] for b in bodies if "<img" not in b]
+    assert not without_image, f"figures of {name} that show no image: {without_image}"
     if name == "01_laws_as_published":
         assert len(figures) >= 5, "the laws chapter regenerates at least five of the paper's figures"
     assert f"_sources/book/executed/{name}.ipynb" in html, "download-notebook button"

@@ -32,6 +32,9 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 
+#: Generous: the machine that runs the suite may be busy; a page that never loads still fails.
+PAGE_TIMEOUT_MS = 120_000
+
 PAGES = ["book/index", *(f"book/executed/{c.name}" for c in book.toc_chapters())]
 
 
@@ -75,6 +78,7 @@ def browser(chromium: Path, tmp_path_factory: pytest.TempPathFactory):
 def _open(browser, url: str):
     """Open ``url``; return the page and what went wrong while it loaded (console errors, failed requests)."""
     page = browser.new_page()
+    page.set_default_timeout(PAGE_TIMEOUT_MS)
     problems: list[str] = []
     host = urlparse(url).netloc
 
@@ -88,7 +92,7 @@ def _open(browser, url: str):
     page.on("requestfailed", lambda r: problems.append(f"request failed: {r.url} ({r.failure})"))
     page.on("response", lambda r: r.status >= 400 and problems.append(f"HTTP {r.status}: {r.url}"))
     page.goto(url, wait_until="load")
-    page.wait_for_load_state("networkidle")
+    page.evaluate("() => document.fonts.ready.then(() => true)")
     return page, problems
 
 

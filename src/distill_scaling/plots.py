@@ -84,11 +84,18 @@ def save(fig, name: str, formats: tuple[str, ...] = ("png", "pdf")) -> list[Path
 
 
 def publish(fig, name: str) -> None:
-    """Save ``fig`` as files and glue it under ``name`` for a ``{glue:figure}`` directive; close it."""
-    save(fig, name)
+    """Save ``fig`` as files and glue it under ``name`` for a ``{glue:figure}`` directive; close it.
+
+    The glued output is the saved PNG itself, so the page shows exactly the file under ``book/figures/``.
+    (Gluing the figure object would not do: after ``matplotlib.use("Agg")`` the notebook's inline image
+    formatter is not active, and the glued output would carry only the figure's text repr.)
+    """
     try:
+        written = save(fig, name)
+        from IPython.display import Image
         from myst_nb import glue
 
-        glue(name, fig, display=False)
+        png = next(path for path in written if path.suffix == ".png")
+        glue(name, Image(filename=str(png)), display=False)
     finally:
         plt.close(fig)

@@ -50,8 +50,8 @@ MIN_VAL_BYTES = 262_144
 DOC_TARGET_BYTES = 8192
 #: A line is a duplicate when its letters (lower-cased) number at least this many and were seen before.
 DEDUP_MIN_LETTERS = 40
-#: Tokens the synthetic source's training splits can supply: unlimited, since batches are generated on demand.
-UNLIMITED_TOKENS = 10**18
+#: ``split_size`` of the synthetic source's training splits: unlimited, batches are generated on demand.
+UNLIMITED_TOKENS = math.inf
 #: Size of the synthetic validation set (predicted tokens) and of the finite samples ``split_tokens`` returns.
 SYNTHETIC_VAL_TOKENS = 262_144
 SYNTHETIC_SAMPLE_TOKENS = 2**20
@@ -443,7 +443,8 @@ class SyntheticSource(Source):
             self._samples[split] = docs.reshape(-1)
         return self._samples[split]
 
-    def split_size(self, split: str) -> int:
+    def split_size(self, split: str) -> int | float:
+        """Val: the size of ``split_tokens("val")``; teacher, student: ``math.inf`` (made on demand)."""
         split = _check_split(split)
         return self.split_tokens("val").size if split == "val" else UNLIMITED_TOKENS
 
@@ -533,27 +534,46 @@ def file_splits(path: str | Path) -> dict[str, np.ndarray]:
 _SOURCES: dict[str, Source] = {}
 
 
-def get_source(name: str = "text") -> Source:
-    """The corpus called ``name``: "text" (committed), "synthetic", "synthetic:<seed>" or "file:<path>"."""
+def check_source_name(name: str) -> tuple[str, str]:
+    """Parse a corpus name without loading anything: ("text", ""), ("synthetic", seed) or ("file", path).
+
+    Raises ValueError naming the allowed forms; for "file:<path>" also when the file does not exist.
+    """
     if not isinstance(name, str):
-        raise ValueError(f"corpus name must be a str; allowed: {_NAMES_HELP}")
-    if name in _SOURCES:
-        return _SOURCES[name]
+        raise ValueError(f"corpus name must be a str, got {type(name).__name__}; allowed: {_NAMES_HELP}")
     if name == "text":
-        source: Source = TokenSource("text", load_text_splits)
-    elif name == "synthetic" or name.startswith("synthetic:"):
-        tail = name.partition(":")[2]
-        if name != "synthetic" and not tail.isdigit():
+        return "text", ""
+    if name == "synthetic":
+        return "synthetic", "0"
+    kind, _, arg = name.partition(":")
+    if kind == "synthetic":
+        if not arg.isdigit():
             raise ValueError(
                 f"unknown corpus {name!r}: the seed must be a non-negative integer; allowed: {_NAMES_HELP}"
             )
-        source = SyntheticSource(int(tail) if tail else 0)
-    elif name.startswith("file:") and len(name) > 5:
-        path = name[5:]
-        file_splits(path)  # fail now, with the file's name, not at the first batch
-        source = TokenSource(name, lambda: file_splits(path))
+        return "synthetic", str(int(arg))
+    if kind == "file" and arg:
+        if not Path(arg).expanduser().is_file():
+            raise ValueError(f"unknown corpus {name!r}: {arg!r} does not exist or is not a file")
+        return "file", arg
+    raise ValueError(f"unknown corpus {name!r}; allowed: {_NAMES_HELP}")
+
+
+def get_source(name: str = "text") -> Source:
+    """The corpus called ``name``: "text" (committed), "synthetic", "synthetic:<seed>" or "file:<path>".
+
+    Sources are cached per process, so the committed corpus is decompressed once.
+    """
+    if isinstance(name, str) and name in _SOURCES:
+        return _SOURCES[name]
+    kind, arg = check_source_name(name)
+    if kind == "text":
+        source: Source = TokenSource("text", load_text_splits)
+    elif kind == "synthetic":
+        source = SyntheticSource(int(arg))
     else:
-        raise ValueError(f"unknown corpus {name!r}; allowed: {_NAMES_HELP}")
+        file_splits(arg)  # fail now, with the file's name, not at the first batch
+        source = TokenSource(name, lambda: file_splits(arg))
     _SOURCES[name] = source
     return source
 
@@ -570,8 +590,9 @@ def ngram_loss(train: np.ndarray, test: np.ndarray, order: int, prior_weight: fl
         raise ValueError(f"order must be >= 0, got {order}")
     symbols = np.union1d(np.unique(train), np.unique(test))
     K = symbols.size
-    tr = np.searchsorted(symbols, train).astype(np.int64)
-    te = np.searchsorted(symbols, test).astype(np.int64)
+    lut = np.zeros(VOCAB_SIZE, dtype=np.int64)
+    lut[symbols] = np.arange(K)  # dense ids of the bytes that occur keep the count tables small
+    tr, te = lut[train], lut[test]
     unigram = (np.bincount(tr, minlength=K) + 0.5) / (tr.size + 0.5 * VOCAB_SIZE)
     probs_te = unigram[te[order:]]
     for k in range(1, order + 1):
@@ -582,15 +603,16 @@ def ngram_loss(train: np.ndarray, test: np.ndarray, order: int, prior_weight: fl
         for i in range(order - k, order):
             ctx_te = ctx_te * K + te[i : te.size - order + i]
         joint_tr, joint_te = ctx_tr * K + tr[k:], ctx_te * K + te[order:]
-        keys, counts = np.unique(joint_tr, return_counts=True)
-        ctx_keys, ctx_counts = np.unique(ctx_tr, return_counts=True)
-        c_joint = _lookup(keys, counts, joint_te)
-        c_ctx = _lookup(ctx_keys, ctx_counts, ctx_te)
+        c_joint, c_ctx = _count(joint_tr, joint_te, K ** (k + 1)), _count(ctx_tr, ctx_te, K**k)
         probs_te = (c_joint + prior_weight * probs_te) / (c_ctx + prior_weight)
     return float(-np.log(probs_te).mean())
 
 
-def _lookup(keys: np.ndarray, counts: np.ndarray, queries: np.ndarray) -> np.ndarray:
+def _count(train_keys: np.ndarray, queries: np.ndarray, n_keys: int) -> np.ndarray:
+    """How often each query key occurs among ``train_keys`` (keys lie in [0, n_keys))."""
+    if n_keys <= 1 << 24:  # a dense table is fastest while it fits in memory comfortably
+        return np.bincount(train_keys, minlength=n_keys)[queries].astype(np.float64)
+    keys, counts = np.unique(train_keys, return_counts=True)
     pos = np.clip(np.searchsorted(keys, queries), 0, max(keys.size - 1, 0))
     return np.where(keys[pos] == queries, counts[pos], 0).astype(np.float64)
 
@@ -951,6 +973,7 @@ __all__ = [
     "SyntheticSource",
     "TokenSource",
     "build",
+    "check_source_name",
     "cli",
     "decode",
     "encode",

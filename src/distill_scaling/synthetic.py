@@ -2,7 +2,7 @@
 
 The generative process (all tables drawn once from a seed):
 
-1. A document starts with one **topic token** (``"A"``, ``"B"``, ..., uniform over ``n_topics``).
+1. A document starts with a **topic token** (``"A"``, ``"B"``, ..., uniform over ``n_topics``) and a space.
 2. It then emits **words**, each followed by a space. The next word depends on the previous word (a word
    bigram whose rows are a shared Zipfian rank profile perturbed per row) mixed with a Zipfian unigram of the
    document's topic: ``P(w | t, v) = (1 - lam) R[v, w] + lam B[t, w]``.
@@ -198,41 +198,56 @@ class SyntheticLanguage:
             rates.append(word_entropy / word_tokens)
         return float(np.mean(rates))
 
-    def position_entropies(self, n_tokens: int) -> np.ndarray:
-        """Exact H(X_i | X_1..X_{i-1}) in nats, i = 1..n_tokens of a document (index 0: the topic)."""
-        if n_tokens < 1:
-            raise ValueError(f"n_tokens must be >= 1, got {n_tokens}")
+    @cached_property
+    def _letter_entropy_steps(self) -> np.ndarray:
+        """D[r-1, t, v]: entropy of the r-th token of the next word given its first r - 1, in state (t, v).
+
+        It is weighted by the probability that the word has an r-th token: a difference of prefix entropies (a
+        word shorter than r is its own prefix group, so it adds nothing).
+        """
         T, W, E = self.n_topics, self.n_words, self.max_event_len
-        # D[r-1][t, v]: entropy of the r-th token of the next word given its first r - 1 tokens, in state
-        # (t, v), weighted by the probability that the word has an r-th token: a difference of prefix
-        # entropies (a word shorter than r is its own prefix group, so it adds nothing).
         prefix_entropy = np.zeros((E + 1, T, W + 1))
         for t in range(T):
             rows = self._rows_for_topic(t)
             for r in range(1, E + 1):
-                masses = np.add.reduceat(rows, self._prefix_groups[r - 1], axis=1)
-                prefix_entropy[r, t] = _entropy(masses)
-        D = np.diff(prefix_entropy, axis=0)  # (E, T, W+1)
-        # F[j, t, v]: probability that a word starts after j tokens in state (t, v). Words are at most E
-        # tokens long, so a ring of E + 1 slices holds every F[j] that can still receive mass.
+                prefix_entropy[r, t] = _entropy(np.add.reduceat(rows, self._prefix_groups[r - 1], axis=1))
+        return np.diff(prefix_entropy, axis=0)
+
+    def position_entropies(self, n_tokens: int) -> np.ndarray:
+        """Exact H(X_i | X_1..X_{i-1}) in nats, i = 1..n_tokens of a document (index 0: the topic)."""
+        if n_tokens < 1:
+            raise ValueError(f"n_tokens must be >= 1, got {n_tokens}")
+        cached = self.__dict__.get("_position_entropies")
+        if cached is not None and cached.size >= n_tokens:
+            return cached[:n_tokens].copy()
+        T, W, E = self.n_topics, self.n_words, self.max_event_len
+        # States are ordered by word length (start state last), so the words of each length are a slice.
+        by_len = np.argsort(self.event_len, kind="stable")
+        states = np.append(by_len, W)
+        bigram = self.bigram[states][:, by_len]
+        topic = self.topic_unigram[:, by_len]
+        D = np.ascontiguousarray(self._letter_entropy_steps[:, :, states]).reshape(E, -1)
+        bounds = np.searchsorted(self.event_len[by_len], np.arange(E + 2))
+        slices = [(L, bounds[L], bounds[L + 1]) for L in range(1, E + 1) if bounds[L + 1] > bounds[L]]
+        # ring[j % (E + 1)][t, v]: probability that a word starts after j tokens in state (t, v). Words are at
+        # most E tokens long, so E + 1 slices hold every step that can still receive mass.
         ring = np.zeros((E + 1, T, W + 1))
-        ring[1, :, W] = 1.0 / T
+        ring[2, :, W] = 1.0 / T  # the topic token and its space come first
         lam = self.spec.topic_weight
-        lengths = {int(L): np.flatnonzero(self.event_len == L) for L in np.unique(self.event_len)}
         h = np.zeros(n_tokens)
         h[0] = math.log(T)
-        for j in range(1, n_tokens):
+        for j in range(2, n_tokens):
             f = ring[j % (E + 1)]
             # The r-th token of a word that starts after j tokens is token j + r (1-based), index j + r - 1.
-            a = np.einsum("tv,rtv->r", f, D)
+            a = D @ f.reshape(-1)
             stop = min(E, n_tokens - j)
             h[j : j + stop] += a[:stop]
-            mass = f.sum(axis=1, keepdims=True)
-            nxt = (1.0 - lam) * (f @ self.bigram) + lam * mass * self.topic_unigram  # (T, W)
+            nxt = (1.0 - lam) * (f @ bigram) + lam * f.sum(axis=1, keepdims=True) * topic  # (T, W)
             f[:] = 0.0
-            for L, ids in lengths.items():
-                ring[(j + L) % (E + 1)][:, ids] += nxt[:, ids]
-        return h
+            for L, lo, hi in slices:
+                ring[(j + L) % (E + 1)][:, lo:hi] += nxt[:, lo:hi]
+        self.__dict__["_position_entropies"] = h
+        return h.copy()
 
     def window_entropy(self, n_ctx: int) -> float:
         """Ideal mean loss (nats/token) predicting tokens 2..n_ctx+1 of a document from their prefixes.
@@ -246,30 +261,52 @@ class SyntheticLanguage:
         return float(self.position_entropies(n_ctx + 1)[1:].mean())
 
     # ----------------------------------------------------------------- sampling
-    def sample(self, uniforms: np.ndarray, n_tokens: int, with_logprob: bool = False):
-        """Documents of ``n_tokens`` tokens, one per row of ``uniforms`` (shape (n_docs, >= n_tokens // 2 +
-        1)).
+    @cached_property
+    def _flat_cumulative(self) -> tuple[np.ndarray, np.ndarray]:
+        """Cumulative rows of the bigram and of the topic unigrams, row r shifted by r and flattened.
 
-        Row i is a pure function of ``uniforms[i]``. Returns a uint8 array (n_docs, n_tokens) and, if
-        ``with_logprob``, the true model's log-probability of every token (float64, same shape).
+        One ``searchsorted`` of ``r + v`` then samples row r at uniform v for many rows at once.
+        """
+        out = []
+        for table in (self.bigram, self.topic_unigram):
+            cum = np.cumsum(table, axis=1)
+            cum[:, -1] = 1.0  # rows sum to 1 up to rounding; make the last bin close exactly
+            out.append((cum + np.arange(len(table))[:, None]).ravel())
+        return out[0], out[1]
+
+    def sample(self, uniforms: np.ndarray, n_tokens: int, with_logprob: bool = False):
+        """Documents of ``n_tokens`` tokens, one per row of ``uniforms`` (n_docs, >= n_tokens // 2 + 1).
+
+        Row i is a pure function of ``uniforms[i]``: its first uniform picks the topic, each next one a word
+        (below ``lam`` from the topic unigram, else from the bigram row: exactly the mixture). Returns a uint8
+        array (n_docs, n_tokens) and, if ``with_logprob``, the true log-probability of every token given the
+        document so far (float64, same shape).
         """
         n_docs = uniforms.shape[0]
         steps_needed = n_tokens // 2 + 1  # every word event has >= 2 tokens; the topic is one
         if uniforms.ndim != 2 or uniforms.shape[1] < steps_needed:
             raise ValueError(f"uniforms must have shape (n_docs, >= {steps_needed}), got {uniforms.shape}")
-        W = self.n_words
+        W, lam = self.n_words, self.spec.topic_weight
+        bigram_flat, topic_flat = self._flat_cumulative
         topics = np.minimum((uniforms[:, 0] * self.n_topics).astype(np.int64), self.n_topics - 1)
         prev = np.full(n_docs, W, dtype=np.int64)
-        filled = np.ones(n_docs, dtype=np.int64)  # tokens so far (the topic token)
-        words, starts = [], []
-        logps = []
+        filled = np.full(n_docs, 2, dtype=np.int64)  # tokens so far: the topic token and a space
+        words, starts, logps = [], [], []
         k = 1
         while filled.min() < n_tokens:
-            rows = self.next_word_probs(topics, prev)
-            cum = np.cumsum(rows, axis=1)
-            u = uniforms[:, k] * cum[:, -1]
-            w = np.minimum((cum < u[:, None]).sum(axis=1), W - 1)
+            u = uniforms[:, k]
+            from_topic = u < lam
+            with np.errstate(divide="ignore", invalid="ignore"):
+                v = np.where(from_topic, u / lam, (u - lam) / (1.0 - lam))
+            v = np.clip(v, 0.0, np.nextafter(1.0, 0.0))
+            w = np.where(
+                from_topic,
+                np.searchsorted(topic_flat, topics + v, side="right") - topics * W,
+                np.searchsorted(bigram_flat, prev + v, side="right") - prev * W,
+            )
+            w = np.minimum(w, W - 1)
             if with_logprob:
+                cum = np.cumsum(self.next_word_probs(topics, prev), axis=1)
                 logps.append(self._letter_logprobs(cum, w))
             words.append(w)
             starts.append(filled.copy())
@@ -278,35 +315,35 @@ class SyntheticLanguage:
             k += 1
         out = np.empty((n_docs, n_tokens), dtype=np.uint8)
         out[:, 0] = TOPIC_BASE + topics
-        logp = np.empty((n_docs, n_tokens)) if with_logprob else None
-        if with_logprob:
-            logp[:, 0] = -math.log(self.n_topics)
+        out[:, 1:2] = SPACE
+        logp = np.empty((n_docs, n_tokens))
+        logp[:, 0] = -math.log(self.n_topics)
+        logp[:, 1:2] = 0.0
+        if not words:  # n_tokens <= 2: only the topic and its space
+            return (out, logp) if with_logprob else out
         w_all = np.stack(words, axis=1)  # (n_docs, K)
-        s_all = np.stack(starts, axis=1)
         offs = np.arange(self.max_event_len)
-        pos = s_all[:, :, None] + offs  # (n_docs, K, E)
+        pos = np.stack(starts, axis=1)[:, :, None] + offs  # (n_docs, K, E)
         valid = (offs < self.event_len[w_all][:, :, None]) & (pos < n_tokens)
         doc = np.broadcast_to(np.arange(n_docs)[:, None, None], pos.shape)
         out[doc[valid], pos[valid]] = self.spell[w_all][valid]
-        if with_logprob:
-            lp_all = np.stack(logps, axis=1)  # (n_docs, K, E)
-            logp[doc[valid], pos[valid]] = lp_all[valid]
-        return (out, logp) if with_logprob else out
+        if not with_logprob:
+            return out
+        logp[doc[valid], pos[valid]] = np.stack(logps, axis=1)[valid]
+        return out, logp
 
     def _letter_logprobs(self, cum: np.ndarray, w: np.ndarray) -> np.ndarray:
-        """log P of each token of the sampled words given the word's earlier tokens: ratios of prefix
-        masses."""
+        """log P of each token of the sampled words given the word's earlier tokens (prefix mass ratios)."""
         n_docs = len(w)
-        total = cum[:, -1]
         padded = np.concatenate([np.zeros((n_docs, 1)), cum], axis=1)
         masses = np.empty((n_docs, self.max_event_len + 1))
-        masses[:, 0] = total
+        masses[:, 0] = cum[:, -1]
+        rows = np.arange(n_docs)
         for r in range(1, self.max_event_len + 1):
             starts = self._prefix_groups[r - 1]
             g = np.searchsorted(starts, w, side="right") - 1
-            lo = starts[g]
             hi = np.append(starts, self.n_words)[g + 1]
-            masses[:, r] = padded[np.arange(n_docs), hi] - padded[np.arange(n_docs), lo]
+            masses[:, r] = padded[rows, hi] - padded[rows, starts[g]]
         with np.errstate(divide="ignore", invalid="ignore"):
             return np.log(masses[:, 1:] / masses[:, :-1])
 

@@ -328,3 +328,19 @@ def test_synthetic_source_api():
         src.batch("val", 0, 1, 8, 0)
     other = get_source("synthetic:1")
     assert other.name == "synthetic:1" and other.entropy_rate != src.entropy_rate
+
+
+def test_tables_and_samples_for_the_book(monkeypatch, tmp_path):
+    table = corpus.size_table()
+    assert list(table.index) == ["kjv", "shakespeare", "milton", "brown", "total"]
+    prov = corpus.read_provenance()
+    assert table.loc["total", "val bytes"] == sum(r["val"]["bytes"] for r in prov["sources"].values())
+    assert corpus.sample_text("text", "val", 300, 0).startswith(
+        corpus.read_documents_table()[0]["origin"][:3]
+    )
+    assert len(corpus.sample_text("synthetic", "val", 50, 2).encode()) == 50
+    with pytest.raises(ValueError, match="document must be in"):
+        corpus.sample_text("text", "val", 10, 10_000)
+    # a redirected data folder without a corpus still reads the committed copy
+    monkeypatch.setenv("DS_DATA_DIR", str(tmp_path))
+    assert corpus.corpus_dir() == corpus.paths.REPO / "data" / "corpus"

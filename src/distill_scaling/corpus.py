@@ -473,7 +473,15 @@ class SyntheticSource(Source):
 
 # ===================================================================== the committed corpus: loading
 def corpus_dir() -> Path:
-    return paths.data_dir() / "corpus"
+    """The committed corpus: ``data_dir()/corpus``, or the repository's copy when a redirected data folder
+    (``DS_DATA_DIR``) holds none."""
+    here = paths.data_dir() / "corpus"
+    if (
+        not (here / "PROVENANCE.json").is_file()
+        and (paths.REPO / "data" / "corpus" / "PROVENANCE.json").is_file()
+    ):
+        return paths.REPO / "data" / "corpus"
+    return here
 
 
 _SPLIT_CACHE: dict[Path, dict[str, np.ndarray]] = {}
@@ -679,7 +687,13 @@ def download(dest: Path, refresh: bool = False, log: Callable[[str], None] = pri
         existing = sorted(dest.glob(pkg.glob()))
         if refresh or not existing:
             log(f"downloading {pkg.registry} {pkg.name}=={pkg.version}: {' '.join(pkg.command(dest))}")
-            run = subprocess.run(pkg.command(dest), cwd=dest, capture_output=True, text=True)
+            try:
+                run = subprocess.run(pkg.command(dest), cwd=dest, capture_output=True, text=True)
+            except FileNotFoundError:
+                raise RuntimeError(
+                    f"`{pkg.command(dest)[0]}` is needed to download {pkg.name} (only to rebuild the corpus; "
+                    "the committed copy in data/corpus/ needs no download)"
+                ) from None
             if run.returncode != 0:
                 raise RuntimeError(f"downloading {pkg.name} failed:\n{run.stdout}\n{run.stderr}")
             existing = sorted(dest.glob(pkg.glob()))
@@ -897,7 +911,49 @@ def read_documents_table(directory: Path | None = None) -> list[dict[str, str]]:
 
 
 def read_provenance(directory: Path | None = None) -> dict:
+    """``PROVENANCE.json`` of the committed corpus."""
     return json.loads((Path(directory or corpus_dir()) / "PROVENANCE.json").read_text())
+
+
+def size_table(directory: Path | None = None):
+    """Documents and bytes per source and split of the committed corpus (a pandas DataFrame, for the book)."""
+    import pandas as pd
+
+    prov = read_provenance(directory)
+    packages = {i["package"]: f"{i['registry']} {i['package']} {i['version']}" for i in prov["inputs"]}
+    rows = []
+    for source, row in prov["sources"].items():
+        entry = {"source": source, "package": packages[prov["inputs_used"][source]["package"]]}
+        entry["files"] = len(prov["inputs_used"][source]["files"])
+        for split in SPLITS:
+            entry[f"{split} docs"] = row[split]["documents"]
+            entry[f"{split} bytes"] = row[split]["bytes"]
+        entry["total bytes"] = row["bytes"]
+        rows.append(entry)
+    table = pd.DataFrame(rows).set_index("source")
+    total = table.select_dtypes("number").sum()
+    table.loc["total"] = {"package": "", **total.to_dict()}
+    return table
+
+
+def sample_text(name: str = "text", split: str = "val", n_bytes: int = 600, document: int = 0) -> str:
+    """The first ``n_bytes`` of a split's ``document``-th document (cut at a line end when one is near)."""
+    src = get_source(name)
+    tokens = src.split_tokens(_check_split(split))
+    n_bytes = _check_int("n_bytes", n_bytes, 1)
+    if isinstance(src, SyntheticSource):  # fixed-length documents, no separators
+        docs = tokens.reshape(-1, SYNTHETIC_DEFAULT_N_CTX + 1)
+        if not 0 <= document < len(docs):
+            raise ValueError(f"document must be in [0, {len(docs)}) for split {split!r}, got {document}")
+        return decode(docs[document, :n_bytes])
+    ends = np.flatnonzero(tokens == DOC_SEP)
+    starts = np.concatenate([[0], ends + 1])
+    if not 0 <= document < max(len(ends), 1):
+        raise ValueError(f"document must be in [0, {len(ends)}) for split {split!r}, got {document}")
+    stop = ends[document] if len(ends) else tokens.size
+    text = decode(tokens[starts[document] : min(stop, starts[document] + n_bytes)])
+    cut = text.rfind("\n")
+    return text[:cut] if cut > n_bytes // 2 else text
 
 
 def verify(directory: Path | None = None) -> list[str]:
@@ -979,5 +1035,7 @@ __all__ = [
     "encode",
     "get_source",
     "reference_losses",
+    "sample_text",
+    "size_table",
     "verify",
 ]

@@ -339,9 +339,20 @@ def test_ensure_resumes_students_from_a_checkpointed_teacher(tmp_path):
     # Drop one student; its teacher's record stays, so the teacher comes back from its checkpoint.
     student = next(r for r in first if r["kind"] == "distilled")
     del store.records[student["key"]]
+    store.save()
     again = toys.ensure(exp, store, checkpoints=tmp_path / "ckpt", progress=False)
     redone = next(r for r in again if r["key"] == student["key"])
     assert redone["cross_entropy"] == pytest.approx(student["cross_entropy"], abs=1e-6)
+
+
+def test_store_merges_concurrent_writers(tmp_path):
+    path = toys.results_path(tmp_path)
+    a, b = toys.ResultStore(path), toys.ResultStore(path)
+    a.add({"key": "k1", "value": 1})
+    b.add({"key": "k2", "value": 2})  # b never saw k1, but must not drop it
+    assert set(toys.ResultStore(path).records) == {"k1", "k2"}
+    b.refresh()
+    assert "k1" in b
 
 
 def test_summary_quantiles():

@@ -33,6 +33,7 @@ Bayes-optimal predictor) is known: :func:`bayes_probs`, :func:`bayes_limits`.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import math
@@ -41,7 +42,8 @@ import platform
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -403,8 +405,13 @@ class MLPRun:
 
     def key(self) -> str:
         """Content hash of the full spec (teacher included) and :data:`CODE_VERSION`."""
-        blob = json.dumps({"spec": self.as_dict(), "code_version": CODE_VERSION}, sort_keys=True)
-        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+        return spec_key(self.as_dict())
+
+
+def spec_key(spec: dict[str, Any]) -> str:
+    """The key of a run from its spec dictionary (:meth:`MLPRun.as_dict`, or a record's ``spec``)."""
+    blob = json.dumps({"spec": spec, "code_version": CODE_VERSION}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
 #: Seed of the fixed held-out set on which every run is evaluated (distinct from the training streams).
@@ -639,24 +646,53 @@ class MappingExperiment:
 
 
 class ResultStore:
-    """The committed results of the mapping-problem runs: one JSON file, written atomically after each run."""
+    """The committed results of the mapping-problem runs: one JSON file, written atomically after each run.
+
+    Several processes may fill one store (a background sweep and a book build, say): :meth:`add` takes a
+    lock on the folder, merges what others wrote since, and writes; :func:`ensure` re-reads the file before
+    each run, so that it skips what another process has finished.
+    """
 
     def __init__(self, path: Path | str):
         self.path = Path(path)
         self.records: dict[str, dict[str, Any]] = {}
-        if self.path.exists():
-            data = json.loads(self.path.read_text())
-            self.records = {r["key"]: r for r in data.get("records", [])}
+        self.refresh()
 
     def __contains__(self, key: str) -> bool:
         return key in self.records
 
+    def _on_disk(self) -> dict[str, dict[str, Any]]:
+        if not self.path.exists():
+            return {}
+        return {r["key"]: r for r in json.loads(self.path.read_text()).get("records", [])}
+
+    def refresh(self) -> None:
+        """Add the records that other processes wrote to the file."""
+        self.records = {**self._on_disk(), **self.records}
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path.parent, os.O_RDONLY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+
     def add(self, record: dict[str, Any]) -> None:
-        self.records[record["key"]] = record
-        self.save()
+        with self._locked():
+            self.refresh()
+            self.records[record["key"]] = record
+            self._write()
 
     def save(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        """Write exactly the records held in memory (deletions included)."""
+        with self._locked():
+            self._write()
+
+    def _write(self) -> None:
         payload = {
             "description": "Mapping-problem MLP runs (paper App. C.2, Figs. 11-12), distill_scaling.toys",
             "code_version": CODE_VERSION,
@@ -666,6 +702,7 @@ class ResultStore:
         with os.fdopen(fd, "w") as fh:
             json.dump(payload, fh, indent=1)
             fh.write("\n")
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; the results are a shared, committed file
         os.replace(tmp, self.path)
 
 
@@ -680,7 +717,7 @@ def _checkpoint(run: MLPRun, directory: Path | None) -> Path | None:
 
 
 def ensure(
-    experiment: MappingExperiment,
+    experiment: MappingExperiment | Sequence[MLPRun],
     store: ResultStore,
     *,
     train_missing: bool = True,
@@ -688,14 +725,18 @@ def ensure(
     progress: bool = True,
     log: Callable[[str], None] | None = None,
 ) -> list[dict[str, Any]]:
-    """Train every run of ``experiment`` whose record is missing from ``store``; return all its records.
+    """Train every run of ``experiment`` (or of a list of runs) whose record is missing from ``store``; return
+    the records of all its runs, in order.
 
     Teachers are kept in memory for their students and, when ``checkpoints`` is a folder, saved there so that
     an interrupted sweep does not retrain them. With ``train_missing=False`` a missing record is an error.
     """
     torch = _torch()
-    plan = experiment.plan()
-    missing = [run for _, run in plan if run.key() not in store]
+    if isinstance(experiment, MappingExperiment):
+        plan = [run for _, run in experiment.plan()]
+    else:
+        plan = list(dict.fromkeys(experiment))  # drop duplicates, keep the order
+    missing = [run for run in plan if run.key() not in store]
     if missing and not train_missing:
         raise FileNotFoundError(
             f"{len(missing)} of {len(plan)} mapping-problem runs are missing from {store.path}"
@@ -738,7 +779,8 @@ def ensure(
 
     try:
         for run in missing:
-            if run.key() in store:  # a teacher trained on demand for an earlier student
+            store.refresh()
+            if run.key() in store:  # trained on demand for an earlier student, or by another process
                 continue
             if run.key() in needed_teachers:
                 teacher_model(run)
@@ -751,7 +793,7 @@ def ensure(
     finally:
         if bar is not None:
             bar.close()
-    return [store.records[run.key()] for _, run in plan]
+    return [store.records[run.key()] for run in plan]
 
 
 def records_frame(records: Iterable[dict[str, Any]]):
@@ -771,8 +813,10 @@ def records_frame(records: Iterable[dict[str, Any]]):
                 "teacher": teacher if isinstance(teacher, str) else "mlp",
                 "teacher_width": teacher["width"] if isinstance(teacher, dict) else None,
                 "teacher_steps": teacher["steps"] if isinstance(teacher, dict) else None,
+                "teacher_key": spec_key(teacher) if isinstance(teacher, dict) else None,
                 "cross_entropy": r["cross_entropy"],
                 "accuracy": r["accuracy"],
+                "kl_to_teacher": r.get("kl_to_teacher", np.nan),
                 "wall_s": r["wall_s"],
                 "key": r["key"],
             }
@@ -819,6 +863,7 @@ __all__ = [
     "one_cycle_lr",
     "provenance",
     "records_frame",
+    "spec_key",
     "quantile_summary",
     "results_path",
     "train",

@@ -201,6 +201,11 @@ def test_bad_names_splits_and_sizes_fail_clearly(tmp_path):
         src.batch("val", 0, 1, 400_000, 0)
 
 
+def test_cli_reports_a_bad_name_without_a_traceback(capsys):
+    assert corpus.cli(["info", "bogus"]) == 2
+    assert "unknown corpus 'bogus'" in capsys.readouterr().err
+
+
 def test_missing_committed_corpus_points_to_the_build_command(tmp_path):
     with pytest.raises(FileNotFoundError, match="corpus build"):
         corpus.load_text_splits(tmp_path)

@@ -866,6 +866,11 @@ def build(out_dir: Path | None = None, refresh: bool = False, log: Callable[[str
             "doc_target_bytes": DOC_TARGET_BYTES,
             "rule": assign_splits.__doc__.split("\n\n")[1].strip().replace("\n    ", " "),
         },
+        "notes": (
+            "sources[*].bytes count document bytes; splits[*].tokens also count the NUL after each document. "
+            "Outputs: <split>.txt.gz holds the split's documents (gzip, mtime 0); documents.tsv says which "
+            "document (source, input file, piece, sha256) sits where."
+        ),
         "sources": _size_table(docs, splits),
         "splits": {s: {"documents": splits.count(s), "tokens": len(streams[s])} for s in SPLITS},
         "outputs": outputs,
@@ -1018,7 +1023,11 @@ def cli(argv: list[str]) -> int:
         if not problems:
             print(f"corpus OK: every file in {args.dir or corpus_dir()} matches PROVENANCE.json")
         return 1 if problems else 0
-    print(summary(get_source(args.name)))
+    try:
+        print(summary(get_source(args.name)))
+    except (ValueError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -406,9 +406,9 @@ class SyntheticSource(Source):
     for every call with the same ``n_ctx``.
     """
 
-    def __init__(self, seed: int = 0) -> None:
+    def __init__(self, seed: int = 0, name: str | None = None) -> None:
         self.seed = seed
-        self.name = "synthetic" if seed == 0 else f"synthetic:{seed}"
+        self.name = name or ("synthetic" if seed == 0 else f"synthetic:{seed}")
         self.language = SyntheticLanguage(SyntheticSpec(seed=seed))
         self._val: dict[int, np.ndarray] = {}
         self._samples: dict[str, np.ndarray] = {}
@@ -578,7 +578,7 @@ def get_source(name: str = "text") -> Source:
     if kind == "text":
         source: Source = TokenSource("text", load_text_splits)
     elif kind == "synthetic":
-        source = SyntheticSource(int(arg))
+        source = SyntheticSource(int(arg), name)
     else:
         file_splits(arg)  # fail now, with the file's name, not at the first batch
         source = TokenSource(name, lambda: file_splits(arg))

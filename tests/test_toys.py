@@ -242,6 +242,17 @@ def test_run_key_covers_the_teacher():
 
 
 # A larger learning rate than the paper's 3e-4 lets a few hundred steps show learning.
+def test_students_never_start_from_their_teachers_weights_or_samples():
+    teacher = toys.MLPRun(width=8, seed=0, steps=5)
+    student = toys.MLPRun(width=8, seed=0, steps=5, teacher=teacher)
+    other = toys.MLPRun(width=8, seed=0, steps=5, teacher=toys.MLPRun(width=16, seed=0, steps=5))
+    (t_init, t_gen), (s_init, s_gen), (o_init, o_gen) = (toys._streams(r) for r in (teacher, student, other))
+    assert t_init != s_init == o_init  # students of one seed are paired across teachers
+    t_batch, s_batch = toys.mapping_batch(16, generator=t_gen), toys.mapping_batch(16, generator=s_gen)
+    assert not torch.equal(t_batch.x, s_batch.x)
+    assert torch.equal(s_batch.x, toys.mapping_batch(16, generator=o_gen).x)
+
+
 TINY = {"batch_size": 128, "num_classes": 8, "peak_lr": 1e-2}
 
 

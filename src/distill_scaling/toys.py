@@ -337,7 +337,8 @@ def one_cycle_lr(step: int, total_steps: int, peak: float, warmup_fraction: floa
 
 
 #: Bump when the training semantics change: it is part of every run's key, so old records stop matching.
-CODE_VERSION = 1
+#: 2: runs with a teacher start from their own initialisation and data stream (see :func:`_streams`).
+CODE_VERSION = 2
 
 #: Teacher kinds besides a trained MLP: ``labels`` (supervised, no teacher) and ``bayes`` (the exact
 #: label distribution as the teacher, the limit of a perfect teacher).
@@ -447,10 +448,17 @@ def evaluate(model: Any, batch: MappingBatch, teacher_logits: Any = None) -> dic
     return out
 
 
-def _data_generator(seed: int) -> Any:
-    # Every run of one seed sees the same stream of fresh samples (teachers and students alike), so
-    # differences between teachers are not confounded with differences between data streams.
-    return _torch().Generator().manual_seed(1_000_003 * (seed + 1))
+def _streams(run: MLPRun) -> tuple[int, Any]:
+    """The initialisation seed and the data generator of ``run``.
+
+    All students of one seed share both, whatever their teacher, so that comparisons between teachers are
+    paired. They differ from those of the runs trained on labels (the teachers): a student of its teacher's
+    width would otherwise start from the teacher's initial weights and see the teacher's training samples.
+    """
+    role = 0 if run.teacher == "labels" else 1
+    init_seed = run.seed + 7919 * role
+    data_seed = 1_000_003 * (run.seed + 1) + 104_729 * role
+    return init_seed, _torch().Generator().manual_seed(data_seed)
 
 
 def _loss_fn(run: MLPRun) -> Callable[[Any, Any, MappingBatch], Any]:
@@ -495,11 +503,11 @@ def train(
     if isinstance(run.teacher, MLPRun) and teacher_model is None:
         raise ValueError("a distilled run needs teacher_model, the trained model of run.teacher")
     eval_set = eval_set if eval_set is not None else eval_batch(run.num_classes, run.context)
-    torch.manual_seed(run.seed)
+    init_seed, gen = _streams(run)
+    torch.manual_seed(init_seed)
     model = mlp(run.width, run.num_classes)
     optimizer = torch.optim.Adam(model.parameters(), lr=run.peak_lr)
     loss_fn = _loss_fn(run)
-    gen = _data_generator(run.seed)
     total = run.total_steps
     if teacher_model is not None:
         teacher_model.eval()

@@ -212,7 +212,7 @@ def optimal_teacher_table(
                     "N_S": human_count(N_S),
                     "M_S = D_S/N_S": int(M_S) if float(M_S).is_integer() else M_S,
                     "L*_T": L_T,
-                    f"N_T (M_T = {teacher_ratio:g})": human_count(size, 2),
+                    "N_T": human_count(size, 2),
                     "L_S with L*_T": float(best.student_loss),
                     "L~_S (supervised)": L_sup,
                     "gain L~_S − L_S": L_sup - float(best.student_loss),
@@ -344,8 +344,9 @@ def _panels(n: int, width: float, height: float):
     cols = 1 if n == 1 else 2 if n <= 4 else 3
     rows = math.ceil(n / cols)
     fig, axes = plt.subplots(
-        rows, cols, figsize=(width * cols + 1.2, height * rows), sharex=True, sharey=True, squeeze=False
-    )
+        rows, cols, figsize=(width * cols + 1.2, height * rows), sharex=True, sharey=True, squeeze=False,
+        layout="constrained",
+    )  # fmt: skip
     for ax in axes.flat[n:]:
         ax.set_visible(False)
     fig.get_layout_engine().set(wspace=0.06)  # keeps the end tick labels of neighbouring panels apart
@@ -377,7 +378,7 @@ def fig_supervised_law(
     """
     N = np.geomspace(*sizes, points)
     m = np.asarray(marked, dtype=float)
-    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    fig, ax = plt.subplots(figsize=(6.4, 4.2), layout="constrained")
     series = (
         ("$D = 20N$ (compute-optimal ratio)", lambda n: supervised_loss(n, 20 * n, coef)),
         (f"$D$ = {human_count(fixed_tokens)} tokens", lambda n: supervised_loss(n, fixed_tokens, coef)),
@@ -399,7 +400,7 @@ def fig_supervised_law(
 def fig_capacity_factor(coef: DistillationCoefficients = PAPER_DISTILLATION, points: int = 400):
     """The broken-power-law factor against L_T / L~_S (linear and log scale), d1, and the 90% intervals."""
     ratio = np.linspace(0.4, 1.6, points)
-    fig, (lin, log) = plt.subplots(1, 2, figsize=(9.4, 3.7))
+    fig, (lin, log) = plt.subplots(1, 2, figsize=(9.4, 3.7), layout="constrained")
     for ax in (lin, log):
         for name in ("d1", "f1"):
             for value, ls in zip(coef.intervals.get(name, ()), ("--", ":"), strict=False):
@@ -477,7 +478,9 @@ def fig_capacity_gap(
     """
     N_T = np.geomspace(*teacher_sizes, points)
     L_T = supervised_loss(N_T, teacher_ratio * N_T, supervised_coef)
-    fig, axes = plt.subplots(1, len(students), figsize=(4.4 * len(students), 3.7), squeeze=False)
+    fig, axes = plt.subplots(
+        1, len(students), figsize=(4.4 * len(students), 3.7), squeeze=False, layout="constrained"
+    )
     colors = plots.sequential(len(ratios), "viridis")
     for ax, N_S in zip(axes.flat, students, strict=True):
         for color, M_S in zip(colors, ratios, strict=True):
@@ -599,7 +602,7 @@ def fig_crossover_gap(
     Crosses mark the crossovers; the y axis is clipped to ``percent_range`` (small budgets give large gains).
     """
     D = np.geomspace(*tokens, points)
-    fig, ax = plt.subplots(figsize=(6.6, 4.2))
+    fig, ax = plt.subplots(figsize=(6.6, 4.2), layout="constrained")
     rel_tol = crossings[0].rel_tol if crossings else 0.01
     ax.axhspan(
         -100 * rel_tol, 100 * rel_tol, color="0.88", lw=0, label=f"±{100 * rel_tol:g}% (law's accuracy)"
@@ -639,7 +642,7 @@ def fig_infinite_data(
     best = optimal_teacher(N, np.inf, coef, supervised_coef)
     floor = supervised_limit(N, supervised_coef)
     fig, (top, bottom) = plt.subplots(
-        2, 1, figsize=(6.6, 5.4), sharex=True, gridspec_kw={"height_ratios": [3, 1.5]}
+        2, 1, figsize=(6.6, 5.4), sharex=True, gridspec_kw={"height_ratios": [3, 1.5]}, layout="constrained"
     )
     top.plot(N, floor, color="k", lw=2, label=r"supervised, $L(N_S, D = \infty)$")
     top.plot(N, best.student_loss, color="C1", lw=2, ls="--",
@@ -673,10 +676,35 @@ def fig_infinite_data(
 # --- the numbers the prose quotes ---------------------------------------------------------------------------
 
 
+#: How the tables' plain column and index names are shown on the page (MathJax renders the output cells).
+_DISPLAY_NAMES = {
+    "L*_T": r"\(L^*_T\)",
+    "L_S with L*_T": r"\(L_S\) with \(L^*_T\)",
+    "L~_S (supervised)": r"\(\tilde{L}_S\) (supervised)",
+    "gain L~_S − L_S": r"gain \(\tilde{L}_S - L_S\)",
+    "N_S": r"\(N_S\)",
+    "M_S = D_S/N_S": r"\(D_S / N_S\)",
+    "L_S(N_S, ∞, L*_T)": r"\(L_S(N_S, \infty, L^*_T)\)",
+    "L(N_S, ∞)": r"\(L(N_S, \infty)\)",
+    "crossover D_S": r"crossover \(D_S\)",
+    "N_T": r"teacher \(N_T\)",
+    "slope at crossover (nats / decade)": "slope at crossover (nats per decade)",
+    "gap at D_S = ∞ (nats)": r"gain at \(D_S = \infty\) (nats)",
+    "|gap| < tol from D_S": r"\(|\mathrm{gap}|\) < 1% from \(D_S\)",
+}
+
+
 def styled(table: pd.DataFrame, caption: str, digits: int = 3):
-    """A table for the page: a caption, floats to ``digits`` decimals, text left as it is."""
+    """A table for the page: a caption, floats to ``digits`` decimals, headers typeset, cells spaced."""
     floats = [c for c in table.columns if pd.api.types.is_float_dtype(table[c])]
-    return table.style.set_caption(caption).format(f"{{:.{digits}f}}", subset=floats)
+    shown = table.rename(columns=lambda c: _DISPLAY_NAMES.get(c, c))
+    shown = shown.rename_axis(index=[_DISPLAY_NAMES.get(n, n) for n in table.index.names])
+    shown_floats = [_DISPLAY_NAMES.get(c, c) for c in floats]
+    return (
+        shown.style.set_caption(caption)
+        .format(f"{{:.{digits}f}}", subset=shown_floats)
+        .set_table_styles([{"selector": "th, td", "props": "padding: 0.15em 0.7em;"}])
+    )
 
 
 def prose_numbers(

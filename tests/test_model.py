@@ -168,3 +168,46 @@ def test_one_learning_rate_trains_every_width():
 def test_throughput_reports_positive_figures():
     out = model.throughput(ModelConfig(n_layers=1, d_model=16, n_ctx=16), batch_size=2, steps=2, warmup=1)
     assert out["tokens_per_s"] > 0 and out["gflops_per_s"] > 0
+
+
+def reference_block_attention_inputs(qk, gains, cfg, T):
+    """Plain autograd QK-norm and RoPE (rotate-half form), the reference for the fused function."""
+    normed = torch.nn.functional.rms_norm(qk, (cfg.head_dim,), eps=1e-6) * gains
+    half = cfg.head_dim // 2
+    inv_freq = cfg.rope_base ** (-torch.arange(half, dtype=torch.float64) / half)
+    angle = torch.arange(T, dtype=torch.float64)[:, None] * inv_freq
+    cos, sin = angle.cos()[:, None, None, :], angle.sin()[:, None, None, :]
+    a, b = normed[..., :half], normed[..., half:]
+    return torch.cat((a * cos - b * sin, b * cos + a * sin), dim=-1)
+
+
+def test_fused_rmsnorm_matches_autograd_reference():
+    x = torch.randn(3, 5, 8, dtype=torch.float64, requires_grad=True)
+    w = (1 + 0.1 * torch.randn(8, dtype=torch.float64)).requires_grad_()
+    torch.testing.assert_close(
+        model._RMSNormFn.apply(x, w, 1e-6), torch.nn.functional.rms_norm(x, (8,), w, eps=1e-6)
+    )
+    assert torch.autograd.gradcheck(lambda x, w: model._RMSNormFn.apply(x, w, 1e-6), (x, w))
+
+
+def test_fused_qk_norm_rope_matches_autograd_reference():
+    cfg = ModelConfig(n_layers=1, d_model=32, n_ctx=4)
+    cos2, sin2 = (t.double() for t in model._rope_tables(cfg))
+    qk = torch.randn(1, 4, 2, cfg.n_heads, cfg.head_dim, dtype=torch.float64, requires_grad=True)
+    g = (1 + 0.1 * torch.randn(2, 1, cfg.head_dim, dtype=torch.float64)).requires_grad_()
+    fused = model._QKNormRoPEFn.apply(qk, g, cos2, sin2, 1e-6)
+    torch.testing.assert_close(fused, reference_block_attention_inputs(qk, g, cfg, 4))
+    assert torch.autograd.gradcheck(lambda a, b: model._QKNormRoPEFn.apply(a, b, cos2, sin2, 1e-6), (qk, g))
+
+
+def test_rope_scores_depend_only_on_relative_position():
+    cfg = ModelConfig(n_layers=1, d_model=16, n_ctx=32)
+    cos2, sin2 = model._rope_tables(cfg)
+    vec = torch.randn(2, cfg.head_dim)
+    # The same query and key vectors at every position: q_i . k_j must depend on i - j only.
+    qk = vec[None, None, :, None, :].expand(1, 32, 2, 1, cfg.head_dim).contiguous()
+    out = model._QKNormRoPEFn.apply(qk, torch.ones(2, 1, cfg.head_dim), cos2, sin2, 1e-6)
+    q, k = out[0, :, 0, 0], out[0, :, 1, 0]
+    scores = q @ k.T
+    torch.testing.assert_close(scores[5, 2], scores[20, 17])
+    torch.testing.assert_close(scores[9, 9], scores[0, 0])

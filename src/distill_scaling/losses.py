@@ -102,10 +102,6 @@ def _up(x: torch.Tensor) -> torch.Tensor:
     return x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
 
 
-def _nll(log_probs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    return -log_probs.gather(-1, targets.long().unsqueeze(-1)).mean()
-
-
 def next_token_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     """Mean next-token cross-entropy in nats per token (paper Eq. 3)."""
     _check_targets(logits, targets)
@@ -117,6 +113,30 @@ def z_loss(logits: torch.Tensor) -> torch.Tensor:
     """Mean of the squared log-partition function (logsumexp)^2 (paper Eq. 4)."""
     _check_logits("logits", logits)
     return torch.logsumexp(_up(logits), dim=-1).square().mean()
+
+
+def _truncated_teacher_logits(
+    teacher_logits: torch.Tensor, temperature: float, top_k: int | None, top_p: float | None
+) -> torch.Tensor:
+    """z_T / tau, detached, with -inf outside the kept set S (see :func:`teacher_log_probs`)."""
+    z = _up(teacher_logits.detach()) / temperature
+    if top_p == 1.0:
+        top_p = None
+    if top_k is not None and top_k >= z.shape[-1]:
+        top_k = None
+    if top_k is None and top_p is None:
+        return z
+    if top_p is None:
+        idx = z.topk(top_k, dim=-1).indices
+        keep = torch.zeros_like(z, dtype=torch.bool).scatter_(-1, idx, True)
+    else:
+        sorted_logp, order = F.log_softmax(z, dim=-1).sort(dim=-1, descending=True)
+        keep_sorted = sorted_logp.exp().cumsum(dim=-1) <= top_p + _TOP_P_SLACK
+        keep_sorted[..., 0] = True
+        if top_k is not None:
+            keep_sorted[..., top_k:] = False
+        keep = torch.zeros_like(keep_sorted).scatter_(-1, order, keep_sorted)
+    return z.masked_fill(~keep, float("-inf"))
 
 
 def teacher_log_probs(
@@ -138,36 +158,24 @@ def teacher_log_probs(
     validate_distillation_args(
         temperature=temperature, top_k=top_k, top_p=top_p, vocab_size=teacher_logits.shape[-1]
     )
-    z = _up(teacher_logits.detach()) / temperature
-    if top_p == 1.0:
-        top_p = None
-    if top_k is not None and top_k >= z.shape[-1]:
-        top_k = None
-    if top_k is None and top_p is None:
-        return F.log_softmax(z, dim=-1)
-    if top_p is None:
-        idx = z.topk(top_k, dim=-1).indices
-        keep = torch.zeros_like(z, dtype=torch.bool).scatter_(-1, idx, True)
-    else:
-        sorted_logp, order = F.log_softmax(z, dim=-1).sort(dim=-1, descending=True)
-        keep_sorted = sorted_logp.exp().cumsum(dim=-1) <= top_p + _TOP_P_SLACK
-        keep_sorted[..., 0] = True
-        if top_k is not None:
-            keep_sorted[..., top_k:] = False
-        keep = torch.zeros_like(keep_sorted).scatter_(-1, order, keep_sorted)
-    return F.log_softmax(z.masked_fill(~keep, float("-inf")), dim=-1)
+    return F.log_softmax(_truncated_teacher_logits(teacher_logits, temperature, top_k, top_p), dim=-1)
 
 
-def _kd_from_log_probs(
-    student_logq: torch.Tensor, teacher_logp: torch.Tensor, kl: str, temperature: float
+def _kd(
+    student_logq: torch.Tensor,
+    teacher_logits: torch.Tensor,
+    kl: str,
+    temperature: float,
+    top_k: int | None,
+    top_p: float | None,
 ) -> torch.Tensor:
-    """tau^2 times the mean per-token KD term, from both log-distributions at temperature tau."""
+    """tau^2 times the mean per-token KD term, given the student's log-probabilities at temperature tau."""
+    z_t = _truncated_teacher_logits(teacher_logits, temperature, top_k, top_p)
     if kl == "forward":
-        # Cross-entropy form; p_T = 0 outside a truncated set, where exp(-inf) * finite = 0 exactly.
-        per_token = -(teacher_logp.exp() * student_logq).sum(dim=-1)
+        # Cross-entropy form; p_T = 0 outside a truncated set, and 0 * finite = 0 exactly.
+        per_token = -torch.linalg.vecdot(F.softmax(z_t, dim=-1), student_logq)
     else:
-        q = student_logq.exp()
-        per_token = (q * (student_logq - teacher_logp)).sum(dim=-1)
+        per_token = torch.linalg.vecdot(student_logq.exp(), student_logq - F.log_softmax(z_t, dim=-1))
     return temperature**2 * per_token.mean()
 
 
@@ -189,9 +197,9 @@ def distillation_loss(
     """
     validate_distillation_args(temperature=temperature, kl=kl, top_k=top_k, top_p=top_p)
     _check_pair(student_logits, teacher_logits)
-    logp_t = teacher_log_probs(teacher_logits, temperature=temperature, top_k=top_k, top_p=top_p)
+    validate_distillation_args(top_k=top_k, vocab_size=student_logits.shape[-1])
     logq_s = F.log_softmax(_up(student_logits) / temperature, dim=-1)
-    return _kd_from_log_probs(logq_s, logp_t, kl, temperature)
+    return _kd(logq_s, teacher_logits, kl, temperature, top_k, top_p)
 
 
 def kl_divergence(teacher_logits: torch.Tensor, student_logits: torch.Tensor) -> torch.Tensor:
@@ -244,20 +252,27 @@ def student_loss_parts(
     if teacher_logits is not None:
         _check_pair(student_logits, teacher_logits)
 
+    if top_k is not None:
+        validate_distillation_args(top_k=top_k, vocab_size=student_logits.shape[-1])
     z = _up(student_logits)
-    # One log-softmax of the student serves the next-token term, the z-loss and (at tau = 1) distillation.
-    lse = torch.logsumexp(z, dim=-1, keepdim=True)
-    logq = z - lse
+    # One fused log-softmax serves the next-token term, the z-loss and (at tau = 1) distillation; the
+    # log-partition comes from it at the target, log Z = z_x - log q_x, saving a logsumexp pass over V.
+    logq = F.log_softmax(z, dim=-1)
+    if targets is not None:
+        t = targets.long().unsqueeze(-1)
+        logq_target = logq.gather(-1, t)
+        lse = z.gather(-1, t) - logq_target
+    else:
+        lse = torch.logsumexp(z, dim=-1)
     zl = lse.square().mean()
     total = z_loss_coef * zl
     ntp = kd = None
     if mix != 1:
-        ntp = _nll(logq, targets)
+        ntp = -logq_target.mean()
         total = total + (1.0 - mix) * ntp
     if mix != 0:
         logq_tau = logq if temperature == 1 else F.log_softmax(z / temperature, dim=-1)
-        logp_t = teacher_log_probs(teacher_logits, temperature=temperature, top_k=top_k, top_p=top_p)
-        kd = _kd_from_log_probs(logq_tau, logp_t, kl, temperature)
+        kd = _kd(logq_tau, teacher_logits, kl, temperature, top_k, top_p)
         total = total + mix * kd
     return LossParts(total=total, next_token=ntp, distillation=kd, z=zl.detach())
 

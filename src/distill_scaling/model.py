@@ -189,12 +189,93 @@ def zoo_table(vocab_size: int = 256, n_ctx: int = 128):
 
 
 def _rope_tables(cfg: ModelConfig) -> tuple[torch.Tensor, torch.Tensor]:
-    """cos, sin of the rotary angles, [n_ctx, 1, 1, head_dim/2], broadcasting over [B, T, 2, H, Dh/2]."""
+    """RoPE as ``u * cos2 + swap_halves(u) * sin2``: tables [n_ctx, 1, 1, head_dim] for [B, T, 2, H, Dh].
+
+    ``cos2 = (cos, cos)`` and ``sin2 = (-sin, sin)`` over the two halves of a head, so that with
+    ``u = (a, b)`` the result is ``(a cos - b sin, b cos + a sin)``: each pair (a_i, b_i) rotated by its
+    angle.
+    """
     half = cfg.head_dim // 2
     inv_freq = cfg.rope_base ** (-torch.arange(half, dtype=torch.float64) / half)
     angles = torch.arange(cfg.n_ctx, dtype=torch.float64)[:, None] * inv_freq[None, :]
-    shape = (cfg.n_ctx, 1, 1, half)
-    return angles.cos().float().reshape(shape), angles.sin().float().reshape(shape)
+    cos, sin = angles.cos(), angles.sin()
+    shape = (cfg.n_ctx, 1, 1, cfg.head_dim)
+    return torch.cat((cos, cos), -1).float().reshape(shape), torch.cat((-sin, sin), -1).float().reshape(shape)
+
+
+def _inv_rms(x: torch.Tensor, eps: float) -> torch.Tensor:
+    """1 / sqrt(mean(x^2) + eps) over the last dimension, kept as [..., 1], in at least float32."""
+    x32 = x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
+    return torch.linalg.vector_norm(x32, dim=-1, keepdim=True).square_().div_(x.shape[-1]).add_(eps).rsqrt_()
+
+
+def _rms_backward(gx: torch.Tensor, xhat: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
+    """Gradient through xhat = x r(x), given the gradient ``gx`` at xhat (overwritten)."""
+    m = (gx * xhat).mean(-1, keepdim=True)
+    return gx.sub_(xhat * m).mul_(r)
+
+
+class _RMSNormFn(torch.autograd.Function):
+    """y = x / rms(x) * w with a hand-written backward.
+
+    Eager autograd of the composite RMSNorm on the CPU runs about a dozen elementwise kernels; this runs
+    four forward and seven backward, and saves the normalised input once.
+    """
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, w: torch.Tensor, eps: float) -> torch.Tensor:
+        r = _inv_rms(x, eps)
+        xhat = (x * r).to(x.dtype)
+        ctx.save_for_backward(xhat, r, w)
+        return xhat * w
+
+    @staticmethod
+    def backward(ctx, gy: torch.Tensor):
+        xhat, r, w = ctx.saved_tensors
+        gw = (gy * xhat).reshape(-1, xhat.shape[-1]).sum(0).to(w.dtype)
+        gx = _rms_backward(gy * w, xhat, r).to(xhat.dtype)
+        return gx, gw, None
+
+
+class _QKNormRoPEFn(torch.autograd.Function):
+    """QK-norm then RoPE on the stacked queries and keys ``qk`` [B, T, 2, H, Dh], gains ``g`` [2, 1, Dh].
+
+    One function instead of about twenty autograd nodes (normalise, gain, split, rotate, concatenate); the
+    backward applies the transposed rotation ``g * cos2 + swap_halves(g * sin2)``.
+    """
+
+    @staticmethod
+    def forward(ctx, qk, g, cos2, sin2, eps: float):
+        r = _inv_rms(qk, eps)
+        xhat = (qk * r).to(qk.dtype)
+        u = xhat * g
+        half = u.shape[-1] // 2
+        out = u * cos2
+        out.addcmul_(u.roll(half, -1), sin2)
+        ctx.save_for_backward(xhat, r, g, cos2, sin2)
+        return out
+
+    @staticmethod
+    def backward(ctx, go):
+        xhat, r, g, cos2, sin2 = ctx.saved_tensors
+        half = go.shape[-1] // 2
+        gu = go * cos2
+        gu.add_((go * sin2).roll(half, -1))
+        gg = (gu * xhat).sum(dim=(0, 1)).sum(1, keepdim=True).to(g.dtype)
+        gx = _rms_backward(gu * g, xhat, r).to(xhat.dtype)
+        return gx, gg, None, None, None
+
+
+class RMSNorm(nn.Module):
+    """RMSNorm over the last dimension with a learnable gain (no bias), eps = 1e-6."""
+
+    def __init__(self, dim: int, eps: float = 1e-6) -> None:
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return _RMSNormFn.apply(x, self.weight, self.eps)
 
 
 class Block(nn.Module):
@@ -204,25 +285,21 @@ class Block(nn.Module):
         super().__init__()
         d, self.n_heads, self.head_dim = cfg.d_model, cfg.n_heads, cfg.head_dim
         self.d_ff = cfg.d_ff
-        self.attn_norm = nn.RMSNorm(d, eps=1e-6)
+        self.attn_norm = RMSNorm(d)
         # q, k and v in one matmul (same fan-in, same muP treatment as three separate matrices).
         self.qkv = nn.Linear(d, 3 * d, bias=False)
         # QK-norm gains: row 0 for queries, row 1 for keys, shared by the heads.
         self.qk_norm = nn.Parameter(torch.ones(2, 1, cfg.head_dim))
         self.attn_out = nn.Linear(d, d, bias=False)
-        self.mlp_norm = nn.RMSNorm(d, eps=1e-6)
+        self.mlp_norm = RMSNorm(d)
         # SwiGLU gate and up projections in one matmul: first d_ff rows gate, last d_ff rows up.
         self.gate_up = nn.Linear(d, 2 * cfg.d_ff, bias=False)
         self.down = nn.Linear(cfg.d_ff, d, bias=False)
 
-    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, cos2: torch.Tensor, sin2: torch.Tensor) -> torch.Tensor:
         B, T, C = x.shape
         qkv = self.qkv(self.attn_norm(x)).view(B, T, 3, self.n_heads, self.head_dim)
-        # Normalise q and k together (one kernel), then apply their separate gains.
-        qk = F.rms_norm(qkv[:, :, :2], (self.head_dim,), eps=1e-6) * self.qk_norm
-        half = self.head_dim // 2
-        a, b = qk[..., :half], qk[..., half:]
-        qk = torch.cat((a * cos - b * sin, b * cos + a * sin), dim=-1)
+        qk = _QKNormRoPEFn.apply(qkv[:, :, :2], self.qk_norm, cos2, sin2, 1e-6)
         q, k = qk.transpose(1, 3).unbind(2)  # [B, H, T, Dh] each
         v = qkv[:, :, 2].transpose(1, 2)
         y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
@@ -241,11 +318,11 @@ class Transformer(nn.Module):
         self.config = config
         self.embed = nn.Embedding(config.vocab_size, config.d_model)
         self.blocks = nn.ModuleList(Block(config) for _ in range(config.n_layers))
-        self.final_norm = nn.RMSNorm(config.d_model, eps=1e-6)
-        cos, sin = _rope_tables(config)
+        self.final_norm = RMSNorm(config.d_model)
+        cos2, sin2 = _rope_tables(config)
         # Not persistent: derived from the config, so checkpoints stay small and device moves carry them.
-        self.register_buffer("rope_cos", cos, persistent=False)
-        self.register_buffer("rope_sin", sin, persistent=False)
+        self.register_buffer("rope_cos", cos2, persistent=False)
+        self.register_buffer("rope_sin", sin2, persistent=False)
         self.init_weights(seed)
 
     def init_weights(self, seed: int) -> None:

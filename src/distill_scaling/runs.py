@@ -162,7 +162,10 @@ class RunSpec:
         try:
             self.config  # noqa: B018 - resolves the model name
         except Exception as exc:
-            raise SpecError(f"RunSpec.model = {self.model!r} is not a known model: {exc}") from None
+            raise SpecError(
+                f"RunSpec.model = {self.model!r} is not a known model ({exc}); allowed: a name "
+                "'L<n_layers>-d<d_model>' such as 'L2-d32' (the zoo: " + ", ".join(_zoo_names()) + ")"
+            ) from None
         if not _is_int(self.tokens) or self.tokens <= 0:
             raise bad("tokens", "a positive int (training tokens)")
         if self.split not in SPLITS[:2]:
@@ -205,6 +208,10 @@ class RunSpec:
             raise bad("top_k", f"None or an int in [1, {vocab}]")
         if self.top_p is not None and (not _is_real(self.top_p) or not 0 < self.top_p <= 1):
             raise bad("top_p", "None or a float in (0, 1]")
+        if self.kl == "reverse" and (self.top_k is not None or self.top_p is not None):
+            raise bad(
+                "kl", "'forward' when top_k or top_p truncates the teacher (reverse KL is infinite there)"
+            )
         if self.precision not in PRECISIONS:
             raise bad("precision", ", ".join(map(repr, PRECISIONS)))
         if not _is_int(self.version) or self.version <= 0:
@@ -303,6 +310,12 @@ class RunSpec:
         """Rebuild a spec from :meth:`canonical` or ``dataclasses.asdict`` output (extra keys ignored)."""
         names = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in names})
+
+
+def _zoo_names() -> list[str]:
+    from .model import zoo
+
+    return [c.name for c in zoo()]
 
 
 @cache
@@ -509,14 +522,18 @@ def run(
     progress: Callable[[int, int], None] | None = None,
     write: bool = True,
     runs_dir: Path | None = None,
+    need_weights: bool = False,
     **train_kwargs: Any,
 ) -> dict[str, Any]:
-    """Train one spec (unless its record exists) and return its record, written to the store if ``write``."""
+    """Train one spec (unless its record exists) and return its record, written to the store if ``write``.
+
+    ``need_weights``: also train a recorded run whose checkpoint is gone (a teacher), keeping its record.
+    """
     from . import train as train_mod
 
     with _run_lock(spec.key):
         rec = read_record(spec.key, runs_dir)
-        if rec is not None:
+        if rec is not None and not (need_weights and not train_mod.checkpoint_exists(spec.key)):
             return rec
         if spec.teacher is not None and teacher_spec is None:
             teacher_spec = teacher_spec_of(spec, runs_dir)
@@ -528,6 +545,8 @@ def run(
             runs_dir=runs_dir,
             **train_kwargs,
         )
+        if rec is not None:  # only the weights were missing: keep the original record
+            return rec
         rec = make_record(spec, results)
         if write:
             write_record(rec, runs_dir)
@@ -575,27 +594,22 @@ def plan(specs: Sequence[RunSpec], runs_dir: Path | None = None) -> _Plan:
     order: list[RunSpec] = []
     seen: set[str] = set()
 
-    def visit(s: RunSpec, stack: tuple[str, ...] = ()) -> None:
-        if s.key in seen:
-            return
+    def visit(s: RunSpec, stack: tuple[str, ...] = (), as_teacher: bool = False) -> None:
         if s.key in stack:
             raise SpecError(f"teacher cycle through run {s.key}")
         rec = read_record(s.key, runs_dir)
+        if rec is not None:
+            p.done[s.key] = rec
+        # A recorded teacher whose weights are gone is trained again (deterministically) before its students.
+        needed = rec is None or (as_teacher and not train_mod.checkpoint_exists(s.key))
+        if s.key in seen or not needed:
+            return
+        seen.add(s.key)
         if s.teacher is not None:
             t = teacher_spec_of(s, runs_dir, given, unrecorded=True)
             p.teachers[s.key] = t
-            if rec is None:
-                visit(t, (*stack, s.key))
-                if read_record(t.key, runs_dir) is not None and not train_mod.checkpoint_exists(t.key):
-                    # Recorded teacher, weights gone: train it again (deterministic) before its students.
-                    if t.key not in seen:
-                        seen.add(t.key)
-                        order.append(t)
-        seen.add(s.key)
-        if rec is None:
-            order.append(s)
-        else:
-            p.done[s.key] = rec
+            visit(t, (*stack, s.key), as_teacher=True)
+        order.append(s)
 
     for s in given.values():
         visit(s)
@@ -621,10 +635,11 @@ def ensure(
     the records in the order of ``specs``.
 
     ``backend``: ``"local"`` (a process pool of ``workers`` processes with ``threads`` threads each; default
-    :func:`default_workers`) or ``"dask"`` (a Dask distributed cluster at ``address``, or a LocalCluster of
-    ``workers`` processes). The progress bar counts FLOPs (paper accounting), so its ETA weighs big runs
-    correctly. Each record is written as soon as its run ends; a failed run does not stop the others, and
-    the failures are raised together at the end.
+    :func:`default_workers`; ``workers=1`` trains in this process) or ``"dask"`` (a Dask distributed cluster
+    at ``address``, or a LocalCluster of ``workers`` processes). The progress bar counts FLOPs (paper
+    accounting), so its ETA weighs big runs correctly. Each record is written as soon as its run ends; a
+    failed run does not stop the others, and the failures are raised together at the end. ``train_kwargs``
+    go to :func:`train.train` (e.g. ``eval_tokens``, ``checkpoint_interval_s``).
     """
     if backend not in ("local", "dask"):
         raise SpecError(f"ensure(backend={backend!r}) is invalid; allowed: 'local', 'dask'")
@@ -638,7 +653,10 @@ def ensure(
     runs_dir = Path(runs_dir or paths.runs_dir())
     p = plan(specs, runs_dir)
     if p.todo:
-        runner = _run_local if backend == "local" else _run_dask
+        if backend == "dask":
+            runner = _run_dask
+        else:
+            runner = _run_inline if workers == 1 else _run_local
         failures = runner(p, workers, threads, progress, runs_dir, address, train_kwargs)
         if failures:
             lines = [f"  {k}: {msg.strip().splitlines()[-1]}" for k, msg in failures.items()]
@@ -665,6 +683,46 @@ def _bar(total: float, n: int, progress: bool):
     )
 
 
+def _run_inline(p: _Plan, workers: int, threads: int, progress: bool, runs_dir: Path, address, train_kwargs):
+    """One worker: train the runs one after another in this process (no pool to start)."""
+    import torch
+
+    failures: dict[str, str] = {}
+    frac: dict[str, float] = {}
+    bar = _bar(sum(p.flops.values()), len(p.todo), progress)
+    prev = torch.get_num_threads()
+    try:
+        for s in p.todo:
+            t = p.teachers.get(s.key)
+            if t is not None and t.key in failures:
+                failures[s.key] = f"teacher {t.key} failed"
+                continue
+
+            def report(step: int, total: int, key: str = s.key) -> None:
+                if step % 10 == 0 or step == total:
+                    frac[key] = step / max(total, 1)
+                    _update_bar(bar, frac, p)
+
+            try:
+                p.done[s.key] = run(
+                    s,
+                    teacher_spec=t,
+                    threads=threads,
+                    progress=report,
+                    runs_dir=runs_dir,
+                    need_weights=s.key in p.done,
+                    **train_kwargs,
+                )
+            except Exception:  # noqa: BLE001 - reported together at the end
+                failures[s.key] = traceback.format_exc()
+            frac[s.key] = 1.0
+            _update_bar(bar, frac, p)
+    finally:
+        torch.set_num_threads(prev)
+        bar.close()
+    return failures
+
+
 # Worker-side state of the local pool: the queue that carries progress back to the parent.
 _PROGRESS_QUEUE = None
 
@@ -682,7 +740,14 @@ def _init_worker(threads: int, queue) -> None:
         pass
 
 
-def _worker(spec: RunSpec, teacher: RunSpec | None, threads: int, runs_dir: str, train_kwargs: dict):
+def _worker(
+    spec: RunSpec,
+    teacher: RunSpec | None,
+    threads: int,
+    runs_dir: str,
+    need_weights: bool,
+    train_kwargs: dict,
+):
     """Train one run inside a pool process; write its record there (so it survives a dead parent)."""
     key = spec.key
     last = [0.0]
@@ -700,6 +765,7 @@ def _worker(spec: RunSpec, teacher: RunSpec | None, threads: int, runs_dir: str,
             threads=threads,
             progress=report,
             runs_dir=Path(runs_dir),
+            need_weights=need_weights,
             **train_kwargs,
         )
     except BaseException:
@@ -710,7 +776,10 @@ def _run_local(p: _Plan, workers: int, threads: int, progress: bool, runs_dir: P
     import multiprocessing as mp
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
-    ctx = mp.get_context("spawn")
+    # Workers fork from a server process that has imported torch but never run a parallel region (safe to
+    # fork, unlike this process), so each worker starts in milliseconds instead of re-importing torch.
+    ctx = mp.get_context("forkserver")
+    ctx.set_forkserver_preload(["distill_scaling.train", "torch._dynamo"])
     queue = ctx.Queue()
     keys_todo = {s.key for s in p.todo}
     waiting = list(p.todo)
@@ -736,7 +805,7 @@ def _run_local(p: _Plan, workers: int, threads: int, progress: bool, runs_dir: P
                     if len(running) >= 2 * workers:
                         break
                     waiting.remove(s)
-                    fut = pool.submit(_worker, s, dep, threads, str(runs_dir), train_kwargs)
+                    fut = pool.submit(_worker, s, dep, threads, str(runs_dir), s.key in p.done, train_kwargs)
                     running[fut] = s
                 if not running:
                     break
@@ -779,7 +848,13 @@ def _update_bar(bar, frac: dict[str, float], p: _Plan) -> None:
 
 
 def _dask_task(
-    spec: RunSpec, teacher: RunSpec | None, threads: int, runs_dir: str, train_kwargs: dict, _dep=None
+    spec: RunSpec,
+    teacher: RunSpec | None,
+    threads: int,
+    runs_dir: str,
+    need_weights: bool,
+    train_kwargs: dict,
+    _dep=None,
 ):
     """Train one run on a Dask worker and return its record; the parent writes it to the store.
 
@@ -790,7 +865,13 @@ def _dask_task(
 
     torch.set_num_threads(threads)
     return run(
-        spec, teacher_spec=teacher, threads=threads, write=False, runs_dir=Path(runs_dir), **train_kwargs
+        spec,
+        teacher_spec=teacher,
+        threads=threads,
+        write=False,
+        runs_dir=Path(runs_dir),
+        need_weights=need_weights,
+        **train_kwargs,
     )
 
 
@@ -813,7 +894,16 @@ def _run_dask(p: _Plan, workers: int, threads: int, progress: bool, runs_dir: Pa
             t = p.teachers.get(s.key)
             dep = futures.get(t.key) if t is not None else None
             futures[s.key] = client.submit(
-                _dask_task, s, t, threads, str(runs_dir), train_kwargs, dep, key=f"run-{s.key}", pure=False
+                _dask_task,
+                s,
+                t,
+                threads,
+                str(runs_dir),
+                s.key in p.done,
+                train_kwargs,
+                dep,
+                key=f"run-{s.key}",
+                pure=False,
             )
         by_future = {f: k for k, f in futures.items()}
         for fut in as_completed(list(futures.values())):

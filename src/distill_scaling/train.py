@@ -31,7 +31,7 @@ from .runs import RunSpec, SpecError, run_flops, teacher_spec_of
 CURVE_POINTS = 48
 VAL_CURVE_POINTS = 12
 #: Sequences of the fixed validation subset evaluated along the curve (the final loss uses all of val).
-VAL_CURVE_SEQS = 64
+VAL_CURVE_SEQS = 32
 #: Sequences per forward pass when evaluating.
 EVAL_BATCH = 64
 #: Default wall time between checkpoints.
@@ -122,11 +122,16 @@ def val_batches(
     return _VAL_CACHE[key]
 
 
+def _first_sequences(batches: list[tuple[torch.Tensor, torch.Tensor]], n: int):
+    """The first ``n`` sequences of ``batches``, in batches of at most EVAL_BATCH sequences."""
+    x = torch.cat([b[0] for b in batches])[:n]
+    y = torch.cat([b[1] for b in batches])[:n]
+    return list(zip(x.split(EVAL_BATCH), y.split(EVAL_BATCH), strict=True))
+
+
 def _val_subset(corpus_name: str, n_ctx: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """The first VAL_CURVE_SEQS validation sequences: a small fixed subset for the curve."""
-    x = torch.cat([b[0] for b in val_batches(corpus_name, n_ctx)])[:VAL_CURVE_SEQS]
-    y = torch.cat([b[1] for b in val_batches(corpus_name, n_ctx)])[:VAL_CURVE_SEQS]
-    return [(x, y)]
+    return _first_sequences(val_batches(corpus_name, n_ctx), VAL_CURVE_SEQS)
 
 
 @torch.inference_mode()
@@ -211,12 +216,17 @@ def train_step(
     return loss.detach()
 
 
-def make_optimizer(model: torch.nn.Module, spec: RunSpec) -> torch.optim.Optimizer:
+def make_optimizer(
+    model: torch.nn.Module,
+    lr: float = 1e-2,
+    weight_decay: float = 1e-4,
+    betas: tuple[float, float] = (0.9, 0.95),
+    eps: float = 1e-8,
+) -> torch.optim.Optimizer:
     """AdamW over the muP(simple) parameter groups of :func:`model.param_groups` (each has ``peak_lr``)."""
     from .model import param_groups
 
-    groups = param_groups(model, spec.lr, spec.weight_decay)
-    return torch.optim.AdamW(groups, betas=(spec.beta1, spec.beta2), eps=spec.eps, foreach=True)
+    return torch.optim.AdamW(param_groups(model, lr, weight_decay), betas=betas, eps=eps, foreach=True)
 
 
 # -- the run -------------------------------------------------------------------------------------------------
@@ -247,6 +257,7 @@ def train(
     on_checkpoint: Callable[[int], None] | None = None,
     log: Callable[[str], None] | None = None,
     runs_dir: Path | None = None,
+    eval_tokens: int | None = None,
 ) -> dict[str, Any]:
     """Train ``spec`` and return its results (what the run record stores under ``results``).
 
@@ -254,7 +265,8 @@ def train(
     ``threads``: torch intra-op threads (default: leave torch's setting). ``device``: ``None`` picks CUDA when
     available. Checkpoints are written every ``checkpoint_interval_s`` seconds of wall time, after any step in
     ``checkpoint_steps`` (tests), and at the end; ``resume`` continues from the last one. ``progress(step,
-    steps)`` is called after every step, ``on_checkpoint(step)`` after every checkpoint.
+    steps)`` is called after every step, ``on_checkpoint(step)`` after every checkpoint. ``eval_tokens``
+    limits the final evaluation to the first validation tokens (tests and smoke runs; default: all of them).
 
     Results: ``val_loss`` (cross-entropy on all of the fixed validation tokens, nats/token), for students also
     ``val_kl`` (KL(teacher || student)) and ``teacher_val_loss``; ``curve`` (train loss at log-spaced steps,
@@ -290,7 +302,7 @@ def train(
     steps, batch, n_ctx = spec.steps, spec.batch_size, cfg.n_ctx
     source = corpus.get_source(spec.corpus)
     model = Transformer(cfg, seed=spec.seed).to(dev)
-    opt = make_optimizer(model, spec)
+    opt = make_optimizer(model, spec.lr, spec.weight_decay, (spec.beta1, spec.beta2), spec.eps)
     teacher = _load_teacher(teacher_spec, dev, threads, log) if teacher_spec is not None else None
 
     log_at = set(curve_steps(steps))
@@ -379,7 +391,10 @@ def train(
             last_ckpt = time.perf_counter()
 
     t_eval = time.perf_counter()
-    final = evaluate(model, val_batches(spec.corpus, n_ctx), teacher, device=dev, precision=precision)
+    batches = val_batches(spec.corpus, n_ctx)
+    if eval_tokens is not None:
+        batches = _first_sequences(batches, max(1, math.ceil(eval_tokens / n_ctx)))
+    final = evaluate(model, batches, teacher, device=dev, precision=precision)
     eval_time = time.perf_counter() - t_eval
     wall = elapsed_prev + (time.perf_counter() - t0)
     total_train_time = train_time_prev + train_time

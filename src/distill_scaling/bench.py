@@ -1,0 +1,297 @@
+"""``python -m distill_scaling bench``: speed figures, printed and saved as JSON under ``data/bench/``.
+
+Benchmarks are a registry, ``BENCHES`` (name -> ``"module:function"``); each function takes ``quick: bool``
+and returns a JSON-ready dict, which the command saves as ``data/bench/<name>.json`` with the machine's
+description. Add a section by adding one entry. ``--only NAME`` runs one section.
+
+The ``train`` section measures, in one process: the fp32 matmul peak (1 and 2 threads), tokens/s and achieved
+GFLOP/s (paper FLOP accounting) of a supervised and of a distillation training step for several zoo sizes,
+the distillation step's cost against the FLOP-ideal ratio (3 F(N_S) + F(N_T)) / 3 F(N_S), and the total
+tokens/s of two 1-thread processes against one 2-thread process (which chooses ``runs.default_workers``).
+Timings on a shared machine are noisy: every figure is the best of several repeats, and the load average is
+saved beside them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import importlib
+import json
+import os
+import platform
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+from . import paths
+
+#: name -> "module:function"; each function takes ``quick`` and returns a JSON-ready dict.
+BENCHES: dict[str, str] = {
+    "train": "distill_scaling.bench:bench_train",
+    "fit": "distill_scaling.fit:bench",
+}
+
+#: (student, teacher) pairs of the train bench: three sizes with a teacher two zoo steps larger, and the
+#: largest zoo sizes (supervised only), where the >= 60%-of-peak target applies.
+TRAIN_PAIRS = [("L2-d32", "L4-d64"), ("L4-d64", "L6-d96"), ("L6-d96", "L8-d128")]
+LARGEST = ["L8-d128", "L10-d160"]
+BENCH_BATCH = 32
+
+
+def bench_dir():
+    return paths.data_dir() / "bench"
+
+
+def load(name: str = "train") -> dict[str, Any] | None:
+    """The saved result of bench section ``name`` (None if it has never been run)."""
+    path = bench_dir() / f"{name}.json"
+    if not path.exists():
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+
+def cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def machine() -> dict[str, Any]:
+    import torch
+
+    return {
+        "cpu": cpu_name(),
+        "cpu_count": os.cpu_count(),
+        "torch_version": torch.__version__,
+        "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+        "host": platform.node(),
+        "loadavg": list(os.getloadavg()),
+    }
+
+
+# -- primitives ----------------------------------------------------------------------------------------------
+def _best_rate(fn: Callable[[], float], seconds: float, repeats: int) -> float:
+    """Run ``fn`` (returns work units done) for ``seconds`` per repeat; the best units/s over the repeats."""
+    best = 0.0
+    for _ in range(repeats):
+        work, t0 = 0.0, time.perf_counter()
+        while True:
+            work += fn()
+            dt = time.perf_counter() - t0
+            if dt >= seconds:
+                break
+        best = max(best, work / dt)
+    return best
+
+
+def matmul_peak(threads: int, n: int = 1024, seconds: float = 1.0, repeats: int = 3) -> float:
+    """fp32 GFLOP/s of an n x n x n matmul on ``threads`` threads (best of ``repeats``)."""
+    import torch
+
+    prev = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        a, b = torch.randn(n, n), torch.randn(n, n)
+        out = torch.empty(n, n)
+        torch.mm(a, b, out=out)
+
+        def one() -> float:
+            torch.mm(a, b, out=out)
+            return 2.0 * n**3
+
+        return _best_rate(one, seconds, repeats) / 1e9
+    finally:
+        torch.set_num_threads(prev)
+
+
+def step_rate(
+    student: str,
+    teacher: str | None = None,
+    *,
+    batch: int = BENCH_BATCH,
+    threads: int = 1,
+    seconds: float = 2.0,
+    repeats: int = 3,
+    warmup: int = 3,
+) -> float:
+    """Tokens/s of :func:`train.train_step` (the training loop's own step) on random tokens."""
+    import torch
+
+    from . import train
+    from .model import Transformer, config_from_name
+
+    prev = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        cfg = config_from_name(student)
+        model = Transformer(cfg, seed=0)
+        opt = train.make_optimizer(model)
+        t_model = None
+        loss_kw: dict[str, Any] = {"z_loss_coef": 1e-4}
+        if teacher is not None:
+            t_model = Transformer(config_from_name(teacher), seed=1).eval().requires_grad_(False)
+            loss_kw.update(mix=1.0, temperature=1.0)
+        gen = torch.Generator().manual_seed(0)
+        data = torch.randint(0, cfg.vocab_size, (batch, cfg.n_ctx + 1), generator=gen)
+        x, y = data[:, :-1].contiguous(), data[:, 1:].contiguous()
+
+        def one() -> float:
+            train.train_step(model, opt, x, y, teacher=t_model, loss_kw=loss_kw, grad_clip=1.0)
+            return float(x.numel())
+
+        for _ in range(warmup):
+            one()
+        return _best_rate(one, seconds, repeats)
+    finally:
+        torch.set_num_threads(prev)
+
+
+def _parallel_child(model: str, threads: int, seconds: float, barrier, queue) -> None:
+    import torch
+
+    torch.set_num_threads(threads)
+    rate = step_rate(model, threads=threads, seconds=0.5, repeats=1)  # warm up (imports, allocator)
+    barrier.wait()
+    rate = step_rate(model, threads=threads, seconds=seconds, repeats=1, warmup=0)
+    queue.put(rate)
+
+
+def parallel_rate(model: str, workers: int, threads: int, seconds: float = 6.0) -> float:
+    """Total tokens/s of ``workers`` processes with ``threads`` threads each, training at the same time."""
+    import multiprocessing as mp
+
+    ctx = mp.get_context("spawn")
+    barrier, queue = ctx.Barrier(workers), ctx.Queue()
+    procs = [
+        ctx.Process(target=_parallel_child, args=(model, threads, seconds, barrier, queue))
+        for _ in range(workers)
+    ]
+    for p in procs:
+        p.start()
+    rates = [queue.get(timeout=600) for _ in procs]
+    for p in procs:
+        p.join()
+    return float(sum(rates))
+
+
+# -- the train section ---------------------------------------------------------------------------------------
+def bench_train(quick: bool = False) -> dict[str, Any]:
+    """Training throughput against the matmul peak; distillation cost against its FLOP ideal; 2x1 vs 1x2."""
+    from .runs import forward_flops
+
+    seconds, repeats = (0.5, 1) if quick else (2.0, 3)
+    pairs = TRAIN_PAIRS[:1] if quick else TRAIN_PAIRS
+    largest = [] if quick else LARGEST
+    out: dict[str, Any] = {"batch_seqs": BENCH_BATCH, "n_ctx": 128}
+    out["matmul_peak_gflops"] = {"1": matmul_peak(1, repeats=repeats), "2": matmul_peak(2, repeats=repeats)}
+    peak1 = out["matmul_peak_gflops"]["1"]
+    print(
+        f"fp32 matmul peak: {peak1:.1f} GFLOP/s (1 thread), {out['matmul_peak_gflops']['2']:.1f} (2 threads)"
+    )
+    rows = []
+    header = (
+        f"{'student':>9} {'teacher':>9} {'sup tok/s':>10} {'GFLOP/s':>8} {'%peak':>6} "
+        f"{'KD tok/s':>9} {'GFLOP/s':>8} {'ratio':>6} {'ideal':>6} {'r/ideal':>7}"
+    )
+    print("1 thread, batch 32 x 128 tokens:")
+    print(header)
+    sizes = [(s, t) for s, t in pairs] + [(s, None) for s in largest]
+    for student, teacher in sizes:
+        f_s = forward_flops(student)
+        sup = step_rate(student, seconds=seconds, repeats=repeats)
+        row: dict[str, Any] = {
+            "student": student,
+            "teacher": teacher,
+            "sup_tokens_per_s": sup,
+            "sup_gflops": 3 * f_s * sup / 1e9,
+        }
+        row["sup_frac_peak"] = row["sup_gflops"] / peak1
+        line = f"{student:>9} {teacher or '-':>9} {sup:>10.0f} {row['sup_gflops']:>8.1f}"
+        line += f" {row['sup_frac_peak']:>6.0%}"
+        if teacher is not None:
+            f_t = forward_flops(teacher)
+            kd = step_rate(student, teacher, seconds=seconds, repeats=repeats)
+            ideal = (3 * f_s + f_t) / (3 * f_s)
+            row.update(
+                kd_tokens_per_s=kd,
+                kd_gflops=(3 * f_s + f_t) * kd / 1e9,
+                kd_ratio=sup / kd,
+                kd_ideal_ratio=ideal,
+                kd_ratio_over_ideal=sup / kd / ideal,
+            )
+            line += (
+                f" {kd:>9.0f} {row['kd_gflops']:>8.1f} {row['kd_ratio']:>6.2f} {ideal:>6.2f}"
+                f" {row['kd_ratio_over_ideal']:>7.2f}"
+            )
+        print(line)
+        rows.append(row)
+    out["steps"] = rows
+    par_models = ["L2-d32"] if quick else ["L2-d32", "L6-d96"]
+    par = []
+    for m in par_models:
+        two_by_one = parallel_rate(m, 2, 1, seconds=2.0 if quick else 6.0)
+        one_by_two = parallel_rate(m, 1, 2, seconds=2.0 if quick else 6.0)
+        par.append({"model": m, "2x1_tokens_per_s": two_by_one, "1x2_tokens_per_s": one_by_two})
+        print(
+            f"{m}: 2 processes x 1 thread {two_by_one:.0f} tok/s, "
+            f"1 process x 2 threads {one_by_two:.0f} tok/s ({two_by_one / one_by_two - 1:+.0%})"
+        )
+    out["parallel"] = par
+    return out
+
+
+# -- command line --------------------------------------------------------------------------------------------
+def _resolve(target: str) -> Callable[..., dict[str, Any]]:
+    module, func = target.split(":")
+    return getattr(importlib.import_module(module), func)
+
+
+def cli(argv: list[str]) -> int:
+    """``python -m distill_scaling bench [--only NAME] [--quick] [--no-save]``."""
+    ap = argparse.ArgumentParser(prog="python -m distill_scaling bench", description=__doc__.split("\n\n")[0])
+    ap.add_argument(
+        "--only", action="append", choices=sorted(BENCHES), help="run only this section (repeatable)"
+    )
+    ap.add_argument("--quick", action="store_true", help="a fast, rough pass (checks that the bench works)")
+    ap.add_argument("--no-save", action="store_true", help="print only; do not write data/bench/<name>.json")
+    args = ap.parse_args(argv)
+    names = args.only or list(BENCHES)
+    status = 0
+    for name in names:
+        print(f"== bench {name}")
+        try:
+            fn = _resolve(BENCHES[name])
+        except (ImportError, AttributeError) as exc:
+            print(f"   skipped: {BENCHES[name]} is not available ({exc})")
+            status = status or (1 if args.only else 0)
+            continue
+        load_before = list(os.getloadavg())
+        t0 = time.perf_counter()
+        results = fn(quick=args.quick)
+        record = {
+            "name": name,
+            "date": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+            "quick": args.quick,
+            "seconds": time.perf_counter() - t0,
+            "machine": {**machine(), "loadavg_before": load_before},
+            "results": results,
+        }
+        if not args.no_save:
+            from .runs import write_json_atomic
+
+            path = bench_dir() / f"{name}.json"
+            write_json_atomic(path, record)
+            print(f"   saved {path}")
+    return status
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(cli(sys.argv[1:]))

@@ -55,7 +55,8 @@ PARAMS: dict[str, Param] = {
     ),
     "students": Param(
         "list[float]",
-        "student sizes N_S (non-embedding parameters) of the student-against-teacher panels (Fig. 1 style)",
+        "student sizes N_S (non-embedding parameters) of the student-against-teacher panels (Fig. 1 style); "
+        "in YAML write 1.0e+9 (YAML reads 1e9 as a string)",
         min=1e7,
         max=1e13,
         default=[198e6, 546e6, 1.82e9, 7.75e9],
@@ -668,7 +669,7 @@ def fig_infinite_data(
             ax.axvline(reference_student, color="0.3", lw=0.8, ls="-.")
     if checked_range is not None:
         middle = np.sqrt(checked_range[0] * checked_range[1])
-        top.text(middle, 0.02, "range checked in the paper", transform=top.get_xaxis_transform(), ha="center",
+        top.text(middle, 0.1, "range checked in the paper", transform=top.get_xaxis_transform(), ha="center",
                  fontsize="x-small", color="C0")  # fmt: skip
     return fig
 

@@ -653,6 +653,61 @@ def optimal_distillation(
     )
 
 
+def loss_profile(
+    student_params: float,
+    compute: float,
+    scenario: str,
+    teacher_loss: ArrayLike,
+    *,
+    coefficients: DistillationCoefficients = PAPER_DISTILLATION,
+    supervised_coefficients: SupervisedCoefficients = PAPER_SUPERVISED,
+    forward_flops: ForwardFlops = paper_forward_flops,
+    bounds: tuple[float, float] = BOUNDS,
+) -> dict[str, np.ndarray]:
+    """What the solver's outer search sees: for each teacher loss, the best teacher and the student loss.
+
+    For every ``teacher_loss`` the teacher on the iso-loss curve that leaves the student the most tokens is
+    chosen (the inner search); the compute-optimal plan is the minimum of ``student_loss`` over this profile.
+    Returns arrays ``teacher_loss``, ``student_loss``, ``teacher_params``, ``teacher_tokens``,
+    ``student_tokens`` (NaN where no teacher within the bounds reaches the loss or the budget is exceeded).
+    """
+    dl, dp = check_scenario(scenario)
+    lo, hi = _check_bounds(bounds)
+    N = _positive_finite("student_params", student_params, "non-embedding parameters")
+    C = _positive_finite("compute", compute, "FLOPs")
+    if N.ndim or C.ndim:
+        raise ValueError("student_params and compute must be single numbers for a loss profile")
+    _check_budget(N, C, scenario, forward_flops, (lo, hi))
+    L_T = _positive_finite("teacher_loss", teacher_loss, "nats per token")
+    p = _Problem(
+        N_S=N.reshape(1),
+        C=C.reshape(1),
+        F_S=np.asarray(forward_flops(N), float).reshape(1),
+        delta_lgt=dl,
+        delta_pre=dp,
+        dist=coefficients,
+        sup=supervised_coefficients,
+        flops=forward_flops,
+        log_lo=math.log10(lo),
+        log_hi=math.log10(hi),
+    )
+    above = L_T > supervised_coefficients.E
+    x = np.log(np.where(above, L_T - supervised_coefficients.E, 1.0)).reshape(-1, 1)
+    s = np.exp(x / supervised_coefficients.gamma)
+    log_n, log_d, D_S = _best_teacher(s, p, grid=48, iters=80)
+    L_S = _loss_given_tokens(D_S, supervised_coefficients.E + np.exp(x), p)
+    ok = above.reshape(-1, 1) & np.isfinite(L_S)
+    shape = np.shape(L_T)
+    out = {
+        "teacher_loss": np.asarray(L_T, float),
+        "student_loss": np.where(ok, L_S, np.nan),
+        "teacher_params": np.where(ok, 10.0**log_n, np.nan),
+        "teacher_tokens": np.where(ok, 10.0**log_d, np.nan),
+        "student_tokens": np.where(ok, D_S, np.nan),
+    }
+    return {k: np.reshape(v, shape) for k, v in out.items()}
+
+
 # --- Sweeps -------------------------------------------------------------------------------------------------
 
 

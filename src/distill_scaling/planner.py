@@ -121,7 +121,8 @@ def load_coefficient_set(name: str | Path = "paper") -> CoefficientSet:
     if not path.is_file():
         raise ValueError(
             f"coefficients {str(name)!r}: no fitted coefficients at {path}. They are written by the "
-            f"study's fits (format {FIT_FORMAT!r}, see distill_scaling.optimal.CoefficientSet); until then use 'paper'"
+            f"study's fits (format {FIT_FORMAT!r}, see distill_scaling.planner.CoefficientSet); until "
+            "then use 'paper'"
         )
     doc = json.loads(path.read_text())
     if doc.get("format") != FIT_FORMAT:

@@ -1,0 +1,175 @@
+"""Synthetic runs with known coefficients, for testing the fitter: designs shaped like the paper's protocols.
+
+A *design* says which runs exist (sizes and token counts of teachers and students); :func:`simulate` gives
+them losses from chosen coefficients (by default the paper's Table 6) with multiplicative noise of a known
+size. Two scales:
+
+- ``scale="paper"``: the paper's model zoo (143M to 12.6B non-embedding parameters) and compute budgets
+  (paper Sec. 4.2 and App. E: fixed-M teachers with student IsoFLOPs; IsoFLOP teachers with fixed-M students;
+  fixed-M teachers with fixed-M students at M_S = 20..320).
+- ``scale="study"``: the same shapes mapped onto our planned study (3e3 to 3e6 parameters, 1e5 to 3e7
+  tokens). The paper's coefficients would give meaningless losses there, so the truth is the Table 6 law
+  *transported* to those units: N and D are rescaled by the factors that map our ranges onto the paper's,
+  which changes only A and B (:func:`transported_coefficients`); the exponents, E and the teacher terms are
+  the paper's, so their recovery can be compared between the two designs.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from .laws import (
+    PAPER_DISTILLATION,
+    PAPER_SUPERVISED,
+    DistillationCoefficients,
+    SupervisedCoefficients,
+    distillation_loss,
+    supervised_loss,
+)
+
+#: Non-embedding sizes of the paper's model zoo (Table 13), 103M to 12.6B.
+PAPER_ZOO = np.array(
+    [
+        0.1028, 0.1434, 0.1983, 0.2657, 0.3398, 0.4348, 0.546, 0.6636, 0.8096, 0.9755, 1.147, 1.355, 1.586,
+        1.821, 2.102, 2.41, 2.718, 3.082, 3.478, 3.87, 4.329, 4.823, 5.309, 5.873, 6.476, 7.066, 7.747, 8.47,
+        9.173, 10.05, 10.84, 11.66, 12.61,
+    ]
+) * 1e9  # fmt: skip
+
+#: Paper's IsoFLOP budgets (FLOPs, C = 6 N D) for teachers and students.
+PAPER_ISOFLOPS = (3e19, 1e20, 3e20, 1e21)
+
+
+@dataclass(frozen=True)
+class Scale:
+    """Where a design lives: how its N and D map onto the paper's (N_paper = N * n_factor)."""
+
+    name: str
+    n_factor: float
+    d_factor: float
+
+
+#: The paper's own units.
+PAPER_SCALE = Scale("paper", 1.0, 1.0)
+#: Our planned study, 3e3..3e6 parameters and 1e5..3e7 tokens, mapped geometric centre to geometric centre
+#: onto the paper's design (1.43e8..1.26e10 parameters; 2.9e9..5.1e11 tokens).
+STUDY_SCALE = Scale(
+    "study",
+    n_factor=math.sqrt(1.434e8 * 1.261e10) / math.sqrt(3e3 * 3e6),
+    d_factor=math.sqrt(2.9e9 * 5.12e11) / math.sqrt(1e5 * 3e7),
+)
+
+
+def transported_coefficients(
+    scale: Scale,
+    supervised: SupervisedCoefficients = PAPER_SUPERVISED,
+    distillation: DistillationCoefficients = PAPER_DISTILLATION,
+) -> tuple[SupervisedCoefficients, DistillationCoefficients]:
+    """Coefficients that give, at (N, D) of ``scale``, the losses the given ones give at the mapped point.
+
+    A / (k N)^alpha = (A k^-alpha) / N^alpha, so only A and B change.
+    """
+    sup = supervised.replace(
+        A=supervised.A * scale.n_factor ** (-supervised.alpha),
+        B=supervised.B * scale.d_factor ** (-supervised.beta),
+        source=f"{supervised.source} transported to the {scale.name} scale",
+        intervals={},
+    )
+    dist = distillation.replace(
+        A=distillation.A * scale.n_factor ** (-distillation.alpha),
+        B=distillation.B * scale.d_factor ** (-distillation.beta),
+        source=f"{distillation.source} transported to the {scale.name} scale",
+        intervals={},
+    )
+    return sup, dist
+
+
+def _isoflop_sizes(budget: float, sizes: np.ndarray, m_range: tuple[float, float]) -> np.ndarray:
+    tokens = budget / (6 * sizes)
+    ratio = tokens / sizes
+    return sizes[(ratio >= m_range[0]) & (ratio <= m_range[1])]
+
+
+def paper_supervised_design() -> pd.DataFrame:
+    """Teacher runs like the paper's supervised fit (App. E.2): fixed-M, 512B-token and IsoFLOP models."""
+    rows = [("fixed-M", n, 20 * n) for n in PAPER_ZOO[1::3]]
+    rows += [("512B tokens", n, 512e9) for n in PAPER_ZOO[[1, 2, 6, 9, 13, 16]]]
+    for c in PAPER_ISOFLOPS:
+        rows += [("IsoFLOP", n, c / (6 * n)) for n in _isoflop_sizes(c, PAPER_ZOO, (2, 400))[::2]]
+    return pd.DataFrame(rows, columns=["protocol", "N", "D"])
+
+
+def paper_distillation_design() -> pd.DataFrame:
+    """About 700 distillation runs shaped like the paper's three protocols (Sec. 4.2, App. E.3-E.5).
+
+    1. six fixed-M teachers (D_T = 20 N_T), students along the four student IsoFLOPs;
+    2. four fixed-M students (198M..1.82B, D_S = 20 N_S), teachers along the four teacher IsoFLOPs;
+    3. ten fixed-M teachers, students of five sizes at M_S in {20, 40, 80, 160, 320};
+    plus students distilled on 512B tokens from three teachers (App. E.7).
+    """
+    zoo = PAPER_ZOO
+    rows = []
+    for nt in (0.546e9, 0.9755e9, 1.821e9, 2.718e9, 4.823e9, 7.747e9):
+        for c in PAPER_ISOFLOPS:
+            rows += [
+                ("student IsoFLOP", nt, 20 * nt, ns, c / (6 * ns)) for ns in _isoflop_sizes(c, zoo, (3, 300))
+            ]
+    for ns in (0.1983e9, 0.546e9, 0.9755e9, 1.821e9):
+        for c in PAPER_ISOFLOPS:
+            rows += [
+                ("teacher IsoFLOP", nt, c / (6 * nt), ns, 20 * ns)
+                for nt in _isoflop_sizes(c, zoo[::2], (2, 400))
+            ]
+    for nt in zoo[[1, 2, 3, 6, 9, 13, 16, 21, 26, 32]]:
+        for ns in (0.1434e9, 0.1983e9, 0.546e9, 0.9755e9, 1.821e9):
+            rows += [("fixed-M both", nt, 20 * nt, ns, m * ns) for m in (20, 40, 80, 160, 320)]
+    for nt in (0.9755e9, 2.718e9, 7.747e9):
+        rows += [("512B tokens", nt, 20 * nt, ns, 512e9) for ns in (0.1434e9, 0.546e9, 1.821e9)]
+    return pd.DataFrame(rows, columns=["protocol", "N_T", "D_T", "N_S", "D_S"])
+
+
+def rescale_design(design: pd.DataFrame, scale: Scale) -> pd.DataFrame:
+    """A paper-unit design expressed at ``scale`` (sizes divided by n_factor, tokens by d_factor)."""
+    out = design.copy()
+    for col in out.columns:
+        if col.startswith("N"):
+            out[col] = out[col] / scale.n_factor
+        elif col.startswith("D"):
+            out[col] = out[col] / scale.d_factor
+    return out
+
+
+def simulate_supervised(
+    design: pd.DataFrame, coef: SupervisedCoefficients, noise: float, rng: np.random.Generator
+) -> pd.DataFrame:
+    """Add a loss column ``L``: law x exp(noise x standard normal); ``noise`` is a relative std."""
+    out = design.copy()
+    out["L"] = supervised_loss(out["N"], out["D"], coef) * np.exp(noise * rng.standard_normal(len(out)))
+    return out
+
+
+def simulate_distillation(
+    design: pd.DataFrame,
+    supervised: SupervisedCoefficients,
+    distillation: DistillationCoefficients,
+    noise: float,
+    rng: np.random.Generator,
+    teacher_noise: float | None = None,
+) -> pd.DataFrame:
+    """Add teacher losses ``L_T`` (supervised law) and student losses ``L_S`` (distillation law), each with
+    multiplicative noise of relative size ``noise`` (``teacher_noise`` for teachers; default the same).
+
+    The student's loss is generated from the *measured* teacher loss, which is what the law takes as input.
+    """
+    out = design.copy()
+    tn = noise if teacher_noise is None else teacher_noise
+    out["L_T"] = supervised_loss(out["N_T"], out["D_T"], supervised) * np.exp(
+        tn * rng.standard_normal(len(out))
+    )
+    clean = distillation_loss(out["N_S"], out["D_S"], out["L_T"], distillation, supervised)
+    out["L_S"] = clean * np.exp(noise * rng.standard_normal(len(out)))
+    return out

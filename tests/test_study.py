@@ -1,0 +1,44 @@
+"""The study's run designs: valid, feasible, deduplicated, and the command's dry run trains nothing."""
+
+from __future__ import annotations
+
+import pytest
+
+from distill_scaling import runs, study
+
+
+@pytest.mark.parametrize("block", list(study.BLOCKS))
+def test_block_specs_are_feasible(block: str) -> None:
+    specs = study.BLOCKS[block].build()
+    assert specs, f"block {block} is empty"
+    for s in specs:
+        assert s.steps >= study.MIN_STEPS * 0.95, s.label()
+        assert s.tokens_trained <= study.MAX_EPOCHS * s.split_size, s.label()
+        assert s.lr == study.STUDY_LR
+
+
+def test_isoflop_runs_spend_their_budget() -> None:
+    for s in study.isoflop_block():
+        c = runs.run_flops(s)["total"]
+        assert any(abs(c / b - 1) < 0.02 for b in study.ISOFLOP_BUDGETS), (s.label(), c)
+
+
+def test_noise_configs_share_seed_zero_with_the_isoflop_runs() -> None:
+    iso = {s.key for s in study.isoflop_block()}
+    seed0 = [s for s in study.noise_block() if s.seed == 0]
+    assert seed0 and all(s.key in iso for s in seed0)
+
+
+def test_specs_for_dedupes_and_rejects_unknown_blocks() -> None:
+    specs = study.specs_for(list(study.BLOCKS))
+    assert len({s.key for s in specs}) == len(specs)
+    with pytest.raises(ValueError, match="unknown study block.*allowed"):
+        study.specs_for(["isoflop-small", "nonsense"])
+
+
+def test_dry_run_trains_nothing(tmp_path, monkeypatch, capsys) -> None:
+    monkeypatch.setenv("DS_RUNS_DIR", str(tmp_path / "runs"))
+    assert study.cli(["--blocks", "isoflop-small", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "missing" in out
+    assert not (tmp_path / "runs").exists() or not list((tmp_path / "runs").glob("*.json"))

@@ -268,29 +268,39 @@ def cli(argv: list[str]) -> int:
     for name in names:
         print(f"== bench {name}")
         try:
-            fn = _resolve(BENCHES[name])
+            _resolve(BENCHES[name])
         except (ImportError, AttributeError) as exc:
             print(f"   skipped: {BENCHES[name]} is not available ({exc})")
             status = status or (1 if args.only else 0)
             continue
-        load_before = list(os.getloadavg())
-        t0 = time.perf_counter()
-        results = fn(quick=args.quick)
-        record = {
-            "name": name,
-            "date": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
-            "quick": args.quick,
-            "seconds": time.perf_counter() - t0,
-            "machine": {**machine(), "loadavg_before": load_before},
-            "results": results,
-        }
-        if not args.no_save:
-            from .runs import write_json_atomic
-
-            path = bench_dir() / f"{name}.json"
-            write_json_atomic(path, record)
-            print(f"   saved {path}")
+        run_section(name, quick=args.quick, save=not args.no_save)
     return status
+
+
+def run_section(name: str, quick: bool = False, save: bool = True) -> dict[str, Any]:
+    """Run bench section ``name`` and return its record (results plus the machine and the load average);
+    with ``save``, also write it to ``data/bench/<name>.json``."""
+    if name not in BENCHES:
+        raise ValueError(f"unknown bench section {name!r}; allowed: {', '.join(BENCHES)}")
+    fn = _resolve(BENCHES[name])
+    load_before = list(os.getloadavg())
+    t0 = time.perf_counter()
+    results = fn(quick=quick)
+    record = {
+        "name": name,
+        "date": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        "quick": quick,
+        "seconds": time.perf_counter() - t0,
+        "machine": {**machine(), "loadavg_before": load_before},
+        "results": results,
+    }
+    if save:
+        from .runs import write_json_atomic
+
+        path = bench_dir() / f"{name}.json"
+        write_json_atomic(path, record)
+        print(f"   saved {path}")
+    return record
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -670,7 +670,7 @@ def ensure(
 
 
 def _bar(total: float, n: int, progress: bool):
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
 
     return tqdm(
         total=total,

@@ -1,0 +1,299 @@
+"""Chapter "Setup": the corpus, the synthetic source, the model zoo, FLOP accounting, hyperparameters, the
+learning-rate sweep (the analogue of the paper's Fig. 53) and the training benchmark.
+
+The learning-rate sweep's runs are ordinary run-store records; train the missing ones without the notebook
+(what the ``full`` profile does) with::
+
+    python -m distill_scaling.chapters.setup --profile full --workers 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from collections.abc import Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from .. import plots, runs
+from ..notebook import Param, Params, chapter_params, validate
+from ..runs import RunSpec
+
+CHAPTER = "02_setup"
+
+#: Seven peak learning rates, log-spaced over two decades (the paper's Fig. 53 sweeps 1e-3..1e-1).
+SWEEP_LRS = [float(f"{x:.3g}") for x in np.geomspace(1e-3, 1e-1, 7)]
+
+PARAMS: dict[str, Param] = {
+    "sweep_models": Param(
+        "list[str]",
+        "zoo models of the learning-rate sweep (two or more widths)",
+        default=["L2-d32", "L5-d80"],
+        profiles={"smoke": ["L1-d16", "L2-d32"]},
+    ),
+    "sweep_lrs": Param(
+        "list[float]",
+        "peak learning rates of the sweep",
+        min=1e-5,
+        max=1.0,
+        default=SWEEP_LRS,
+        profiles={"smoke": [3e-3, 3e-2]},
+    ),
+    "sweep_tokens": Param(
+        "int",
+        "training tokens of every sweep run (the batch rule keeps >= 500 steps)",
+        min=1024,
+        default=4_000_000,
+        profiles={"smoke": 40 * 8 * 128},
+    ),
+    "sweep_seed": Param("int", "initialisation and data-order seed of the sweep runs", min=0, default=0),
+    "eval_tokens": Param(
+        "int",
+        "validation tokens of each run's final loss (0: the whole validation split)",
+        min=0,
+        default=0,
+        profiles={"smoke": 8192},
+    ),
+    "workers": Param(
+        "int",
+        "parallel training processes (1 thread each) when runs are missing",
+        min=1,
+        max=64,
+        default=2,
+        profiles={"smoke": 1},
+    ),
+    "sample_chars": Param("int", "characters of the corpus sample shown", min=50, max=5000, default=700),
+}
+
+
+# -- hyperparameters -----------------------------------------------------------------------------------------
+def hyperparameter_table(example_tokens: Sequence[int] = (1_000_000, 4_000_000, 20_000_000)) -> pd.DataFrame:
+    """Training hyperparameters of every run (RunSpec defaults and rules) beside the paper's (App. I)."""
+    d = RunSpec("L2-d32", tokens=example_tokens[0], corpus="synthetic")
+    batch = ", ".join(
+        f"{t / 1e6:g}M tokens: {RunSpec('L2-d32', tokens=t, corpus='synthetic').batch_size} x 128"
+        for t in example_tokens
+    )
+    rows = [
+        ("optimiser", "AdamW (decoupled weight decay)", "AdamW (decoupled weight decay)"),
+        ("beta1, beta2, eps", f"{d.beta1}, {d.beta2}, {d.eps:g}", "not stated"),
+        ("peak learning rate", "chosen by the sweep below", "1e-2 (muP simple)"),
+        ("parameterisation", "muP (simple): hidden LR x base_width / d_model", "muP (simple)"),
+        ("weight decay", f"{d.weight_decay:g} (independent of the LR)", "1e-4"),
+        (
+            "schedule",
+            f"linear warmup, cosine to {d.final_lr_frac:g} x peak",
+            "warmup, cosine to 1/1000 of peak",
+        ),
+        (
+            "warmup steps",
+            f"{runs.WARMUP_FRACTION:.0%} of the steps, in [{runs.WARMUP_MIN}, {runs.WARMUP_MAX}]",
+            "2000",
+        ),
+        ("gradient clipping (global norm)", f"{d.grad_clip:g}", "1.0"),
+        ("z-loss coefficient", f"{d.z_loss:g}", "1e-4"),
+        ("context", f"{d.config.n_ctx} tokens (bytes)", "4096 tokens"),
+        (
+            "batch (sequences x context)",
+            f"largest power of two in [{runs.MIN_BATCH_SEQS}, {runs.MAX_BATCH_SEQS}] leaving >= "
+            f"{runs.MIN_STEPS} steps ({batch})",
+            "not stated",
+        ),
+        (
+            "data repetition",
+            f"at most {runs.MAX_EPOCHS:g} epochs of a split (refused beyond)",
+            "up to ~5.7 epochs",
+        ),
+        ("distillation", "pure KD (lambda = 1), tau = 1, forward KL, full vocabulary", "lambda = 1, tau = 1"),
+        ("precision", "fp32 on the CPU; bf16 autocast on a GPU", "not stated"),
+    ]
+    return pd.DataFrame(rows, columns=["setting", "ours", "paper"])
+
+
+def mup_table(models: Sequence[str]) -> pd.DataFrame:
+    """muP (simple) per model: the learning-rate multipliers of the three parameter groups, init stds and
+    the output multiplier."""
+    from ..model import Transformer, param_groups
+
+    rows = []
+    for name in models:
+        cfg = runs._config(name)
+        groups = {g["name"]: g for g in param_groups(Transformer(cfg), 1.0)}
+        rows.append(
+            {
+                "model": name,
+                "d_model": cfg.d_model,
+                "hidden LR / peak": groups["hidden"]["lr_mult"],
+                "embedding LR / peak": groups["embedding"]["lr_mult"],
+                "gains LR / peak": groups["gains"]["lr_mult"],
+                "hidden init std": 1 / math.sqrt(cfg.d_model),
+                "logit multiplier": cfg.logit_mult,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def distillation_cost_table(pairs: Sequence[tuple[str, str]]) -> pd.DataFrame:
+    """Per (student, teacher): F(N) per token and the FLOP-ideal cost of a distillation step relative to a
+    supervised one, (3 F_S + F_T) / 3 F_S (paper Eq. 9 without teacher pretraining)."""
+    rows = []
+    for s, t in pairs:
+        f_s, f_t = runs.forward_flops(s), runs.forward_flops(t)
+        rows.append(
+            {
+                "student": s,
+                "teacher": t,
+                "F(N_S) per token": f_s,
+                "F(N_T) per token": f_t,
+                "training 3F(N_S)": 3 * f_s,
+                "distillation 3F(N_S) + F(N_T)": 3 * f_s + f_t,
+                "ideal ratio": (3 * f_s + f_t) / (3 * f_s),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+# -- the learning-rate sweep ---------------------------------------------------------------------------------
+def sweep_specs(models: Sequence[str], lrs: Sequence[float], tokens: int, seed: int = 0) -> list[RunSpec]:
+    """Supervised runs on the teacher split: every model at every peak learning rate, all else default."""
+    return [RunSpec(m, tokens=tokens, lr=float(lr), seed=seed, data_seed=seed) for m in models for lr in lrs]
+
+
+def sweep_runs(P: Params, progress: bool = True) -> tuple[pd.DataFrame, list[RunSpec]]:
+    """The sweep's records as a table (one row per run), training the missing ones unless the profile is
+    ``default``; also returns the specs still missing."""
+    specs = sweep_specs(P.sweep_models, P.sweep_lrs, P.sweep_tokens, P.sweep_seed)
+    kw = {"eval_tokens": P.eval_tokens} if P.eval_tokens else {}
+    if P.profile != "default":
+        runs.ensure(specs, workers=P.workers, threads=1, progress=progress, **kw)
+    records = [runs.get(s) for s in specs]
+    missing = [s for s, r in zip(specs, records, strict=True) if r is None]
+    rows = []
+    for spec, rec in zip(specs, records, strict=True):
+        if rec is None:
+            continue
+        res = rec["results"]
+        rows.append(
+            {
+                "model": spec.model,
+                "d_model": spec.config.d_model,
+                "N": spec.config.n_params,
+                "lr": spec.lr,
+                "tokens": res["tokens_trained"],
+                "steps": res["steps"],
+                "batch_tokens": res["batch_tokens"],
+                "val_loss": res["val_loss"],
+                "key": spec.key,
+            }
+        )
+    return pd.DataFrame(rows), missing
+
+
+def best_lr(df: pd.DataFrame) -> pd.DataFrame:
+    """Per model: the best swept LR, its loss, and the loss at each LR relative to the best."""
+    rows = []
+    for model, g in df.groupby("model", sort=False):
+        g = g.sort_values("lr")
+        i = g["val_loss"].idxmin()
+        rows.append(
+            {
+                "model": model,
+                "d_model": int(g["d_model"].iloc[0]),
+                "best_lr": float(g.loc[i, "lr"]),
+                "best_val_loss": float(g.loc[i, "val_loss"]),
+                "lr_fit": fitted_optimum(g["lr"].to_numpy(), g["val_loss"].to_numpy()),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def choose_lr(df: pd.DataFrame) -> float:
+    """The swept LR with the smallest mean excess loss over the widths (each width's loss minus its best),
+    i.e. the one rate that serves all widths best, as muP promises."""
+    excess = df["val_loss"] - df.groupby("model")["val_loss"].transform("min")
+    complete = (
+        df.assign(excess=excess).groupby("lr").filter(lambda g: g["model"].nunique() == df["model"].nunique())
+    )
+    if complete.empty:
+        raise ValueError("no learning rate has a run at every width yet")
+    return float(complete.groupby("lr")["excess"].mean().idxmin())
+
+
+def fitted_optimum(lrs: np.ndarray, losses: np.ndarray) -> float:
+    """LR at the minimum of a parabola in log LR through the best point and its two neighbours (the best
+    swept LR itself when it lies on the grid's edge)."""
+    order = np.argsort(lrs)
+    x, y = np.log(np.asarray(lrs, float)[order]), np.asarray(losses, float)[order]
+    i = int(np.argmin(y))
+    if i == 0 or i == len(x) - 1:
+        return float(math.exp(x[i]))
+    a, b, _ = np.polyfit(x[i - 1 : i + 2], y[i - 1 : i + 2], 2)
+    return float(math.exp(-b / (2 * a))) if a > 0 else float(math.exp(x[i]))
+
+
+def fig_lr_sweep(df: pd.DataFrame, chosen_lr: float | None = None):
+    """Final validation loss against peak learning rate, one curve per width (paper Fig. 53 analogue)."""
+    fig, ax = plt.subplots(figsize=(6.0, 4.0))
+    models = list(dict.fromkeys(df["model"]))
+    colors = plots.sequential(max(len(models), 2), "viridis")
+    for color, model in zip(colors, models, strict=False):
+        g = df[df["model"] == model].sort_values("lr")
+        label = f"{model} (N = {int(g['N'].iloc[0]):,})"
+        ax.plot(g["lr"], g["val_loss"], "o-", color=color, label=label)
+        i = g["val_loss"].idxmin()
+        ax.plot(g.loc[i, "lr"], g.loc[i, "val_loss"], "*", color=color, markersize=14, markeredgecolor="k")
+    if chosen_lr is not None:
+        ax.axvline(chosen_lr, color="k", lw=0.8, ls="--", label=f"chosen peak LR = {chosen_lr:g}")
+    plots.log_axis(ax, "x")
+    ax.xaxis.set_minor_formatter(plt.NullFormatter())
+    ax.set_xlabel("peak learning rate")
+    ax.set_ylabel("validation loss L (nats/token)")
+    ax.legend()
+    return fig
+
+
+# -- the benchmark table ------------------------------------------------------------------------------------
+def bench_table(result: dict) -> pd.DataFrame:
+    """The saved ``train`` benchmark as a table: one row per student size."""
+    res = result["results"]
+    peak = res["matmul_peak_gflops"]["1"]
+    rows = []
+    for r in res["steps"]:
+        rows.append(
+            {
+                "student": r["student"],
+                "teacher": r["teacher"] or "",
+                "supervised tokens/s": r["sup_tokens_per_s"],
+                "supervised GFLOP/s": r["sup_gflops"],
+                "% of matmul peak": 100 * r["sup_gflops"] / peak,
+                "distillation tokens/s": r.get("kd_tokens_per_s", np.nan),
+                "step-time ratio KD / sup.": r.get("kd_ratio", np.nan),
+                "FLOP-ideal ratio": r.get("kd_ideal_ratio", np.nan),
+                "ratio / ideal": r.get("kd_ratio_over_ideal", np.nan),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Train the missing learning-rate sweep runs of a profile, then print the sweep table."""
+    ap = argparse.ArgumentParser(prog="python -m distill_scaling.chapters.setup")
+    ap.add_argument("--profile", default="full", choices=["smoke", "default", "full"])
+    ap.add_argument("--workers", type=int, default=None)
+    args = ap.parse_args(argv)
+    given = {"profile": args.profile}
+    if args.workers is not None:
+        given["workers"] = args.workers
+    P = Params(validate(chapter_params(CHAPTER), given))
+    df, missing = sweep_runs(P)
+    print(df.to_string(index=False))
+    print(best_lr(df).to_string(index=False) if not df.empty else "no runs")
+    if missing:
+        print(f"{len(missing)} runs missing")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

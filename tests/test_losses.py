@@ -221,3 +221,14 @@ def test_validate_is_tensor_free_for_spec_checks():
     losses.validate_distillation_args(temperature=2.0, mix=0.7, kl="forward", top_k=128, vocab_size=256)
     with pytest.raises(ValueError, match="top_k"):
         losses.validate_distillation_args(top_k=300, vocab_size=256)
+
+
+def test_teacher_logits_from_inference_mode_need_no_copy():
+    s = rand_logits(3, 8, seed=17).float().requires_grad_()
+    with torch.inference_mode():
+        t = rand_logits(3, 8, seed=18).float() * 1.0
+    y = torch.zeros(3, dtype=torch.long)
+    for kwargs in ({}, {"top_k": 3}, {"top_p": 0.5}, {"kl": "reverse"}, {"temperature": 2.0}):
+        s.grad = None
+        student_loss(s, y, t, mix=0.5, **kwargs).backward()
+        assert torch.isfinite(s.grad).all()

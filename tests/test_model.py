@@ -166,8 +166,10 @@ def test_one_learning_rate_trains_every_width():
 
 
 def test_throughput_reports_positive_figures():
-    out = model.throughput(ModelConfig(n_layers=1, d_model=16, n_ctx=16), batch_size=2, steps=2, warmup=1)
-    assert out["tokens_per_s"] > 0 and out["gflops_per_s"] > 0
+    out = model.throughput(
+        ModelConfig(n_layers=1, d_model=16, n_ctx=16), batch_size=2, steps=2, warmup=1, repeats=1
+    )
+    assert min(out.values()) > 0 and set(out) >= {"tokens_per_s", "tokens_per_cpu_s", "gflops_per_s"}
 
 
 def reference_block_attention_inputs(qk, gains, cfg, T):
@@ -211,3 +213,17 @@ def test_rope_scores_depend_only_on_relative_position():
     scores = q @ k.T
     torch.testing.assert_close(scores[5, 2], scores[20, 17])
     torch.testing.assert_close(scores[9, 9], scores[0, 0])
+
+
+def test_bf16_autocast_runs_and_stays_close_to_float32():
+    m = Transformer(ModelConfig(n_layers=2, d_model=32), seed=0)
+    x = torch.randint(0, 256, (2, 64), generator=torch.Generator().manual_seed(0))
+    y = torch.roll(x, -1, dims=1)
+    ref = torch.nn.functional.cross_entropy(m(x).reshape(-1, 256), y.reshape(-1))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        logits = m(x)
+    assert logits.dtype == torch.float32
+    loss = torch.nn.functional.cross_entropy(logits.reshape(-1, 256), y.reshape(-1))
+    loss.backward()
+    assert abs(loss.item() - ref.item()) < 0.05
+    assert all(p.grad is not None and p.grad.dtype == torch.float32 for p in m.parameters())

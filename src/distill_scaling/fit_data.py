@@ -1,13 +1,17 @@
-"""Synthetic runs with known coefficients, for testing the fitter: designs shaped like the paper's protocols.
+"""Data for testing the fitter: Chinchilla's runs (real) and synthetic runs from known coefficients.
 
-A *design* says which runs exist (sizes and token counts of teachers and students); :func:`simulate` gives
-them losses from chosen coefficients (by default the paper's Table 6) with multiplicative noise of a known
-size. Two scales:
+:func:`chinchilla_runs` loads the 245 runs of Hoffmann et al. (2022) as extracted by Besiroglu et al. (2024)
+(``data/reference/``, with its provenance note); :data:`EPOCH_BOOTSTRAP` quotes the replication's bootstrap
+standard errors and intervals.
 
-- ``scale="paper"``: the paper's model zoo (143M to 12.6B non-embedding parameters) and compute budgets
+Synthetic data: a *design* says which runs exist (sizes and token counts of teachers and students);
+:func:`simulate_supervised` and :func:`simulate_distillation` give them losses from chosen coefficients
+(by default the paper's Table 6) with multiplicative noise of a known size. Two scales:
+
+- :data:`PAPER_SCALE`: the paper's model zoo (143M to 12.6B non-embedding parameters) and compute budgets
   (paper Sec. 4.2 and App. E: fixed-M teachers with student IsoFLOPs; IsoFLOP teachers with fixed-M students;
   fixed-M teachers with fixed-M students at M_S = 20..320).
-- ``scale="study"``: the same shapes mapped onto our planned study (3e3 to 3e6 parameters, 1e5 to 3e7
+- :data:`STUDY_SCALE`: the same shapes mapped onto our planned study (3e3 to 3e6 parameters, 1e5 to 3e7
   tokens). The paper's coefficients would give meaningless losses there, so the truth is the Table 6 law
   *transported* to those units: N and D are rescaled by the factors that map our ranges onto the paper's,
   which changes only A and B (:func:`transported_coefficients`); the exponents, E and the teacher terms are
@@ -22,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from . import paths
 from .laws import (
     PAPER_DISTILLATION,
     PAPER_SUPERVISED,
@@ -30,6 +35,58 @@ from .laws import (
     distillation_loss,
     supervised_loss,
 )
+
+#: Besiroglu et al. (2024)'s bootstrap of their Chinchilla refit (4000 resamples, BFGS from Hoffmann et
+#: al.'s estimates): standard errors and 95% percentile intervals, as printed in the outputs of
+#: ``data_analysis.ipynb`` in github.com/epoch-research/analyzing-chinchilla at commit
+#: 92258837425e1b5f2851d624287f0120583a3d0e. The paper (arXiv 2404.10102, Table 1) rounds the same
+#: standard errors (A 124.58, B 1293.23, E 0.03, alpha 0.02, beta 0.02 as quoted by secondary sources; we
+#: could not read the table itself).
+EPOCH_BOOTSTRAP = {
+    "n_resamples": 4000,
+    "std": {"E": 0.02566, "A": 124.52232, "B": 1293.28410, "alpha": 0.01540, "beta": 0.02060},
+    "interval_95": {
+        "E": (1.769, 1.871),
+        "A": (285.214, 743.626),
+        "B": (1042.357, 5810.344),
+        "alpha": (0.317, 0.373),
+        "beta": (0.331, 0.415),
+    },
+}
+
+#: Hoffmann et al. (2022)'s approach-3 estimates at full precision (from the paper's TeX source, as used by
+#: Besiroglu et al.'s notebook: log A = 6.0073404, log B = 6.0179186, log E = 0.5267228).
+HOFFMANN_TEX = SupervisedCoefficients(
+    E=math.exp(0.5267228),
+    A=math.exp(6.0073404),
+    B=math.exp(6.0179186),
+    alpha=0.33917084,
+    beta=0.2849083,
+    gamma=1.0,
+    source="Hoffmann et al. (2022), approach 3, TeX-source precision",
+)
+
+CHINCHILLA_FILE = "reference/chinchilla_figure4_epoch_extraction.csv"
+
+
+def chinchilla_runs(drop_highest: int = 5) -> pd.DataFrame:
+    """Chinchilla's runs (columns ``N``, ``D``, ``C``, ``L``), tokens D = C / (6 N), sorted as in the file.
+
+    ``drop_highest`` removes that many highest-loss runs, as the replication did (it keeps the runs whose
+    loss is strictly below the ``drop_highest``-th highest); 0 keeps all 245.
+    """
+    if isinstance(drop_highest, bool) or not isinstance(drop_highest, int) or not 0 <= drop_highest < 245:
+        raise ValueError(
+            f"chinchilla_runs: 'drop_highest' must be an integer in [0, 244], got {drop_highest!r}"
+        )
+    raw = pd.read_csv(paths.data_dir() / CHINCHILLA_FILE)
+    runs = pd.DataFrame({"N": raw["Model Size"], "C": raw["Training FLOP"], "L": raw["loss"]})
+    runs["D"] = runs["C"] / (6 * runs["N"])
+    if drop_highest:
+        cut = np.sort(runs["L"].to_numpy())[-drop_highest]
+        runs = runs[runs["L"] < cut]
+    return runs[["N", "D", "C", "L"]].reset_index(drop=True)
+
 
 #: Non-embedding sizes of the paper's model zoo (Table 13), 103M to 12.6B.
 PAPER_ZOO = np.array(

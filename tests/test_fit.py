@@ -1,0 +1,313 @@
+"""The fitter: gradients, grid scoring, recovery of known coefficients, the convergence trap, the shortcut
+against the exhaustive search, Chinchilla's refit against Epoch's numbers, the bootstrap and bad input."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from distill_scaling import fit, fit_data, laws
+from distill_scaling.bootstrap import bootstrap, cold_refits, extrapolation_check, resample_weights
+from distill_scaling.fit_objective import DistillationLogLaw, RunData, SupervisedLogLaw
+
+#: 2^6 = 64 starts inside the paper's supervised grid: small enough for the exhaustive search.
+SMALL_GRID = {
+    "log_A": (5.0, 10.0),
+    "log_B": (5.0, 10.0),
+    "log_E": (-0.5, 0.5),
+    "alpha": (0.5, 1.0),
+    "beta": (0.5, 1.0),
+    "gamma": (0.5, 1.0),
+}
+
+
+def supervised_runs(n: int = 48, noise: float = 0.0, seed: int = 0):
+    """Runs from the paper's supervised law: N in [1e8, 1e10], D / N in [5, 300]."""
+    rng = np.random.default_rng(seed)
+    N = 10 ** rng.uniform(8, 10, n)
+    D = N * 10 ** rng.uniform(np.log10(5), np.log10(300), n)
+    L = laws.supervised_loss(N, D) * np.exp(noise * rng.standard_normal(n))
+    return N, D, L
+
+
+def rel_err(a: float, b: float) -> float:
+    return abs(a / b - 1)
+
+
+@pytest.fixture(scope="module")
+def noisy_fit():
+    N, D, L = supervised_runs(48, noise=0.005, seed=1)
+    return fit.fit_supervised(N, D, L, gamma=1.0, grid={k: v for k, v in SMALL_GRID.items() if k != "gamma"})
+
+
+# --- The objective ------------------------------------------------------------------------------------------
+
+
+def _distillation_data(n: int = 60, seed: int = 0) -> RunData:
+    rng = np.random.default_rng(seed)
+    N = 10 ** rng.uniform(8, 10, n)
+    D = N * 10 ** rng.uniform(1, 2.5, n)
+    LT = rng.uniform(2.0, 3.2, n)
+    LS = laws.distillation_loss(N, D, LT) * np.exp(0.003 * rng.standard_normal(n))
+    return RunData(
+        np.log(N), np.log(D), np.log(LS), np.ones(n), 1e-4, np.log(LT), np.log(laws.supervised_loss(N, D))
+    )
+
+
+def _true_theta(coef: laws.DistillationCoefficients) -> np.ndarray:
+    c = coef
+    return np.array(
+        [math.log(c.A), math.log(c.B), c.alpha, c.beta, c.gamma, c.c0, c.c1, c.f1, math.log(c.d1)]
+    )
+
+
+@pytest.mark.parametrize("kind", ["supervised", "distillation"])
+def test_gradient_matches_finite_differences(kind):
+    rng = np.random.default_rng(3)
+    if kind == "supervised":
+        N, D, L = supervised_runs(40, noise=0.01)
+        law = SupervisedLogLaw()
+        data = RunData(np.log(N), np.log(D), np.log(L), np.ones(40), 1e-4)
+        p = laws.PAPER_SUPERVISED
+        theta = np.array([math.log(p.A), math.log(p.B), math.log(p.E), p.alpha, p.beta, p.gamma])
+    else:
+        law, data = DistillationLogLaw(), _distillation_data()
+        theta = _true_theta(laws.PAPER_DISTILLATION.replace(c1=20.0, f1=0.3))
+    theta = theta + rng.normal(0, 0.02, theta.size)
+    f, g = law.objective_and_grad(theta, data)
+    eps = 1e-6
+    numeric = np.array(
+        [
+            (
+                law.objective_and_grad(theta + eps * e, data)[0]
+                - law.objective_and_grad(theta - eps * e, data)[0]
+            )
+            / (2 * eps)
+            for e in np.eye(theta.size)
+        ]
+    )
+    np.testing.assert_allclose(g, numeric, rtol=1e-5, atol=1e-8)
+    # The batched evaluation with per-row weights agrees with the single one on re-weighted data.
+    w = rng.poisson(1.0, (3, data.n)).astype(float) + 0.5
+    fb, gb = law.batch_objective_and_grad(np.tile(theta, (3, 1)), data, w)
+    for k in range(3):
+        f1, g1 = law.objective_and_grad(theta, data.subset(np.arange(data.n), w[k]))
+        assert fb[k] == pytest.approx(f1, rel=1e-12)
+        np.testing.assert_allclose(gb[k], g1, rtol=1e-10, atol=1e-14)
+
+
+def test_distillation_law_in_log_space_matches_laws_module_including_f1_zero():
+    data = _distillation_data()
+    law = DistillationLogLaw()
+    coef = laws.PAPER_DISTILLATION
+    pred = np.exp(law.log_predict(_true_theta(coef), data))
+    N, D, LT = np.exp(data.x), np.exp(data.y), np.exp(data.log_teacher)
+    np.testing.assert_allclose(pred, laws.distillation_loss(N, D, LT, coef), rtol=1e-12)
+    # f1 = 0 (a value of the paper's grid) is the limit of a sharp break: finite, and the gradient too.
+    theta0 = _true_theta(coef)
+    theta0[7] = 0.0
+    f, g = law.objective_and_grad(theta0, data)
+    assert np.isfinite(f) and np.all(np.isfinite(g))
+    near = law.objective_and_grad(np.where(np.arange(9) == 7, 1e-9, theta0), data)[0]
+    assert near == pytest.approx(f, rel=1e-9)
+
+
+def test_factorised_grid_scores_equal_direct_evaluation():
+    data = _distillation_data(50)
+    law = DistillationLogLaw()
+    grid = {k: v[::2] for k, v in fit.PAPER_DISTILLATION_GRID.items()}  # 3*3*2*2*2*2*2*2*3 = 1728 starts
+    axes = [np.asarray(grid[n]) for n in law.free]
+    fast = law.grid_objective(axes, data)
+    direct = law.batch_objective(fit.grid_points(law, grid), data)
+    assert fast.shape == direct.shape == (1728,)
+    np.testing.assert_allclose(fast, direct, rtol=2e-5)  # float32 scoring
+
+
+# --- Fitting: recovery, the convergence trap, the shortcut --------------------------------------------------
+
+
+def test_recovers_supervised_coefficients_from_noiseless_runs():
+    N, D, L = supervised_runs(48)
+    res = fit.fit_supervised(N, D, L)  # gamma free, paper grid (9,600 starts), delta = 1e-4
+    assert res.n_starts == 9600 and res.converged
+    assert res.projected_gradient <= fit.KKT_TOL
+    for name, value in laws.PAPER_SUPERVISED.values().items():
+        assert rel_err(getattr(res.params, name), value) < 1e-3, name
+    assert np.max(np.abs(res.relative_errors())) < 1e-5
+    assert res.predict(N, D) == pytest.approx(L, rel=1e-5)
+
+
+def test_default_scipy_tolerances_stop_early_and_miss_the_coefficients():
+    """The convergence trap: the raw summed Huber loss is ~1e-5, below L-BFGS-B's default tolerances."""
+    N, D, L = supervised_runs(48)
+    naive = fit.fit_supervised(
+        N, D, L, refine=8, method="scipy", settings=fit.OptimizerSettings.scipy_defaults()
+    )
+    assert naive.objective < 1e-3  # the scale that trips the default stopping rules
+    assert not naive.converged
+    assert naive.projected_gradient > 100 * fit.KKT_TOL
+    worst = max(rel_err(getattr(naive.params, n), v) for n, v in laws.PAPER_SUPERVISED.values().items())
+    assert worst > 0.05
+    # The same starts with the scaled objective and tight tolerances do converge to the truth.
+    good = fit.fit_supervised(N, D, L, refine=8, method="scipy")
+    assert good.converged
+    assert max(rel_err(getattr(good.params, n), v) for n, v in laws.PAPER_SUPERVISED.values().items()) < 1e-3
+
+
+def test_batched_shortcut_reaches_the_exhaustive_optimum():
+    N, D, L = supervised_runs(48, noise=0.005, seed=2)
+    exhaustive = fit.fit_supervised(N, D, L, grid=SMALL_GRID, refine=None, method="scipy")
+    shortcut = fit.fit_supervised(N, D, L, grid=SMALL_GRID, refine=8, method="batched")
+    assert exhaustive.n_refined == 64 and shortcut.n_refined == 8
+    assert exhaustive.converged and shortcut.converged
+    assert shortcut.objective <= exhaustive.objective * (1 + 1e-7)
+    assert shortcut.objective == pytest.approx(exhaustive.objective, rel=1e-6)
+    np.testing.assert_allclose(shortcut.predict(N, D), exhaustive.predict(N, D), rtol=1e-5)
+
+
+def test_chinchilla_refit_reproduces_epoch_estimates():
+    runs = fit_data.chinchilla_runs()
+    assert len(runs) == 240
+    res = fit.fit_supervised(
+        runs["N"], runs["D"], runs["L"], gamma=1.0, delta=1e-3, grid=fit.EPOCH_CHINCHILLA_GRID
+    )
+    assert res.converged and res.n_starts == 4500
+    epoch = laws.EPOCH_CHINCHILLA
+    for name in ("E", "alpha", "beta"):
+        assert rel_err(getattr(res.params, name), getattr(epoch, name)) < 0.01, name
+    for name in ("A", "B"):
+        assert rel_err(getattr(res.params, name), getattr(epoch, name)) < 0.05, name
+
+
+@pytest.mark.slow
+def test_distillation_fit_reproduces_noiseless_runs():
+    design = fit_data.paper_distillation_design().iloc[::6]
+    runs = fit_data.simulate_distillation(
+        design, laws.PAPER_SUPERVISED, laws.PAPER_DISTILLATION, 0.0, np.random.default_rng(0)
+    )
+    res = fit.fit_distillation(
+        runs["N_S"], runs["D_S"], runs["L_T"], runs["L_S"], supervised=laws.PAPER_SUPERVISED, refine=64
+    )
+    assert res.n_starts == 216_000 and res.converged
+    truth = res.law.objective_and_grad(_true_theta(laws.PAPER_DISTILLATION), res.data)[0]
+    assert res.scaled_objective <= truth + 1e-6
+    assert np.max(np.abs(res.relative_errors())) < 1e-3
+
+
+# --- Bootstrap and extrapolation ----------------------------------------------------------------------------
+
+
+def test_resample_weights_are_seeded_counts():
+    w = resample_weights(30, 5, seed=4)
+    assert w.shape == (5, 30) and np.all(w.sum(axis=1) == 30)
+    np.testing.assert_array_equal(w, resample_weights(30, 5, seed=4))
+    assert not np.array_equal(w, resample_weights(30, 5, seed=5))
+
+
+def test_warm_started_refits_match_full_grid_search_on_each_resample(noisy_fit):
+    """Warm starts do not shrink intervals: each resample's refit is as good as a cold grid search."""
+    boot = bootstrap(noisy_fit, 4, seed=11)
+    cold = cold_refits(noisy_fit, resample_weights(noisy_fit.n_runs, 4, seed=11), refine=8)
+    assert boot.converged_fraction == 1.0
+    for b, (theta, objective, _) in enumerate(cold):
+        assert boot.objective[b] <= objective * (1 + 1e-7)
+        np.testing.assert_allclose(noisy_fit.law.full(theta), _full(noisy_fit, boot, b), rtol=1e-3, atol=1e-4)
+
+
+def _full(res, boot, b):
+    row = boot.samples.iloc[b]
+    return np.array(
+        [math.log(row["A"]), math.log(row["B"]), math.log(row["E"]), row["alpha"], row["beta"], 1.0]
+    )
+
+
+def test_bootstrap_refits_really_converge_and_spread():
+    """Fails if refits stop early: every refit must pass the optimality test and the refits must move."""
+    N, D, L = supervised_runs(73, noise=0.001, seed=5)
+    res = fit.fit_supervised(N, D, L, grid=SMALL_GRID, refine=8)
+    assert res.objective < 1e-4  # the regime of the convergence trap
+    boot = bootstrap(res, 32, level=0.9, seed=0)
+    assert boot.converged_fraction == 1.0
+    assert np.all(boot.projected_gradient <= fit.KKT_TOL)
+    assert np.all(boot.samples.std() > 0)
+    iv = boot.intervals()
+    for name, (lo, hi) in iv.items():
+        assert lo < hi, name
+    assert boot.params.intervals == iv
+    assert set(boot.table().index) == set(laws.PAPER_SUPERVISED.NAMES)
+    wider = boot.intervals(0.99)
+    assert all(wider[n][0] <= iv[n][0] and wider[n][1] >= iv[n][1] for n in iv)
+
+
+def test_bootstrap_is_reproducible_with_a_seed(noisy_fit):
+    a = bootstrap(noisy_fit, 4, seed=7)
+    b = bootstrap(noisy_fit, 4, seed=7)
+    np.testing.assert_allclose(a.samples.to_numpy(), b.samples.to_numpy())
+    assert list(a.samples.columns) == ["E", "A", "B", "alpha", "beta"]  # gamma is fixed: no interval
+
+
+def test_extrapolation_check_predicts_held_out_low_loss_runs():
+    N, D, L = supervised_runs(48)
+    res = fit.fit_supervised(N, D, L, grid=SMALL_GRID, refine=8)
+    threshold = float(np.median(L))
+    check = extrapolation_check(res, threshold)
+    assert check.n_fit + check.n_held_out == 48 and check.n_held_out > 0
+    assert np.all(check.held_out["L"] < threshold)
+    assert check.max_abs_error < 1e-4
+    with pytest.raises(ValueError, match="threshold"):
+        extrapolation_check(res, float(L.max()) + 1)
+    with pytest.raises(ValueError, match="threshold"):
+        extrapolation_check(res, float(L.min()) - 1)
+
+
+# --- Bad input ----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"N": [1e9, 2e9]}, "all arrays need one value per run.*'N' has 2"),
+        ({"D": [1e10] * 11 + [-1.0]}, "'D' must be positive"),
+        ({"L": [2.5] * 11 + [0.0]}, "'L' must be positive"),
+        ({"L": [2.5] * 11 + [float("nan")]}, "'L' has a non-finite value"),
+        ({"N": [1e9] * 3, "D": [1e10] * 3, "L": [2.5] * 3}, "3 runs cannot determine 6"),
+        ({"delta": 0.0}, "'delta' must be a positive"),
+        ({"gamma": -1.0}, "'gamma' must be a positive"),
+        ({"refine": 0}, "'refine' must be a positive integer"),
+        ({"method": "adam"}, "'method' must be 'batched' or 'scipy'"),
+        ({"grid": {"log_A": (1.0,)}}, "grid must give values for exactly"),
+        ({"N": "many"}, "'N' must be an array of positive numbers"),
+    ],
+)
+def test_fit_supervised_rejects_bad_input(kwargs, match):
+    N, D, L = supervised_runs(12)
+    args = {"N": N, "D": D, "L": L, **kwargs}
+    N, D, L = args.pop("N"), args.pop("D"), args.pop("L")
+    with pytest.raises(ValueError, match=match):
+        fit.fit_supervised(N, D, L, **args)
+
+
+def test_fit_distillation_rejects_bad_input():
+    n = 12
+    ok = {"N_S": [1e9] * n, "D_S": [2e10] * n, "L_T": [2.5] * n, "L_S": [2.6] * n}
+    with pytest.raises(TypeError, match="'supervised' must be a laws.SupervisedCoefficients"):
+        fit.fit_distillation(**ok, supervised=laws.PAPER_DISTILLATION)
+    with pytest.raises(ValueError, match="'L_T' must be positive"):
+        fit.fit_distillation(**{**ok, "L_T": [-2.5] * n}, supervised=laws.PAPER_SUPERVISED)
+    with pytest.raises(ValueError, match="'L_S' has 11"):
+        fit.fit_distillation(**{**ok, "L_S": [2.6] * 11}, supervised=laws.PAPER_SUPERVISED)
+    with pytest.raises(ValueError, match="8 runs cannot determine 9"):
+        fit.fit_distillation(**{k: v[:8] for k, v in ok.items()}, supervised=laws.PAPER_SUPERVISED)
+
+
+def test_bootstrap_rejects_bad_input(noisy_fit):
+    with pytest.raises(TypeError, match="'result'"):
+        bootstrap("not a fit")
+    with pytest.raises(ValueError, match="'n_resamples'"):
+        bootstrap(noisy_fit, 1)
+    with pytest.raises(ValueError, match="'level'"):
+        bootstrap(noisy_fit, 4, level=90)
+    with pytest.raises(ValueError, match="'strategy'"):
+        bootstrap(noisy_fit, 4, strategy="hot")

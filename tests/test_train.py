@@ -58,6 +58,10 @@ def test_same_spec_and_seed_give_the_same_loss_and_another_seed_does_not(store, 
     assert first["curve"]["train_loss"] == again["curve"]["train_loss"]
     assert other["val_loss"] != first["val_loss"]
     assert first["val_loss"] < math.log(256)  # it learned something
+    # Asking for another evaluation of a finished run evaluates its saved weights again, without training.
+    wider = train.train(spec, eval_tokens=2 * EVAL)
+    assert wider["val_tokens"] == 2 * EVAL and wider["train_time_s"] == again["train_time_s"]
+    assert wider["val_loss"] != again["val_loss"]
     c = first["curve"]
     assert c["step"][-1] == spec.steps and len(c["val_loss"]) == len(c["val_step"]) >= 5
 

@@ -130,8 +130,12 @@ def _first_sequences(batches: list[tuple[torch.Tensor, torch.Tensor]], n: int):
 
 
 def _val_subset(corpus_name: str, n_ctx: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    """The first VAL_CURVE_SEQS validation sequences: a small fixed subset for the curve."""
-    return _first_sequences(val_batches(corpus_name, n_ctx), VAL_CURVE_SEQS)
+    """VAL_CURVE_SEQS validation windows spread evenly over the validation split (so every source is in
+    it): the small fixed subset evaluated along the curve."""
+    batches = val_batches(corpus_name, n_ctx)
+    x, y = torch.cat([b[0] for b in batches]), torch.cat([b[1] for b in batches])
+    idx = torch.linspace(0, len(x) - 1, min(VAL_CURVE_SEQS, len(x))).round().long().unique()
+    return [(x[idx], y[idx])]
 
 
 @torch.inference_mode()
@@ -229,6 +233,34 @@ def make_optimizer(
     return torch.optim.AdamW(param_groups(model, lr, weight_decay), betas=betas, eps=eps, foreach=True)
 
 
+def _eval_batches(spec: RunSpec, eval_tokens: int | None) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """The validation batches of the final evaluation: all of them, or the first ``eval_tokens`` tokens."""
+    n_ctx = spec.config.n_ctx
+    batches = val_batches(spec.corpus, n_ctx)
+    if eval_tokens is not None:
+        batches = _first_sequences(batches, max(1, math.ceil(eval_tokens / n_ctx)))
+    return batches
+
+
+def _reevaluate(spec, teacher_spec, saved, eval_tokens, dev, precision, threads, log) -> dict[str, Any]:
+    """Results of a finished run evaluated again on other validation tokens (weights from ``final.pt``)."""
+    from .model import Transformer
+
+    model = Transformer(spec.config, seed=spec.seed)
+    model.load_state_dict(saved["model"])
+    model.to(dev)
+    teacher = _load_teacher(teacher_spec, dev, threads, log) if teacher_spec is not None else None
+    final = evaluate(model, _eval_batches(spec, eval_tokens), teacher, device=dev, precision=precision)
+    results = {
+        **saved["results"],
+        **{k: final[k] for k in ("val_loss", "val_tokens", "val_kl", "teacher_val_loss") if k in final},
+    }
+    _save_atomic(
+        {**saved, "results": results, "eval_tokens": eval_tokens}, checkpoint_dir(spec.key) / "final.pt"
+    )
+    return results
+
+
 # -- the run -------------------------------------------------------------------------------------------------
 def _load_teacher(
     teacher_spec: RunSpec, device: torch.device, threads: int | None, log: Callable[[str], None]
@@ -292,11 +324,14 @@ def train(
     ckpt_dir = checkpoint_dir(spec.key)
     final_path, state_path = ckpt_dir / "final.pt", ckpt_dir / "state.pt"
     if resume and final_path.exists():
-        # Finished earlier (e.g. killed before its record was written): the results are in the checkpoint.
+        # Finished earlier (e.g. killed before its record was written): the results are in the checkpoint,
+        # evaluated again only if this call asks for a different evaluation.
         saved = torch.load(final_path, map_location="cpu", weights_only=False)
         if saved.get("results") is not None and saved.get("key") == spec.key:
             log(f"{spec.key}: finished earlier, results taken from {final_path}")
-            return saved["results"]
+            if saved.get("eval_tokens", "missing") == eval_tokens:
+                return saved["results"]
+            return _reevaluate(spec, teacher_spec, saved, eval_tokens, dev, precision, threads, log)
 
     cfg = spec.config
     steps, batch, n_ctx = spec.steps, spec.batch_size, cfg.n_ctx
@@ -391,10 +426,7 @@ def train(
             last_ckpt = time.perf_counter()
 
     t_eval = time.perf_counter()
-    batches = val_batches(spec.corpus, n_ctx)
-    if eval_tokens is not None:
-        batches = _first_sequences(batches, max(1, math.ceil(eval_tokens / n_ctx)))
-    final = evaluate(model, batches, teacher, device=dev, precision=precision)
+    final = evaluate(model, _eval_batches(spec, eval_tokens), teacher, device=dev, precision=precision)
     eval_time = time.perf_counter() - t_eval
     wall = elapsed_prev + (time.perf_counter() - t0)
     total_train_time = train_time_prev + train_time
@@ -440,7 +472,13 @@ def train(
             }
         )
     _save_atomic(
-        {"key": spec.key, "spec": spec.canonical(), "model": model.state_dict(), "results": results},
+        {
+            "key": spec.key,
+            "spec": spec.canonical(),
+            "model": model.state_dict(),
+            "results": results,
+            "eval_tokens": eval_tokens,
+        },
         final_path,
     )
     state_path.unlink(missing_ok=True)

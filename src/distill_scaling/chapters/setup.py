@@ -167,7 +167,9 @@ def sweep_runs(P: Params, progress: bool = True) -> tuple[pd.DataFrame, list[Run
     specs = sweep_specs(P.sweep_models, P.sweep_lrs, P.sweep_tokens, P.sweep_seed)
     kw = {"eval_tokens": P.eval_tokens} if P.eval_tokens else {}
     if P.profile != "default":
-        runs.ensure(specs, workers=P.workers, threads=1, progress=progress, **kw)
+        # Rates near the paper's 1e-2 first, alternating widths: the first records already say the most.
+        order = sorted(specs, key=lambda s: (round(abs(math.log(s.lr / 1e-2)), 6), s.lr, s.model))
+        runs.ensure(order, workers=P.workers, threads=1, progress=progress, **kw)
     records = [runs.get(s) for s in specs]
     missing = [s for s, r in zip(specs, records, strict=True) if r is None]
     rows = []

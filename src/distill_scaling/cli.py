@@ -14,7 +14,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "book": ("distill_scaling.book", "execute the chapters through papermill and build the website"),
     "corpus": ("distill_scaling.corpus", "build or verify the committed text corpus"),
     "study": ("distill_scaling.study", "train whatever run records of the study are missing"),
-    "plan": ("distill_scaling.optimal", "plan a compute-optimal distillation (teacher, tokens, compute split)"),
+    "plan": (
+        "distill_scaling.optimal",
+        "plan a compute-optimal distillation (teacher, tokens, compute split)",
+    ),
     "bench": ("distill_scaling.bench", "print speed figures (training throughput, fitting)"),
     "runs": ("distill_scaling.runs", "inspect the run store"),
 }

@@ -87,7 +87,9 @@ def _coerce_scalar(name: str, kind: str, value: Any, spec: Param) -> Any:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             value = float(value)
             if not math.isfinite(value):
-                raise ParameterError(f"parameter '{name}' must be finite, got {value!r}; allowed: {spec.allowed()}")
+                raise ParameterError(
+                    f"parameter '{name}' must be finite, got {value!r}; allowed: {spec.allowed()}"
+                )
             return value
     elif kind == "str":
         if isinstance(value, str):
@@ -167,7 +169,9 @@ def validate(spec: Mapping[str, Param], given: Mapping[str, Any]) -> dict[str, A
         if value is None:
             value = p.value_for(profile)
         if value is None:
-            raise ParameterError(f"parameter '{name}' has no value for profile {profile!r}; allowed: {p.allowed()}")
+            raise ParameterError(
+                f"parameter '{name}' has no value for profile {profile!r}; allowed: {p.allowed()}"
+            )
         out[name] = validate_value(name, value, p)
     return out
 

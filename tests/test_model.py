@@ -227,3 +227,11 @@ def test_bf16_autocast_runs_and_stays_close_to_float32():
     loss.backward()
     assert abs(loss.item() - ref.item()) < 0.05
     assert all(p.grad is not None and p.grad.dtype == torch.float32 for p in m.parameters())
+
+
+def test_composite_path_for_torch_compile_matches_the_fused_functions(monkeypatch):
+    m = Transformer(ModelConfig(n_layers=2, d_model=32), seed=0)
+    x = torch.randint(0, 256, (2, 32), generator=torch.Generator().manual_seed(0))
+    fused = m(x)
+    monkeypatch.setattr(torch.compiler, "is_compiling", lambda: True)
+    torch.testing.assert_close(m(x), fused, rtol=1e-5, atol=1e-5)

@@ -28,6 +28,12 @@ instabilities", section 3.4), which the paper uses so that one peak learning rat
 * normalisation gains start at 1 and get the unscaled learning rate, without weight decay;
 * weight decay is independent of the learning rate (Loshchilov-Hutter "decoupled"; see :func:`param_groups`).
 
+These are the "Adam" rules of muP in the form of Yang et al. (2022, Tensor Programs V, Table 8), the form
+that allows input/output weight sharing: input weights with constant init and learning rate, hidden weights
+with init variance 1/fan_in and learning rate proportional to 1/fan_in, output logits multiplied by
+1/fan_in.  "Simple" (Wortsman et al.) keeps the usual 1/sqrt(head_dim) attention scale and does not scale
+depth.
+
 Tied embeddings: the one matrix is both the input embedding (muP: O(1) entries, unscaled learning rate) and
 the unembedding (muP: its contribution to the logits must shrink like 1/width, because an Adam update moves
 every entry by O(lr) in a direction correlated with the final hidden state, so the logit change grows like
@@ -275,7 +281,17 @@ class RMSNorm(nn.Module):
         self.weight = nn.Parameter(torch.ones(dim))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if torch.compiler.is_compiling():  # inductor fuses the composite form better than our function
+            return F.rms_norm(x, (x.shape[-1],), self.weight, self.eps)
         return _RMSNormFn.apply(x, self.weight, self.eps)
+
+
+def _qk_norm_rope(qk, g, cos2, sin2, eps: float) -> torch.Tensor:
+    """QK-norm and RoPE: the fused function in eager mode, composite operations under ``torch.compile``."""
+    if not torch.compiler.is_compiling():
+        return _QKNormRoPEFn.apply(qk, g, cos2, sin2, eps)
+    u = F.rms_norm(qk, (qk.shape[-1],), eps=eps) * g
+    return u * cos2 + u.roll(u.shape[-1] // 2, -1) * sin2
 
 
 class Block(nn.Module):
@@ -299,7 +315,7 @@ class Block(nn.Module):
     def forward(self, x: torch.Tensor, cos2: torch.Tensor, sin2: torch.Tensor) -> torch.Tensor:
         B, T, C = x.shape
         qkv = self.qkv(self.attn_norm(x)).view(B, T, 3, self.n_heads, self.head_dim)
-        qk = _QKNormRoPEFn.apply(qkv[:, :, :2], self.qk_norm, cos2, sin2, 1e-6)
+        qk = _qk_norm_rope(qkv[:, :, :2], self.qk_norm, cos2, sin2, 1e-6)
         q, k = qk.transpose(1, 3).unbind(2)  # [B, H, T, Dh] each
         v = qkv[:, :, 2].transpose(1, 2)
         y = F.scaled_dot_product_attention(q, k, v, is_causal=True)

@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import logging
 import os
 import re
 import shutil
@@ -257,30 +258,26 @@ def execute_chapter(chapter: Chapter, parameters: Mapping[str, Any]) -> Executio
     partial.parent.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     try:
-        papermill.execute_notebook(
-            str(chapter.source),
-            str(partial),
-            parameters=dict(parameters),
-            kernel_name="python3",
-            language="python",
-            progress_bar=False,
-            cwd=str(chapter.source.parent),
-            # Curve-encrypted kernel channels where the kernel supports them; also spares the log
-            # ipykernel's warning about plain-text TCP.
-            config=Config({"KernelManager": {"transport_encryption": "auto"}}),
-        )
+        with _quiet_papermill():
+            papermill.execute_notebook(
+                str(chapter.source),
+                str(partial),
+                parameters=dict(parameters),
+                kernel_name="python3",
+                language="python",
+                progress_bar=False,
+                cwd=str(chapter.source.parent),
+                # Curve-encrypted kernel channels where the kernel supports them; also spares the log
+                # ipykernel's warning about plain-text TCP.
+                config=Config({"KernelManager": {"transport_encryption": "auto"}}),
+            )
     except Exception as exc:  # papermill raises its own error for a cell, others for a dead kernel
         failed = executed_dir / ".failed" / chapter.executed.name
         failed.parent.mkdir(parents=True, exist_ok=True)
         if partial.exists():
             os.replace(partial, failed)
-        return Execution(
-            chapter,
-            time.perf_counter() - start,
-            False,
-            _describe_error(exc),
-            failed if failed.exists() else None,
-        )
+        seconds = time.perf_counter() - start
+        return Execution(chapter, seconds, False, _describe_error(exc), failed if failed.exists() else None)
     nb = nbformat.read(partial, as_version=4)
     hide_parameter_cells(nb)
     nbformat.write(nb, partial)
@@ -288,6 +285,19 @@ def execute_chapter(chapter: Chapter, parameters: Mapping[str, Any]) -> Executio
     with contextlib.suppress(OSError):
         partial.parent.rmdir()
     return Execution(chapter, time.perf_counter() - start, True)
+
+
+@contextlib.contextmanager
+def _quiet_papermill() -> Iterator[None]:
+    """Only papermill's errors: it warns about parameter comments it cannot parse (documentation here) and
+    chats at INFO, while the command prints one line per notebook and the chapter validates its parameters."""
+    log = logging.getLogger("papermill")
+    level = log.level
+    log.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        log.setLevel(level)
 
 
 def _describe_error(exc: BaseException) -> str:
@@ -541,6 +551,6 @@ def cli(argv: list[str]) -> int:
     except (notebook.ParameterError, BookError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    if args.quiet and result.site is not None and not result.site.ok:
-        sys.stderr.write(result.site.log)
+    if args.quiet and result.site is not None and not result.site.ok and not result.site.warnings:
+        sys.stderr.write(result.site.log[-6000:])  # no warning to show: the build itself broke
     return result.returncode

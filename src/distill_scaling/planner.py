@@ -202,21 +202,19 @@ class Plan:
     n_failed: int
 
     def quantities(self) -> dict[str, float]:
-        """The plan's numbers by name (the keys of :attr:`intervals`)."""
-        o, s = self.optimum, self.supervised
-        q = {
-            "teacher_params": o.teacher_params,
-            "teacher_tokens": o.teacher_tokens,
-            "teacher_loss": o.teacher_loss,
-            "student_tokens": o.student_tokens,
-            "student_loss": o.student_loss,
-            "supervised_tokens": s.tokens,
-            "supervised_loss": s.loss,
-            "advantage": s.loss - o.student_loss,
-        }
-        q.update({f"{k}_flops": v for k, v in o.compute_split.items()})
-        q.update({f"{k}_fraction": v for k, v in o.compute_fractions.items()})
-        return {k: float(v) for k, v in q.items()}
+        """The plan's numbers by name (the keys of :attr:`intervals` and of :data:`QUANTITIES`)."""
+        return {k: float(v) for k, v in _quantities(self.optimum, self.supervised).items()}
+
+    def to_frame(self):
+        """The plan as a DataFrame: quantity, value, interval bounds (NaN without samples), unit."""
+        import pandas as pd
+
+        q = self.quantities()
+        rows = []
+        for key, (label, unit) in QUANTITIES.items():
+            low, high = self.intervals.get(key, (np.nan, np.nan))
+            rows.append({"quantity": label, "value": q[key], "low": low, "high": high, "unit": unit})
+        return pd.DataFrame(rows)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly: inputs, quantities, intervals, notes."""
@@ -276,8 +274,7 @@ def plan(
             np.full(n, N), np.full(n, C), scenario, coefficients=dist_s, supervised_coefficients=sup_s
         )
         sup_many = optimal_supervised(np.full(n, N), np.full(n, C), coefficients=sup_s)
-        per_sample = Plan(cs, many, sup_many, {}, level, n, 0)
-        values = _sample_quantities(per_sample)
+        values = _quantities(many, sup_many)
         failed = int(np.sum(~np.isfinite(values["student_loss"])))
         q = 100 * np.array([(1 - level) / 2, (1 + level) / 2])
         for k, v in values.items():
@@ -288,8 +285,27 @@ def plan(
     return Plan(cs, opt, sup, intervals, level, n, failed)
 
 
-def _sample_quantities(p: Plan) -> dict[str, np.ndarray]:
-    o, s = p.optimum, p.supervised
+#: Every quantity of a plan: name -> (description, unit).
+QUANTITIES: dict[str, tuple[str, str]] = {
+    "teacher_params": ("teacher parameters N_T", "non-embedding parameters"),
+    "teacher_tokens": ("teacher tokens D_T", "tokens"),
+    "teacher_loss": ("teacher loss L_T", "nats/token"),
+    "student_tokens": ("student tokens D_S", "tokens"),
+    "student_loss": ("student loss L_S, distilled", "nats/token"),
+    "supervised_tokens": ("supervised tokens, same budget", "tokens"),
+    "supervised_loss": ("supervised loss, same budget", "nats/token"),
+    "advantage": ("advantage of distillation (supervised - distilled)", "nats/token"),
+    "student_training_flops": ("student training 3 F(N_S) D_S", "FLOPs"),
+    "teacher_logits_flops": ("teacher logits F(N_T) D_S", "FLOPs"),
+    "teacher_pretraining_flops": ("teacher pretraining 3 F(N_T) D_T", "FLOPs"),
+    "student_training_fraction": ("student training share", "fraction of the budget"),
+    "teacher_logits_fraction": ("teacher logits share", "fraction of the budget"),
+    "teacher_pretraining_fraction": ("teacher pretraining share", "fraction of the budget"),
+}
+
+
+def _quantities(o: DistillationOptimum, s: SupervisedOptimum) -> dict[str, np.ndarray]:
+    """The quantities of :data:`QUANTITIES` from an optimum and its supervised alternative (arrays)."""
     q = {
         "teacher_params": o.teacher_params,
         "teacher_tokens": o.teacher_tokens,

@@ -89,6 +89,22 @@ PARAMS: dict[str, Param] = {
         default=90,
         profiles={"smoke": 12},
     ),
+    "strategy_students": Param(
+        "list[float]",
+        "student sizes N_S of the rows of the fixed-compute strategy figure (Fig. 16)",
+        min=1e7,
+        max=1e13,
+        default=[1e9, 3e9, 1e10, 3e10],
+        profiles={"smoke": [1e9, 1e10]},
+    ),
+    "strategy_budgets": Param(
+        "list[float]",
+        "total budgets C (FLOPs) of the columns of the fixed-compute strategy figure (Fig. 16)",
+        min=1e15,
+        max=1e30,
+        default=[1e21, 1e22, 1e23, 1e24],
+        profiles={"smoke": [1e21, 1e23]},
+    ),
     "ratio_targets": Param(
         "int",
         "target student losses per panel of the compute and data ratio figures (Figs. 33-34)",
@@ -246,8 +262,9 @@ def _line(ax, x, y, breaks=None, **kw):
     return ax.plot(x, y, **kw)
 
 
-def _legend_below(fig, handles, ncol: int = 5) -> None:
-    fig.legend(handles=handles, loc="outside lower center", ncol=ncol, frameon=False)
+def _legend_top(fig, handles, ncol: int = 5) -> None:
+    """The figure's legend, outside the panels (at the top, clear of the shared x label)."""
+    fig.legend(handles=handles, loc="outside upper center", ncol=ncol, frameon=False)
 
 
 def _handles(names: Sequence[str]) -> list[Line2D]:
@@ -376,7 +393,7 @@ def fig_student_loss(cs: CoefficientSet, students: Sequence[float], compute: Seq
         ax.set_title(f"$N_S$ = {size_label(N)}")
     axes[0].set_ylabel("best student loss $L_S^*$ (nats)")
     fig.supxlabel("total compute $C$ (FLOPs)")
-    _legend_below(fig, _handles(("supervised",) + ALL), ncol=3)
+    _legend_top(fig, _handles(("supervised",) + ALL), ncol=3)
     return fig
 
 
@@ -409,12 +426,17 @@ def fig_configurations(
         ax.set_title(f"$N_S$ = {size_label(N)}")
     axes[0].set_ylabel("optimal value (parameters or tokens)")
     fig.supxlabel("total compute $C$ (FLOPs)")
-    names = {"N_S": "student size $N_S$", "D_S": "$D_S^*$", "N_T": "$N_T^*$", "D_T": "$D_T^*$"}
+    names = {
+        "N_S": "student size $N_S$",
+        "D_S": "student tokens $D_S^*$",
+        "N_T": "teacher size $N_T^*$",
+        "D_T": "teacher tokens $D_T^*$",
+    }
     handles = [
         Line2D([], [], color=CONFIG_COLORS[k], ls=teacher_ls if k in ("N_T", "D_T") else "-", label=v)
         for k, v in names.items()
     ]
-    _legend_below(fig, handles, ncol=4)
+    _legend_top(fig, handles, ncol=4)
     return fig
 
 
@@ -454,7 +476,7 @@ def fig_quantity(cs: CoefficientSet, quantity: str, students: Sequence[float], c
         ax.set_title(f"$N_S$ = {size_label(N)}")
     axes[0].set_ylabel(label)
     fig.supxlabel("total compute $C$ (FLOPs)")
-    _legend_below(fig, _handles(names), ncol=3)
+    _legend_top(fig, _handles(names), ncol=3)
     return fig
 
 
@@ -532,7 +554,7 @@ def fig_allocations(cs: CoefficientSet, scenario: str, students: Sequence[float]
     axes[0].set_ylabel("share of the budget (%)")
     fig.supxlabel("total compute $C$ (FLOPs)")
     handles = [plt.Rectangle((0, 0), 1, 1, color=c, label=lab) for _, lab, c in SPLIT]
-    _legend_below(fig, handles, ncol=3)
+    _legend_top(fig, handles, ncol=3)
     return fig
 
 
@@ -550,42 +572,54 @@ def fig_strategy_grid(
     """Fig. 16: student loss over teacher size and teacher loss at a fixed total budget with teacher logits.
 
     The student gets D_S = C / (3 F(N_S) + F(N_T)) tokens (paper Eq. 27, delta_lgt = 1, pretraining not
-    counted). Red: the best teacher loss for each teacher size. Grey hatching: losses a teacher of that size
-    cannot reach within the 1e17-token bound.
+    counted). Red: the best teacher loss for each teacher size among the losses that size can reach within the
+    1e17-token bound (solid), and the law's unconstrained minimiser where it differs (dashed). Grey hatching:
+    losses a teacher of that size cannot reach. One colour scale for all panels.
     """
     sup, dist = cs.supervised, cs.distillation
     NT = np.geomspace(*teacher_range, resolution)
     LT = np.linspace(sup.E + 1e-3, max_teacher_loss, resolution)
-    fig, axes = plt.subplots(
-        len(students),
-        len(budgets),
-        figsize=(2.7 * len(budgets), 2.3 * len(students)),
-        sharex=True,
-        sharey=True,
-    )
-    axes = np.atleast_2d(axes)
     floor = laws.supervised_loss(NT, optimal.BOUNDS[1], sup)
-    levels = None
-    for i, N in enumerate(students):
-        for j, C in enumerate(budgets):
-            ax = axes[i, j]
+    panels = {}
+    for N in students:
+        for C in budgets:
             D_S = C / (3 * paper_forward_flops(N) + paper_forward_flops(NT))
             ok = D_S >= optimal.BOUNDS[0]
             D = np.where(ok, D_S, optimal.BOUNDS[0])
-            Z = laws.distillation_loss(N, D[None, :], LT[:, None], dist, sup)
-            Z = np.where(ok[None, :], Z, np.nan)
-            if levels is None:
-                levels = np.linspace(np.nanpercentile(Z, 1), np.nanpercentile(Z, 99), 12)
-            cf = ax.contourf(NT, LT, Z, levels=12, cmap="viridis")
-            ax.contour(NT, LT, Z, levels=cf.levels[::3], colors="white", linewidths=0.5)
-            best = laws.optimal_teacher(N, D, dist, sup, bounds=(LT[0], LT[-1])).teacher_loss
-            ax.plot(NT[ok], best[ok], color="red", lw=1.3)
+            Z = np.where(ok[None, :], laws.distillation_loss(N, D[None, :], LT[:, None], dist, sup), np.nan)
+            free = laws.optimal_teacher(N, D, dist, sup, bounds=(LT[0], LT[-1])).teacher_loss
+            # The best reachable loss: the free minimiser where a teacher of that size reaches it, otherwise
+            # the best grid point among the losses it can reach.
+            masked = np.where(LT[:, None] >= floor[None, :], np.nan_to_num(Z, nan=np.inf), np.inf)
+            on_grid = LT[np.argmin(masked, axis=0)]
+            reachable = np.where(free >= floor, free, on_grid)
+            panels[N, C] = (Z, ok, free, reachable)
+    values = np.concatenate([z[np.isfinite(z)] for z, _, _, _ in panels.values()])
+    levels = np.linspace(values.min(), np.percentile(values, 99), 16)
+    fig, axes = plt.subplots(
+        len(students),
+        len(budgets),
+        figsize=(2.7 * len(budgets) + 0.8, 2.3 * len(students)),
+        sharex=True,
+        sharey=True,
+        squeeze=False,
+    )
+    for i, N in enumerate(students):
+        for j, C in enumerate(budgets):
+            ax = axes[i, j]
+            Z, ok, free, reachable = panels[N, C]
+            cf = ax.contourf(NT, LT, Z, levels=levels, cmap="viridis", extend="max")
+            ax.contour(NT, LT, Z, levels=levels[::3], colors="white", linewidths=0.5)
             ax.fill_between(NT, LT[0], np.minimum(floor, LT[-1]), color="0.6", alpha=0.5, hatch="//", lw=0)
+            ax.plot(NT[ok], reachable[ok], color="red", lw=1.4)
+            differs = ok & (np.abs(free - reachable) > 1e-6)
+            ax.plot(NT[differs], free[differs], color="red", lw=0.9, ls="--")
             _log(ax, "x")
             if i == 0:
                 ax.set_title(f"$C$ = {C:.0e} FLOPs")
             if j == 0:
                 ax.set_ylabel(f"$N_S$ = {size_label(N)}\nteacher loss $L_T$")
+    fig.colorbar(cf, ax=axes, shrink=0.6, label="student loss $L_S$ (nats)", format="%.2f")
     fig.supxlabel("teacher size $N_T$")
     return fig
 
@@ -648,7 +682,7 @@ def fig_ratios(
         ax.set_title(f"$N_S$ = {size_label(N)}")
     axes[0].set_ylabel(f"distillation {kind} / supervised {kind}")
     fig.supxlabel("target student loss $L_S$ (nats)")
-    _legend_below(fig, _handles(ALL), ncol=2)
+    _legend_top(fig, _handles(ALL), ncol=2)
     return fig
 
 
@@ -956,7 +990,7 @@ def prose_numbers(
     # Table 3.
     summary = table3_summary(t3)
     for r in summary.itertuples():
-        out[f"t3_row{r.row}"] = f"{r.verdict} ({r.agree} of {r.cells} cells)"
+        out[f"t3_row{r.row}"] = f"{r.verdict}, {r.agree} of {r.cells} cells"
     # App. D.5.
     for r in d5.itertuples():
         key = f"d5_{r.N_S}_{r.scenario}".replace("+", "_").replace("-", "_")
@@ -1011,5 +1045,5 @@ def claims_summary(numbers: dict[str, float | str]) -> pd.DataFrame:
     ]
     for k in range(1, 5):
         text = str(numbers[f"t3_row{k}"])
-        rows.append((f"Table 3, row {k}: {TABLE3_ROWS[k - 1][4]}", text, text.split(" (")[0]))
+        rows.append((f"Table 3, row {k}: {TABLE3_ROWS[k - 1][4]}", text, text.split(",")[0]))
     return pd.DataFrame(rows, columns=["the paper says", "the law with these coefficients", "verdict"])

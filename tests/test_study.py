@@ -7,14 +7,36 @@ import pytest
 from distill_scaling import runs, study
 
 
+@pytest.fixture(params=[None, 100.0, 400.0])
+def m_star(request, monkeypatch):
+    """The fixed-M blocks under the unset M* and under two plausible measured values."""
+    monkeypatch.setattr(study, "STUDY_M_STAR", study.STUDY_M_STAR if request.param is None else request.param)
+    return study.STUDY_M_STAR
+
+
 @pytest.mark.parametrize("block", list(study.BLOCKS))
-def test_block_specs_are_feasible(block: str) -> None:
+def test_block_specs_are_feasible(block: str, m_star) -> None:
+    if m_star is None and block in FIXED_M_BLOCKS:
+        with pytest.raises(ValueError, match="STUDY_M_STAR is not fixed yet"):
+            study.BLOCKS[block].build()
+        return
     specs = study.BLOCKS[block].build()
     assert specs, f"block {block} is empty"
     for s in specs:
         assert s.steps >= study.MIN_STEPS * 0.95, s.label()
         assert s.tokens_trained <= study.MAX_EPOCHS * s.split_size, s.label()
         assert s.lr == study.STUDY_LR
+
+
+FIXED_M_BLOCKS = {"teachers", "protocol3", "baselines", "protocol2", "protocol1"}
+
+
+def test_distillation_blocks_use_recorded_or_planned_teachers(monkeypatch) -> None:
+    monkeypatch.setattr(study, "STUDY_M_STAR", 200.0)
+    teachers = {s.key for s in study.teacher_block() + study.isoflop_block()}
+    for block in ("protocol1", "protocol2", "protocol3"):
+        specs = study.BLOCKS[block].build()
+        assert specs and all(s.teacher in teachers and s.split == "student" and s.mix == 1.0 for s in specs)
 
 
 def test_isoflop_runs_spend_their_budget() -> None:
@@ -29,7 +51,8 @@ def test_noise_configs_share_seed_zero_with_the_isoflop_runs() -> None:
     assert seed0 and all(s.key in iso for s in seed0)
 
 
-def test_specs_for_dedupes_and_rejects_unknown_blocks() -> None:
+def test_specs_for_dedupes_and_rejects_unknown_blocks(monkeypatch) -> None:
+    monkeypatch.setattr(study, "STUDY_M_STAR", 200.0)
     specs = study.specs_for(list(study.BLOCKS))
     assert len({s.key for s in specs}) == len(specs)
     with pytest.raises(ValueError, match="unknown study block.*allowed"):

@@ -12,6 +12,8 @@ Compute is counted the paper's way: C = 3 F(N) D with F the exact forward FLOPs 
 from __future__ import annotations
 
 import argparse
+import os
+import signal
 import subprocess
 import sys
 import threading
@@ -20,7 +22,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from . import paths
-from .runs import MAX_EPOCHS, MIN_BATCH_SEQS, MIN_STEPS, RunSpec
+from .runs import MAX_BATCH_SEQS, MAX_EPOCHS, MIN_BATCH_SEQS, MIN_STEPS, RunSpec
 
 #: Peak learning rate of every run (muP simple: one rate for all widths). Chosen from the learning-rate
 #: sweep of the Setup chapter; ``tests/test_study.py`` checks that the recorded sweep still supports it.
@@ -31,6 +33,21 @@ NOISE_SEEDS = (0, 1, 2)
 
 #: Supervised IsoFLOP budgets, in FLOPs (3 F D).
 ISOFLOP_BUDGETS = (1e12, 3e12, 1e13, 3e13)
+
+#: The compute-optimal tokens per parameter at our scale, M* = D*/N*, measured from the supervised IsoFLOPs
+#: (chapter "Supervised scaling"; ``tests/test_study.py`` checks the records still support it). ``None``
+#: until those runs are recorded: the fixed-M blocks below cannot be built before.
+STUDY_M_STAR: float | None = None
+
+#: Students and teachers of the distillation protocols.
+STUDENTS = ("L1-d16", "L2-d32", "L3-d48")
+TEACHERS = ("L2-d32", "L3-d48", "L4-d64", "L5-d80")
+
+#: Multiples of the M*-optimal student tokens in protocol 3 (paper: M_S in {20, 40, 80, 160, 320} = 1..16 M*).
+TOKEN_MULTIPLES = (1, 2, 4, 8, 16)
+
+#: Student IsoFLOP budgets of protocol 1 (student compute only, 3 F(N_S) D_S).
+STUDENT_BUDGETS = (3e11, 1e12, 3e12)
 
 #: Models the study draws on (zoo names, smallest first).
 STUDY_MODELS = ("L1-d16", "L2-d32", "L3-d48", "L4-d64", "L5-d80", "L6-d96", "L7-d112", "L8-d128")
@@ -97,6 +114,98 @@ def isoflop_block(budgets: Sequence[float] = ISOFLOP_BUDGETS) -> list[RunSpec]:
     return specs
 
 
+def m_star() -> float:
+    """The fixed M* of the study; a clear error while it is not measured yet."""
+    if STUDY_M_STAR is None:
+        raise ValueError(
+            "study.STUDY_M_STAR is not fixed yet: train the supervised IsoFLOP blocks "
+            "('isoflop-small', 'isoflop-large'), read M* in the chapter 'Supervised scaling', and set it"
+        )
+    return STUDY_M_STAR
+
+
+def capped_tokens(model: str, tokens_per_param: float, split: str) -> int:
+    """M N tokens, capped at MAX_EPOCHS epochs of the split (the paper's 512B-token runs are its analogue)."""
+    from .model import config_from_name
+
+    cfg = config_from_name(model)
+    # One batch below the cap: the run's tokens are rounded to whole batches.
+    cap = _max_tokens(split) - MAX_BATCH_SEQS * cfg.n_ctx
+    return int(min(tokens_per_param * cfg.n_params, cap))
+
+
+def teacher_block() -> list[RunSpec]:
+    """Fixed-M* teachers (capped at 4 epochs of the teacher split for the largest)."""
+    return [supervised(m, capped_tokens(m, m_star(), "teacher")) for m in TEACHERS]
+
+
+def distill(student: str, tokens: int, teacher: RunSpec, *, seed: int = 0, **kw) -> RunSpec:
+    """A pure-distillation student (lambda = 1, tau = 1, forward KL: the paper's scaling-law setting)."""
+    return RunSpec(
+        student,
+        tokens=int(tokens),
+        split="student",
+        lr=STUDY_LR,
+        seed=seed,
+        data_seed=seed,
+        teacher=teacher,
+        **kw,
+    )
+
+
+def protocol3_block(students: Sequence[str] = STUDENTS[:2]) -> list[RunSpec]:
+    """Fixed-M* teachers / fixed-M students (paper Figs. 4, 37): the capacity gap. Students at 1..16 M*."""
+    out = []
+    for s in students:
+        base = m_star() * _n_params(s)
+        for k in TOKEN_MULTIPLES:
+            d = int(k * base)
+            if not feasible(s, d, "student"):
+                continue
+            out += [distill(s, d, t) for t in teacher_block()]
+    return out
+
+
+def protocol2_block(students: Sequence[str] = STUDENTS) -> list[RunSpec]:
+    """IsoFLOP teachers / fixed-M* students (paper Figs. 3, 38b): does the teacher act only through L_T?"""
+    teachers = isoflop_block()
+    out = []
+    for s in students:
+        d = int(m_star() * _n_params(s))
+        if feasible(s, d, "student"):
+            out += [distill(s, d, t) for t in teachers]
+    return out
+
+
+def protocol1_block(budgets: Sequence[float] = STUDENT_BUDGETS) -> list[RunSpec]:
+    """Fixed-M* teachers / student IsoFLOPs (paper Figs. 2, 38a): student compute counts the student only."""
+    out = []
+    for t in teacher_block():
+        for c in budgets:
+            for s in STUDY_MODELS[:5]:
+                d = tokens_for_compute(s, c)
+                if feasible(s, d, "student"):
+                    out.append(distill(s, d, t))
+    return out
+
+
+def baseline_block() -> list[RunSpec]:
+    """Supervised students on the student split at every distillation (N_S, D_S): the L~_S of each verdict."""
+    seen: dict[str, RunSpec] = {}
+    for spec in protocol3_block() + protocol2_block():
+        b = RunSpec(
+            spec.model, tokens=spec.tokens, split="student", lr=STUDY_LR, seed=spec.seed, data_seed=spec.seed
+        )
+        seen.setdefault(b.key, b)
+    return list(seen.values())
+
+
+def _n_params(model: str) -> int:
+    from .model import config_from_name
+
+    return config_from_name(model).n_params
+
+
 @dataclass(frozen=True)
 class Block:
     name: str
@@ -114,6 +223,11 @@ BLOCKS: dict[str, Block] = {
         Block(
             "isoflop-large", lambda: isoflop_block(ISOFLOP_BUDGETS[2:]), "supervised IsoFLOPs at 1e13, 3e13"
         ),
+        Block("teachers", teacher_block, "fixed-M* teachers L2..L5 (4-epoch cap for the largest)"),
+        Block("protocol3", protocol3_block, "fixed-M* teachers / students at 1..16 M* (capacity gap)"),
+        Block("baselines", baseline_block, "supervised students at every distillation (N_S, D_S)"),
+        Block("protocol2", protocol2_block, "IsoFLOP teachers / fixed-M* students (L_T collapse)"),
+        Block("protocol1", protocol1_block, "fixed-M* teachers / student IsoFLOPs"),
     )
 }
 
@@ -174,6 +288,24 @@ def commit_records() -> bool:
     return False
 
 
+def _stop_children_on_signal() -> None:
+    """Make SIGTERM/SIGINT stop the training processes too (they would otherwise run on as orphans).
+
+    The study becomes the leader of its own process group, which its forkserver and workers inherit, and a
+    signal kills the whole group; checkpoints let the next ``study`` resume where this one stopped."""
+    try:
+        os.setpgid(0, 0)
+    except OSError:
+        return
+
+    def handler(signum, frame):  # noqa: ARG001
+        commit_records()
+        os.killpg(os.getpgrp(), signal.SIGKILL)
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+
+
 def cli(argv: list[str]) -> int:
     from . import runs
 
@@ -199,10 +331,18 @@ def cli(argv: list[str]) -> int:
     )
     args = parser.parse_args(argv)
     blocks = [b.strip() for b in args.blocks.split(",") if b.strip()]
-    try:
-        specs = specs_for(blocks)
-    except ValueError as exc:
-        parser.error(str(exc))
+    unknown = [b for b in blocks if b not in BLOCKS]
+    if unknown:
+        parser.error(f"unknown study block(s) {unknown}; allowed: {', '.join(BLOCKS)}")
+    ready = []
+    for b in blocks:
+        try:
+            BLOCKS[b].build()
+            ready.append(b)
+        except ValueError as exc:  # a block that needs a measurement first (M*)
+            print(f"study: skipping block {b}: {exc}")
+    blocks = ready
+    specs = specs_for(blocks)
     missing = [s for s in specs if not runs.exists(s)]
     flops = sum(runs.run_flops(s)["total"] for s in missing) if missing else 0.0
     print(f"study: {len(specs)} runs in blocks {blocks}; {len(missing)} missing ({flops:.3g} FLOPs)")
@@ -213,6 +353,7 @@ def cli(argv: list[str]) -> int:
     if not missing:
         print("study: every record is there; nothing to train")
         return 0
+    _stop_children_on_signal()
     stop = threading.Event()
     committer = None
     if args.commit_every > 0:

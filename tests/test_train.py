@@ -109,12 +109,14 @@ def test_distillation_records_kl_and_the_teachers_loss_on_the_same_tokens(store)
 
 _CHILD = textwrap.dedent(
     """
-    import sys, torch
+    import sys, time, torch
     torch.set_num_threads(1)
     from distill_scaling import runs
     spec = runs.RunSpec.from_dict({spec})
+    # Each step sleeps a little, so that the parent's SIGKILL lands midway even on a busy machine.
     runs.run(spec, checkpoint_steps=range(10, spec.steps, 10), eval_tokens={eval_tokens},
-             on_checkpoint=lambda step: print("CHECKPOINT", step, flush=True))
+             on_checkpoint=lambda step: print("CHECKPOINT", step, flush=True),
+             progress=lambda step, total: time.sleep(0.02))
     print("DONE", flush=True)
     """
 )
@@ -122,7 +124,7 @@ _CHILD = textwrap.dedent(
 
 @pytest.mark.slow
 def test_sigkill_midway_then_restart_gives_the_uninterrupted_result(store, monkeypatch):
-    spec = RunSpec("L2-d32", tokens=200 * 8 * 128)
+    spec = RunSpec("L1-d16", tokens=120 * 8 * 128)
     # Uninterrupted reference, in its own store and cache.
     monkeypatch.setenv("DS_RUNS_DIR", str(store / "ref-runs"))
     monkeypatch.setenv("DS_CACHE_DIR", str(store / "ref-cache"))

@@ -188,6 +188,7 @@ def sweep_runs(P: Params, progress: bool = True) -> tuple[pd.DataFrame, list[Run
                 "batch_tokens": res["batch_tokens"],
                 "val_loss": res["val_loss"],
                 "key": spec.key,
+                "curve": res["curve"],
             }
         )
     return pd.DataFrame(rows), missing
@@ -253,6 +254,25 @@ def fig_lr_sweep(df: pd.DataFrame, chosen_lr: float | None = None):
     ax.set_xlabel("peak learning rate")
     ax.set_ylabel("validation loss L (nats/token)")
     ax.legend()
+    return fig
+
+
+def fig_lr_sweep_curves(df: pd.DataFrame):
+    """Loss on the fixed validation subset along training, one panel per width, one curve per peak LR."""
+    models = list(dict.fromkeys(df["model"]))
+    fig, axes = plt.subplots(1, len(models), figsize=(4.2 * len(models), 3.6), sharey=True, squeeze=False)
+    lrs = sorted(df["lr"].unique())
+    colors = dict(zip(lrs, plots.sequential(max(len(lrs), 2), "plasma"), strict=False))
+    for ax, model in zip(axes[0], models, strict=True):
+        for _, row in df[df["model"] == model].sort_values("lr").iterrows():
+            c = row["curve"]
+            tokens = np.asarray(c["val_step"]) * row["batch_tokens"]
+            ax.plot(tokens, c["val_loss"], "-", color=colors[row["lr"]], label=f"{row['lr']:g}")
+        plots.log_axis(ax, "x")
+        ax.set_title(model)
+        ax.set_xlabel("training tokens D")
+    axes[0][0].set_ylabel("loss on the validation subset (nats/token)")
+    axes[0][-1].legend(title="peak LR", ncol=1)
     return fig
 
 

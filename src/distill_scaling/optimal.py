@@ -1,4 +1,5 @@
-"""Compute-optimal supervised training and distillation in the paper's four scenarios, and the planner.
+"""Compute-optimal supervised training and distillation in the paper's four scenarios (the planner built on
+it is :mod:`distill_scaling.planner`).
 
 The problem (paper Sec. 5.3, App. D.4): for a student of ``N_S`` non-embedding parameters and a total budget
 of ``C`` FLOPs, choose the distillation tokens ``D_S`` and the teacher (``N_T`` parameters trained on ``D_T``

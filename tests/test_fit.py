@@ -191,9 +191,9 @@ def test_distillation_fit_reproduces_noiseless_runs():
         runs["N_S"], runs["D_S"], runs["L_T"], runs["L_S"], supervised=laws.PAPER_SUPERVISED, refine=64
     )
     assert res.n_starts == 216_000 and res.converged
-    truth = res.law.objective_and_grad(_true_theta(laws.PAPER_DISTILLATION), res.data)[0]
-    assert res.scaled_objective <= truth + 1e-6
-    assert np.max(np.abs(res.relative_errors())) < 1e-3
+    # The law reproduces its own runs; the coefficients need not match (see the identifiability section of
+    # the chapter "Can we trust the fit?": the student term has near-flat directions even without noise).
+    assert np.max(np.abs(res.relative_errors())) < 1e-4
 
 
 # --- Bootstrap and extrapolation ----------------------------------------------------------------------------

@@ -23,16 +23,21 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
 
 from .fit import KKT_TOL, FitResult, coefficients, grid_points, multistart, refine_start
-from .fit_lbfgs import batch_minimize
+from .fit_batch import batch_minimize
 from .laws import DistillationCoefficients, SupervisedCoefficients
 
 STRATEGIES = ("warm", "grid")
+
+#: Iteration cap of each refit (batched stage, then scipy's L-BFGS-B for refits that fail the optimality
+#: test). Refits that still fail it are reported as not converged and left out of the intervals: on a
+#: poorly identified law they crawl along flat valleys of the objective for many thousand iterations.
+REFIT_MAX_ITER = 1000
 
 
 def resample_weights(n_runs: int, n_resamples: int, seed: int) -> np.ndarray:
@@ -207,7 +212,12 @@ def _warm_refits(
     law, data = result.law, result.data
     n_b, n_s = len(weights), len(starts)
     batch = batch_minimize(
-        law, data, np.tile(starts, (n_b, 1)), np.repeat(weights, n_s, axis=0), pg_tol=KKT_TOL / 10
+        law,
+        data,
+        np.tile(starts, (n_b, 1)),
+        np.repeat(weights, n_s, axis=0),
+        pg_tol=KKT_TOL / 10,
+        max_iter=REFIT_MAX_ITER,
     )
     obj = batch.objective.reshape(n_b, n_s)
     pick = np.argmin(obj, axis=1)
@@ -216,8 +226,11 @@ def _warm_refits(
     f = obj[rows, pick]
     pg = batch.projected_gradient.reshape(n_b, n_s)[rows, pick]
     # Refits that the batched stage left short of the optimality test are finished by scipy's L-BFGS-B.
+    settings = replace(
+        result.settings, maxiter=min(result.settings.maxiter or REFIT_MAX_ITER, REFIT_MAX_ITER)
+    )
     for b in np.flatnonzero(~(pg <= KKT_TOL)):
-        refined = refine_start(law, data.subset(np.arange(data.n), weights[b]), thetas[b], result.settings)
+        refined = refine_start(law, data.subset(np.arange(data.n), weights[b]), thetas[b], settings)
         if refined.scaled_objective <= f[b] or not np.isfinite(f[b]):
             thetas[b], f[b], pg[b] = refined.theta, refined.scaled_objective, refined.projected_gradient
     return thetas, f, pg

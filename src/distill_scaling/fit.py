@@ -7,7 +7,7 @@ with a free ``gamma``; 216,000 for the distillation law).
 
 What makes it fast: the objective is evaluated at *every* grid point in one vectorised numpy pass (for the
 distillation law, factorised over the grid's product structure), only the ``refine`` best points are
-optimised, all together (:mod:`distill_scaling.fit_lbfgs`, with exact gradients), and the best few solutions
+optimised, all together (:mod:`distill_scaling.fit_batch`, with exact gradients), and the best few solutions
 are finished by scipy's L-BFGS-B. ``refine=None, method="scipy"`` is the exhaustive search (L-BFGS-B from
 every grid point); the tests and the chapter "Can we trust the fit?" check that both land on the same optimum.
 
@@ -38,7 +38,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy.optimize import minimize
 
-from .fit_lbfgs import batch_minimize
+from .fit_batch import batch_minimize
 from .fit_objective import DistillationLogLaw, LogLaw, RunData, SupervisedLogLaw
 from .laws import (
     DistillationCoefficients,
@@ -243,7 +243,7 @@ def multistart(
     """Score every start in one vectorised pass, refine the ``refine`` best (None = all), pick the winner.
 
     ``method="scipy"`` runs scipy's L-BFGS-B from each refined start (the paper's procedure, literally).
-    ``method="batched"`` advances all refined starts together with :func:`fit_lbfgs.batch_minimize`, then
+    ``method="batched"`` advances all refined starts together with :func:`fit_batch.batch_minimize`, then
     finishes the ``n_polish`` best distinct solutions with scipy's L-BFGS-B. The best *converged* solution
     wins; if none converged, the lowest objective wins and reports converged=False.
     """

@@ -152,11 +152,12 @@ def _isoflop_sizes(budget: float, sizes: np.ndarray, m_range: tuple[float, float
 
 
 def paper_supervised_design() -> pd.DataFrame:
-    """Teacher runs like the paper's supervised fit (App. E.2): fixed-M, 512B-token and IsoFLOP models."""
+    """73 teacher runs like the paper's supervised fit (App. E.2): eleven fixed-M models (D = 20 N), six
+    models on 512B tokens and the four IsoFLOP profiles (D / N from 2.8 to 300)."""
     rows = [("fixed-M", n, 20 * n) for n in PAPER_ZOO[1::3]]
     rows += [("512B tokens", n, 512e9) for n in PAPER_ZOO[[1, 2, 6, 9, 13, 16]]]
     for c in PAPER_ISOFLOPS:
-        rows += [("IsoFLOP", n, c / (6 * n)) for n in _isoflop_sizes(c, PAPER_ZOO, (2, 400))[::2]]
+        rows += [("IsoFLOP", n, c / (6 * n)) for n in _isoflop_sizes(c, PAPER_ZOO, (2.8, 300))]
     return pd.DataFrame(rows, columns=["protocol", "N", "D"])
 
 

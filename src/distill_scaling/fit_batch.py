@@ -1,14 +1,17 @@
-"""A batched, bound-constrained L-BFGS: many independent minimisations advanced together in numpy.
+"""Batched, bound-constrained quasi-Newton minimisation: many independent fits advanced together in numpy.
 
 Why: a fit refines hundreds of grid starts and a bootstrap refits thousands of resamples. Each is a small
 problem (6 to 9 coordinates, a few hundred runs) for which scipy's L-BFGS-B spends most of its time in Python
 and numpy call overhead. Advancing all of them in lock-step turns thousands of tiny numpy calls into a few
 large ones.
 
-The method is projected L-BFGS: the two-loop recursion restricted to the coordinates not held at their lower
-bound, a projected backtracking (Armijo) line search, and the curvature pairs of each problem kept apart. It
-is a fast *first* stage only: every solution the package reports is finished by scipy's L-BFGS-B and must pass
-the projected-gradient test of :mod:`distill_scaling.fit`.
+The method is projected BFGS with a dense inverse-Hessian approximation per problem (the problems have at
+most nine coordinates, so the full matrix is cheaper than limited memory and keeps all the curvature the
+ill-conditioned valleys of these objectives need): the search direction is restricted to the coordinates
+not held at their lower bound, the step is a projected backtracking (Armijo) line search, and each problem
+keeps its own matrix and step. It is a fast *first* stage only: every solution the package reports is tested
+with the projected gradient (:data:`distill_scaling.fit.KKT_TOL`), and the fits finish their best solutions
+with scipy's L-BFGS-B.
 """
 
 from __future__ import annotations
@@ -42,7 +45,6 @@ def batch_minimize(
     weights: np.ndarray | None = None,
     *,
     max_iter: int = 3000,
-    memory: int = 10,
     pg_tol: float = 1e-9,
     f_tol: float = 1e-9,
     patience: int = 25,
@@ -58,17 +60,14 @@ def batch_minimize(
     k_rows, p = x.shape
     lower = _lower(law)
     x = np.maximum(x, lower)
-    w_all = weights
+    eye = np.eye(p)
 
     def evaluate(idx: np.ndarray, pts: np.ndarray):
-        return law.batch_objective_and_grad(pts, data, None if w_all is None else w_all[idx])
+        return law.batch_objective_and_grad(pts, data, None if weights is None else weights[idx])
 
     f, g = evaluate(np.arange(k_rows), x)
     n_eval = k_rows
-    S = np.zeros((k_rows, memory, p))
-    Y = np.zeros((k_rows, memory, p))
-    rho = np.zeros((k_rows, memory))
-    n_mem = np.zeros(k_rows, int)
+    H = np.zeros((k_rows, p, p))  # inverse-Hessian approximations; zero = not started yet
     n_iter = np.zeros(k_rows, int)
     stall = np.zeros(k_rows, int)
     f_ref = f.copy()  # objective when the problem last made real progress
@@ -79,45 +78,28 @@ def batch_minimize(
         if act.size == 0:
             break
         xa, fa, ga = x[act], f[act], g[act]
-        at_bound = (xa <= lower + 1e-12) & (ga > 0)
         pg = xa - np.maximum(xa - ga, lower)
         converged = np.max(np.abs(pg), axis=1) <= pg_tol
         done[act[converged]] = True
         keep = ~converged
-        act, xa, fa, ga, at_bound = act[keep], xa[keep], fa[keep], ga[keep], at_bound[keep]
+        act, xa, fa, ga = act[keep], xa[keep], fa[keep], ga[keep]
         if act.size == 0:
             break
-        free = ~at_bound
-
-        # Two-loop recursion on the free coordinates (memory slots are newest-last; empty slots have rho 0).
-        q = np.where(free, ga, 0.0)
-        Sa, Ya, ra = S[act] * free[:, None, :], Y[act] * free[:, None, :], rho[act]
-        alphas = np.zeros((act.size, memory))
-        for j in range(memory - 1, -1, -1):
-            a_j = ra[:, j] * np.einsum("kp,kp->k", Sa[:, j], q)
-            alphas[:, j] = a_j
-            q -= a_j[:, None] * Ya[:, j]
-        yy = np.einsum("kp,kp->k", Ya[:, -1], Ya[:, -1])
-        sy = np.einsum("kp,kp->k", Sa[:, -1], Ya[:, -1])
-        has_mem = (n_mem[act] > 0) & (yy > 0) & (sy > 0)
-        gamma0 = np.where(has_mem, sy / np.where(yy > 0, yy, 1.0), 0.0)
-        # Without curvature information, take a first step of at most 0.1 in the largest coordinate.
-        gmax = np.max(np.abs(q), axis=1)
-        gamma0 = np.where(has_mem, gamma0, 0.1 / np.maximum(gmax, 1e-300))
-        r = gamma0[:, None] * q
-        for j in range(memory):
-            b_j = ra[:, j] * np.einsum("kp,kp->k", Ya[:, j], r)
-            r += Sa[:, j] * (alphas[:, j] - b_j)[:, None]
-        d = -np.where(free, r, 0.0)
+        free = ~((xa <= lower + 1e-12) & (ga > 0))
+        gf = np.where(free, ga, 0.0)
+        Ha = H[act]
+        fresh = ~np.any(Ha != 0, axis=(1, 2))
+        if fresh.any():  # first step: at most 0.1 in the largest coordinate
+            scale = 0.1 / np.maximum(np.max(np.abs(gf[fresh]), axis=1), 1e-300)
+            Ha[fresh] = scale[:, None, None] * eye
+        mask = free[:, :, None] & free[:, None, :]
+        d = -(np.where(mask, Ha, 0.0) @ gf[:, :, None])[:, :, 0]
         slope = np.einsum("kp,kp->k", d, ga)
         bad = ~(slope < 0)
-        if bad.any():  # not a descent direction: forget the memory, use the scaled gradient
-            d[bad] = (
-                -np.where(free[bad], ga[bad], 0.0)
-                * (0.1 / np.maximum(np.max(np.abs(ga[bad]), axis=1), 1e-300))[:, None]
-            )
-            n_mem[act[bad]] = 0
-            rho[act[bad]] = 0.0
+        if bad.any():  # not a descent direction: restart from a scaled gradient step
+            scale = 0.1 / np.maximum(np.max(np.abs(gf[bad]), axis=1), 1e-300)
+            d[bad] = -scale[:, None] * gf[bad]
+            Ha[bad] = scale[:, None, None] * eye
 
         # Projected backtracking line search, all problems together; each keeps its own step.
         step = np.ones(act.size)
@@ -136,19 +118,29 @@ def batch_minimize(
             x_new[idx], f_new[idx], g_new[idx] = trial[ok], ft[ok], gt[ok]
             accepted[idx] = True
             step[todo[~ok]] *= 0.5
-        failed = ~accepted
-        done[act[failed]] = True  # no decrease along the direction: as far as this stage goes
+        done[act[~accepted]] = True  # no decrease along the direction: as far as this stage goes
 
         upd = np.flatnonzero(accepted)
         ids = act[upd]
         s_vec = x_new[upd] - xa[upd]
         y_vec = g_new[upd] - ga[upd]
         sy = np.einsum("kp,kp->k", s_vec, y_vec)
-        good = sy > 1e-12 * np.sqrt(np.einsum("kp,kp->k", s_vec, s_vec) * np.einsum("kp,kp->k", y_vec, y_vec))
-        gid = ids[good]
-        S[gid, :-1], Y[gid, :-1], rho[gid, :-1] = S[gid, 1:], Y[gid, 1:], rho[gid, 1:]
-        S[gid, -1], Y[gid, -1], rho[gid, -1] = s_vec[good], y_vec[good], 1.0 / sy[good]
-        n_mem[gid] = np.minimum(n_mem[gid] + 1, memory)
+        yy = np.einsum("kp,kp->k", y_vec, y_vec)
+        good = (sy > 1e-12 * np.sqrt(np.einsum("kp,kp->k", s_vec, s_vec) * yy)) & (yy > 0)
+        Hu = Ha[upd]
+        # Scale the very first matrix by s.y / y.y (Nocedal and Wright, eq. 6.20) before the first update.
+        first = good & fresh[upd]
+        Hu[first] = (sy[first] / yy[first])[:, None, None] * eye
+        gi = np.flatnonzero(good)
+        if gi.size:
+            rho = 1.0 / sy[gi]
+            sv, yv = s_vec[gi], y_vec[gi]
+            V = eye - rho[:, None, None] * (sv[:, :, None] * yv[:, None, :])
+            Hu[gi] = V @ Hu[gi] @ V.transpose(0, 2, 1) + rho[:, None, None] * (
+                sv[:, :, None] * sv[:, None, :]
+            )
+        Ha[upd] = Hu
+        H[act] = Ha
 
         progress = (f_ref[ids] - f_new[upd]) / np.maximum(np.abs(f_ref[ids]), 1e-300) >= f_tol
         stall[ids] = np.where(progress, 0, stall[ids] + 1)

@@ -1,0 +1,480 @@
+"""Chapter "Can we trust the fit?": the fitter checked on Chinchilla's runs and on synthetic runs.
+
+Live computations (every profile): the Chinchilla refit and its bootstrap, the convergence trap, the
+supervised synthetic recovery. Expensive ones (the exhaustive search over the Epoch grid, the distillation
+fits on ~700 synthetic runs and their bootstrap) run in the ``full`` profile, which saves them with their
+provenance under ``data/fits/trusting_the_fit/``; the ``default`` profile reads them and the ``smoke``
+profile recomputes miniature versions without saving anything.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import math
+import os
+import platform
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from .. import fit, fit_data, laws, paths, plots
+from ..bootstrap import bootstrap, extrapolation_check
+from ..notebook import Param
+
+PARAMS: dict[str, Param] = {
+    "n_resamples": Param(
+        "int",
+        "bootstrap resamples of the Chinchilla refit (the paper and Epoch use 4096 and 4000)",
+        min=8,
+        max=20000,
+        default=4096,
+        profiles={"smoke": 32},
+    ),
+    "seed": Param("int", "seed of the bootstrap resamples and of the synthetic noise", min=0, default=0),
+    "supervised_seeds": Param(
+        "int",
+        "noise draws per (design, noise level) of the supervised synthetic recovery",
+        min=1,
+        max=50,
+        default=3,
+        profiles={"smoke": 1},
+    ),
+    "noise_levels": Param(
+        "list[float]",
+        "relative standard deviations of the multiplicative noise of the synthetic runs",
+        min=0.0,
+        max=0.2,
+        default=[0.005, 0.02],
+    ),
+    "distillation_resamples": Param(
+        "int",
+        "bootstrap resamples of the distillation fit (computed in the full profile, read by default)",
+        min=8,
+        max=20000,
+        default=4096,
+        profiles={"smoke": 8},
+    ),
+    "recompute": Param(
+        "bool",
+        "recompute the saved results (exhaustive search, distillation fits and bootstrap) and save them",
+        default=False,
+        profiles={"smoke": True, "full": True},
+    ),
+}
+
+#: Where the full profile saves its results.
+RESULTS = "fits/trusting_the_fit"
+
+CHINCHILLA_DELTA = 1e-3
+
+#: The smoke profile's miniature of the Epoch grid (2 x 2 x 2 x 2 x 2 = 32 starts).
+SMOKE_CHINCHILLA_GRID = {
+    "log_A": (5.0, 10.0),
+    "log_B": (5.0, 10.0),
+    "log_E": (0.0, 0.5),
+    "alpha": (0.5, 1.0),
+    "beta": (0.5, 1.0),
+}
+
+#: The smoke profile's miniature of the distillation grid (2 ** 9 = 512 starts).
+SMOKE_DISTILLATION_GRID = {k: (v[1], v[-1]) for k, v in fit.PAPER_DISTILLATION_GRID.items()}
+
+
+def results_dir() -> Path:
+    return paths.data_dir() / RESULTS
+
+
+# --- Provenance ---------------------------------------------------------------------------------------------
+
+
+def provenance(**extra: Any) -> dict[str, Any]:
+    """Who computed a saved result, when, where and with which code."""
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=paths.REPO, capture_output=True, text=True, check=False
+        ).stdout.strip()
+    except OSError:
+        commit = ""
+    return {
+        "date": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        "git_commit": commit,
+        "host": platform.node(),
+        "cpu_count": os.cpu_count(),
+        "loadavg": list(os.getloadavg()),
+        "numpy": np.__version__,
+        **extra,
+    }
+
+
+def save_json(name: str, payload: dict[str, Any]) -> Path:
+    """Write ``payload`` atomically as ``data/fits/trusting_the_fit/<name>.json``."""
+    folder = results_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.json"
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(payload, indent=1, default=_json_default) + "\n")
+    tmp.replace(path)
+    return path
+
+
+def load_json(name: str) -> dict[str, Any]:
+    path = results_dir() / f"{name}.json"
+    if not path.exists():
+        raise FileNotFoundError(
+            f"{path} is missing: run this chapter with the full profile to compute it "
+            "(papermill notebooks/03_trusting_the_fit.ipynb out.ipynb -p profile full)"
+        )
+    return json.loads(path.read_text())
+
+
+def _json_default(o):
+    if isinstance(o, np.integer):
+        return int(o)
+    if isinstance(o, np.floating):
+        return float(o)
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    raise TypeError(type(o))
+
+
+# --- Chinchilla ---------------------------------------------------------------------------------------------
+
+
+def chinchilla_fit(grid: dict | None = None) -> fit.SupervisedFit:
+    """Chinchilla's form (gamma = 1, delta = 1e-3) fitted to the 240 runs, from the Epoch grid."""
+    runs = fit_data.chinchilla_runs()
+    return fit.fit_supervised(
+        runs["N"],
+        runs["D"],
+        runs["L"],
+        gamma=1.0,
+        delta=CHINCHILLA_DELTA,
+        grid=fit.EPOCH_CHINCHILLA_GRID if grid is None else grid,
+    )
+
+
+CHINCHILLA_NAMES = ("E", "A", "B", "alpha", "beta")
+
+
+def chinchilla_table(res: fit.SupervisedFit, boot) -> pd.DataFrame:
+    """Hoffmann et al., Epoch's refit and ours, with standard errors and 95% intervals."""
+    epoch = laws.EPOCH_CHINCHILLA
+    eb = fit_data.EPOCH_BOOTSTRAP
+    ours95 = boot.intervals(0.95)
+    ok = boot.samples[boot.converged]
+    rows = []
+    for n in CHINCHILLA_NAMES:
+        rows.append(
+            {
+                "coefficient": n,
+                "Hoffmann et al. (2022)": getattr(fit_data.HOFFMANN_TEX, n),
+                "Epoch (2024)": getattr(epoch, n),
+                "Epoch s.e.": eb["std"][n],
+                "Epoch 95% interval": "({:.4g}, {:.4g})".format(*eb["interval_95"][n]),
+                "ours": getattr(res.params, n),
+                "ours s.e.": float(ok[n].std(ddof=1)),
+                "ours 95% interval": "({:.4g}, {:.4g})".format(*ours95[n]),
+                "ours vs Epoch": getattr(res.params, n) / getattr(epoch, n) - 1,
+            }
+        )
+    return pd.DataFrame(rows).set_index("coefficient")
+
+
+def fig_chinchilla_bootstrap(res: fit.SupervisedFit, boot) -> plt.Figure:
+    """Histograms of our bootstrap refits, our 95% interval (shaded) and Epoch's (dashed)."""
+    eb = fit_data.EPOCH_BOOTSTRAP["interval_95"]
+    ours = boot.intervals(0.95)
+    ok = boot.samples[boot.converged]
+    fig, axes = plt.subplots(1, 5, figsize=(13, 2.8))
+    for ax, n in zip(axes, CHINCHILLA_NAMES, strict=True):
+        values = ok[n].to_numpy()
+        log = n in ("A", "B")
+        bins = np.geomspace(values.min(), values.max(), 40) if log else 40
+        ax.hist(values, bins=bins, color=plots.OURS_COLOR, alpha=0.55)
+        ax.axvspan(*ours[n], color=plots.OURS_COLOR, alpha=0.12, label="ours, 95%")
+        for x in eb[n]:
+            ax.axvline(x, color=plots.PAPER_COLOR, ls="--", lw=1.2)
+        ax.axvline(getattr(laws.EPOCH_CHINCHILLA, n), color=plots.PAPER_COLOR, lw=1.5, label="Epoch")
+        ax.axvline(getattr(res.params, n), color=plots.OURS_COLOR, lw=1.5, label="ours")
+        if log:
+            ax.set_xscale("log")
+        ax.set_title(n if len(n) == 1 else f"$\\{n}$")
+        ax.set_yticks([])
+    axes[0].legend(loc="upper right", fontsize="x-small")
+    fig.supxlabel(
+        "coefficient value over the bootstrap refits (dashed: Epoch's 95% interval)", fontsize="small"
+    )
+    return fig
+
+
+# --- The convergence trap -----------------------------------------------------------------------------------
+
+
+def trap_runs(seed: int = 0) -> pd.DataFrame:
+    """73 runs from the paper's supervised law on a design like its supervised fit, 0.1% noise."""
+    rng = np.random.default_rng(seed)
+    return fit_data.simulate_supervised(fit_data.paper_supervised_design(), laws.PAPER_SUPERVISED, 0.001, rng)
+
+
+def convergence_trap(
+    runs: pd.DataFrame, refine: int = 16
+) -> tuple[pd.DataFrame, dict[str, fit.SupervisedFit]]:
+    """The same starts fitted with scipy's defaults on the raw objective and with our settings."""
+    fits = {
+        "scipy defaults, raw objective": fit.fit_supervised(
+            runs["N"],
+            runs["D"],
+            runs["L"],
+            refine=refine,
+            method="scipy",
+            settings=fit.OptimizerSettings.scipy_defaults(),
+        ),
+        "scaled objective, tight tolerances": fit.fit_supervised(
+            runs["N"], runs["D"], runs["L"], refine=refine, method="scipy"
+        ),
+    }
+    rows = []
+    truth = laws.PAPER_SUPERVISED
+    for label, res in fits.items():
+        pg = [r.projected_gradient for r in res.search.polished]
+        row = {
+            "setting": label,
+            "objective": res.objective,
+            "starts converged": f"{sum(r.converged for r in res.search.polished)}/{len(pg)}",
+            "median iterations": float(np.median([r.n_iter for r in res.search.polished])),
+            "largest projected gradient": float(np.max(pg)),
+        }
+        row.update({n: getattr(res.params, n) for n in truth.NAMES})
+        rows.append(row)
+    row = {"setting": "truth (Table 6)", "objective": math.nan}
+    row.update(truth.values())
+    rows.append(row)
+    return pd.DataFrame(rows).set_index("setting"), fits
+
+
+def fig_convergence_trap(fits: dict[str, fit.SupervisedFit]) -> plt.Figure:
+    """Projected gradient and error in E at the end of every L-BFGS-B run, for both settings."""
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3))
+    for i, (label, res) in enumerate(fits.items()):
+        pol = res.search.polished
+        pg = np.array([max(r.projected_gradient, 1e-16) for r in pol])
+        fitted_e = np.array([fit.coefficients("supervised", res.law.full(r.theta)).E for r in pol])
+        err = np.abs(fitted_e / laws.PAPER_SUPERVISED.E - 1)
+        jitter = np.random.default_rng(0).uniform(-0.15, 0.15, len(pol))
+        axes[0].scatter(i + jitter, pg, s=14, label=label)
+        axes[1].scatter(i + jitter, np.maximum(err, 1e-9), s=14)
+    axes[0].axhline(fit.KKT_TOL, color="k", lw=1, ls=":", label="optimality test")
+    for ax, title in zip(axes, ["largest projected gradient at the end", "relative error of E"], strict=True):
+        ax.set_yscale("log")
+        ax.set_xticks([0, 1], ["scipy defaults", "ours"])
+        ax.set_title(title)
+    axes[0].legend(fontsize="x-small", loc="center right")
+    return fig
+
+
+# --- Shortcut against exhaustive search ---------------------------------------------------------------------
+
+
+def exhaustive_search(res: fit.FitResult) -> dict[str, Any]:
+    """L-BFGS-B (scipy) from *every* start of ``res``'s grid, against ``res``'s shortcut."""
+    t0 = time.perf_counter()
+    full = res.refit(refine=None, method="scipy")
+    seconds = time.perf_counter() - t0
+    order = np.argsort(full.search.start_scores, kind="stable")
+    final = np.full(len(order), np.nan)
+    final[full.search.refined_index] = full.search.refined_objectives
+    return {
+        "n_starts": int(full.n_starts),
+        "score_rank_objective": final[order].tolist(),  # final objective of the start ranked k by its score
+        "converged": [bool(r.converged) for r in full.search.polished],
+        "exhaustive_objective": full.scaled_objective,
+        "exhaustive_params": full.params.values(),
+        "exhaustive_seconds": seconds,
+        "shortcut_objective": res.scaled_objective,
+        "shortcut_params": res.params.values(),
+        "shortcut_refined": int(res.n_refined),
+        "shortcut_seconds": res.seconds,
+    }
+
+
+def fig_shortcut(ex: dict[str, Any]) -> plt.Figure:
+    """Final objective of L-BFGS-B from each start, against the start's rank by its initial objective."""
+    y = np.asarray(ex["score_rank_objective"], float)
+    ranks = np.arange(1, len(y) + 1)
+    fig, ax = plt.subplots(figsize=(6.5, 3.4))
+    ax.scatter(ranks, y, s=4, color=plots.PAPER_COLOR, label="L-BFGS-B from each start (exhaustive)")
+    ax.axvspan(0.8, ex["shortcut_refined"] + 0.5, color=plots.OURS_COLOR, alpha=0.12, label="starts refined")
+    ax.axhline(ex["shortcut_objective"], color=plots.OURS_COLOR, lw=1.2, label="shortcut's optimum")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("start's rank by its initial objective")
+    ax.set_ylabel("objective / (delta n) after L-BFGS-B")
+    ax.legend(fontsize="x-small")
+    return fig
+
+
+# --- Synthetic recovery -------------------------------------------------------------------------------------
+
+
+SCALES = {"paper": fit_data.PAPER_SCALE, "study": fit_data.STUDY_SCALE}
+
+
+def _split(n: int, rng: np.random.Generator, held_out: float = 0.2) -> np.ndarray:
+    mask = np.zeros(n, bool)
+    mask[rng.choice(n, int(round(held_out * n)), replace=False)] = True
+    return mask
+
+
+def supervised_recovery(noise_levels: list[float], seeds: int, seed: int = 0, grid=None) -> pd.DataFrame:
+    """Fit the supervised law to synthetic runs (80% of them), score the other 20% and each coefficient."""
+    rows = []
+    for scale_name, scale in SCALES.items():
+        truth, _ = fit_data.transported_coefficients(scale)
+        design = fit_data.rescale_design(fit_data.paper_supervised_design(), scale)
+        for noise in noise_levels:
+            for s in range(seeds):
+                rng = np.random.default_rng([seed, s, int(noise * 1e6)])
+                runs = fit_data.simulate_supervised(design, truth, noise, rng)
+                held = _split(len(runs), rng)
+                tr, te = runs[~held], runs[held]
+                res = fit.fit_supervised(tr["N"], tr["D"], tr["L"], grid=grid)
+                pred = res.predict(te["N"], te["D"]) / te["L"].to_numpy() - 1
+                row = {"law": "supervised", "design": scale_name, "noise": noise, "draw": s, "runs": len(tr)}
+                row.update({f"err_{n}": getattr(res.params, n) / getattr(truth, n) - 1 for n in truth.NAMES})
+                row.update(
+                    held_out_max=float(np.max(np.abs(pred))),
+                    held_out_mean=float(np.mean(np.abs(pred))),
+                    converged=res.converged,
+                    seconds=res.seconds,
+                )
+                rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def distillation_runs(scale_name: str, noise: float, seed: int, thin: int = 1) -> pd.DataFrame:
+    """Synthetic distillation runs on the paper-shaped design at ``scale_name``, Table 6 truth."""
+    scale = SCALES[scale_name]
+    sup, dist = fit_data.transported_coefficients(scale)
+    design = fit_data.rescale_design(fit_data.paper_distillation_design(), scale).iloc[::thin]
+    rng = np.random.default_rng([seed, int(noise * 1e6), 1 if scale_name == "study" else 0])
+    return fit_data.simulate_distillation(design, sup, dist, noise, rng)
+
+
+def distillation_recovery(
+    noise_levels: list[float], seed: int = 0, grid=None, thin: int = 1, refine: int | None = None
+) -> pd.DataFrame:
+    """Fit the distillation law to 80% of ~700 synthetic runs; coefficient errors and held-out errors."""
+    rows = []
+    for scale_name, scale in SCALES.items():
+        sup, truth = fit_data.transported_coefficients(scale)
+        for noise in noise_levels:
+            runs = distillation_runs(scale_name, noise, seed, thin)
+            held = _split(len(runs), np.random.default_rng([seed, 7]))
+            tr, te = runs[~held], runs[held]
+            kw = {} if refine is None else {"refine": refine}
+            res = fit.fit_distillation(
+                tr["N_S"], tr["D_S"], tr["L_T"], tr["L_S"], supervised=sup, grid=grid, **kw
+            )
+            pred = res.predict(te["N_S"], te["D_S"], te["L_T"]) / te["L_S"].to_numpy() - 1
+            truth_objective = res.law.objective_and_grad(_theta(truth), res.data)[0]
+            row = {"law": "distillation", "design": scale_name, "noise": noise, "draw": 0, "runs": len(tr)}
+            row.update({f"err_{n}": getattr(res.params, n) / getattr(truth, n) - 1 for n in truth.NAMES})
+            row.update({f"fit_{n}": getattr(res.params, n) for n in truth.NAMES})
+            row.update(
+                held_out_max=float(np.max(np.abs(pred))),
+                held_out_mean=float(np.mean(np.abs(pred))),
+                objective=res.scaled_objective,
+                truth_objective=float(truth_objective),
+                converged=res.converged,
+                n_hits=res.search.n_hits,
+                seconds=res.seconds,
+            )
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _theta(c: laws.DistillationCoefficients) -> np.ndarray:
+    return np.array(
+        [math.log(c.A), math.log(c.B), c.alpha, c.beta, c.gamma, c.c0, c.c1, c.f1, math.log(c.d1)]
+    )
+
+
+def fig_recovery(table: pd.DataFrame) -> plt.Figure:
+    """|relative error| of every coefficient, per law, design and noise level."""
+    laws_present = list(dict.fromkeys(table["law"]))
+    fig, axes = plt.subplots(1, len(laws_present), figsize=(6 * len(laws_present), 3.4), squeeze=False)
+    for ax, law in zip(axes[0], laws_present, strict=True):
+        sub = table[table["law"] == law]
+        names = [c[4:] for c in sub.columns if c.startswith("err_") and sub[c].notna().any()]
+        groups = list(sub.groupby(["design", "noise"]))
+        width = 0.8 / len(groups)
+        for j, ((design, noise), g) in enumerate(groups):
+            err = np.abs(g[[f"err_{n}" for n in names]].to_numpy())
+            x = np.arange(len(names)) + (j - (len(groups) - 1) / 2) * width
+            ax.scatter(
+                np.repeat(x[None], len(g), 0), np.maximum(err, 1e-6), s=14, label=f"{design}, {noise:.1%}"
+            )
+        ax.set_xticks(range(len(names)), [n if len(n) <= 2 else f"$\\{n}$" for n in names])
+        ax.set_yscale("log")
+        ax.axhline(0.01, color="k", lw=0.8, ls=":")
+        ax.set_title(f"{law} law: |fitted / true - 1|")
+        ax.legend(fontsize="x-small", ncol=2)
+    return fig
+
+
+# --- Identifiability ----------------------------------------------------------------------------------------
+
+
+def distillation_bootstrap(noise: float, n_resamples: int, seed: int = 0, grid=None, thin: int = 1):
+    """Fit the paper-shaped design at ``noise`` on all runs and bootstrap it (the identifiability study)."""
+    runs = distillation_runs("paper", noise, seed, thin)
+    sup = laws.PAPER_SUPERVISED
+    res = fit.fit_distillation(runs["N_S"], runs["D_S"], runs["L_T"], runs["L_S"], supervised=sup, grid=grid)
+    boot = bootstrap(res, n_resamples, level=0.9, seed=seed)
+    ext = extrapolation_check(res, 2.3)
+    return res, boot, ext
+
+
+def eigen_table(res: fit.FitResult) -> pd.DataFrame:
+    """Eigenvalues of the scaled objective's Hessian at the solution and the coordinates they move most."""
+    h = res.hessian()
+    vals, vecs = np.linalg.eigh(h)
+    rows = []
+    for k in range(len(vals)):
+        v = vecs[:, k]
+        top = np.argsort(-np.abs(v))[:3]
+        rows.append(
+            {
+                "eigenvalue": float(vals[k]),
+                "main coordinates": ", ".join(f"{res.names[i]} ({v[i]:+.2f})" for i in top),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def fig_identifiability(
+    samples: pd.DataFrame, estimate: dict[str, float], converged: np.ndarray
+) -> plt.Figure:
+    """Relative width of the 90% bootstrap interval of every distillation coefficient."""
+    ok = samples[converged]
+    names = list(ok.columns)
+    width = [(np.percentile(ok[n], 95) - np.percentile(ok[n], 5)) / abs(estimate[n]) for n in names]
+    paper = laws.PAPER_DISTILLATION
+    paper_width = [(paper.intervals[n][1] - paper.intervals[n][0]) / getattr(paper, n) for n in names]
+    x = np.arange(len(names))
+    fig, ax = plt.subplots(figsize=(7, 3.2))
+    ax.bar(
+        x - 0.2, np.maximum(width, 1e-8), 0.4, color=plots.OURS_COLOR, label="synthetic fit, our bootstrap"
+    )
+    ax.bar(x + 0.2, np.maximum(paper_width, 1e-8), 0.4, color=plots.PAPER_COLOR, label="paper, Table 6")
+    ax.set_xticks(x, [n if len(n) <= 2 else f"$\\{n}$" for n in names])
+    ax.set_yscale("log")
+    ax.set_ylabel("90% interval width / estimate")
+    ax.legend(fontsize="x-small")
+    return fig

@@ -1,0 +1,957 @@
+"""Run records -> the tidy tables every study chapter reads: designs, seed noise, IsoFLOP profiles and optima.
+
+The study's runs are described by a *design*: one row per (block, run) with the run's key, model, tokens,
+seed and compute (:func:`study_design` for the study's blocks, :func:`design_table` for any list of specs).
+:func:`supervised_runs` joins a design with the records that exist, so a chapter shows what is there and says
+what is pending (:func:`progress_table`) instead of failing.
+
+From the supervised runs:
+
+- :func:`seed_spread`, :func:`pooled_noise` and :func:`paired_differences`: the seed-to-seed spread of the
+  final validation loss per configuration, pooled with a chi-square interval, and paired-seed differences
+  between neighbouring sizes of an IsoFLOP profile.
+- :func:`isoflop_points`, :func:`parabola_minimum` and :func:`compute_optimal`: IsoFLOP profiles (loss
+  against size at fixed compute), the parabola in log N through each profile's lowest point and its two
+  neighbours, and from its vertex N*(C), D*(C) and M* = D*/N* with intervals from the measured seed noise
+  (parametric bootstrap), plus the compute-optimal exponents N* ~ C^a, D* ~ C^b.
+- :func:`m_star`: the compute-optimal tokens per parameter at our scale, ``(value, low, high)``, which the
+  later protocols use where the paper uses M = 20.
+
+A profile whose lowest point is its smallest (or largest) size has its minimum at the edge of what was
+trained; its N* is reported as a bound (``edge``), never extrapolated, and it does not enter the exponents.
+
+Units: N = non-embedding parameters, D = tokens trained, C = FLOPs (3 F(N) D, the study's accounting),
+L = validation cross-entropy in nats per token.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from .laws import SupervisedCoefficients
+
+#: Two runs belong to the same IsoFLOP budget when their compute is within this relative distance of it.
+BUDGET_RTOL = 0.02
+
+#: Columns of :func:`supervised_runs` (and of the synthetic tables the tests build).
+RUN_COLUMNS = ("key", "model", "n_params", "tokens", "flops", "budget", "seed", "val_loss")
+
+
+class InsufficientData(ValueError):
+    """The records do not (yet) determine the asked quantity; the message says what is missing."""
+
+
+# --- designs and records ------------------------------------------------------------------------------------
+
+
+def snap_budget(flops: Sequence[float] | np.ndarray, budgets: Sequence[float], rtol: float = BUDGET_RTOL):
+    """The nominal budget within ``rtol`` of each compute value (NaN where none is that close)."""
+    c = np.asarray(flops, float)
+    out = np.full(c.shape, np.nan)
+    for b in budgets:
+        out[np.abs(c / b - 1) <= rtol] = b
+    return out
+
+
+def design_table(
+    specs, block: str = "", budgets: Sequence[float] = (), *, budget_of: Sequence[float] | None = None
+) -> pd.DataFrame:
+    """One row per spec: ``block, key, model, n_params, tokens, seed, split, flops, budget``.
+
+    ``tokens`` are the tokens the run will train on (whole batches); ``flops`` its paper-accounting compute;
+    ``budget`` the nominal IsoFLOP budget among ``budgets`` that it lies on (NaN if none), or, with
+    ``budget_of``, the nominal budget of each spec as designed (for tiny runs, whose whole-batch rounding
+    moves their compute by more than :data:`BUDGET_RTOL`).
+    """
+    from .runs import run_flops
+
+    cols = ["block", "key", "model", "n_params", "tokens", "seed", "split", "teacher", "flops"]
+    rows = [
+        [block, s.key, s.model, s.config.n_params, s.tokens_trained, s.seed, s.split, s.teacher,
+         run_flops(s)["total"]]
+        for s in specs
+    ]  # fmt: skip
+    df = pd.DataFrame(rows, columns=cols).astype({"flops": float, "n_params": float, "tokens": float})
+    if budget_of is not None:
+        if len(budget_of) != len(df):
+            raise ValueError(f"design_table: 'budget_of' has {len(budget_of)} values for {len(df)} specs")
+        df["budget"] = np.asarray(budget_of, float)
+    else:
+        df["budget"] = snap_budget(df["flops"].to_numpy(float), budgets)
+    return df
+
+
+def study_design(blocks: Sequence[str] | None = None, *, supervised_only: bool = True) -> pd.DataFrame:
+    """The study's design (:data:`distill_scaling.study.BLOCKS`), one row per (block, run).
+
+    ``blocks``: the block names (default: all). ``supervised_only``: drop distillation runs. IsoFLOP budgets
+    are the study's :data:`~distill_scaling.study.ISOFLOP_BUDGETS`. A block that cannot be built yet (the
+    protocols need the measured M*) is left out; ``design.attrs["skipped"]`` maps it to the reason.
+    """
+    from . import study
+
+    names = list(study.BLOCKS) if blocks is None else list(blocks)
+    unknown = [b for b in names if b not in study.BLOCKS]
+    if unknown:
+        raise ValueError(f"unknown study block(s) {unknown}; allowed: {', '.join(study.BLOCKS)}")
+    frames, skipped = [], {}
+    for name in names:
+        try:
+            built = study.BLOCKS[name].build()
+        except ValueError as exc:
+            skipped[name] = str(exc)
+            continue
+        specs = [s for s in built if not (supervised_only and s.teacher is not None)]
+        if specs:
+            frames.append(design_table(specs, name, study.ISOFLOP_BUDGETS))
+    design = pd.concat(frames, ignore_index=True) if frames else design_table([], "")
+    design.attrs["skipped"] = skipped
+    return design
+
+
+def block_keys(name: str) -> list[str]:
+    """The run keys of one study block (``study.BLOCKS[name].build()``), in the block's order."""
+    from . import study
+
+    if name not in study.BLOCKS:
+        raise ValueError(f"unknown study block {name!r}; allowed: {', '.join(study.BLOCKS)}")
+    return [s.key for s in study.BLOCKS[name].build()]
+
+
+def select_block(records: pd.DataFrame, name: str) -> pd.DataFrame:
+    """The records of the runs of study block ``name`` (those that exist)."""
+    keys = block_keys(name)
+    if records.empty:
+        return records
+    return records[records["key"].isin(keys)]
+
+
+def _is_supervised(records: pd.DataFrame) -> pd.Series:
+    if "teacher" not in records.columns:
+        return pd.Series(True, index=records.index)
+    return records["teacher"].isna()
+
+
+def supervised_runs(
+    records: pd.DataFrame,
+    design: pd.DataFrame | None = None,
+    budgets: Sequence[float] = (),
+) -> pd.DataFrame:
+    """The recorded supervised runs as a tidy table, one row per run (see :data:`RUN_COLUMNS`).
+
+    With a ``design``, only its runs are kept and their ``budget`` and ``block`` (the first block listing the
+    run) come from it; without one, every supervised record is kept and ``budget`` is the nominal budget among
+    ``budgets`` that its compute lies on.
+    Extra columns: ``split, tokens_per_param, epochs, steps, wall_time_s`` where the records have them.
+    """
+    cols = [*RUN_COLUMNS, "block", "split", "tokens_per_param", "epochs", "steps", "wall_time_s"]
+    if records is None or records.empty:
+        return pd.DataFrame(columns=cols)
+    need = {"key", "model", "n_params", "val_loss"}
+    missing = need - set(records.columns)
+    if missing:
+        raise ValueError(
+            f"records lack the column(s) {sorted(missing)} (expected runs.load_records() output)"
+        )
+    df = records[_is_supervised(records)].copy()
+    df["tokens"] = df["tokens_trained"] if "tokens_trained" in df.columns else df["tokens"]
+    df["flops"] = df["flops_total"] if "flops_total" in df.columns else df["flops"]
+    if design is not None:
+        d = design.drop_duplicates("key").set_index("key")
+        df = df[df["key"].isin(d.index)]
+        df["budget"] = d.loc[df["key"], "budget"].to_numpy(float) if len(df) else np.array([])
+        df["block"] = d.loc[df["key"], "block"].to_numpy() if len(df) else np.array([])
+    else:
+        df["budget"] = snap_budget(df["flops"].to_numpy(float), budgets)
+    df["tokens_per_param"] = df["tokens"] / df["n_params"]
+    for c in cols:
+        if c not in df.columns:
+            df[c] = np.nan
+    out = df[cols].reset_index(drop=True)
+    for c in ("n_params", "tokens", "flops", "budget", "val_loss", "tokens_per_param"):
+        out[c] = out[c].astype(float)
+    return out.sort_values(["budget", "n_params", "seed"], na_position="last").reset_index(drop=True)
+
+
+def progress_table(records: pd.DataFrame, design: pd.DataFrame) -> pd.DataFrame:
+    """Per block of the design: runs recorded, runs in total, and the compute of each (FLOPs)."""
+    have = set(records["key"]) if records is not None and not records.empty else set()
+    d = design.assign(recorded=design["key"].isin(have))
+    d["flops_recorded"] = d["flops"].where(d["recorded"], 0.0)
+    out = d.groupby("block", sort=False).agg(
+        recorded=("recorded", "sum"), total=("key", "size"), flops_recorded=("flops_recorded", "sum"),
+        flops_total=("flops", "sum"),
+    )  # fmt: skip
+    out.loc["all (distinct runs)"] = [
+        int(d.drop_duplicates("key")["recorded"].sum()),
+        int(d["key"].nunique()),
+        float(d.drop_duplicates("key")["flops_recorded"].sum()),
+        float(d.drop_duplicates("key")["flops"].sum()),
+    ]
+    out[["recorded", "total"]] = out[["recorded", "total"]].astype(int)
+    return out
+
+
+# --- seed-to-seed noise -------------------------------------------------------------------------------------
+
+#: A configuration is everything about a run but its seeds.
+CONFIG_COLUMNS = ("model", "n_params", "tokens", "budget")
+
+
+def _config_groups(runs: pd.DataFrame):
+    cols = [c for c in CONFIG_COLUMNS if c in runs.columns]
+    return runs.groupby(cols, dropna=False, sort=True)
+
+
+def seed_spread(runs: pd.DataFrame, level: float = 0.9) -> pd.DataFrame:
+    """Per configuration with at least two seeds: the seeds' final validation losses, their mean, standard
+    deviation (ddof = 1) in nats and relative to the mean (%), with a chi-square interval on the relative std.
+    """
+    rows = []
+    for cfg, g in _config_groups(runs):
+        if len(g) < 2:
+            continue
+        losses = g["val_loss"].to_numpy(float)
+        n = len(losses)
+        std = float(np.std(losses, ddof=1))
+        mean = float(np.mean(losses))
+        lo, hi = _chi2_interval(std / mean, n - 1, level)
+        row = dict(zip([c for c in CONFIG_COLUMNS if c in runs.columns], cfg, strict=True))
+        row.update(
+            {
+                "seeds": n,
+                "losses": tuple(round(float(x), 4) for x in losses),
+                "mean": mean,
+                "std": std,
+                "rel_std_pct": 100 * std / mean,
+                "rel_std_low_pct": 100 * lo,
+                "rel_std_high_pct": 100 * hi,
+                "range": float(losses.max() - losses.min()),
+            }
+        )
+        rows.append(row)
+    cols = [c for c in CONFIG_COLUMNS if c in runs.columns]
+    extra = ["seeds", "losses", "mean", "std", "rel_std_pct", "rel_std_low_pct", "rel_std_high_pct", "range"]
+    return pd.DataFrame(rows, columns=cols + extra)
+
+
+def _chi2_interval(s: float, dof: int, level: float) -> tuple[float, float]:
+    """Central ``level`` interval of a standard deviation estimated as ``s`` with ``dof`` degrees of
+    freedom."""
+    if dof < 1 or not np.isfinite(s):
+        return math.nan, math.nan
+    a = (1 - level) / 2
+    return (
+        float(s * math.sqrt(dof / stats.chi2.ppf(1 - a, dof))),
+        float(s * math.sqrt(dof / stats.chi2.ppf(a, dof))),
+    )
+
+
+@dataclass(frozen=True)
+class NoiseSummary:
+    """The seed-to-seed spread pooled over configurations (variances weighted by their degrees of freedom).
+
+    ``rel_std`` is a fraction of the loss (0.005 = 0.5%); ``*_interval`` are chi-square intervals at
+    ``level``; ``configs`` and ``dof`` say how much data the estimate rests on.
+    """
+
+    std: float
+    std_interval: tuple[float, float]
+    rel_std: float
+    rel_std_interval: tuple[float, float]
+    configs: int
+    runs: int
+    dof: int
+    level: float
+
+    @property
+    def measured(self) -> bool:
+        return self.dof > 0
+
+    def verdict(self, target: float) -> str:
+        """``below``, ``above`` or ``inconclusive`` against a relative target (e.g. 0.005), judged by the
+        interval."""
+        if not self.measured:
+            return "not measured"
+        lo, hi = self.rel_std_interval
+        if hi < target:
+            return "below"
+        if lo > target:
+            return "above"
+        return "inconclusive"
+
+
+def pooled_noise(runs: pd.DataFrame, level: float = 0.9) -> NoiseSummary:
+    """Pool the seed-to-seed variance of every configuration with two or more seeds."""
+    ss_abs = ss_rel = 0.0
+    dof = configs = n_runs = 0
+    for _, g in _config_groups(runs):
+        if len(g) < 2:
+            continue
+        x = g["val_loss"].to_numpy(float)
+        ss_abs += float(np.sum((x - x.mean()) ** 2))
+        ss_rel += float(np.sum((x / x.mean() - 1) ** 2))
+        dof += len(x) - 1
+        configs += 1
+        n_runs += len(x)
+    if dof == 0:
+        nan2 = (math.nan, math.nan)
+        return NoiseSummary(math.nan, nan2, math.nan, nan2, 0, 0, 0, level)
+    std, rel = math.sqrt(ss_abs / dof), math.sqrt(ss_rel / dof)
+    std_iv, rel_iv = _chi2_interval(std, dof, level), _chi2_interval(rel, dof, level)
+    return NoiseSummary(std, std_iv, rel, rel_iv, configs, n_runs, dof, level)
+
+
+def paired_differences(runs: pd.DataFrame, level: float = 0.9) -> pd.DataFrame:
+    """Paired-seed differences between neighbouring sizes of each IsoFLOP budget.
+
+    For every budget and every two consecutive sizes that share at least two seeds: the per-seed differences
+    L(larger) - L(smaller), their mean, standard deviation, standard error, the t interval at ``level`` and
+    whether it excludes zero (the ordering is resolved by the paired seeds).
+    """
+    rows = []
+    sub = runs.dropna(subset=["budget"])
+    for budget, g in sub.groupby("budget", sort=True):
+        sizes = sorted(g["n_params"].unique())
+        for small, large in zip(sizes[:-1], sizes[1:], strict=True):
+            a = g[g["n_params"] == small].set_index("seed")["val_loss"]
+            b = g[g["n_params"] == large].set_index("seed")["val_loss"]
+            common = sorted(set(a.index) & set(b.index))
+            if len(common) < 2:
+                continue
+            d = (b.loc[common] - a.loc[common]).to_numpy(float)
+            n = len(d)
+            mean, sd = float(d.mean()), float(d.std(ddof=1))
+            se = sd / math.sqrt(n)
+            half = float(stats.t.ppf(0.5 + level / 2, n - 1)) * se
+            rows.append(
+                {
+                    "budget": budget,
+                    "smaller": g.loc[g["n_params"] == small, "model"].iloc[0],
+                    "larger": g.loc[g["n_params"] == large, "model"].iloc[0],
+                    "seeds": n,
+                    "mean_diff": mean,
+                    "std_diff": sd,
+                    "se": se,
+                    "low": mean - half,
+                    "high": mean + half,
+                    "resolved": bool(mean - half > 0 or mean + half < 0),
+                }
+            )
+    cols = ["budget", "smaller", "larger", "seeds", "mean_diff", "std_diff", "se", "low", "high", "resolved"]
+    return pd.DataFrame(rows, columns=cols)
+
+
+# --- IsoFLOP profiles ---------------------------------------------------------------------------------------
+
+
+def isoflop_points(runs: pd.DataFrame) -> pd.DataFrame:
+    """One point per (budget, size): the mean loss over seeds, the number of seeds and their spread."""
+    sub = runs.dropna(subset=["budget"])
+    cols = ["budget", "model", "n_params", "tokens", "flops", "val_loss", "seeds", "std", "tokens_per_param"]
+    if sub.empty:
+        return pd.DataFrame(columns=cols)
+    out = (
+        sub.groupby(["budget", "n_params"], sort=True)
+        .agg(
+            model=("model", "first"),
+            tokens=("tokens", "mean"),
+            flops=("flops", "mean"),
+            val_loss=("val_loss", "mean"),
+            seeds=("val_loss", "size"),
+            std=("val_loss", "std"),
+        )
+        .reset_index()
+    )
+    out["tokens_per_param"] = out["tokens"] / out["n_params"]
+    return out[cols]
+
+
+@dataclass(frozen=True)
+class ParabolaMinimum:
+    """The minimum of one IsoFLOP profile from a parabola in x = ln N.
+
+    ``coef`` are ``np.polyfit`` coefficients (highest power first) of L(x) over the ``window`` of sizes the
+    parabola went through. ``edge`` is ``"small"`` or ``"large"`` when the lowest point is the profile's
+    smallest or largest size: then ``n_star`` is that size, a bound on the true optimum (which lies beyond
+    it), and ``loss_star`` the lowest measured loss. ``None`` means an interior minimum.
+    """
+
+    n_star: float
+    loss_star: float
+    edge: str | None
+    coef: np.ndarray = field(repr=False)
+    window: tuple[float, ...] = ()
+
+    @property
+    def interior(self) -> bool:
+        return self.edge is None and np.isfinite(self.n_star)
+
+    def curve(self, n: np.ndarray) -> np.ndarray:
+        """The parabola's loss at sizes ``n``."""
+        return np.polyval(self.coef, np.log(np.asarray(n, float)))
+
+
+def parabola_minimum(n_params: Sequence[float], loss: Sequence[float], n_points: int = 3) -> ParabolaMinimum:
+    """Fit a parabola in ln N through the lowest point of a profile and its neighbours; return its vertex.
+
+    ``n_points`` consecutive sizes (by N) around the lowest loss form the window (least squares if more than
+    three). A window at the profile's end whose lowest point is the end itself gives an edge minimum (see
+    :class:`ParabolaMinimum`); a parabola that is not convex, or whose vertex leaves the window, is clipped to
+    the lowest measured point.
+    """
+    if isinstance(n_points, bool) or not isinstance(n_points, (int, np.integer)) or n_points < 3:
+        raise ValueError(f"parabola_minimum: argument 'n_points' must be an int >= 3, got {n_points!r}")
+    n = np.asarray(n_params, float)
+    y = np.asarray(loss, float)
+    if n.shape != y.shape or n.ndim != 1:
+        raise ValueError("parabola_minimum: 'n_params' and 'loss' must be 1-d arrays of the same length")
+    order = np.argsort(n)
+    n, y = n[order], y[order]
+    if len(n) == 0:
+        return ParabolaMinimum(math.nan, math.nan, None, np.array([math.nan] * 3))
+    best = int(np.argmin(y))
+    if len(n) < 3:
+        edge = "small" if best == 0 else "large"
+        return ParabolaMinimum(float(n[best]), float(y[best]), edge, np.array([math.nan] * 3), tuple(n))
+    k = min(n_points, len(n))
+    start = int(np.clip(best - (k - 1) // 2, 0, len(n) - k))
+    idx = np.arange(start, start + k)
+    x = np.log(n[idx])
+    coef = np.polyfit(x, y[idx], 2)
+    if best == 0 or best == len(n) - 1:
+        edge = "small" if best == 0 else "large"
+        return ParabolaMinimum(float(n[best]), float(y[best]), edge, coef, tuple(n[idx]))
+    if coef[0] <= 0:  # not convex: the lowest measured point is the best we know
+        return ParabolaMinimum(float(n[best]), float(y[best]), None, coef, tuple(n[idx]))
+    xs = float(np.clip(-coef[1] / (2 * coef[0]), x[0], x[-1]))
+    return ParabolaMinimum(float(math.exp(xs)), float(np.polyval(coef, xs)), None, coef, tuple(n[idx]))
+
+
+def tokens_at(profile: pd.DataFrame, n_star: np.ndarray | float) -> np.ndarray | float:
+    """D at size(s) ``n_star`` on one IsoFLOP profile: interpolation of its (ln N, ln D) points (the
+    minima never leave the sizes trained, so no extrapolation is needed)."""
+    p = profile.sort_values("n_params")
+    x, y = np.log(p["n_params"].to_numpy(float)), np.log(p["tokens"].to_numpy(float))
+    return np.exp(np.interp(np.log(n_star), x, y))
+
+
+def minima_batch(n_params: Sequence[float], losses: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`parabola_minimum` with ``n_points=3`` for many loss vectors at once (rows of ``losses``, sizes
+    sorted ascending): returns ``(n_star, loss_star)`` per row. Used for the bootstrap draws."""
+    x = np.log(np.asarray(n_params, float))
+    y = np.atleast_2d(np.asarray(losses, float))
+    rows, k = y.shape
+    best = np.argmin(y, axis=1)
+    start = np.clip(best - 1, 0, k - 3)
+    r = np.arange(rows)
+    x0, x1, x2 = x[start], x[start + 1], x[start + 2]
+    y0, y1, y2 = y[r, start], y[r, start + 1], y[r, start + 2]
+    denom = (x0 - x1) * (x0 - x2) * (x1 - x2)
+    a = (x2 * (y1 - y0) + x1 * (y0 - y2) + x0 * (y2 - y1)) / denom
+    b = (x2**2 * (y0 - y1) + x1**2 * (y2 - y0) + x0**2 * (y1 - y2)) / denom
+    c = (x1 * x2 * (x1 - x2) * y0 + x2 * x0 * (x2 - x0) * y1 + x0 * x1 * (x0 - x1) * y2) / denom
+    lowest = y[r, best]
+    interior = (best > 0) & (best < k - 1) & (a > 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        xs = np.clip(-b / (2 * a), x0, x2)
+    n_star = np.where(interior, np.exp(xs), np.exp(x[best]))
+    loss_star = np.where(interior, a * xs**2 + b * xs + c, lowest)
+    return n_star, loss_star
+
+
+def power_law_fit(compute: np.ndarray, values: np.ndarray) -> tuple[float, float]:
+    """Least-squares ``values = k * compute**e`` in log space; returns ``(k, e)`` (NaN with < 2 points)."""
+    c, v = np.asarray(compute, float), np.asarray(values, float)
+    ok = np.isfinite(c) & np.isfinite(v) & (c > 0) & (v > 0)
+    if ok.sum() < 2 or np.unique(c[ok]).size < 2:
+        return math.nan, math.nan
+    e, logk = np.polyfit(np.log(c[ok]), np.log(v[ok]), 1)
+    return float(math.exp(logk)), float(e)
+
+
+@dataclass
+class ComputeOptimal:
+    """IsoFLOP minima, compute-optimal exponents and M*, with intervals from the measured seed noise.
+
+    ``minima``: one row per budget (``n_star, d_star, m_star, loss_star`` with ``*_low/*_high`` intervals,
+    ``edge``, ``sizes``). ``exponents``: rows ``N*``, ``D*``, ``M*`` with the exponent of C, its interval and
+    the prefactor, fitted over the budgets with interior minima. ``m_star``: ``(value, low, high)``, the
+    geometric mean of M*(C) over those budgets. ``noise`` is the relative seed noise the intervals assume
+    (NaN: not measured, no intervals). ``draws`` holds the bootstrap draws (arrays over resamples).
+    """
+
+    points: pd.DataFrame
+    minima: pd.DataFrame
+    parabolas: dict[float, ParabolaMinimum]
+    exponents: pd.DataFrame
+    m_star: tuple[float, float, float]
+    noise: float
+    n_boot: int
+    level: float
+    n_points: int
+    draws: dict[str, np.ndarray] = field(repr=False, default_factory=dict)
+
+    @property
+    def interior_budgets(self) -> list[float]:
+        return [b for b, p in self.parabolas.items() if p.interior]
+
+
+def _profile_optimum(profile: pd.DataFrame, loss: np.ndarray, n_points: int) -> tuple[ParabolaMinimum, float]:
+    pm = parabola_minimum(profile["n_params"].to_numpy(float), loss, n_points)
+    d = float(tokens_at(profile, pm.n_star)) if np.isfinite(pm.n_star) else math.nan
+    return pm, d
+
+
+def compute_optimal(
+    runs: pd.DataFrame,
+    *,
+    noise: float | None = None,
+    n_boot: int = 2000,
+    level: float = 0.9,
+    seed: int = 0,
+    n_points: int = 3,
+    min_sizes: int = 3,
+) -> ComputeOptimal:
+    """IsoFLOP analysis of supervised runs (paper Fig. 36b-c analogue).
+
+    ``noise``: relative seed-to-seed std of one run's loss (default: :func:`pooled_noise` of ``runs``). The
+    intervals come from a parametric bootstrap: every profile point's mean loss is redrawn with standard
+    deviation ``noise * L / sqrt(seeds)``, the parabolas refitted (the lowest point chosen anew), and N*, D*,
+    M* and the exponents recomputed ``n_boot`` times. Budgets with fewer than ``min_sizes`` sizes are listed
+    but not analysed.
+    """
+    if not (isinstance(n_boot, (int, np.integer)) and not isinstance(n_boot, bool) and n_boot >= 0):
+        raise ValueError(f"compute_optimal: argument 'n_boot' must be an int >= 0, got {n_boot!r}")
+    if not (isinstance(level, float) and 0 < level < 1):
+        raise ValueError(f"compute_optimal: argument 'level' must be a float in (0, 1), got {level!r}")
+    if noise is None:
+        noise = pooled_noise(runs).rel_std
+    points = isoflop_points(runs)
+    rng = np.random.default_rng(seed)
+    a = (1 - level) / 2
+    rows, parabolas = [], {}
+    draws: dict[str, dict[float, np.ndarray]] = {"n_star": {}, "d_star": {}, "loss_star": {}}
+    can_boot = n_boot > 0 and np.isfinite(noise) and noise > 0
+    for budget, prof in points.groupby("budget", sort=True):
+        prof = prof.sort_values("n_params")
+        row = {"budget": budget, "sizes": len(prof), "runs": int(prof["seeds"].sum())}
+        if len(prof) < min_sizes:
+            rows.append({**row, "edge": "too few sizes"})
+            continue
+        y = prof["val_loss"].to_numpy(float)
+        pm, d = _profile_optimum(prof, y, n_points)
+        parabolas[budget] = pm
+        row.update(
+            n_star=pm.n_star, d_star=d, m_star=d / pm.n_star, loss_star=pm.loss_star, edge=pm.edge,
+            model_lowest=prof.iloc[int(np.argmin(y))]["model"],
+            n_smallest=float(prof["n_params"].iloc[0]), n_largest=float(prof["n_params"].iloc[-1]),
+        )  # fmt: skip
+        if can_boot:
+            sd = noise * y / np.sqrt(prof["seeds"].to_numpy(float))
+            sim = y + rng.standard_normal((n_boot, len(y))) * sd
+            if n_points == 3:
+                ns, ls = minima_batch(prof["n_params"], sim)
+            else:
+                pms = [parabola_minimum(prof["n_params"], row, n_points) for row in sim]
+                ns = np.array([p.n_star for p in pms])
+                ls = np.array([p.loss_star for p in pms])
+            ds = tokens_at(prof, ns)
+            draws["n_star"][budget], draws["d_star"][budget], draws["loss_star"][budget] = ns, ds, ls
+            for name, arr in (("n_star", ns), ("d_star", ds), ("m_star", ds / ns), ("loss_star", ls)):
+                row[f"{name}_low"], row[f"{name}_high"] = np.quantile(arr, [a, 1 - a])
+            row["p_interior"] = float(np.mean((ns > row["n_smallest"]) & (ns < row["n_largest"])))
+        rows.append(row)
+    minima = pd.DataFrame(rows)
+    for c in ("n_star", "d_star", "m_star", "loss_star"):
+        for suffix in ("", "_low", "_high"):
+            if f"{c}{suffix}" not in minima.columns:
+                minima[f"{c}{suffix}"] = np.nan
+    for c in ("edge", "model_lowest"):
+        if c not in minima.columns:
+            minima[c] = None
+    if "p_interior" not in minima.columns:
+        minima["p_interior"] = np.nan
+
+    interior = [b for b, p in parabolas.items() if p.interior]
+    mi = minima.set_index("budget") if len(minima) else minima
+    exp_rows = []
+    flat: dict[str, np.ndarray] = {}
+    for name, col in (("N*", "n_star"), ("D*", "d_star"), ("M*", "m_star")):
+        vals = mi.loc[interior, col].to_numpy(float) if interior else np.array([])
+        k, e = power_law_fit(np.array(interior), vals)
+        lo = hi = math.nan
+        if can_boot and len(interior) >= 2:
+            if col == "m_star":
+                mat = np.stack([draws["d_star"][b] / draws["n_star"][b] for b in interior], axis=1)
+            else:
+                mat = np.stack([draws[col][b] for b in interior], axis=1)
+            x = np.log(np.array(interior))
+            xc = x - x.mean()
+            slopes = (np.log(mat) - np.log(mat).mean(axis=1, keepdims=True)) @ xc / float(xc @ xc)
+            flat[f"exponent_{col}"] = slopes
+            lo, hi = np.quantile(slopes, [a, 1 - a])
+        exp_rows.append(
+            {"quantity": name, "exponent": e, "low": lo, "high": hi, "prefactor": k, "budgets": len(interior)}
+        )
+    exponents = pd.DataFrame(exp_rows).set_index("quantity")
+
+    if interior:
+        m_vals = mi.loc[interior, "m_star"].to_numpy(float)
+        m_value = float(np.exp(np.mean(np.log(m_vals))))
+        m_lo = m_hi = math.nan
+        if can_boot:
+            mat = np.stack([draws["d_star"][b] / draws["n_star"][b] for b in interior], axis=1)
+            geo = np.exp(np.log(mat).mean(axis=1))
+            flat["m_star"] = geo
+            m_lo, m_hi = (float(v) for v in np.quantile(geo, [a, 1 - a]))
+        m = (m_value, m_lo, m_hi)
+    else:
+        m = (math.nan, math.nan, math.nan)
+    for name, per in draws.items():
+        for b, arr in per.items():
+            flat[f"{name}@{b:g}"] = arr
+    return ComputeOptimal(
+        points=points,
+        minima=minima,
+        parabolas=parabolas,
+        exponents=exponents,
+        m_star=m,
+        noise=float(noise),
+        n_boot=int(n_boot) if can_boot else 0,
+        level=level,
+        n_points=n_points,
+        draws=flat,
+    )
+
+
+def m_star(
+    records: pd.DataFrame | None = None,
+    design: pd.DataFrame | None = None,
+    *,
+    n_boot: int = 2000,
+    level: float = 0.9,
+    seed: int = 0,
+) -> tuple[float, float, float]:
+    """The compute-optimal tokens per parameter M* = D*/N* at our scale: ``(value, low, high)``.
+
+    From the supervised IsoFLOP profiles of ``records`` (default: the run store) restricted to ``design``
+    (default: the study's supervised runs): the geometric mean of D*/N* over the budgets whose minimum lies
+    inside the sizes trained, with a ``level`` interval from the measured seed noise (NaN if the noise is not
+    measured yet). Raises :class:`InsufficientData` if no budget has an interior minimum yet. This is what
+    the paper's fixed-M protocols take as M = 20.
+    """
+    from . import runs as runs_mod
+
+    if records is None:
+        records = runs_mod.load_records()
+    if design is None:
+        design = study_design()
+    table = supervised_runs(records, design)
+    res = compute_optimal(table, n_boot=n_boot, level=level, seed=seed)
+    if not np.isfinite(res.m_star[0]):
+        edges = res.minima[["budget", "edge"]].to_dict("records") if len(res.minima) else []
+        raise InsufficientData(
+            f"M* is not determined yet: no IsoFLOP profile has an interior minimum ({len(table)} of "
+            f"{design['key'].nunique()} supervised runs recorded; profiles: {edges})"
+        )
+    return res.m_star
+
+
+# --- the supervised law -------------------------------------------------------------------------------------
+
+#: Fraction of the runs (the lowest losses) held out of the extrapolation fit: the paper fits the 48 of 73
+#: runs with L >= 2.2 and predicts the other third (its Fig. 5a).
+HOLDOUT_FRACTION = 1 / 3
+#: The extrapolation goal is judged on the lowest-loss fifth of the runs (issue: error within 1%).
+LOWEST_FRACTION = 1 / 5
+
+
+def fits_path(name: str = "supervised") -> Path:
+    """Where a fitted-coefficients file lives: ``<data>/fits/<name>.json``."""
+    from . import paths
+
+    return paths.data_dir() / "fits" / f"{name}.json"
+
+
+def runs_digest(runs: pd.DataFrame) -> str:
+    """A hash of the fitted runs (key, N, D, L): a stored fit is current iff its digest matches."""
+    rows = sorted(
+        (str(k), float(n), float(d), round(float(v), 10))
+        for k, n, d, v in zip(runs["key"], runs["n_params"], runs["tokens"], runs["val_loss"], strict=True)
+    )
+    return hashlib.sha256(json.dumps(rows).encode()).hexdigest()[:16]
+
+
+def holdout_threshold(losses: Sequence[float], fraction: float = HOLDOUT_FRACTION) -> float:
+    """The loss that leaves the lowest ``fraction`` of runs below it: midway between the two runs at the
+    cut, so that no run sits on the threshold (the paper's L >= 2.2 kept 48 of 73 runs)."""
+    x = np.sort(np.asarray(losses, float))
+    k = int(round(fraction * len(x)))
+    if not 0 < k < len(x):
+        raise InsufficientData(f"holding out {fraction:.0%} of {len(x)} runs leaves no run on one side")
+    return float((x[k - 1] + x[k]) / 2)
+
+
+@dataclass
+class SupervisedLawFit:
+    """The supervised law fitted to our runs, its bootstrap samples and the extrapolation fit.
+
+    ``params``: the fit to all runs, with ``level`` bootstrap intervals (also for ``a`` and ``b``).
+    ``samples``: the converged bootstrap refits (one row each; empty if the bootstrap did not run).
+    ``high_params``: the fit to the runs with L >= ``threshold`` (None if there are too few runs).
+    ``runs``: the fitted runs (``key, n_params, tokens, val_loss``). ``provenance``: how and when it was made.
+    """
+
+    params: SupervisedCoefficients
+    runs: pd.DataFrame
+    samples: pd.DataFrame
+    n_resamples: int
+    converged_fraction: float
+    level: float
+    threshold: float | None
+    high_params: SupervisedCoefficients | None
+    provenance: dict = field(default_factory=dict)
+
+    @property
+    def digest(self) -> str:
+        return runs_digest(self.runs)
+
+    def predictions(self) -> pd.DataFrame:
+        """Per run: the law's prediction from all runs (``pred_all``, ``err_all`` = L_hat/L - 1) and from the
+        high-loss runs (``pred_high``, ``err_high``), whether it was ``held_out`` of the latter, and whether
+        it is among the ``lowest`` fifth of losses."""
+        from .laws import supervised_loss
+
+        t = self.runs[["key", "n_params", "tokens", "val_loss"]].copy()
+        n, d, obs = t["n_params"].to_numpy(float), t["tokens"].to_numpy(float), t["val_loss"].to_numpy(float)
+        t["pred_all"] = supervised_loss(n, d, self.params)
+        t["err_all"] = t["pred_all"] / obs - 1
+        if self.high_params is not None:
+            t["pred_high"] = supervised_loss(n, d, self.high_params)
+            t["err_high"] = t["pred_high"] / obs - 1
+            t["held_out"] = obs < self.threshold
+        else:
+            t["pred_high"] = t["err_high"] = np.nan
+            t["held_out"] = False
+        k = max(1, int(round(LOWEST_FRACTION * len(t))))
+        t["lowest"] = False
+        t.loc[t["val_loss"].nsmallest(k).index, "lowest"] = True
+        return t
+
+    def errors(self) -> dict[str, float]:
+        """Relative-error summaries (fractions): in-sample (all runs), and of the extrapolation fit on the
+        held-out runs and on the lowest-loss fifth."""
+        p = self.predictions()
+        out = {
+            "rms_all": float(np.sqrt(np.mean(p["err_all"] ** 2))),
+            "max_all": float(np.max(np.abs(p["err_all"]))),
+            "n_runs": len(p),
+        }
+        held, low = p[p["held_out"]], p[p["lowest"]]
+        for name, part in (("held_out", held), ("lowest", low)):
+            e = part["err_high"].to_numpy(float)
+            ok = self.high_params is not None and len(e) > 0
+            out[f"n_{name}"] = len(part) if self.high_params is not None else 0
+            out[f"max_{name}"] = float(np.max(np.abs(e))) if ok else math.nan
+            out[f"mean_{name}"] = float(np.mean(np.abs(e))) if ok else math.nan
+            out[f"bias_{name}"] = float(np.mean(e)) if ok else math.nan
+        out["n_fit_high"] = int((~p["held_out"]).sum()) if self.high_params is not None else 0
+        return out
+
+    def sample_coefficients(self) -> list[SupervisedCoefficients]:
+        """The bootstrap samples as coefficient sets (for the planner's paired samples)."""
+        cols = [c for c in SupervisedCoefficients.NAMES if c in self.samples.columns]
+        return [SupervisedCoefficients(**{c: float(r[c]) for c in cols}) for _, r in self.samples.iterrows()]
+
+    def coefficient_table(self, paper: SupervisedCoefficients | None = None) -> pd.DataFrame:
+        """Ours (estimate and interval) beside the paper's Table 6, for E, A, B, alpha, beta, gamma, a, b."""
+        from .laws import PAPER_SUPERVISED
+
+        paper = PAPER_SUPERVISED if paper is None else paper
+        rows = []
+        for name in (*SupervisedCoefficients.NAMES, "a", "b"):
+            lo, hi = self.params.intervals.get(name, (math.nan, math.nan))
+            plo, phi = paper.intervals.get(name, (math.nan, math.nan))
+            rows.append(
+                {
+                    "coefficient": name,
+                    "ours": float(getattr(self.params, name)),
+                    "ours_low": lo,
+                    "ours_high": hi,
+                    "paper": float(getattr(paper, name)),
+                    "paper_low": plo,
+                    "paper_high": phi,
+                }
+            )
+        return pd.DataFrame(rows).set_index("coefficient")
+
+
+def _intervals(samples: pd.DataFrame, level: float) -> dict[str, tuple[float, float]]:
+    if samples.empty:
+        return {}
+    s = samples.copy()
+    s["a"] = s["beta"] / (s["alpha"] + s["beta"])
+    s["b"] = s["alpha"] / (s["alpha"] + s["beta"])
+    q = [(1 - level) / 2, (1 + level) / 2]
+    return {c: tuple(float(v) for v in np.quantile(s[c], q)) for c in s.columns}
+
+
+def fit_supervised_law(
+    runs: pd.DataFrame,
+    *,
+    n_resamples: int = 4096,
+    level: float = 0.9,
+    seed: int = 0,
+    holdout: float = HOLDOUT_FRACTION,
+    refine: int | None = None,
+    maxiter: int | None = None,
+) -> SupervisedLawFit:
+    """Fit the supervised law to runs (columns ``key, n_params, tokens, val_loss``) with the paper's procedure
+    (:func:`distill_scaling.fit.fit_supervised`: log-space Huber, delta = 1e-4, L-BFGS-B from the paper's
+    grid), ``n_resamples`` bootstrap refits for ``level`` intervals, and the extrapolation fit on the runs
+    above :func:`holdout_threshold`. ``refine`` and ``maxiter`` (scipy L-BFGS-B iterations per refinement)
+    default to the fitter's. Raises :class:`InsufficientData` with fewer than six runs.
+
+    A bootstrap that fails is reported in ``provenance["bootstrap_error"]`` (no intervals), not hidden.
+    """
+    import time
+
+    from . import fit
+    from . import runs as runs_mod
+
+    need = {"key", "n_params", "tokens", "val_loss"}
+    if not need <= set(runs.columns):
+        raise ValueError(f"fit_supervised_law: runs lack the column(s) {sorted(need - set(runs.columns))}")
+    if len(runs) < 6:
+        raise InsufficientData(f"the supervised law has 6 coefficients; {len(runs)} run(s) recorded")
+    if isinstance(n_resamples, bool) or not isinstance(n_resamples, (int, np.integer)) or n_resamples < 0:
+        raise ValueError(
+            f"fit_supervised_law: argument 'n_resamples' must be an int >= 0, got {n_resamples!r}"
+        )
+    t = runs[["key", "n_params", "tokens", "val_loss"]].reset_index(drop=True).copy()
+    kw: dict = {} if refine is None else {"refine": refine}
+    if maxiter is not None:
+        kw["settings"] = fit.OptimizerSettings(maxiter=int(maxiter))
+    t0 = time.perf_counter()
+    res = fit.fit_supervised(t["n_params"], t["tokens"], t["val_loss"], **kw)
+    t_fit = time.perf_counter() - t0
+    prov: dict = {
+        "procedure": "fit.fit_supervised (gamma free, Huber delta=1e-4, paper grid, L-BFGS-B)",
+        "refine": res.refine,
+        "maxiter": res.settings.maxiter,
+        "converged": bool(res.converged),
+        "projected_gradient": float(res.projected_gradient),
+        "objective": float(res.objective),
+        "fit_seconds": round(t_fit, 2),
+    }
+    samples = pd.DataFrame(columns=list(SupervisedCoefficients.NAMES))
+    conv = math.nan
+    if n_resamples >= 2:
+        t0 = time.perf_counter()
+        try:
+            boot = fit.bootstrap(res, int(n_resamples), level=level, seed=seed)
+            samples = boot.samples[boot.converged].reset_index(drop=True)
+            conv = boot.converged_fraction
+            prov["bootstrap"] = {"strategy": boot.strategy, "seed": seed, "n_resamples": int(n_resamples)}
+        except (ArithmeticError, ValueError, FloatingPointError) as exc:
+            prov["bootstrap_error"] = f"{type(exc).__name__}: {exc}"
+        prov["bootstrap_seconds"] = round(time.perf_counter() - t0, 2)
+    threshold = high = None
+    try:
+        threshold = holdout_threshold(t["val_loss"], holdout)
+        if int((t["val_loss"] >= threshold).sum()) >= 6:
+            t0 = time.perf_counter()
+            high = fit.extrapolation_check(res, threshold).fit.params
+            prov["extrapolation_seconds"] = round(time.perf_counter() - t0, 2)
+        else:
+            threshold = None
+    except InsufficientData:
+        threshold = None
+    params = res.params.replace(intervals=_intervals(samples, level))
+    prov.update(
+        {
+            "date": pd.Timestamp.now("UTC").isoformat(timespec="seconds"),
+            "git_commit": runs_mod.git_commit(),
+            "n_runs": len(t),
+            "runs_digest": runs_digest(t),
+            "level": level,
+            "holdout_fraction": holdout,
+        }
+    )
+    return SupervisedLawFit(params, t, samples, int(n_resamples), conv, level, threshold, high, prov)
+
+
+def save_supervised_fit(result: SupervisedLawFit, path: Path | str | None = None) -> Path:
+    """Write a fit as JSON in the planner's coefficient-file format (``distill_scaling/coefficients/1``:
+    ``supervised`` point estimate via ``laws.as_dict``, ``samples.supervised`` one list per coefficient,
+    ``provenance``), plus ``extrapolation`` and the fitted ``runs``. Atomic (temporary file, then rename).
+
+    The file holds the supervised law only; the distillation fit adds its law to make a set the planner
+    loads (``planner.write_coefficient_set(..., supervised_samples=result.sample_coefficients())``).
+    """
+    from . import laws
+    from .planner import FIT_FORMAT
+    from .runs import write_json_atomic
+
+    path = fits_path() if path is None else Path(path)
+    doc = {
+        "format": FIT_FORMAT,
+        "name": path.stem,
+        "description": f"supervised law fitted to {len(result.runs)} study runs "
+        f"({result.level:.0%} intervals from {result.n_resamples} bootstrap resamples)",
+        "supervised": laws.as_dict(result.params),
+        "samples": {"supervised": {c: result.samples[c].astype(float).tolist() for c in result.samples}},
+        "extrapolation": {
+            "threshold": result.threshold,
+            "supervised": None if result.high_params is None else laws.as_dict(result.high_params),
+        },
+        "bootstrap": {
+            "n_resamples": result.n_resamples,
+            "converged_fraction": result.converged_fraction,
+            "level": result.level,
+        },
+        "runs": result.runs.to_dict("records"),
+        "provenance": result.provenance,
+    }
+    write_json_atomic(path, doc)
+    return path
+
+
+def load_supervised_fit(path: Path | str | None = None) -> SupervisedLawFit:
+    """Read a fit written by :func:`save_supervised_fit` (default: ``data/fits/supervised.json``)."""
+    from . import laws
+    from .planner import FIT_FORMAT
+
+    path = fits_path() if path is None else Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"no supervised fit at {path}; it is written by the supervised-scaling chapter"
+        )
+    doc = json.loads(path.read_text())
+    if doc.get("format") != FIT_FORMAT:
+        raise ValueError(f"{path}: format must be {FIT_FORMAT!r}; got {doc.get('format')!r}")
+    ex = doc.get("extrapolation") or {}
+    boot = doc.get("bootstrap") or {}
+    samples = pd.DataFrame((doc.get("samples") or {}).get("supervised") or {})
+    conv = boot.get("converged_fraction")
+    return SupervisedLawFit(
+        params=laws.from_dict(doc["supervised"]),
+        runs=pd.DataFrame(doc["runs"], columns=["key", "n_params", "tokens", "val_loss"]),
+        samples=samples,
+        n_resamples=int(boot.get("n_resamples", len(samples))),
+        converged_fraction=math.nan if conv is None else float(conv),
+        level=float(boot.get("level", 0.9)),
+        threshold=ex.get("threshold"),
+        high_params=laws.from_dict(ex["supervised"]) if ex.get("supervised") else None,
+        provenance=doc.get("provenance", {}),
+    )

@@ -65,3 +65,30 @@ def test_dry_run_trains_nothing(tmp_path, monkeypatch, capsys) -> None:
     out = capsys.readouterr().out
     assert "missing" in out
     assert not (tmp_path / "runs").exists() or not list((tmp_path / "runs").glob("*.json"))
+
+
+def test_study_lr_is_supported_by_the_recorded_sweep() -> None:
+    """The study's learning rate is the sweep's best common rate, or one grid step from it (the sweep's
+    records are committed; while rates are missing at some width only the complete ones count)."""
+    from distill_scaling.chapters import setup
+
+    spec = setup.PARAMS
+    specs = setup.sweep_specs(
+        spec["sweep_models"].default, spec["sweep_lrs"].default, spec["sweep_tokens"].default
+    )
+    rows = []
+    for s in specs:
+        rec = runs.get(s)
+        if rec is not None:
+            rows.append({"model": s.model, "lr": s.lr, "val_loss": rec["results"]["val_loss"]})
+    if not rows:
+        pytest.skip("no learning-rate sweep records yet")
+    import pandas as pd
+
+    try:
+        best = setup.choose_lr(pd.DataFrame(rows))
+    except ValueError:
+        pytest.skip("no rate of the sweep is recorded at every width yet")
+    grid = sorted(spec["sweep_lrs"].default)
+    step = grid[1] / grid[0]
+    assert best / step * 0.99 <= study.STUDY_LR <= best * step * 1.01, (study.STUDY_LR, best)

@@ -25,8 +25,10 @@ from . import paths
 from .runs import MAX_BATCH_SEQS, MAX_EPOCHS, MIN_BATCH_SEQS, MIN_STEPS, RunSpec
 
 #: Peak learning rate of every run (muP simple: one rate for all widths). Chosen from the learning-rate
-#: sweep of the Setup chapter; ``tests/test_study.py`` checks that the recorded sweep still supports it.
-STUDY_LR = 1e-2
+#: sweep of the Setup chapter: the best rate recorded at both widths (L2-d32 and L5-d80, 4M tokens) when the
+#: study started; the paper's 1e-2 was 0.025-0.04 nats worse at both. ``tests/test_study.py`` checks that
+#: the recorded sweep still supports it (within one grid step of the sweep's best common rate).
+STUDY_LR = 0.0215
 
 #: Seeds of the noise block (init seed = data-order seed).
 NOISE_SEEDS = (0, 1, 2)

@@ -175,7 +175,9 @@ def parallel_rate(model: str, workers: int, threads: int, seconds: float = 6.0) 
     """Total tokens/s of ``workers`` processes with ``threads`` threads each, training at the same time."""
     import multiprocessing as mp
 
-    ctx = mp.get_context("spawn")
+    # Fork the measuring processes from a server that imported torch once (spawning each would re-import it).
+    ctx = mp.get_context("forkserver")
+    ctx.set_forkserver_preload(["distill_scaling.bench", "distill_scaling.train", "torch._dynamo"])
     barrier, queue = ctx.Barrier(workers), ctx.Queue()
     procs = [
         ctx.Process(target=_parallel_child, args=(model, threads, seconds, barrier, queue))

@@ -789,41 +789,50 @@ def _run_local(p: _Plan, workers: int, threads: int, progress: bool, runs_dir: P
     finished: set[str] = set()
     bar = _bar(sum(p.flops.values()), len(p.todo), progress)
     workers = min(workers, len(p.todo))
+    pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker, initargs=(threads, queue))
+    interrupted = True
     try:
-        with ProcessPoolExecutor(
-            workers, mp_context=ctx, initializer=_init_worker, initargs=(threads, queue)
-        ) as pool:
-            while waiting or running:
-                for s in list(waiting):
-                    dep = p.teachers.get(s.key)
-                    if dep is not None and dep.key in keys_todo and dep.key not in finished:
-                        if dep.key in failures:
-                            failures[s.key] = f"teacher {dep.key} failed"
-                            waiting.remove(s)
-                        continue
-                    # Keep the pool's queue short so a teacher's students start right after it.
-                    if len(running) >= 2 * workers:
-                        break
-                    waiting.remove(s)
-                    fut = pool.submit(_worker, s, dep, threads, str(runs_dir), s.key in p.done, train_kwargs)
-                    running[fut] = s
-                if not running:
+        while waiting or running:
+            for s in list(waiting):
+                dep = p.teachers.get(s.key)
+                if dep is not None and dep.key in keys_todo and dep.key not in finished:
+                    if dep.key in failures:
+                        failures[s.key] = f"teacher {dep.key} failed"
+                        waiting.remove(s)
+                    continue
+                # Keep the pool's queue short so a teacher's students start right after it.
+                if len(running) >= 2 * workers:
                     break
-                done, _ = wait(list(running), timeout=0.5, return_when=FIRST_COMPLETED)
-                _drain(queue, frac, p, bar)
-                for fut in done:
-                    s = running.pop(fut)
-                    try:
-                        rec = fut.result()
-                        p.done[s.key] = rec
-                        finished.add(s.key)
-                    except Exception as exc:  # noqa: BLE001 - reported together at the end
-                        failures[s.key] = str(exc)
-                    frac[s.key] = 1.0
-                    _update_bar(bar, frac, p)
-                    bar.set_postfix_str(f"done {len(finished)}/{len(p.todo)}", refresh=False)
+                waiting.remove(s)
+                fut = pool.submit(_worker, s, dep, threads, str(runs_dir), s.key in p.done, train_kwargs)
+                running[fut] = s
+            if not running:
+                break
+            done, _ = wait(list(running), timeout=0.5, return_when=FIRST_COMPLETED)
+            _drain(queue, frac, p, bar)
+            for fut in done:
+                s = running.pop(fut)
+                try:
+                    rec = fut.result()
+                    p.done[s.key] = rec
+                    finished.add(s.key)
+                except Exception as exc:  # noqa: BLE001 - reported together at the end
+                    failures[s.key] = str(exc)
+                frac[s.key] = 1.0
+                _update_bar(bar, frac, p)
+                bar.set_postfix_str(f"done {len(finished)}/{len(p.todo)}", refresh=False)
+        interrupted = False
     finally:
         bar.close()
+        if interrupted:
+            # Ctrl-C or an error here: stop the workers now rather than wait hours for their runs to end;
+            # every run resumes from its last checkpoint next time.
+            procs = list((getattr(pool, "_processes", None) or {}).values())
+            pool.shutdown(wait=False, cancel_futures=True)
+            for proc in procs:
+                proc.terminate()
+        else:
+            pool.shutdown(wait=True)
     return failures
 
 

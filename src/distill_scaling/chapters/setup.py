@@ -224,6 +224,33 @@ def choose_lr(df: pd.DataFrame) -> float:
     return float(complete.groupby("lr")["excess"].mean().idxmin())
 
 
+def excess_at(df: pd.DataFrame, lr: float) -> pd.Series:
+    """Per model: the loss at peak LR ``lr`` minus the model's best swept loss (NaN where not run)."""
+    best = df.groupby("model")["val_loss"].min()
+    at = df[np.isclose(df["lr"], lr, rtol=1e-3)].set_index("model")["val_loss"]
+    return (at - best).reindex(best.index)
+
+
+def sensitivity(df: pd.DataFrame) -> dict[str, float]:
+    """How much the rate matters: the largest excess loss one grid step from a width's best rate (``near``),
+    and the smallest excess at the lowest swept rate over the widths (``far``)."""
+    lrs = np.sort(df["lr"].unique())
+    near, far = [], []
+    for _, g in df.groupby("model"):
+        g = g.sort_values("lr").reset_index(drop=True)
+        i = int(g["val_loss"].idxmin())
+        best = g.loc[i, "val_loss"]
+        near += [g.loc[j, "val_loss"] - best for j in (i - 1, i + 1) if 0 <= j < len(g)]
+        low = g[np.isclose(g["lr"], lrs[0])]
+        if not low.empty:
+            far.append(float(low["val_loss"].iloc[0] - best))
+    return {
+        "near": float(max(near)) if near else float("nan"),
+        "far": float(min(far)) if far else float("nan"),
+        "lowest_lr": float(lrs[0]),
+    }
+
+
 def fitted_optimum(lrs: np.ndarray, losses: np.ndarray) -> float:
     """LR at the minimum of a parabola in log LR through the best point and its two neighbours (the best
     swept LR itself when it lies on the grid's edge)."""

@@ -311,3 +311,31 @@ def test_bootstrap_rejects_bad_input(noisy_fit):
         bootstrap(noisy_fit, 4, level=90)
     with pytest.raises(ValueError, match="'strategy'"):
         bootstrap(noisy_fit, 4, strategy="hot")
+
+
+# --- Data for the checks ----------------------------------------------------------------------------------
+
+
+def test_chinchilla_runs_follow_the_replication():
+    all_runs = fit_data.chinchilla_runs(drop_highest=0)
+    runs = fit_data.chinchilla_runs()
+    assert len(all_runs) == 245 and len(runs) == 240
+    assert runs["L"].max() < np.sort(all_runs["L"])[-5]
+    np.testing.assert_allclose(runs["C"], 6 * runs["N"] * runs["D"])
+    with pytest.raises(ValueError, match="drop_highest"):
+        fit_data.chinchilla_runs(drop_highest=-1)
+
+
+def test_study_scale_design_and_transported_truth_reproduce_the_paper_losses():
+    paper = fit_data.paper_distillation_design()
+    study = fit_data.rescale_design(paper, fit_data.STUDY_SCALE)
+    assert study["N_S"].min() == pytest.approx(3e3) and study["N_T"].max() == pytest.approx(3e6)
+    assert study["D_S"].min() == pytest.approx(1e5) and study["D_S"].max() == pytest.approx(3e7)
+    sup, dist = fit_data.transported_coefficients(fit_data.STUDY_SCALE)
+    for L_T in (2.2, 2.8):
+        np.testing.assert_allclose(
+            laws.distillation_loss(study["N_S"], study["D_S"], L_T, dist, sup),
+            laws.distillation_loss(paper["N_S"], paper["D_S"], L_T),
+            rtol=1e-10,
+        )
+    assert (dist.c0, dist.c1, dist.f1, dist.d1, dist.gamma) == (2.549, 522.6, 0.090, 1.315, 0.764)

@@ -11,11 +11,10 @@ Synthetic data: a *design* says which runs exist (sizes and token counts of teac
 - :data:`PAPER_SCALE`: the paper's model zoo (143M to 12.6B non-embedding parameters) and compute budgets
   (paper Sec. 4.2 and App. E: fixed-M teachers with student IsoFLOPs; IsoFLOP teachers with fixed-M students;
   fixed-M teachers with fixed-M students at M_S = 20..320).
-- :data:`STUDY_SCALE`: the same shapes mapped onto our planned study (3e3 to 3e6 parameters, 1e5 to 3e7
+- :data:`STUDY_SCALE`: the same shapes stretched over our planned study (3e3 to 3e6 parameters, 1e5 to 3e7
   tokens). The paper's coefficients would give meaningless losses there, so the truth is the Table 6 law
-  *transported* to those units: N and D are rescaled by the factors that map our ranges onto the paper's,
-  which changes only A and B (:func:`transported_coefficients`); the exponents, E and the teacher terms are
-  the paper's, so their recovery can be compared between the two designs.
+  *transported* to those units through the log-linear map between the two ranges, which changes A, B,
+  alpha and beta (:func:`transported_coefficients`); E, gamma and the teacher terms stay the paper's.
 """
 
 from __future__ import annotations
@@ -103,22 +102,31 @@ PAPER_ISOFLOPS = (3e19, 1e20, 3e20, 1e21)
 
 @dataclass(frozen=True)
 class Scale:
-    """Where a design lives: how its N and D map onto the paper's (N_paper = N * n_factor)."""
+    """Where a design lives, as an affine map of log sizes and log tokens onto the paper's:
+    log N_paper = n_shift + n_slope log N, log D_paper = d_shift + d_slope log D."""
 
     name: str
-    n_factor: float
-    d_factor: float
+    n_shift: float = 0.0
+    n_slope: float = 1.0
+    d_shift: float = 0.0
+    d_slope: float = 1.0
+
+    @classmethod
+    def mapping(cls, name: str, ours: tuple[tuple[float, float], tuple[float, float]], paper) -> Scale:
+        """The map sending our (N range, D range) onto the paper's, end to end in log space."""
+        (n0, n1), (d0, d1) = ours
+        (p0, p1), (q0, q1) = paper
+        ns = math.log(p1 / p0) / math.log(n1 / n0)
+        ds = math.log(q1 / q0) / math.log(d1 / d0)
+        return cls(name, math.log(p0) - ns * math.log(n0), ns, math.log(q0) - ds * math.log(d0), ds)
 
 
 #: The paper's own units.
-PAPER_SCALE = Scale("paper", 1.0, 1.0)
-#: Our planned study, 3e3..3e6 parameters and 1e5..3e7 tokens, mapped geometric centre to geometric centre
-#: onto the paper's design (1.43e8..1.26e10 parameters; 2.9e9..5.1e11 tokens).
-STUDY_SCALE = Scale(
-    "study",
-    n_factor=math.sqrt(1.434e8 * 1.261e10) / math.sqrt(3e3 * 3e6),
-    d_factor=math.sqrt(2.9e9 * 5.12e11) / math.sqrt(1e5 * 3e7),
-)
+PAPER_SCALE = Scale("paper")
+#: Our planned study: 3e3..3e6 parameters and 1e5..3e7 tokens, mapped end to end onto the range of the
+#: paper-shaped designs (1.43e8..1.26e10 parameters, 2.87e9..5.83e11 tokens). Our sizes span three decades
+#: where the paper's span two, so the exponents of the transported truth are smaller (alpha x 0.65).
+STUDY_SCALE = Scale.mapping("study", ((3e3, 3e6), (1e5, 3e7)), ((1.434e8, 1.261e10), (2.868e9, 5.8272e11)))
 
 
 def transported_coefficients(
@@ -128,21 +136,21 @@ def transported_coefficients(
 ) -> tuple[SupervisedCoefficients, DistillationCoefficients]:
     """Coefficients that give, at (N, D) of ``scale``, the losses the given ones give at the mapped point.
 
-    A / (k N)^alpha = (A k^-alpha) / N^alpha, so only A and B change.
+    A / N_paper^alpha = A exp(-alpha n_shift) / N^(alpha n_slope): A and alpha change (B and beta alike);
+    E, gamma and the teacher terms act on losses and stay as they are.
     """
-    sup = supervised.replace(
-        A=supervised.A * scale.n_factor ** (-supervised.alpha),
-        B=supervised.B * scale.d_factor ** (-supervised.beta),
-        source=f"{supervised.source} transported to the {scale.name} scale",
-        intervals={},
-    )
-    dist = distillation.replace(
-        A=distillation.A * scale.n_factor ** (-distillation.alpha),
-        B=distillation.B * scale.d_factor ** (-distillation.beta),
-        source=f"{distillation.source} transported to the {scale.name} scale",
-        intervals={},
-    )
-    return sup, dist
+
+    def move(c, source):
+        return c.replace(
+            A=c.A * math.exp(-c.alpha * scale.n_shift),
+            alpha=c.alpha * scale.n_slope,
+            B=c.B * math.exp(-c.beta * scale.d_shift),
+            beta=c.beta * scale.d_slope,
+            source=f"{source} transported to the {scale.name} scale",
+            intervals={},
+        )
+
+    return move(supervised, supervised.source), move(distillation, distillation.source)
 
 
 def _isoflop_sizes(budget: float, sizes: np.ndarray, m_range: tuple[float, float]) -> np.ndarray:
@@ -191,13 +199,13 @@ def paper_distillation_design() -> pd.DataFrame:
 
 
 def rescale_design(design: pd.DataFrame, scale: Scale) -> pd.DataFrame:
-    """A paper-unit design expressed at ``scale`` (sizes divided by n_factor, tokens by d_factor)."""
+    """A paper-unit design expressed at ``scale`` (the inverse of the scale's map, column by column)."""
     out = design.copy()
     for col in out.columns:
         if col.startswith("N"):
-            out[col] = out[col] / scale.n_factor
+            out[col] = np.exp((np.log(out[col]) - scale.n_shift) / scale.n_slope)
         elif col.startswith("D"):
-            out[col] = out[col] / scale.d_factor
+            out[col] = np.exp((np.log(out[col]) - scale.d_shift) / scale.d_slope)
     return out
 
 

@@ -54,11 +54,13 @@ PARAMS: dict[str, Param] = {
     ),
     "distillation_resamples": Param(
         "int",
-        "bootstrap resamples of the distillation fit (computed in the full profile, read by default)",
-        min=8,
+        "bootstrap resamples of the distillation fit (computed in the full profile, read by default); "
+        "512 because refits of its poorly identified coefficients crawl along flat valleys (about a CPU "
+        "second each)",
+        min=4,
         max=20000,
-        default=4096,
-        profiles={"smoke": 8},
+        default=512,
+        profiles={"smoke": 4},
     ),
     "recompute": Param(
         "bool",
@@ -81,6 +83,9 @@ SMOKE_CHINCHILLA_GRID = {
     "alpha": (0.5, 1.0),
     "beta": (0.5, 1.0),
 }
+
+#: The smoke profile's miniature of the paper's supervised grid (2 ** 6 = 64 starts).
+SMOKE_SUPERVISED_GRID = {k: (v[1], v[2]) for k, v in fit.PAPER_SUPERVISED_GRID.items()}
 
 #: The smoke profile's miniature of the distillation grid (2 ** 9 = 512 starts).
 SMOKE_DISTILLATION_GRID = {k: (v[1], v[-1]) for k, v in fit.PAPER_DISTILLATION_GRID.items()}
@@ -478,3 +483,74 @@ def fig_identifiability(
     ax.set_ylabel("90% interval width / estimate")
     ax.legend(fontsize="x-small")
     return fig
+
+
+# --- Saved results ------------------------------------------------------------------------------------------
+
+
+def compute_saved(
+    noise_levels: list[float], distillation_resamples: int, seed: int, *, small: bool, save: bool
+) -> dict[str, Any]:
+    """The expensive results: exhaustive search, distillation recovery, distillation bootstrap.
+
+    ``small`` shrinks every piece (the smoke profile); ``save`` writes them under ``data/fits/`` (full).
+    """
+    out: dict[str, Any] = {}
+    params = {"noise_levels": noise_levels, "distillation_resamples": distillation_resamples, "seed": seed}
+    t0, c0 = time.perf_counter(), time.process_time()
+    res = chinchilla_fit(SMOKE_CHINCHILLA_GRID if small else None)
+    ex = exhaustive_search(res)
+    ex["provenance"] = provenance(
+        **params, wall_seconds=time.perf_counter() - t0, cpu_seconds=time.process_time() - c0
+    )
+    out["exhaustive"] = ex
+    if save:
+        save_json("exhaustive_chinchilla", ex)
+
+    t0, c0 = time.perf_counter(), time.process_time()
+    grid = SMOKE_DISTILLATION_GRID if small else None
+    thin = 10 if small else 1
+    table = distillation_recovery(noise_levels, seed, grid=grid, thin=thin, refine=16 if small else None)
+    meta = provenance(**params, wall_seconds=time.perf_counter() - t0, cpu_seconds=time.process_time() - c0)
+    out["distillation_recovery"] = {"table": table.to_dict(orient="list"), "provenance": meta}
+    if save:
+        save_json("distillation_recovery", out["distillation_recovery"])
+
+    t0, c0 = time.perf_counter(), time.process_time()
+    noise = 0.005 if 0.005 in noise_levels else min(noise_levels)
+    dres, boot, ext = distillation_bootstrap(noise, distillation_resamples, seed, grid=grid, thin=thin)
+    eig = eigen_table(dres)
+    out["distillation_bootstrap"] = {
+        "noise": noise,
+        "n_runs": dres.n_runs,
+        "estimate": dres.params.values(),
+        "fit_seconds": dres.seconds,
+        "samples": boot.samples.to_dict(orient="list"),
+        "converged": boot.converged.tolist(),
+        "projected_gradient": boot.projected_gradient.tolist(),
+        "bootstrap_seconds": boot.seconds,
+        "n_resamples": boot.n_resamples,
+        "eigen": eig.to_dict(orient="list"),
+        "extrapolation": {
+            "threshold": ext.threshold,
+            "n_fit": ext.n_fit,
+            "n_held_out": ext.n_held_out,
+            "max_abs_error": ext.max_abs_error,
+            "mean_abs_error": ext.mean_abs_error,
+        },
+        "provenance": provenance(
+            **params, wall_seconds=time.perf_counter() - t0, cpu_seconds=time.process_time() - c0
+        ),
+    }
+    if save:
+        save_json("distillation_bootstrap", out["distillation_bootstrap"])
+    return out
+
+
+def load_saved() -> dict[str, Any]:
+    """The results :func:`compute_saved` wrote in the full profile."""
+    return {
+        "exhaustive": load_json("exhaustive_chinchilla"),
+        "distillation_recovery": load_json("distillation_recovery"),
+        "distillation_bootstrap": load_json("distillation_bootstrap"),
+    }

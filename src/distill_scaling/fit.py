@@ -288,8 +288,8 @@ def _positive_array(func: str, name: str, value: ArrayLike) -> np.ndarray:
         arr = np.asarray(value, dtype=float)
     except (TypeError, ValueError):
         raise ValueError(f"{func}: argument '{name}' must be an array of positive numbers") from None
-    if arr.ndim != 1:
-        arr = arr.reshape(-1) if arr.ndim > 1 and arr.size == max(arr.shape) else arr
+    if arr.ndim == 2 and 1 in arr.shape:  # a column or row vector
+        arr = arr.reshape(-1)
     if arr.ndim != 1:
         raise ValueError(
             f"{func}: argument '{name}' must be one-dimensional (one value per run), got {arr.shape}"

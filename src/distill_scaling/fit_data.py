@@ -53,6 +53,19 @@ EPOCH_BOOTSTRAP = {
     },
 }
 
+#: Besiroglu et al.'s own grid-search fit with the plain Huber loss (delta = 1e-3, L-BFGS-B from their grid),
+#: as printed by ``data_analysis.ipynb`` (same commit); their published estimate comes from a second fit
+#: (Huber likelihood with a fitted scale, BFGS from Hoffmann et al.'s values).
+EPOCH_GRID_FIT = SupervisedCoefficients(
+    E=1.817235504463726,
+    A=477.84171252965143,
+    B=2143.8637880335505,
+    alpha=0.34731265761033453,
+    beta=0.3671826173946711,
+    gamma=1.0,
+    source="Besiroglu et al. (2024), grid-search Huber fit printed in their notebook",
+)
+
 #: Hoffmann et al. (2022)'s approach-3 estimates at full precision (from the paper's TeX source, as used by
 #: Besiroglu et al.'s notebook: log A = 6.0073404, log B = 6.0179186, log E = 0.5267228).
 HOFFMANN_TEX = SupervisedCoefficients(

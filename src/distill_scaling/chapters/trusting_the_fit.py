@@ -55,11 +55,11 @@ PARAMS: dict[str, Param] = {
     "distillation_resamples": Param(
         "int",
         "bootstrap resamples of the distillation fit (computed in the full profile, read by default); "
-        "512 because refits of its poorly identified coefficients crawl along flat valleys (about a CPU "
+        "256 because refits of its poorly identified coefficients crawl along flat valleys (about a CPU "
         "second each)",
         min=4,
         max=20000,
-        default=512,
+        default=256,
         profiles={"smoke": 4},
     ),
     "recompute": Param(
@@ -470,6 +470,8 @@ def fig_identifiability(
     ok = samples[converged]
     names = list(ok.columns)
     width = [(np.percentile(ok[n], 95) - np.percentile(ok[n], 5)) / abs(estimate[n]) for n in names]
+    # Refits that ran off to overflow give infinite widths: draw them at the top of the axis.
+    width = np.clip(np.nan_to_num(np.asarray(width, float), nan=1e12, posinf=1e12), 1e-8, 1e12)
     paper = laws.PAPER_DISTILLATION
     paper_width = [(paper.intervals[n][1] - paper.intervals[n][0]) / getattr(paper, n) for n in names]
     x = np.arange(len(names))
@@ -488,34 +490,58 @@ def fig_identifiability(
 # --- Saved results ------------------------------------------------------------------------------------------
 
 
+#: The saved pieces: name -> file under data/fits/trusting_the_fit/.
+PARTS = {
+    "exhaustive": "exhaustive_chinchilla",
+    "distillation_recovery": "distillation_recovery",
+    "distillation_bootstrap": "distillation_bootstrap",
+}
+
+
 def compute_saved(
-    noise_levels: list[float], distillation_resamples: int, seed: int, *, small: bool, save: bool
+    noise_levels: list[float],
+    distillation_resamples: int,
+    seed: int,
+    *,
+    small: bool,
+    save: bool,
+    parts: tuple[str, ...] = tuple(PARTS),
 ) -> dict[str, Any]:
     """The expensive results: exhaustive search, distillation recovery, distillation bootstrap.
 
     ``small`` shrinks every piece (the smoke profile); ``save`` writes them under ``data/fits/`` (full).
+    ``parts`` selects pieces (they are independent, so they can be computed by separate processes).
     """
+    unknown = set(parts) - set(PARTS)
+    if unknown:
+        raise ValueError(f"compute_saved: unknown part(s) {sorted(unknown)}; allowed: {list(PARTS)}")
     out: dict[str, Any] = {}
     params = {"noise_levels": noise_levels, "distillation_resamples": distillation_resamples, "seed": seed}
-    t0, c0 = time.perf_counter(), time.process_time()
-    res = chinchilla_fit(SMOKE_CHINCHILLA_GRID if small else None)
-    ex = exhaustive_search(res)
-    ex["provenance"] = provenance(
-        **params, wall_seconds=time.perf_counter() - t0, cpu_seconds=time.process_time() - c0
-    )
-    out["exhaustive"] = ex
-    if save:
-        save_json("exhaustive_chinchilla", ex)
-
-    t0, c0 = time.perf_counter(), time.process_time()
     grid = SMOKE_DISTILLATION_GRID if small else None
     thin = 10 if small else 1
-    table = distillation_recovery(noise_levels, seed, grid=grid, thin=thin, refine=16 if small else None)
-    meta = provenance(**params, wall_seconds=time.perf_counter() - t0, cpu_seconds=time.process_time() - c0)
-    out["distillation_recovery"] = {"table": table.to_dict(orient="list"), "provenance": meta}
-    if save:
-        save_json("distillation_recovery", out["distillation_recovery"])
+    if "exhaustive" in parts:
+        t0, c0 = time.perf_counter(), time.process_time()
+        res = chinchilla_fit(SMOKE_CHINCHILLA_GRID if small else None)
+        ex = exhaustive_search(res)
+        ex["provenance"] = provenance(
+            **params, wall_seconds=time.perf_counter() - t0, cpu_seconds=time.process_time() - c0
+        )
+        out["exhaustive"] = ex
+        if save:
+            save_json(PARTS["exhaustive"], ex)
 
+    if "distillation_recovery" in parts:
+        t0, c0 = time.perf_counter(), time.process_time()
+        table = distillation_recovery(noise_levels, seed, grid=grid, thin=thin, refine=16 if small else None)
+        meta = provenance(
+            **params, wall_seconds=time.perf_counter() - t0, cpu_seconds=time.process_time() - c0
+        )
+        out["distillation_recovery"] = {"table": table.to_dict(orient="list"), "provenance": meta}
+        if save:
+            save_json(PARTS["distillation_recovery"], out["distillation_recovery"])
+
+    if "distillation_bootstrap" not in parts:
+        return out
     t0, c0 = time.perf_counter(), time.process_time()
     noise = 0.005 if 0.005 in noise_levels else min(noise_levels)
     dres, boot, ext = distillation_bootstrap(noise, distillation_resamples, seed, grid=grid, thin=thin)
@@ -543,14 +569,27 @@ def compute_saved(
         ),
     }
     if save:
-        save_json("distillation_bootstrap", out["distillation_bootstrap"])
+        save_json(PARTS["distillation_bootstrap"], out["distillation_bootstrap"])
     return out
 
 
 def load_saved() -> dict[str, Any]:
     """The results :func:`compute_saved` wrote in the full profile."""
-    return {
-        "exhaustive": load_json("exhaustive_chinchilla"),
-        "distillation_recovery": load_json("distillation_recovery"),
-        "distillation_bootstrap": load_json("distillation_bootstrap"),
-    }
+    return {part: load_json(name) for part, name in PARTS.items()}
+
+
+def saved_results(profile: str, recompute: bool, noise_levels, distillation_resamples: int, seed: int):
+    """What the chapter shows from the expensive computations.
+
+    ``recompute`` (smoke, full): compute them (smoke: miniature versions), and in the full profile save them.
+    Otherwise read the saved results; if they have not been computed yet, compute them now without saving
+    (slow: the full profile is the one that saves them) and say so.
+    """
+    small = profile == "smoke"
+    if recompute:
+        return compute_saved(noise_levels, distillation_resamples, seed, small=small, save=profile == "full")
+    try:
+        return load_saved()
+    except FileNotFoundError as err:
+        print(f"{err}\nComputing them now (not saved).")
+        return compute_saved(noise_levels, distillation_resamples, seed, small=False, save=False)

@@ -263,8 +263,9 @@ def fitted_optimum(lrs: np.ndarray, losses: np.ndarray) -> float:
     return float(math.exp(-b / (2 * a))) if a > 0 else float(math.exp(x[i]))
 
 
-def fig_lr_sweep(df: pd.DataFrame, chosen_lr: float | None = None):
-    """Final validation loss against peak learning rate, one curve per width (paper Fig. 53 analogue)."""
+def fig_lr_sweep(df: pd.DataFrame, chosen_lr: float | None = None, chosen_label: str = "chosen peak LR"):
+    """Final validation loss against peak learning rate, one curve per width (paper Fig. 53 analogue), with
+    a dashed line at ``chosen_lr``."""
     fig, ax = plt.subplots(figsize=(6.0, 4.0))
     models = list(dict.fromkeys(df["model"]))
     colors = plots.sequential(max(len(models), 2), "viridis")
@@ -275,7 +276,7 @@ def fig_lr_sweep(df: pd.DataFrame, chosen_lr: float | None = None):
         i = g["val_loss"].idxmin()
         ax.plot(g.loc[i, "lr"], g.loc[i, "val_loss"], "*", color=color, markersize=14, markeredgecolor="k")
     if chosen_lr is not None:
-        ax.axvline(chosen_lr, color="k", lw=0.8, ls="--", label=f"chosen peak LR = {chosen_lr:g}")
+        ax.axvline(chosen_lr, color="k", lw=0.8, ls="--", label=f"{chosen_label} = {chosen_lr:g}")
     plots.log_axis(ax, "x")
     ax.xaxis.set_minor_formatter(plt.NullFormatter())
     ax.set_xlabel("peak learning rate")

@@ -158,3 +158,18 @@ def test_sigkill_midway_then_restart_gives_the_uninterrupted_result(store, monke
     assert res["curve"]["train_loss"] == pytest.approx(ref["curve"]["train_loss"], rel=1e-6)
     assert json.loads(path.read_text())["results"]["val_loss"] == res["val_loss"]
     assert not (train.checkpoint_dir(spec.key) / "state.pt").exists()
+
+
+@pytest.mark.slow
+def test_compiled_training_is_deterministic_and_agrees_with_eager(store):
+    spec = RunSpec("L1-d16", tokens=TINY)
+    a = train.train(spec, compile=True, resume=False, eval_tokens=EVAL)
+    b = train.train(spec, compile=True, resume=False, eval_tokens=EVAL)
+    eager = train.train(spec, compile=False, resume=False, eval_tokens=EVAL)
+    assert a["compiled"] and b["compiled"] and not eager["compiled"]
+    assert a["val_loss"] == b["val_loss"]
+    # Same math, other float rounding: a few dozen steps stay within a thousandth of a nat.
+    assert a["val_loss"] == pytest.approx(eager["val_loss"], abs=1e-3)
+    # Small runs are not compiled by default (compilation would cost more than it saves).
+    assert runs.run_flops(spec)["total"] < train.COMPILE_MIN_FLOPS
+    assert not train.train(spec, resume=False, eval_tokens=EVAL)["compiled"]

@@ -182,7 +182,13 @@ def evaluate(
 def _compiled(module: torch.nn.Module | None) -> torch.nn.Module | None:
     """``torch.compile(module)`` sharing its parameters (the optimiser and checkpoints keep using
     ``module``); evaluation keeps the eager module, whose batch shapes differ."""
-    return None if module is None else torch.compile(module)
+    if module is None:
+        return None
+    import torch._inductor.config as inductor_config
+
+    # Compile in this process: a pool of compiler processes would crowd a small shared machine.
+    inductor_config.compile_threads = 1
+    return torch.compile(module)
 
 
 # -- one optimiser step -------------------------------------------------------------------------------------

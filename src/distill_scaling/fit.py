@@ -103,9 +103,9 @@ class OptimizerSettings:
     """
 
     scale_objective: bool = True
-    ftol: float | None = 1e-15
-    gtol: float | None = 1e-11
-    maxiter: int | None = 20000
+    ftol: float | None = 1e-12
+    gtol: float | None = 1e-9
+    maxiter: int | None = 5000
     maxls: int | None = 60
     maxcor: int | None = 20
 
@@ -239,7 +239,7 @@ def multistart(
     method: str = "batched",
     settings: OptimizerSettings = OptimizerSettings(),
     scores: np.ndarray | None = None,
-    n_polish: int = 8,
+    n_polish: int = 4,
 ) -> MultiStart:
     """Score every start in one vectorised pass, refine the ``refine`` best (None = all), pick the winner.
 

@@ -286,11 +286,24 @@ def fig_convergence_trap(fits: dict[str, fit.SupervisedFit]) -> plt.Figure:
 # --- Shortcut against exhaustive search ---------------------------------------------------------------------
 
 
-def exhaustive_search(res: fit.FitResult) -> dict[str, Any]:
-    """L-BFGS-B (scipy) from *every* start of ``res``'s grid, against ``res``'s shortcut."""
-    t0 = time.perf_counter()
-    full = res.refit(refine=None, method="scipy")
-    seconds = time.perf_counter() - t0
+def exhaustive_search(res: fit.FitResult, method: str = "batched", scipy_sample: int = 16) -> dict[str, Any]:
+    """Optimise *every* start of ``res``'s grid, against ``res``'s shortcut (the best few ``refine`` starts).
+
+    ``method="batched"`` optimises all starts with the batched optimiser and finishes the best with scipy's
+    L-BFGS-B: the comparison isolates the shortcut's choice of starts. ``method="scipy"`` runs scipy's
+    L-BFGS-B from every start (the test suite does that on a small grid; on the 4,500-start Epoch grid it
+    costs about a CPU-second per start on this machine).
+    """
+    t0, c0 = time.perf_counter(), time.process_time()
+    full = res.refit(refine=None, method=method)
+    seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
+    # What the literal procedure would cost: scipy's L-BFGS-B from a random sample of the starts.
+    starts = fit.grid_points(res.law, res.grid)
+    sample = np.random.default_rng(0).choice(len(starts), min(scipy_sample, len(starts)), replace=False)
+    c1 = time.process_time()
+    for i in sample:
+        fit.refine_start(res.law, res.data, starts[i], res.settings)
+    scipy_cpu_per_start = (time.process_time() - c1) / len(sample)
     order = np.argsort(full.search.start_scores, kind="stable")
     final = np.full(len(order), np.nan)
     final[full.search.refined_index] = full.search.refined_objectives
@@ -300,7 +313,10 @@ def exhaustive_search(res: fit.FitResult) -> dict[str, Any]:
         "converged": [bool(r.converged) for r in full.search.polished],
         "exhaustive_objective": full.scaled_objective,
         "exhaustive_params": full.params.values(),
+        "exhaustive_method": method,
         "exhaustive_seconds": seconds,
+        "exhaustive_cpu_seconds": cpu,
+        "scipy_cpu_seconds_per_start": scipy_cpu_per_start,
         "shortcut_objective": res.scaled_objective,
         "shortcut_params": res.params.values(),
         "shortcut_refined": int(res.n_refined),
@@ -313,13 +329,13 @@ def fig_shortcut(ex: dict[str, Any]) -> plt.Figure:
     y = np.asarray(ex["score_rank_objective"], float)
     ranks = np.arange(1, len(y) + 1)
     fig, ax = plt.subplots(figsize=(6.5, 3.4))
-    ax.scatter(ranks, y, s=4, color=plots.PAPER_COLOR, label="L-BFGS-B from each start (exhaustive)")
+    ax.scatter(ranks, y, s=4, color=plots.PAPER_COLOR, label="every start optimised (exhaustive)")
     ax.axvspan(0.8, ex["shortcut_refined"] + 0.5, color=plots.OURS_COLOR, alpha=0.12, label="starts refined")
     ax.axhline(ex["shortcut_objective"], color=plots.OURS_COLOR, lw=1.2, label="shortcut's optimum")
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("start's rank by its initial objective")
-    ax.set_ylabel("objective / (delta n) after L-BFGS-B")
+    ax.set_ylabel("objective / (delta n) reached")
     ax.legend(fontsize="x-small")
     return fig
 

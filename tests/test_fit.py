@@ -248,6 +248,16 @@ def test_bootstrap_is_reproducible_with_a_seed(noisy_fit):
     assert list(a.samples.columns) == ["E", "A", "B", "alpha", "beta"]  # gamma is fixed: no interval
 
 
+def test_intervals_without_a_converged_refit_are_nan_not_an_error(noisy_fit):
+    """A bootstrap whose refits all fail the optimality test has no interval to give: NaN, said plainly."""
+    boot = bootstrap(noisy_fit, 4, seed=7)
+    boot.converged[:] = False
+    iv = boot.intervals()
+    assert set(iv) == {"E", "A", "B", "alpha", "beta"}
+    assert all(np.isnan(lo) and np.isnan(hi) for lo, hi in iv.values())
+    assert boot.converged_fraction == 0.0
+
+
 def test_extrapolation_check_predicts_held_out_low_loss_runs():
     N, D, L = supervised_runs(48)
     res = fit.fit_supervised(N, D, L, grid=SMALL_GRID, refine=8)

@@ -81,9 +81,12 @@ class BootstrapResult:
         return float(np.mean(self.converged))
 
     def intervals(self, level: float | None = None) -> dict[str, tuple[float, float]]:
-        """Percentile intervals over the converged refits (``level``: default, the bootstrap's)."""
+        """Percentile intervals over the converged refits (``level``: default, the bootstrap's); NaN when no
+        refit converged (:attr:`converged_fraction` is then 0)."""
         level = self.level if level is None else _check_level("intervals", level)
         ok = self.samples[self.converged]
+        if ok.empty:
+            return {c: (math.nan, math.nan) for c in ok.columns}
         lo, hi = 100 * (1 - level) / 2, 100 * (1 + level) / 2
         return {c: (float(np.percentile(ok[c], lo)), float(np.percentile(ok[c], hi))) for c in ok.columns}
 

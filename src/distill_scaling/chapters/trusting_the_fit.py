@@ -199,6 +199,9 @@ def fig_chinchilla_bootstrap(res: fit.SupervisedFit, boot) -> plt.Figure:
     fig, axes = plt.subplots(1, 5, figsize=(13, 2.8))
     for ax, n in zip(axes, CHINCHILLA_NAMES, strict=True):
         values = ok[n].to_numpy()
+        if values.size == 0:  # no refit converged: nothing to histogram (the table says so)
+            ax.set_title(n)
+            continue
         log = n in ("A", "B")
         bins = np.geomspace(values.min(), values.max(), 40) if log else 40
         ax.hist(values, bins=bins, color=plots.OURS_COLOR, alpha=0.55)
@@ -485,7 +488,10 @@ def fig_identifiability(
     """Relative width of the 90% bootstrap interval of every distillation coefficient."""
     ok = samples[converged]
     names = list(ok.columns)
-    width = [(np.percentile(ok[n], 95) - np.percentile(ok[n], 5)) / abs(estimate[n]) for n in names]
+    width = [
+        (np.percentile(ok[n], 95) - np.percentile(ok[n], 5)) / abs(estimate[n]) if len(ok) else np.nan
+        for n in names
+    ]
     # Refits that ran off to overflow give infinite widths: draw them at the top of the axis.
     width = np.clip(np.nan_to_num(np.asarray(width, float), nan=1e12, posinf=1e12), 1e-8, 1e12)
     paper = laws.PAPER_DISTILLATION

@@ -196,14 +196,16 @@ class StudyData:
         return self.n_recorded == self.n_total
 
 
-def load_study(P: Params, progress: bool = True) -> StudyData:
+def load_study(P: Params, progress: bool | None = None) -> StudyData:
     """Train what the profile asks for (``full``: the study's missing supervised runs; ``smoke``: the tiny
-    design), then read the records and join them with the design. ``default`` trains nothing."""
+    design), then read the records and join them with the design. ``default`` trains nothing. ``progress``
+    (default: only for ``full``) shows a progress bar while training."""
     if P.profile == "smoke":
         specs, design = smoke_specs(), smoke_design()
     else:
         specs, design = study_specs(), an.study_design()
     if P.profile != "default":
+        progress = P.profile == "full" if progress is None else progress
         kw = {"eval_tokens": P.eval_tokens} if P.eval_tokens else {}
         runs.ensure(specs, workers=P.workers, threads=1, progress=progress, **kw)
     records = runs.load_records(P.runs_dir)
@@ -673,7 +675,8 @@ def fig_optimal(co: an.ComputeOptimal, paper=PAPER_SUPERVISED):
                     ax.axhspan(co.m_star[1], co.m_star[2], color=plots.OURS_COLOR, alpha=0.1, lw=0)
         plots.log_axis(ax, "x")
         plots.log_axis(ax, "y")
-        ax.legend(loc="best", fontsize="x-small")
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(loc="best", fontsize="x-small")
     return fig
 
 
@@ -887,11 +890,11 @@ def law_source_sentence(state: LawState, P: Params) -> str:
         boot = "no bootstrap intervals"
     if state.source == "stored":
         where = (
-            f"read from `data/fits/supervised.json`, fitted on {f.provenance.get('date', '?')} to exactly "
+            f"read from data/fits/supervised.json, fitted on {f.provenance.get('date', '?')} to exactly "
             "these runs"
         )
     elif state.source == "fitted":
-        where = "made now and stored in `data/fits/supervised.json`"
+        where = "made now and stored in data/fits/supervised.json"
     else:
         why = (
             f"is for a different set of {state.stored_runs} runs"
@@ -966,6 +969,60 @@ def noise_in_fits_sentence(law: an.SupervisedLawFit | None, noise: an.NoiseSumma
     return "; ".join(parts) + "."
 
 
+def budgets_text(data: StudyData) -> str:
+    """The design's IsoFLOP budgets in words ("1e12, 3e12 and 1e13")."""
+    b = [sci(x) for x in sorted(set(data.design["budget"].dropna()))]
+    return "none" if not b else (b[0] if len(b) == 1 else ", ".join(b[:-1]) + " and " + b[-1])
+
+
+def models_text(data: StudyData) -> str:
+    """The sizes of the IsoFLOP design: models and their N range."""
+    d = data.design[data.design["block"].isin(data.isoflop_blocks)].sort_values("n_params")
+    if d.empty:
+        return "none"
+    models = list(dict.fromkeys(d["model"]))
+    return (
+        f"{len(models)} models from {models[0]} (N = {num(d['n_params'].iloc[0])}) to {models[-1]} "
+        f"(N = {num(d['n_params'].iloc[-1])})"
+    )
+
+
+def noise_design_text(data: StudyData) -> str:
+    """What the noise block repeats, from the design ("5 of their configurations with 3 seeds each")."""
+    d = data.design[data.design["block"].isin(data.isoflop_blocks)]
+    counts = d.groupby(["model", "tokens"])["seed"].nunique()
+    rep = counts[counts > 1]
+    if rep.empty:
+        return "no configuration with several seeds"
+    seeds = sorted(set(rep))
+    per = f"{seeds[0]} seeds each" if len(seeds) == 1 else f"{seeds[0]} to {seeds[-1]} seeds"
+    return f"{len(rep)} of their configurations with {per}"
+
+
+def study_m_star_sentence(co: an.ComputeOptimal) -> str:
+    """The M* the study's protocol blocks use (``study.STUDY_M_STAR``) against the one measured here."""
+    from .. import study
+
+    fixed = study.STUDY_M_STAR
+    v, lo, hi = co.m_star
+    if fixed is None:
+        return (
+            "The study has not fixed its M* yet (study.STUDY_M_STAR), so the protocol blocks that need it "
+            "are not built; it is set from this measurement once the IsoFLOP profiles are complete."
+        )
+    if not np.isfinite(v):
+        return f"The study's protocols use M* = {num(fixed)} (study.STUDY_M_STAR); no estimate here yet."
+    inside = np.isfinite(lo) and lo <= fixed <= hi
+    return (
+        f"The study's protocols use M* = {num(fixed)} (study.STUDY_M_STAR); the records now give {num(v)}"
+        + (
+            f", and {num(fixed)} is {'inside' if inside else 'outside'} the interval."
+            if np.isfinite(lo)
+            else "."
+        )
+    )
+
+
 def numbers(
     data: StudyData, noise: an.NoiseSummary, co: an.ComputeOptimal, state: LawState, P: Params
 ) -> dict:
@@ -997,6 +1054,16 @@ def numbers(
         "sup_level": f"{P.level:.0%}",
         "sup_noise_boot": str(co.n_boot),
         "sup_parabola_points": str(P.parabola_points),
+        "sup_paired_sentence": paired_sentence(an.paired_differences(data.isoflop_runs, P.level)),
+        "sup_noise_design": noise_design_text(data),
+        "sup_paper_error": f"{100 * PAPER_ERROR:g}%",
+        "sup_vocab": str(runs.RunSpec("L1-d16", 1).config.vocab_size),
+        "sup_budgets": budgets_text(data),
+        "sup_models": models_text(data),
+        "sup_max_epochs": f"{runs.MAX_EPOCHS:g}",
+        "sup_min_steps": str(runs.MIN_STEPS),
+        "sup_split_tokens": f"{runs._split_size('text', 'teacher') / 1e6:.2f}M",
+        "sup_study_m_star": study_m_star_sentence(co),
         "sup_compute_recorded": f"{data.runs['flops'].sum():.3g}" if len(data.runs) else "0",
         "sup_hours_recorded": f"{data.runs['wall_time_s'].sum() / 3600:.2f}" if len(data.runs) else "0",
     }

@@ -1,0 +1,116 @@
+"""Chapter 'Supervised scaling': the page builds, and says what is pending, from any state of the study.
+
+Synthetic records stand in for the study's (the analysis itself is tested in ``test_analysis.py``); the
+notebook's smoke run is in ``test_notebooks.py``.
+"""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import pytest
+from test_analysis import BUDGETS, records
+
+from distill_scaling import analysis as an
+from distill_scaling.chapters import supervised_scaling as ch
+from distill_scaling.notebook import Params, chapter_params, validate
+
+
+@pytest.fixture(scope="module")
+def P() -> Params:
+    return Params(validate(chapter_params(ch.CHAPTER), {"profile": "default"}))
+
+
+def study_data(rec: pd.DataFrame, design_rec: pd.DataFrame | None = None) -> ch.StudyData:
+    """StudyData of synthetic records; the design holds the runs of ``design_rec`` (default: ``rec``)."""
+    d = rec if design_rec is None else design_rec
+    design = pd.DataFrame(
+        {
+            "block": "isoflop-small",
+            "key": d["key"].to_numpy(),
+            "model": d["model"].to_numpy(),
+            "n_params": d["n_params"].to_numpy(),
+            "tokens": d["tokens_trained"].to_numpy(),
+            "seed": d["seed"].to_numpy(),
+            "flops": d["flops_total"].to_numpy(),
+            "budget": d["flops_total"].to_numpy(),
+        }
+    )
+    runs = an.supervised_runs(rec, design)
+    return ch.StudyData(design, rec, runs, an.progress_table(rec, design))
+
+
+def analyse(data: ch.StudyData, P: Params, law: ch.LawState | None = None):
+    iso = data.isoflop_runs
+    noise = an.pooled_noise(iso)
+    co = an.compute_optimal(iso, n_boot=200)
+    return noise, co, law or ch.LawState(None, "pending")
+
+
+def test_an_empty_study_gives_a_page_of_pending_statements(P):
+    full = records(budgets=(1e12, 3e12))
+    data = study_data(full.iloc[:0], full)
+    noise, co, law = analyse(data, P)
+    nums = ch.numbers(data, noise, co, law, P)
+    assert all(isinstance(v, str) for v in nums.values())
+    assert nums["sup_m_star"] == "pending" and nums["sup_noise_rel"] == "pending"
+    assert f"None of the {data.n_total}" in nums["sup_progress"]
+    assert "pending" in nums["sup_isoflop_sentence"] and "pending" in nums["sup_extrapolation_sentence"]
+    for fig in (
+        ch.fig_noise(data.runs, an.seed_spread(data.runs), noise, P.noise_target),
+        ch.fig_isoflops(data.runs, co),
+        ch.fig_optimal(co),
+        ch.fig_law_fit(None),
+    ):
+        assert fig.axes
+        plt.close(fig)
+    assert (ch.coefficient_frame(None)["ours"].iloc[:-1] == "pending").all()
+    assert ch.exponents_frame(co, None).loc["a (N* ∝ C^a)", "ours: fitted law"] == "pending"
+
+
+def test_a_partial_study_says_how_much_is_recorded(P):
+    full = records(budgets=(1e12, 3e12))
+    data = study_data(full.iloc[:10], full)
+    noise, co, law = analyse(data, P)
+    nums = ch.numbers(data, noise, co, law, P)
+    assert nums["sup_progress"].startswith(f"10 of {len(full)} supervised runs")
+    assert data.progress.loc["isoflop-small", "recorded"] == 10
+
+
+def test_a_complete_study_quotes_measured_numbers(P):
+    data = study_data(records())
+    noise, co, law = analyse(data, P)
+    nums = ch.numbers(data, noise, co, law, P)
+    assert nums["sup_progress"].startswith("All")
+    assert nums["sup_m_star"] == ch.num(co.m_star[0]) and nums["sup_m_star_interval"] != "n/a"
+    assert (
+        "lowest loss inside the sizes trained" in nums["sup_isoflop_sentence"]
+        and "C^" in nums["sup_exponent_sentence"]
+    )
+    assert nums["sup_noise_rel"] == f"{100 * noise.rel_std:.2f}%"
+    frame = ch.minima_frame(co)
+    assert list(frame["note"].str.startswith("interior")) == [True] * len(BUDGETS)
+    mapping = ch.mapping_frame(co.m_star[0], ["L1-d16", "L2-d32"])
+    assert mapping.loc["L1-d16", "tokens at M*"] == pytest.approx(co.m_star[0] * 3408, rel=1e-3)
+    fig = ch.fig_isoflops(data.runs, co)
+    plt.close(fig)
+
+
+def test_edge_notes_name_the_epoch_limit_or_the_zoo():
+    assert "data-limited" in ch.edge_note("L2-d32", 1e13, "small")  # L1-d16 would read > 4 epochs
+    assert "no smaller zoo model" in ch.edge_note("L1-d16", 1e12, "small")
+    assert ch.edge_note("L3-d48", 1e12, None) == "interior"
+
+
+def test_formatting_helpers():
+    assert ch.num(25312) == "25.3k" and ch.num(1.98e6) == "1.98M" and ch.num(float("nan")) == "n/a"
+    assert ch.sci(3e12) == "3e12"
+    assert ch.with_interval(2.0, 1.0, 3.0) == "2 (1–3)" and ch.with_interval(2.0, np.nan, np.nan) == "2"
+
+
+def test_smoke_design_is_tiny_and_on_its_budgets():
+    d = ch.smoke_design()
+    assert set(d["budget"]) == set(ch.SMOKE_BUDGETS)
+    assert d["key"].is_unique and (d["flops"] < 1e11).all()
+    assert d.groupby(["model", "budget"])["seed"].nunique().max() == 1 + len(ch.SMOKE_SEEDS)

@@ -7,11 +7,12 @@ import pytest
 from distill_scaling import runs, study
 
 
-@pytest.fixture(params=[None, 100.0, 400.0])
+@pytest.fixture(params=["unset", "fixed", 100.0, 400.0])
 def m_star(request, monkeypatch):
-    """The fixed-M blocks under the unset M* and under two plausible measured values."""
-    monkeypatch.setattr(study, "STUDY_M_STAR", study.STUDY_M_STAR if request.param is None else request.param)
-    return study.STUDY_M_STAR
+    """The fixed-M blocks under an unset M*, the study's fixed one and two other plausible values."""
+    value = {"unset": None, "fixed": study.STUDY_M_STAR}.get(request.param, request.param)
+    monkeypatch.setattr(study, "STUDY_M_STAR", value)
+    return value
 
 
 @pytest.mark.parametrize("block", list(study.BLOCKS))
@@ -92,3 +93,13 @@ def test_study_lr_is_supported_by_the_recorded_sweep() -> None:
     grid = sorted(spec["sweep_lrs"].default)
     step = grid[1] / grid[0]
     assert best / step * 0.99 <= study.STUDY_LR <= best * step * 1.01, (study.STUDY_LR, best)
+
+
+def test_fixed_m_star_is_what_the_committed_isoflops_measure() -> None:
+    """The protocols' M* was read off the supervised IsoFLOPs: it must stay inside their (widened) interval
+    as records land, or the fixed-M design is stale and has to be revisited."""
+    from distill_scaling import analysis
+
+    value, low, high = analysis.m_star(n_boot=400)
+    assert study.STUDY_M_STAR is not None
+    assert low / 1.5 <= study.STUDY_M_STAR <= high * 1.5, (study.STUDY_M_STAR, value, low, high)

@@ -103,3 +103,11 @@ def test_fixed_m_star_is_what_the_committed_isoflops_measure() -> None:
     value, low, high = analysis.m_star(n_boot=400)
     assert study.STUDY_M_STAR is not None
     assert low / 1.5 <= study.STUDY_M_STAR <= high * 1.5, (study.STUDY_M_STAR, value, low, high)
+
+
+def test_blocks_parse_into_stages_and_unknown_names_are_refused() -> None:
+    assert study.parse_blocks("teachers+protocol3, baselines") == [["teachers", "protocol3"], ["baselines"]]
+    with pytest.raises(ValueError, match="unknown study block.*'nonsense'.*allowed: "):
+        study.parse_blocks("teachers+nonsense")
+    with pytest.raises(ValueError, match="allowed"):
+        study.parse_blocks(" , ")

@@ -309,6 +309,19 @@ def _stop_children_on_signal() -> None:
     signal.signal(signal.SIGINT, handler)
 
 
+def parse_blocks(text: str) -> list[list[str]]:
+    """Stages: ``"teachers+protocol3,protocol1"`` -> ``[["teachers", "protocol3"], ["protocol1"]]``."""
+    stages = [[b.strip() for b in part.split("+") if b.strip()] for part in text.split(",")]
+    stages = [st for st in stages if st]
+    unknown = [b for st in stages for b in st if b not in BLOCKS]
+    if unknown or not stages:
+        raise ValueError(
+            f"--blocks: unknown study block(s) {unknown}; allowed: {', '.join(BLOCKS)} "
+            "(comma-separated stages, '+' joins blocks into one stage)"
+        )
+    return stages
+
+
 def cli(argv: list[str]) -> int:
     from . import runs
 
@@ -318,7 +331,10 @@ def cli(argv: list[str]) -> int:
     parser.add_argument(
         "--blocks",
         default=",".join(BLOCKS),
-        help=f"comma-separated blocks, in order (default: all: {list(BLOCKS)})",
+        help=(
+            f"comma-separated blocks, trained in order (default: all: {list(BLOCKS)}); join blocks with '+' "
+            "to train them as one stage (a teacher's students start while other teachers still train)"
+        ),
     )
     parser.add_argument(
         "--workers", type=int, default=None, help="training processes (default: measured best)"
@@ -333,18 +349,22 @@ def cli(argv: list[str]) -> int:
         "--commit-every", type=float, default=0, help="git-commit new records every N minutes"
     )
     args = parser.parse_args(argv)
-    blocks = [b.strip() for b in args.blocks.split(",") if b.strip()]
-    unknown = [b for b in blocks if b not in BLOCKS]
-    if unknown:
-        parser.error(f"unknown study block(s) {unknown}; allowed: {', '.join(BLOCKS)}")
-    ready = []
-    for b in blocks:
-        try:
-            BLOCKS[b].build()
-            ready.append(b)
-        except ValueError as exc:  # a block that needs a measurement first (M*)
-            print(f"study: skipping block {b}: {exc}")
-    blocks = ready
+    try:
+        stages = parse_blocks(args.blocks)
+    except ValueError as exc:
+        parser.error(str(exc))
+    ready_stages = []
+    for stage in stages:
+        ready = []
+        for b in stage:
+            try:
+                BLOCKS[b].build()
+                ready.append(b)
+            except ValueError as exc:  # a block that needs a measurement first (M*)
+                print(f"study: skipping block {b}: {exc}")
+        if ready:
+            ready_stages.append(ready)
+    blocks = [b for stage in ready_stages for b in stage]
     specs = specs_for(blocks)
     missing = [s for s in specs if not runs.exists(s)]
     flops = sum(runs.run_flops(s)["total"] for s in missing) if missing else 0.0
@@ -363,10 +383,10 @@ def cli(argv: list[str]) -> int:
         committer = threading.Thread(target=_commit_loop, args=(stop, 60 * args.commit_every), daemon=True)
         committer.start()
     try:
-        for b in blocks:  # block by block, so the deciding runs land first
-            todo = [s for s in BLOCKS[b].build() if not runs.exists(s)]
+        for stage in ready_stages:  # stage by stage, so the deciding runs land first
+            todo = [s for s in specs_for(stage) if not runs.exists(s)]
             if todo:
-                print(f"study: block {b}: {len(todo)} runs")
+                print(f"study: {'+'.join(stage)}: {len(todo)} runs")
                 runs.ensure(todo, workers=args.workers, threads=args.threads)
     finally:
         stop.set()

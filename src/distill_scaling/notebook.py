@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from . import paths
 
 PROFILES = ("smoke", "default", "full")
@@ -222,6 +224,9 @@ def setup(chapter: str, namespace: Mapping[str, Any] | None = None, **given: Any
     params.figures_dir.mkdir(parents=True, exist_ok=True)
     from . import plots
 
+    # myst-nb formats {glue:text}`name:.2f` from the value's text/plain repr: NumPy 2 scalars print as
+    # 'np.float64(0.5)', which it cannot format (a Sphinx warning), so chapters print them plainly.
+    np.set_printoptions(legacy="1.25")
     plots.use_theme()
     plots.set_output(params.figures_dir)
     return params

@@ -726,6 +726,7 @@ def prose_numbers(
     out["sup_a"], out["sup_b"] = s.a, s.b
     out["dist_a"], out["dist_b"] = c.a, c.b
     out["sup_a_printed"] = s.intervals.get("a", (math.nan, math.nan))[0]
+    out["c1_interval_low"], out["c1_interval_high"] = c.intervals.get("c1", (math.nan, math.nan))
     out["c1_f1"] = c.c1 * c.f1
     out["inv_f1"] = 1.0 / c.f1 if c.f1 else math.inf
     out["factor_at_d1"] = float(capacity_factor(c.d1, 1.0, c))

@@ -1,0 +1,917 @@
+"""Chapter "Distillation in practice": lambda, tau, learning rate, truncation, KL direction and calibration.
+
+The designs and the calibration measurements are in :mod:`distill_scaling.practice`; this module holds the
+chapter's parameters, the loading of one profile's data, its figures, tables and sentences. ``default`` reads
+the committed records and ``data/practice/calibration.json`` and trains nothing; ``full`` trains the missing
+runs (one worker: the study uses the other core), repeats the close calls with more seeds, then measures the
+calibration from the checkpoints and stores it::
+
+    python -m distill_scaling.chapters.distillation_in_practice --profile full
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from .. import plots, practice, runs
+from ..notebook import Param, Params
+from ..practice import Grids, Pair, Row
+
+CHAPTER = "08_distillation_in_practice"
+
+PARAMS: dict[str, Param] = {
+    "mixes": Param(
+        "list[float]",
+        "lambda values (paper Fig. 51; 0 = supervised, 1 = pure distillation)",
+        min=0,
+        max=1,
+        default=list(practice.MIXES),
+        profiles={"smoke": [0.0, 0.5, 1.0]},
+    ),
+    "temperatures": Param(
+        "list[float]",
+        "distillation temperatures tau (paper Fig. 52)",
+        min=0.01,
+        max=100,
+        default=list(practice.TEMPERATURES),
+        profiles={"smoke": [0.5, 1.0, 5.0]},
+    ),
+    "lrs": Param(
+        "list[float]",
+        "peak learning rates of the distillation LR sweep (paper Fig. 53)",
+        min=1e-5,
+        max=1.0,
+        default=list(practice.LRS),
+        profiles={"smoke": [0.01, 0.0215]},
+    ),
+    "top_ks": Param(
+        "list[int]",
+        "top-k truncations (paper Fig. 54); 0 = all (no truncation)",
+        min=0,
+        default=[k or 0 for k in practice.TOP_KS],
+        profiles={"smoke": [1, 16, 0]},
+    ),
+    "top_ps": Param(
+        "list[float]",
+        "top-p truncations (paper Fig. 54); 1.0 = no truncation",
+        min=0.001,
+        max=1.0,
+        default=list(practice.TOP_PS),
+        profiles={"smoke": [0.5, 1.0]},
+    ),
+    "seeds": Param(
+        "list[int]",
+        "seeds of the base run (noise) and of the close calls",
+        min=0,
+        default=list(practice.SEEDS),
+        profiles={"smoke": [0, 1]},
+    ),
+    "calibration_bins": Param(
+        "int",
+        "equal-width confidence bins of the reliability diagrams (the paper: 21)",
+        min=2,
+        max=200,
+        default=practice.CALIBRATION_BINS,
+    ),
+    "workers": Param(
+        "int",
+        "training processes when runs are missing (1: in this process)",
+        min=1,
+        max=64,
+        default=1,
+    ),
+    "teacher_wait_s": Param(
+        "float",
+        "full profile: seconds to wait for teachers the study is still training",
+        min=0,
+        default=0.0,
+        profiles={"full": 3600.0},
+    ),
+    "eval_tokens": Param(
+        "int",
+        "validation tokens of each trained run's final loss and calibration (0: the whole split)",
+        min=0,
+        default=0,
+        profiles={"smoke": 4096},
+    ),
+}
+
+
+def grids(P: Params) -> Grids:
+    """The profile's swept values."""
+    return Grids(
+        mixes=P.mixes,
+        temperatures=P.temperatures,
+        lrs=P.lrs,
+        top_ks=[k or None for k in P.top_ks],
+        top_ps=P.top_ps,
+        seeds=P.seeds,
+    )
+
+
+def pairs_and_teachers(P: Params) -> tuple[dict[str, Pair], list]:
+    """The profile's pairs and calibration teachers (smoke: tiny ones)."""
+    if P.profile == "smoke":
+        t = practice.smoke_teachers()
+        return practice.smoke_pairs(), list(t.values())
+    return practice.study_pairs(), practice.calibration_teachers()
+
+
+def rows_for(P: Params) -> list[Row]:
+    """The chapter's design: every row, most decisive first."""
+    pairs, teachers = pairs_and_teachers(P)
+    student = "L1-d16" if P.profile == "smoke" else "L2-d32"
+    return practice.design(pairs, grids(P), calibration_student=student, teachers=teachers)
+
+
+def _eval_tokens(P: Params) -> int | None:
+    return P.eval_tokens or None
+
+
+def repeats_for(P: Params, rows: list[Row]) -> list[Row]:
+    """The close calls of the primary pair again with the other seeds (from the records present)."""
+    res = practice.results(rows, runs.load_records(P.runs_dir))
+    sd = practice.noise_sd(res)
+    return practice.repeat_rows(rows, res, sd, P.seeds, "strong-to-weak")
+
+
+def train_missing(P: Params, log=print) -> list:
+    """Train what the design lacks (smoke and full), then the close calls' extra seeds; return what is still
+    missing. Prints the design's FLOPs first."""
+    pairs, teachers = pairs_and_teachers(P)
+    rows = rows_for(P)
+    specs = practice.unique_specs(rows)
+    missing = [s for s in specs if not runs.exists(s, P.runs_dir)]
+    log(
+        f"practice: {len(specs)} runs, {practice.design_flops(specs, teachers):.3g} FLOPs in all "
+        f"(student training + teacher forward passes); {len(missing)} missing, "
+        f"{practice.design_flops(missing, teachers):.3g} FLOPs"
+    )
+    kw: dict[str, Any] = {"eval_tokens": _eval_tokens(P)}
+    smoke = P.profile == "smoke"
+    left = practice.ensure_rows(
+        rows,
+        workers=P.workers,
+        wait_s=P.teacher_wait_s,
+        runs_dir=P.runs_dir,
+        train_teachers=smoke,
+        log=log,
+        **kw,
+    )
+    extra = repeats_for(P, rows)
+    extra_missing = [s for s in practice.unique_specs(extra) if not runs.exists(s, P.runs_dir)]
+    if extra_missing:
+        log(
+            f"practice: {len(extra_missing)} close-call repeats, "
+            f"{practice.design_flops(extra_missing, teachers):.3g} FLOPs"
+        )
+        left += practice.ensure_rows(extra, workers=P.workers, runs_dir=P.runs_dir, log=log, **kw)
+    return left
+
+
+def measure_calibration(P: Params, path: Path | None = None) -> dict:
+    """Calibration of the teachers, the calibration students and the primary pair's temperature-sweep students
+    (those recorded, with a checkpoint); written to ``path`` (default: the committed file; smoke: the scratch
+    folder)."""
+    _, teachers = pairs_and_teachers(P)
+    # The calibration students and the primary pair's temperature sweep (how tau moves calibration).
+    rows = [
+        r
+        for r in rows_for(P)
+        if r.experiment == "calibration" or (r.experiment == "temperature" and r.pair == PRIMARY)
+    ]
+    return practice.compute_calibration(
+        practice.unique_specs(rows),
+        teachers,
+        path=path or calibration_path(P),
+        bins=P.calibration_bins,
+        eval_tokens=_eval_tokens(P),
+        ps=[p for p in P.top_ps],
+        runs_dir=P.runs_dir,
+    )
+
+
+def calibration_path(P: Params) -> Path:
+    """Where this profile reads and writes calibration results (smoke: next to its scratch run store)."""
+    if P.profile == "smoke":
+        return Path(P.runs_dir).parent / "practice" / "calibration.json"
+    return practice.calibration_path()
+
+
+# --- The paper's numbers (digest Secs. 8-9) ----------------------------------------------------------------
+
+#: App. G.1: lambda = 1 is "statistically similar" to the best lambda; lower lambda helps only weak teachers.
+PAPER_MIX_BEST = 1.0
+#: App. G.2: the best temperature at every scale; tau > 3 and tau < 1 hurt.
+PAPER_TAU_BEST = 1.0
+#: App. G.3: the best peak rate for distillation (muP simple) and the loss change over a decade of rate.
+PAPER_LR_BEST = 0.01
+PAPER_LR_SPREAD = 0.1
+#: App. G.4: top-k = 128 of 32768 costs 0.11 nats; top-p = 0.9 costs 0.13; top-k 128 with lambda 0.7: 0.01.
+PAPER_VOCAB = 32768
+PAPER_VOCAB_TEXT = 32168  # the vocabulary its storage estimate uses (129 KB per token)
+PAPER_TOP_K, PAPER_TOP_K_GAP = 128, 0.11
+PAPER_TOP_P, PAPER_TOP_P_GAP = 0.9, 0.13
+PAPER_TOP_K_MIX_GAP = 0.01
+#: Table 7 (1.82B -> 546M): cross-entropy with forward and reverse KL.
+PAPER_KL = {"forward": 2.42, "reverse": 2.70}
+#: App. E.8, Figs. 42-45 (198M students, D_S = 20N; teachers 198M ... 7.75B), ECE in percent.
+PAPER_TEACHER_SIZES = ("198M", "546M", "975M", "1.82B", "2.72B", "4.82B", "7.75B")
+PAPER_ECE = {
+    ("teacher", "data"): (0.7, 0.6, 0.5, 0.5, 0.4, 0.5, 0.6),
+    ("full", "data"): (0.1, 0.4, 0.6, 0.6, 0.6, 0.6, 0.6),
+    ("top-1", "data"): (38.7, 33.2, 29.8, 27.2, 25.2, 22.9, 21.6),
+    ("full", "teacher_top1"): (38.5, 31.3, 27.3, 24.5, 22.3, 20.1, 18.9),
+    ("top-1", "teacher_top1"): (1.1, 1.5, 1.6, 1.6, 1.6, 1.5, 1.5),
+    ("full", "teacher_dist"): (1.3, 2.7, 4.1, 5.4, 6.6, 8.0, 9.0),
+    ("top-1", "teacher_dist"): (37.4, 30.0, 25.3, 22.1, 19.6, 17.2, 16.1),
+    ("full", "teacher_bins"): (1.7, 3.3, 4.8, 6.2, 7.3, 8.7, 9.6),
+    ("top-1", "teacher_bins"): (37.4, 30.4, 26.3, 23.5, 21.3, 19.1, 18.1),
+}
+TARGETS = {
+    "data": "the data (accuracy)",
+    "teacher_top1": "the teacher's top-1 token",
+    "teacher_dist": "the teacher's distribution",
+    "teacher_bins": "the teacher, in teacher-confidence bins",
+}
+PAIR_ORDER = ("strong-to-weak", "matched", "weak-to-strong")
+PRIMARY = "strong-to-weak"
+
+
+# --- Loading ------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class PracticeData:
+    """One profile's data: the design rows (close-call repeats included), the results joined with the
+    records, the seed noise, the pairs and teachers, and the stored calibration."""
+
+    rows: list[Row]
+    res: pd.DataFrame
+    sd: float
+    pairs: dict[str, Pair]
+    teachers: list
+    calibration: dict
+    records: pd.DataFrame
+    runs_dir: Path | None = None
+
+    @property
+    def n_total(self) -> int:
+        return int(self.res["key"].nunique())
+
+    @property
+    def n_done(self) -> int:
+        return int(self.res.dropna(subset=["val_loss"])["key"].nunique())
+
+
+def load(P: Params, log=print) -> PracticeData:
+    """Train what the profile asks for (``smoke``, ``full``), measure and store the calibration there, then
+    read everything; ``default`` trains and measures nothing."""
+    if P.profile != "default":
+        train_missing(P, log=log)
+        measure_calibration(P)
+    pairs, teachers = pairs_and_teachers(P)
+    rows = rows_for(P)
+    rows = rows + repeats_for(P, rows)
+    records = runs.load_records(P.runs_dir)
+    res = practice.results(rows, records)
+    cal = practice.load_calibration(calibration_path(P))
+    return PracticeData(rows, res, practice.noise_sd(res), pairs, teachers, cal, records, P.runs_dir)
+
+
+# --- Tables -------------------------------------------------------------------------------------------------
+
+
+def styled(table: pd.DataFrame, caption: str, digits: int = 3):
+    """A table for the page: a caption, floats to ``digits`` decimals, the index hidden."""
+    floats = [c for c in table.columns if pd.api.types.is_float_dtype(table[c])]
+    return (
+        table.style.set_caption(caption)
+        .format(f"{{:.{digits}f}}", subset=floats, na_rep="pending")
+        .hide(axis="index")
+    )
+
+
+def progress_frame(data: PracticeData) -> pd.DataFrame:
+    """Runs recorded per experiment and pair (a run serving several experiments counts in each)."""
+    g = data.res.assign(done=data.res["val_loss"].notna()).groupby(["experiment", "pair"], sort=False)
+    out = g["done"].agg(["sum", "count"]).reset_index()
+    out.columns = ["experiment", "pair", "recorded", "runs"]
+    return out
+
+
+def pairs_frame(data: PracticeData) -> pd.DataFrame:
+    """The pairs: models, parameters, student tokens, and the teacher's loss on the validation tokens."""
+    out = []
+    for name, p in data.pairs.items():
+        rec = runs.get(p.teacher, data.runs_dir)
+        out.append(
+            {
+                "pair": name,
+                "teacher": p.teacher.model,
+                "N_T": p.teacher.config.n_params,
+                "student": p.student,
+                "N_S": runs.RunSpec(p.student, tokens=p.tokens).config.n_params,
+                "D_S (tokens)": p.tokens,
+                "tokens / N_S": p.tokens / runs.RunSpec(p.student, tokens=p.tokens).config.n_params,
+                "teacher loss": rec["results"]["val_loss"] if rec else np.nan,
+            }
+        )
+    return pd.DataFrame(out)
+
+
+def sweep(data: PracticeData, experiment: str, pair: str | None = None) -> pd.DataFrame:
+    """Mean loss per swept value (over recorded seeds) with its count, for one experiment (and pair)."""
+    s = practice.summary(data.res)
+    s = s[s["experiment"] == experiment]
+    if pair is not None:
+        s = s[s["pair"] == pair]
+    order = s["pair"].map({p: i for i, p in enumerate(PAIR_ORDER)}).fillna(len(PAIR_ORDER))
+    return (
+        s.assign(_order=order)
+        .sort_values(["_order", "pair", "value"])
+        .drop(columns="_order")
+        .reset_index(drop=True)
+    )
+
+
+def _err(data: PracticeData, counts: pd.Series) -> np.ndarray:
+    """Error bar of a mean of ``count`` seeds: the measured seed noise / sqrt(count)."""
+    sd = data.sd if math.isfinite(data.sd) else 0.0
+    return sd / np.sqrt(np.maximum(counts.to_numpy(dtype=float), 1.0))
+
+
+def best_frame(data: PracticeData, experiment: str) -> pd.DataFrame:
+    """Per pair: the best swept value, its loss, and the gap of the paper's recommended value to it, in nats
+    and in units of the seed noise."""
+    rec_value = {"mix": PAPER_MIX_BEST, "temperature": PAPER_TAU_BEST, "lr": PAPER_LR_BEST}[experiment]
+    out = []
+    for pair, g in sweep(data, experiment).groupby("pair", sort=False):
+        i = g["mean"].idxmin()
+        at = g[np.isclose(g["value"], rec_value)]
+        gap = float(at["mean"].iloc[0] - g.loc[i, "mean"]) if len(at) else np.nan
+        out.append(
+            {
+                "pair": pair,
+                "values recorded": len(g),
+                "best value (ours)": float(g.loc[i, "value"]),
+                "best loss": float(g.loc[i, "mean"]),
+                "paper's choice": rec_value,
+                "loss gap of paper's choice": gap,
+                "gap / seed noise": gap / data.sd if math.isfinite(data.sd) and data.sd > 0 else np.nan,
+            }
+        )
+    cols = [
+        "pair",
+        "values recorded",
+        "best value (ours)",
+        "best loss",
+        "paper's choice",
+        "loss gap of paper's choice",
+        "gap / seed noise",
+    ]
+    return pd.DataFrame(out, columns=cols)
+
+
+def truncation_frame(data: PracticeData) -> pd.DataFrame:
+    """Top-k and top-p on the primary pair: loss gap to the full distribution, fraction of the vocabulary
+    kept, and the bytes per token offline logits need (ours, V = 256), beside the paper's numbers."""
+    vocab = data.pairs[PRIMARY].teacher.config.vocab_size
+    full = sweep(data, "top_k", PRIMARY)
+    full_loss = full.loc[np.isclose(full["value"], vocab), "mean"]
+    full_loss = float(full_loss.iloc[0]) if len(full_loss) else np.nan
+    sizes = data.calibration.get("top_p_sizes", {}).get(data.pairs[PRIMARY].teacher.key, {})
+    out = []
+    for exp, label in (("top_k", "top-k"), ("top_k_mix", "top-k, lambda = 0.7"), ("top_p", "top-p")):
+        for _, r in sweep(data, exp, PRIMARY).iterrows():
+            if exp == "top_p":
+                kept = sizes.get(str(float(r["value"])), {}).get("mean", np.nan)
+                if r["value"] >= 1.0:
+                    kept = float(vocab)
+            else:
+                kept = float(r["value"])
+            out.append(
+                {
+                    "truncation": label,
+                    "setting": r["value"],
+                    "loss": r["mean"],
+                    "seeds": int(r["count"]),
+                    "gap to full (nats)": r["mean"] - full_loss,
+                    "tokens kept (mean)": kept,
+                    "bytes / token": practice.storage_per_token(kept, vocab) if np.isfinite(kept) else np.nan,
+                }
+            )
+    return pd.DataFrame(out)
+
+
+def paper_storage_frame(ks=(1, 8, 64, PAPER_TOP_K, 512, 4096)) -> pd.DataFrame:
+    """Bytes per token of offline logits at the paper's vocabulary (fp32 values, 2-byte indices), and for
+    its C4 (about 2T tokens), in petabytes."""
+    rows = [{"top-k": "all", "bytes / token": practice.storage_per_token(PAPER_VOCAB_TEXT, PAPER_VOCAB_TEXT)}]
+    rows += [{"top-k": str(k), "bytes / token": practice.storage_per_token(k, PAPER_VOCAB_TEXT)} for k in ks]
+    out = pd.DataFrame(rows)
+    out["PB for 2T tokens"] = out["bytes / token"] * 2e12 / 1e15
+    return out
+
+
+def kl_frame(data: PracticeData) -> pd.DataFrame:
+    """Forward against reverse KL on the primary pair: loss, KL to the teacher, training time per step."""
+    g = data.res[(data.res["experiment"] == "kl") & (data.res["pair"] == PRIMARY)]
+    out = []
+    for v, name in ((0.0, "forward"), (1.0, "reverse")):
+        r = g[np.isclose(g["value"], v)]
+        steps = np.nan
+        if len(r) and r["key"].iloc[0] in data.records.index:
+            steps = data.records.loc[r["key"].iloc[0], "steps"] if "steps" in data.records.columns else np.nan
+        loss = float(r["val_loss"].mean()) if len(r) else np.nan
+        out.append(
+            {
+                "KL": name,
+                "loss (ours)": loss,
+                "KL(teacher || student)": float(r["val_kl"].mean()) if len(r) else np.nan,
+                "ms / step (ours)": float(r["train_time_s"].mean() / steps * 1e3)
+                if np.isfinite(steps)
+                else np.nan,
+                "loss (paper)": PAPER_KL[name],
+                "cost (paper)": "O(V)" if name == "forward" else "O(2V)",
+            }
+        )
+    return pd.DataFrame(out)
+
+
+def calibration_frame(data: PracticeData) -> pd.DataFrame:
+    """ECE (percent) of every teacher and of the calibration students (full distribution and top-1), against
+    the four targets of App. E.8, per teacher, beside the paper's range over its seven teachers."""
+    models = data.calibration.get("models", {})
+    rows_ = [r for r in data.rows if r.experiment == "calibration"]
+    out = []
+    for t in data.teachers:
+        m = models.get(t.key)
+        out.append(
+            {
+                "model": f"teacher {t.model}",
+                "kind": "teacher",
+                "target": "data",
+                "ECE % (ours)": 100 * m["data"]["ece"] if m else np.nan,
+                "teacher": t.model,
+            }
+        )
+    for r in rows_:
+        m = models.get(r.spec.key)
+        kind = "top-1" if r.value == 1.0 else "full"
+        teacher = r.pair.split()[-1]
+        for target in TARGETS:
+            out.append(
+                {
+                    "model": f"{r.spec.model} <- {teacher}",
+                    "kind": kind,
+                    "target": target,
+                    "ECE % (ours)": 100 * m[target]["ece"] if m and target in m else np.nan,
+                    "teacher": teacher,
+                }
+            )
+    df = pd.DataFrame(out, columns=["model", "kind", "target", "ECE % (ours)", "teacher"])
+    return df
+
+
+def ece_summary(data: PracticeData) -> pd.DataFrame:
+    """The calibration table of the page: per (student kind, target), our ECE over the teachers (smallest to
+    largest) beside the paper's over its teachers."""
+    df = calibration_frame(data)
+    out = []
+    keys = [("teacher", "data")] + [(k, t) for t in TARGETS for k in ("full", "top-1")]
+    for kind, target in keys:
+        g = df[(df["kind"] == kind) & (df["target"] == target)]
+        ours = ", ".join("pending" if not np.isfinite(v) else f"{v:.1f}" for v in g["ECE % (ours)"])
+        paper = PAPER_ECE[(kind, target)]
+        out.append(
+            {
+                "model": "teachers" if kind == "teacher" else f"students on the {kind} target",
+                "calibrated against": TARGETS[target],
+                "ECE % (ours, by teacher " + ", ".join(g["teacher"]) + ")": ours,
+                "ECE % (paper, 198M ... 7.75B)": f"{min(paper):.1f} ... {max(paper):.1f}"
+                if kind != "teacher"
+                else f"{min(paper):.1f} ... {max(paper):.1f}",
+            }
+        )
+    return pd.DataFrame(out)
+
+
+# --- Figures ------------------------------------------------------------------------------------------------
+
+
+def _panel_sweep(
+    ax, data: PracticeData, experiment: str, pair: str, log_x: bool = False, color=None, label=None, x_of=None
+):
+    g = sweep(data, experiment, pair)
+    if g.empty:
+        ax.text(0.5, 0.5, "pending", transform=ax.transAxes, ha="center", va="center", color="grey")
+        return g
+    x = g["value"].to_numpy() if x_of is None else x_of(g["value"].to_numpy())
+    ax.errorbar(x, g["mean"], yerr=_err(data, g["count"]), marker="o", capsize=3, color=color, label=label)
+    if log_x:
+        ax.set_xscale("log")
+    return g
+
+
+def _teacher_line(ax, data: PracticeData, pair: str) -> None:
+    t = data.res.loc[data.res["pair"] == pair, "teacher_val_loss"].dropna()
+    if len(t):
+        ax.axhline(float(t.iloc[0]), color="k", ls="--", lw=1, label="teacher")
+
+
+def _supervised_line(ax, data: PracticeData, pair: str) -> None:
+    g = sweep(data, "mix", pair)
+    sup = g[g["value"] == 0.0]
+    if len(sup):
+        ax.axhline(float(sup["mean"].iloc[0]), color="grey", ls=":", lw=1.2, label="supervised student")
+
+
+def _mix_axis(v: np.ndarray) -> np.ndarray:
+    """The paper's nonlinear lambda axis: -log10(1 - lambda), lambda = 1 drawn one step past 0.99."""
+    return np.where(v >= 1.0, 2.5, -np.log10(np.clip(1 - v, 1e-12, None)))
+
+
+def fig_mix(data: PracticeData):
+    """Paper Fig. 51a analogue: student loss against lambda, one panel per pair."""
+    fig, axes = plt.subplots(1, 3, figsize=(11, 3.4))
+    ticks = np.array([0.0, 0.5, 0.9, 0.97, 0.99, 1.0])
+    for ax, pair in zip(axes, PAIR_ORDER, strict=True):
+        g = _panel_sweep(ax, data, "mix", pair, x_of=_mix_axis)
+        _teacher_line(ax, data, pair)
+        if len(g):
+            i = g["mean"].idxmin()
+            ax.plot(
+                _mix_axis(np.array([g.loc[i, "value"]])),
+                [g.loc[i, "mean"]],
+                "*",
+                ms=14,
+                color="C3",
+                label="best",
+            )
+        ax.set_xticks(_mix_axis(ticks), [f"{t:g}" for t in ticks])
+        ax.set_title(f"{pair}: {data.pairs[pair].label}" if pair in data.pairs else pair)
+        ax.set_xlabel("mixing coefficient λ")
+    axes[0].set_ylabel("student validation loss (nats)")
+    axes[0].legend()
+    return fig
+
+
+def fig_temperature(data: PracticeData):
+    """Paper Fig. 52 analogue: student loss against tau, one panel per pair, supervised student for scale."""
+    fig, axes = plt.subplots(1, 3, figsize=(11, 3.4))
+    for ax, pair in zip(axes, PAIR_ORDER, strict=True):
+        _panel_sweep(ax, data, "temperature", pair, log_x=True)
+        _teacher_line(ax, data, pair)
+        _supervised_line(ax, data, pair)
+        ax.axvline(PAPER_TAU_BEST, color=plots.PAPER_COLOR, lw=1, alpha=0.6)
+        ax.set_title(f"{pair}: {data.pairs[pair].label}" if pair in data.pairs else pair)
+        ax.set_xlabel("temperature τ")
+        ax.set_xticks([0.5, 1, 2, 3, 5, 10], ["0.5", "1", "2", "3", "5", "10"])
+    axes[0].set_ylabel("student validation loss (nats)")
+    axes[0].legend()
+    return fig
+
+
+def fig_lr(data: PracticeData, study_lr: float):
+    """Paper Fig. 53 analogue: the primary pair's student loss against the peak learning rate."""
+    fig, ax = plt.subplots(figsize=(5.5, 3.6))
+    _panel_sweep(ax, data, "lr", PRIMARY, log_x=True, label="distilled student (λ = 1, τ = 1)")
+    _teacher_line(ax, data, PRIMARY)
+    ax.axvline(study_lr, color=plots.OURS_COLOR, ls="--", lw=1, label=f"study rate {study_lr:g}")
+    ax.axvline(PAPER_LR_BEST, color=plots.PAPER_COLOR, ls="--", lw=1, label=f"paper's rate {PAPER_LR_BEST:g}")
+    ax.set_xlabel("peak learning rate η")
+    ax.set_ylabel("student validation loss (nats)")
+    ax.set_title(data.pairs[PRIMARY].label)
+    ax.legend()
+    return fig
+
+
+def fig_truncation(data: PracticeData):
+    """Paper Fig. 54 analogue: top-k (with and without lambda = 0.7) and top-p on the primary pair."""
+    vocab = data.pairs[PRIMARY].teacher.config.vocab_size
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), sharey=True)
+    _panel_sweep(axes[0], data, "top_k", PRIMARY, log_x=True, label="top-k", color="C0")
+    _panel_sweep(axes[0], data, "top_k_mix", PRIMARY, log_x=True, label="top-k, λ = 0.7", color="C1")
+    axes[0].set_xticks([1, 4, 16, 64, vocab], ["1", "4", "16", "64", f"all ({vocab})"])
+    axes[0].set_xlabel("teacher tokens kept (k)")
+    _panel_sweep(axes[1], data, "top_p", PRIMARY, label="top-p", color="C2")
+    axes[1].set_xlabel("teacher probability mass kept (p)")
+    for ax in axes:
+        _teacher_line(ax, data, PRIMARY)
+        _supervised_line(ax, data, PRIMARY)
+        ax.legend()
+    axes[0].set_ylabel("student validation loss (nats)")
+    fig.suptitle(data.pairs[PRIMARY].label)
+    return fig
+
+
+def _reliability_panel(ax, stats: dict | None, title: str, color="C0") -> None:
+    ax.plot([0, 1], [0, 1], color="grey", lw=1, ls="--")
+    if stats is None:
+        ax.text(0.5, 0.5, "pending", transform=ax.transAxes, ha="center", va="center", color="grey")
+        ax.set_title(title)
+        return
+    n = len(stats["count"])
+    centers = (np.arange(n) + 0.5) / n
+    acc = np.array([np.nan if a is None else a for a in stats["acc"]], dtype=float)
+    share = np.array(stats["count"], dtype=float) / max(sum(stats["count"]), 1)
+    ax.bar(centers, acc, width=1 / n, color=color, alpha=0.75, edgecolor="white", label="accuracy")
+    ax.bar(centers, share, width=1 / n, color="C1", alpha=0.5, label="share of tokens")
+    ax.set_title(f"{title}\nECE {100 * stats['ece']:.1f}%")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+
+
+def fig_teacher_calibration(data: PracticeData):
+    """Paper Fig. 42 analogue: reliability diagrams of the teachers against the data."""
+    models = data.calibration.get("models", {})
+    fig, axes = plt.subplots(1, len(data.teachers), figsize=(2.8 * len(data.teachers), 3.0), sharey=True)
+    axes = np.atleast_1d(axes)
+    for ax, t in zip(axes, data.teachers, strict=True):
+        m = models.get(t.key)
+        _reliability_panel(ax, m["data"] if m else None, f"teacher {t.model}")
+        ax.set_xlabel("confidence")
+    axes[0].set_ylabel("accuracy / share")
+    axes[0].legend(loc="upper left")
+    return fig
+
+
+def fig_student_calibration(data: PracticeData, target: str = "data"):
+    """Paper Figs. 43-45 analogue: students trained on the full distribution (top row) and on the teacher's
+    top-1 token (bottom row), one column per teacher, calibrated against ``target``."""
+    models = data.calibration.get("models", {})
+    rows_ = [r for r in data.rows if r.experiment == "calibration"]
+    teachers = [t.model for t in data.teachers]
+    fig, axes = plt.subplots(2, len(teachers), figsize=(2.8 * len(teachers), 5.6), sharex=True, sharey=True)
+    axes = np.atleast_2d(axes)
+    for r in rows_:
+        t = r.pair.split()[-1]
+        if t not in teachers:
+            continue
+        i = int(r.value)
+        m = models.get(r.spec.key)
+        kind = "top-1" if i else "full"
+        _reliability_panel(
+            axes[i, teachers.index(t)],
+            m.get(target) if m else None,
+            f"{r.spec.model} ← {t}, {kind}",
+            color="C0" if i == 0 else "C3",
+        )
+    for ax in axes[-1]:
+        ax.set_xlabel("student confidence" if target != "teacher_bins" else "teacher confidence")
+    for ax in axes[:, 0]:
+        ax.set_ylabel("accuracy / share")
+    axes[0, 0].legend(loc="upper left")
+    return fig
+
+
+def fig_temperature_calibration(data: PracticeData):
+    """ECE against the data of the primary pair's temperature-sweep students (measured where stored)."""
+    models = data.calibration.get("models", {})
+    g = data.res[(data.res["experiment"] == "temperature") & (data.res["pair"] == PRIMARY)]
+    x = g["value"].to_numpy()
+    y = np.array([100 * models[k]["data"]["ece"] if k in models else np.nan for k in g["key"]])
+    fig, ax = plt.subplots(figsize=(5, 3.2))
+    ax.plot(x, y, "o-")
+    ax.set_xscale("log")
+    ax.set_xticks([0.5, 1, 2, 3, 5, 10], ["0.5", "1", "2", "3", "5", "10"])
+    ax.set_xlabel("temperature τ")
+    ax.set_ylabel("student ECE against the data (%)")
+    ax.set_title(data.pairs[PRIMARY].label)
+    return fig
+
+
+# --- Numbers quoted in the prose ----------------------------------------------------------------------------
+
+
+def _f(x: float, fmt: str = ".3f") -> str:
+    return "pending" if x is None or not np.isfinite(x) else format(x, fmt)
+
+
+def _gap(
+    data: PracticeData,
+    experiment: str,
+    value: float,
+    ref: float,
+    pair: str = PRIMARY,
+    ref_experiment: str | None = None,
+) -> float:
+    """Mean loss at ``value`` minus the mean loss at ``ref`` (of ``ref_experiment``, default the same)."""
+    a = sweep(data, experiment, pair)
+    b = sweep(data, ref_experiment or experiment, pair)
+    a = a.loc[np.isclose(a["value"], value), "mean"]
+    b = b.loc[np.isclose(b["value"], ref), "mean"]
+    return float(a.iloc[0] - b.iloc[0]) if len(a) and len(b) else float("nan")
+
+
+def _sigmas(data: PracticeData, gap: float) -> str:
+    if not (np.isfinite(gap) and np.isfinite(data.sd) and data.sd > 0):
+        return "pending"
+    return f"{gap / data.sd:.1f}"
+
+
+def _best_sentence(data: PracticeData, experiment: str, symbol: str, ref: float) -> str:
+    b = best_frame(data, experiment)
+    if b.empty:
+        return "pending: no run of this sweep is recorded yet"
+    parts = []
+    for _, r in b.iterrows():
+        gap = r["loss gap of paper's choice"]
+        tail = (
+            f"{symbol} = {ref:g} is {_f(gap)} nats worse ({_sigmas(data, gap)} seed-noise sd)"
+            if np.isfinite(gap) and gap > 0
+            else f"{symbol} = {ref:g} is the best"
+            if np.isfinite(gap)
+            else f"{symbol} = {ref:g} pending"
+        )
+        parts.append(
+            f"{r['pair']}: best {symbol} = {r['best value (ours)']:g} ({int(r['values recorded'])} values "
+            f"recorded), {tail}"
+        )
+    return "; ".join(parts)
+
+
+def _within(data: PracticeData, gap: float) -> bool | None:
+    if not (np.isfinite(gap) and np.isfinite(data.sd)):
+        return None
+    return gap < 2 * data.sd
+
+
+def verdicts(data: PracticeData) -> pd.DataFrame:
+    """One line per experiment: the paper's finding, ours, and whether they agree (computed, 'pending' when
+    the runs are missing). 'Within noise' means less than two seed-noise standard deviations."""
+    vocab = data.pairs[PRIMARY].teacher.config.vocab_size
+    out = []
+
+    def add(name, paper, ours, agree):
+        out.append(
+            {
+                "experiment": name,
+                "paper": paper,
+                "ours": ours,
+                "agree?": "pending" if agree is None else ("yes" if agree else "no"),
+            }
+        )
+
+    b = best_frame(data, "mix")
+    gaps = b["loss gap of paper's choice"].to_numpy() if len(b) else np.array([])
+    ok = [_within(data, g) for g in gaps]
+    add(
+        "mixing λ (Fig. 51)",
+        "λ = 1 statistically similar to the best λ",
+        "; ".join(f"{p}: best λ = {v:g}" for p, v in zip(b["pair"], b["best value (ours)"], strict=True))
+        or "pending",
+        None if not ok or None in ok or len(ok) < len(PAIR_ORDER) else all(ok),
+    )
+    b = best_frame(data, "temperature")
+    ok = [_within(data, g) for g in b["loss gap of paper's choice"]] if len(b) else []
+    add(
+        "temperature τ (Fig. 52)",
+        "τ = 1 best at every scale",
+        "; ".join(f"{p}: best τ = {v:g}" for p, v in zip(b["pair"], b["best value (ours)"], strict=True))
+        or "pending",
+        None if not ok or None in ok or len(ok) < len(PAIR_ORDER) else all(ok),
+    )
+    lr = sweep(data, "lr", PRIMARY)
+    spread = float(lr["mean"].max() - lr["mean"].min()) if len(lr) == len(set(practice.LRS)) else np.nan
+    add(
+        "learning rate (Fig. 53)",
+        f"η* = {PAPER_LR_BEST:g} for distillation; < {PAPER_LR_SPREAD} nats over a decade",
+        f"best η = {lr.loc[lr['mean'].idxmin(), 'value']:g}; loss range {_f(spread)} nats over the sweep"
+        if len(lr)
+        else "pending",
+        None
+        if not np.isfinite(spread)
+        else abs(_gap(data, "lr", 0.01, float(lr.loc[lr["mean"].idxmin(), "value"]))) < PAPER_LR_SPREAD,
+    )
+    g1 = _gap(data, "top_k", 1, vocab)
+    add(
+        "top-k (Fig. 54)",
+        f"k = {PAPER_TOP_K} of {PAPER_VOCAB} ({PAPER_TOP_K / PAPER_VOCAB:.2%} of V): +{PAPER_TOP_K_GAP} nats",
+        f"k = 1 of {vocab} ({1 / vocab:.2%} of V): {_f(g1, '+.3f')} nats",
+        None if not np.isfinite(g1) else g1 > 2 * data.sd,
+    )
+    gm = _gap(data, "top_k_mix", 1, vocab, ref_experiment="top_k")
+    gm16 = _gap(data, "top_k_mix", 16, vocab, ref_experiment="top_k")
+    add(
+        "top-k with λ = 0.7 (Fig. 54)",
+        f"k = {PAPER_TOP_K}, λ = 0.7: within {PAPER_TOP_K_MIX_GAP} nats of full",
+        f"k = 1: {_f(gm, '+.3f')} nats; k = 16: {_f(gm16, '+.3f')} nats",
+        None if not np.isfinite(gm) else abs(gm) < 2 * data.sd,
+    )
+    gp = _gap(data, "top_p", PAPER_TOP_P, 1.0)
+    add(
+        "top-p (Fig. 54)",
+        f"p = {PAPER_TOP_P}: +{PAPER_TOP_P_GAP} nats",
+        f"p = {PAPER_TOP_P}: {_f(gp, '+.3f')} nats",
+        None if not np.isfinite(gp) else gp > 2 * data.sd,
+    )
+    k = kl_frame(data)
+    d = float(k["loss (ours)"].iloc[1] - k["loss (ours)"].iloc[0])
+    add(
+        "KL direction (Table 7)",
+        f"reverse {PAPER_KL['reverse'] - PAPER_KL['forward']:+.2f} nats",
+        f"reverse {_f(d, '+.3f')} nats",
+        None if not np.isfinite(d) else d > 2 * data.sd,
+    )
+    c = calibration_frame(data)
+    full = c[(c["kind"] == "full") & (c["target"] == "data")]["ECE % (ours)"]
+    top1 = c[(c["kind"] == "top-1") & (c["target"] == "data")]["ECE % (ours)"]
+    ok = None
+    if full.notna().any() and top1.notna().any():
+        ok = bool(full.max() < 2.0 and top1.min() > 5 * max(full.max(), 0.1))
+    add(
+        "calibration (Figs. 42-43)",
+        "full distribution: ECE <= 0.6%; top-1: 21.6-38.7%",
+        f"full distribution: {_f(full.min(), '.1f')}-{_f(full.max(), '.1f')}%; top-1: "
+        f"{_f(top1.min(), '.1f')}-{_f(top1.max(), '.1f')}%",
+        ok,
+    )
+    return pd.DataFrame(out)
+
+
+def numbers(data: PracticeData, P: Params) -> dict[str, str]:
+    """Every number and sentence the prose glues, as text ('pending' where the runs are missing)."""
+    vocab = data.pairs[PRIMARY].teacher.config.vocab_size
+    specs = practice.unique_specs(data.rows)
+    noise = data.res[data.res["experiment"] == "noise"]["val_loss"].dropna()
+    n = {
+        "prac_progress": f"{data.n_done} of the {data.n_total} runs of this design are recorded"
+        + ("" if data.n_done == data.n_total else f"; {data.n_total - data.n_done} are pending"),
+        "prac_flops": f"{practice.design_flops(specs, data.teachers):.2g}",
+        "prac_wall_min": _f(data.res.drop_duplicates("key")["wall_time_s"].sum() / 60, ".0f"),
+        "prac_tokens": f"{data.pairs[PRIMARY].tokens:,}",
+        "prac_primary": data.pairs[PRIMARY].label,
+        "prac_noise_sd": _f(data.sd, ".4f"),
+        "prac_noise_n": str(len(noise)),
+        "prac_two_sd": _f(2 * data.sd, ".4f"),
+        "prac_mix_sentence": _best_sentence(data, "mix", "λ", PAPER_MIX_BEST),
+        "prac_tau_sentence": _best_sentence(data, "temperature", "τ", PAPER_TAU_BEST),
+        "prac_vocab": str(vocab),
+    }
+    lr = sweep(data, "lr", PRIMARY)
+    n["prac_lr_best"] = _f(float(lr.loc[lr["mean"].idxmin(), "value"]), "g") if len(lr) else "pending"
+    n["prac_lr_gap_paper"] = _f(
+        _gap(data, "lr", PAPER_LR_BEST, float(lr.loc[lr["mean"].idxmin(), "value"])) if len(lr) else np.nan
+    )
+    n["prac_lr_range"] = _f(float(lr["mean"].max() - lr["mean"].min()) if len(lr) else np.nan)
+    n["prac_lr_low"], n["prac_lr_high"] = f"{min(P.lrs):g}", f"{max(P.lrs):g}"
+    for k in (1, 4, 16, 64):
+        n[f"prac_topk{k}_gap"] = _f(_gap(data, "top_k", k, vocab), "+.3f")
+        n[f"prac_topk{k}_mix_gap"] = _f(_gap(data, "top_k_mix", k, vocab, ref_experiment="top_k"), "+.3f")
+    for p in (0.1, 0.5, 0.9):
+        n[f"prac_topp{int(p * 10)}_gap"] = _f(_gap(data, "top_p", p, 1.0), "+.3f")
+    n["prac_full_bytes"] = f"{practice.storage_per_token(vocab, vocab):.0f}"
+    n["prac_paper_full_kb"] = f"{practice.storage_per_token(PAPER_VOCAB_TEXT, PAPER_VOCAB_TEXT) / 1e3:.0f}"
+    n["prac_paper_k128_bytes"] = f"{practice.storage_per_token(PAPER_TOP_K, PAPER_VOCAB_TEXT):.0f}"
+    k = kl_frame(data)
+    n["prac_kl_gap"] = _f(float(k["loss (ours)"].iloc[1] - k["loss (ours)"].iloc[0]), "+.3f")
+    ratio = float(k["ms / step (ours)"].iloc[1] / k["ms / step (ours)"].iloc[0])
+    n["prac_kl_time_ratio"] = _f(ratio, ".2f")
+    c = calibration_frame(data)
+    t = c[c["kind"] == "teacher"]["ECE % (ours)"]
+    n["prac_teacher_ece"] = f"{_f(t.min(), '.1f')}-{_f(t.max(), '.1f')}%"
+    for kind in ("full", "top-1"):
+        for target in TARGETS:
+            v = c[(c["kind"] == kind) & (c["target"] == target)]["ECE % (ours)"]
+            n[f"prac_ece_{kind.replace('-', '')}_{target}"] = f"{_f(v.min(), '.1f')}-{_f(v.max(), '.1f')}%"
+    return n
+
+
+def cli(argv: list[str] | None = None) -> int:
+    """``python -m distill_scaling.chapters.distillation_in_practice --profile full [--no-calibration]``."""
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--profile", choices=("smoke", "default", "full"), default="full")
+    ap.add_argument("--no-train", action="store_true", help="only measure the calibration")
+    ap.add_argument("--no-calibration", action="store_true", help="only train")
+    ap.add_argument("--teacher-wait-s", type=float, default=None, help="override teacher_wait_s")
+    args = ap.parse_args(argv)
+    import torch
+
+    torch.set_num_threads(1)
+    from ..notebook import setup
+
+    given: dict[str, Any] = {"profile": args.profile}
+    if args.teacher_wait_s is not None:
+        given["teacher_wait_s"] = args.teacher_wait_s
+    P = setup(CHAPTER, **given)
+    if not args.no_train and P.profile != "default":
+        left = train_missing(P)
+        print(f"practice: {len(left)} run(s) still missing")
+    if not args.no_calibration:
+        data = measure_calibration(P)
+        print(f"practice: calibration of {len(data['models'])} models in {calibration_path(P)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(cli())

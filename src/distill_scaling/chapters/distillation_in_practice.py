@@ -21,7 +21,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from .. import plots, practice, runs
+from .. import plots, practice, runs, study
 from ..notebook import Param, Params
 from ..practice import Grids, Pair, Row
 
@@ -50,7 +50,7 @@ PARAMS: dict[str, Param] = {
         min=1e-5,
         max=1.0,
         default=list(practice.LRS),
-        profiles={"smoke": [0.01, 0.0215]},
+        profiles={"smoke": [0.01, 0.0215, 0.0464]},
     ),
     "top_ks": Param(
         "list[int]",
@@ -243,6 +243,8 @@ TARGETS = {
     "teacher_bins": "the teacher, in teacher-confidence bins",
 }
 PAIR_ORDER = ("strong-to-weak", "matched", "weak-to-strong")
+#: Column of the best-value tables: loss at the paper's recommended value minus the best loss.
+GAP_COL = "loss gap of paper's value"
 PRIMARY = "strong-to-weak"
 
 
@@ -365,7 +367,7 @@ def best_frame(data: PracticeData, experiment: str) -> pd.DataFrame:
                 "best value (ours)": float(g.loc[i, "value"]),
                 "best loss": float(g.loc[i, "mean"]),
                 "paper's choice": rec_value,
-                "loss gap of paper's choice": gap,
+                GAP_COL: gap,
                 "gap / seed noise": gap / data.sd if math.isfinite(data.sd) and data.sd > 0 else np.nan,
             }
         )
@@ -375,7 +377,7 @@ def best_frame(data: PracticeData, experiment: str) -> pd.DataFrame:
         "best value (ours)",
         "best loss",
         "paper's choice",
-        "loss gap of paper's choice",
+        GAP_COL,
         "gap / seed noise",
     ]
     return pd.DataFrame(out, columns=cols)
@@ -625,7 +627,7 @@ def _reliability_panel(ax, stats: dict | None, title: str, color="C0") -> None:
     acc = np.array([np.nan if a is None else a for a in stats["acc"]], dtype=float)
     share = np.array(stats["count"], dtype=float) / max(sum(stats["count"]), 1)
     ax.bar(centers, acc, width=1 / n, color=color, alpha=0.75, edgecolor="white", label="accuracy")
-    ax.bar(centers, share, width=1 / n, color="C1", alpha=0.5, label="share of tokens")
+    ax.bar(centers, share, width=1 / n, color="0.55", alpha=0.45, label="share of tokens")
     ax.set_title(f"{title}\nECE {100 * stats['ece']:.1f}%")
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1)
@@ -664,7 +666,7 @@ def fig_student_calibration(data: PracticeData, target: str = "data"):
             axes[i, teachers.index(t)],
             m.get(target) if m else None,
             f"{r.spec.model} ← {t}, {kind}",
-            color="C0" if i == 0 else "C3",
+            color="C0" if i == 0 else "C4",
         )
     for ax in axes[-1]:
         ax.set_xlabel("student confidence" if target != "teacher_bins" else "teacher confidence")
@@ -725,7 +727,7 @@ def _best_sentence(data: PracticeData, experiment: str, symbol: str, ref: float)
         return "pending: no run of this sweep is recorded yet"
     parts = []
     for _, r in b.iterrows():
-        gap = r["loss gap of paper's choice"]
+        gap = r[GAP_COL]
         tail = (
             f"{symbol} = {ref:g} is {_f(gap)} nats worse ({_sigmas(data, gap)} seed-noise sd)"
             if np.isfinite(gap) and gap > 0
@@ -763,7 +765,7 @@ def verdicts(data: PracticeData) -> pd.DataFrame:
         )
 
     b = best_frame(data, "mix")
-    gaps = b["loss gap of paper's choice"].to_numpy() if len(b) else np.array([])
+    gaps = b[GAP_COL].to_numpy() if len(b) else np.array([])
     ok = [_within(data, g) for g in gaps]
     add(
         "mixing λ (Fig. 51)",
@@ -773,7 +775,7 @@ def verdicts(data: PracticeData) -> pd.DataFrame:
         None if not ok or None in ok or len(ok) < len(PAIR_ORDER) else all(ok),
     )
     b = best_frame(data, "temperature")
-    ok = [_within(data, g) for g in b["loss gap of paper's choice"]] if len(b) else []
+    ok = [_within(data, g) for g in b[GAP_COL]] if len(b) else []
     add(
         "temperature τ (Fig. 52)",
         "τ = 1 best at every scale",
@@ -782,7 +784,7 @@ def verdicts(data: PracticeData) -> pd.DataFrame:
         None if not ok or None in ok or len(ok) < len(PAIR_ORDER) else all(ok),
     )
     lr = sweep(data, "lr", PRIMARY)
-    spread = float(lr["mean"].max() - lr["mean"].min()) if len(lr) == len(set(practice.LRS)) else np.nan
+    spread = float(lr["mean"].max() - lr["mean"].min()) if len(lr) >= 3 else np.nan
     add(
         "learning rate (Fig. 53)",
         f"η* = {PAPER_LR_BEST:g} for distillation; < {PAPER_LR_SPREAD} nats over a decade",
@@ -839,6 +841,127 @@ def verdicts(data: PracticeData) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
+def _smallest_ok(data: PracticeData, experiment: str, values: list[float], ref: float, ref_exp: str) -> float:
+    """The smallest swept value whose loss is within 2 seed-noise sd of the reference run (NaN if none)."""
+    for v in sorted(values):
+        g = _gap(data, experiment, v, ref, ref_experiment=ref_exp)
+        if np.isfinite(g) and np.isfinite(data.sd) and g < 2 * data.sd:
+            return float(v)
+    return float("nan")
+
+
+def recommendations(data: PracticeData) -> dict[str, str]:
+    """The practitioner's advice of each section, decided by our measurements ('pending' without them)."""
+    vocab = data.pairs[PRIMARY].teacher.config.vocab_size
+    v = verdicts(data).set_index("experiment")["agree?"]
+    out: dict[str, str] = {}
+    b = best_frame(data, "mix")
+    if v.iloc[0] == "pending":
+        out["prac_rec_mix"] = "Pending: the λ sweeps are not all recorded yet."
+    elif v.iloc[0] == "yes":
+        out["prac_rec_mix"] = (
+            "Use pure distillation, λ = 1: on every pair it is within two seed-noise standard deviations of "
+            "the best λ we measured, which is the paper's finding too."
+        )
+    else:
+        worse = b[b[GAP_COL] >= 2 * data.sd]
+        out["prac_rec_mix"] = (
+            "Tune λ: pure distillation (λ = 1) lost more than two seed-noise "
+            "standard deviations to the best λ on "
+            + ", ".join(
+                f"{r['pair']} (best λ = {r['best value (ours)']:g}, {r[GAP_COL]:.3f} nats)"
+                for _, r in worse.iterrows()
+            )
+            + ". The paper saw λ = 1 within noise of the best at its scale and a lower λ help only with "
+            "particularly weak teachers."
+        )
+    b = best_frame(data, "temperature")
+    if v.iloc[1] == "pending":
+        out["prac_rec_tau"] = "Pending: the τ sweeps are not all recorded yet."
+    elif v.iloc[1] == "yes":
+        out["prac_rec_tau"] = (
+            "Use τ = 1: no temperature beat it by two seed-noise standard deviations on any pair, as in the "
+            "paper."
+        )
+    else:
+        worse = b[b[GAP_COL] >= 2 * data.sd]
+        out["prac_rec_tau"] = (
+            "τ = 1 is not the best everywhere at our scale: "
+            + ", ".join(
+                f"{r['pair']} (best τ = {r['best value (ours)']:g}, τ = 1 is {r[GAP_COL]:.3f} nats worse)"
+                for _, r in worse.iterrows()
+            )
+            + ". Temperatures far from 1 still hurt most; start at τ = 1 and sweep a factor of two around it."
+        )
+    lr = sweep(data, "lr", PRIMARY)
+    if len(lr) < 3:
+        out["prac_rec_lr"] = "Pending: the learning-rate sweep is not recorded yet."
+    else:
+        best = float(lr.loc[lr["mean"].idxmin(), "value"])
+        gap_study = _gap(data, "lr", study.STUDY_LR, best)
+        out["prac_rec_lr"] = (
+            f"Keep the supervised μP rate for distillation: the best swept rate is {best:g}, and the study's "
+            f"rate {study.STUDY_LR:g} is {gap_study:.3f} nats from it"
+            + (" (within two seed-noise sd)." if np.isfinite(data.sd) and gap_study < 2 * data.sd else ".")
+            if np.isfinite(gap_study)
+            else f"The best swept rate is {best:g}."
+        )
+    ks = [float(k) for k in sweep(data, "top_k", PRIMARY)["value"] if k < vocab]
+    k_ok = _smallest_ok(data, "top_k", ks, vocab, "top_k")
+    km_ok = _smallest_ok(data, "top_k_mix", ks, vocab, "top_k")
+    if not ks:
+        out["prac_rec_trunc"] = "Pending: the truncation runs are not recorded yet."
+    else:
+        parts = []
+        parts.append(
+            f"The smallest k within two seed-noise sd of the full distribution is {k_ok:g}"
+            if np.isfinite(k_ok)
+            else "No truncated top-k came within two seed-noise sd of the full distribution"
+        )
+        parts.append(
+            f"with 30% ground truth (λ = 0.7) it is {km_ok:g}"
+            if np.isfinite(km_ok)
+            else "with λ = 0.7 none did either"
+        )
+        advice = " Store the teacher's top-k logits with their token indices"
+        if np.isfinite(km_ok) and (not np.isfinite(k_ok) or km_ok < k_ok):
+            advice += ", and mix in the ground-truth token (λ = 0.7): at our scale it let a smaller k match."
+        else:
+            advice += (
+                "; at our scale mixing in the ground-truth token (λ = 0.7) did not let a smaller k match."
+            )
+        out["prac_rec_trunc"] = "; ".join(parts) + "." + advice
+    k = kl_frame(data)
+    d = float(k["loss (ours)"].iloc[1] - k["loss (ours)"].iloc[0])
+    if not np.isfinite(d):
+        out["prac_rec_kl"] = "Pending: the KL runs are not recorded yet."
+    else:
+        out["prac_rec_kl"] = (
+            f"Use the forward KL: the reverse KL was {d:+.3f} nats against it."
+            if d > 0
+            else f"At our scale the reverse KL was not worse ({d:+.3f} nats); the paper's forward KL is "
+            "still the safe default."
+        )
+    c = calibration_frame(data)
+    full = c[(c["kind"] == "full") & (c["target"] == "data")]["ECE % (ours)"]
+    top1 = c[(c["kind"] == "top-1") & (c["target"] == "data")]["ECE % (ours)"]
+    if not (full.notna().any() and top1.notna().any()):
+        out["prac_rec_cal"] = "Pending: the calibration students are not measured yet."
+    else:
+        better = full.max() < top1.min()
+        out["prac_rec_cal"] = (
+            (
+                "Distil from the teacher's full distribution when calibrated probabilities matter: "
+                if better
+                else "At our scale the full distribution did not give better-calibrated students than the "
+                "teacher's top-1 token: "
+            )
+            + f"full-distribution students had an ECE of {full.min():.1f}-{full.max():.1f}% against the "
+            f"data, top-1 students {top1.min():.1f}-{top1.max():.1f}%."
+        )
+    return out
+
+
 def numbers(data: PracticeData, P: Params) -> dict[str, str]:
     """Every number and sentence the prose glues, as text ('pending' where the runs are missing)."""
     vocab = data.pairs[PRIMARY].teacher.config.vocab_size
@@ -884,7 +1007,34 @@ def numbers(data: PracticeData, P: Params) -> dict[str, str]:
         for target in TARGETS:
             v = c[(c["kind"] == kind) & (c["target"] == target)]["ECE % (ours)"]
             n[f"prac_ece_{kind.replace('-', '')}_{target}"] = f"{_f(v.min(), '.1f')}-{_f(v.max(), '.1f')}%"
+    n.update(recommendations(data))
+    n["prac_bins_text"] = str(P.calibration_bins)
+    n["prac_steps"] = str(runs.MIN_STEPS)
+    student = runs.RunSpec(data.pairs[PRIMARY].student, tokens=data.pairs[PRIMARY].tokens)
+    n["prac_tokens_per_param"] = f"{data.pairs[PRIMARY].tokens / student.config.n_params:.0f}"
+    n["prac_same_fraction_k"] = f"{vocab * PAPER_TOP_K / PAPER_VOCAB:g}"
+    # The paper's numbers the prose compares with (digest Secs. 8-9), glued like ours.
+    n.update(
+        {
+            "prac_paper_topk": str(PAPER_TOP_K),
+            "prac_paper_vocab": str(PAPER_VOCAB),
+            "prac_paper_topk_gap": f"{PAPER_TOP_K_GAP:g}",
+            "prac_paper_topp": f"{PAPER_TOP_P:g}",
+            "prac_paper_topp_gap": f"{PAPER_TOP_P_GAP:g}",
+            "prac_paper_topk_mix_gap": f"{PAPER_TOP_K_MIX_GAP:g}",
+            "prac_paper_kl_gap": f"{PAPER_KL['reverse'] - PAPER_KL['forward']:.2f}",
+            "prac_paper_lr": f"{PAPER_LR_BEST:g}",
+            "prac_paper_lr_spread": f"{PAPER_LR_SPREAD:g}",
+            "prac_paper_teacher_ece": _range(PAPER_ECE[("teacher", "data")]),
+            "prac_paper_full_ece": _range(PAPER_ECE[("full", "data")]),
+            "prac_paper_top1_ece": _range(PAPER_ECE[("top-1", "data")]),
+        }
+    )
     return n
+
+
+def _range(values) -> str:
+    return f"{min(values):.1f}-{max(values):.1f}%"
 
 
 def cli(argv: list[str] | None = None) -> int:

@@ -510,6 +510,12 @@ def ece_summary(data: PracticeData) -> pd.DataFrame:
 # --- Figures ------------------------------------------------------------------------------------------------
 
 
+def _legend(ax, **kw) -> None:
+    """A legend, only when something is labelled (an empty profile draws pending panels)."""
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(**kw)
+
+
 def _panel_sweep(
     ax, data: PracticeData, experiment: str, pair: str, log_x: bool = False, color=None, label=None, x_of=None
 ):
@@ -563,7 +569,7 @@ def fig_mix(data: PracticeData):
         ax.set_title(f"{pair}: {data.pairs[pair].label}" if pair in data.pairs else pair)
         ax.set_xlabel("mixing coefficient λ")
     axes[0].set_ylabel("student validation loss (nats)")
-    axes[0].legend()
+    _legend(axes[0])
     return fig
 
 
@@ -579,7 +585,7 @@ def fig_temperature(data: PracticeData):
         ax.set_xlabel("temperature τ")
         ax.set_xticks([0.5, 1, 2, 3, 5, 10], ["0.5", "1", "2", "3", "5", "10"])
     axes[0].set_ylabel("student validation loss (nats)")
-    axes[0].legend()
+    _legend(axes[0])
     return fig
 
 
@@ -593,7 +599,7 @@ def fig_lr(data: PracticeData, study_lr: float):
     ax.set_xlabel("peak learning rate η")
     ax.set_ylabel("student validation loss (nats)")
     ax.set_title(data.pairs[PRIMARY].label)
-    ax.legend()
+    _legend(ax)
     return fig
 
 
@@ -610,7 +616,7 @@ def fig_truncation(data: PracticeData):
     for ax in axes:
         _teacher_line(ax, data, PRIMARY)
         _supervised_line(ax, data, PRIMARY)
-        ax.legend()
+        _legend(ax)
     axes[0].set_ylabel("student validation loss (nats)")
     fig.suptitle(data.pairs[PRIMARY].label)
     return fig
@@ -643,7 +649,7 @@ def fig_teacher_calibration(data: PracticeData):
         _reliability_panel(ax, m["data"] if m else None, f"teacher {t.model}")
         ax.set_xlabel("confidence")
     axes[0].set_ylabel("accuracy / share")
-    axes[0].legend(loc="upper left")
+    _legend(axes[0], loc="upper left")
     return fig
 
 
@@ -672,7 +678,7 @@ def fig_student_calibration(data: PracticeData, target: str = "data"):
         ax.set_xlabel("student confidence" if target != "teacher_bins" else "teacher confidence")
     for ax in axes[:, 0]:
         ax.set_ylabel("accuracy / share")
-    axes[0, 0].legend(loc="upper left")
+    _legend(axes[0, 0], loc="upper left")
     return fig
 
 

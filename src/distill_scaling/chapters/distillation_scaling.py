@@ -1,0 +1,1073 @@
+"""Chapter "Distillation scaling at small scale": the three protocols, the distillation law and the findings.
+
+The chapter reads the study's distillation records (:func:`distill_scaling.distill_analysis.study_design`)
+with their teachers and supervised baselines; ``full`` trains the missing ones first, ``smoke`` trains a tiny
+design (:func:`smoke_specs`) into a temporary store in seconds. The analysis is in
+:mod:`distill_scaling.distill_analysis`; this module holds the chapter's parameters, figures, tables and
+sentences. The law fit with its bootstrap is stored in ``data/fits/distillation.json``; refresh it from the
+committed records (``--profile full`` trains the missing runs first) with::
+
+    python -m distill_scaling.chapters.distillation_scaling --profile default
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+from matplotlib.lines import Line2D
+from matplotlib.ticker import NullFormatter
+
+from .. import analysis as an
+from .. import distill_analysis as da
+from .. import plots, runs
+from ..laws import PAPER_DISTILLATION, SupervisedCoefficients
+from ..model import config_from_name
+from ..notebook import Param, Params, chapter_params, validate
+from .supervised_scaling import PAPER_M_MULTIPLES, num, styled, with_interval
+
+CHAPTER = "07_distillation_scaling"
+
+#: The paper's distillation fit (Table 6, App. F): runs, the extrapolation split (L_S >= 2.3 kept 551 of 697).
+PAPER_RUNS, PAPER_HIGH_RUNS, PAPER_HIGH_LOSS = 697, 551, 2.3
+#: Relative prediction error the paper reports for its laws ("<~ 1%", Fig. 5).
+PAPER_ERROR = 0.01
+#: The paper's fixed-M protocols: M = 20 tokens per parameter, students at 20N..320N (1..16 M).
+PAPER_M = 20.0
+
+#: The smoke profile's tiny design. Teachers: one IsoFLOP budget (they serve protocols 3 and 2 at once);
+#: students L1-d16 at 1 and 2 x M* N_S with a stand-in M* small enough for runs of a second (protocol 3),
+#: protocol 1 from the L2-d32 teacher at two student budgets.
+SMOKE_M_STAR = 6.0
+SMOKE_TEACHER_BUDGET = 3e9
+SMOKE_TEACHERS = ("L1-d16", "L2-d32", "L3-d48")
+SMOKE_STUDENT = "L1-d16"
+SMOKE_MULTIPLES = (1, 2)
+SMOKE_P1_TEACHER = "L2-d32"
+SMOKE_P1_BUDGETS = (5e8, 1.5e9)
+SMOKE_P1_STUDENTS = ("L1-d16", "L2-d32", "L3-d48")
+#: Extra seeds of the smoke's first baseline: the smoke's noise measurement.
+SMOKE_SEEDS = (1, 2)
+
+PARAMS: dict[str, Param] = {
+    "n_resamples": Param(
+        "int",
+        "bootstrap resamples of the distillation-law fit stored in data/fits (the paper: 4096)",
+        min=0,
+        max=100_000,
+        default=4096,
+        profiles={"smoke": 4},
+    ),
+    "live_resamples": Param(
+        "int",
+        "bootstrap resamples when the default profile fits live because the stored fit is not for the "
+        "current records (a quick interval; the stored fit has n_resamples)",
+        min=0,
+        max=100_000,
+        default=64,
+        profiles={"smoke": 4},
+    ),
+    "fit_refine": Param(
+        "int",
+        "grid starts refined by L-BFGS-B in each law fit (fit.fit_distillation's refine)",
+        min=1,
+        max=216_000,
+        default=256,
+        profiles={"smoke": 16},
+    ),
+    "fit_maxiter": Param(
+        "int",
+        "L-BFGS-B iterations per refinement (0: the fitter's default, 20000); smoke caps it because its "
+        "tiny runs make an ill-posed fit",
+        min=0,
+        max=1_000_000,
+        default=0,
+        profiles={"smoke": 200},
+    ),
+    "level": Param("float", "coverage of every interval", min=0.5, max=0.999, default=0.9),
+    "resolve_factor": Param(
+        "float",
+        "a difference of two single runs is resolved when it exceeds this many standard deviations of such "
+        "a difference (sqrt(2) x one run's seed noise)",
+        min=0.5,
+        max=10.0,
+        default=da.RESOLVE_FACTOR,
+    ),
+    "workers": Param(
+        "int",
+        "parallel training processes (1 thread each) when runs are missing (smoke: 1, in this process)",
+        min=1,
+        max=64,
+        default=2,
+        profiles={"smoke": 1},
+    ),
+    "eval_tokens": Param(
+        "int",
+        "validation tokens of each trained run's final loss (0: the whole validation split)",
+        min=0,
+        default=0,
+        profiles={"smoke": 8192},
+    ),
+}
+
+
+# --- the runs -----------------------------------------------------------------------------------------------
+
+
+def _smoke_parts():
+    """(teachers, [(block, spec, student budget)], supervised baselines) of the smoke design."""
+    from .. import study
+
+    teachers = [
+        study.supervised(m, study.tokens_for_compute(m, SMOKE_TEACHER_BUDGET)) for m in SMOKE_TEACHERS
+    ]
+    n_s = config_from_name(SMOKE_STUDENT).n_params
+    dist = []
+    for k in SMOKE_MULTIPLES:
+        for t in teachers:
+            s = study.distill(SMOKE_STUDENT, int(k * SMOKE_M_STAR * n_s), t)
+            dist.append(("protocol3", s, math.nan))
+            if k == 1:
+                dist.append(("protocol2", s, math.nan))
+    p1_teacher = teachers[SMOKE_TEACHERS.index(SMOKE_P1_TEACHER)]
+    for c in SMOKE_P1_BUDGETS:
+        for m in SMOKE_P1_STUDENTS:
+            dist.append(("protocol1", study.distill(m, study.tokens_for_compute(m, c), p1_teacher), c))
+    base = {}
+    for block, s, _ in dist:
+        if block != "protocol1":
+            b = da.baseline_of(s)
+            base.setdefault(b.key, b)
+    first = next(iter(base.values()))
+    extra = [first.replace(seed=seed, data_seed=seed) for seed in SMOKE_SEEDS]
+    return teachers, dist, list(base.values()) + extra
+
+
+def smoke_specs() -> list[runs.RunSpec]:
+    """Every run of the smoke design: three tiny teachers on one IsoFLOP budget, their students (protocols 3,
+    2 and 1 in miniature), the students' supervised baselines and two extra seeds of one baseline (the
+    noise). Built with the study's own helpers; seconds of training in all."""
+    teachers, dist, base = _smoke_parts()
+    seen: dict[str, runs.RunSpec] = {}
+    for s in [*teachers, *(s for _, s, _ in dist), *base]:
+        seen.setdefault(s.key, s)
+    return list(seen.values())
+
+
+def smoke_design() -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The smoke's distillation design and its supervised design (teachers and baselines)."""
+    teachers, dist, base = _smoke_parts()
+    frames = []
+    for block in da.DISTILL_BLOCKS:
+        part = [(s, c) for b, s, c in dist if b == block]
+        frames.append(
+            da.design_table(
+                [s for s, _ in part], block, m_star=SMOKE_M_STAR, teachers={t.key: t for t in teachers},
+                student_budget_of=[c for _, c in part],
+                teacher_budget_of=[SMOKE_TEACHER_BUDGET] * len(part),
+            )
+        )  # fmt: skip
+    support = pd.concat(
+        [an.design_table(teachers, "teachers"), an.design_table(base, "baselines")], ignore_index=True
+    )
+    return pd.concat(frames, ignore_index=True), support
+
+
+def study_specs() -> list[runs.RunSpec]:
+    """The study's runs this chapter needs (what ``full`` trains if missing): teachers, the three protocols
+    and the supervised baselines; their IsoFLOP teachers come along as dependencies."""
+    from .. import study
+
+    ready = []
+    for b in ("teachers", "protocol3", "baselines", "protocol2", "protocol1"):
+        try:
+            study.BLOCKS[b].build()
+            ready.append(b)
+        except ValueError:
+            continue
+    return study.specs_for(ready)
+
+
+@dataclass
+class StudyData:
+    """What the chapter reads: designs, records, the joined distillation runs, the supervised runs (for the
+    law inside the distillation law) and those that measure the seed noise."""
+
+    design: pd.DataFrame
+    support: pd.DataFrame
+    records: pd.DataFrame
+    dist: pd.DataFrame
+    supervised: pd.DataFrame
+    noise_runs: pd.DataFrame
+    progress: pd.DataFrame
+
+    def block(self, name: str) -> pd.DataFrame:
+        """The recorded runs of one protocol block."""
+        return self.dist[self.dist["block"] == name]
+
+    @property
+    def skipped(self) -> dict[str, str]:
+        return dict(self.design.attrs.get("skipped", {}))
+
+    @property
+    def n_recorded(self) -> int:
+        return int(self.dist["key"].nunique())
+
+    @property
+    def n_total(self) -> int:
+        return int(self.design["key"].nunique())
+
+
+def load_study(P: Params, progress: bool | None = None) -> StudyData:
+    """Train what the profile asks for (``full``: the study's missing distillation runs with their teachers
+    and baselines; ``smoke``: the tiny design), then read the records. ``default`` trains nothing."""
+    if P.profile == "smoke":
+        specs = smoke_specs()
+        design, support = smoke_design()
+        sup_design = support
+    else:
+        specs = None
+        design = da.study_design()
+        support = an.study_design(da.SUPPORT_BLOCKS)
+        sup_design = an.study_design()
+    if P.profile != "default":
+        specs = study_specs() if specs is None else specs
+        progress = P.profile == "full" if progress is None else progress
+        kw = {"eval_tokens": P.eval_tokens} if P.eval_tokens else {}
+        runs.ensure(specs, workers=P.workers, threads=1, progress=progress, **kw)
+    records = runs.load_records(P.runs_dir)
+    dist = da.distillation_runs(records, design)
+    sup = an.supervised_runs(records, sup_design)
+    noise_runs = sup if P.profile == "smoke" else sup[sup["block"].isin(da.NOISE_BLOCKS)]
+    cols = ["block", "key", "flops"]
+    both = pd.concat([support[cols], design[cols]], ignore_index=True)
+    prog = an.progress_table(records, both) if len(both) else pd.DataFrame()
+    return StudyData(design, support, records, dist, sup, noise_runs, prog)
+
+
+# --- the supervised law inside the distillation law ---------------------------------------------------------
+
+
+@dataclass
+class SupervisedState:
+    """The supervised coefficients that give L~_S inside the distillation law, and where they come from:
+    ``stored`` (chapter 06's ``data/fits/supervised.json``, fitted to ``n_runs`` runs; ``current`` says
+    whether those are today's records), ``fitted`` (fitted now to the recorded supervised runs) or
+    ``pending``."""
+
+    coef: SupervisedCoefficients | None
+    source: str
+    n_runs: int = 0
+    current: bool = True
+
+
+def supervised_law(data: StudyData, P: Params) -> SupervisedState:
+    """Chapter 06's stored supervised fit when there is one (the smoke profile fits its own tiny runs), else a
+    fit of the recorded supervised runs now (point estimate; no bootstrap is needed for L~_S)."""
+    path = an.fits_path("supervised")
+    if P.profile != "smoke" and path.is_file():
+        stored = an.load_supervised_fit(path)
+        current = stored.digest == an.runs_digest(data.supervised) if len(data.supervised) else False
+        return SupervisedState(stored.params, "stored", len(stored.runs), current)
+    if len(data.supervised) < 6:
+        return SupervisedState(None, "pending", len(data.supervised))
+    fit = an.fit_supervised_law(
+        data.supervised, n_resamples=0, level=P.level, refine=64 if P.profile != "smoke" else 8,
+        maxiter=P.fit_maxiter or None,
+    )  # fmt: skip
+    return SupervisedState(fit.params, "fitted", len(data.supervised))
+
+
+def fit_path(P: Params) -> Path:
+    """The stored law fit: ``data/fits/distillation.json``; for ``smoke`` a file next to the scratch store."""
+    if P.profile == "smoke":
+        return Path(P.runs_dir).parent / "fits" / "distillation.json"
+    return an.fits_path("distillation")
+
+
+@dataclass
+class LawState:
+    """The distillation-law fit the chapter shows: ``stored`` (``data/fits/distillation.json`` is for exactly
+    these runs and supervised coefficients), ``fitted`` (fitted now and stored), ``live`` (fitted now with
+    ``live_resamples``, not stored) or ``pending`` (``fit`` is None; ``reason`` says why)."""
+
+    fit: da.DistillationLawFit | None
+    source: str
+    stored_runs: int | None = None
+    reason: str = ""
+
+
+def distillation_law(
+    data: StudyData, sup: SupervisedState, P: Params, *, write: bool | None = None
+) -> LawState:
+    """The law fit for the chapter: the stored one when current, else fitted now (and stored unless the
+    profile is ``default``; ``write`` overrides)."""
+    runs_ = da.fit_runs(data.dist)
+    if sup.coef is None:
+        return LawState(None, "pending", reason="the supervised law inside it is not fitted yet")
+    if len(runs_) < da.N_COEFFICIENTS:
+        return LawState(
+            None,
+            "pending",
+            reason=f"{len(runs_)} distillation run(s) recorded; the law has {da.N_COEFFICIENTS} coefficients",
+        )
+    path = fit_path(P)
+    stored = None
+    if path.is_file():
+        stored = da.load_distillation_fit(path)
+        if stored.digest == da.runs_digest(runs_, sup.coef) and stored.n_resamples >= P.n_resamples:
+            return LawState(stored, "stored", len(stored.runs))
+    write = P.profile != "default" if write is None else write
+    n = P.n_resamples if write else P.live_resamples
+    fit = da.fit_distillation_law(
+        runs_, sup.coef, n_resamples=n, level=P.level, refine=P.fit_refine, maxiter=P.fit_maxiter or None
+    )
+    if write:
+        da.save_distillation_fit(fit, path)
+    return LawState(fit, "fitted" if write else "live", None if stored is None else len(stored.runs))
+
+
+# --- progress -----------------------------------------------------------------------------------------------
+
+
+def progress_sentence(data: StudyData) -> str:
+    """How many distillation runs (and of their teachers and baselines) are recorded."""
+    n, total = data.n_recorded, data.n_total
+    p = data.progress
+    support = ""
+    for block, what in (("teachers", "teachers"), ("baselines", "supervised baselines")):
+        if len(p) and block in p.index:
+            support += f"; {p.loc[block, 'recorded']} of {p.loc[block, 'total']} {what}"
+    if total == 0:
+        out = "The study's distillation design cannot be built yet, so every result below is pending."
+    elif n == total:
+        out = f"All {total} distillation runs of the design are recorded{support}."
+    elif n == 0:
+        out = (
+            f"None of the {total} distillation runs of the design is recorded yet{support}: the study is "
+            "running, and every result below that needs them is pending. Nothing is shown that was "
+            "not measured."
+        )
+    else:
+        out = (
+            f"{n} of {total} distillation runs of the design are recorded so far{support} (the "
+            "study is still "
+            "running); every number below uses the recorded runs only and says what still waits."
+        )
+    if data.skipped:
+        out += f" Not built yet: {', '.join(data.skipped)} ({next(iter(data.skipped.values()))})."
+    return out
+
+
+def progress_frame(data: StudyData) -> pd.DataFrame:
+    """Runs and compute (PFLOP) recorded per block of the chapter's design."""
+    p = data.progress
+    if p.empty:
+        return pd.DataFrame(columns=["runs recorded", "compute recorded (PFLOP)", "compute in total (PFLOP)"])
+    out = pd.DataFrame(
+        {
+            "runs recorded": p["recorded"].astype(str) + " of " + p["total"].astype(str),
+            "compute recorded (PFLOP)": p["flops_recorded"] / 1e15,
+            "compute in total (PFLOP)": p["flops_total"] / 1e15,
+        },
+        index=p.index,
+    )
+    out.index.name = "block"
+    return out
+
+
+def design_sentence(data: StudyData) -> str:
+    """Protocol 3's design in words, from the design table."""
+    d = data.design[data.design["block"] == "protocol3"]
+    if d.empty:
+        return "Protocol 3's design cannot be built yet (it needs the study's M*)."
+    students = list(dict.fromkeys(d.sort_values("n_params")["model"]))
+    teachers = d.drop_duplicates("teacher").sort_values("teacher_n_params")
+    m_star = float(np.median(d["tokens_requested"] / (d["multiple"] * d["n_params"])))
+    parts = []
+    for s in students:
+        ks = sorted({round(k, 3) for k in d.loc[d["model"] == s, "multiple"]})
+        parts.append(
+            f"{s} (N_S = {num(d.loc[d['model'] == s, 'n_params'].iloc[0])}) at "
+            f"{', '.join(f'{k:g}' for k in ks)} x M*"
+        )
+    mix, tau = sorted(set(d["mix"])), sorted(set(d["temperature"]))
+    return (
+        f"{len(teachers)} teachers, {', '.join(teachers['teacher_model'])} "
+        f"(N_T = {num(teachers['teacher_n_params'].min())} to "
+        f"{num(teachers['teacher_n_params'].max())}), each "
+        f"trained on about M* = {num(m_star)} tokens per parameter, teach students "
+        f"{'; '.join(parts)}, with pure distillation (λ = {', '.join(f'{v:g}' for v in mix)}) at temperature "
+        f"τ = {', '.join(f'{v:g}' for v in tau)}, the paper's setting. Token multiples the "
+        f"{runs.MAX_EPOCHS:g}-epoch cap or the {runs.MIN_STEPS}-step minimum rule out are not trained."
+    )
+
+
+# --- noise --------------------------------------------------------------------------------------------------
+
+
+def noise_sentence(noise: an.NoiseSummary, res: da.Resolution, loss: float) -> str:
+    """The seed noise and the resolution it gives a difference between two runs."""
+    if not noise.measured:
+        return (
+            "The seed-to-seed noise is not measured yet (chapter 06's noise block), so no "
+            "difference below is "
+            "judged against it; the differences are shown as measured."
+        )
+    lo, hi = noise.rel_std_interval
+    loss_txt = f"{loss:.3f}" if np.isfinite(loss) else "2"
+    thr = float(res.threshold(loss if np.isfinite(loss) else 2.0))
+    return (
+        f"The study repeats seeds for supervised runs only: pooled over {noise.configs} configuration(s) "
+        f"({noise.runs} runs), one run's final loss moves by {100 * noise.rel_std:.2f}% "
+        f"({noise.level:.0%} interval {100 * lo:.2f}–{100 * hi:.2f}%) when only the seed changes. A "
+        "difference "
+        "between two single runs then has a standard deviation of √2 times that, and we call it "
+        "resolved when it "
+        f"exceeds {res.factor:g} of those: {thr:.4f} nats at a loss of {loss_txt}. We assume the "
+        "distillation "
+        "runs, which have no seed repeats, are as noisy as the supervised ones."
+    )
+
+
+def teacher_agreement_sentence(data: StudyData) -> str:
+    a = da.teacher_agreement(data.dist)
+    if a["n"] == 0:
+        return ""
+    return (
+        f"Each student's run also measures its teacher on the same validation tokens; over {a['n']} "
+        "runs that "
+        f"measurement differs from the teacher's own record by at most {a['max_abs']:.1e} nats, so "
+        "L_T is the "
+        "same number either way."
+    )
+
+
+# --- protocol 3 ---------------------------------------------------------------------------------------------
+
+
+def _log_x(ax) -> None:
+    """Log x axis; no minor-tick labels (they collide on the narrow ranges of these figures)."""
+    plots.log_axis(ax, "x")
+    ax.xaxis.set_minor_formatter(NullFormatter())
+
+
+def budget_text(b: float) -> str:
+    """A compute budget as 3e11 or 1.5e9."""
+    return "n/a" if not np.isfinite(b) else f"{b:.2g}".replace("e+0", "e").replace("e+", "e")
+
+
+def _mult_label(k: float) -> str:
+    return f"{k:.3g} M*"
+
+
+def _pending_axes(ax, text: str) -> None:
+    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes)
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def _students(d: pd.DataFrame) -> list[str]:
+    return list(dict.fromkeys(d.sort_values("n_params")["model"]))
+
+
+def fig_protocol3(p3: pd.DataFrame, res: da.Resolution, law: da.DistillationLawFit | None = None):
+    """Student loss (top) and KL(teacher || student) (bottom) against the teacher's loss, one column per
+    student size, one colour per token multiple (paper Figs. 4, 37). Dashed: the supervised baseline of the
+    same (N_S, D_S); dotted diagonal: L_S = L_T; thin lines: the fitted law. The x axis runs from weak to
+    strong teachers; the bars are one run's seed noise."""
+    students = _students(p3) if len(p3) else []
+    k = max(1, len(students))
+    fig, axes = plt.subplots(
+        2, k, figsize=(4.8 * k, 6.6), squeeze=False, sharex="col", height_ratios=[1.6, 1]
+    )
+    if not students:
+        for ax in axes[:, 0]:
+            _pending_axes(ax, "pending: no protocol-3 run recorded yet")
+        return fig
+    mults = sorted({round(float(m), 3) for m in p3["multiple"]})
+    colors = dict(zip(mults, plots.sequential(len(mults)), strict=True))
+    for j, model in enumerate(students):
+        top, bot = axes[0, j], axes[1, j]
+        g = p3[p3["model"] == model].assign(mr=lambda x: x["multiple"].round(3))
+        for m, gm in g.groupby("mr", sort=True):
+            gm = gm.sort_values("teacher_loss")
+            c = colors[m]
+            yerr = res.rel_std * gm["val_loss"] if res.measured else None
+            top.errorbar(gm["teacher_loss"], gm["val_loss"], yerr=yerr, fmt="o-", color=c, ms=5, capsize=2,
+                         label=f"{_mult_label(m)} ({num(gm['tokens'].iloc[0])} tokens)")  # fmt: skip
+            base = gm["baseline_loss"].dropna()
+            if len(base):
+                top.axhline(float(base.iloc[0]), color=c, ls="--", lw=1)
+            bot.plot(gm["teacher_loss"], gm["val_kl"], "o-", color=c, ms=5)
+            if law is not None:
+                x = np.linspace(gm["teacher_loss"].min() * 0.99, gm["teacher_loss"].max() * 1.01, 60)
+                y = law.predict(gm["n_params"].iloc[0], gm["tokens"].iloc[0], x)
+                top.plot(x, y, color=c, lw=0.8, alpha=0.7, ls=":")
+        lt = g["teacher_loss"].dropna()
+        if len(lt):
+            span = np.array([lt.min() * 0.99, lt.max() * 1.01])
+            top.plot(span, span, color="k", lw=0.7, ls=(0, (1, 2)))
+            tl = g.drop_duplicates("teacher")[["teacher_model", "teacher_loss"]].dropna()
+            for _, r in tl.iterrows():
+                bot.annotate(r["teacher_model"], (r["teacher_loss"], 1.0), xycoords=("data", "axes fraction"),
+                             xytext=(0, -2), textcoords="offset points", ha="center", va="top",
+                             fontsize="x-small", color="0.35")  # fmt: skip
+        top.set_title(f"student {model} (N_S = {num(g['n_params'].iloc[0])})")
+        bot.set_xlabel("teacher loss L_T (nats/byte; stronger →)")
+        if j == 0:
+            top.set_ylabel("student loss L_S")
+            bot.set_ylabel("KL(teacher ‖ student)")
+        top.legend(loc="best", fontsize="x-small")
+        if not top.xaxis_inverted():
+            top.invert_xaxis()
+    handles = [
+        Line2D([], [], color="grey", ls="--", label="supervised baseline L~_S"),
+        Line2D([], [], color="k", ls=(0, (1, 2)), label="L_S = L_T"),
+    ]
+    if law is not None:
+        handles.append(Line2D([], [], color="grey", ls=":", label="fitted law"))
+    axes[0, -1].legend(handles=handles + axes[0, -1].get_legend_handles_labels()[0], fontsize="x-small",
+                       loc="best")  # fmt: skip
+    return fig
+
+
+def protocol3_frame(p3: pd.DataFrame) -> pd.DataFrame:
+    """The protocol-3 runs: student, token multiple, teacher, the three losses, KL and the two differences."""
+    cols = ["student", "M* multiple", "D_S", "teacher", "L_T", "L_S", "L~_S", "KL", "L_S − L_T", "L_S − L~_S"]
+    if p3.empty:
+        return pd.DataFrame(columns=cols)
+    d = p3.sort_values(["n_params", "tokens", "teacher_loss"], ascending=[True, True, False])
+    out = pd.DataFrame(
+        {
+            "student": d["model"],
+            "M* multiple": d["multiple"].round(3),
+            "D_S": [num(t) for t in d["tokens"]],
+            "teacher": d["teacher_model"],
+            "L_T": d["teacher_loss"],
+            "L_S": d["val_loss"],
+            "L~_S": d["baseline_loss"],
+            "KL": d["val_kl"],
+            "L_S − L_T": d["vs_teacher"],
+            "L_S − L~_S": d["vs_supervised"],
+        }
+    )
+    return out.set_index(["student", "M* multiple", "D_S", "teacher"])
+
+
+def gap_frame(gap: pd.DataFrame) -> pd.DataFrame:
+    """The capacity-gap table for display."""
+    cols = ["teachers", "best teacher", "strongest teacher", "rise (nats)", "threshold", "gap", "KL rank ρ"]
+    if gap.empty:
+        return pd.DataFrame(columns=cols)
+    out = pd.DataFrame(
+        {
+            "student": gap["model"],
+            "M* multiple": gap["multiple"].round(3),
+            "teachers": gap["teachers"],
+            "best teacher": gap["best_teacher"] + " (L_S " + gap["best_loss"].map("{:.4f}".format) + ")",
+            "strongest teacher": gap["strongest_teacher"]
+            + " (L_S "
+            + gap["strongest_loss"].map("{:.4f}".format)
+            + ")",
+            "rise (nats)": gap["rise"],
+            "threshold": gap["threshold"],
+            "gap": gap["gap"],
+            "KL rank ρ": gap["kl_rank"],
+        }
+    )
+    return out.set_index(["student", "M* multiple"])
+
+
+def gap_sentence(gap: pd.DataFrame, p3: pd.DataFrame, res: da.Resolution) -> str:
+    verdict, text = da._judge_gap(p3, res)
+    if gap.empty:
+        return f"The capacity-gap test is pending: {text}."
+    return f"Over {text}."
+
+
+def fig_advantage(p3: pd.DataFrame, res: da.Resolution):
+    """Distillation against supervised learning (top, L_S - L~_S) and against the teacher (bottom,
+    L_S - L_T) as the student's tokens grow, one line per teacher, one column per student; the band is the
+    resolution threshold (differences inside it are within the seed noise)."""
+    students = _students(p3) if len(p3) else []
+    k = max(1, len(students))
+    fig, axes = plt.subplots(2, k, figsize=(4.8 * k, 5.8), squeeze=False, sharex="col")
+    if not students:
+        for ax in axes[:, 0]:
+            _pending_axes(ax, "pending: no protocol-3 run recorded yet")
+        return fig
+    teachers = p3.drop_duplicates("teacher").sort_values("teacher_loss", ascending=False)
+    colors = dict(zip(teachers["teacher"], plots.sequential(len(teachers), "rocket_r"), strict=True))
+    for j, model in enumerate(students):
+        g = p3[p3["model"] == model]
+        for row, (col, ref) in enumerate(
+            (("vs_supervised", "baseline_loss"), ("vs_teacher", "teacher_loss"))
+        ):
+            ax = axes[row, j]
+            for t, gt in g.groupby("teacher", sort=False):
+                gt = gt.dropna(subset=[col]).sort_values("tokens")
+                if gt.empty:
+                    continue
+                label = f"{gt['teacher_model'].iloc[0]} (L_T {gt['teacher_loss'].iloc[0]:.3f})"
+                ax.plot(gt["tokens"], gt[col], "o-", color=colors[t], ms=5, label=label)
+            ax.axhline(0, color="k", lw=0.7)
+            if res.measured and g[ref].notna().any():
+                thr = float(res.threshold(g[ref].mean()))
+                ax.axhspan(-thr, thr, color="0.85", lw=0, zorder=0)
+            _log_x(ax)
+        axes[0, j].set_title(f"student {model}: against supervised (< 0: distillation better)")
+        axes[1, j].set_title("against its teacher (< 0: the student beats it)")
+        axes[1, j].set_xlabel("student tokens D_S")
+        if j == 0:
+            axes[0, j].set_ylabel("L_S − L~_S (nats)")
+            axes[1, j].set_ylabel("L_S − L_T (nats)")
+        if axes[0, j].get_legend_handles_labels()[0]:
+            axes[0, j].legend(fontsize="x-small", loc="best")
+    return fig
+
+
+def beat_sentence(dist: pd.DataFrame, res: da.Resolution) -> str:
+    verdict, text = da._judge_beat(dist, res)
+    if verdict == "pending":
+        return f"Pending: {text}."
+    vt = da.versus_teacher(dist, res)
+    by_block = vt.groupby("block")["vs_teacher"].apply(lambda s: int((s < 0).sum())).to_dict()
+    blocks = ", ".join(f"{k}: {v}" for k, v in by_block.items())
+    return f"{text[0].upper()}{text[1:]}. Runs below their teacher's loss, by protocol: {blocks}."
+
+
+def supervised_sentence(p3: pd.DataFrame, res: da.Resolution) -> str:
+    verdict, text = da._judge_crossing(p3, res)
+    return f"{'Pending: ' if verdict == 'pending' else ''}{text}."
+
+
+def convergence_sentence(p3: pd.DataFrame, res: da.Resolution) -> str:
+    verdict, text = da._judge_convergence(p3, res)
+    return f"{'Pending: ' if verdict == 'pending' else ''}{text}."
+
+
+# --- the law ------------------------------------------------------------------------------------------------
+
+
+def fig_law_fit(law: da.DistillationLawFit | None, reason: str = ""):
+    """Predicted against observed student loss and the relative error (paper Fig. 5b): blue, the fit to all
+    runs; orange, the fit to the high-loss runs only, predicting the runs in the grey region."""
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(6.2, 6.2), height_ratios=[1.6, 1], sharex=True)
+    if law is None:
+        top.text(0.5, 0.5, f"pending: {reason}", ha="center", va="center", transform=top.transAxes, wrap=True)
+        bottom.set_xlabel("observed student loss L_S (nats/byte)")
+        return fig
+    p = law.predictions()
+    obs = p["val_loss"]
+    lo, hi = obs.min(), obs.max()
+    pad = 0.04 * (hi - lo if hi > lo else 1)
+    blue, orange = "#1f77b4", "#ff7f0e"
+    if law.threshold is not None:
+        for ax in (top, bottom):
+            ax.axvspan(lo - pad, law.threshold, color="0.85", lw=0, zorder=0)
+    top.plot([lo - pad, hi + pad], [lo - pad, hi + pad], color="k", lw=0.8)
+    top.scatter(obs, p["pred_all"], color=blue, s=22, label=f"fit to all {len(p)} runs", zorder=3)
+    bottom.scatter(obs, 100 * p["err_all"], color=blue, s=22, zorder=3)
+    if law.high_params is not None:
+        n_fit = int((~p["held_out"]).sum())
+        top.scatter(obs, p["pred_high"], color=orange, s=22, marker="D", zorder=4,
+                    label=f"fit to the {n_fit} runs with L_S ≥ {law.threshold:.3f}")  # fmt: skip
+        bottom.scatter(obs, 100 * p["err_high"], color=orange, s=22, marker="D", zorder=4)
+    for s in (-1, 1):
+        bottom.axhline(100 * s * PAPER_ERROR, color="k", ls="--", lw=0.8)
+    bottom.axhline(0, color="k", lw=0.6)
+    top.set_xlim(lo - pad, hi + pad)
+    top.set_ylabel("predicted L_S")
+    top.legend(loc="upper left")
+    bottom.set_xlabel("observed student loss L_S (nats/byte)")
+    bottom.set_ylabel("prediction error (%)")
+    return fig
+
+
+def coefficient_frame(law: da.DistillationLawFit | None) -> pd.DataFrame:
+    """Our distillation coefficients with bootstrap intervals beside the paper's Table 6."""
+    names = {
+        "A": "A′", "B": "B′", "alpha": "α′", "beta": "β′", "gamma": "γ′", "a": "a′ = β′/(α′+β′)",
+        "b": "b′ = α′/(α′+β′)",
+    }  # fmt: skip
+    paper = PAPER_DISTILLATION
+
+    def fmt(v: float) -> str:
+        return f"{v:.4g}" if abs(v) < 1e5 else f"{v:.3e}"
+
+    rows = []
+    for name in (*paper.NAMES, "a", "b"):
+        plo, phi = paper.intervals.get(name, (math.nan, math.nan))
+        row = {
+            "coefficient": names.get(name, name),
+            "paper (Table 6)": with_interval(getattr(paper, name), plo, phi, fmt),
+        }
+        if law is None:
+            row["ours"] = "pending"
+        else:
+            lo, hi = law.params.intervals.get(name, (math.nan, math.nan))
+            row["ours"] = with_interval(getattr(law.params, name), lo, hi, fmt)
+        rows.append(row)
+    rows.append(
+        {
+            "coefficient": "runs",
+            "paper (Table 6)": str(PAPER_RUNS),
+            "ours": "0" if law is None else str(len(law.runs)),
+        }
+    )
+    return pd.DataFrame(rows).set_index("coefficient")[["ours", "paper (Table 6)"]]
+
+
+def supervised_source_sentence(sup: SupervisedState) -> str:
+    if sup.coef is None:
+        return (
+            f"The law needs the supervised law for L~_S; with {sup.n_runs} supervised run(s) "
+            "recorded it is not "
+            "fitted yet."
+        )
+    if sup.source == "stored":
+        cur = (
+            "fitted to exactly the supervised runs recorded now"
+            if sup.current
+            else "fitted to an earlier set of the supervised runs; its refresh changes L~_S slightly"
+        )
+        return (
+            f"L~_S inside the law comes from our supervised law, as stored by chapter 06 in "
+            f"data/fits/supervised.json ({sup.n_runs} runs, {cur}); it is held fixed in the fit, as "
+            "in the paper."
+        )
+    return (
+        f"L~_S inside the law comes from our supervised law, fitted now to the {sup.n_runs} "
+        "recorded supervised "
+        "runs with the same procedure as chapter 06 (no stored fit exists yet); it is held fixed in the fit."
+    )
+
+
+def law_source_sentence(state: LawState, P: Params) -> str:
+    if state.fit is None:
+        return f"The distillation-law fit is pending: {state.reason}."
+    f = state.fit
+    k = len(f.runs)
+    dof = k - da.N_COEFFICIENTS
+    few = (
+        f" With {k} runs for {da.N_COEFFICIENTS} coefficients ({dof} degrees of freedom; the paper had "
+        f"{PAPER_RUNS}), expect wide intervals and coefficients that trade off against each other."
+        if k < 3 * da.N_COEFFICIENTS
+        else ""
+    )
+    if f.n_resamples >= 2 and np.isfinite(f.converged_fraction):
+        boot = (
+            f"{f.level:.0%} intervals from {f.n_resamples} bootstrap resamples of the runs "
+            f"({100 * f.converged_fraction:.1f}% of the refits converged)"
+        )
+    elif "bootstrap_error" in f.provenance:
+        boot = f"no bootstrap intervals (the bootstrap failed: {f.provenance['bootstrap_error']})"
+    else:
+        boot = "no bootstrap intervals"
+    where = {
+        "stored": "read from data/fits/distillation.json, fitted on "
+        "{f.provenance.get('date', '?')} to exactly "
+        "these runs",
+        "fitted": "made now and stored in data/fits/distillation.json",
+        "live": "made now, while this page was built, because the stored fit "
+        + (
+            f"is for a different set of {state.stored_runs} runs or supervised coefficients"
+            if state.stored_runs is not None
+            else "does not exist yet"
+        )
+        + f"; its intervals come from a quick {f.n_resamples}-resample bootstrap (refreshing the stored fit "
+        f"gives the full {P.n_resamples})",
+    }[state.source]
+    conv = "" if f.provenance.get("converged", True) else " The optimiser did not pass its convergence test."
+    return (
+        f"We fit the law to all {k} recorded distillation runs with the paper's procedure: log-space Huber "
+        f"loss with δ = 1e-4, L-BFGS-B from the paper's grid of 216,000 starts (the best {P.fit_refine} "
+        f"refined), the teacher's measured L_T, and {boot}. The fit was {where}.{few}{conv}"
+    )
+
+
+def extrapolation_sentence(law: da.DistillationLawFit | None, noise: an.NoiseSummary) -> str:
+    if law is None:
+        return "The extrapolation test is pending until the law can be fitted."
+    e = law.errors()
+    in_sample = (
+        f"In sample, the law misses our runs by {100 * e['rms_all']:.2f}% (root mean square; largest "
+        f"{100 * e['max_all']:.2f}%)"
+        + (f", {e['rms_all'] / noise.rel_std:.1f} times one run's seed noise" if noise.measured else "")
+        + "."
+    )
+    if law.high_params is None:
+        return (
+            f"{in_sample} The extrapolation test needs {da.N_COEFFICIENTS} runs above the threshold and one "
+            f"below; with {e['n_runs']} runs it is pending."
+        )
+    goal = "within" if e["max_held_out"] <= PAPER_ERROR else "outside"
+    return (
+        f"{in_sample} As the paper does (it fits the {PAPER_HIGH_RUNS} of its {PAPER_RUNS} runs with "
+        f"L_S ≥ {PAPER_HIGH_LOSS:g}), we fit only the {e['n_fit_high']} runs with L_S ≥ "
+        f"{law.threshold:.3f} and "
+        f"predict the lowest-loss fifth, {e['n_held_out']} runs it never saw: their errors are "
+        f"{100 * e['mean_held_out']:.2f}% on average (largest {100 * e['max_held_out']:.2f}%, mean signed "
+        f"{100 * e['bias_held_out']:+.2f}%), {goal} the paper's {100 * PAPER_ERROR:g}%."
+    )
+
+
+def law_comparison_sentence(law: da.DistillationLawFit | None) -> str:
+    """What of the coefficients can be compared with the paper's: the exponents, a' and d1."""
+    if law is None:
+        return ""
+    p, q = law.params, PAPER_DISTILLATION
+    iv = p.intervals
+
+    def inside(name: str) -> str:
+        lo, hi = iv.get(name, (math.nan, math.nan))
+        if not np.isfinite(lo):
+            return "no interval"
+        return "inside" if lo <= getattr(q, name) <= hi else "outside"
+
+    return (
+        f"Ours: a′ = {p.a:.3f} (the paper's {q.a:.3f} is {inside('a')} our interval), d1 = {p.d1:.3g} (paper "
+        f"{q.d1:g}, {inside('d1')}), c0 = {p.c0:.3g} (paper {q.c0:g}, {inside('c0')})."
+    )
+
+
+# --- protocols 2 and 1 --------------------------------------------------------------------------------------
+
+
+def fig_protocol2(p2: pd.DataFrame):
+    """IsoFLOP teachers, fixed-M* students (paper Fig. 3): (a) L_S against the teacher's size, colour = the
+    teacher's compute, marker = student; (b) L_S against L_T for all of them, colour = student, dashed = the
+    student's supervised baseline."""
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10.5, 4.2))
+    if p2.empty:
+        for ax in (ax1, ax2):
+            _pending_axes(ax, "pending: no protocol-2 run recorded yet")
+        return fig
+    budgets = sorted(p2["teacher_budget"].dropna().unique())
+    bcol = dict(zip(budgets, plots.sequential(max(1, len(budgets))), strict=False))
+    students = _students(p2)
+    markers = dict(zip(students, "os^Dv", strict=False))
+    scol = dict(zip(students, sns.color_palette("colorblind", len(students)), strict=True))
+    for (s, b), g in p2.groupby(["model", "teacher_budget"], sort=True):
+        g = g.sort_values("teacher_n_params")
+        ax1.plot(
+            g["teacher_n_params"], g["val_loss"], marker=markers.get(s, "o"), color=bcol[b], ls="-", ms=5
+        )
+    for s, g in p2.groupby("model", sort=False):
+        ax2.scatter(g["teacher_loss"], g["val_loss"], color=scol[s], s=24, label=f"student {s}")
+        base = g["baseline_loss"].dropna()
+        if len(base):
+            ax2.axhline(float(base.iloc[0]), color=scol[s], ls="--", lw=1)
+    _log_x(ax1)
+    ax1.set_xlabel("teacher parameters N_T")
+    ax1.set_ylabel("student loss L_S")
+    ax1.set_title("(a) by teacher size")
+    handles = [Line2D([], [], color=bcol[b], marker="o", label=f"C_T = {budget_text(b)}") for b in budgets]
+    handles += [Line2D([], [], color="grey", marker=markers[s], ls="", label=s) for s in students]
+    ax1.legend(handles=handles, fontsize="x-small")
+    ax2.set_xlabel("teacher loss L_T (stronger →)")
+    ax2.set_ylabel("student loss L_S")
+    ax2.set_title("(b) by teacher loss (dashed: supervised L~_S)")
+    ax2.invert_xaxis()
+    ax2.legend(fontsize="x-small")
+    return fig
+
+
+def collapse_frame(col: pd.DataFrame) -> pd.DataFrame:
+    cols = ["teachers", "scatter (%)", "× seed noise", "size effect (nats)", "threshold", "only through L_T?"]
+    if col.empty:
+        return pd.DataFrame(columns=cols)
+    out = pd.DataFrame(
+        {
+            "student": col["model"],
+            "teachers": col["teachers"],
+            "scatter (%)": 100 * col["rms_resid"],
+            "× seed noise": col["noise_ratio"],
+            "size effect (nats)": col["size_effect"],
+            "threshold": col["threshold"],
+            "only through L_T?": col["collapse"],
+        }
+    )
+    return out.set_index("student")
+
+
+def protocol2_sentence(data: StudyData, res: da.Resolution) -> str:
+    total = int(data.design.loc[data.design["block"] == "protocol2", "key"].nunique())
+    p2 = data.block("protocol2")
+    verdict, text = da._judge_collapse(p2, res)
+    head = f"{p2['key'].nunique()} of {total} protocol-2 runs are recorded. "
+    if verdict == "pending":
+        return head + f"The test is pending: {text}."
+    return head + text[0].upper() + text[1:] + "."
+
+
+def fig_protocol1(p1: pd.DataFrame):
+    """Fixed-M* teachers, student IsoFLOPs (paper Fig. 2): per teacher, L_S against the student's size on each
+    student-compute budget; dashed: the teacher's loss; dotted: the teacher's size."""
+    teachers = p1.drop_duplicates("teacher").sort_values("teacher_n_params") if len(p1) else p1
+    k = max(1, len(teachers))
+    fig, axes = plt.subplots(1, k, figsize=(3.6 * k, 3.8), squeeze=False, sharey=True)
+    if p1.empty:
+        _pending_axes(axes[0, 0], "pending: no protocol-1 run recorded yet")
+        return fig
+    budgets = sorted(p1["student_budget"].dropna().unique())
+    bcol = dict(zip(budgets, plots.sequential(max(1, len(budgets))), strict=False))
+    for ax, (_, t) in zip(axes[0], teachers.iterrows(), strict=True):
+        g = p1[p1["teacher"] == t["teacher"]]
+        for b, gb in g.groupby("student_budget", sort=True):
+            gb = gb.sort_values("n_params")
+            ax.plot(
+                gb["n_params"], gb["val_loss"], "o-", color=bcol[b], ms=5, label=f"C_S = {budget_text(b)}"
+            )
+        ax.axhline(t["teacher_loss"], color="0.4", ls="--", lw=1)
+        ax.axvline(t["teacher_n_params"], color="0.4", ls=":", lw=1)
+        _log_x(ax)
+        ax.set_title(f"teacher {t['teacher_model']} (L_T {t['teacher_loss']:.3f})")
+        ax.set_xlabel("student parameters N_S")
+    axes[0, 0].set_ylabel("student loss L_S")
+    axes[0, -1].legend(fontsize="x-small", loc="upper left", bbox_to_anchor=(1.02, 1))
+    return fig
+
+
+def protocol1_sentence(data: StudyData, res: da.Resolution) -> str:
+    total = int(data.design.loc[data.design["block"] == "protocol1", "key"].nunique())
+    p1 = data.block("protocol1")
+    if p1.empty:
+        return f"None of the {total} protocol-1 runs is recorded yet; the figure fills in as they arrive."
+    vt = da.versus_teacher(p1, res)
+    below = vt[vt["judged"] == "below"]
+    bigger = vt[vt["n_params"] > vt["teacher_n_params"]]
+    out = (
+        f"{p1['key'].nunique()} of {total} protocol-1 runs are recorded, over "
+        f"{p1['teacher'].nunique()} teacher(s). {int((vt['vs_teacher'] < 0).sum())} of {len(vt)} "
+        "students end "
+        f"below their teacher's loss, {len(below)} by more than the noise"
+    )
+    if len(bigger):
+        out += (
+            f"; of the {len(bigger)} students larger than their teacher, "
+            f"{int((bigger['vs_teacher'] < 0).sum())} "
+            "beat it"
+        )
+    return out + "."
+
+
+# --- findings -----------------------------------------------------------------------------------------------
+
+
+def findings_table(findings: pd.DataFrame):
+    """The findings for the page: one row per claim, long texts wrapped, the verdict last."""
+    t = findings.set_index("the paper's claim")
+    return styled(t, "The paper's claims and ours (verdicts computed from the records)").set_properties(
+        **{"white-space": "normal", "text-align": "left"}
+    )
+
+
+def verdict_counts(findings: pd.DataFrame) -> str:
+    c = findings["verdict"].value_counts()
+    return ", ".join(f"{c[v]} {v}" for v in da.VERDICTS if v in c)
+
+
+# --- numbers ------------------------------------------------------------------------------------------------
+
+
+def numbers(
+    data: StudyData, noise: an.NoiseSummary, res: da.Resolution, sup: SupervisedState, state: LawState,
+    findings: pd.DataFrame, P: Params,
+) -> dict[str, str]:  # fmt: skip
+    """Every value glued into the prose (strings, so that a pending quantity reads as such)."""
+    p3 = data.block("protocol3")
+    gap = da.capacity_gap(p3, res)
+    typical = (
+        float(p3["val_loss"].median())
+        if len(p3)
+        else float(data.dist["val_loss"].median())
+        if len(data.dist)
+        else math.nan
+    )
+    return {
+        "dis_progress": progress_sentence(data),
+        "dis_design": design_sentence(data),
+        "dis_noise": noise_sentence(noise, res, typical),
+        "dis_noise_rel": f"{100 * noise.rel_std:.2f}%" if noise.measured else "pending",
+        "dis_resolve_factor": f"{res.factor:g}",
+        "dis_teacher_agreement": teacher_agreement_sentence(data),
+        "dis_gap": gap_sentence(gap, p3, res),
+        "dis_beat": beat_sentence(data.dist, res),
+        "dis_supervised": supervised_sentence(p3, res),
+        "dis_convergence": convergence_sentence(p3, res),
+        "dis_supervised_source": supervised_source_sentence(sup),
+        "dis_law_source": law_source_sentence(state, P),
+        "dis_extrapolation": extrapolation_sentence(state.fit, noise),
+        "dis_law_comparison": law_comparison_sentence(state.fit),
+        "dis_threshold": f"{state.fit.threshold:.3f}"
+        if state.fit is not None and state.fit.threshold is not None
+        else "pending",
+        "dis_p2": protocol2_sentence(data, res),
+        "dis_p1": protocol1_sentence(data, res),
+        "dis_verdicts": verdict_counts(findings),
+        "dis_level": f"{P.level:.0%}",
+        "dis_paper_runs": str(PAPER_RUNS),
+        "dis_paper_high_runs": str(PAPER_HIGH_RUNS),
+        "dis_paper_high_loss": f"{PAPER_HIGH_LOSS:g}",
+        "dis_paper_error": f"{100 * PAPER_ERROR:g}%",
+        "dis_paper_m": f"{PAPER_M:g}",
+        "dis_paper_multiples": ", ".join(str(k) for k in PAPER_M_MULTIPLES[:-1])
+        + f" and {PAPER_M_MULTIPLES[-1]}",
+        "dis_n_runs": str(data.n_recorded),
+        "dis_compute_recorded": f"{data.dist.drop_duplicates('key')['flops'].sum():.3g}"
+        if len(data.dist)
+        else "0",
+    }
+
+
+# --- command line -------------------------------------------------------------------------------------------
+
+
+def cli(argv: Sequence[str] | None = None) -> int:
+    """Store the distillation-law fit of the recorded runs in data/fits/distillation.json (``--profile full``
+    trains the study's missing distillation runs, teachers and baselines first)."""
+    ap = argparse.ArgumentParser(
+        prog="python -m distill_scaling.chapters.distillation_scaling",
+        description="Fit the distillation law to the study's runs; store it in data/fits/distillation.json.",
+    )
+    ap.add_argument(
+        "--profile",
+        choices=("default", "full"),
+        default="default",
+        help="default: fit what is recorded; full: train the missing distillation runs first",
+    )
+    ap.add_argument("--n-resamples", type=int, default=None, help="bootstrap resamples (default 4096)")
+    ap.add_argument("--workers", type=int, default=None, help="training processes for --profile full")
+    args = ap.parse_args(argv)
+    given: dict = {"profile": args.profile}
+    if args.n_resamples is not None:
+        given["n_resamples"] = args.n_resamples
+    if args.workers is not None:
+        given["workers"] = args.workers
+    P = Params(validate(chapter_params(CHAPTER), given))
+    P.runs_dir = runs.paths.runs_dir()
+    import torch
+
+    torch.set_num_threads(1)
+    data = load_study(P)
+    sup = supervised_law(data, P)
+    state = distillation_law(data, sup, P, write=True)
+    print(progress_sentence(data))
+    if state.fit is None:
+        print(f"nothing stored: {state.reason}")
+        return 0
+    print(f"stored {fit_path(P)} ({state.source}): {state.fit.params}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(cli())

@@ -1,0 +1,998 @@
+"""Distillation records -> the tables, the distillation-law fit and the findings of chapter 07.
+
+A distillation run is judged against two other records: its **teacher's** (``L_T``, the teacher's own final
+validation loss, the paper's measured teacher pretraining loss) and its **supervised baseline** (``L~_S``,
+the same student model trained supervised on the same tokens of the student split with the same seed).
+:func:`design_table` describes the distillation runs of a design (one row per block and run, with the
+teacher's size and tokens, the token multiple of M*, the IsoFLOP budgets and the baseline's key);
+:func:`distillation_runs` joins it with the records that exist, so a chapter shows what is there.
+
+Judging a difference: the study repeats seeds only for supervised configurations (chapter 06's noise block).
+:class:`Resolution` turns that pooled relative seed noise ``s`` into a threshold for a difference between two
+single runs: ``factor * sqrt(2) * s * L`` (``sqrt(2)``: both runs carry their own noise).
+
+From the joined table:
+
+- :func:`capacity_gap`: per student and token budget (protocol 3), the best teacher, how much the strongest
+  teacher's student is worse than the best one, and whether KL(teacher || student) rises with the teacher;
+- :func:`versus_teacher`, :func:`versus_supervised`, :func:`supervised_trend`, :func:`convergence`: students
+  below their teacher's loss, distillation against supervised learning and how that changes with tokens;
+- :func:`teacher_collapse`: protocol 2's test that the teacher acts only through ``L_T``;
+- :func:`fit_distillation_law`: the paper's fit (App. F) with bootstrap intervals and the extrapolation check,
+  stored in ``data/fits/distillation.json`` (:func:`save_distillation_fit`, :func:`load_distillation_fit`);
+- :func:`findings`: the paper's claims beside ours, each with a verdict computed from the tables.
+
+Units: N = non-embedding parameters, D = tokens trained, C = FLOPs (3 F(N) D), L = validation cross-entropy
+in nats per token (byte).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from . import analysis as an
+from .laws import DistillationCoefficients, SupervisedCoefficients
+
+#: The study's distillation blocks, in the paper's numbering: 3 (capacity gap), 2 (L_T collapse), 1.
+DISTILL_BLOCKS = ("protocol3", "protocol2", "protocol1")
+#: Supervised blocks the distillation runs need: their teachers and their supervised baselines.
+SUPPORT_BLOCKS = ("teachers", "baselines")
+#: Chapter 06's blocks whose seed repeats measure the noise.
+NOISE_BLOCKS = ("isoflop-small", "noise", "isoflop-large")
+
+#: The extrapolation test holds out the lowest-loss fifth of the runs: the paper fits the 551 of its 697 runs
+#: with L_S >= 2.3 and predicts the other 21% (its Fig. 5b).
+HOLDOUT_FRACTION = 1 / 5
+#: A difference between two single runs is resolved when it exceeds this many standard deviations of such a
+#: difference (sqrt(2) times one run's seed noise).
+RESOLVE_FACTOR = 2.0
+#: Coefficients of the distillation law (the fit needs at least this many runs).
+N_COEFFICIENTS = 9
+
+DESIGN_COLUMNS = (
+    "block", "key", "model", "n_params", "tokens", "tokens_requested", "seed", "teacher", "teacher_model",
+    "teacher_n_params", "teacher_tokens", "teacher_flops", "teacher_budget", "multiple", "student_flops",
+    "student_budget", "flops", "mix", "temperature", "kl", "baseline_key",
+)  # fmt: skip
+
+RUN_COLUMNS = (
+    *DESIGN_COLUMNS, "val_loss", "teacher_loss", "teacher_val_loss", "val_kl", "baseline_loss",
+    "vs_teacher", "vs_supervised",
+)  # fmt: skip
+
+VERDICTS = ("reproduced", "partly", "not reproduced", "pending")
+
+
+# --- designs and records ------------------------------------------------------------------------------------
+
+
+def baseline_of(spec):
+    """The supervised baseline of a distillation spec: the same student model, tokens, seeds and learning
+    rate, trained on the student split without a teacher (``study.baseline_block`` builds the same specs)."""
+    from .runs import RunSpec
+
+    return RunSpec(
+        spec.model, tokens=spec.tokens, split=spec.split, lr=spec.lr, seed=spec.seed, data_seed=spec.data_seed
+    )
+
+
+def _teacher_spec(spec, teachers: Mapping | None, runs_dir: Path | None):
+    from . import runs
+
+    if teachers and spec.teacher in teachers:
+        return teachers[spec.teacher]
+    return runs.teacher_spec_of(spec, runs_dir, unrecorded=True)
+
+
+def design_table(
+    specs,
+    block: str,
+    *,
+    m_star: float,
+    teachers: Mapping | None = None,
+    student_budgets: Sequence[float] = (),
+    teacher_budgets: Sequence[float] = (),
+    student_budget_of: Sequence[float] | None = None,
+    teacher_budget_of: Sequence[float] | None = None,
+    runs_dir: Path | None = None,
+) -> pd.DataFrame:
+    """One row per distillation spec (see :data:`DESIGN_COLUMNS`).
+
+    ``teachers`` maps teacher keys to their specs (others are looked up in the store or the specs built in
+    this process). ``multiple`` is the requested tokens over ``m_star * N_S`` (protocol 3's 1..16 M*).
+    ``student_budget`` / ``teacher_budget`` are the nominal budgets among ``student_budgets`` (student
+    training compute, protocol 1) and ``teacher_budgets`` (the teacher's training compute, protocol 2) that
+    the run lies on, or given per spec with ``*_budget_of`` (tiny smoke runs). ``flops`` is the run's own
+    compute (student training and teacher logits), ``student_flops`` the student training alone.
+    """
+    from .runs import run_flops
+
+    if not (isinstance(m_star, (int, float)) and math.isfinite(m_star) and m_star > 0):
+        raise ValueError(f"design_table: argument 'm_star' must be a positive number, got {m_star!r}")
+    specs = list(specs)
+    bad = [s.key for s in specs if s.teacher is None]
+    if bad:
+        raise ValueError(f"design_table: specs {bad} are supervised; only distillation specs belong here")
+    rows = []
+    for s in specs:
+        t = _teacher_spec(s, teachers, runs_dir)
+        fl = run_flops(s, t.model)
+        rows.append(
+            {
+                "block": block, "key": s.key, "model": s.model, "n_params": s.config.n_params,
+                "tokens": s.tokens_trained, "tokens_requested": s.tokens, "seed": s.seed,
+                "teacher": s.teacher,
+                "teacher_model": t.model, "teacher_n_params": t.config.n_params,
+                "teacher_tokens": t.tokens_trained, "teacher_flops": run_flops(t)["total"],
+                "multiple": s.tokens / (m_star * s.config.n_params),
+                "student_flops": fl["student_training"], "flops": fl["total"], "mix": s.mix,
+                "temperature": s.temperature, "kl": s.kl, "baseline_key": baseline_of(s).key,
+            }
+        )  # fmt: skip
+    df = pd.DataFrame(
+        rows, columns=[c for c in DESIGN_COLUMNS if c not in ("teacher_budget", "student_budget")]
+    )
+    for col, given, budgets, source in (
+        ("student_budget", student_budget_of, student_budgets, "student_flops"),
+        ("teacher_budget", teacher_budget_of, teacher_budgets, "teacher_flops"),
+    ):
+        if given is not None:
+            if len(given) != len(df):
+                raise ValueError(f"design_table: '{col}_of' has {len(given)} values for {len(df)} specs")
+            df[col] = np.asarray(given, float)
+        else:
+            df[col] = an.snap_budget(df[source].to_numpy(float), budgets)
+    for c in ("n_params", "tokens", "tokens_requested", "teacher_n_params", "teacher_tokens", "multiple"):
+        df[c] = df[c].astype(float)
+    return df[list(DESIGN_COLUMNS)]
+
+
+def study_design(blocks: Sequence[str] = DISTILL_BLOCKS) -> pd.DataFrame:
+    """The study's distillation runs (:data:`distill_scaling.study.BLOCKS`), one row per (block, run).
+
+    A block that cannot be built yet is left out; ``design.attrs["skipped"]`` maps it to the reason.
+    """
+    from . import study
+
+    unknown = [b for b in blocks if b not in study.BLOCKS]
+    if unknown:
+        raise ValueError(f"unknown study block(s) {unknown}; allowed: {', '.join(study.BLOCKS)}")
+    frames, skipped = [], {}
+    try:
+        teachers = {t.key: t for t in study.teacher_block() + study.isoflop_block()}
+        m_star = study.m_star()
+    except ValueError as exc:
+        return _empty_design({b: str(exc) for b in blocks})
+    for name in blocks:
+        try:
+            specs = [s for s in study.BLOCKS[name].build() if s.teacher is not None]
+        except ValueError as exc:
+            skipped[name] = str(exc)
+            continue
+        if specs:
+            frames.append(
+                design_table(
+                    specs, name, m_star=m_star, teachers=teachers,
+                    student_budgets=study.STUDENT_BUDGETS, teacher_budgets=study.ISOFLOP_BUDGETS,
+                )
+            )  # fmt: skip
+    if not frames:
+        return _empty_design(skipped)
+    design = pd.concat(frames, ignore_index=True)
+    design.attrs["skipped"] = skipped
+    return design
+
+
+def _empty_design(skipped: dict[str, str]) -> pd.DataFrame:
+    d = pd.DataFrame(columns=list(DESIGN_COLUMNS))
+    d.attrs["skipped"] = skipped
+    return d
+
+
+def _lookup(records: pd.DataFrame, keys: pd.Series, column: str) -> np.ndarray:
+    """``records[column]`` at ``keys`` (NaN where a key has no record)."""
+    if records is None or records.empty or column not in records.columns:
+        return np.full(len(keys), np.nan)
+    s = records.drop_duplicates("key").set_index("key")[column]
+    return pd.to_numeric(keys.map(s), errors="coerce").to_numpy(float)
+
+
+def distillation_runs(records: pd.DataFrame, design: pd.DataFrame) -> pd.DataFrame:
+    """The design's recorded distillation runs joined with their teachers and supervised baselines.
+
+    One row per (block, run) of ``design`` whose record exists (see :data:`RUN_COLUMNS`): ``val_loss`` is the
+    student's L_S, ``teacher_loss`` the teacher's own recorded final loss L_T (NaN if the teacher's record is
+    missing), ``teacher_val_loss`` the teacher's loss as measured again in the student's run (the same
+    validation tokens, so equal to L_T up to evaluation noise), ``val_kl`` KL(teacher || student) on the
+    validation tokens, ``baseline_loss`` the supervised baseline's L~_S (NaN while it is missing),
+    ``vs_teacher = L_S - L_T`` and ``vs_supervised = L_S - L~_S`` (negative: the student is better).
+    """
+    if records is None or records.empty or design.empty:
+        return pd.DataFrame(columns=list(RUN_COLUMNS))
+    need = {"key", "val_loss"}
+    if not need <= set(records.columns):
+        raise ValueError(
+            f"records lack the column(s) {sorted(need - set(records.columns))} (expected runs.load_records())"
+        )
+    have = records[records["teacher"].notna()] if "teacher" in records.columns else records.iloc[:0]
+    df = design[design["key"].isin(set(have["key"]))].copy()
+    df["val_loss"] = _lookup(records, df["key"], "val_loss")
+    df["teacher_loss"] = _lookup(records, df["teacher"], "val_loss")
+    df["teacher_val_loss"] = _lookup(records, df["key"], "teacher_val_loss")
+    df["val_kl"] = _lookup(records, df["key"], "val_kl")
+    df["baseline_loss"] = _lookup(records, df["baseline_key"], "val_loss")
+    df["vs_teacher"] = df["val_loss"] - df["teacher_loss"]
+    df["vs_supervised"] = df["val_loss"] - df["baseline_loss"]
+    order = ["block", "n_params", "tokens", "teacher_loss"]
+    return (
+        df[list(RUN_COLUMNS)].sort_values(order, ascending=[True, True, True, False]).reset_index(drop=True)
+    )
+
+
+def unique_runs(dist: pd.DataFrame) -> pd.DataFrame:
+    """Each distillation run once (a run listed by several blocks keeps its first block)."""
+    return dist.drop_duplicates("key").reset_index(drop=True)
+
+
+def teacher_agreement(dist: pd.DataFrame) -> dict[str, float]:
+    """How well the teacher's loss measured in the student's run matches the teacher's record: the largest
+    absolute difference (nats) and the number of runs compared."""
+    d = (dist["teacher_val_loss"] - dist["teacher_loss"]).abs().dropna()
+    return {"n": len(d), "max_abs": float(d.max()) if len(d) else math.nan}
+
+
+# --- judging differences against the seed noise -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """When is a difference between two single runs larger than their seed noise?
+
+    ``rel_std`` is one run's relative seed-to-seed standard deviation (a fraction of the loss, from
+    :func:`analysis.pooled_noise`); a difference of two runs at loss ``L`` has standard deviation
+    ``sqrt(2) * rel_std * L``, and it is *resolved* when it exceeds ``factor`` times that. NaN ``rel_std``:
+    the noise is not measured and nothing is judged.
+    """
+
+    rel_std: float
+    factor: float = RESOLVE_FACTOR
+    rel_std_interval: tuple[float, float] = (math.nan, math.nan)
+
+    @property
+    def measured(self) -> bool:
+        return bool(np.isfinite(self.rel_std))
+
+    def threshold(self, loss: float | np.ndarray) -> float | np.ndarray:
+        """The smallest resolved difference at loss ``loss`` (nats; NaN if the noise is not measured)."""
+        return self.factor * math.sqrt(2) * self.rel_std * np.asarray(loss, float)
+
+    def classify(self, diff, loss) -> np.ndarray:
+        """``"lower"`` / ``"higher"`` (resolved, by the sign of ``diff``), ``"within noise"`` or
+        ``"not judged"`` (noise not measured, or a NaN difference)."""
+        d = np.atleast_1d(np.asarray(diff, float))
+        thr = np.broadcast_to(self.threshold(loss), d.shape)
+        out = np.full(d.shape, "not judged", dtype=object)
+        ok = np.isfinite(d) & np.isfinite(thr)
+        out[ok & (np.abs(d) <= thr)] = "within noise"
+        out[ok & (d < -thr)] = "lower"
+        out[ok & (d > thr)] = "higher"
+        return out
+
+
+def resolution(noise: an.NoiseSummary, factor: float = RESOLVE_FACTOR) -> Resolution:
+    """A :class:`Resolution` from the pooled seed noise (``analysis.pooled_noise``)."""
+    if not (isinstance(factor, (int, float)) and not isinstance(factor, bool) and factor > 0):
+        raise ValueError(f"resolution: argument 'factor' must be a positive number, got {factor!r}")
+    return Resolution(float(noise.rel_std), float(factor), tuple(noise.rel_std_interval))
+
+
+# --- protocol 3: capacity gap, students against teachers and against supervised learning -------------------
+
+
+def _spearman(x: np.ndarray, y: np.ndarray) -> float:
+    if len(x) < 3 or np.unique(x).size < 2 or np.unique(y).size < 2:
+        return math.nan
+    return float(stats.spearmanr(x, y).statistic)
+
+
+def capacity_gap(dist: pd.DataFrame, res: Resolution) -> pd.DataFrame:
+    """Per student and token budget with two or more teachers (paper Figs. 4, 37): the best teacher (lowest
+    L_S), the strongest teacher (lowest L_T) and ``rise`` = L_S(strongest) - L_S(best) >= 0, judged against
+    the noise (``gap``: ``resolved``, ``within noise``, ``none`` when the strongest teacher is the best, or
+    ``not judged``); the KL of the strongest and the weakest teacher's student and ``kl_rank`` =
+    Spearman's rho between L_T and KL (-1: KL rises with every stronger teacher)."""
+    cols = [
+        "model", "n_params", "tokens", "multiple", "teachers", "best_teacher", "best_teacher_loss",
+        "best_loss", "strongest_teacher", "strongest_teacher_loss", "strongest_loss", "rise", "threshold",
+        "gap", "kl_strongest", "kl_weakest", "kl_rank",
+    ]  # fmt: skip
+    rows = []
+    d = dist.dropna(subset=["teacher_loss", "val_loss"])
+    for (model, tokens), g in d.groupby(["model", "tokens"], sort=True):
+        g = g.drop_duplicates("teacher").sort_values("teacher_loss")
+        if len(g) < 2:
+            continue
+        best, strongest, weakest = g.loc[g["val_loss"].idxmin()], g.iloc[0], g.iloc[-1]
+        rise = float(strongest["val_loss"] - best["val_loss"])
+        thr = float(res.threshold(best["val_loss"]))
+        if best["key"] == strongest["key"]:
+            gap = "none"
+        elif not np.isfinite(thr):
+            gap = "not judged"
+        else:
+            gap = "resolved" if rise > thr else "within noise"
+        rows.append(
+            {
+                "model": model, "n_params": float(g["n_params"].iloc[0]), "tokens": float(tokens),
+                "multiple": float(g["multiple"].iloc[0]), "teachers": len(g),
+                "best_teacher": best["teacher_model"], "best_teacher_loss": float(best["teacher_loss"]),
+                "best_loss": float(best["val_loss"]), "strongest_teacher": strongest["teacher_model"],
+                "strongest_teacher_loss": float(strongest["teacher_loss"]),
+                "strongest_loss": float(strongest["val_loss"]), "rise": rise, "threshold": thr, "gap": gap,
+                "kl_strongest": float(strongest["val_kl"]), "kl_weakest": float(weakest["val_kl"]),
+                "kl_rank": _spearman(g["teacher_loss"].to_numpy(float), g["val_kl"].to_numpy(float)),
+            }
+        )  # fmt: skip
+    return pd.DataFrame(rows, columns=cols)
+
+
+def versus_teacher(dist: pd.DataFrame, res: Resolution) -> pd.DataFrame:
+    """Every run with its margin over its teacher, ``vs_teacher = L_S - L_T``, judged: ``below`` (the
+    student beats its teacher by more than the noise), ``above``, ``within noise`` or ``not judged``."""
+    d = unique_runs(dist).dropna(subset=["teacher_loss"]).copy()
+    d["threshold"] = res.threshold(d["teacher_loss"].to_numpy(float)) if len(d) else []
+    cls = res.classify(d["vs_teacher"], d["teacher_loss"]) if len(d) else []
+    d["judged"] = pd.Series(cls, index=d.index, dtype=object).replace({"lower": "below", "higher": "above"})
+    return d
+
+
+def versus_supervised(dist: pd.DataFrame, res: Resolution) -> pd.DataFrame:
+    """Every run with a recorded baseline and ``vs_supervised = L_S - L~_S`` judged: ``better`` (distillation
+    beats supervised learning by more than the noise), ``worse``, ``within noise`` or ``not judged``."""
+    d = unique_runs(dist).dropna(subset=["baseline_loss"]).copy()
+    d["threshold"] = res.threshold(d["baseline_loss"].to_numpy(float)) if len(d) else []
+    cls = res.classify(d["vs_supervised"], d["baseline_loss"]) if len(d) else []
+    d["judged"] = pd.Series(cls, index=d.index, dtype=object).replace({"lower": "better", "higher": "worse"})
+    return d
+
+
+def supervised_trend(dist: pd.DataFrame, res: Resolution) -> pd.DataFrame:
+    """Per (student, teacher) with baselines at two or more token budgets: distillation's advantage
+    ``vs_supervised`` at the fewest and at the most tokens, and ``pattern``: ``crossing`` (resolved better at
+    the fewest tokens, resolved worse at the most: the paper's claim), ``rising`` (the difference grows by
+    more than the noise, without a resolved crossing), ``flat or falling``, or ``not judged``."""
+    cols = [
+        "model", "teacher_model", "teacher_loss", "budgets", "tokens_low", "tokens_high", "low", "high",
+        "change", "threshold", "pattern",
+    ]  # fmt: skip
+    rows = []
+    d = versus_supervised(dist, res)
+    for (model, _), g in d.groupby(["model", "teacher"], sort=True):
+        g = g.sort_values("tokens")
+        if g["tokens"].nunique() < 2:
+            continue
+        lo, hi = g.iloc[0], g.iloc[-1]
+        thr = float(res.threshold(max(lo["baseline_loss"], hi["baseline_loss"])))
+        change = float(hi["vs_supervised"] - lo["vs_supervised"])
+        if not np.isfinite(thr):
+            pattern = "not judged"
+        elif lo["judged"] == "better" and hi["judged"] == "worse":
+            pattern = "crossing"
+        elif change > thr:
+            pattern = "rising"
+        else:
+            pattern = "flat or falling"
+        rows.append(
+            {
+                "model": model, "teacher_model": lo["teacher_model"],
+                "teacher_loss": float(lo["teacher_loss"]),
+                "budgets": int(g["tokens"].nunique()), "tokens_low": float(lo["tokens"]),
+                "tokens_high": float(hi["tokens"]), "low": float(lo["vs_supervised"]),
+                "high": float(hi["vs_supervised"]), "change": change, "threshold": thr, "pattern": pattern,
+            }
+        )  # fmt: skip
+    return pd.DataFrame(rows, columns=cols)
+
+
+def convergence(dist: pd.DataFrame, res: Resolution) -> pd.DataFrame:
+    """Per student with baselines at two or more token budgets: the best teacher's advantage over supervised
+    learning, ``gap = min over teachers of L_S - L~_S``, at the fewest and the most tokens, and ``pattern``:
+    ``converged`` (|gap| shrinks into the noise), ``shrinking`` (shrinks, not into the noise), ``within noise
+    throughout``, ``growing`` or ``not judged``."""
+    cols = ["model", "budgets", "tokens_low", "tokens_high", "gap_low", "gap_high", "threshold", "pattern"]
+    d = versus_supervised(dist, res)
+    if d.empty:
+        return pd.DataFrame(columns=cols)
+    best = d.loc[d.groupby(["model", "tokens"])["vs_supervised"].idxmin()]
+    rows = []
+    for model, g in best.groupby("model", sort=True):
+        g = g.sort_values("tokens")
+        if len(g) < 2:
+            continue
+        lo, hi = g.iloc[0], g.iloc[-1]
+        thr = float(res.threshold(hi["baseline_loss"]))
+        a, b = abs(lo["vs_supervised"]), abs(hi["vs_supervised"])
+        if not np.isfinite(thr):
+            pattern = "not judged"
+        elif a <= thr and b <= thr:
+            pattern = "within noise throughout"
+        elif b <= thr:
+            pattern = "converged"
+        elif b < a:
+            pattern = "shrinking"
+        else:
+            pattern = "growing"
+        rows.append(
+            {
+                "model": model, "budgets": len(g), "tokens_low": float(lo["tokens"]),
+                "tokens_high": float(hi["tokens"]), "gap_low": float(lo["vs_supervised"]),
+                "gap_high": float(hi["vs_supervised"]), "threshold": thr, "pattern": pattern,
+            }
+        )  # fmt: skip
+    return pd.DataFrame(rows, columns=cols)
+
+
+# --- protocol 2: does the teacher act only through L_T? -----------------------------------------------------
+
+#: Fewest teachers per student for the collapse test (the curve in L_T and the teacher's size take four
+#: coefficients; two more runs leave an interval).
+MIN_COLLAPSE_TEACHERS = 6
+
+
+def teacher_collapse(dist: pd.DataFrame, res: Resolution, level: float = 0.9) -> pd.DataFrame:
+    """Per student of protocol 2 (IsoFLOP teachers, fixed student): does the teacher act only through L_T?
+
+    A smooth curve of log L_S in log L_T (a quadratic) through the student's runs gives the relative scatter
+    around it (``rms_resid``) against one run's seed noise (``noise_ratio``). The same curve plus a term in
+    log N_T, fitted jointly (IsoFLOP teachers' sizes and losses are correlated, so the size term must not be
+    fitted to the curve's residuals), gives the teacher size's own effect: its ``slope`` (relative change of
+    L_S per e-fold of N_T) with a ``level`` t interval, and ``size_effect``, the change in nats over the
+    teachers' range of sizes. ``collapse``: ``yes`` (scatter within 2x the noise and the size effect not
+    resolved: its interval holds zero or it is below the resolution threshold), ``partly`` (one of the two),
+    ``no``, or ``not judged``."""
+    cols = [
+        "model", "teachers", "rms_resid", "noise_ratio", "slope", "slope_low", "slope_high", "size_effect",
+        "threshold", "collapse",
+    ]  # fmt: skip
+    rows = []
+    d = dist.dropna(subset=["teacher_loss", "val_loss"])
+    for model, g in d.groupby("model", sort=True):
+        if len(g) < MIN_COLLAPSE_TEACHERS:
+            continue
+        x, y = np.log(g["teacher_loss"].to_numpy(float)), np.log(g["val_loss"].to_numpy(float))
+        ln_n = np.log(g["teacher_n_params"].to_numpy(float))
+        curve = np.column_stack([np.ones_like(x), x, x**2])
+        r = y - curve @ np.linalg.lstsq(curve, y, rcond=None)[0]
+        rms = float(np.sqrt(np.sum(r**2) / (len(r) - 3)))
+        slope = lo = hi = effect = math.nan
+        joint = np.column_stack([curve, ln_n])
+        if np.unique(ln_n).size >= 3 and np.linalg.matrix_rank(joint) == 4:
+            beta, *_ = np.linalg.lstsq(joint, y, rcond=None)
+            dof = len(y) - 4
+            s2 = float(np.sum((y - joint @ beta) ** 2) / dof)
+            se = math.sqrt(s2 * float(np.linalg.inv(joint.T @ joint)[3, 3]))
+            half = float(stats.t.ppf(0.5 + level / 2, dof)) * se
+            slope, lo, hi = float(beta[3]), float(beta[3] - half), float(beta[3] + half)
+            effect = float(slope * np.ptp(ln_n) * g["val_loss"].mean())
+        thr = float(res.threshold(g["val_loss"].mean()))
+        ratio = rms / res.rel_std if res.measured else math.nan
+        if not res.measured or not np.isfinite(slope):
+            verdict = "not judged"
+        else:
+            tight = ratio <= 2.0
+            no_size = (lo <= 0 <= hi) or abs(effect) <= thr
+            verdict = "yes" if tight and no_size else ("partly" if tight or no_size else "no")
+        rows.append(
+            {
+                "model": model, "teachers": len(g), "rms_resid": rms, "noise_ratio": ratio, "slope": slope,
+                "slope_low": lo, "slope_high": hi, "size_effect": effect, "threshold": thr,
+                "collapse": verdict,
+            }
+        )  # fmt: skip
+    return pd.DataFrame(rows, columns=cols)
+
+
+# --- the distillation law -----------------------------------------------------------------------------------
+
+
+def fit_runs(dist: pd.DataFrame) -> pd.DataFrame:
+    """The runs the law is fitted to: every recorded distillation run once, with its teacher's loss
+    (``key, n_params, tokens, teacher_loss, val_loss``)."""
+    d = unique_runs(dist).dropna(subset=["teacher_loss", "val_loss"])
+    return d[["key", "n_params", "tokens", "teacher_loss", "val_loss"]].reset_index(drop=True)
+
+
+def runs_digest(runs: pd.DataFrame, supervised: SupervisedCoefficients) -> str:
+    """A hash of the fitted runs (key, N_S, D_S, L_T, L_S) and of the supervised coefficients inside the law:
+    a stored fit is current iff its digest matches."""
+    rows = sorted(
+        (str(k), float(n), float(d), round(float(t), 10), round(float(v), 10))
+        for k, n, d, t, v in zip(
+            runs["key"], runs["n_params"], runs["tokens"], runs["teacher_loss"], runs["val_loss"], strict=True
+        )
+    )
+    sup = {k: round(float(v), 10) for k, v in supervised.values().items()}
+    return hashlib.sha256(json.dumps([rows, sup]).encode()).hexdigest()[:16]
+
+
+@dataclass
+class DistillationLawFit:
+    """The distillation law fitted to our runs, its bootstrap samples and the extrapolation fit.
+
+    ``params``: the fit to all runs with ``level`` bootstrap intervals (also ``a``, ``b``).
+    ``supervised``: the supervised coefficients that give L~_S inside the law, held fixed (the paper's
+    procedure). ``samples``: the converged bootstrap refits. ``high_params``: the fit to the runs with
+    L_S >= ``threshold`` (None when too few). ``runs``: ``key, n_params, tokens, teacher_loss, val_loss``.
+    """
+
+    params: DistillationCoefficients
+    supervised: SupervisedCoefficients
+    runs: pd.DataFrame
+    samples: pd.DataFrame
+    n_resamples: int
+    converged_fraction: float
+    level: float
+    threshold: float | None
+    high_params: DistillationCoefficients | None
+    provenance: dict = field(default_factory=dict)
+
+    @property
+    def digest(self) -> str:
+        return runs_digest(self.runs, self.supervised)
+
+    def predict(self, n_params, tokens, teacher_loss, params: DistillationCoefficients | None = None):
+        """L_S from the fitted law (or from ``params``) with this fit's supervised coefficients."""
+        from .laws import distillation_loss
+
+        return distillation_loss(n_params, tokens, teacher_loss, params or self.params, self.supervised)
+
+    def predictions(self) -> pd.DataFrame:
+        """Per run: the prediction of the fit to all runs (``pred_all``, ``err_all`` = L_hat/L - 1) and of the
+        high-loss fit (``pred_high``, ``err_high``), and whether the run was ``held_out`` of the latter."""
+        t = self.runs.copy()
+        args = (t["n_params"].to_numpy(float), t["tokens"].to_numpy(float), t["teacher_loss"].to_numpy(float))
+        obs = t["val_loss"].to_numpy(float)
+        t["pred_all"] = self.predict(*args)
+        t["err_all"] = t["pred_all"] / obs - 1
+        if self.high_params is not None:
+            t["pred_high"] = self.predict(*args, params=self.high_params)
+            t["err_high"] = t["pred_high"] / obs - 1
+            t["held_out"] = obs < self.threshold
+        else:
+            t["pred_high"] = t["err_high"] = np.nan
+            t["held_out"] = False
+        return t
+
+    def errors(self) -> dict[str, float]:
+        """Relative-error summaries (fractions): in-sample, and of the high-loss fit on the held-out runs."""
+        p = self.predictions()
+        out = {
+            "n_runs": len(p),
+            "rms_all": float(np.sqrt(np.mean(p["err_all"] ** 2))),
+            "max_all": float(np.max(np.abs(p["err_all"]))),
+        }
+        held = p[p["held_out"]]
+        e = held["err_high"].to_numpy(float)
+        ok = self.high_params is not None and len(e) > 0
+        out["n_held_out"] = len(held) if self.high_params is not None else 0
+        out["n_fit_high"] = int((~p["held_out"]).sum()) if self.high_params is not None else 0
+        out["max_held_out"] = float(np.max(np.abs(e))) if ok else math.nan
+        out["mean_held_out"] = float(np.mean(np.abs(e))) if ok else math.nan
+        out["bias_held_out"] = float(np.mean(e)) if ok else math.nan
+        return out
+
+    def coefficient_table(self, paper: DistillationCoefficients | None = None) -> pd.DataFrame:
+        """Ours (estimate and interval) beside the paper's Table 6 for every coefficient and a', b'."""
+        from .laws import PAPER_DISTILLATION
+
+        paper = PAPER_DISTILLATION if paper is None else paper
+        rows = []
+        for name in (*DistillationCoefficients.NAMES, "a", "b"):
+            lo, hi = self.params.intervals.get(name, (math.nan, math.nan))
+            plo, phi = paper.intervals.get(name, (math.nan, math.nan))
+            rows.append(
+                {
+                    "coefficient": name, "ours": float(getattr(self.params, name)), "ours_low": lo,
+                    "ours_high": hi, "paper": float(getattr(paper, name)), "paper_low": plo,
+                    "paper_high": phi,
+                }
+            )  # fmt: skip
+        return pd.DataFrame(rows).set_index("coefficient")
+
+
+def _intervals(samples: pd.DataFrame, level: float) -> dict[str, tuple[float, float]]:
+    if samples.empty:
+        return {}
+    s = samples.copy()
+    s["a"] = s["beta"] / (s["alpha"] + s["beta"])
+    s["b"] = s["alpha"] / (s["alpha"] + s["beta"])
+    q = [(1 - level) / 2, (1 + level) / 2]
+    return {c: tuple(float(v) for v in np.quantile(s[c], q)) for c in s.columns}
+
+
+def fit_distillation_law(
+    runs: pd.DataFrame,
+    supervised: SupervisedCoefficients,
+    *,
+    n_resamples: int = 4096,
+    level: float = 0.9,
+    seed: int = 0,
+    holdout: float = HOLDOUT_FRACTION,
+    refine: int | None = None,
+    maxiter: int | None = None,
+) -> DistillationLawFit:
+    """Fit the distillation law to runs (:func:`fit_runs`) with the paper's procedure
+    (:func:`distill_scaling.fit.fit_distillation`: log-space Huber, delta = 1e-4, L-BFGS-B from the paper's
+    216,000-point grid, measured L_T, L~_S from ``supervised``), ``n_resamples`` bootstrap refits for
+    ``level`` intervals, and the extrapolation fit on the runs above :func:`analysis.holdout_threshold` of
+    ``holdout``. Raises :class:`analysis.InsufficientData` with fewer than nine runs. A failed bootstrap is
+    reported in ``provenance["bootstrap_error"]``, not hidden.
+    """
+    import time
+
+    from . import fit
+    from . import runs as runs_mod
+
+    need = {"key", "n_params", "tokens", "teacher_loss", "val_loss"}
+    if not need <= set(runs.columns):
+        raise ValueError(f"fit_distillation_law: runs lack the column(s) {sorted(need - set(runs.columns))}")
+    if not isinstance(supervised, SupervisedCoefficients):
+        raise TypeError("fit_distillation_law: argument 'supervised' must be a laws.SupervisedCoefficients")
+    if isinstance(n_resamples, bool) or not isinstance(n_resamples, (int, np.integer)) or n_resamples < 0:
+        raise ValueError(
+            f"fit_distillation_law: argument 'n_resamples' must be an int >= 0, got {n_resamples!r}"
+        )
+    if not (isinstance(holdout, float) and 0 < holdout < 1):
+        raise ValueError(
+            f"fit_distillation_law: argument 'holdout' must be a float in (0, 1), got {holdout!r}"
+        )
+    if len(runs) < N_COEFFICIENTS:
+        raise an.InsufficientData(
+            f"the distillation law has {N_COEFFICIENTS} coefficients; {len(runs)} run(s) recorded"
+        )
+    t = runs[["key", "n_params", "tokens", "teacher_loss", "val_loss"]].reset_index(drop=True)
+    t = t.astype({"n_params": float, "tokens": float, "teacher_loss": float, "val_loss": float})
+    kw: dict = {} if refine is None else {"refine": int(refine)}
+    if maxiter:
+        kw["settings"] = fit.OptimizerSettings(maxiter=int(maxiter))
+    t0 = time.perf_counter()
+    res = fit.fit_distillation(
+        t["n_params"], t["tokens"], t["teacher_loss"], t["val_loss"], supervised=supervised, **kw
+    )
+    prov: dict = {
+        "procedure": "fit.fit_distillation (Huber delta=1e-4 on log-residuals, paper grid, L-BFGS-B; "
+        "measured L_T; L~_S from the supervised coefficients, held fixed)",
+        "refine": res.refine,
+        "maxiter": res.settings.maxiter,
+        "converged": bool(res.converged),
+        "projected_gradient": float(res.projected_gradient),
+        "objective": float(res.objective),
+        "fit_seconds": round(time.perf_counter() - t0, 2),
+    }
+    samples = pd.DataFrame(columns=list(DistillationCoefficients.NAMES))
+    conv = math.nan
+    if n_resamples >= 2:
+        t0 = time.perf_counter()
+        try:
+            boot = fit.bootstrap(res, int(n_resamples), level=level, seed=seed)
+            samples = boot.samples[boot.converged].reset_index(drop=True)
+            conv = boot.converged_fraction
+            prov["bootstrap"] = {"strategy": boot.strategy, "seed": seed, "n_resamples": int(n_resamples)}
+        except (ArithmeticError, ValueError, FloatingPointError) as exc:
+            prov["bootstrap_error"] = f"{type(exc).__name__}: {exc}"
+        prov["bootstrap_seconds"] = round(time.perf_counter() - t0, 2)
+    threshold = high = None
+    try:
+        threshold = an.holdout_threshold(t["val_loss"], holdout)
+        if int((t["val_loss"] >= threshold).sum()) >= N_COEFFICIENTS:
+            t0 = time.perf_counter()
+            high = fit.extrapolation_check(res, threshold).fit.params
+            prov["extrapolation_seconds"] = round(time.perf_counter() - t0, 2)
+        else:
+            threshold = None
+    except an.InsufficientData:
+        threshold = None
+    params = res.params.replace(intervals=_intervals(samples, level))
+    prov.update(
+        {
+            "date": pd.Timestamp.now("UTC").isoformat(timespec="seconds"),
+            "git_commit": runs_mod.git_commit(),
+            "n_runs": len(t),
+            "runs_digest": runs_digest(t, supervised),
+            "level": level,
+            "holdout_fraction": holdout,
+        }
+    )
+    return DistillationLawFit(
+        params, supervised, t, samples, int(n_resamples), conv, level, threshold, high, prov
+    )
+
+
+def save_distillation_fit(result: DistillationLawFit, path: Path | str | None = None) -> Path:
+    """Write a fit as JSON in the planner's coefficient-file format (``distill_scaling/coefficients/1``), so
+    ``planner.load_coefficient_set(path)`` reads it: ``supervised`` (the coefficients held fixed in the fit),
+    ``distillation``, ``samples`` (the distillation bootstrap; the supervised samples repeat the fixed
+    coefficients, since the fit does not resample them), plus ``extrapolation``, ``bootstrap``, the fitted
+    ``runs`` and ``provenance``. Atomic."""
+    from . import laws
+    from .planner import FIT_FORMAT
+    from .runs import write_json_atomic
+
+    path = an.fits_path("distillation") if path is None else Path(path)
+    k = len(result.samples)
+    sup = result.supervised.values()
+    doc = {
+        "format": FIT_FORMAT,
+        "name": path.stem,
+        "description": f"distillation law fitted to {len(result.runs)} study runs ({result.level:.0%} "
+        f"intervals from {result.n_resamples} bootstrap resamples); the supervised law inside it is "
+        "held fixed",
+        "supervised": laws.as_dict(result.supervised),
+        "distillation": laws.as_dict(result.params),
+        "samples": {
+            "supervised": {n: [float(v)] * k for n, v in sup.items()},
+            "distillation": {
+                c: result.samples[c].astype(float).tolist() for c in DistillationCoefficients.NAMES
+            },
+        }
+        if k
+        else {},
+        "extrapolation": {
+            "threshold": result.threshold,
+            "distillation": None if result.high_params is None else laws.as_dict(result.high_params),
+        },
+        "bootstrap": {
+            "n_resamples": result.n_resamples,
+            "converged_fraction": result.converged_fraction,
+            "level": result.level,
+        },
+        "runs": result.runs.to_dict("records"),
+        "provenance": result.provenance,
+    }
+    write_json_atomic(path, doc)
+    return path
+
+
+def load_distillation_fit(path: Path | str | None = None) -> DistillationLawFit:
+    """Read a fit written by :func:`save_distillation_fit` (default ``data/fits/distillation.json``)."""
+    from . import laws
+    from .planner import FIT_FORMAT
+
+    path = an.fits_path("distillation") if path is None else Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"no distillation fit at {path}; it is written by the distillation-scaling chapter "
+            "(python -m distill_scaling.chapters.distillation_scaling)"
+        )
+    doc = json.loads(path.read_text())
+    if doc.get("format") != FIT_FORMAT:
+        raise ValueError(f"{path}: format must be {FIT_FORMAT!r}; got {doc.get('format')!r}")
+    ex = doc.get("extrapolation") or {}
+    boot = doc.get("bootstrap") or {}
+    samples = pd.DataFrame((doc.get("samples") or {}).get("distillation") or {})
+    conv = boot.get("converged_fraction")
+    return DistillationLawFit(
+        params=laws.from_dict(doc["distillation"]),
+        supervised=laws.from_dict(doc["supervised"]),
+        runs=pd.DataFrame(doc["runs"], columns=["key", "n_params", "tokens", "teacher_loss", "val_loss"]),
+        samples=samples,
+        n_resamples=int(boot.get("n_resamples", len(samples))),
+        converged_fraction=math.nan if conv is None else float(conv),
+        level=float(boot.get("level", 0.9)),
+        threshold=ex.get("threshold"),
+        high_params=laws.from_dict(ex["distillation"]) if ex.get("distillation") else None,
+        provenance=doc.get("provenance", {}),
+    )
+
+
+# --- findings -----------------------------------------------------------------------------------------------
+
+#: The paper's claims and its evidence (digest Secs. 1, 4.1, 9 and the figure inventory).
+PAPER_CLAIMS = {
+    "teacher only through L_T": (
+        "The teacher acts on the student only through its loss L_T",
+        "Students of 198M-1.82B distilled from teachers along four IsoFLOP profiles (3e19-1e21 "
+        "FLOPs) fall on "
+        "one smooth curve of L_S against L_T (Figs. 1, 3b); the law uses L_T alone",
+    ),
+    "capacity gap": (
+        "Capacity gap: a stronger teacher can give a worse student",
+        "Students of 143M, 198M and 546M at D_S = 20-320 N_S: L_S falls, then rises as the M=20 "
+        "teacher grows "
+        "from 546M to 7.75B; KL(teacher || student) rises with the teacher in all cases (Figs. 4, 37)",
+    ),
+    "students beat teachers": (
+        "Students can beat their teacher, at finite distillation data",
+        "Students larger than a weak teacher (N_T <= 2.72B) reach L_S < L_T at large budgets (Figs. 2, 38a); "
+        "with many more tokens the student returns to the teacher's loss (Fig. 41, D_S = 8B-512B)",
+    ),
+    "better below, worse above": (
+        "Distillation beats supervised learning below a compute threshold and loses above it",
+        "Fixed teachers: L_S - L~_S from about -0.18 (distillation better) at small student budgets to +0.18 "
+        "at large ones (Fig. 6); the threshold grows with the student's size (Figs. 8, 15)",
+    ),
+    "convergence": (
+        "With enough compute, distillation and supervised learning converge",
+        "Compute-optimal distillation and supervised learning reach the same L_S at large compute (Fig. 8); "
+        "only the optimal teacher reaches the supervised limit as D -> infinity (App. E.6, Fig. 40)",
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One row of the findings table: the paper's claim and evidence, ours in words, the verdict."""
+
+    claim: str
+    paper: str
+    ours: str
+    verdict: str
+
+
+def _judge_collapse(p2: pd.DataFrame, res: Resolution) -> tuple[str, str]:
+    if p2.empty:
+        return "pending", "no protocol-2 runs recorded yet (IsoFLOP teachers, fixed-M* students)"
+    col = teacher_collapse(p2, res)
+    if col.empty:
+        n = p2.groupby("model")["teacher"].nunique().max()
+        return "pending", (
+            f"{len(p2)} protocol-2 run(s); at most {n} teacher(s) per student, {MIN_COLLAPSE_TEACHERS} needed"
+        )
+    if (col["collapse"] == "not judged").all():
+        return "pending", "seed noise not measured yet: scatter cannot be judged"
+    parts = [
+        f"{r.model}: scatter around a curve in L_T {100 * r.rms_resid:.2f}% ({r.noise_ratio:.1f}x one run's "
+        f"noise) over {r.teachers} teachers, size effect {r.size_effect:+.4f} nats (threshold "
+        f"{r.threshold:.4f})"
+        for r in col.itertuples()
+    ]
+    v = col["collapse"]
+    verdict = "reproduced" if (v == "yes").all() else ("not reproduced" if (v == "no").all() else "partly")
+    return verdict, "; ".join(parts)
+
+
+def _judge_gap(p3: pd.DataFrame, res: Resolution) -> tuple[str, str]:
+    if p3.empty:
+        return "pending", "no protocol-3 runs recorded yet (fixed-M* teachers and students)"
+    gap = capacity_gap(p3, res)
+    if gap.empty:
+        return "pending", f"{len(p3)} protocol-3 run(s); no student budget has two teachers yet"
+    resolved = gap[gap["gap"] == "resolved"]
+    within = gap[gap["gap"] == "within noise"]
+    kl = gap["kl_rank"].dropna()
+    kl_txt = (
+        "; KL(teacher||student) rises with teacher strength (Spearman rho <= -0.5) in "
+        f"{int((kl <= -0.5).sum())} "
+        f"of {len(kl)} budgets with 3+ teachers"
+        if len(kl)
+        else ""
+    )
+    head = f"{len(gap)} student budget(s) with 2+ teachers: "
+    if len(resolved):
+        r = resolved.loc[resolved["rise"].idxmax()]
+        txt = (
+            f"{head}{len(resolved)} with a resolved gap (largest: {r.model} at {r.multiple:.3g} M*, the "
+            f"strongest teacher {r.strongest_teacher} gives {r.rise:+.4f} nats over the best, "
+            f"{r.best_teacher}; "
+            f"threshold {r.threshold:.4f})"
+        )
+        return "reproduced", txt + kl_txt
+    if gap["gap"].eq("not judged").all():
+        return "pending", head + "seed noise not measured yet" + kl_txt
+    if len(within):
+        r = within.loc[within["rise"].idxmax()]
+        txt = (
+            f"{head}in {len(within)} the strongest teacher is not the best, but by at most "
+            f"{r.rise:.4f} nats, "
+            f"within the noise (threshold {r.threshold:.4f})"
+        )
+        return "partly", txt + kl_txt
+    return "not reproduced", head + "the strongest teacher gives the best student in every one" + kl_txt
+
+
+def _judge_beat(dist: pd.DataFrame, res: Resolution) -> tuple[str, str]:
+    vt = versus_teacher(dist, res)
+    if vt.empty:
+        return "pending", "no distillation run with a recorded teacher yet"
+    below = vt[vt["judged"] == "below"]
+    under = vt[vt["vs_teacher"] < 0]
+    if not res.measured:
+        return "pending", f"{len(under)} of {len(vt)} runs below their teacher's loss; noise not measured yet"
+    if len(below):
+        r = below.loc[below["vs_teacher"].idxmin()]
+        txt = (
+            f"{len(below)} of {len(vt)} runs beat their teacher by more than the noise (largest: "
+            f"{r.model} on "
+            f"{r.tokens / 1e6:.3g}M tokens from {r.teacher_model}, L_S - L_T = {r.vs_teacher:+.4f} nats, "
+            f"threshold {r.threshold:.4f})"
+        )
+        return "reproduced", txt
+    if len(under):
+        return (
+            "partly",
+            f"{len(under)} of {len(vt)} runs below their teacher's loss, none by more than the noise",
+        )
+    return "not reproduced", f"none of {len(vt)} runs is below its teacher's loss"
+
+
+def _judge_crossing(p3: pd.DataFrame, res: Resolution) -> tuple[str, str]:
+    vs = versus_supervised(p3, res)
+    if vs.empty:
+        return "pending", "no protocol-3 run has its supervised baseline recorded yet"
+    counts = vs["judged"].value_counts()
+    head = (
+        f"{len(vs)} runs with baselines: distillation better in {counts.get('better', 0)}, worse in "
+        f"{counts.get('worse', 0)}, within noise in {counts.get('within noise', 0)}"
+    )
+    trend = supervised_trend(p3, res)
+    if trend.empty:
+        return "pending", head + "; no student-teacher pair has baselines at two token budgets yet"
+    if trend["pattern"].eq("not judged").all():
+        return "pending", head + "; seed noise not measured yet"
+    cross = trend[trend["pattern"] == "crossing"]
+    rising = trend[trend["pattern"] == "rising"]
+    tail = (
+        f"; over token budgets, {len(cross)} of {len(trend)} student-teacher pairs cross from better to worse"
+    )
+    if len(rising):
+        tail += f", {len(rising)} more move towards supervised by more than the noise without crossing"
+    if len(cross):
+        r = cross.iloc[0]
+        tail += (
+            f" (e.g. {r.model} from {r.teacher_model}: {r.low:+.4f} nats at "
+            f"{r.tokens_low / 1e6:.3g}M tokens, "
+            f"{r.high:+.4f} at {r.tokens_high / 1e6:.3g}M)"
+        )
+        return "reproduced", head + tail
+    return ("partly" if len(rising) else "not reproduced"), head + tail
+
+
+def _judge_convergence(p3: pd.DataFrame, res: Resolution) -> tuple[str, str]:
+    conv = convergence(p3, res)
+    if conv.empty:
+        return "pending", "no student has baselines at two token budgets yet"
+    if conv["pattern"].eq("not judged").all():
+        return "pending", "seed noise not measured yet"
+    parts = [
+        f"{r.model}: best teacher's L_S - L~_S {r.gap_low:+.4f} nats at {r.tokens_low / 1e6:.3g}M tokens, "
+        f"{r.gap_high:+.4f} at {r.tokens_high / 1e6:.3g}M ({r.pattern}; threshold {r.threshold:.4f})"
+        for r in conv.itertuples()
+    ]
+    p = conv["pattern"]
+    if p.eq("converged").all():
+        verdict = "reproduced"
+    elif p.isin(["converged", "shrinking", "within noise throughout"]).any():
+        verdict = "partly"
+    else:
+        verdict = "not reproduced"
+    return verdict, "; ".join(parts)
+
+
+def findings(dist: pd.DataFrame, res: Resolution) -> pd.DataFrame:
+    """The paper's five distillation claims beside ours, each with a verdict computed from ``dist``
+    (:func:`distillation_runs`): ``reproduced``, ``partly``, ``not reproduced`` or ``pending``."""
+    p3 = dist[dist["block"] == "protocol3"]
+    p2 = dist[dist["block"] == "protocol2"]
+    judged = {
+        "teacher only through L_T": _judge_collapse(p2, res),
+        "capacity gap": _judge_gap(p3, res),
+        "students beat teachers": _judge_beat(dist, res),
+        "better below, worse above": _judge_crossing(p3, res),
+        "convergence": _judge_convergence(p3, res),
+    }
+    rows = [
+        Finding(PAPER_CLAIMS[k][0], PAPER_CLAIMS[k][1], ours, verdict)
+        for k, (verdict, ours) in judged.items()
+    ]
+    return pd.DataFrame([r.__dict__ for r in rows]).rename(
+        columns={"claim": "the paper's claim", "paper": "paper's evidence", "ours": "ours"}
+    )

@@ -1,0 +1,128 @@
+"""Chapter 'Distillation scaling': the page builds, and says what is pending, from any state of the study.
+
+Synthetic records stand in for the study's (the analysis is tested in ``test_distill_analysis.py``); the
+notebook's smoke run is in ``test_notebooks.py``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import matplotlib.pyplot as plt
+import pandas as pd
+import pytest
+from test_distill_analysis import RES, TEACHERS, crossing_rows, scenario, u_shaped
+
+from distill_scaling import analysis as an
+from distill_scaling import distill_analysis as da
+from distill_scaling.chapters import distillation_scaling as ch
+from distill_scaling.laws import PAPER_SUPERVISED
+from distill_scaling.notebook import ParameterError, Params, chapter_params, validate
+
+
+@pytest.fixture(scope="module")
+def P() -> Params:
+    return Params(validate(chapter_params(ch.CHAPTER), {"profile": "default"}))
+
+
+def study_data(design: pd.DataFrame, rec: pd.DataFrame) -> ch.StudyData:
+    """StudyData of synthetic records (no supervised study runs: noise and law come from the tests)."""
+    support = pd.DataFrame(
+        {"block": "teachers", "key": list(TEACHERS), "flops": 1e12, "model": "m", "budget": math.nan}
+    )
+    both = pd.concat([support[["block", "key", "flops"]], design[["block", "key", "flops"]]])
+    empty = an.supervised_runs(None)
+    return ch.StudyData(
+        design, support, rec, da.distillation_runs(rec, design), empty, empty, an.progress_table(rec, both)
+    )
+
+
+def page(data: ch.StudyData, P: Params, law: ch.LawState | None = None):
+    noise = an.NoiseSummary(0.006, (0.004, 0.01), 0.003, (0.002, 0.005), 5, 15, 10, 0.9)
+    sup = ch.SupervisedState(None, "pending", 0)
+    law = law or ch.LawState(None, "pending", reason="too few runs")
+    found = da.findings(data.dist, RES)
+    return ch.numbers(data, noise, RES, sup, law, found, P), found
+
+
+def draw_all(data: ch.StudyData, law=None) -> None:
+    for fig in (
+        ch.fig_protocol3(data.block("protocol3"), RES, law),
+        ch.fig_advantage(data.block("protocol3"), RES),
+        ch.fig_law_fit(law, "too few runs"),
+        ch.fig_protocol2(data.block("protocol2")),
+        ch.fig_protocol1(data.block("protocol1")),
+    ):
+        assert fig.axes
+        plt.close(fig)
+
+
+def test_an_empty_study_gives_a_page_of_pending_statements(P):
+    design, rec = scenario(u_shaped() + crossing_rows())
+    data = study_data(design, rec.iloc[:0])
+    nums, found = page(data, P)
+    assert all(isinstance(v, str) for v in nums.values())
+    assert nums["dis_progress"].startswith(f"None of the {data.n_total} distillation runs")
+    assert "pending" in nums["dis_law_source"] and nums["dis_threshold"] == "pending"
+    assert nums["dis_supervised"].startswith("Pending") and nums["dis_p1"].startswith("None of the")
+    assert nums["dis_verdicts"] == f"{len(da.PAPER_CLAIMS)} pending" and (found["verdict"] == "pending").all()
+    draw_all(data)
+    assert (ch.coefficient_frame(None)["ours"].iloc[:-1] == "pending").all()
+    assert (
+        ch.protocol3_frame(data.block("protocol3")).empty
+        and ch.gap_frame(da.capacity_gap(data.dist, RES)).empty
+    )
+
+
+def test_a_recorded_study_quotes_its_numbers(P):
+    design, rec = scenario(u_shaped(0.06) + crossing_rows(-0.05, 0.05))
+    data = study_data(design, rec)
+    nums, found = page(data, P)
+    assert nums["dis_progress"].startswith(f"All {data.n_total} distillation runs")
+    assert "resolved gap" in nums["dis_gap"] and "L5-d80" in nums["dis_gap"]
+    assert "cross from better to worse" in nums["dis_supervised"]
+    assert nums["dis_noise_rel"] == "0.30%" and "√2" in nums["dis_noise"]
+    assert nums["dis_verdicts"].count("reproduced") >= 1
+    table = ch.findings_table(found).data
+    assert list(table.columns) == ["paper's evidence", "ours", "verdict"]
+    frame = ch.protocol3_frame(data.block("protocol3"))
+    assert len(frame) == len(data.block("protocol3")) and frame["L_S − L~_S"].notna().all()
+    draw_all(data)
+
+
+def test_the_law_state_is_pending_until_nine_runs_and_a_supervised_law(P):
+    design, rec = scenario(u_shaped())
+    data = study_data(design, rec)
+    state = ch.distillation_law(data, ch.SupervisedState(None, "pending", 0), P)
+    assert state.fit is None and "supervised law" in state.reason
+    sup = ch.SupervisedState(PAPER_SUPERVISED, "fitted", 10)
+    state = ch.distillation_law(data, sup, P)
+    assert state.fit is None and "4 distillation run(s)" in state.reason
+    assert "pending" in ch.law_source_sentence(state, P)
+    assert "fitted now" in ch.supervised_source_sentence(sup)
+
+
+def test_smoke_design_is_tiny_and_covers_the_three_protocols():
+    design, support = ch.smoke_design()
+    assert set(design["block"]) == set(da.DISTILL_BLOCKS)
+    assert (design["flops"] < 5e10).all() and design["key"].nunique() >= da.N_COEFFICIENTS
+    assert set(design["baseline_key"][design["block"] != "protocol1"]) <= set(support["key"])
+    specs = {s.key for s in ch.smoke_specs()}
+    assert set(design["key"]) | set(support["key"]) == specs
+    # one baseline configuration has extra seeds: the smoke's noise measurement
+    base = support[support["block"] == "baselines"]
+    assert base.groupby(["model", "tokens"])["seed"].nunique().max() == 1 + len(ch.SMOKE_SEEDS)
+
+
+def test_parameters_are_validated():
+    with pytest.raises(ParameterError, match="resolve_factor"):
+        validate(chapter_params(ch.CHAPTER), {"resolve_factor": 0.0})
+    with pytest.raises(ParameterError, match="unknown parameter"):
+        validate(chapter_params(ch.CHAPTER), {"n_boot": 3})
+    smoke = validate(chapter_params(ch.CHAPTER), {"profile": "smoke"})
+    assert smoke["n_resamples"] < 16 and smoke["workers"] == 1
+
+
+def test_formatting_helpers():
+    assert ch.budget_text(1.5e9) == "1.5e9" and ch.budget_text(3e11) == "3e11"
+    assert ch.budget_text(float("nan")) == "n/a"

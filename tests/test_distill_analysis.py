@@ -1,0 +1,315 @@
+"""Distillation records -> joined runs, capacity gap, comparisons, the law fit and verdicts, on synthetic
+records whose answers are known by construction."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from distill_scaling import analysis as an
+from distill_scaling import distill_analysis as da
+from distill_scaling import laws, planner, study
+
+#: One run's relative seed noise in the synthetic scenarios: a difference of two runs is resolved beyond
+#: 2 * sqrt(2) * 0.003 * L, about 0.016 nats at L = 1.9.
+RES = da.Resolution(0.003)
+
+#: Synthetic teachers: key -> (model, N_T, L_T), strongest last.
+TEACHERS = {
+    "tA": ("L2-d32", 2.5e4, 1.80),
+    "tB": ("L3-d48", 8.3e4, 1.70),
+    "tC": ("L4-d64", 2.0e5, 1.62),
+    "tD": ("L5-d80", 3.9e5, 1.55),
+}
+
+
+def scenario(
+    rows: list[dict], block: str = "protocol3", teachers: dict | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(design, records) from rows ``{student, n_s, tokens, teacher, l_s, l_sup, kl}``: the design lists every
+    row, the records hold each run, its teacher and its baseline (``l_sup`` None: no baseline record)."""
+    teachers = TEACHERS if teachers is None else teachers
+    design, recs, seen = [], [], set()
+    for i, r in enumerate(rows):
+        model, n_t, l_t = teachers[r["teacher"]]
+        key, base = f"{block}-{i}", f"base-{r['student']}-{r['tokens']:.0f}"
+        design.append(
+            {
+                "block": r.get("block", block), "key": key, "model": r["student"], "n_params": r["n_s"],
+                "tokens": r["tokens"], "tokens_requested": r["tokens"], "seed": 0, "teacher": r["teacher"],
+                "teacher_model": model, "teacher_n_params": n_t, "teacher_tokens": 24 * n_t,
+                "teacher_flops": 1e12, "teacher_budget": r.get("teacher_budget", math.nan),
+                "multiple": r["tokens"] / (24 * r["n_s"]), "student_flops": 1e11,
+                "student_budget": math.nan, "flops": 1.2e11, "mix": 1.0, "temperature": 1.0, "kl": "forward",
+                "baseline_key": base,
+            }
+        )  # fmt: skip
+        recs.append(
+            {"key": key, "model": r["student"], "teacher": r["teacher"], "val_loss": r["l_s"],
+             "val_kl": r.get("kl", 0.1), "teacher_val_loss": l_t, "split": "student"}
+        )  # fmt: skip
+        if r.get("l_sup") is not None and base not in seen:
+            recs.append({"key": base, "model": r["student"], "teacher": None, "val_loss": r["l_sup"]})
+            seen.add(base)
+    for key, (model, _, l_t) in teachers.items():
+        recs.append({"key": key, "model": model, "teacher": None, "val_loss": l_t, "split": "teacher"})
+    design = pd.DataFrame(design, columns=list(da.DESIGN_COLUMNS))
+    return design, pd.DataFrame(recs).set_index("key", drop=False)
+
+
+def u_shaped(strongest_rise: float = 0.06) -> list[dict]:
+    """One student budget whose loss is lowest with teacher tB and rises for stronger teachers."""
+    l_opt = TEACHERS["tB"][2]
+    k = strongest_rise / (TEACHERS["tD"][2] - l_opt) ** 2
+    return [
+        {"student": "L1-d16", "n_s": 3408.0, "tokens": 6.5e5, "teacher": t,
+         "l_s": 1.95 + k * (lt - l_opt) ** 2, "l_sup": 2.0, "kl": 0.1 + (1.8 - lt)}
+        for t, (_, _, lt) in TEACHERS.items()
+    ]  # fmt: skip
+
+
+# --- designs and the join -----------------------------------------------------------------------------------
+
+
+def test_design_table_describes_real_specs_and_their_baselines():
+    t = study.supervised("L3-d48", 200_000)
+    s = study.distill("L2-d32", int(2 * 24 * 25312), t)
+    d = da.design_table([s], "protocol3", m_star=24.0, teachers={t.key: t})
+    row = d.iloc[0]
+    assert list(d.columns) == list(da.DESIGN_COLUMNS)
+    assert row["multiple"] == pytest.approx(2.0, rel=1e-4)
+    assert row["teacher_model"] == "L3-d48" and row["teacher_n_params"] == t.config.n_params
+    assert row["baseline_key"] == da.baseline_of(s).key != s.key
+    assert da.baseline_of(s).teacher is None and da.baseline_of(s).split == "student"
+    assert row["flops"] > row["student_flops"] > 0  # the teacher's logits cost too
+    with pytest.raises(ValueError, match="supervised"):
+        da.design_table([t], "protocol3", m_star=24.0)
+    with pytest.raises(ValueError, match="'m_star'"):
+        da.design_table([s], "protocol3", m_star=0.0, teachers={t.key: t})
+
+
+def test_the_study_design_has_every_protocol_and_the_study_baselines():
+    d = da.study_design()
+    assert set(d["block"]) == set(da.DISTILL_BLOCKS)
+    p32 = d[d["block"].isin(["protocol3", "protocol2"])]
+    assert set(p32["baseline_key"]) == {s.key for s in study.baseline_block()}
+    assert d.loc[d["block"] == "protocol2", "teacher_budget"].notna().all()
+    assert d.loc[d["block"] == "protocol1", "student_budget"].notna().all()
+    assert (d.loc[d["block"] == "protocol3", "mix"] == 1.0).all()
+    with pytest.raises(ValueError, match="unknown study block"):
+        da.study_design(["protocol9"])
+
+
+def test_distillation_runs_join_teacher_and_baseline():
+    rows = u_shaped()
+    rows[0]["l_sup"] = None  # this student's baseline is recorded through its siblings (same key)
+    rows.append(
+        {"student": "L2-d32", "n_s": 25312.0, "tokens": 1e6, "teacher": "tA", "l_s": 1.9, "l_sup": None}
+    )
+    design, rec = scenario(rows)
+    unrecorded = design.iloc[[0]].assign(key="never-run")
+    dist = da.distillation_runs(rec, pd.concat([design, unrecorded], ignore_index=True))
+    assert len(dist) == len(rows) and "never-run" not in set(dist["key"])
+    r = dist.set_index("key").loc["protocol3-3"]
+    assert r["teacher_loss"] == TEACHERS["tD"][2] and r["baseline_loss"] == 2.0
+    assert r["vs_teacher"] == pytest.approx(r["val_loss"] - r["teacher_loss"])
+    assert r["vs_supervised"] == pytest.approx(r["val_loss"] - 2.0)
+    assert math.isnan(dist.set_index("key").loc["protocol3-4", "baseline_loss"])
+    assert da.teacher_agreement(dist) == {"n": len(rows), "max_abs": 0.0}
+    assert da.distillation_runs(rec.iloc[:0], design).empty
+    assert list(da.distillation_runs(None, design).columns) == list(da.RUN_COLUMNS)
+    with pytest.raises(ValueError, match="val_loss"):
+        da.distillation_runs(rec.drop(columns="val_loss"), design)
+
+
+# --- noise resolution ---------------------------------------------------------------------------------------
+
+
+def test_resolution_thresholds_and_classes():
+    res = da.Resolution(0.005, factor=2.0)
+    assert res.threshold(2.0) == pytest.approx(2 * math.sqrt(2) * 0.005 * 2.0)
+    out = res.classify([-0.05, 0.0, 0.05, np.nan], 2.0)
+    assert list(out) == ["lower", "within noise", "higher", "not judged"]
+    unmeasured = da.resolution(an.pooled_noise(pd.DataFrame(columns=["model", "val_loss"])))
+    assert not unmeasured.measured and list(unmeasured.classify([1.0], 2.0)) == ["not judged"]
+    with pytest.raises(ValueError, match="'factor'"):
+        da.resolution(an.pooled_noise(pd.DataFrame(columns=["model", "val_loss"])), factor=0)
+
+
+# --- protocol 3 ---------------------------------------------------------------------------------------------
+
+
+def test_capacity_gap_finds_the_best_teacher_and_a_resolved_rise():
+    design, rec = scenario(u_shaped(0.06))
+    gap = da.capacity_gap(da.distillation_runs(rec, design), RES)
+    r = gap.iloc[0]
+    assert r["best_teacher"] == "L3-d48" and r["strongest_teacher"] == "L5-d80"
+    assert r["rise"] == pytest.approx(0.06) and r["gap"] == "resolved"
+    assert r["kl_rank"] == pytest.approx(-1.0)  # KL rises with every stronger teacher
+    design, rec = scenario(u_shaped(0.005))
+    assert da.capacity_gap(da.distillation_runs(rec, design), RES).iloc[0]["gap"] == "within noise"
+
+
+def test_no_capacity_gap_when_the_strongest_teacher_is_best():
+    rows = [dict(r, l_s=1.9 + 0.5 * (TEACHERS[r["teacher"]][2] - 1.5)) for r in u_shaped()]
+    design, rec = scenario(rows)
+    dist = da.distillation_runs(rec, design)
+    assert da.capacity_gap(dist, RES).iloc[0]["gap"] == "none"
+    f = da.findings(dist, RES).set_index("the paper's claim")["verdict"]
+    assert f.iloc[1] == "not reproduced"
+    design, rec = scenario(u_shaped(0.06))
+    assert da.findings(da.distillation_runs(rec, design), RES)["verdict"].iloc[1] == "reproduced"
+
+
+def crossing_rows(start: float = -0.05, end: float = 0.05, teacher: str = "tB") -> list[dict]:
+    """One student-teacher pair over five token budgets: distillation's advantage goes from ``start`` to
+    ``end`` nats while the baseline falls with tokens."""
+    out = []
+    for i, k in enumerate((1, 2, 4, 8, 16)):
+        sup = 2.2 - 0.05 * i
+        out.append(
+            {"student": "L2-d32", "n_s": 25312.0, "tokens": k * 24 * 25312.0, "teacher": teacher,
+             "l_s": sup + start + (end - start) * i / 4, "l_sup": sup}
+        )  # fmt: skip
+    return out
+
+
+def test_supervised_trend_sees_a_crossing_and_convergence():
+    design, rec = scenario(crossing_rows(-0.05, 0.05))
+    dist = da.distillation_runs(rec, design)
+    vs = da.versus_supervised(dist, RES)
+    assert vs["judged"].iloc[0] == "better" and vs["judged"].iloc[-1] == "worse"
+    trend = da.supervised_trend(dist, RES).iloc[0]
+    assert trend["pattern"] == "crossing" and trend["change"] == pytest.approx(0.1)
+    assert da.findings(dist, RES)["verdict"].iloc[3] == "reproduced"
+    assert da.convergence(dist, RES).iloc[0]["pattern"] == "growing"
+
+    design, rec = scenario(crossing_rows(-0.06, -0.004))
+    dist = da.distillation_runs(rec, design)
+    assert da.supervised_trend(dist, RES).iloc[0]["pattern"] == "rising"
+    assert da.convergence(dist, RES).iloc[0]["pattern"] == "converged"
+    verdicts = da.findings(dist, RES)["verdict"]
+    assert verdicts.iloc[3] == "partly" and verdicts.iloc[4] == "reproduced"
+
+
+def test_students_below_their_teacher_are_counted_against_the_noise():
+    margins = (0.05, 0.01, 0, -0.1, -0.2)
+    rows = [
+        dict(r, l_s=TEACHERS["tA"][2] - d) for r, d in zip(crossing_rows(teacher="tA"), margins, strict=True)
+    ]
+    design, rec = scenario(rows)
+    vt = da.versus_teacher(da.distillation_runs(rec, design), RES)
+    assert list(vt["judged"]) == ["below", "within noise", "within noise", "above", "above"]
+    verdict, text = da._judge_beat(da.distillation_runs(rec, design), RES)
+    assert verdict == "reproduced" and "1 of 5 runs beat their teacher" in text
+
+
+# --- protocol 2 ---------------------------------------------------------------------------------------------
+
+
+def collapse_rows(size_effect: float) -> tuple[list[dict], dict]:
+    """Eight teachers of one student: L_S a smooth function of L_T, plus ``size_effect`` nats per e-fold of
+    the teacher's size. Returns the rows and the teachers."""
+    rng = np.random.default_rng(0)
+    rows, teachers = [], {}
+    for i, n_t in enumerate(np.geomspace(2e4, 4e5, 8)):
+        key = f"t{i}"
+        l_t = 1.85 - 0.04 * i + 0.03 * (i % 3)  # not monotone in size: IsoFLOP teachers
+        teachers[key] = (f"M{i}", float(n_t), l_t)
+        l_s = 1.9 + 0.8 * (l_t - 1.7) ** 2 + size_effect * math.log(n_t / 2e4)
+        rows.append({"student": "L2-d32", "n_s": 25312.0, "tokens": 6e5, "teacher": key,
+                     "l_s": l_s * (1 + 0.002 * rng.standard_normal()), "l_sup": 2.0})  # fmt: skip
+    return rows, teachers
+
+
+def test_teacher_collapse_detects_a_dependence_on_the_teachers_size():
+    design, rec = scenario(*collapse_rows(0.0)[:1], "protocol2", collapse_rows(0.0)[1])
+    col = da.teacher_collapse(da.distillation_runs(rec, design), RES).iloc[0]
+    assert col["collapse"] == "yes" and col["noise_ratio"] < 2
+    design, rec = scenario(*collapse_rows(0.03)[:1], "protocol2", collapse_rows(0.03)[1])
+    dist = da.distillation_runs(rec, design)
+    col = da.teacher_collapse(dist, RES).iloc[0]
+    assert col["collapse"] in ("no", "partly") and col["size_effect"] > col["threshold"]
+    assert da.findings(dist, RES)["verdict"].iloc[0] in ("not reproduced", "partly")
+
+
+# --- findings -----------------------------------------------------------------------------------------------
+
+
+def test_findings_are_pending_without_records_and_always_from_the_verdict_set():
+    design, rec = scenario(u_shaped())
+    empty = da.findings(da.distillation_runs(rec.iloc[:0], design), RES)
+    assert len(empty) == len(da.PAPER_CLAIMS) and (empty["verdict"] == "pending").all()
+    dist = da.distillation_runs(rec, design)
+    unjudged = da.findings(dist, da.Resolution(math.nan))
+    assert set(unjudged["verdict"]) <= set(da.VERDICTS)
+    assert unjudged["verdict"].iloc[1] == "pending"  # the gap cannot be judged without the noise
+
+
+# --- the law ------------------------------------------------------------------------------------------------
+
+SUP = laws.SupervisedCoefficients(E=1.2, A=30.0, B=300.0, alpha=0.5, beta=0.45, gamma=1.0)
+DIST = laws.DistillationCoefficients(
+    A=5.0, B=50.0, alpha=0.3, beta=0.3, gamma=1.0, c0=2.0, c1=20.0, f1=0.1, d1=1.0
+)
+
+
+def law_runs(noise: float = 0.002, seed: int = 0) -> pd.DataFrame:
+    """Protocol-3-shaped runs of a known distillation law (two students, five budgets, four teachers)."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for n in (3408.0, 25312.0):
+        for k in (1, 2, 4, 8, 16):
+            for t, (_, _, lt) in TEACHERS.items():
+                d = k * 24 * n
+                ls = float(laws.distillation_loss(n, d, lt, DIST, SUP)) * (1 + noise * rng.standard_normal())
+                rows.append({"key": f"{n:.0f}-{k}-{t}", "n_params": n, "tokens": d, "teacher_loss": lt,
+                             "val_loss": ls})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+@pytest.fixture(scope="module")
+def law_fit() -> da.DistillationLawFit:
+    return da.fit_distillation_law(law_runs(), SUP, n_resamples=4, refine=8, maxiter=300)
+
+
+def test_the_law_fit_describes_runs_of_a_known_law(law_fit):
+    e = law_fit.errors()
+    assert e["n_runs"] == 40 and e["rms_all"] < 0.004  # the runs carry 0.2% noise
+    assert law_fit.threshold is not None and e["n_held_out"] == 8 and e["n_fit_high"] == 32
+    assert e["max_held_out"] < 0.03
+    assert len(law_fit.samples) >= 1 and set(law_fit.params.intervals) >= {"alpha", "d1", "a", "b"}
+    table = law_fit.coefficient_table()
+    assert (
+        table.loc["c1", "paper"] == laws.PAPER_DISTILLATION.c1
+        and table.loc["d1", "ours"] == law_fit.params.d1
+    )
+
+
+def test_the_law_fit_round_trips_and_the_planner_reads_it(law_fit, tmp_path):
+    path = da.save_distillation_fit(law_fit, tmp_path / "distillation.json")
+    back = da.load_distillation_fit(path)
+    assert back.digest == law_fit.digest == da.runs_digest(law_fit.runs, SUP)
+    assert back.params == law_fit.params and back.supervised == SUP and back.threshold == law_fit.threshold
+    assert da.runs_digest(law_fit.runs, SUP.replace(E=1.3)) != law_fit.digest
+    cs = planner.load_coefficient_set(path)
+    assert cs.distillation == law_fit.params and cs.n_samples == len(law_fit.samples)
+    assert json.loads(path.read_text())["bootstrap"]["n_resamples"] == 4
+
+
+def test_the_law_needs_nine_runs_and_valid_arguments():
+    runs = law_runs().iloc[:8]
+    with pytest.raises(an.InsufficientData, match="9 coefficients"):
+        da.fit_distillation_law(runs, SUP, n_resamples=0)
+    with pytest.raises(ValueError, match="'n_resamples'"):
+        da.fit_distillation_law(law_runs(), SUP, n_resamples=-1)
+    with pytest.raises(TypeError, match="'supervised'"):
+        da.fit_distillation_law(law_runs(), laws.PAPER_DISTILLATION)
+    with pytest.raises(ValueError, match="teacher_loss"):
+        da.fit_distillation_law(law_runs().drop(columns="teacher_loss"), SUP)
+    with pytest.raises(FileNotFoundError, match="distillation-scaling chapter"):
+        da.load_distillation_fit("/nonexistent/distillation.json")

@@ -320,11 +320,12 @@ def summary(res: pd.DataFrame) -> pd.DataFrame:
 
 
 def close_calls(res: pd.DataFrame, sd: float, experiments: Sequence[str], pair: str) -> pd.DataFrame:
-    """Settings of ``experiments`` on ``pair`` whose mean loss is within 2 sd of their sweep's best: the
+    """Settings of ``experiments`` on ``pair`` whose seed-0 loss is within 2 sd of their sweep's best: the
     comparisons that need more seeds (the issue's rule)."""
     if not math.isfinite(sd):
         return res.iloc[:0]
-    s = summary(res)
+    # Decided on the seed-0 runs alone, so that the repeats' own results never change which runs are repeated.
+    s = summary(res[res["seed"] == 0])
     s = s[s["experiment"].isin(experiments) & (s["pair"] == pair)]
     best = s.groupby("experiment")["mean"].transform("min")
     return s[s["mean"] - best < 2 * sd]

@@ -742,8 +742,8 @@ def _best_sentence(data: PracticeData, experiment: str, symbol: str, ref: float)
             else f"{symbol} = {ref:g} pending"
         )
         parts.append(
-            f"{r['pair']}: best {symbol} = {r['best value (ours)']:g} ({int(r['values recorded'])} values "
-            f"recorded), {tail}"
+            f"{r['pair']}: best {symbol} = {r['best value (ours)']:g} of {int(r['values recorded'])} "
+            f"recorded values, {tail}"
         )
     return "; ".join(parts)
 
@@ -840,8 +840,7 @@ def verdicts(data: PracticeData) -> pd.DataFrame:
     add(
         "calibration (Figs. 42-43)",
         "full distribution: ECE <= 0.6%; top-1: 21.6-38.7%",
-        f"full distribution: {_f(full.min(), '.1f')}-{_f(full.max(), '.1f')}%; top-1: "
-        f"{_f(top1.min(), '.1f')}-{_f(top1.max(), '.1f')}%",
+        f"full distribution: {_range(full)}; top-1: {_range(top1)}",
         ok,
     )
     return pd.DataFrame(out)
@@ -992,7 +991,7 @@ def numbers(data: PracticeData, P: Params) -> dict[str, str]:
     n["prac_lr_gap_paper"] = _f(
         _gap(data, "lr", PAPER_LR_BEST, float(lr.loc[lr["mean"].idxmin(), "value"])) if len(lr) else np.nan
     )
-    n["prac_lr_range"] = _f(float(lr["mean"].max() - lr["mean"].min()) if len(lr) else np.nan)
+    n["prac_lr_range"] = _f(float(lr["mean"].max() - lr["mean"].min()) if len(lr) >= 2 else np.nan)
     n["prac_lr_low"], n["prac_lr_high"] = f"{min(P.lrs):g}", f"{max(P.lrs):g}"
     for k in (1, 4, 16, 64):
         n[f"prac_topk{k}_gap"] = _f(_gap(data, "top_k", k, vocab), "+.3f")
@@ -1008,11 +1007,11 @@ def numbers(data: PracticeData, P: Params) -> dict[str, str]:
     n["prac_kl_time_ratio"] = _f(ratio, ".2f")
     c = calibration_frame(data)
     t = c[c["kind"] == "teacher"]["ECE % (ours)"]
-    n["prac_teacher_ece"] = f"{_f(t.min(), '.1f')}-{_f(t.max(), '.1f')}%"
+    n["prac_teacher_ece"] = _range(t)
     for kind in ("full", "top-1"):
         for target in TARGETS:
             v = c[(c["kind"] == kind) & (c["target"] == target)]["ECE % (ours)"]
-            n[f"prac_ece_{kind.replace('-', '')}_{target}"] = f"{_f(v.min(), '.1f')}-{_f(v.max(), '.1f')}%"
+            n[f"prac_ece_{kind.replace('-', '')}_{target}"] = _range(v)
     n.update(recommendations(data))
     n["prac_bins_text"] = str(P.calibration_bins)
     n["prac_steps"] = str(runs.MIN_STEPS)
@@ -1040,7 +1039,10 @@ def numbers(data: PracticeData, P: Params) -> dict[str, str]:
 
 
 def _range(values) -> str:
-    return f"{min(values):.1f}-{max(values):.1f}%"
+    """``lo-hi%`` of the finite values, or 'pending' when there are none."""
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v)]
+    return f"{v.min():.1f}-{v.max():.1f}%" if v.size else "pending"
 
 
 def cli(argv: list[str] | None = None) -> int:

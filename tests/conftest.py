@@ -22,6 +22,21 @@ from distill_scaling import book, paths  # noqa: E402
 
 CHROMIUM = Path("/usr/bin/chromium")
 
+#: Locations that ``notebook.setup(profile="smoke")`` points at a temporary folder for the rest of a process.
+_REDIRECTS = ("DS_RUNS_DIR", "DS_FIGURES_DIR", "DS_SCRATCH_DIR", "DS_DATA_DIR", "DS_EXECUTED_DIR")
+
+
+@pytest.fixture(autouse=True)
+def _restore_redirects():
+    """A test that runs a chapter's smoke setup in-process must not send later tests to its scratch store."""
+    before = {v: os.environ.get(v) for v in _REDIRECTS}
+    yield
+    for var, value in before.items():
+        if value is None:
+            os.environ.pop(var, None)
+        else:
+            os.environ[var] = value
+
 
 class SmokeBook:
     """A copy of the book in a temporary folder, executed with the ``smoke`` profile, built at most once."""

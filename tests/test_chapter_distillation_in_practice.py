@@ -122,7 +122,7 @@ def test_a_weak_teacher_that_prefers_ground_truth_is_reported(P, tmp_path):
 
     data = practice_data(P, loss, tmp_path=tmp_path)
     v = ch.verdicts(data).set_index("experiment")["agree?"]
-    assert v["mixing λ (Fig. 51)"] == "no"
+    assert v["mixing λ (Fig. 51)"] == "partly (2 of 3 pairs)"
     rec = ch.recommendations(data)["prac_rec_mix"]
     assert rec.startswith("Tune λ") and "weak-to-strong (best λ = 0" in rec
 
@@ -170,3 +170,12 @@ def test_default_profile_reads_the_committed_store_and_trains_nothing(P, monkeyp
     monkeypatch.setattr(ch, "measure_calibration", no_training)
     data = ch.load(P)
     assert data.n_total == len({r.spec.key for r in data.rows})
+
+
+def test_cost_verdicts_compare_magnitudes():
+    assert ch._magnitude(0.2, 0.11, 0.002) == "yes"
+    assert ch._magnitude(1.7, 0.11, 0.002).startswith("direction only (15.5x")
+    assert ch._magnitude(0.003, 0.11, 0.002) == "no"
+    assert ch._magnitude(float("nan"), 0.11, 0.002) == "pending"
+    assert ch._share([True, True, True]) == "yes" and ch._share([False] * 3) == "no"
+    assert ch._share([True, None, True]) == "pending"

@@ -204,7 +204,7 @@ def test_students_below_their_teacher_are_counted_against_the_noise():
     design, rec = scenario(rows)
     vt = da.versus_teacher(da.distillation_runs(rec, design), RES)
     assert list(vt["judged"]) == ["below", "within noise", "within noise", "above", "above"]
-    verdict, text = da._judge_beat(da.distillation_runs(rec, design), RES)
+    verdict, text = da.judge_beat(da.distillation_runs(rec, design), RES)
     assert verdict == "reproduced" and "1 of 5 runs beat their teacher" in text
 
 

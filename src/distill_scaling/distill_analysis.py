@@ -57,6 +57,9 @@ HOLDOUT_FRACTION = 1 / 5
 RESOLVE_FACTOR = 2.0
 #: Coefficients of the distillation law (the fit needs at least this many runs).
 N_COEFFICIENTS = 9
+#: The bootstrap needs this many runs: a resample of n runs holds about 0.63 n distinct ones, and with fewer
+#: distinct runs than coefficients a refit is not identified (it crawls along a flat valley, never converges).
+MIN_BOOTSTRAP_RUNS = 2 * N_COEFFICIENTS
 
 DESIGN_COLUMNS = (
     "block", "key", "model", "n_params", "tokens", "tokens_requested", "seed", "teacher", "teacher_model",
@@ -634,8 +637,9 @@ def fit_distillation_law(
     (:func:`distill_scaling.fit.fit_distillation`: log-space Huber, delta = 1e-4, L-BFGS-B from the paper's
     216,000-point grid, measured L_T, L~_S from ``supervised``), ``n_resamples`` bootstrap refits for
     ``level`` intervals, and the extrapolation fit on the runs above :func:`analysis.holdout_threshold` of
-    ``holdout``. Raises :class:`analysis.InsufficientData` with fewer than nine runs. A failed bootstrap is
-    reported in ``provenance["bootstrap_error"]``, not hidden.
+    ``holdout``. Raises :class:`analysis.InsufficientData` with fewer than nine runs. With fewer than
+    :data:`MIN_BOOTSTRAP_RUNS` runs there is no bootstrap (``provenance["bootstrap_skipped"]`` says why); a
+    failed bootstrap is reported in ``provenance["bootstrap_error"]``; neither is hidden.
     """
     import time
 
@@ -680,7 +684,12 @@ def fit_distillation_law(
     }
     samples = pd.DataFrame(columns=list(DistillationCoefficients.NAMES))
     conv = math.nan
-    if n_resamples >= 2:
+    if n_resamples >= 2 and len(t) < MIN_BOOTSTRAP_RUNS:
+        prov["bootstrap_skipped"] = (
+            f"{len(t)} runs: a resample holds about {0.63 * len(t):.0f} distinct runs for {N_COEFFICIENTS} "
+            f"coefficients; the bootstrap needs {MIN_BOOTSTRAP_RUNS} runs"
+        )
+    elif n_resamples >= 2:
         t0 = time.perf_counter()
         try:
             boot = fit.bootstrap(res, int(n_resamples), level=level, seed=seed)
@@ -800,25 +809,23 @@ def load_distillation_fit(path: Path | str | None = None) -> DistillationLawFit:
 PAPER_CLAIMS = {
     "teacher only through L_T": (
         "The teacher acts on the student only through its loss L_T",
-        "Students of 198M-1.82B distilled from teachers along four IsoFLOP profiles (3e19-1e21 "
-        "FLOPs) fall on "
-        "one smooth curve of L_S against L_T (Figs. 1, 3b); the law uses L_T alone",
+        "Students of 198M-1.82B distilled from teachers along four IsoFLOP profiles (3e19-1e21 FLOPs) "
+        "fall on one smooth curve of L_S against L_T (Figs. 1, 3b); the law uses L_T alone",
     ),
     "capacity gap": (
         "Capacity gap: a stronger teacher can give a worse student",
-        "Students of 143M, 198M and 546M at D_S = 20-320 N_S: L_S falls, then rises as the M=20 "
-        "teacher grows "
-        "from 546M to 7.75B; KL(teacher || student) rises with the teacher in all cases (Figs. 4, 37)",
+        "Students of 143M, 198M and 546M at D_S = 20-320 N_S: L_S falls, then rises as the M=20 teacher "
+        "grows from 546M to 7.75B; KL(teacher || student) rises with the teacher in all cases (Figs. 4, 37)",
     ),
     "students beat teachers": (
         "Students can beat their teacher, at finite distillation data",
-        "Students larger than a weak teacher (N_T <= 2.72B) reach L_S < L_T at large budgets (Figs. 2, 38a); "
-        "with many more tokens the student returns to the teacher's loss (Fig. 41, D_S = 8B-512B)",
+        "Students larger than a weak teacher (N_T <= 2.72B) reach L_S < L_T at large budgets (Figs. 2, "
+        "38a); with many more tokens the student returns to the teacher's loss (Fig. 41, D_S = 8B-512B)",
     ),
     "better below, worse above": (
         "Distillation beats supervised learning below a compute threshold and loses above it",
-        "Fixed teachers: L_S - L~_S from about -0.18 (distillation better) at small student budgets to +0.18 "
-        "at large ones (Fig. 6); the threshold grows with the student's size (Figs. 8, 15)",
+        "Fixed teachers: L_S - L~_S from about -0.18 (distillation better) at small student budgets to "
+        "+0.18 at large ones (Fig. 6); the threshold grows with the student's size (Figs. 8, 15)",
     ),
     "convergence": (
         "With enough compute, distillation and supervised learning converge",
@@ -838,21 +845,27 @@ class Finding:
     verdict: str
 
 
-def _judge_collapse(p2: pd.DataFrame, res: Resolution) -> tuple[str, str]:
+def _mtok(tokens: float) -> str:
+    return f"{tokens / 1e6:.3g}M tokens"
+
+
+def judge_collapse(p2: pd.DataFrame, res: Resolution) -> tuple[str, str]:
+    """Verdict and evidence on 'the teacher acts only through L_T' from protocol-2 runs."""
     if p2.empty:
         return "pending", "no protocol-2 runs recorded yet (IsoFLOP teachers, fixed-M* students)"
     col = teacher_collapse(p2, res)
     if col.empty:
         n = p2.groupby("model")["teacher"].nunique().max()
         return "pending", (
-            f"{len(p2)} protocol-2 run(s); at most {n} teacher(s) per student, {MIN_COLLAPSE_TEACHERS} needed"
+            f"{p2['key'].nunique()} protocol-2 run(s); at most {n} teacher(s) per student, "
+            f"{MIN_COLLAPSE_TEACHERS} needed"
         )
     if (col["collapse"] == "not judged").all():
-        return "pending", "seed noise not measured yet: scatter cannot be judged"
+        return "pending", "seed noise not measured yet: the scatter cannot be judged"
     parts = [
-        f"{r.model}: scatter around a curve in L_T {100 * r.rms_resid:.2f}% ({r.noise_ratio:.1f}x one run's "
-        f"noise) over {r.teachers} teachers, size effect {r.size_effect:+.4f} nats (threshold "
-        f"{r.threshold:.4f})"
+        f"{r.model}: {r.teachers} teachers scatter by {100 * r.rms_resid:.2f}% around one curve in L_T "
+        f"({r.noise_ratio:.1f}x one run's noise); the teacher's size adds {r.size_effect:+.4f} nats over "
+        f"its range (threshold {r.threshold:.4f})"
         for r in col.itertuples()
     ]
     v = col["collapse"]
@@ -860,30 +873,28 @@ def _judge_collapse(p2: pd.DataFrame, res: Resolution) -> tuple[str, str]:
     return verdict, "; ".join(parts)
 
 
-def _judge_gap(p3: pd.DataFrame, res: Resolution) -> tuple[str, str]:
+def judge_gap(p3: pd.DataFrame, res: Resolution) -> tuple[str, str]:
+    """Verdict and evidence on the capacity gap from protocol-3 runs."""
     if p3.empty:
         return "pending", "no protocol-3 runs recorded yet (fixed-M* teachers and students)"
     gap = capacity_gap(p3, res)
     if gap.empty:
-        return "pending", f"{len(p3)} protocol-3 run(s); no student budget has two teachers yet"
-    resolved = gap[gap["gap"] == "resolved"]
-    within = gap[gap["gap"] == "within noise"]
+        return "pending", f"{p3['key'].nunique()} protocol-3 run(s); no student budget has two teachers yet"
     kl = gap["kl_rank"].dropna()
     kl_txt = (
-        "; KL(teacher||student) rises with teacher strength (Spearman rho <= -0.5) in "
-        f"{int((kl <= -0.5).sum())} "
-        f"of {len(kl)} budgets with 3+ teachers"
+        f"; KL(teacher || student) rises with the teacher's strength (Spearman ρ ≤ -0.5) in "
+        f"{int((kl <= -0.5).sum())} of {len(kl)} budgets with three or more teachers"
         if len(kl)
         else ""
     )
-    head = f"{len(gap)} student budget(s) with 2+ teachers: "
+    head = f"{len(gap)} student budget(s) with two or more teachers: "
+    resolved, within = gap[gap["gap"] == "resolved"], gap[gap["gap"] == "within noise"]
     if len(resolved):
         r = resolved.loc[resolved["rise"].idxmax()]
         txt = (
-            f"{head}{len(resolved)} with a resolved gap (largest: {r.model} at {r.multiple:.3g} M*, the "
-            f"strongest teacher {r.strongest_teacher} gives {r.rise:+.4f} nats over the best, "
-            f"{r.best_teacher}; "
-            f"threshold {r.threshold:.4f})"
+            f"{head}{len(resolved)} with a resolved gap (largest: {r.model} at {r.multiple:.3g} M*, whose "
+            f"student of the strongest teacher, {r.strongest_teacher}, is {r.rise:.4f} nats worse than that "
+            f"of {r.best_teacher}; threshold {r.threshold:.4f})"
         )
         return "reproduced", txt + kl_txt
     if gap["gap"].eq("not judged").all():
@@ -891,55 +902,68 @@ def _judge_gap(p3: pd.DataFrame, res: Resolution) -> tuple[str, str]:
     if len(within):
         r = within.loc[within["rise"].idxmax()]
         txt = (
-            f"{head}in {len(within)} the strongest teacher is not the best, but by at most "
-            f"{r.rise:.4f} nats, "
-            f"within the noise (threshold {r.threshold:.4f})"
+            f"{head}in {len(within)}, the strongest teacher is not the best, but by at most {r.rise:.4f} "
+            f"nats ({r.model} at {r.multiple:.3g} M*), within the noise (threshold {r.threshold:.4f}): the "
+            "student stops improving with a stronger teacher, without a resolved rise"
         )
         return "partly", txt + kl_txt
     return "not reproduced", head + "the strongest teacher gives the best student in every one" + kl_txt
 
 
-def _judge_beat(dist: pd.DataFrame, res: Resolution) -> tuple[str, str]:
+def judge_beat(dist: pd.DataFrame, res: Resolution) -> tuple[str, str]:
+    """Verdict and evidence on 'students can beat their teacher' from all runs, with whether the margin
+    shrinks again at the most tokens (the paper's 'finite data')."""
     vt = versus_teacher(dist, res)
     if vt.empty:
         return "pending", "no distillation run with a recorded teacher yet"
-    below = vt[vt["judged"] == "below"]
-    under = vt[vt["vs_teacher"] < 0]
+    below, under = vt[vt["judged"] == "below"], vt[vt["vs_teacher"] < 0]
     if not res.measured:
         return "pending", f"{len(under)} of {len(vt)} runs below their teacher's loss; noise not measured yet"
-    if len(below):
-        r = below.loc[below["vs_teacher"].idxmin()]
-        txt = (
-            f"{len(below)} of {len(vt)} runs beat their teacher by more than the noise (largest: "
-            f"{r.model} on "
-            f"{r.tokens / 1e6:.3g}M tokens from {r.teacher_model}, L_S - L_T = {r.vs_teacher:+.4f} nats, "
-            f"threshold {r.threshold:.4f})"
-        )
-        return "reproduced", txt
-    if len(under):
+    if not len(under):
+        return "not reproduced", f"none of {len(vt)} runs is below its teacher's loss"
+    if not len(below):
         return (
             "partly",
             f"{len(under)} of {len(vt)} runs below their teacher's loss, none by more than the noise",
         )
-    return "not reproduced", f"none of {len(vt)} runs is below its teacher's loss"
+    r = below.loc[below["vs_teacher"].idxmin()]
+    txt = (
+        f"{len(below)} of {len(vt)} runs beat their teacher by more than the noise (largest: {r.model} on "
+        f"{_mtok(r.tokens)} from {r.teacher_model}, L_S - L_T = {r.vs_teacher:+.4f} nats; threshold "
+        f"{r.threshold:.4f})"
+    )
+    pairs = [
+        g.sort_values("tokens") for _, g in vt.groupby(["model", "teacher"]) if g["tokens"].nunique() > 2
+    ]
+    pairs = [g for g in pairs if (g["vs_teacher"] < 0).any()]
+    if pairs:
+        back = sum(
+            g["vs_teacher"].iloc[-1] - g["vs_teacher"].min() > float(res.threshold(g["teacher_loss"].iloc[0]))
+            for g in pairs
+        )
+        txt += (
+            f"; of {len(pairs)} student-teacher pair(s) below the teacher at three or more token budgets, "
+            f"{back} move back towards the teacher's loss by more than the noise at the most tokens"
+        )
+    return "reproduced", txt
 
 
-def _judge_crossing(p3: pd.DataFrame, res: Resolution) -> tuple[str, str]:
+def judge_crossing(p3: pd.DataFrame, res: Resolution) -> tuple[str, str]:
+    """Verdict and evidence on 'distillation better below a compute threshold, worse above' (protocol 3)."""
     vs = versus_supervised(p3, res)
     if vs.empty:
         return "pending", "no protocol-3 run has its supervised baseline recorded yet"
     counts = vs["judged"].value_counts()
     head = (
         f"{len(vs)} runs with baselines: distillation better in {counts.get('better', 0)}, worse in "
-        f"{counts.get('worse', 0)}, within noise in {counts.get('within noise', 0)}"
+        f"{counts.get('worse', 0)}, within the noise in {counts.get('within noise', 0)}"
     )
     trend = supervised_trend(p3, res)
     if trend.empty:
         return "pending", head + "; no student-teacher pair has baselines at two token budgets yet"
     if trend["pattern"].eq("not judged").all():
         return "pending", head + "; seed noise not measured yet"
-    cross = trend[trend["pattern"] == "crossing"]
-    rising = trend[trend["pattern"] == "rising"]
+    cross, rising = trend[trend["pattern"] == "crossing"], trend[trend["pattern"] == "rising"]
     tail = (
         f"; over token budgets, {len(cross)} of {len(trend)} student-teacher pairs cross from better to worse"
     )
@@ -948,23 +972,23 @@ def _judge_crossing(p3: pd.DataFrame, res: Resolution) -> tuple[str, str]:
     if len(cross):
         r = cross.iloc[0]
         tail += (
-            f" (e.g. {r.model} from {r.teacher_model}: {r.low:+.4f} nats at "
-            f"{r.tokens_low / 1e6:.3g}M tokens, "
-            f"{r.high:+.4f} at {r.tokens_high / 1e6:.3g}M)"
+            f" (e.g. {r.model} from {r.teacher_model}: {r.low:+.4f} nats at {_mtok(r.tokens_low)}, "
+            f"{r.high:+.4f} at {_mtok(r.tokens_high)})"
         )
         return "reproduced", head + tail
     return ("partly" if len(rising) else "not reproduced"), head + tail
 
 
-def _judge_convergence(p3: pd.DataFrame, res: Resolution) -> tuple[str, str]:
+def judge_convergence(p3: pd.DataFrame, res: Resolution) -> tuple[str, str]:
+    """Verdict and evidence on 'distillation and supervised learning converge' (protocol 3's best teacher)."""
     conv = convergence(p3, res)
     if conv.empty:
         return "pending", "no student has baselines at two token budgets yet"
     if conv["pattern"].eq("not judged").all():
         return "pending", "seed noise not measured yet"
     parts = [
-        f"{r.model}: best teacher's L_S - L~_S {r.gap_low:+.4f} nats at {r.tokens_low / 1e6:.3g}M tokens, "
-        f"{r.gap_high:+.4f} at {r.tokens_high / 1e6:.3g}M ({r.pattern}; threshold {r.threshold:.4f})"
+        f"{r.model}: the best teacher's L_S - L~_S is {r.gap_low:+.4f} nats at {_mtok(r.tokens_low)} and "
+        f"{r.gap_high:+.4f} at {_mtok(r.tokens_high)} ({r.pattern}; threshold {r.threshold:.4f})"
         for r in conv.itertuples()
     ]
     p = conv["pattern"]
@@ -983,11 +1007,11 @@ def findings(dist: pd.DataFrame, res: Resolution) -> pd.DataFrame:
     p3 = dist[dist["block"] == "protocol3"]
     p2 = dist[dist["block"] == "protocol2"]
     judged = {
-        "teacher only through L_T": _judge_collapse(p2, res),
-        "capacity gap": _judge_gap(p3, res),
-        "students beat teachers": _judge_beat(dist, res),
-        "better below, worse above": _judge_crossing(p3, res),
-        "convergence": _judge_convergence(p3, res),
+        "teacher only through L_T": judge_collapse(p2, res),
+        "capacity gap": judge_gap(p3, res),
+        "students beat teachers": judge_beat(dist, res),
+        "better below, worse above": judge_crossing(p3, res),
+        "convergence": judge_convergence(p3, res),
     }
     rows = [
         Finding(PAPER_CLAIMS[k][0], PAPER_CLAIMS[k][1], ours, verdict)

@@ -71,7 +71,7 @@ PARAMS: dict[str, Param] = {
         "current records (a quick interval; the stored fit has n_resamples)",
         min=0,
         max=100_000,
-        default=64,
+        default=32,
         profiles={"smoke": 4},
     ),
     "fit_refine": Param(
@@ -341,25 +341,26 @@ def progress_sentence(data: StudyData) -> str:
     """How many distillation runs (and of their teachers and baselines) are recorded."""
     n, total = data.n_recorded, data.n_total
     p = data.progress
-    support = ""
-    for block, what in (("teachers", "teachers"), ("baselines", "supervised baselines")):
-        if len(p) and block in p.index:
-            support += f"; {p.loc[block, 'recorded']} of {p.loc[block, 'total']} {what}"
+    support = [
+        f"{p.loc[block, 'recorded']} of {p.loc[block, 'total']} {what}"
+        for block, what in (("teachers", "teachers"), ("baselines", "supervised baselines"))
+        if len(p) and block in p.index
+    ]
+    with_support = f" (with {' and '.join(support)})" if support else ""
     if total == 0:
         out = "The study's distillation design cannot be built yet, so every result below is pending."
     elif n == total:
-        out = f"All {total} distillation runs of the design are recorded{support}."
+        out = f"All {total} distillation runs of the design are recorded{with_support}."
     elif n == 0:
         out = (
-            f"None of the {total} distillation runs of the design is recorded yet{support}: the study is "
-            "running, and every result below that needs them is pending. Nothing is shown that was "
-            "not measured."
+            f"None of the {total} distillation runs of the design is recorded yet{with_support}: the study "
+            "is running, and every result below that needs them is pending: nothing is shown that was not "
+            "measured."
         )
     else:
         out = (
-            f"{n} of {total} distillation runs of the design are recorded so far{support} (the "
-            "study is still "
-            "running); every number below uses the recorded runs only and says what still waits."
+            f"{n} of {total} distillation runs of the design are recorded so far{with_support}; the study is "
+            "still running, and every number below uses the recorded runs only and says what still waits."
         )
     if data.skipped:
         out += f" Not built yet: {', '.join(data.skipped)} ({next(iter(data.skipped.values()))})."
@@ -417,23 +418,18 @@ def noise_sentence(noise: an.NoiseSummary, res: da.Resolution, loss: float) -> s
     """The seed noise and the resolution it gives a difference between two runs."""
     if not noise.measured:
         return (
-            "The seed-to-seed noise is not measured yet (chapter 06's noise block), so no "
-            "difference below is "
-            "judged against it; the differences are shown as measured."
+            "The seed-to-seed noise is not measured yet (chapter 06's noise block), so no difference below "
+            "is judged against it; the differences are shown as measured."
         )
     lo, hi = noise.rel_std_interval
-    loss_txt = f"{loss:.3f}" if np.isfinite(loss) else "2"
-    thr = float(res.threshold(loss if np.isfinite(loss) else 2.0))
+    at = loss if np.isfinite(loss) else 2.0
     return (
         f"The study repeats seeds for supervised runs only: pooled over {noise.configs} configuration(s) "
-        f"({noise.runs} runs), one run's final loss moves by {100 * noise.rel_std:.2f}% "
-        f"({noise.level:.0%} interval {100 * lo:.2f}–{100 * hi:.2f}%) when only the seed changes. A "
-        "difference "
-        "between two single runs then has a standard deviation of √2 times that, and we call it "
-        "resolved when it "
-        f"exceeds {res.factor:g} of those: {thr:.4f} nats at a loss of {loss_txt}. We assume the "
-        "distillation "
-        "runs, which have no seed repeats, are as noisy as the supervised ones."
+        f"({noise.runs} runs), one run's final loss moves by {100 * noise.rel_std:.2f}% ({noise.level:.0%} "
+        f"interval {100 * lo:.2f}–{100 * hi:.2f}%) when only the seed changes. A difference between two "
+        "single runs then has a standard deviation of √2 times that, and we call it resolved when it exceeds "
+        f"{res.factor:g} of those: {float(res.threshold(at)):.4f} nats at a loss of {at:.3f}. We assume the "
+        "distillation runs, which have no seed repeats, are as noisy as the supervised ones."
     )
 
 
@@ -442,11 +438,9 @@ def teacher_agreement_sentence(data: StudyData) -> str:
     if a["n"] == 0:
         return ""
     return (
-        f"Each student's run also measures its teacher on the same validation tokens; over {a['n']} "
-        "runs that "
-        f"measurement differs from the teacher's own record by at most {a['max_abs']:.1e} nats, so "
-        "L_T is the "
-        "same number either way."
+        f"Each student's run also measures its teacher on the same validation tokens; over {a['n']} runs, "
+        f"that measurement differs from the teacher's own record by at most {a['max_abs']:.2g} nats, so L_T "
+        "is the same number either way."
     )
 
 
@@ -513,8 +507,12 @@ def fig_protocol3(p3: pd.DataFrame, res: da.Resolution, law: da.DistillationLawF
                 top.plot(x, y, color=c, lw=0.8, alpha=0.7, ls=":")
         lt = g["teacher_loss"].dropna()
         if len(lt):
+            # The diagonal is drawn but does not set the scale: the students' losses (and baselines) do.
+            ys = pd.concat([g["val_loss"], g["baseline_loss"]]).dropna()
+            pad = 0.08 * max(float(ys.max() - ys.min()), 0.02)
+            top.set_ylim(float(ys.min()) - pad, float(ys.max()) + pad)
             span = np.array([lt.min() * 0.99, lt.max() * 1.01])
-            top.plot(span, span, color="k", lw=0.7, ls=(0, (1, 2)))
+            top.plot(span, span, color="k", lw=0.7, ls=(0, (1, 2)), scalex=False, scaley=False)
             tl = g.drop_duplicates("teacher")[["teacher_model", "teacher_loss"]].dropna()
             for _, r in tl.iterrows():
                 bot.annotate(r["teacher_model"], (r["teacher_loss"], 1.0), xycoords=("data", "axes fraction"),
@@ -587,7 +585,7 @@ def gap_frame(gap: pd.DataFrame) -> pd.DataFrame:
 
 
 def gap_sentence(gap: pd.DataFrame, p3: pd.DataFrame, res: da.Resolution) -> str:
-    verdict, text = da._judge_gap(p3, res)
+    verdict, text = da.judge_gap(p3, res)
     if gap.empty:
         return f"The capacity-gap test is pending: {text}."
     return f"Over {text}."
@@ -635,7 +633,7 @@ def fig_advantage(p3: pd.DataFrame, res: da.Resolution):
 
 
 def beat_sentence(dist: pd.DataFrame, res: da.Resolution) -> str:
-    verdict, text = da._judge_beat(dist, res)
+    verdict, text = da.judge_beat(dist, res)
     if verdict == "pending":
         return f"Pending: {text}."
     vt = da.versus_teacher(dist, res)
@@ -645,12 +643,12 @@ def beat_sentence(dist: pd.DataFrame, res: da.Resolution) -> str:
 
 
 def supervised_sentence(p3: pd.DataFrame, res: da.Resolution) -> str:
-    verdict, text = da._judge_crossing(p3, res)
+    verdict, text = da.judge_crossing(p3, res)
     return f"{'Pending: ' if verdict == 'pending' else ''}{text}."
 
 
 def convergence_sentence(p3: pd.DataFrame, res: da.Resolution) -> str:
-    verdict, text = da._judge_convergence(p3, res)
+    verdict, text = da.judge_convergence(p3, res)
     return f"{'Pending: ' if verdict == 'pending' else ''}{text}."
 
 
@@ -727,11 +725,11 @@ def coefficient_frame(law: da.DistillationLawFit | None) -> pd.DataFrame:
 
 
 def supervised_source_sentence(sup: SupervisedState) -> str:
+    """Where the supervised law inside the distillation law comes from."""
     if sup.coef is None:
         return (
-            f"The law needs the supervised law for L~_S; with {sup.n_runs} supervised run(s) "
-            "recorded it is not "
-            "fitted yet."
+            f"The law needs the supervised law for L~_S; with {sup.n_runs} supervised run(s) recorded, it is "
+            "not fitted yet."
         )
     if sup.source == "stored":
         cur = (
@@ -740,52 +738,61 @@ def supervised_source_sentence(sup: SupervisedState) -> str:
             else "fitted to an earlier set of the supervised runs; its refresh changes L~_S slightly"
         )
         return (
-            f"L~_S inside the law comes from our supervised law, as stored by chapter 06 in "
-            f"data/fits/supervised.json ({sup.n_runs} runs, {cur}); it is held fixed in the fit, as "
-            "in the paper."
+            "L~_S inside the law comes from our supervised law as chapter 06 stored it in "
+            f"data/fits/supervised.json ({sup.n_runs} runs, {cur}); it is held fixed in the fit, as in the "
+            "paper."
         )
     return (
-        f"L~_S inside the law comes from our supervised law, fitted now to the {sup.n_runs} "
-        "recorded supervised "
-        "runs with the same procedure as chapter 06 (no stored fit exists yet); it is held fixed in the fit."
+        f"L~_S inside the law comes from our supervised law, fitted now to the {sup.n_runs} recorded "
+        "supervised runs with chapter 06's procedure (no stored fit exists yet); it is held fixed in the fit."
     )
 
 
 def law_source_sentence(state: LawState, P: Params) -> str:
+    """Which runs the law was fitted to, how, with what intervals, and where the fit on this page comes
+    from."""
     if state.fit is None:
         return f"The distillation-law fit is pending: {state.reason}."
     f = state.fit
     k = len(f.runs)
-    dof = k - da.N_COEFFICIENTS
-    few = (
-        f" With {k} runs for {da.N_COEFFICIENTS} coefficients ({dof} degrees of freedom; the paper had "
-        f"{PAPER_RUNS}), expect wide intervals and coefficients that trade off against each other."
-        if k < 3 * da.N_COEFFICIENTS
-        else ""
-    )
-    if f.n_resamples >= 2 and np.isfinite(f.converged_fraction):
+    boot_ran = f.n_resamples >= 2 and np.isfinite(f.converged_fraction)
+    if boot_ran:
         boot = (
             f"{f.level:.0%} intervals from {f.n_resamples} bootstrap resamples of the runs "
             f"({100 * f.converged_fraction:.1f}% of the refits converged)"
         )
     elif "bootstrap_error" in f.provenance:
         boot = f"no bootstrap intervals (the bootstrap failed: {f.provenance['bootstrap_error']})"
+    elif "bootstrap_skipped" in f.provenance:
+        boot = f"no bootstrap intervals yet ({f.provenance['bootstrap_skipped']})"
     else:
         boot = "no bootstrap intervals"
-    where = {
-        "stored": "read from data/fits/distillation.json, fitted on "
-        "{f.provenance.get('date', '?')} to exactly "
-        "these runs",
-        "fitted": "made now and stored in data/fits/distillation.json",
-        "live": "made now, while this page was built, because the stored fit "
-        + (
+    if state.source == "stored":
+        where = (
+            f"read from data/fits/distillation.json, fitted on {f.provenance.get('date', '?')} to exactly "
+            "these runs"
+        )
+    elif state.source == "fitted":
+        where = "made now and stored in data/fits/distillation.json"
+    else:
+        why = (
             f"is for a different set of {state.stored_runs} runs or supervised coefficients"
             if state.stored_runs is not None
             else "does not exist yet"
         )
-        + f"; its intervals come from a quick {f.n_resamples}-resample bootstrap (refreshing the stored fit "
-        f"gives the full {P.n_resamples})",
-    }[state.source]
+        where = f"made now, while this page was built, because the stored fit {why}"
+        if boot_ran:
+            where += (
+                f"; its intervals come from a quick {f.n_resamples}-resample bootstrap, and refreshing the "
+                f"stored fit (see the end of the page) gives the full {P.n_resamples}"
+            )
+    few = ""
+    if k < 3 * da.N_COEFFICIENTS:
+        few = (
+            f" With {k} runs for {da.N_COEFFICIENTS} coefficients ({k - da.N_COEFFICIENTS} degrees of "
+            f"freedom; the paper had {PAPER_RUNS}), the runs pin down only a few combinations of the "
+            "coefficients: read the curves, not the individual values."
+        )
     conv = "" if f.provenance.get("converged", True) else " The optimiser did not pass its convergence test."
     return (
         f"We fit the law to all {k} recorded distillation runs with the paper's procedure: log-space Huber "
@@ -821,22 +828,25 @@ def extrapolation_sentence(law: da.DistillationLawFit | None, noise: an.NoiseSum
 
 
 def law_comparison_sentence(law: da.DistillationLawFit | None) -> str:
-    """What of the coefficients can be compared with the paper's: the exponents, a' and d1."""
+    """What of the coefficients can be compared with the paper's: a', d1 and c0, each against our interval
+    when there is one."""
     if law is None:
         return ""
     p, q = law.params, PAPER_DISTILLATION
-    iv = p.intervals
 
-    def inside(name: str) -> str:
-        lo, hi = iv.get(name, (math.nan, math.nan))
-        if not np.isfinite(lo):
-            return "no interval"
-        return "inside" if lo <= getattr(q, name) <= hi else "outside"
+    def compare(name: str, label: str, digits: str) -> str:
+        ours, theirs = getattr(p, name), getattr(q, name)
+        lo, hi = p.intervals.get(name, (math.nan, math.nan))
+        if not (np.isfinite(lo) and np.isfinite(hi)):
+            return f"{label} = {ours:{digits}} (paper {theirs:{digits}}; no interval yet)"
+        where = "inside" if lo <= theirs <= hi else "outside"
+        return (
+            f"{label} = {ours:{digits}} ({lo:{digits}} to {hi:{digits}}; the paper's {theirs:{digits}} is "
+            f"{where} it)"
+        )
 
-    return (
-        f"Ours: a′ = {p.a:.3f} (the paper's {q.a:.3f} is {inside('a')} our interval), d1 = {p.d1:.3g} (paper "
-        f"{q.d1:g}, {inside('d1')}), c0 = {p.c0:.3g} (paper {q.c0:g}, {inside('c0')})."
-    )
+    parts = [compare("a", "a′", ".3f"), compare("d1", "d1", ".3g"), compare("c0", "c0", ".3g")]
+    return "Ours: " + "; ".join(parts) + "."
 
 
 # --- protocols 2 and 1 --------------------------------------------------------------------------------------
@@ -902,7 +912,7 @@ def collapse_frame(col: pd.DataFrame) -> pd.DataFrame:
 def protocol2_sentence(data: StudyData, res: da.Resolution) -> str:
     total = int(data.design.loc[data.design["block"] == "protocol2", "key"].nunique())
     p2 = data.block("protocol2")
-    verdict, text = da._judge_collapse(p2, res)
+    verdict, text = da.judge_collapse(p2, res)
     head = f"{p2['key'].nunique()} of {total} protocol-2 runs are recorded. "
     if verdict == "pending":
         return head + f"The test is pending: {text}."

@@ -126,3 +126,31 @@ def test_parameters_are_validated():
 def test_formatting_helpers():
     assert ch.budget_text(1.5e9) == "1.5e9" and ch.budget_text(3e11) == "3e11"
     assert ch.budget_text(float("nan")) == "n/a"
+
+
+def test_the_supervised_law_comes_from_chapter_06s_stored_fit(P, tmp_path, monkeypatch):
+    from test_analysis import records
+
+    sup_runs = an.supervised_runs(records(budgets=(1e12,), seeds=(0,)))
+    stored = an.fit_supervised_law(sup_runs, n_resamples=0, refine=8)
+    path = an.save_supervised_fit(stored, tmp_path / "supervised.json")
+    monkeypatch.setattr(an, "fits_path", lambda name="supervised": tmp_path / f"{name}.json")
+    design, rec = scenario(u_shaped())
+    data = study_data(design, rec)
+    data.supervised = sup_runs
+    state = ch.supervised_law(data, P)
+    assert state.source == "stored" and state.current and state.coef == stored.params
+    assert "as chapter 06 stored it" in ch.supervised_source_sentence(state)
+    data.supervised = sup_runs.iloc[:-1]
+    assert not ch.supervised_law(data, P).current
+    path.unlink()
+    data.supervised = sup_runs.iloc[:3]
+    assert ch.supervised_law(data, P).source == "pending"  # no stored fit and too few runs to fit one
+
+
+def test_full_trains_every_run_of_the_chapters_design():
+    keys = {s.key for s in ch.study_specs()}
+    design = da.study_design()
+    assert set(design["key"]) <= keys
+    assert set(design["baseline_key"][design["block"] != "protocol1"]) <= keys
+    assert set(design["teacher"][design["block"] != "protocol2"]) <= keys

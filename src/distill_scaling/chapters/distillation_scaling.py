@@ -476,7 +476,7 @@ def fig_protocol3(p3: pd.DataFrame, res: da.Resolution, law: da.DistillationLawF
     """Student loss (top) and KL(teacher || student) (bottom) against the teacher's loss, one column per
     student size, one colour per token multiple (paper Figs. 4, 37). Dashed: the supervised baseline of the
     same (N_S, D_S); dotted diagonal: L_S = L_T; thin lines: the fitted law. The x axis runs from weak to
-    strong teachers; the bars are one run's seed noise."""
+    strong teachers, named on the top axis; the bars are one run's seed noise."""
     students = _students(p3) if len(p3) else []
     k = max(1, len(students))
     fig, axes = plt.subplots(
@@ -509,15 +509,15 @@ def fig_protocol3(p3: pd.DataFrame, res: da.Resolution, law: da.DistillationLawF
         if len(lt):
             # The diagonal is drawn but does not set the scale: the students' losses (and baselines) do.
             ys = pd.concat([g["val_loss"], g["baseline_loss"]]).dropna()
-            pad = 0.08 * max(float(ys.max() - ys.min()), 0.02)
+            bar = res.rel_std * float(ys.max()) if res.measured else 0.0
+            pad = 0.06 * max(float(ys.max() - ys.min()), 0.02) + bar
             top.set_ylim(float(ys.min()) - pad, float(ys.max()) + pad)
             span = np.array([lt.min() * 0.99, lt.max() * 1.01])
             top.plot(span, span, color="k", lw=0.7, ls=(0, (1, 2)), scalex=False, scaley=False)
             tl = g.drop_duplicates("teacher")[["teacher_model", "teacher_loss"]].dropna()
-            for _, r in tl.iterrows():
-                bot.annotate(r["teacher_model"], (r["teacher_loss"], 1.0), xycoords=("data", "axes fraction"),
-                             xytext=(0, -2), textcoords="offset points", ha="center", va="top",
-                             fontsize="x-small", color="0.35")  # fmt: skip
+            names = top.secondary_xaxis("top")
+            names.set_xticks(tl["teacher_loss"].to_list(), labels=tl["teacher_model"].to_list())
+            names.tick_params(labelsize="x-small", colors="0.35")
         top.set_title(f"student {model} (N_S = {num(g['n_params'].iloc[0])})")
         bot.set_xlabel("teacher loss L_T (nats/byte; stronger →)")
         if j == 0:

@@ -51,7 +51,18 @@ SEEDS = (0, 1, 2)
 #: Equal-width confidence bins of the reliability diagrams (the paper's 21).
 CALIBRATION_BINS = 21
 
-EXPERIMENTS = ("noise", "mix", "temperature", "lr", "top_k", "top_k_mix", "top_p", "kl", "calibration")
+EXPERIMENTS = (
+    "noise",
+    "mix",
+    "temperature",
+    "lr",
+    "lr_supervised",
+    "top_k",
+    "top_k_mix",
+    "top_p",
+    "kl",
+    "calibration",
+)
 
 
 class DesignError(ValueError):
@@ -168,10 +179,13 @@ def temperature_sweep(pair: Pair, temperatures: Sequence[float] = TEMPERATURES) 
     ]
 
 
-def lr_sweep(pair: Pair, lrs: Sequence[float] = LRS) -> list[Row]:
-    """Paper Fig. 53: the peak learning rate of a pure-distillation student."""
+def lr_sweep(pair: Pair, lrs: Sequence[float] = LRS, supervised: bool = False) -> list[Row]:
+    """Paper Fig. 53: the peak learning rate of a pure-distillation student; with ``supervised`` the same
+    sweep for the supervised student on the same tokens (experiment ``lr_supervised``), the control that
+    tells a rate distillation needs from one the short budget needs."""
     _check_values("lrs", lrs, lambda v: _real(v) and v > 0, "floats > 0")
-    return [Row("lr", pair.name, "lr", float(x), distill_spec(pair, lr=float(x))) for x in lrs]
+    mix, exp = (0.0, "lr_supervised") if supervised else (1.0, "lr")
+    return [Row(exp, pair.name, "lr", float(x), distill_spec(pair, lr=float(x), mix=mix)) for x in lrs]
 
 
 def top_k_sweep(pair: Pair, ks: Sequence[int | None] = TOP_KS, mix: float = 1.0) -> list[Row]:
@@ -231,14 +245,15 @@ def design(
     primary: str = "strong-to-weak",
 ) -> list[Row]:
     """Every row of the chapter, most decisive first: the primary pair's noise, lambda and tau sweeps,
-    top-k (with and without lambda = 0.7), KL direction, top-p, learning rate; then the calibration students;
+    top-k (with and without lambda = 0.7), KL direction, top-p, learning rate (distilled and supervised);
+    then the calibration students;
     then lambda and tau on the other pairs."""
     if primary not in pairs:
         raise DesignError(f"primary = {primary!r} is not a pair; allowed: {', '.join(pairs)}")
     p = pairs[primary]
     rows = base_rows(p, grids.seeds) + mix_sweep(p, grids.mixes) + temperature_sweep(p, grids.temperatures)
     rows += top_k_sweep(p, grids.top_ks) + top_k_sweep(p, grids.top_ks, mix=TOP_K_MIX) + kl_sweep(p)
-    rows += top_p_sweep(p, grids.top_ps) + lr_sweep(p, grids.lrs)
+    rows += top_p_sweep(p, grids.top_ps) + lr_sweep(p, grids.lrs) + lr_sweep(p, grids.lrs, supervised=True)
     if calibration_student is not None:
         rows += calibration_sweep(calibration_student, teachers, p.tokens)
     for name, other in pairs.items():

@@ -1090,6 +1090,17 @@ def numbers(data: PracticeData, P: Params) -> dict[str, str]:
             n[f"prac_ece_{kind.replace('-', '')}_{target}"] = _range(v)
     n.update(recommendations(data))
     n["prac_bins_text"] = str(P.calibration_bins)
+    for kind, target in (("top-1", "data"), ("full", "teacher_bins"), ("full", "teacher_dist")):
+        g = c[(c["kind"] == kind) & (c["target"] == target)].dropna(subset=["ECE % (ours)"])
+        name = f"prac_trend_{kind.replace('-', '')}_{target}"
+        n[name] = (
+            f"{g['ECE % (ours)'].iloc[0]:.1f}% with the {g['teacher'].iloc[0]} teacher to "
+            f"{g['ECE % (ours)'].iloc[-1]:.1f}% with the {g['teacher'].iloc[-1]} teacher"
+            if len(g) >= 2
+            else "pending"
+        )
+        paper = PAPER_ECE[(kind, target)]
+        n[f"prac_paper_trend_{kind.replace('-', '')}_{target}"] = f"{paper[0]:.1f}% to {paper[-1]:.1f}%"
     n["prac_steps"] = str(runs.MIN_STEPS)
     student = runs.RunSpec(data.pairs[PRIMARY].student, tokens=data.pairs[PRIMARY].tokens)
     n["prac_tokens_per_param"] = f"{data.pairs[PRIMARY].tokens / student.config.n_params:.0f}"

@@ -124,7 +124,8 @@ def test_a_weak_teacher_that_prefers_ground_truth_is_reported(P, tmp_path):
     v = ch.verdicts(data).set_index("experiment")["agree?"]
     assert v["mixing λ (Fig. 51)"] == "partly (2 of 3 pairs)"
     rec = ch.recommendations(data)["prac_rec_mix"]
-    assert rec.startswith("Tune λ") and "weak-to-strong (best λ = 0" in rec
+    assert rec.startswith("Use λ = 1 where it was within noise of the best (strong-to-weak, matched)")
+    assert "weak-to-strong: λ = 0 was" in rec
 
 
 def test_calibration_tables_read_the_stored_measurements(P, tmp_path):

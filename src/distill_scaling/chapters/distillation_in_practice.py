@@ -926,15 +926,21 @@ def recommendations(data: PracticeData) -> dict[str, str]:
         )
     else:
         worse = b[b[GAP_COL] >= 2 * data.sd]
+        fine = b[b[GAP_COL] < 2 * data.sd]
         out["prac_rec_mix"] = (
-            "Tune λ: pure distillation (λ = 1) lost more than two seed-noise "
-            "standard deviations to the best λ on "
+            (
+                "Use λ = 1 where it was within noise of the best ("
+                + ", ".join(fine["pair"])
+                + "); elsewhere mix in the data: "
+                if len(fine)
+                else "Mix in the data: "
+            )
             + ", ".join(
-                f"{r['pair']} (best λ = {r['best value (ours)']:g}, {r[GAP_COL]:.3f} nats)"
+                f"{r['pair']}: λ = {r['best value (ours)']:g} was {r[GAP_COL]:.3f} nats better than λ = 1"
                 for _, r in worse.iterrows()
             )
-            + ". The paper saw λ = 1 within noise of the best at its scale and a lower λ help only with "
-            "particularly weak teachers."
+            + ". The paper found λ = 1 within noise of the best at its scale, and a lower λ helpful only "
+            "with particularly weak teachers."
         )
     b = best_frame(data, "temperature")
     if v.iloc[1] == "pending":
@@ -965,7 +971,7 @@ def recommendations(data: PracticeData) -> dict[str, str]:
         )
     else:
         head = (
-            f"The best rate here is {lr['best']:g}, {-lr['gap_study']:.3f} nats better than the study's "
+            f"The best rate here is {lr['best']:g}, {lr['gap_study']:.3f} nats better than the study's "
             f"{study.STUDY_LR:g}"
         )
         sup = lr["best_supervised"]
@@ -984,30 +990,31 @@ def recommendations(data: PracticeData) -> dict[str, str]:
             tail = "; the supervised control is pending."
         out["prac_rec_lr"] = head + tail
     ks = [float(k) for k in sweep(data, "top_k", PRIMARY)["value"] if k < vocab]
-    k_ok = _smallest_ok(data, "top_k", ks, vocab, "top_k")
-    km_ok = _smallest_ok(data, "top_k_mix", ks, vocab, "top_k")
     if not ks:
         out["prac_rec_trunc"] = "Pending: the truncation runs are not recorded yet."
     else:
-        parts = []
-        parts.append(
-            f"The smallest k within two seed-noise sd of the full distribution is {k_ok:g}"
-            if np.isfinite(k_ok)
-            else "No truncated top-k came within two seed-noise sd of the full distribution"
+        k_ok = _smallest_ok(data, "top_k", ks, vocab, "top_k")
+        k1, k1_mix = (
+            _gap(data, "top_k", min(ks), vocab),
+            _gap(data, "top_k_mix", min(ks), vocab, ref_experiment="top_k"),
         )
-        parts.append(
-            f"with 30% ground truth (λ = 0.7) it is {km_ok:g}"
-            if np.isfinite(km_ok)
-            else "with λ = 0.7 none did either"
-        )
-        advice = " Store the teacher's top-k logits with their token indices"
-        if np.isfinite(km_ok) and (not np.isfinite(k_ok) or km_ok < k_ok):
-            advice += ", and mix in the ground-truth token (λ = 0.7): at our scale it let a smaller k match."
-        else:
-            advice += (
-                "; at our scale mixing in the ground-truth token (λ = 0.7) did not let a smaller k match."
+        if np.isfinite(k_ok):
+            size = practice.storage_per_token(k_ok, vocab)
+            text = (
+                f"Store the teacher's top {k_ok:g} logits with their token indices: k = {k_ok:g} is the "
+                f"smallest k within two seed-noise sd of the full distribution, at {size:.0f} bytes per "
+                f"token instead of {practice.storage_per_token(vocab, vocab):.0f}."
             )
-        out["prac_rec_trunc"] = "; ".join(parts) + "." + advice
+        else:
+            text = "No truncated top-k came within two seed-noise sd of the full distribution."
+        if np.isfinite(k1) and np.isfinite(k1_mix) and k1_mix < k1:
+            text += (
+                f" If storage forces a smaller k, mix in the ground-truth token: at k = {min(ks):g}, λ = 0.7 "
+                f"cut the cost from {k1:+.3f} to {k1_mix:+.3f} nats."
+            )
+        elif np.isfinite(k1_mix):
+            text += f" Mixing in the ground truth (λ = 0.7) did not help at k = {min(ks):g}."
+        out["prac_rec_trunc"] = text
     k = kl_frame(data)
     d = float(k["loss (ours)"].iloc[1] - k["loss (ours)"].iloc[0])
     if not np.isfinite(d):
@@ -1047,7 +1054,7 @@ def numbers(data: PracticeData, P: Params) -> dict[str, str]:
     n = {
         "prac_progress": f"{data.n_done} of the {data.n_total} runs of this design are recorded"
         + ("" if data.n_done == data.n_total else f"; {data.n_total - data.n_done} are pending"),
-        "prac_flops": f"{practice.design_flops(specs, data.teachers):.2g}",
+        "prac_flops": f"{practice.design_flops(specs, data.teachers):.3g}",
         "prac_wall_min": _f(data.res.drop_duplicates("key")["wall_time_s"].sum() / 60, ".0f"),
         "prac_tokens": f"{data.pairs[PRIMARY].tokens:,}",
         "prac_primary": data.pairs[PRIMARY].label,
@@ -1076,6 +1083,7 @@ def numbers(data: PracticeData, P: Params) -> dict[str, str]:
         n[f"prac_topp{int(p * 10)}_gap"] = _f(_gap(data, "top_p", p, 1.0), "+.3f")
     n["prac_full_bytes"] = f"{practice.storage_per_token(vocab, vocab):.0f}"
     n["prac_paper_full_kb"] = f"{practice.storage_per_token(PAPER_VOCAB_TEXT, PAPER_VOCAB_TEXT) / 1e3:.0f}"
+    n["prac_paper_pb"] = f"{paper_storage_frame()['PB for 2T tokens'].iloc[0]:.0f}"
     n["prac_paper_k128_bytes"] = f"{practice.storage_per_token(PAPER_TOP_K, PAPER_VOCAB_TEXT):.0f}"
     k = kl_frame(data)
     n["prac_kl_gap"] = _f(float(k["loss (ours)"].iloc[1] - k["loss (ours)"].iloc[0]), "+.3f")

@@ -186,7 +186,10 @@ def test_supervised_trend_sees_a_crossing_and_convergence():
     trend = da.supervised_trend(dist, RES).iloc[0]
     assert trend["pattern"] == "crossing" and trend["change"] == pytest.approx(0.1)
     assert da.findings(dist, RES)["verdict"].iloc[3] == "reproduced"
-    assert da.convergence(dist, RES).iloc[0]["pattern"] == "growing"
+    assert da.convergence(dist, RES).iloc[0]["pattern"] == "unchanged"  # |-0.05| -> |+0.05|
+
+    design, rec = scenario(crossing_rows(0.0, 0.08))
+    assert da.convergence(da.distillation_runs(rec, design), RES).iloc[0]["pattern"] == "growing"
 
     design, rec = scenario(crossing_rows(-0.06, -0.004))
     dist = da.distillation_runs(rec, design)

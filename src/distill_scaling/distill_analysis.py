@@ -409,8 +409,9 @@ def supervised_trend(dist: pd.DataFrame, res: Resolution) -> pd.DataFrame:
 def convergence(dist: pd.DataFrame, res: Resolution) -> pd.DataFrame:
     """Per student with baselines at two or more token budgets: the best teacher's advantage over supervised
     learning, ``gap = min over teachers of L_S - L~_S``, at the fewest and the most tokens, and ``pattern``:
-    ``converged`` (|gap| shrinks into the noise), ``shrinking`` (shrinks, not into the noise), ``within noise
-    throughout``, ``growing`` or ``not judged``."""
+    ``converged`` (|gap| shrinks into the noise), ``shrinking`` (shrinks by more than the noise, not into
+    it), ``within noise throughout``, ``growing`` or ``unchanged`` (|gap| changes by more or by less than the
+    noise), or ``not judged``."""
     cols = ["model", "budgets", "tokens_low", "tokens_high", "gap_low", "gap_high", "threshold", "pattern"]
     d = versus_supervised(dist, res)
     if d.empty:
@@ -430,10 +431,12 @@ def convergence(dist: pd.DataFrame, res: Resolution) -> pd.DataFrame:
             pattern = "within noise throughout"
         elif b <= thr:
             pattern = "converged"
-        elif b < a:
+        elif a - b > thr:
             pattern = "shrinking"
-        else:
+        elif b - a > thr:
             pattern = "growing"
+        else:
+            pattern = "unchanged"
         rows.append(
             {
                 "model": model, "budgets": len(g), "tokens_low": float(lo["tokens"]),

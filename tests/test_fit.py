@@ -258,6 +258,16 @@ def test_intervals_without_a_converged_refit_are_nan_not_an_error(noisy_fit):
     assert boot.converged_fraction == 0.0
 
 
+def test_a_refit_whose_coefficients_overflow_is_left_out_not_an_error(noisy_fit):
+    """A resample that does not bound a scale coefficient can end with log B beyond exp's range."""
+    from distill_scaling.bootstrap import _samples_frame
+
+    thetas = np.array([noisy_fit.theta, noisy_fit.theta])
+    thetas[1, noisy_fit.names.index("log_B")] = 800.0
+    frame = _samples_frame(noisy_fit, thetas)
+    assert frame.iloc[0].notna().all() and frame.iloc[1].isna().all()
+
+
 def test_extrapolation_check_predicts_held_out_low_loss_runs():
     N, D, L = supervised_runs(48)
     res = fit.fit_supervised(N, D, L, grid=SMALL_GRID, refine=8)

@@ -138,9 +138,17 @@ def _distinct_optima(result: FitResult, alternatives: int, margin: float = ALTER
 
 
 def _samples_frame(result: FitResult, thetas: np.ndarray) -> pd.DataFrame:
+    """One row of coefficients per refit; NaN for a refit whose coefficients are not finite (a log-scale
+    coordinate beyond exp's range: the resample does not bound that coefficient), which then counts as not
+    converged."""
     full = result.law.full(thetas)
-    rows = [coefficients(result.kind, row).values() for row in full]
     cols = list(result.params.values())
+    rows = []
+    for row in full:
+        try:
+            rows.append(coefficients(result.kind, row).values())
+        except (OverflowError, ValueError):
+            rows.append(dict.fromkeys(cols, math.nan))
     frame = pd.DataFrame(rows, columns=cols)
     # A coefficient held fixed (gamma = 1 in Chinchilla's form) has no interval.
     fixed = {"gamma"} if result.kind == "supervised" and "gamma" not in result.law.free else set()
@@ -194,12 +202,13 @@ def bootstrap(
             thetas[b], objective[b], pgrad[b] = refit[0]
             if progress is not None and ((b + 1) % chunk == 0 or b + 1 == n_resamples):
                 progress(b + 1, n_resamples)
+    samples = _samples_frame(result, thetas)
     return BootstrapResult(
         fit=result,
-        samples=_samples_frame(result, thetas),
+        samples=samples,
         objective=objective,
         projected_gradient=pgrad,
-        converged=np.isfinite(objective) & (pgrad <= KKT_TOL),
+        converged=np.isfinite(objective) & (pgrad <= KKT_TOL) & samples.notna().all(axis=1).to_numpy(),
         n_resamples=int(n_resamples),
         seed=seed,
         level=level,

@@ -793,11 +793,21 @@ def law_source_sentence(state: LawState, P: Params) -> str:
             f"freedom; the paper had {PAPER_RUNS}), the runs pin down only a few combinations of the "
             "coefficients: read the curves, not the individual values."
         )
+    n_s, d_s, l_t = (int(f.runs[c].nunique()) for c in ("n_params", "tokens", "teacher_loss"))
+    span = (
+        f" The fitted runs span {n_s} student size(s), {d_s} token budget(s) and {l_t} teacher loss(es)"
+        + (
+            ": with fewer than three student sizes, the size term (A′, α′) is not separated from the data term "
+            "and γ′, so those coefficients can wander far from any physical value while the curves fit."
+            if n_s < 3
+            else "."
+        )
+    )
     conv = "" if f.provenance.get("converged", True) else " The optimiser did not pass its convergence test."
     return (
         f"We fit the law to all {k} recorded distillation runs with the paper's procedure: log-space Huber "
         f"loss with δ = 1e-4, L-BFGS-B from the paper's grid of 216,000 starts (the best {P.fit_refine} "
-        f"refined), the teacher's measured L_T, and {boot}. The fit was {where}.{few}{conv}"
+        f"refined), the teacher's measured L_T, and {boot}. The fit was {where}.{few}{span}{conv}"
     )
 
 

@@ -797,8 +797,8 @@ def law_source_sentence(state: LawState, P: Params) -> str:
     span = (
         f" The fitted runs span {n_s} student size(s), {d_s} token budget(s) and {l_t} teacher loss(es)"
         + (
-            ": with fewer than three student sizes, the size term (A′, α′) is not separated from the data term "
-            "and γ′, so those coefficients can wander far from any physical value while the curves fit."
+            ": with fewer than three student sizes, the size term (A′, α′) is not separated from the data "
+            "term and γ′, so those coefficients can wander far from any physical value while the curves fit."
             if n_s < 3
             else "."
         )

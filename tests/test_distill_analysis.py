@@ -209,6 +209,12 @@ def test_students_below_their_teacher_are_counted_against_the_noise():
     assert list(vt["judged"]) == ["below", "within noise", "within noise", "above", "above"]
     verdict, text = da.judge_beat(da.distillation_runs(rec, design), RES)
     assert verdict == "reproduced" and "1 of 5 runs beat their teacher" in text
+    # no student below its teacher: pending while no student is larger than its teacher, else not reproduced
+    rows = [dict(r, l_s=TEACHERS["tB"][2] + 0.1) for r in crossing_rows(teacher="tB")]
+    design, rec = scenario(rows)
+    assert da.judge_beat(da.distillation_runs(rec, design), RES)[0] == "pending"
+    design, rec = scenario([dict(r, n_s=1e5) for r in rows])
+    assert da.judge_beat(da.distillation_runs(rec, design), RES)[0] == "not reproduced"
 
 
 # --- protocol 2 ---------------------------------------------------------------------------------------------

@@ -923,6 +923,11 @@ def judge_beat(dist: pd.DataFrame, res: Resolution) -> tuple[str, str]:
     if not res.measured:
         return "pending", f"{len(under)} of {len(vt)} runs below their teacher's loss; noise not measured yet"
     if not len(under):
+        if not (vt["n_params"] > vt["teacher_n_params"]).any():
+            return "pending", (
+                f"none of {len(vt)} runs is below its teacher's loss, but none of them has a student larger "
+                "than its teacher, where the paper finds it (protocol 1)"
+            )
         return "not reproduced", f"none of {len(vt)} runs is below its teacher's loss"
     if not len(below):
         return (

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 from matplotlib.lines import Line2D
-from matplotlib.ticker import NullFormatter
+from matplotlib.ticker import NullFormatter, NullLocator
 
 from .. import analysis as an
 from .. import distill_analysis as da
@@ -597,7 +597,7 @@ def fig_advantage(p3: pd.DataFrame, res: da.Resolution):
     resolution threshold (differences inside it are within the seed noise)."""
     students = _students(p3) if len(p3) else []
     k = max(1, len(students))
-    fig, axes = plt.subplots(2, k, figsize=(4.8 * k, 5.8), squeeze=False, sharex="col")
+    fig, axes = plt.subplots(2, k, figsize=(4.8 * k, 6.4), squeeze=False, sharex="col")
     if not students:
         for ax in axes[:, 0]:
             _pending_axes(ax, "pending: no protocol-3 run recorded yet")
@@ -621,11 +621,13 @@ def fig_advantage(p3: pd.DataFrame, res: da.Resolution):
                 thr = float(res.threshold(g[ref].mean()))
                 ax.axhspan(-thr, thr, color="0.85", lw=0, zorder=0)
             _log_x(ax)
-        axes[0, j].set_title(f"student {model}: against supervised (< 0: distillation better)")
-        axes[1, j].set_title("against its teacher (< 0: the student beats it)")
+        axes[0, j].set_title(f"student {model} (N_S = {num(g['n_params'].iloc[0])})")
         axes[1, j].set_xlabel("student tokens D_S")
+        toks = sorted(g["tokens"].unique())
+        axes[1, j].set_xticks(toks, labels=[num(t) for t in toks])
+        axes[1, j].xaxis.set_minor_locator(NullLocator())
         if j == 0:
-            axes[0, j].set_ylabel("L_S − L~_S (nats)")
+            axes[0, j].set_ylabel("L_S − L~_S (nats; < 0: distilled better)")
             axes[1, j].set_ylabel("L_S − L_T (nats)")
         if axes[0, j].get_legend_handles_labels()[0]:
             axes[0, j].legend(fontsize="x-small", loc="best")

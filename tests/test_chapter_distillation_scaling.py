@@ -16,7 +16,7 @@ from test_distill_analysis import RES, TEACHERS, crossing_rows, scenario, u_shap
 from distill_scaling import analysis as an
 from distill_scaling import distill_analysis as da
 from distill_scaling.chapters import distillation_scaling as ch
-from distill_scaling.laws import PAPER_SUPERVISED
+from distill_scaling.laws import PAPER_DISTILLATION, PAPER_SUPERVISED
 from distill_scaling.notebook import ParameterError, Params, chapter_params, validate
 
 
@@ -154,3 +154,22 @@ def test_full_trains_every_run_of_the_chapters_design():
     assert set(design["key"]) <= keys
     assert set(design["baseline_key"][design["block"] != "protocol1"]) <= keys
     assert set(design["teacher"][design["block"] != "protocol2"]) <= keys
+
+
+def test_a_stored_fit_of_the_same_runs_is_read_even_with_a_newer_supervised_law(P, tmp_path, monkeypatch):
+    design, rec = scenario(u_shaped() + crossing_rows())
+    data = study_data(design, rec)
+    old_sup = PAPER_SUPERVISED.replace(E=1.0)
+    stored = da.DistillationLawFit(
+        PAPER_DISTILLATION, old_sup, da.fit_runs(data.dist), pd.DataFrame(), 4096, math.nan, 0.9, None, None,
+        {"supervised": "stored supervised fit of 30 runs"},
+    )  # fmt: skip
+    path = da.save_distillation_fit(stored, tmp_path / "distillation.json")
+    monkeypatch.setattr(ch, "fit_path", lambda _P: path)
+    state = ch.distillation_law(data, ch.SupervisedState(PAPER_SUPERVISED, "fitted", 40), P)
+    assert state.source == "stored" and not state.supervised_current
+    assert "supervised runs recorded since" in ch.law_source_sentence(state, P)
+    nums, _ = page(data, P, state)
+    assert "carries the one of its date" in nums["dis_supervised_source"]
+    same = ch.distillation_law(data, ch.SupervisedState(old_sup, "stored", 30), P)
+    assert same.source == "stored" and same.supervised_current

@@ -162,7 +162,7 @@ def test_a_stored_fit_of_the_same_runs_is_read_even_with_a_newer_supervised_law(
     old_sup = PAPER_SUPERVISED.replace(E=1.0)
     stored = da.DistillationLawFit(
         PAPER_DISTILLATION, old_sup, da.fit_runs(data.dist), pd.DataFrame(), 4096, math.nan, 0.9, None, None,
-        {"supervised": "stored supervised fit of 30 runs"},
+        {"supervised": "fitted to the 30 supervised runs recorded then"},
     )  # fmt: skip
     path = da.save_distillation_fit(stored, tmp_path / "distillation.json")
     monkeypatch.setattr(ch, "fit_path", lambda _P: path)

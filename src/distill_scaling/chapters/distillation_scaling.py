@@ -335,7 +335,11 @@ def distillation_law(
     fit = da.fit_distillation_law(
         runs_, sup.coef, n_resamples=n, level=P.level, refine=P.fit_refine, maxiter=P.fit_maxiter or None
     )
-    fit.provenance["supervised"] = f"{sup.source} supervised fit of {sup.n_runs} runs"
+    fit.provenance["supervised"] = (
+        f"chapter 06's stored fit of {sup.n_runs} supervised runs"
+        if sup.source == "stored"
+        else f"fitted to the {sup.n_runs} supervised runs recorded then"
+    )
     if write:
         da.save_distillation_fit(fit, path)
     return LawState(fit, "fitted" if write else "live", None if stored is None else len(stored.runs))

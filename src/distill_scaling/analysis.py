@@ -37,7 +37,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .laws import SupervisedCoefficients
+from .laws import DistillationCoefficients, SupervisedCoefficients
 
 #: Two runs belong to the same IsoFLOP budget when their compute is within this relative distance of it.
 BUDGET_RTOL = 0.02
@@ -777,26 +777,35 @@ class SupervisedLawFit:
         """Ours (estimate and interval) beside the paper's Table 6, for E, A, B, alpha, beta, gamma, a, b."""
         from .laws import PAPER_SUPERVISED
 
-        paper = PAPER_SUPERVISED if paper is None else paper
-        rows = []
-        for name in (*SupervisedCoefficients.NAMES, "a", "b"):
-            lo, hi = self.params.intervals.get(name, (math.nan, math.nan))
-            plo, phi = paper.intervals.get(name, (math.nan, math.nan))
-            rows.append(
-                {
-                    "coefficient": name,
-                    "ours": float(getattr(self.params, name)),
-                    "ours_low": lo,
-                    "ours_high": hi,
-                    "paper": float(getattr(paper, name)),
-                    "paper_low": plo,
-                    "paper_high": phi,
-                }
-            )
-        return pd.DataFrame(rows).set_index("coefficient")
+        return coefficient_table(self.params, PAPER_SUPERVISED if paper is None else paper)
 
 
-def _intervals(samples: pd.DataFrame, level: float) -> dict[str, tuple[float, float]]:
+def coefficient_table(
+    ours: SupervisedCoefficients | DistillationCoefficients,
+    paper: SupervisedCoefficients | DistillationCoefficients,
+) -> pd.DataFrame:
+    """Every coefficient of a law and its ratios a, b: our estimate and interval beside the paper's (one row
+    each; the supervised and the distillation law alike)."""
+    rows = []
+    for name in (*type(ours).NAMES, "a", "b"):
+        lo, hi = ours.intervals.get(name, (math.nan, math.nan))
+        plo, phi = paper.intervals.get(name, (math.nan, math.nan))
+        rows.append(
+            {
+                "coefficient": name,
+                "ours": float(getattr(ours, name)),
+                "ours_low": lo,
+                "ours_high": hi,
+                "paper": float(getattr(paper, name)),
+                "paper_low": plo,
+                "paper_high": phi,
+            }
+        )
+    return pd.DataFrame(rows).set_index("coefficient")
+
+
+def bootstrap_intervals(samples: pd.DataFrame, level: float) -> dict[str, tuple[float, float]]:
+    """Percentile intervals of every column of bootstrap samples, and of the ratios a and b they imply."""
     if samples.empty:
         return {}
     s = samples.copy()
@@ -877,7 +886,7 @@ def fit_supervised_law(
             threshold = None
     except InsufficientData:
         threshold = None
-    params = res.params.replace(intervals=_intervals(samples, level))
+    params = res.params.replace(intervals=bootstrap_intervals(samples, level))
     prov.update(
         {
             "date": pd.Timestamp.now("UTC").isoformat(timespec="seconds"),

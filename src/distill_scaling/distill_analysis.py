@@ -351,20 +351,22 @@ def capacity_gap(dist: pd.DataFrame, res: Resolution) -> pd.DataFrame:
 def versus_teacher(dist: pd.DataFrame, res: Resolution) -> pd.DataFrame:
     """Every run with its margin over its teacher, ``vs_teacher = L_S - L_T``, judged: ``below`` (the
     student beats its teacher by more than the noise), ``above``, ``within noise`` or ``not judged``."""
-    d = unique_runs(dist).dropna(subset=["teacher_loss"]).copy()
-    d["threshold"] = res.threshold(d["teacher_loss"].to_numpy(float)) if len(d) else []
-    cls = res.classify(d["vs_teacher"], d["teacher_loss"]) if len(d) else []
-    d["judged"] = pd.Series(cls, index=d.index, dtype=object).replace({"lower": "below", "higher": "above"})
-    return d
+    return _judged(dist, res, "vs_teacher", "teacher_loss", lower="below", higher="above")
 
 
 def versus_supervised(dist: pd.DataFrame, res: Resolution) -> pd.DataFrame:
     """Every run with a recorded baseline and ``vs_supervised = L_S - L~_S`` judged: ``better`` (distillation
     beats supervised learning by more than the noise), ``worse``, ``within noise`` or ``not judged``."""
-    d = unique_runs(dist).dropna(subset=["baseline_loss"]).copy()
-    d["threshold"] = res.threshold(d["baseline_loss"].to_numpy(float)) if len(d) else []
-    cls = res.classify(d["vs_supervised"], d["baseline_loss"]) if len(d) else []
-    d["judged"] = pd.Series(cls, index=d.index, dtype=object).replace({"lower": "better", "higher": "worse"})
+    return _judged(dist, res, "vs_supervised", "baseline_loss", lower="better", higher="worse")
+
+
+def _judged(dist: pd.DataFrame, res: Resolution, diff: str, reference: str, *, lower: str, higher: str):
+    """The runs with a ``reference`` loss, their noise ``threshold`` and the verdict on ``diff`` (``lower`` /
+    ``higher`` renamed for the comparison at hand)."""
+    d = unique_runs(dist).dropna(subset=[reference]).copy()
+    d["threshold"] = res.threshold(d[reference].to_numpy(float)) if len(d) else []
+    cls = res.classify(d[diff], d[reference]) if len(d) else []
+    d["judged"] = pd.Series(cls, index=d.index, dtype=object).replace({"lower": lower, "higher": higher})
     return d
 
 
@@ -600,29 +602,7 @@ class DistillationLawFit:
         """Ours (estimate and interval) beside the paper's Table 6 for every coefficient and a', b'."""
         from .laws import PAPER_DISTILLATION
 
-        paper = PAPER_DISTILLATION if paper is None else paper
-        rows = []
-        for name in (*DistillationCoefficients.NAMES, "a", "b"):
-            lo, hi = self.params.intervals.get(name, (math.nan, math.nan))
-            plo, phi = paper.intervals.get(name, (math.nan, math.nan))
-            rows.append(
-                {
-                    "coefficient": name, "ours": float(getattr(self.params, name)), "ours_low": lo,
-                    "ours_high": hi, "paper": float(getattr(paper, name)), "paper_low": plo,
-                    "paper_high": phi,
-                }
-            )  # fmt: skip
-        return pd.DataFrame(rows).set_index("coefficient")
-
-
-def _intervals(samples: pd.DataFrame, level: float) -> dict[str, tuple[float, float]]:
-    if samples.empty:
-        return {}
-    s = samples.copy()
-    s["a"] = s["beta"] / (s["alpha"] + s["beta"])
-    s["b"] = s["alpha"] / (s["alpha"] + s["beta"])
-    q = [(1 - level) / 2, (1 + level) / 2]
-    return {c: tuple(float(v) for v in np.quantile(s[c], q)) for c in s.columns}
+        return an.coefficient_table(self.params, PAPER_DISTILLATION if paper is None else paper)
 
 
 def fit_distillation_law(
@@ -713,7 +693,7 @@ def fit_distillation_law(
             threshold = None
     except an.InsufficientData:
         threshold = None
-    params = res.params.replace(intervals=_intervals(samples, level))
+    params = res.params.replace(intervals=an.bootstrap_intervals(samples, level))
     prov.update(
         {
             "date": pd.Timestamp.now("UTC").isoformat(timespec="seconds"),

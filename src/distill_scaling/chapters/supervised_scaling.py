@@ -808,39 +808,15 @@ def mapping_sentence(m: float) -> str:
 
 
 def fig_law_fit(law: an.SupervisedLawFit | None):
-    """Predicted against observed loss and the relative error (paper Fig. 5a): blue, the fit to all runs;
-    orange, the fit to the high-loss runs only, predicting the runs in the grey extrapolation region."""
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(6.2, 6.2), height_ratios=[1.6, 1], sharex=True)
-    if law is None:
-        top.text(0.5, 0.5, "pending: fewer than six supervised runs recorded", ha="center", va="center",
-                 transform=top.transAxes)  # fmt: skip
-        bottom.set_xlabel("observed validation loss (nats/token)")
-        return fig
-    p = law.predictions()
-    obs = p["val_loss"]
-    lo, hi = obs.min(), obs.max()
-    pad = 0.04 * (hi - lo if hi > lo else 1)
-    blue, orange = "#1f77b4", "#ff7f0e"
-    if law.threshold is not None:
-        for ax in (top, bottom):
-            ax.axvspan(lo - pad, law.threshold, color="0.85", lw=0, zorder=0)
-    top.plot([lo - pad, hi + pad], [lo - pad, hi + pad], color="k", lw=0.8)
-    top.scatter(obs, p["pred_all"], color=blue, s=22, label=f"fit to all {len(p)} runs", zorder=3)
-    bottom.scatter(obs, 100 * p["err_all"], color=blue, s=22, zorder=3)
-    if law.high_params is not None:
-        n_fit = int((~p["held_out"]).sum())
-        top.scatter(obs, p["pred_high"], color=orange, s=22, marker="D", zorder=4,
-                    label=f"fit to the {n_fit} runs with L ≥ {law.threshold:.3f}")  # fmt: skip
-        bottom.scatter(obs, 100 * p["err_high"], color=orange, s=22, marker="D", zorder=4)
-    for s in (-1, 1):
-        bottom.axhline(100 * s * PAPER_ERROR, color="k", ls="--", lw=0.8)
-    bottom.axhline(0, color="k", lw=0.6)
-    top.set_xlim(lo - pad, hi + pad)
-    top.set_ylabel("predicted loss")
-    top.legend(loc="upper left")
-    bottom.set_xlabel("observed validation loss (nats/token)")
-    bottom.set_ylabel("prediction error (%)")
-    return fig
+    """Predicted against observed loss and the relative error (paper Fig. 5a)."""
+    return plots.law_fit_figure(
+        law,
+        pending="pending: fewer than six supervised runs recorded",
+        observed="observed validation loss (nats/token)",
+        predicted="predicted loss",
+        symbol="L",
+        paper_error=PAPER_ERROR,
+    )
 
 
 def coefficient_frame(law: an.SupervisedLawFit | None) -> pd.DataFrame:

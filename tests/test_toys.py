@@ -385,3 +385,64 @@ def test_summary_quantiles():
     assert row[("cross_entropy", "median")] == 2.0
     assert row[("cross_entropy", "q25")] == 1.0 and row[("cross_entropy", "q75")] == 3.0
     assert row[("seeds", "n")] == 5
+
+
+# --- Devices and the chapter's command line ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("bad", ["gpu", "cuda:x", "mps", "", 0])
+def test_check_device_names_the_allowed_values(bad):
+    with pytest.raises(ValueError, match="'cpu', 'cuda' or 'cuda:N'"):
+        toys.check_device(bad)
+
+
+def test_check_device_refuses_a_missing_gpu(monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ValueError, match="not available on this machine"):
+        toys.check_device("cuda")
+    assert toys.check_device("cpu") == "cpu"
+
+
+def test_train_records_its_device():
+    run = toys.MLPRun(width=4, seed=0, steps=2, batch_size=8)
+    _, record = toys.train(run, eval_set=toys.eval_batch(8, "iid", size=64), device="cpu")
+    assert record["provenance"]["device"] == "cpu"
+    with pytest.raises(ValueError, match="device"):
+        toys.train(run, device="tpu")
+
+
+def test_toys_cli_refuses_bad_seeds_and_devices_before_training(monkeypatch, capsys):
+    from distill_scaling.chapters import capacity_gap_toys as chapter
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("nothing may be trained on bad input")
+
+    monkeypatch.setattr(toys, "ensure", no_training)
+    for argv, message in [
+        (["--profile", "smoke", "--seeds", "5"], "--seeds must be comma-separated ints from [0, 1]"),
+        (["--profile", "smoke", "--seeds", "a,b"], "--seeds"),
+        (["--profile", "smoke", "--device", "gpu"], "--device"),
+    ]:
+        with pytest.raises(SystemExit) as exit_info:
+            chapter.cli(argv)
+        assert exit_info.value.code == 2
+        assert message in capsys.readouterr().err
+
+
+def test_mapping_records_trains_only_the_given_seeds(tmp_path, monkeypatch):
+    from distill_scaling.chapters import capacity_gap_toys as chapter
+    from distill_scaling.notebook import Params, chapter_params, validate
+
+    P = Params(validate(chapter_params(chapter.CHAPTER), {"profile": "smoke"}))
+    P.scratch, P.runs_dir = True, tmp_path / "runs"
+    seen = {}
+
+    def fake_ensure(experiment, store, **kwargs):
+        seen["seeds"], seen["device"] = experiment.seeds, kwargs["device"]
+        return []
+
+    monkeypatch.setattr(toys, "ensure", fake_ensure)
+    chapter.mapping_records(P, seeds=[1], progress=False)
+    assert seen == {"seeds": (1,), "device": "cpu"}

@@ -493,19 +493,26 @@ def train(
     *,
     eval_set: MappingBatch | None = None,
     progress: Callable[[int], None] | None = None,
+    device: str = "cpu",
 ) -> tuple[Any, dict[str, Any]]:
     """Train ``run``; return the model and its record (spec, results, wall time, provenance).
 
     A distilled run needs the trained ``teacher_model`` of ``run.teacher``. Single-threaded use is the
     caller's choice (``torch.set_num_threads(1)``); results are deterministic for a given thread count.
+    ``device`` (:func:`check_device`) is where the model trains; the data are drawn on the CPU either way,
+    so every device sees the same samples and starts from the same weights.
     """
     torch = _torch()
+    device = check_device(device)
     if isinstance(run.teacher, MLPRun) and teacher_model is None:
         raise ValueError("a distilled run needs teacher_model, the trained model of run.teacher")
     eval_set = eval_set if eval_set is not None else eval_batch(run.num_classes, run.context)
+    eval_set = _to_device(eval_set, device)
+    if teacher_model is not None:
+        teacher_model = teacher_model.to(device)
     init_seed, gen = _streams(run)
     torch.manual_seed(init_seed)
-    model = mlp(run.width, run.num_classes)
+    model = mlp(run.width, run.num_classes).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=run.peak_lr)
     loss_fn = _loss_fn(run)
     total = run.total_steps
@@ -516,7 +523,9 @@ def train(
         lr = one_cycle_lr(step, total, run.peak_lr, run.warmup_fraction)
         for group in optimizer.param_groups:
             group["lr"] = lr
-        batch = mapping_batch(run.batch_size, run.num_classes, context=run.context, generator=gen)
+        batch = _to_device(
+            mapping_batch(run.batch_size, run.num_classes, context=run.context, generator=gen), device
+        )
         loss = loss_fn(model(batch.x), _teacher_logits(run, teacher_model, batch), batch)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -534,12 +543,40 @@ def train(
         **result,
         "wall_s": wall,
         "steps_per_s": total / wall if wall > 0 else None,
-        "provenance": provenance(),
+        "provenance": provenance(device),
     }
     return model, record
 
 
-def provenance() -> dict[str, Any]:
+def check_device(device: str) -> str:
+    """``device`` if torch can train there: ``"cpu"``, or ``"cuda"``/``"cuda:N"`` with such a GPU present.
+
+    Raises ``ValueError`` naming the allowed values otherwise, before any work is done.
+    """
+    torch = _torch()
+    allowed = "'cpu', 'cuda' or 'cuda:N'"
+    if not isinstance(device, str):
+        raise ValueError(f"device must be {allowed}; got {device!r}")
+    if device == "cpu":
+        return device
+    kind, _, index = device.partition(":")
+    if kind != "cuda" or (index and not index.isdigit()):
+        raise ValueError(f"device must be {allowed}; got {device!r}")
+    if not torch.cuda.is_available() or (index and int(index) >= torch.cuda.device_count()):
+        raise ValueError(f"device {device!r} is not available on this machine; use 'cpu'")
+    # Full float32 matmuls, as on the CPU: TF32 would make GPU records differ by more than rounding.
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    return device
+
+
+def _to_device(batch: MappingBatch, device: str) -> MappingBatch:
+    if device == "cpu":
+        return batch
+    return MappingBatch(x=batch.x.to(device), y=batch.y.to(device), probs=batch.probs.to(device))
+
+
+def provenance(device: str = "cpu") -> dict[str, Any]:
     """Where and with what a record was produced."""
     torch = _torch()
     try:
@@ -554,7 +591,7 @@ def provenance() -> dict[str, Any]:
         "torch": torch.__version__,
         "numpy": np.__version__,
         "python": platform.python_version(),
-        "device": "cpu",
+        "device": device if device == "cpu" else f"{device} ({torch.cuda.get_device_name(device)})",
         "machine": platform.machine(),
         "threads": torch.get_num_threads(),
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -732,14 +769,17 @@ def ensure(
     checkpoints: Path | None = None,
     progress: bool = True,
     log: Callable[[str], None] | None = None,
+    device: str = "cpu",
 ) -> list[dict[str, Any]]:
     """Train every run of ``experiment`` (or of a list of runs) whose record is missing from ``store``; return
     the records of all its runs, in order.
 
     Teachers are kept in memory for their students and, when ``checkpoints`` is a folder, saved there so that
     an interrupted sweep does not retrain them. With ``train_missing=False`` a missing record is an error.
+    ``device`` is where the missing runs train (:func:`train`).
     """
     torch = _torch()
+    device = check_device(device)
     if isinstance(experiment, MappingExperiment):
         plan = [run for _, run in experiment.plan()]
     else:
@@ -773,14 +813,17 @@ def ensure(
         ckpt = _checkpoint(teacher, checkpoints)
         if ckpt is not None and ckpt.exists():
             model = mlp(teacher.width, teacher.num_classes)
-            model.load_state_dict(torch.load(ckpt, weights_only=True))
+            model.load_state_dict(torch.load(ckpt, weights_only=True, map_location="cpu"))
         else:
-            model, record = train(teacher, eval_set=eval_for(teacher), progress=bar.update if bar else None)
+            model, record = train(
+                teacher, eval_set=eval_for(teacher), progress=bar.update if bar else None, device=device
+            )
             if key not in store:
                 store.add(record)
             if ckpt is not None:
                 ckpt.parent.mkdir(parents=True, exist_ok=True)
-                torch.save(model.state_dict(), ckpt)
+                # Saved from the CPU, so that a checkpoint written on a GPU loads anywhere.
+                torch.save({k: v.cpu() for k, v in model.state_dict().items()}, ckpt)
         models.clear()  # a teacher's students are trained right after it (see plan), so keep only one
         models[key] = model
         return model
@@ -794,7 +837,9 @@ def ensure(
                 teacher_model(run)
                 continue
             tm = teacher_model(run.teacher) if isinstance(run.teacher, MLPRun) else None
-            _, record = train(run, tm, eval_set=eval_for(run), progress=bar.update if bar else None)
+            _, record = train(
+                run, tm, eval_set=eval_for(run), progress=bar.update if bar else None, device=device
+            )
             store.add(record)
             if log is not None:
                 log(f"{record['kind']} w={run.width} seed={run.seed}: CE {record['cross_entropy']:.4f}")
@@ -859,6 +904,7 @@ __all__ = [
     "ResultStore",
     "bayes_limits",
     "bayes_probs",
+    "check_device",
     "default_steps",
     "draw_alpha",
     "ensure",

@@ -11,6 +11,7 @@ Train the mapping-problem grid of a profile without the notebook (what the ``ful
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -241,17 +242,22 @@ def mapping_progress(P) -> tuple[int, int]:
     return sum(run.key() in store for run in plan), len(plan)
 
 
-def mapping_records(P, *, progress: bool = True) -> pd.DataFrame:
+def mapping_records(
+    P, *, progress: bool = True, seeds: Sequence[int] | None = None, device: str = "cpu"
+) -> pd.DataFrame:
     """The records of the chapter's grid as a frame (:func:`toys.records_frame`). ``default`` reads the
     committed results and trains nothing (missing runs are left out; :func:`mapping_progress` counts them);
-    ``smoke`` and ``full`` train whatever is missing first."""
+    ``smoke`` and ``full`` train whatever is missing first, on ``device``, and only for ``seeds`` when given
+    (so that several processes can share a grid)."""
     experiment = mapping_experiment(P)
+    if seeds is not None:
+        experiment = dataclasses.replace(experiment, seeds=tuple(seeds))
     store = toys.ResultStore(results_file(P))
     if P.profile == "default":
         plan = [run for _, run in experiment.plan()]
         return toys.records_frame([store.records[run.key()] for run in plan if run.key() in store])
     checkpoints = None if P.scratch else paths.checkpoints_dir() / "toys"
-    records = toys.ensure(experiment, store, checkpoints=checkpoints, progress=progress)
+    records = toys.ensure(experiment, store, checkpoints=checkpoints, progress=progress, device=device)
     return toys.records_frame(records)
 
 
@@ -563,6 +569,15 @@ def cli(argv: Sequence[str] | None = None) -> int:
         prog="python -m distill_scaling.chapters.capacity_gap_toys", description=cli.__doc__
     )
     parser.add_argument("--profile", default="full", choices=["smoke", "default", "full"])
+    parser.add_argument(
+        "--seeds",
+        default=None,
+        help="comma-separated seeds to train, a subset of the profile's range(mlp_seeds) (default: all); "
+        "processes given different seeds can fill one results file side by side",
+    )
+    parser.add_argument(
+        "--device", default="cpu", help="'cpu' (default), 'cuda' or 'cuda:N'; records note the device"
+    )
     args = parser.parse_args(argv)
     import torch
 
@@ -570,6 +585,19 @@ def cli(argv: Sequence[str] | None = None) -> int:
     from ..notebook import Params
 
     P = Params(validate(chapter_params(CHAPTER), {"profile": args.profile}))
+    try:
+        toys.check_device(args.device)
+    except ValueError as err:
+        parser.error(f"--device: {err}")
+    seeds = None
+    if args.seeds is not None:
+        allowed = list(range(P.mlp_seeds))
+        try:
+            seeds = [int(s) for s in args.seeds.split(",")]
+        except ValueError:
+            seeds = None
+        if not seeds or any(s not in allowed for s in seeds):
+            parser.error(f"--seeds must be comma-separated ints from {allowed}; got {args.seeds!r}")
     P.scratch = args.profile == "smoke"
     P.runs_dir = Path(paths.runs_dir())
     if P.scratch:
@@ -577,7 +605,7 @@ def cli(argv: Sequence[str] | None = None) -> int:
 
         P.runs_dir = Path(tempfile.mkdtemp(prefix="ds-toys-")) / "runs"
     check(P)
-    frame = mapping_records(P)
+    frame = mapping_records(P, seeds=seeds, device=args.device)
     experiment = mapping_experiment(P)
     print(f"{len(frame)} runs in {results_file(P)}; total wall time {frame['wall_s'].sum() / 3600:.2f} h")
     for sweep in ("fig11", "fig12"):

@@ -446,3 +446,15 @@ def test_mapping_records_trains_only_the_given_seeds(tmp_path, monkeypatch):
     monkeypatch.setattr(toys, "ensure", fake_ensure)
     chapter.mapping_records(P, seeds=[1], progress=False)
     assert seen == {"seeds": (1,), "device": "cpu"}
+
+
+def test_seeds_text_counts_seeds_across_each_seeds_own_teacher(tmp_path):
+    # Students of different seeds have different teachers (each seed trains its own): the count must group
+    # them by the teacher's width and steps, not by the teacher's key.
+    from distill_scaling.chapters import capacity_gap_toys as chapter
+
+    exp = _tiny_experiment(seeds=(0, 1))
+    store = toys.ResultStore(toys.results_path(tmp_path))
+    frame = toys.records_frame(toys.ensure(exp, store, progress=False))
+    assert chapter.seeds_text(frame, exp) == "2"
+    assert chapter.seeds_text(frame[frame["seed"] == 0], exp) == "1 of the planned 2"

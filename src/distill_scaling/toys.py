@@ -850,7 +850,8 @@ def ensure(
 
 
 def records_frame(records: Iterable[dict[str, Any]]):
-    """One row per record: kind, width, seed, steps, teacher (kind, width, steps), metrics, wall time."""
+    """One row per record: kind, width, seed, steps, teacher (kind, width, steps), metrics, wall time and
+    the device it trained on."""
     import pandas as pd
 
     rows = []
@@ -871,6 +872,7 @@ def records_frame(records: Iterable[dict[str, Any]]):
                 "accuracy": r["accuracy"],
                 "kl_to_teacher": r.get("kl_to_teacher", np.nan),
                 "wall_s": r["wall_s"],
+                "device": r.get("provenance", {}).get("device", "cpu"),
                 "key": r["key"],
             }
         )

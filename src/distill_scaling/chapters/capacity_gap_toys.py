@@ -228,7 +228,9 @@ def seeds_text(frame: pd.DataFrame, experiment: toys.MappingExperiment) -> str:
     planned = len(experiment.seeds)
     if frame.empty:
         return "0"
-    per_config = frame.groupby(["kind", "width", "steps", "teacher_key"], dropna=False)["seed"].nunique()
+    # Each seed has its own teachers, so a configuration is the teacher's width and steps, not its key.
+    config = ["kind", "width", "steps", "teacher", "teacher_width", "teacher_steps"]
+    per_config = frame.groupby(config, dropna=False)["seed"].nunique()
     lo, hi = int(per_config.min()), int(per_config.max())
     if lo == hi == planned:
         return str(planned)
@@ -491,6 +493,7 @@ def mapping_numbers(frame: pd.DataFrame, experiment: toys.MappingExperiment) -> 
         # Seeds actually recorded: a default-profile page of an incomplete grid must not claim the design's.
         "map_seeds": seeds_text(frame, experiment),
         "map_hours": float(frame["wall_s"].sum() / 3600),
+        "map_devices": device_text(frame),
         "map_mid_width": mid,
         "map_student_widths": ", ".join(map(str, widths)),
         "map_teacher_widths": ", ".join(map(str, experiment.teacher_widths)),
@@ -554,10 +557,22 @@ def styled(table: pd.DataFrame, caption: str, digits: int = 3):
 
 
 def runtime_table(frame: pd.DataFrame) -> pd.DataFrame:
-    """Wall time of the mapping-problem runs by kind, in seconds (see each record's provenance)."""
-    out = frame.groupby("kind")["wall_s"].agg(["count", "sum", "median"])
+    """Wall time of the mapping-problem runs by device and kind, in seconds (see each record's provenance)."""
+    out = frame.groupby(["device", "kind"])["wall_s"].agg(["count", "sum", "median"])
     out.columns = ["runs", "total wall time (s)", "median per run (s)"]
     return out
+
+
+def device_text(frame: pd.DataFrame) -> str:
+    """Where the recorded runs trained, e.g. "26 on one CPU thread and 118 on cuda (NVIDIA H100 ...)"."""
+    if frame.empty:
+        return "none yet"
+    counts = frame["device"].value_counts()
+    parts = [
+        f"{n} on one CPU thread" if device == "cpu" else f"{n} on {device}"
+        for device, n in sorted(counts.items(), key=lambda item: item[0] != "cpu")
+    ]
+    return " and ".join(parts)
 
 
 # --- Command line -------------------------------------------------------------------------------------------
@@ -623,6 +638,7 @@ __all__ = [
     "check",
     "context_check",
     "context_sentence",
+    "device_text",
     "styled",
     "fig_kernel_regression",
     "fig_mapping",

@@ -29,7 +29,21 @@ def test_block_specs_are_feasible(block: str, m_star) -> None:
         assert s.lr == study.STUDY_LR
 
 
-FIXED_M_BLOCKS = {"teachers", "protocol3", "baselines", "protocol2", "protocol1"}
+FIXED_M_BLOCKS = {"teachers", "protocol3", "baselines", "protocol2", "protocol1", "gap-seeds"}
+
+
+def test_gap_seeds_repeat_protocol3_students_with_other_seeds() -> None:
+    p3 = study.protocol3_block()
+    gap = study.gap_seeds_block()
+    distilled = [s for s in gap if s.teacher]
+    assert {s.seed for s in gap} == set(study.GAP_SEEDS)
+    # Every extra seed repeats a protocol-3 run: same student, tokens and teacher.
+    p3_configs = {(s.model, s.tokens, s.teacher) for s in p3}
+    assert distilled and all((s.model, s.tokens, s.teacher) in p3_configs for s in distilled)
+    assert len(distilled) == len(study.GAP_SEEDS) * len(study.GAP_MULTIPLES) * len(study.TEACHERS)
+    # ... with the supervised baseline of each (student, tokens, seed).
+    baselines = {(s.model, s.tokens, s.seed) for s in gap if not s.teacher}
+    assert baselines == {(s.model, s.tokens, s.seed) for s in distilled}
 
 
 def test_distillation_blocks_use_recorded_or_planned_teachers(monkeypatch) -> None:

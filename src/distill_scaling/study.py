@@ -192,6 +192,27 @@ def protocol1_block(budgets: Sequence[float] = STUDENT_BUDGETS) -> list[RunSpec]
     return out
 
 
+#: Extra seeds of the capacity-gap students: the smallest student at its two largest token multiples, where the
+#: gap shows (chapter 07), from every teacher; seed 0 is protocol 3 itself.
+GAP_SEEDS = (1, 2)
+GAP_MULTIPLES = (8, 16)
+
+
+def gap_seeds_block(seeds: Sequence[int] = GAP_SEEDS) -> list[RunSpec]:
+    """Protocol 3's smallest student at 8 and 16 M* again with other seeds (init and data order), from every
+    teacher, and its supervised baselines: the capacity gap judged over seeds, not one run per teacher."""
+    student = STUDENTS[0]
+    out = []
+    for k in GAP_MULTIPLES:
+        d = int(k * m_star() * _n_params(student))
+        if not feasible(student, d, "student"):
+            continue
+        for seed in seeds:
+            out += [distill(student, d, t, seed=seed) for t in teacher_block()]
+            out.append(RunSpec(student, tokens=d, split="student", lr=STUDY_LR, seed=seed, data_seed=seed))
+    return out
+
+
 def baseline_block() -> list[RunSpec]:
     """Supervised students on the student split at every distillation (N_S, D_S): the L~_S of each verdict."""
     seen: dict[str, RunSpec] = {}
@@ -231,6 +252,7 @@ BLOCKS: dict[str, Block] = {
         Block("baselines", baseline_block, "supervised students at every distillation (N_S, D_S)"),
         Block("protocol2", protocol2_block, "IsoFLOP teachers / fixed-M* students (L_T collapse)"),
         Block("protocol1", protocol1_block, "fixed-M* teachers / student IsoFLOPs"),
+        Block("gap-seeds", gap_seeds_block, "protocol 3's L1 student at 8, 16 M* with seeds 1, 2"),
     )
 }
 

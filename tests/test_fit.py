@@ -359,3 +359,35 @@ def test_study_scale_design_and_transported_truth_reproduce_the_paper_losses():
             rtol=1e-10,
         )
     assert (dist.c0, dist.c1, dist.f1, dist.d1, dist.gamma) == (2.549, 522.6, 0.090, 1.315, 0.764)
+
+
+# --- Synthetic runs keep their noiseless law ----------------------------------------------------------------
+
+
+def test_simulated_runs_carry_the_noiseless_law():
+    rng = np.random.default_rng(3)
+    sup = fit_data.simulate_supervised(fit_data.paper_supervised_design(), laws.PAPER_SUPERVISED, 0.02, rng)
+    np.testing.assert_allclose(
+        sup["L_clean"], laws.supervised_loss(sup["N"], sup["D"], laws.PAPER_SUPERVISED)
+    )
+    noise = np.log(sup["L"] / sup["L_clean"])
+    assert 0.015 < noise.std() < 0.025  # the noise is relative, of the size asked for
+
+    design = fit_data.paper_distillation_design().iloc[::20]
+    dist = fit_data.simulate_distillation(design, laws.PAPER_SUPERVISED, laws.PAPER_DISTILLATION, 0.02, rng)
+    clean = laws.distillation_loss(
+        dist["N_S"], dist["D_S"], dist["L_T"], laws.PAPER_DISTILLATION, laws.PAPER_SUPERVISED
+    )
+    np.testing.assert_allclose(dist["L_S_clean"], clean)
+    assert not np.allclose(dist["L_S"], dist["L_S_clean"])
+
+
+def test_supervised_recovery_scores_predictions_against_the_truth():
+    from distill_scaling.chapters import trusting_the_fit as chapter
+
+    table = chapter.supervised_recovery([0.0, 0.02], seeds=1, grid=chapter.SMOKE_SUPERVISED_GRID)
+    noiseless = table[table["noise"] == 0.0]
+    assert (noiseless["truth_max"] < 1e-3).all()
+    noisy = table[table["noise"] == 0.02]
+    # Against noisy observations the error includes the noise; against the truth it does not.
+    assert (noisy["truth_mean"] < noisy["held_out_mean"]).all()

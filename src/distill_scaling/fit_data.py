@@ -225,9 +225,11 @@ def rescale_design(design: pd.DataFrame, scale: Scale) -> pd.DataFrame:
 def simulate_supervised(
     design: pd.DataFrame, coef: SupervisedCoefficients, noise: float, rng: np.random.Generator
 ) -> pd.DataFrame:
-    """Add a loss column ``L``: law x exp(noise x standard normal); ``noise`` is a relative std."""
+    """Add a loss column ``L``: law x exp(noise x standard normal), ``noise`` a relative std; and ``L_clean``,
+    the law itself (what a prediction should be judged against)."""
     out = design.copy()
-    out["L"] = supervised_loss(out["N"], out["D"], coef) * np.exp(noise * rng.standard_normal(len(out)))
+    out["L_clean"] = supervised_loss(out["N"], out["D"], coef)
+    out["L"] = out["L_clean"] * np.exp(noise * rng.standard_normal(len(out)))
     return out
 
 
@@ -242,7 +244,8 @@ def simulate_distillation(
     """Add teacher losses ``L_T`` (supervised law) and student losses ``L_S`` (distillation law), each with
     multiplicative noise of relative size ``noise`` (``teacher_noise`` for teachers; default the same).
 
-    The student's loss is generated from the *measured* teacher loss, which is what the law takes as input.
+    The student's loss is generated from the *measured* teacher loss, which is what the law takes as input;
+    ``L_S_clean`` is the law's student loss at that teacher loss, before the student's noise.
     """
     out = design.copy()
     tn = noise if teacher_noise is None else teacher_noise
@@ -250,5 +253,6 @@ def simulate_distillation(
         tn * rng.standard_normal(len(out))
     )
     clean = distillation_loss(out["N_S"], out["D_S"], out["L_T"], distillation, supervised)
+    out["L_S_clean"] = clean
     out["L_S"] = clean * np.exp(noise * rng.standard_normal(len(out)))
     return out

@@ -40,7 +40,8 @@ def scenario(
         design.append(
             {
                 "block": r.get("block", block), "key": key, "model": r["student"], "n_params": r["n_s"],
-                "tokens": r["tokens"], "tokens_requested": r["tokens"], "seed": 0, "teacher": r["teacher"],
+                "tokens": r["tokens"], "tokens_requested": r["tokens"], "seed": r.get("seed", 0),
+                "teacher": r["teacher"],
                 "teacher_model": model, "teacher_n_params": n_t, "teacher_tokens": 24 * n_t,
                 "teacher_flops": 1e12, "teacher_budget": r.get("teacher_budget", math.nan),
                 "multiple": r["tokens"] / (24 * r["n_s"]), "student_flops": 1e11,
@@ -322,3 +323,19 @@ def test_the_law_needs_nine_runs_and_valid_arguments():
         da.fit_distillation_law(law_runs().drop(columns="teacher_loss"), SUP)
     with pytest.raises(FileNotFoundError, match="distillation-scaling chapter"):
         da.load_distillation_fit("/nonexistent/distillation.json")
+
+
+def test_capacity_gap_over_seeds_averages_and_counts_paired_seeds():
+    # A rise of 0.012 nats in each of three seeds: within the noise of one pair of runs (threshold ~0.0165 at
+    # this loss), resolved for means over three seeds (threshold ~0.0095), and worse in all three seeds.
+    rows = [dict(r, seed=seed, l_s=r["l_s"] + 0.001 * seed) for seed in (0, 1, 2) for r in u_shaped(0.012)]
+    design, rec = scenario(rows)
+    one = da.capacity_gap(da.distillation_runs(rec, design[design["seed"] == 0]), RES).iloc[0]
+    assert one["gap"] == "within noise" and one["seeds"] == 1 and one["seeds_worse"] == "1/1"
+    r = da.capacity_gap(da.distillation_runs(rec, design), RES).iloc[0]
+    assert r["seeds"] == 3 and r["seeds_worse"] == "3/3" and r["teachers"] == 4
+    assert r["rise"] == pytest.approx(0.012) and r["best_loss"] == pytest.approx(1.95 + 0.001)
+    assert r["threshold"] == pytest.approx(one["threshold"] / math.sqrt(3), rel=1e-3)
+    assert r["gap"] == "resolved"
+    verdict, text = da.judge_gap(da.distillation_runs(rec, design), RES)
+    assert verdict == "reproduced" and "mean of 3 seeds, worse in 3/3" in text

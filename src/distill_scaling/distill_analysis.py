@@ -42,10 +42,13 @@ from scipy import stats
 from . import analysis as an
 from .laws import DistillationCoefficients, SupervisedCoefficients
 
-#: The study's distillation blocks, in the paper's numbering: 3 (capacity gap), 2 (L_T collapse), 1.
-DISTILL_BLOCKS = ("protocol3", "protocol2", "protocol1")
+#: The study's distillation blocks, in the paper's numbering: 3 (capacity gap), 2 (L_T collapse), 1; then
+#: ``gap-seeds``, protocol 3's capacity-gap students again with other seeds.
+DISTILL_BLOCKS = ("protocol3", "protocol2", "protocol1", "gap-seeds")
+#: The blocks whose runs judge the capacity gap: protocol 3 and its extra seeds.
+GAP_BLOCKS = ("protocol3", "gap-seeds")
 #: Supervised blocks the distillation runs need: their teachers and their supervised baselines.
-SUPPORT_BLOCKS = ("teachers", "baselines")
+SUPPORT_BLOCKS = ("teachers", "baselines", "gap-seeds")
 #: Chapter 06's blocks whose seed repeats measure the noise.
 NOISE_BLOCKS = ("isoflop-small", "noise", "isoflop-large")
 
@@ -309,40 +312,56 @@ def _spearman(x: np.ndarray, y: np.ndarray) -> float:
 
 def capacity_gap(dist: pd.DataFrame, res: Resolution) -> pd.DataFrame:
     """Per student and token budget with two or more teachers (paper Figs. 4, 37): the best teacher (lowest
-    L_S), the strongest teacher (lowest L_T) and ``rise`` = L_S(strongest) - L_S(best) >= 0, judged against
-    the noise (``gap``: ``resolved``, ``within noise``, ``none`` when the strongest teacher is the best, or
-    ``not judged``); the KL of the strongest and the weakest teacher's student and ``kl_rank`` =
-    Spearman's rho between L_T and KL (-1: KL rises with every stronger teacher)."""
+    mean L_S over the seeds recorded), the strongest teacher (lowest L_T) and ``rise`` = L_S(strongest) -
+    L_S(best) >= 0, judged against the noise of a difference of two means (``gap``: ``resolved``, ``within
+    noise``, ``none`` when the strongest teacher is the best, or ``not judged``); ``seeds``, the fewest seeds
+    of any teacher, and ``seeds_worse``, in how many of the seeds both teachers have the strongest teacher's
+    student is worse than the best one's (a paired count: a seed fixes the student's initialisation and data
+    order); the KL of the strongest and the weakest teacher's student and ``kl_rank`` = Spearman's rho between
+    L_T and KL (-1: KL rises with every stronger teacher)."""
     cols = [
-        "model", "n_params", "tokens", "multiple", "teachers", "best_teacher", "best_teacher_loss",
+        "model", "n_params", "tokens", "multiple", "teachers", "seeds", "best_teacher", "best_teacher_loss",
         "best_loss", "strongest_teacher", "strongest_teacher_loss", "strongest_loss", "rise", "threshold",
-        "gap", "kl_strongest", "kl_weakest", "kl_rank",
+        "gap", "seeds_worse", "kl_strongest", "kl_weakest", "kl_rank",
     ]  # fmt: skip
     rows = []
-    d = dist.dropna(subset=["teacher_loss", "val_loss"])
+    d = unique_runs(dist).dropna(subset=["teacher_loss", "val_loss"])
     for (model, tokens), g in d.groupby(["model", "tokens"], sort=True):
-        g = g.drop_duplicates("teacher").sort_values("teacher_loss")
-        if len(g) < 2:
+        per = (
+            g.groupby("teacher")
+            .agg(
+                teacher_model=("teacher_model", "first"), teacher_loss=("teacher_loss", "first"),
+                val_loss=("val_loss", "mean"), val_kl=("val_kl", "mean"), seeds=("seed", "nunique"),
+            )
+            .sort_values("teacher_loss")
+        )  # fmt: skip
+        if len(per) < 2:
             continue
-        best, strongest, weakest = g.loc[g["val_loss"].idxmin()], g.iloc[0], g.iloc[-1]
+        best, strongest, weakest = per.loc[per["val_loss"].idxmin()], per.iloc[0], per.iloc[-1]
         rise = float(strongest["val_loss"] - best["val_loss"])
-        thr = float(res.threshold(best["val_loss"]))
-        if best["key"] == strongest["key"]:
-            gap = "none"
-        elif not np.isfinite(thr):
-            gap = "not judged"
+        # A difference of two means over n_b and n_s independent seeds: sqrt((1/n_b + 1/n_s) / 2) times the
+        # noise of a difference of two single runs (conservative: seeds pair the students).
+        shrink = math.sqrt((1 / best["seeds"] + 1 / strongest["seeds"]) / 2)
+        thr = float(res.threshold(best["val_loss"])) * shrink
+        if best.name == strongest.name:
+            gap, worse = "none", ""
         else:
-            gap = "resolved" if rise > thr else "within noise"
+            by_seed = g.pivot_table(index="seed", columns="teacher", values="val_loss")
+            both = by_seed[[best.name, strongest.name]].dropna()
+            worse = f"{int((both[strongest.name] > both[best.name]).sum())}/{len(both)}"
+            gap = "not judged" if not np.isfinite(thr) else "resolved" if rise > thr else "within noise"
         rows.append(
             {
                 "model": model, "n_params": float(g["n_params"].iloc[0]), "tokens": float(tokens),
-                "multiple": float(g["multiple"].iloc[0]), "teachers": len(g),
+                "multiple": float(g["multiple"].iloc[0]), "teachers": len(per),
+                "seeds": int(per["seeds"].min()),
                 "best_teacher": best["teacher_model"], "best_teacher_loss": float(best["teacher_loss"]),
                 "best_loss": float(best["val_loss"]), "strongest_teacher": strongest["teacher_model"],
                 "strongest_teacher_loss": float(strongest["teacher_loss"]),
                 "strongest_loss": float(strongest["val_loss"]), "rise": rise, "threshold": thr, "gap": gap,
-                "kl_strongest": float(strongest["val_kl"]), "kl_weakest": float(weakest["val_kl"]),
-                "kl_rank": _spearman(g["teacher_loss"].to_numpy(float), g["val_kl"].to_numpy(float)),
+                "seeds_worse": worse, "kl_strongest": float(strongest["val_kl"]),
+                "kl_weakest": float(weakest["val_kl"]),
+                "kl_rank": _spearman(per["teacher_loss"].to_numpy(float), per["val_kl"].to_numpy(float)),
             }
         )  # fmt: skip
     return pd.DataFrame(rows, columns=cols)
@@ -856,6 +875,11 @@ def judge_collapse(p2: pd.DataFrame, res: Resolution) -> tuple[str, str]:
     return verdict, "; ".join(parts)
 
 
+def _seeds_text(r: pd.Series) -> str:
+    """ ", mean of 3 seeds, worse in 3/3" for a capacity-gap row judged over several seeds, else ""."""
+    return f", mean of {r.seeds} seeds, worse in {r.seeds_worse}" if r.seeds > 1 else ""
+
+
 def judge_gap(p3: pd.DataFrame, res: Resolution) -> tuple[str, str]:
     """Verdict and evidence on the capacity gap from protocol-3 runs."""
     if p3.empty:
@@ -877,7 +901,7 @@ def judge_gap(p3: pd.DataFrame, res: Resolution) -> tuple[str, str]:
         txt = (
             f"{head}{len(resolved)} with a resolved gap (largest: {r.model} at {r.multiple:.3g} M*, whose "
             f"student of the strongest teacher, {r.strongest_teacher}, is {r.rise:.4f} nats worse than that "
-            f"of {r.best_teacher}; threshold {r.threshold:.4f})"
+            f"of {r.best_teacher}{_seeds_text(r)}; threshold {r.threshold:.4f})"
         )
         return "reproduced", txt + kl_txt
     if gap["gap"].eq("not judged").all():
@@ -886,7 +910,8 @@ def judge_gap(p3: pd.DataFrame, res: Resolution) -> tuple[str, str]:
         r = within.loc[within["rise"].idxmax()]
         txt = (
             f"{head}in {len(within)}, the strongest teacher is not the best, but by at most {r.rise:.4f} "
-            f"nats ({r.model} at {r.multiple:.3g} M*), within the noise (threshold {r.threshold:.4f}): the "
+            f"nats ({r.model} at {r.multiple:.3g} M*{_seeds_text(r)}), within the noise "
+            f"(threshold {r.threshold:.4f}): the "
             "student stops improving with a stronger teacher, without a resolved rise"
         )
         return "partly", txt + kl_txt
@@ -996,7 +1021,7 @@ def findings(dist: pd.DataFrame, res: Resolution) -> pd.DataFrame:
     p2 = dist[dist["block"] == "protocol2"]
     judged = {
         "teacher only through L_T": judge_collapse(p2, res),
-        "capacity gap": judge_gap(p3, res),
+        "capacity gap": judge_gap(dist[dist["block"].isin(GAP_BLOCKS)], res),
         "students beat teachers": judge_beat(dist, res),
         "better below, worse above": judge_crossing(p3, res),
         "convergence": judge_convergence(p3, res),

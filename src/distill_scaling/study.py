@@ -192,8 +192,8 @@ def protocol1_block(budgets: Sequence[float] = STUDENT_BUDGETS) -> list[RunSpec]
     return out
 
 
-#: Extra seeds of the capacity-gap students: the smallest student at its two largest token multiples, where the
-#: gap shows (chapter 07), from every teacher; seed 0 is protocol 3 itself.
+#: Extra seeds of the capacity-gap students: the smallest student at its two largest token multiples, where
+#: the gap shows (chapter 07), from every teacher; seed 0 is protocol 3 itself.
 GAP_SEEDS = (1, 2)
 GAP_MULTIPLES = (8, 16)
 

@@ -186,7 +186,7 @@ def study_specs() -> list[runs.RunSpec]:
     from .. import study
 
     ready = []
-    for b in ("teachers", "protocol3", "baselines", "protocol2", "protocol1"):
+    for b in ("teachers", "protocol3", "baselines", "protocol2", "protocol1", "gap-seeds"):
         try:
             study.BLOCKS[b].build()
             ready.append(b)
@@ -211,6 +211,10 @@ class StudyData:
     def block(self, name: str) -> pd.DataFrame:
         """The recorded runs of one protocol block."""
         return self.dist[self.dist["block"] == name]
+
+    def gap_runs(self) -> pd.DataFrame:
+        """The recorded runs that judge the capacity gap: protocol 3 and its extra seeds."""
+        return self.dist[self.dist["block"].isin(da.GAP_BLOCKS)]
 
     @property
     def skipped(self) -> dict[str, str]:
@@ -573,7 +577,10 @@ def protocol3_frame(p3: pd.DataFrame) -> pd.DataFrame:
 
 def gap_frame(gap: pd.DataFrame) -> pd.DataFrame:
     """The capacity-gap table for display."""
-    cols = ["teachers", "best teacher", "strongest teacher", "rise (nats)", "threshold", "gap", "KL rank ρ"]
+    cols = [
+        "teachers", "seeds", "best teacher", "strongest teacher", "rise (nats)", "threshold", "gap",
+        "seeds worse", "KL rank ρ",
+    ]  # fmt: skip
     if gap.empty:
         return pd.DataFrame(columns=cols)
     out = pd.DataFrame(
@@ -581,6 +588,7 @@ def gap_frame(gap: pd.DataFrame) -> pd.DataFrame:
             "student": gap["model"],
             "M* multiple": gap["multiple"].round(3),
             "teachers": gap["teachers"],
+            "seeds": gap["seeds"],
             "best teacher": gap["best_teacher"] + " (L_S " + gap["best_loss"].map("{:.4f}".format) + ")",
             "strongest teacher": gap["strongest_teacher"]
             + " (L_S "
@@ -589,6 +597,7 @@ def gap_frame(gap: pd.DataFrame) -> pd.DataFrame:
             "rise (nats)": gap["rise"],
             "threshold": gap["threshold"],
             "gap": gap["gap"],
+            "seeds worse": gap["seeds_worse"],
             "KL rank ρ": gap["kl_rank"],
         }
     )
@@ -1001,7 +1010,8 @@ def numbers(
 ) -> dict[str, str]:  # fmt: skip
     """Every value glued into the prose (strings, so that a pending quantity reads as such)."""
     p3 = data.block("protocol3")
-    gap = da.capacity_gap(p3, res)
+    gap_runs = data.gap_runs()
+    gap = da.capacity_gap(gap_runs, res)
     typical = (
         float(p3["val_loss"].median())
         if len(p3)
@@ -1016,7 +1026,7 @@ def numbers(
         "dis_noise_rel": f"{100 * noise.rel_std:.2f}%" if noise.measured else "pending",
         "dis_resolve_factor": f"{res.factor:g}",
         "dis_teacher_agreement": teacher_agreement_sentence(data),
-        "dis_gap": gap_sentence(gap, p3, res),
+        "dis_gap": gap_sentence(gap, gap_runs, res),
         "dis_beat": beat_sentence(data.dist, res),
         "dis_supervised": supervised_sentence(p3, res),
         "dis_convergence": convergence_sentence(p3, res),

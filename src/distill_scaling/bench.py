@@ -39,6 +39,11 @@ TRAIN_PAIRS = [("L2-d32", "L4-d64"), ("L4-d64", "L6-d96"), ("L6-d96", "L8-d128")
 LARGEST = ["L8-d128", "L10-d160"]
 BENCH_BATCH = 32
 
+#: Speed targets of the training core: supervised training of the largest zoo sizes at this fraction of the
+#: one-thread matmul peak or more, and a distillation step at most this many times its FLOP-ideal ratio.
+TARGET_FRACTION_OF_PEAK = 0.60
+TARGET_KD_OVER_IDEAL = 1.15
+
 
 def bench_dir():
     return paths.data_dir() / "bench"

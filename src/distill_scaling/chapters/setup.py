@@ -329,6 +329,34 @@ def bench_table(result: dict) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def bench_targets(table: pd.DataFrame) -> dict[str, str]:
+    """The benchmark against the speed targets (:data:`bench.TARGET_FRACTION_OF_PEAK`, for the largest sizes,
+    and :data:`bench.TARGET_KD_OVER_IDEAL`), as phrases for the prose: ``peak`` and ``kd``."""
+    from .. import bench
+
+    # The largest size benchmarked, the one the chapter's prose quotes.
+    largest = table[table["student"].isin(bench.LARGEST)]
+    frac = float(largest["% of matmul peak"].iloc[-1]) / 100 if len(largest) else float("nan")
+    target = bench.TARGET_FRACTION_OF_PEAK
+    if not np.isfinite(frac):
+        peak = f"the largest sizes were not benchmarked, so our target of {target:.0%} is not judged"
+    elif frac >= target:
+        peak = f"which meets our target of {target:.0%} of the peak for the largest sizes"
+    else:
+        peak = (
+            f"short of our target of {target:.0%} of the peak for the largest sizes by "
+            f"{100 * (target - frac):.0f} percentage points"
+        )
+    worst = float(table["ratio / ideal"].max())
+    kd_target = bench.TARGET_KD_OVER_IDEAL
+    kd = (
+        f"within our target of {kd_target:.2f}"
+        if worst <= kd_target
+        else f"above our target of {kd_target:.2f}"
+    )
+    return {"peak": peak, "kd": kd}
+
+
 def main(argv: list[str] | None = None) -> int:
     """Train the missing learning-rate sweep runs of a profile, then print the sweep table."""
     ap = argparse.ArgumentParser(prog="python -m distill_scaling.chapters.setup")

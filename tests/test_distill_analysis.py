@@ -339,3 +339,35 @@ def test_capacity_gap_over_seeds_averages_and_counts_paired_seeds():
     assert r["gap"] == "resolved"
     verdict, text = da.judge_gap(da.distillation_runs(rec, design), RES)
     assert verdict == "reproduced" and "mean of 3 seeds, worse in 3/3" in text
+
+
+def test_write_ours_pairs_the_two_bootstraps_for_the_planner(tmp_path):
+    sup_names = list(laws.SupervisedCoefficients.NAMES)
+    dist_names = list(laws.DistillationCoefficients.NAMES)
+    sup_point, dist_point = laws.as_dict(laws.PAPER_SUPERVISED), laws.as_dict(laws.PAPER_DISTILLATION)
+    sup_samples = pd.DataFrame([{k: sup_point[k] * (1 + 0.01 * i) for k in sup_names} for i in range(5)])
+    sup_samples.loc[1, "E"] = np.nan  # a refit that did not converge is left out
+    dist_samples = pd.DataFrame([{k: dist_point[k] * (1 + 0.01 * i) for k in dist_names} for i in range(3)])
+    sup = an.SupervisedLawFit(
+        laws.PAPER_SUPERVISED,
+        pd.DataFrame(
+            {"key": ["a", "b"], "n_params": [1e4, 1e5], "tokens": [1e6, 1e7], "val_loss": [2.2, 2.0]}
+        ),
+        sup_samples, 5, 0.8, 0.9, None, None, {"date": "d1", "git_commit": "c1", "n_runs": 2},
+    )  # fmt: skip
+    runs = pd.DataFrame(
+        {"key": ["s"], "n_params": [3e3], "tokens": [6e5], "teacher_loss": [1.9], "val_loss": [2.1]}
+    )
+    dist = da.DistillationLawFit(
+        laws.PAPER_DISTILLATION, laws.PAPER_SUPERVISED, runs, dist_samples, 3, 1.0, 0.9, None, None,
+        {"date": "d2", "git_commit": "c2", "n_runs": 1},
+    )  # fmt: skip
+    path = da.write_ours(sup, dist, tmp_path / "fits" / "ours.json")
+    loaded = planner.load_coefficient_set(path)
+    assert loaded.name == "ours" and loaded.n_samples == 3  # 4 converged supervised, 3 distillation
+    assert loaded.supervised_samples[1].E == pytest.approx(sup_point["E"] * 1.02)  # the NaN row is skipped
+    assert loaded.distillation_samples[2].c0 == pytest.approx(dist_point["c0"] * 1.02)
+    assert "N_S 3e+03 to 3e+03" in loaded.description and "extrapolate" in loaded.description
+    doc = json.loads(path.read_text())
+    assert doc["provenance"]["distillation"]["git_commit"] == "c2"
+    assert doc["provenance"]["ranges"]["supervised"]["n_params"] == [1e4, 1e5]

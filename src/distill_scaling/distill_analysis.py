@@ -773,6 +773,64 @@ def save_distillation_fit(result: DistillationLawFit, path: Path | str | None = 
     return path
 
 
+def write_ours(
+    supervised: an.SupervisedLawFit, distillation: DistillationLawFit, path: Path | str | None = None
+) -> Path:
+    """Write ``data/fits/ours.json``, the coefficient set the planner loads as ``--coefficients ours``: the
+    supervised law of chapter 06 and the distillation law of chapter 07, with their bootstrap samples.
+
+    The two bootstraps resample different runs, so they are independent; their converged samples are paired
+    by index, up to the shorter of the two. The description states the ranges of the fitted runs: a plan
+    outside them extrapolates our laws far beyond what they saw.
+    """
+    from . import planner
+
+    path = an.fits_path("ours") if path is None else Path(path)
+    sup_s = supervised.samples.dropna().reset_index(drop=True)
+    dist_s = distillation.samples.dropna().reset_index(drop=True)
+    n = min(len(sup_s), len(dist_s))
+    sup_names = [c for c in SupervisedCoefficients.NAMES if c in sup_s.columns]
+    sup_samples = [
+        SupervisedCoefficients(**{c: float(r[c]) for c in sup_names}) for _, r in sup_s[:n].iterrows()
+    ]
+    dist_samples = [
+        DistillationCoefficients(**{c: float(r[c]) for c in DistillationCoefficients.NAMES})
+        for _, r in dist_s[:n].iterrows()
+    ]
+
+    def span(frame: pd.DataFrame, col: str, fmt: str = ".3g") -> str:
+        return f"{frame[col].min():{fmt}} to {frame[col].max():{fmt}}"
+
+    sr, dr = supervised.runs, distillation.runs
+    description = (
+        f"Our laws at CPU scale (Busbridge et al.'s forms, our fits): the supervised law from {len(sr)} runs "
+        f"(N {span(sr, 'n_params')} parameters, D {span(sr, 'tokens')} tokens), the distillation law from "
+        f"{len(dr)} runs (N_S {span(dr, 'n_params')}, D_S {span(dr, 'tokens')}, "
+        f"L_T {span(dr, 'teacher_loss', '.3f')} nats per byte); {n} paired bootstrap samples. "
+        "Plans outside these ranges extrapolate."
+    )
+
+    def summary(fit_provenance: dict) -> dict:
+        keys = ("date", "git_commit", "n_runs", "runs_digest", "level")
+        return {k: fit_provenance.get(k) for k in keys}
+
+    provenance = {
+        "supervised": summary(supervised.provenance),
+        "distillation": summary(distillation.provenance),
+        "pairing": "independent bootstraps, converged samples paired by index up to the shorter",
+        "ranges": {
+            "supervised": {c: [float(sr[c].min()), float(sr[c].max())] for c in ("n_params", "tokens")},
+            "distillation": {
+                c: [float(dr[c].min()), float(dr[c].max())] for c in ("n_params", "tokens", "teacher_loss")
+            },
+        },
+    }
+    return planner.write_coefficient_set(
+        path, supervised.params, distillation.params, supervised_samples=sup_samples,
+        distillation_samples=dist_samples, name="ours", description=description, provenance=provenance,
+    )  # fmt: skip
+
+
 def load_distillation_fit(path: Path | str | None = None) -> DistillationLawFit:
     """Read a fit written by :func:`save_distillation_fit` (default ``data/fits/distillation.json``)."""
     from . import laws

@@ -27,7 +27,7 @@ from matplotlib.ticker import NullFormatter, NullLocator
 
 from .. import analysis as an
 from .. import distill_analysis as da
-from .. import plots, runs
+from .. import laws, plots, runs
 from ..laws import PAPER_DISTILLATION, SupervisedCoefficients
 from ..model import config_from_name
 from ..notebook import Param, Params, chapter_params, validate
@@ -1095,7 +1095,24 @@ def cli(argv: Sequence[str] | None = None) -> int:
         print(f"nothing stored: {state.reason}")
         return 0
     print(f"stored {fit_path(P)} ({state.source}): {state.fit.params}")
+    print(write_ours(state.fit))
     return 0
+
+
+def write_ours(fit: da.DistillationLawFit) -> str:
+    """Write ``data/fits/ours.json`` (the planner's ``--coefficients ours``) from chapter 06's stored
+    supervised fit and ``fit``, when ``fit`` holds exactly that supervised law fixed; say what was done."""
+    path = an.fits_path("supervised")
+    if not path.is_file():
+        return f"ours.json not written: no stored supervised fit at {path} (chapter 06 writes it)"
+    sup = an.load_supervised_fit(path)
+    mine, theirs = laws.as_dict(fit.supervised), laws.as_dict(sup.params)
+    if any(not math.isclose(mine[k], theirs[k], rel_tol=1e-9) for k in SupervisedCoefficients.NAMES):
+        return (
+            "ours.json not written: the distillation fit holds a different supervised law fixed than "
+            f"{path}; refit it after the stored supervised fit is current"
+        )
+    return f"stored {da.write_ours(sup, fit)} (the planner's --coefficients ours)"
 
 
 if __name__ == "__main__":

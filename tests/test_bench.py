@@ -31,3 +31,36 @@ def test_bench_targets_say_by_how_much_a_target_is_missed():
     assert "meets" in setup.bench_targets(table)["peak"]
     table.loc[table.index[-1], "% of matmul peak"] = 50.0
     assert setup.bench_targets(table)["peak"].endswith("by 10 percentage points")
+
+
+def _fit_bench(fit_cpu: float, boot_cpu_4096: float) -> dict:
+    res = {
+        "chinchilla_fit": {"wall_seconds": 2.0, "cpu_seconds": 1.7, "n_runs": 240, "n_starts": 4500},
+        "chinchilla_bootstrap": {"wall_seconds": 70.0, "cpu_seconds": 36.0, "n_resamples": 4096},
+        "distillation_fit": {"wall_seconds": 80.0, "cpu_seconds": fit_cpu, "n_runs": 697, "n_starts": 216000},
+        "distillation_bootstrap": {
+            "wall_seconds": 10.0, "cpu_seconds": 8.0, "n_resamples": 64,
+            "cpu_seconds_per_4096": boot_cpu_4096, "wall_seconds_per_4096": 640.0,
+        },
+    }  # fmt: skip
+    return {"date": "2026-11-28T04:40:00+00:00", "machine": {"loadavg_before": [3.0]}, "results": res}
+
+
+def test_fit_speed_table_and_sentences_judge_the_budgets():
+    from distill_scaling.chapters import trusting_the_fit as chapter
+
+    table = chapter.speed_table(_fit_bench(65.6, 500.0)).set_index("fit")
+    assert list(table["runs"]) == [240, 240, 697, 697]  # a bootstrap resamples the fit above it
+    assert table.loc["distillation law, the paper's grid", "within budget"] == "yes"
+    boot = table.iloc[-1]
+    assert boot["starts / resamples"] == 4096 and boot["CPU (s)"] == 500.0 and boot["within budget"] == "yes"
+    words = chapter.speed_numbers(_fit_bench(65.6, 500.0))
+    assert words["fit"] == "66 CPU seconds (80 s of wall time), within our budget of 120 s"
+    assert (
+        words["boot"].startswith("8.3 CPU minutes for 4096 refits")
+        and "within our budget of 10" in words["boot"]
+    )
+    slow = chapter.speed_numbers(_fit_bench(240.0, 1200.0))
+    assert "2.0 times our budget of 120 s" in slow["fit"] and "2.0 times our budget" in slow["boot"]
+    assert chapter.speed_table(_fit_bench(240.0, 1200.0))["within budget"].tolist()[2:] == ["no", "no"]
+    assert "not measured" in chapter.speed_numbers(None)["fit"]

@@ -529,6 +529,76 @@ def fig_identifiability(
     return fig
 
 
+# --- Speed --------------------------------------------------------------------------------------------------
+
+
+#: The fitter's speed budgets on this machine: a full distillation fit of ~700 runs (216,000 starts), and
+#: 4096 bootstrap refits of it.
+FIT_BUDGET_SECONDS = 120.0
+BOOTSTRAP_BUDGET_SECONDS = 600.0
+
+#: The benchmark's items, as the table names them: key -> (what, budget in seconds or None).
+SPEED_ITEMS = {
+    "chinchilla_fit": ("Chinchilla refit (Epoch's grid)", None),
+    "chinchilla_bootstrap": ("its bootstrap", None),
+    "supervised_paper_grid": ("supervised law, the paper's grid, 73 runs", None),
+    "distillation_fit": ("distillation law, the paper's grid", FIT_BUDGET_SECONDS),
+    "distillation_bootstrap": ("its bootstrap", BOOTSTRAP_BUDGET_SECONDS),
+}
+
+
+def speed_table(saved: dict[str, Any]) -> pd.DataFrame:
+    """The saved fit benchmark (``bench.load("fit")``) as a table: runs, starts or resamples, wall and CPU
+    seconds, and the budget with whether the CPU time meets it (the CPU time is what a machine free of other
+    work would take). A bootstrap timed on fewer resamples is scaled to 4096."""
+    res = saved["results"]
+    rows, runs = [], None
+    for key, (what, budget) in SPEED_ITEMS.items():
+        if key not in res:
+            continue
+        r = res[key]
+        if not key.endswith("bootstrap"):
+            runs = r.get("n_runs")  # a bootstrap resamples the runs of the fit above it
+        scaled = "cpu_seconds_per_4096" in r
+        cpu = r["cpu_seconds_per_4096"] if scaled else r["cpu_seconds"]
+        rows.append(
+            {
+                "fit": what,
+                "runs": runs,
+                "starts / resamples": 4096 if scaled else r.get("n_resamples", r.get("n_starts")),
+                "wall (s)": r["wall_seconds_per_4096"] if scaled else r["wall_seconds"],
+                "CPU (s)": cpu,
+                "budget (s)": budget,
+                "within budget": "" if budget is None else ("yes" if cpu <= budget else "no"),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def speed_numbers(saved: dict[str, Any] | None) -> dict[str, str]:
+    """The prose's speed figures as strings ("not measured" when no benchmark is saved)."""
+    if saved is None:
+        none = "not measured (run `python -m distill_scaling bench --only fit`)"
+        return {"fit": none, "boot": none, "date": "never", "load": "n/a", "runs": "~700"}
+    res = saved["results"]
+    fit_, boot = res["distillation_fit"], res["distillation_bootstrap"]
+
+    def verdict(cpu: float, budget: float) -> str:
+        return "within" if cpu <= budget else f"{cpu / budget:.1f} times"
+
+    return {
+        "fit": f"{fit_['cpu_seconds']:.0f} CPU seconds ({fit_['wall_seconds']:.0f} s of wall time), "
+        f"{verdict(fit_['cpu_seconds'], FIT_BUDGET_SECONDS)} our budget of {FIT_BUDGET_SECONDS:.0f} s",
+        "boot": f"{boot['cpu_seconds_per_4096'] / 60:.1f} CPU minutes for 4096 refits "
+        f"({boot['wall_seconds_per_4096'] / 60:.1f} min of wall time), "
+        f"{verdict(boot['cpu_seconds_per_4096'], BOOTSTRAP_BUDGET_SECONDS)} our budget of "
+        f"{BOOTSTRAP_BUDGET_SECONDS / 60:.0f} minutes",
+        "date": saved["date"][:10],
+        "load": f"{saved['machine']['loadavg_before'][0]:.1f}",
+        "runs": f"{fit_['n_runs']}",
+    }
+
+
 # --- Saved results ------------------------------------------------------------------------------------------
 
 

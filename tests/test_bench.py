@@ -1,4 +1,5 @@
-"""The benchmark's figures against the speed targets, as the Setup chapter words them."""
+"""The benchmarks' figures against their targets, as the chapters word them (Setup: training; chapter 03: the
+fitter)."""
 
 from __future__ import annotations
 

@@ -502,6 +502,16 @@ def eigen_table(res: fit.FitResult) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def eigen_spread_text(eig: pd.DataFrame) -> str:
+    """How far the Hessian's eigenvalues spread, for the prose: "a factor of 3.2e+08", or, beyond what float64
+    can resolve (a ratio above 1e12, or a non-positive smallest eigenvalue), "more than 1e12: the Hessian is
+    singular to machine precision"."""
+    lo, hi = float(eig["eigenvalue"].min()), float(eig["eigenvalue"].max())
+    if lo <= 0 or hi / lo > 1e12:
+        return "more than 1e12: the Hessian is singular to machine precision"
+    return f"a factor of {hi / lo:.1e}"
+
+
 def fig_identifiability(
     samples: pd.DataFrame, estimate: dict[str, float], converged: np.ndarray
 ) -> plt.Figure:

@@ -103,8 +103,13 @@ def test_progress_table_counts_recorded_runs_per_block():
             "flops": [1.0, 2.0, 2.0, 4.0],
         }
     )
-    rec = pd.DataFrame({"key": ["k2", "zzz"]})
+    rec = pd.DataFrame({"key": ["k2", "zzz"], "wall_time_s": [7200.0, 3600.0]})
     p = an.progress_table(rec, design)
+    assert p.loc["a", "wall_hours"] == 2.0 and p.loc["all (distinct runs)", "wall_hours"] == 2.0
+    shown = an.progress_frame(p)
+    assert shown.loc["b", "runs recorded"] == "1 of 2" and shown.loc["b", "training wall time (h)"] == 2.0
+    assert an.progress_frame(p.iloc[:0]).empty
+    assert an.progress_table(rec.drop(columns="wall_time_s"), design)["wall_hours"].eq(0).all()
     assert p.loc["a", "recorded"] == 1 and p.loc["a", "total"] == 2
     assert p.loc["b", "flops_recorded"] == 2.0 and p.loc["b", "flops_total"] == 6.0
     assert p.loc["all (distinct runs)", "recorded"] == 1 and p.loc["all (distinct runs)", "total"] == 3

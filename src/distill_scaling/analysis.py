@@ -183,21 +183,50 @@ def supervised_runs(
 
 
 def progress_table(records: pd.DataFrame, design: pd.DataFrame) -> pd.DataFrame:
-    """Per block of the design: runs recorded, runs in total, and the compute of each (FLOPs)."""
+    """Per block of the design: runs recorded, runs in total, the compute of each (FLOPs) and the training
+    wall time of the recorded runs (``wall_hours``, from the records' ``wall_time_s``; a run's wall time
+    depends on the machine and on what else ran beside it)."""
     have = set(records["key"]) if records is not None and not records.empty else set()
     d = design.assign(recorded=design["key"].isin(have))
     d["flops_recorded"] = d["flops"].where(d["recorded"], 0.0)
+    has_wall = records is not None and "wall_time_s" in getattr(records, "columns", [])
+    wall = (
+        records.drop_duplicates("key").set_index("key")["wall_time_s"] if has_wall else pd.Series(dtype=float)
+    )
+    d["wall_hours"] = pd.to_numeric(d["key"].map(wall), errors="coerce").fillna(0.0) / 3600
     out = d.groupby("block", sort=False).agg(
         recorded=("recorded", "sum"), total=("key", "size"), flops_recorded=("flops_recorded", "sum"),
-        flops_total=("flops", "sum"),
+        flops_total=("flops", "sum"), wall_hours=("wall_hours", "sum"),
     )  # fmt: skip
+    distinct = d.drop_duplicates("key")
     out.loc["all (distinct runs)"] = [
-        int(d.drop_duplicates("key")["recorded"].sum()),
+        int(distinct["recorded"].sum()),
         int(d["key"].nunique()),
-        float(d.drop_duplicates("key")["flops_recorded"].sum()),
-        float(d.drop_duplicates("key")["flops"].sum()),
+        float(distinct["flops_recorded"].sum()),
+        float(distinct["flops"].sum()),
+        float(distinct["wall_hours"].sum()),
     ]
     out[["recorded", "total"]] = out[["recorded", "total"]].astype(int)
+    return out
+
+
+def progress_frame(progress: pd.DataFrame) -> pd.DataFrame:
+    """:func:`progress_table` for display: runs recorded of the total, compute recorded and in total (PFLOP),
+    and the training wall time of the recorded runs (hours)."""
+    cols = ["runs recorded", "compute recorded (PFLOP)", "compute in total (PFLOP)", "training wall time (h)"]
+    if progress.empty:
+        return pd.DataFrame(columns=cols)
+    p = progress
+    out = pd.DataFrame(
+        {
+            cols[0]: p["recorded"].astype(str) + " of " + p["total"].astype(str),
+            cols[1]: p["flops_recorded"] / 1e15,
+            cols[2]: p["flops_total"] / 1e15,
+            cols[3]: p["wall_hours"],
+        },
+        index=p.index,
+    )
+    out.index.name = "block"
     return out
 
 

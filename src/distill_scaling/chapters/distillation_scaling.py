@@ -383,20 +383,8 @@ def progress_sentence(data: StudyData) -> str:
 
 
 def progress_frame(data: StudyData) -> pd.DataFrame:
-    """Runs and compute (PFLOP) recorded per block of the chapter's design."""
-    p = data.progress
-    if p.empty:
-        return pd.DataFrame(columns=["runs recorded", "compute recorded (PFLOP)", "compute in total (PFLOP)"])
-    out = pd.DataFrame(
-        {
-            "runs recorded": p["recorded"].astype(str) + " of " + p["total"].astype(str),
-            "compute recorded (PFLOP)": p["flops_recorded"] / 1e15,
-            "compute in total (PFLOP)": p["flops_total"] / 1e15,
-        },
-        index=p.index,
-    )
-    out.index.name = "block"
-    return out
+    """Runs, compute (PFLOP) and training wall time recorded per block of the chapter's design."""
+    return an.progress_frame(data.progress)
 
 
 def design_sentence(data: StudyData) -> str:

@@ -315,18 +315,8 @@ def progress_sentence(data: StudyData) -> str:
 
 
 def progress_frame(data: StudyData) -> pd.DataFrame:
-    """The progress table for display: runs and compute (PFLOP) recorded per block."""
-    p = data.progress.copy()
-    out = pd.DataFrame(
-        {
-            "runs recorded": p["recorded"].astype(str) + " of " + p["total"].astype(str),
-            "compute recorded (PFLOP)": p["flops_recorded"] / 1e15,
-            "compute in total (PFLOP)": p["flops_total"] / 1e15,
-        },
-        index=p.index,
-    )
-    out.index.name = "block"
-    return out
+    """The progress table for display: runs, compute (PFLOP) and training wall time recorded per block."""
+    return an.progress_frame(data.progress)
 
 
 # --- noise --------------------------------------------------------------------------------------------------

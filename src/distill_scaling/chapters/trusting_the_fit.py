@@ -588,8 +588,11 @@ def speed_table(saved: dict[str, Any]) -> pd.DataFrame:
 def speed_numbers(saved: dict[str, Any] | None) -> dict[str, str]:
     """The prose's speed figures as strings ("not measured" when no benchmark is saved)."""
     if saved is None:
-        none = "not measured (run `python -m distill_scaling bench --only fit`)"
-        return {"fit": none, "boot": none, "date": "never", "load": "n/a", "runs": "~700"}
+        none = "not measured yet"
+        return {
+            "fit": none, "boot": none, "runs": "~700",
+            "when": "No fit benchmark is saved yet: `python -m distill_scaling bench --only fit` measures it",
+        }  # fmt: skip
     res = saved["results"]
     fit_, boot = res["distillation_fit"], res["distillation_bootstrap"]
 
@@ -603,8 +606,10 @@ def speed_numbers(saved: dict[str, Any] | None) -> dict[str, str]:
         f"({boot['wall_seconds_per_4096'] / 60:.1f} min of wall time), "
         f"{verdict(boot['cpu_seconds_per_4096'], BOOTSTRAP_BUDGET_SECONDS)} our budget of "
         f"{BOOTSTRAP_BUDGET_SECONDS / 60:.0f} minutes",
-        "date": saved["date"][:10],
-        "load": f"{saved['machine']['loadavg_before'][0]:.1f}",
+        "when": f"Measured on {saved['date'][:10]}, with a load average of "
+        f"{saved['machine']['loadavg_before'][0]:.1f} when it started: the machine was training the study at "
+        "the same time, so we judge the budgets on the process's CPU time, which is what a machine free of "
+        "other work would take",
         "runs": f"{fit_['n_runs']}",
     }
 

@@ -799,14 +799,20 @@ class SupervisedLawFit:
 
     def sample_coefficients(self) -> list[SupervisedCoefficients]:
         """The bootstrap samples as coefficient sets (for the planner's paired samples)."""
-        cols = [c for c in SupervisedCoefficients.NAMES if c in self.samples.columns]
-        return [SupervisedCoefficients(**{c: float(r[c]) for c in cols}) for _, r in self.samples.iterrows()]
+        return coefficient_samples(self.samples, SupervisedCoefficients)
 
     def coefficient_table(self, paper: SupervisedCoefficients | None = None) -> pd.DataFrame:
         """Ours (estimate and interval) beside the paper's Table 6, for E, A, B, alpha, beta, gamma, a, b."""
         from .laws import PAPER_SUPERVISED
 
         return coefficient_table(self.params, PAPER_SUPERVISED if paper is None else paper)
+
+
+def coefficient_samples(samples: pd.DataFrame, cls: type) -> list:
+    """Bootstrap samples (one row per refit) as coefficient sets of ``cls`` (either law), leaving out a row
+    with a missing coefficient (a refit whose coefficients are not finite)."""
+    cols = [c for c in cls.NAMES if c in samples.columns]
+    return [cls(**{c: float(r[c]) for c in cols}) for _, r in samples[cols].dropna().iterrows()]
 
 
 def coefficient_table(

@@ -82,13 +82,10 @@ VERDICTS = ("reproduced", "partly", "not reproduced", "pending")
 
 
 def baseline_of(spec):
-    """The supervised baseline of a distillation spec: the same student model, tokens, seeds and learning
-    rate, trained on the student split without a teacher (``study.baseline_block`` builds the same specs)."""
-    from .runs import RunSpec
+    """The supervised baseline of a distillation spec (:func:`distill_scaling.study.baseline_of`)."""
+    from . import study
 
-    return RunSpec(
-        spec.model, tokens=spec.tokens, split=spec.split, lr=spec.lr, seed=spec.seed, data_seed=spec.data_seed
-    )
+    return study.baseline_of(spec)
 
 
 def _teacher_spec(spec, teachers: Mapping | None, runs_dir: Path | None):
@@ -623,6 +620,10 @@ class DistillationLawFit:
 
         return an.coefficient_table(self.params, PAPER_DISTILLATION if paper is None else paper)
 
+    def sample_coefficients(self) -> list[DistillationCoefficients]:
+        """The bootstrap samples as coefficient sets (for the planner's paired samples)."""
+        return an.coefficient_samples(self.samples, DistillationCoefficients)
+
 
 def fit_distillation_law(
     runs: pd.DataFrame,
@@ -786,17 +787,9 @@ def write_ours(
     from . import planner
 
     path = an.fits_path("ours") if path is None else Path(path)
-    sup_s = supervised.samples.dropna().reset_index(drop=True)
-    dist_s = distillation.samples.dropna().reset_index(drop=True)
-    n = min(len(sup_s), len(dist_s))
-    sup_names = [c for c in SupervisedCoefficients.NAMES if c in sup_s.columns]
-    sup_samples = [
-        SupervisedCoefficients(**{c: float(r[c]) for c in sup_names}) for _, r in sup_s[:n].iterrows()
-    ]
-    dist_samples = [
-        DistillationCoefficients(**{c: float(r[c]) for c in DistillationCoefficients.NAMES})
-        for _, r in dist_s[:n].iterrows()
-    ]
+    sup_samples, dist_samples = supervised.sample_coefficients(), distillation.sample_coefficients()
+    n = min(len(sup_samples), len(dist_samples))
+    sup_samples, dist_samples = sup_samples[:n], dist_samples[:n]
 
     def span(frame: pd.DataFrame, col: str, fmt: str = ".3g") -> str:
         return f"{frame[col].min():{fmt}} to {frame[col].max():{fmt}}"

@@ -208,18 +208,24 @@ def gap_seeds_block(seeds: Sequence[int] = GAP_SEEDS) -> list[RunSpec]:
         if not feasible(student, d, "student"):
             continue
         for seed in seeds:
-            out += [distill(student, d, t, seed=seed) for t in teacher_block()]
-            out.append(RunSpec(student, tokens=d, split="student", lr=STUDY_LR, seed=seed, data_seed=seed))
+            students = [distill(student, d, t, seed=seed) for t in teacher_block()]
+            out += [*students, baseline_of(students[0])]
     return out
+
+
+def baseline_of(spec: RunSpec) -> RunSpec:
+    """The supervised baseline of a distillation spec: the same student model, tokens, seeds and learning
+    rate, trained on the same (student) split without a teacher."""
+    return RunSpec(
+        spec.model, tokens=spec.tokens, split=spec.split, lr=spec.lr, seed=spec.seed, data_seed=spec.data_seed
+    )
 
 
 def baseline_block() -> list[RunSpec]:
     """Supervised students on the student split at every distillation (N_S, D_S): the L~_S of each verdict."""
     seen: dict[str, RunSpec] = {}
     for spec in protocol3_block() + protocol2_block():
-        b = RunSpec(
-            spec.model, tokens=spec.tokens, split="student", lr=STUDY_LR, seed=spec.seed, data_seed=spec.seed
-        )
+        b = baseline_of(spec)
         seen.setdefault(b.key, b)
     return list(seen.values())
 

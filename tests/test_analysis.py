@@ -341,6 +341,8 @@ def test_fit_supervised_law_recovers_a_known_law_and_extrapolates(law_fit):
     assert pred["lowest"].sum() == 5
     assert set(law_fit.params.intervals) >= {"E", "alpha", "a", "b"}
     assert law_fit.provenance["n_runs"] == 24 and law_fit.provenance["runs_digest"] == law_fit.digest
+    # The interval-growth check ran, and a well-spread design of a known law leaves nothing unbounded.
+    assert law_fit.unbounded == [] and law_fit.provenance["interval_growth"]["iterations"][-1] == 400
 
 
 @pytest.mark.slow

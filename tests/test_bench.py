@@ -42,6 +42,7 @@ def _fit_bench(fit_cpu: float, boot_cpu_4096: float) -> dict:
         "distillation_bootstrap": {
             "wall_seconds": 10.0, "cpu_seconds": 8.0, "n_resamples": 64,
             "cpu_seconds_per_4096": boot_cpu_4096, "wall_seconds_per_4096": 640.0,
+            "converged_fraction": 0.875,
         },
     }  # fmt: skip
     return {"date": "2026-11-28T04:40:00+00:00", "machine": {"loadavg_before": [3.0]}, "results": res}
@@ -60,6 +61,7 @@ def test_fit_speed_table_and_sentences_judge_the_budgets():
     assert (
         words["boot"].startswith("8.3 CPU minutes for 4096 refits")
         and "within our budget of 10" in words["boot"]
+        and "scaled from 64 resamples; 88% of the refits converged" in words["boot"]
     )
     slow = chapter.speed_numbers(_fit_bench(240.0, 1200.0))
     assert "2.0 times our budget of 120 s" in slow["fit"] and "2.0 times our budget" in slow["boot"]

@@ -173,3 +173,25 @@ def test_a_stored_fit_of_the_same_runs_is_read_even_with_a_newer_supervised_law(
     assert "carries the one of its date" in nums["dis_supervised_source"]
     same = ch.distillation_law(data, ch.SupervisedState(old_sup, "stored", 30), P)
     assert same.source == "stored" and same.supervised_current
+
+
+def test_coefficient_table_says_which_coefficients_the_runs_do_not_bound():
+    """An interval that the growth check found unbounded is not printed; the ratios follow alpha and beta."""
+    from types import SimpleNamespace
+
+    from distill_scaling.chapters import distillation_scaling as chapter
+    from distill_scaling.chapters.supervised_scaling import UNBOUNDED_MARK
+    from distill_scaling.laws import PAPER_DISTILLATION
+
+    params = PAPER_DISTILLATION.replace(
+        intervals={n: (0.9 * getattr(PAPER_DISTILLATION, n), 1.1 * getattr(PAPER_DISTILLATION, n))
+                   for n in (*PAPER_DISTILLATION.NAMES, "a", "b")}
+    )  # fmt: skip
+    law = SimpleNamespace(params=params, runs=[None] * 84, unbounded=["gamma", "alpha"])
+    ours = chapter.coefficient_frame(law)["ours"]
+    marked = {name for name, cell in ours.items() if UNBOUNDED_MARK in cell}
+    assert marked == {"γ′", "α′", "a′ = β′/(α′+β′)", "b′ = α′/(α′+β′)"}
+    assert "–" in ours["c0"] and UNBOUNDED_MARK not in ours["c0"]
+    assert ours["runs"] == "84"
+    law.unbounded = []
+    assert not any(UNBOUNDED_MARK in cell for cell in chapter.coefficient_frame(law)["ours"])

@@ -305,6 +305,7 @@ def test_the_law_fit_round_trips_and_the_planner_reads_it(law_fit, tmp_path):
     back = da.load_distillation_fit(path)
     assert back.digest == law_fit.digest == da.runs_digest(law_fit.runs, SUP)
     assert back.params == law_fit.params and back.supervised == SUP and back.threshold == law_fit.threshold
+    assert back.unbounded == law_fit.unbounded and "interval_growth" in back.provenance
     assert da.runs_digest(law_fit.runs, SUP.replace(E=1.3)) != law_fit.digest
     cs = planner.load_coefficient_set(path)
     assert cs.distillation == law_fit.params and cs.n_samples == len(law_fit.samples)

@@ -9,7 +9,14 @@ import numpy as np
 import pytest
 
 from distill_scaling import fit, fit_data, laws
-from distill_scaling.bootstrap import bootstrap, cold_refits, extrapolation_check, resample_weights
+from distill_scaling.bootstrap import (
+    bootstrap,
+    cold_refits,
+    extrapolation_check,
+    interval_growth,
+    resample_weights,
+)
+from distill_scaling.fit_batch import batch_gauss_newton
 from distill_scaling.fit_objective import DistillationLogLaw, RunData, SupervisedLogLaw
 
 #: 2^6 = 64 starts inside the paper's supervised grid: small enough for the exhaustive search.
@@ -239,6 +246,79 @@ def test_bootstrap_refits_really_converge_and_spread():
     assert set(boot.table().index) == set(laws.PAPER_SUPERVISED.NAMES)
     wider = boot.intervals(0.99)
     assert all(wider[n][0] <= iv[n][0] and wider[n][1] >= iv[n][1] for n in iv)
+
+
+def test_gauss_newton_matrix_comes_with_the_same_objective_and_gradient():
+    law, data = DistillationLogLaw(), _distillation_data()
+    rng = np.random.default_rng(4)
+    theta = _true_theta(laws.PAPER_DISTILLATION.replace(c1=20.0, f1=0.3)) + rng.normal(0, 0.02, (3, 9))
+    w = rng.poisson(1.0, (3, data.n)).astype(float) + 0.5
+    f, g, h = law.batch_gauss_newton(theta, data, w)
+    fb, gb = law.batch_objective_and_grad(theta, data, w)
+    np.testing.assert_allclose(f, fb, rtol=1e-12)
+    np.testing.assert_allclose(g, gb, rtol=1e-10, atol=1e-14)
+    np.testing.assert_allclose(h, h.transpose(0, 2, 1))
+    assert np.all(np.linalg.eigvalsh(h) > -1e-9 * np.abs(h).max())
+
+
+def test_gauss_newton_reaches_the_optimum_of_a_well_posed_fit(noisy_fit):
+    start = noisy_fit.theta + 0.05
+    weights = np.ones((1, noisy_fit.n_runs))
+    out = batch_gauss_newton(noisy_fit.law, noisy_fit.data, start[None, :], weights, max_iter=400)
+    best, _ = noisy_fit.law.objective_and_grad(noisy_fit.theta, noisy_fit.data)
+    assert out.objective[0] <= best * (1 + 1e-6)
+    np.testing.assert_allclose(out.theta[0], noisy_fit.theta, rtol=1e-3, atol=1e-3)
+
+
+def _nearly_constant_tokens_fit():
+    """Runs whose token counts span 5%: B / D^beta is one constant, so E trades against it freely."""
+    rng = np.random.default_rng(2)
+    N = 10 ** rng.uniform(8, 10, 48)
+    D = 1e11 * 10 ** rng.uniform(0, 0.05, 48)
+    L = laws.supervised_loss(N, D) * np.exp(0.005 * rng.standard_normal(48))
+    return fit.fit_supervised(N, D, L, gamma=1.0, grid={k: v for k, v in SMALL_GRID.items() if k != "gamma"})
+
+
+def test_interval_growth_flags_a_coefficient_the_runs_do_not_bound(noisy_fit):
+    """Gradient-tested refits collapse an unbounded interval; interval_growth says so; the warm bootstrap's
+    Gauss-Newton stage does not collapse it.
+
+    With tokens nearly constant, every quasi-Newton refit passes the optimality test and E's interval comes
+    out a few per cent wide, while Gauss-Newton refits of the same resamples keep widening it as the
+    objective keeps falling. On a design that spans tokens nothing is flagged.
+    """
+    res = _nearly_constant_tokens_fit()
+    growth = interval_growth(res, 16, seed=0)
+    assert growth.unbounded() == ["E"]
+    assert growth.widths.loc["E"].iloc[-1] > 10 * growth.widths.loc["E"].iloc[0]
+    assert np.all(np.diff(growth.objective.to_numpy()) <= 0)
+    collapsed = bootstrap(res, 16, seed=0, strategy="quasi-newton")
+    assert collapsed.converged_fraction == 1.0
+    assert collapsed.table().loc["E", "relative_width"] < growth.widths.loc["E"].iloc[-1] / 100
+    warm = bootstrap(res, 16, seed=0)
+    assert warm.table().loc["E", "relative_width"] > 10 * collapsed.table().loc["E", "relative_width"]
+    assert interval_growth(noisy_fit, 16, seed=0).unbounded() == []
+
+
+def test_warm_and_quasi_newton_refits_agree_on_a_well_posed_law(noisy_fit):
+    a = bootstrap(noisy_fit, 16, seed=3)
+    b = bootstrap(noisy_fit, 16, seed=3, strategy="quasi-newton")
+    assert a.converged_fraction == b.converged_fraction == 1.0
+    np.testing.assert_allclose(a.samples.to_numpy(), b.samples.to_numpy(), rtol=1e-4)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"n_resamples": 2}, "n_resamples"),
+        ({"iterations": (50, 25)}, "iterations"),
+        ({"iterations": (0, 25)}, "iterations"),
+        ({"level": 1.5}, "level"),
+    ],
+)
+def test_interval_growth_rejects_bad_input(noisy_fit, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        interval_growth(noisy_fit, **kwargs)
 
 
 def test_bootstrap_is_reproducible_with_a_seed(noisy_fit):

@@ -755,6 +755,11 @@ class SupervisedLawFit:
     def digest(self) -> str:
         return runs_digest(self.runs)
 
+    @property
+    def unbounded(self) -> list[str]:
+        """Coefficients whose bootstrap interval the runs do not bound (see :func:`growth_provenance`)."""
+        return list(self.provenance.get("unbounded", []))
+
     def predictions(self) -> pd.DataFrame:
         """Per run: the law's prediction from all runs (``pred_all``, ``err_all`` = L_hat/L - 1) and from the
         high-loss runs (``pred_high``, ``err_high``), whether it was ``held_out`` of the latter, and whether
@@ -850,6 +855,31 @@ def bootstrap_intervals(samples: pd.DataFrame, level: float) -> dict[str, tuple[
     return {c: tuple(float(v) for v in np.quantile(s[c], q)) for c in s.columns}
 
 
+#: Resamples of the interval-growth check run with every law fit (:func:`bootstrap.interval_growth`).
+GROWTH_RESAMPLES = 32
+
+
+def growth_provenance(result, seed: int = 0) -> dict:
+    """Run :func:`distill_scaling.bootstrap.interval_growth` on a fit and return what the provenance keeps:
+    ``unbounded`` (coefficients the runs do not bound) and ``interval_growth`` (the widths), or
+    ``interval_growth_error`` if it failed (reported, not hidden)."""
+    from .bootstrap import interval_growth
+
+    try:
+        g = interval_growth(result, GROWTH_RESAMPLES, seed=seed)
+    except (ArithmeticError, ValueError, FloatingPointError, np.linalg.LinAlgError) as exc:
+        return {"interval_growth_error": f"{type(exc).__name__}: {exc}"}
+    return {
+        "unbounded": g.unbounded(),
+        "interval_growth": {
+            "n_resamples": g.n_resamples,
+            "iterations": [int(k) for k in g.widths.columns],
+            "widths": {c: [float(v) for v in row] for c, row in g.widths.iterrows()},
+            "objective": [float(v) for v in g.objective],
+        },
+    }
+
+
 def fit_supervised_law(
     runs: pd.DataFrame,
     *,
@@ -910,6 +940,7 @@ def fit_supervised_law(
         except (ArithmeticError, ValueError, FloatingPointError) as exc:
             prov["bootstrap_error"] = f"{type(exc).__name__}: {exc}"
         prov["bootstrap_seconds"] = round(time.perf_counter() - t0, 2)
+        prov.update(growth_provenance(res, seed))
     threshold = high = None
     try:
         threshold = holdout_threshold(t["val_loss"], holdout)

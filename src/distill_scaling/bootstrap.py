@@ -6,12 +6,17 @@ how many times each run was drawn (run weights), which gives exactly the objecti
 
 How each resample is refitted (``strategy``):
 
-- ``"warm"`` (default): from the full-data optimum *and* from the other distinct local optima that the full
-  fit's multi-start search found (``alternatives`` of them), all resamples optimised together with the batched
-  optimiser, the best solution of each finished by scipy's L-BFGS-B. A resample's objective is a small
+- ``"warm"`` (default): first damped Gauss-Newton steps from the full-data optimum (up to
+  :data:`GAUSS_NEWTON_ITER`; they follow directions the runs barely determine, where a gradient-based refit
+  stops at once and the interval collapses: see :func:`interval_growth`), then from that point *and* from
+  the other distinct local optima that the full fit's multi-start search found (``alternatives`` of them),
+  all resamples optimised together with the batched quasi-Newton optimiser, the best solution of each
+  finished by scipy's L-BFGS-B. A resample's objective is a small
   perturbation of the full-data objective, so its minima lie near the full-data minima; the alternatives
   let a resample switch basin when another minimum becomes the lowest. :func:`cold_refits` refits resamples
   the expensive way (the whole grid search on each) to check this on a given problem.
+- ``"quasi-newton"``: the warm strategy without its Gauss-Newton stage (what this package did before; kept
+  to show what that stage changes: on a law with poorly determined directions its intervals collapse).
 - ``"grid"``: the whole grid search on every resample (slow; for validation).
 
 Every refit is tested for convergence (projected gradient, as in :mod:`distill_scaling.fit`); intervals use
@@ -29,15 +34,20 @@ import numpy as np
 import pandas as pd
 
 from .fit import KKT_TOL, FitResult, coefficients, grid_points, multistart, refine_start
-from .fit_batch import batch_minimize
+from .fit_batch import batch_gauss_newton, batch_minimize
 from .laws import DistillationCoefficients, SupervisedCoefficients
 
-STRATEGIES = ("warm", "grid")
+STRATEGIES = ("warm", "quasi-newton", "grid")
 
 #: Iteration cap of each refit (batched stage, then scipy's L-BFGS-B for refits that fail the optimality
 #: test). Refits that still fail it are reported as not converged and left out of the intervals: on a
 #: poorly identified law they crawl along flat valleys of the objective for many thousand iterations.
 REFIT_MAX_ITER = 1000
+
+#: Iteration cap of the Gauss-Newton stage that starts every warm refit. On a well-posed law it converges in
+#: a few dozen iterations and changes nothing; on the distillation law it is what moves refits along its
+#: poorly determined directions (400: where the widths of its bounded coefficients have nearly settled).
+GAUSS_NEWTON_ITER = 400
 
 
 def resample_weights(n_runs: int, n_resamples: int, seed: int) -> np.ndarray:
@@ -188,11 +198,11 @@ def bootstrap(
     thetas = np.empty((n_resamples, len(result.theta)))
     objective = np.empty(n_resamples)
     pgrad = np.empty(n_resamples)
-    if strategy == "warm":
+    if strategy in ("warm", "quasi-newton"):
         starts = _distinct_optima(result, alternatives)
         for s in range(0, n_resamples, chunk):
             e = min(s + chunk, n_resamples)
-            th, f, pg = _warm_refits(result, starts, weights[s:e])
+            th, f, pg = _warm_refits(result, starts, weights[s:e], gauss_newton=strategy == "warm")
             thetas[s:e], objective[s:e], pgrad[s:e] = th, f, pg
             if progress is not None:
                 progress(e, n_resamples)
@@ -218,15 +228,23 @@ def bootstrap(
 
 
 def _warm_refits(
-    result: FitResult, starts: np.ndarray, weights: np.ndarray
+    result: FitResult, starts: np.ndarray, weights: np.ndarray, gauss_newton: bool = True
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Refit every resample (row of ``weights``) from every start; keep each resample's best, polished."""
+    """Refit every resample (row of ``weights``): Gauss-Newton from the first start (if ``gauss_newton``),
+    then the quasi-Newton stage from its end point and from the other starts; keep each resample's best,
+    polished."""
     law, data = result.law, result.data
-    n_b, n_s = len(weights), len(starts)
+    n_b, n_s, p = len(weights), len(starts), starts.shape[1]
+    first = np.tile(starts[0], (n_b, 1))
+    if gauss_newton:
+        first = batch_gauss_newton(
+            law, data, first, weights, max_iter=GAUSS_NEWTON_ITER, pg_tol=KKT_TOL / 10
+        ).theta
+    per = np.concatenate([first[:, None, :], np.broadcast_to(starts[1:], (n_b, n_s - 1, p))], axis=1)
     batch = batch_minimize(
         law,
         data,
-        np.tile(starts, (n_b, 1)),
+        per.reshape(-1, p),
         np.repeat(weights, n_s, axis=0),
         pg_tol=KKT_TOL / 10,
         max_iter=REFIT_MAX_ITER,
@@ -273,6 +291,94 @@ def cold_refits(result: FitResult, weights: np.ndarray, refine: int | None = Non
         best = search.best
         out.append((best.theta, best.scaled_objective, best.projected_gradient))
     return out
+
+
+# --- Are the intervals bounded by the runs? -----------------------------------------------------------------
+
+
+@dataclass
+class IntervalGrowth:
+    """Bootstrap interval widths as refits are allowed more Gauss-Newton iterations.
+
+    ``widths``: one row per coefficient, one column per cumulative iteration count, the relative width of the
+    ``level`` percentile interval (``(high - low) / |estimate|``) over the refits. ``objective``: the mean
+    scaled objective of the refits at each count. A coefficient whose width keeps growing is not bounded by
+    the runs: its refits drift along a valley in which the objective still falls, and where a bootstrap
+    reports its interval is where the optimiser stopped (:meth:`unbounded`).
+    """
+
+    widths: pd.DataFrame
+    objective: pd.Series
+    n_resamples: int
+    seed: int
+    level: float
+
+    def growth(self) -> pd.Series:
+        """Width at the last count over the width at the second (the first steps leave the start)."""
+        cols = list(self.widths.columns)
+        first = self.widths[cols[1] if len(cols) > 2 else cols[0]]
+        return self.widths[cols[-1]] / first.where(first > 0)
+
+    def unbounded(self, factor: float = 2.0) -> list[str]:
+        """Coefficients whose interval widened more than ``factor``-fold between the second and last count,
+        or came out infinite: the runs do not bound them."""
+        g = self.growth()
+        last = self.widths[self.widths.columns[-1]]
+        return [c for c in self.widths.index if not np.isfinite(last[c]) or g[c] > factor]
+
+
+def interval_growth(
+    result: FitResult,
+    n_resamples: int = 32,
+    *,
+    iterations: tuple[int, ...] = (25, 50, 100, 200, 400),
+    level: float = 0.9,
+    seed: int = 0,
+) -> IntervalGrowth:
+    """Refit ``n_resamples`` bootstrap resamples from the full-data optimum with damped Gauss-Newton steps
+    (:func:`distill_scaling.fit_batch.batch_gauss_newton`), recording the interval widths after each
+    cumulative count in ``iterations``.
+
+    Why: a gradient-based refit stops where the gradient is small, and along a direction the runs barely
+    determine it is small from the start, so the refit never leaves the full-data optimum and the interval
+    collapses (the paper's ``c1``). Gauss-Newton steps follow such directions; if the widths settle, the
+    runs bound the coefficient, and if they keep growing while the objective keeps falling, no finite
+    interval is meaningful.
+    """
+    func = "interval_growth"
+    if not isinstance(result, FitResult):
+        raise TypeError(f"{func}: argument 'result' must be a FitResult from fit_supervised/fit_distillation")
+    if isinstance(n_resamples, bool) or not isinstance(n_resamples, (int, np.integer)) or n_resamples < 4:
+        raise ValueError(f"{func}: argument 'n_resamples' must be an integer >= 4, got {n_resamples!r}")
+    steps = tuple(iterations)
+    if not steps or any(isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1 for k in steps):
+        raise ValueError(f"{func}: argument 'iterations' must be positive integers, got {iterations!r}")
+    if list(steps) != sorted(set(steps)):
+        raise ValueError(f"{func}: argument 'iterations' must be strictly increasing, got {iterations!r}")
+    level = _check_level(func, level)
+    weights = resample_weights(result.n_runs, int(n_resamples), seed)
+    theta = np.tile(result.theta, (int(n_resamples), 1))
+    estimate = result.params.values()
+    lo, hi = 100 * (1 - level) / 2, 100 * (1 + level) / 2
+    widths, objective, done = {}, {}, 0
+    for k in steps:
+        batch = batch_gauss_newton(result.law, result.data, theta, weights, max_iter=k - done, pg_tol=0.0)
+        theta, done = batch.theta, k
+        samples = _samples_frame(result, theta)
+        widths[k] = {
+            c: (np.percentile(samples[c], hi) - np.percentile(samples[c], lo)) / abs(estimate[c])
+            if estimate[c] and samples[c].notna().all()
+            else math.inf
+            for c in samples.columns
+        }
+        objective[k] = float(np.mean(batch.objective))
+    return IntervalGrowth(
+        widths=pd.DataFrame(widths),
+        objective=pd.Series(objective, name="objective"),
+        n_resamples=int(n_resamples),
+        seed=seed,
+        level=level,
+    )
 
 
 # --- Extrapolation ------------------------------------------------------------------------------------------

@@ -573,6 +573,11 @@ class DistillationLawFit:
     def digest(self) -> str:
         return runs_digest(self.runs, self.supervised)
 
+    @property
+    def unbounded(self) -> list[str]:
+        """Coefficients whose interval the runs do not bound (:func:`analysis.growth_provenance`)."""
+        return list(self.provenance.get("unbounded", []))
+
     def predict(self, n_params, tokens, teacher_loss, params: DistillationCoefficients | None = None):
         """L_S from the fitted law (or from ``params``) with this fit's supervised coefficients."""
         from .laws import distillation_loss
@@ -702,6 +707,7 @@ def fit_distillation_law(
         except (ArithmeticError, ValueError, FloatingPointError) as exc:
             prov["bootstrap_error"] = f"{type(exc).__name__}: {exc}"
         prov["bootstrap_seconds"] = round(time.perf_counter() - t0, 2)
+        prov.update(an.growth_provenance(res, seed))
     threshold = high = None
     try:
         threshold = an.holdout_threshold(t["val_loss"], holdout)

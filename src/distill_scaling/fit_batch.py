@@ -151,3 +151,77 @@ def batch_minimize(
 
     pg = np.max(np.abs(x - np.maximum(x - g, lower)), axis=1)
     return BatchResult(theta=x, objective=f, projected_gradient=pg, n_iter=n_iter, n_eval=n_eval)
+
+
+def batch_gauss_newton(
+    law: LogLaw,
+    data: RunData,
+    starts: np.ndarray,
+    weights: np.ndarray,
+    *,
+    max_iter: int = 200,
+    pg_tol: float = 1e-9,
+) -> BatchResult:
+    """Minimise from every row of ``starts`` with damped, iteratively reweighted Gauss-Newton steps.
+
+    Why beside :func:`batch_minimize`: with a small Huber delta the objective is nearly a sum of absolute
+    values. Its gradient is tiny along directions the runs barely determine (the distillation law's ``c1``
+    and ``gamma'`` on the paper's design), so a gradient-based method started at the full-data optimum
+    stops there on its gradient test, and a bootstrap built on it reports intervals that have collapsed.
+    The reweighted Gauss-Newton matrix (:meth:`LogLaw.batch_gauss_newton`) has small eigenvalues in those
+    directions, so its steps follow them. Each step solves ``(G + mu diag G) d = -g`` on the coordinates not
+    held at their lower bound (Levenberg-Marquardt damping ``mu``, lowered after a full step and raised after
+    a shortened one) with a projected backtracking (Armijo) line search. A problem stops when its
+    projected gradient is below ``pg_tol``, when its line search fails, or at ``max_iter``.
+    """
+    x = np.maximum(np.array(starts, float, copy=True), _lower(law))
+    k_rows, p = x.shape
+    lower = _lower(law)
+    eye = np.eye(p)
+    f, g, G = law.batch_gauss_newton(x, data, weights)
+    n_eval = k_rows
+    mu = np.full(k_rows, 1e-3)
+    n_iter = np.zeros(k_rows, int)
+    done = ~np.isfinite(f)
+    for _ in range(max_iter):
+        pg = np.max(np.abs(x - np.maximum(x - g, lower)), axis=1)
+        done |= pg <= pg_tol
+        act = np.flatnonzero(~done)
+        if act.size == 0:
+            break
+        xa, fa, ga = x[act], f[act], g[act]
+        free = ~((xa <= lower + 1e-12) & (ga > 0))
+        mask = free[:, :, None] & free[:, None, :]
+        A = np.where(mask, G[act], 0.0)
+        diag = np.einsum("kpp->kp", A)
+        floor = 1e-12 * np.max(diag, axis=1, keepdims=True) + 1e-300
+        A = A + eye * (mu[act, None] * diag + floor + (~free))[:, :, None]
+        d = -np.linalg.solve(A, np.where(free, ga, 0.0)[:, :, None])[:, :, 0]
+
+        step = np.ones(act.size)
+        accepted = np.zeros(act.size, bool)
+        x_new, f_new = xa.copy(), fa.copy()
+        for _ls in range(30):
+            todo = np.flatnonzero(~accepted)
+            if todo.size == 0:
+                break
+            trial = np.maximum(xa[todo] + step[todo, None] * d[todo], lower)
+            ft, _ = law.batch_objective_and_grad(trial, data, weights[act[todo]])
+            n_eval += todo.size
+            decrease = np.einsum("kp,kp->k", ga[todo], trial - xa[todo])
+            ok = np.isfinite(ft) & (ft <= fa[todo] + 1e-4 * decrease) & (ft <= fa[todo])
+            x_new[todo[ok]], f_new[todo[ok]] = trial[ok], ft[ok]
+            accepted[todo[ok]] = True
+            step[todo[~ok]] *= 0.5
+        done[act[~accepted]] = True
+        full_step = accepted & (step == 1.0)
+        mu[act[full_step]] = np.maximum(mu[act[full_step]] / 3, 1e-12)
+        mu[act[~full_step]] = np.minimum(mu[act[~full_step]] * 4, 1e6)
+        ids = act[accepted]
+        if ids.size:
+            x[ids] = x_new[accepted]
+            f[ids], g[ids], G[ids] = law.batch_gauss_newton(x[ids], data, weights[ids])
+            n_eval += ids.size
+            n_iter[ids] += 1
+    pg = np.max(np.abs(x - np.maximum(x - g, lower)), axis=1)
+    return BatchResult(theta=x, objective=f, projected_gradient=pg, n_iter=n_iter, n_eval=n_eval)

@@ -169,6 +169,40 @@ class LogLaw:
         g[bad] = 0.0
         return f, g
 
+    def batch_gauss_newton(
+        self, thetas: np.ndarray, data: RunData, weights: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Scaled objective, gradient and reweighted Gauss-Newton matrix at each row of ``thetas``.
+
+        The matrix is ``sum_i w_i J_i J_i^T / max(|r_i|, delta)`` over runs (``J_i`` the gradient of run i's
+        log-prediction, ``r_i`` its log-residual), divided like the objective: the curvature of the quadratic
+        that touches each run's Huber term at its current residual (the IRLS weights of Huber regression).
+        Unlike the gradient, it sees directions in which the objective is flat but not constant.
+        ``weights`` has shape ``(K, n)``; rows that are not finite come back with ``inf`` objective.
+        """
+        thetas = np.atleast_2d(np.asarray(thetas, float))
+        full = self.full(thetas)
+        k_rows, p = len(full), len(self.free)
+        f, g, h = np.empty(k_rows), np.empty((k_rows, p)), np.empty((k_rows, p, p))
+        chunk = max(1, _CHUNK_ELEMENTS // (max(data.n, 1) * 4))
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            for s in range(0, k_rows, chunk):
+                block = full[s : s + chunk].T[:, :, None]
+                w = weights[s : s + chunk]
+                total = w.sum(axis=-1)
+                pred, jac = self._log_predict_and_jac(block, data)
+                r = pred - data.target
+                value, dvalue = _scaled_huber(r, data.delta)
+                jf = jac[self._free_index]
+                f[s : s + chunk] = (value * w).sum(axis=-1) / total
+                g[s : s + chunk] = np.einsum("pki,ki->kp", jf, dvalue * w) / total[:, None]
+                irls = w / np.maximum(np.abs(r), data.delta) / total[:, None]
+                jk = np.moveaxis(jf, 1, 0)  # (rows, p, runs): one batched matrix product
+                h[s : s + chunk] = (jk * irls[:, None, :]) @ jk.transpose(0, 2, 1)
+        bad = ~(np.isfinite(f) & np.all(np.isfinite(g), axis=1) & np.all(np.isfinite(h), axis=(1, 2)))
+        f[bad], g[bad], h[bad] = np.inf, 0.0, 0.0
+        return f, g, h
+
     def grid_objective(self, axes: list[np.ndarray], data: RunData) -> np.ndarray:
         """Scaled objective at every point of the grid ``product(*axes)`` (free coordinates, in order).
 

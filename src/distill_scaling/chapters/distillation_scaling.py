@@ -31,7 +31,7 @@ from .. import laws, plots, runs
 from ..laws import PAPER_DISTILLATION, SupervisedCoefficients
 from ..model import config_from_name
 from ..notebook import Param, Params, chapter_params, validate
-from .supervised_scaling import PAPER_M_MULTIPLES, num, styled, with_interval
+from .supervised_scaling import PAPER_M_MULTIPLES, law_coefficient_frame, num, styled
 
 CHAPTER = "07_distillation_scaling"
 
@@ -683,32 +683,7 @@ def coefficient_frame(law: da.DistillationLawFit | None) -> pd.DataFrame:
         "A": "A′", "B": "B′", "alpha": "α′", "beta": "β′", "gamma": "γ′", "a": "a′ = β′/(α′+β′)",
         "b": "b′ = α′/(α′+β′)",
     }  # fmt: skip
-    paper = PAPER_DISTILLATION
-
-    def fmt(v: float) -> str:
-        return f"{v:.4g}" if abs(v) < 1e5 else f"{v:.3e}"
-
-    rows = []
-    for name in (*paper.NAMES, "a", "b"):
-        plo, phi = paper.intervals.get(name, (math.nan, math.nan))
-        row = {
-            "coefficient": names.get(name, name),
-            "paper (Table 6)": with_interval(getattr(paper, name), plo, phi, fmt),
-        }
-        if law is None:
-            row["ours"] = "pending"
-        else:
-            lo, hi = law.params.intervals.get(name, (math.nan, math.nan))
-            row["ours"] = with_interval(getattr(law.params, name), lo, hi, fmt)
-        rows.append(row)
-    rows.append(
-        {
-            "coefficient": "runs",
-            "paper (Table 6)": str(PAPER_RUNS),
-            "ours": "0" if law is None else str(len(law.runs)),
-        }
-    )
-    return pd.DataFrame(rows).set_index("coefficient")[["ours", "paper (Table 6)"]]
+    return law_coefficient_frame(law, PAPER_DISTILLATION, names, PAPER_RUNS)
 
 
 def supervised_source_sentence(sup: SupervisedState) -> str:

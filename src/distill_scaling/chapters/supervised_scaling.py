@@ -809,14 +809,24 @@ def fig_law_fit(law: an.SupervisedLawFit | None):
     )
 
 
-def coefficient_frame(law: an.SupervisedLawFit | None) -> pd.DataFrame:
-    """Our coefficients with their bootstrap intervals beside the paper's Table 6."""
-    names = {"alpha": "α", "beta": "β", "gamma": "γ", "a": "a = β/(α+β)", "b": "b = α/(α+β)"}
-    paper = PAPER_SUPERVISED
+#: Marks a coefficient whose interval the runs do not bound (:func:`analysis.growth_provenance`).
+UNBOUNDED_MARK = "not bounded by the runs"
+
+
+def law_coefficient_frame(law, paper, names: dict[str, str], paper_runs: int) -> pd.DataFrame:
+    """A fitted law's coefficients with bootstrap intervals (``law``: an ``analysis.SupervisedLawFit`` or a
+    ``distill_analysis.DistillationLawFit``, or None while pending) beside the paper's Table 6 (``paper``).
+
+    A coefficient the runs do not bound (``law.unbounded``) says so in place of an interval, and so do the
+    ratios a, b when alpha or beta is unbounded: its interval is where the refits stopped, not a measurement.
+    """
 
     def fmt(v: float) -> str:
         return f"{v:.4g}" if abs(v) < 1e5 else f"{v:.3e}"
 
+    loose = set() if law is None else set(law.unbounded)
+    if loose & {"alpha", "beta"}:
+        loose |= {"a", "b"}
     rows = []
     for name in (*paper.NAMES, "a", "b"):
         plo, phi = paper.intervals.get(name, (math.nan, math.nan))
@@ -826,6 +836,8 @@ def coefficient_frame(law: an.SupervisedLawFit | None) -> pd.DataFrame:
         }
         if law is None:
             row["ours"] = "pending"
+        elif name in loose:
+            row["ours"] = f"{fmt(getattr(law.params, name))} ({UNBOUNDED_MARK})"
         else:
             lo, hi = law.params.intervals.get(name, (math.nan, math.nan))
             row["ours"] = with_interval(getattr(law.params, name), lo, hi, fmt)
@@ -833,11 +845,17 @@ def coefficient_frame(law: an.SupervisedLawFit | None) -> pd.DataFrame:
     rows.append(
         {
             "coefficient": "runs",
-            "paper (Table 6)": str(PAPER_RUNS),
+            "paper (Table 6)": str(paper_runs),
             "ours": "0" if law is None else str(len(law.runs)),
         }
     )
     return pd.DataFrame(rows).set_index("coefficient")[["ours", "paper (Table 6)"]]
+
+
+def coefficient_frame(law: an.SupervisedLawFit | None) -> pd.DataFrame:
+    """Our coefficients with their bootstrap intervals beside the paper's Table 6."""
+    names = {"alpha": "α", "beta": "β", "gamma": "γ", "a": "a = β/(α+β)", "b": "b = α/(α+β)"}
+    return law_coefficient_frame(law, PAPER_SUPERVISED, names, PAPER_RUNS)
 
 
 def law_source_sentence(state: LawState, P: Params) -> str:

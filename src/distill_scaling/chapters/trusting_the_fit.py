@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from .. import fit, fit_data, laws, paths, plots
-from ..bootstrap import bootstrap, extrapolation_check
+from ..bootstrap import bootstrap, extrapolation_check, interval_growth
 from ..notebook import Param
 
 PARAMS: dict[str, Param] = {
@@ -485,6 +485,49 @@ def distillation_bootstrap(noise: float, n_resamples: int, seed: int = 0, grid=N
     return res, boot, ext
 
 
+#: Resamples and cumulative Gauss-Newton iterations of the interval-growth check (bootstrap.interval_growth).
+GROWTH_RESAMPLES = 32
+GROWTH_ITERATIONS = (25, 50, 100, 200, 400)
+
+
+def growth_table(db: dict[str, Any]) -> pd.DataFrame:
+    """Relative 90% widths per coefficient: the saved bootstraps without (quasi-Newton) and with (warm) the
+    Gauss-Newton stage, the Gauss-Newton refits of the growth check after each iteration count, and whether
+    the runs bound the coefficient."""
+    g = db["growth"]
+    est = db["estimate"]
+
+    def width(part: dict[str, Any], name: str) -> float:
+        ok = pd.DataFrame(part["samples"])[np.asarray(part["converged"], bool)]
+        if ok.empty:
+            return math.nan
+        lo, hi = np.percentile(ok[name], [5, 95])
+        return (hi - lo) / abs(est[name])
+
+    rows = []
+    for name, widths in g["widths"].items():
+        row = {"coefficient": name, "quasi-Newton": width(db["quasi_newton"], name), "warm": width(db, name)}
+        row.update({f"GN {k}": w for k, w in zip(g["iterations"], widths, strict=True)})
+        row["bounded by the runs"] = "no" if name in g["unbounded"] else "yes"
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("coefficient")
+
+
+#: How the distillation coefficients read in prose (glued text cannot hold LaTeX).
+COEFFICIENT_LABELS = {
+    "A": "A′", "B": "B′", "alpha": "α′", "beta": "β′", "gamma": "γ′", "c0": "c0", "c1": "c1", "f1": "f1",
+    "d1": "d1",
+}  # fmt: skip
+
+
+def coefficients_text(names: list[str]) -> str:
+    """``["B", "gamma", "c1"]`` -> "B′, γ′ and c1"; an empty list -> "none"."""
+    labels = [COEFFICIENT_LABELS.get(n, n) for n in names]
+    if not labels:
+        return "none"
+    return labels[0] if len(labels) == 1 else ", ".join(labels[:-1]) + " and " + labels[-1]
+
+
 def eigen_table(res: fit.FitResult) -> pd.DataFrame:
     """Eigenvalues of the scaled objective's Hessian at the solution and the coordinates they move most."""
     h = res.hessian()
@@ -603,7 +646,9 @@ def speed_numbers(saved: dict[str, Any] | None) -> dict[str, str]:
         "fit": f"{fit_['cpu_seconds']:.0f} CPU seconds ({fit_['wall_seconds']:.0f} s of wall time), "
         f"{verdict(fit_['cpu_seconds'], FIT_BUDGET_SECONDS)} our budget of {FIT_BUDGET_SECONDS:.0f} s",
         "boot": f"{boot['cpu_seconds_per_4096'] / 60:.1f} CPU minutes for 4096 refits "
-        f"({boot['wall_seconds_per_4096'] / 60:.1f} min of wall time), "
+        f"({boot['wall_seconds_per_4096'] / 60:.1f} min of wall time"
+        + ("" if boot["n_resamples"] == 4096 else f"; scaled from {boot['n_resamples']} resamples")
+        + f"; {boot['converged_fraction']:.0%} of the refits converged), "
         f"{verdict(boot['cpu_seconds_per_4096'], BOOTSTRAP_BUDGET_SECONDS)} our budget of "
         f"{BOOTSTRAP_BUDGET_SECONDS / 60:.0f} minutes",
         "when": f"Measured on {saved['date'][:10]}, with a load average of "
@@ -673,6 +718,14 @@ def compute_saved(
     noise = 0.005 if 0.005 in noise_levels else min(noise_levels)
     dres, boot, ext = distillation_bootstrap(noise, distillation_resamples, seed, grid=grid, thin=thin)
     eig = eigen_table(dres)
+    # The same resamples refitted without the Gauss-Newton stage: what a gradient-tested bootstrap reports.
+    qn = bootstrap(dres, distillation_resamples, level=0.9, seed=seed, strategy="quasi-newton")
+    growth = interval_growth(
+        dres,
+        8 if small else GROWTH_RESAMPLES,
+        iterations=(5, 10, 20) if small else GROWTH_ITERATIONS,
+        seed=seed,
+    )
     out["distillation_bootstrap"] = {
         "noise": noise,
         "n_runs": dres.n_runs,
@@ -683,7 +736,19 @@ def compute_saved(
         "projected_gradient": boot.projected_gradient.tolist(),
         "bootstrap_seconds": boot.seconds,
         "n_resamples": boot.n_resamples,
+        "quasi_newton": {
+            "samples": qn.samples.to_dict(orient="list"),
+            "converged": qn.converged.tolist(),
+            "bootstrap_seconds": qn.seconds,
+        },
         "eigen": eig.to_dict(orient="list"),
+        "growth": {
+            "n_resamples": growth.n_resamples,
+            "iterations": [int(k) for k in growth.widths.columns],
+            "widths": {c: [float(v) for v in row] for c, row in growth.widths.iterrows()},
+            "objective": [float(v) for v in growth.objective],
+            "unbounded": growth.unbounded(),
+        },
         "extrapolation": {
             "threshold": ext.threshold,
             "n_fit": ext.n_fit,

@@ -195,3 +195,20 @@ def test_coefficient_table_says_which_coefficients_the_runs_do_not_bound():
     assert ours["runs"] == "84"
     law.unbounded = []
     assert not any(UNBOUNDED_MARK in cell for cell in chapter.coefficient_frame(law)["ours"])
+
+
+def test_the_law_source_says_what_the_interval_growth_check_found():
+    from types import SimpleNamespace
+
+    from distill_scaling.chapters.supervised_scaling import unbounded_sentence
+
+    def fit(**prov):
+        return SimpleNamespace(provenance=prov)
+
+    labels = ch.DISTILLATION_LABELS
+    assert unbounded_sentence(fit(bootstrap={}, unbounded=[]), labels).endswith("bounded by the runs.")
+    words = unbounded_sentence(fit(bootstrap={}, unbounded=["gamma", "c1"]), labels)
+    assert "do not bound γ′ and c1" in words and "no interval for them" in words
+    assert "predates the interval-growth check" in unbounded_sentence(fit(bootstrap={}), labels)
+    assert unbounded_sentence(fit(), labels) == ""
+    assert "failed (ValueError: x)" in unbounded_sentence(fit(interval_growth_error="ValueError: x"), labels)

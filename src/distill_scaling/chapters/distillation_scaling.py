@@ -31,7 +31,13 @@ from .. import laws, plots, runs
 from ..laws import PAPER_DISTILLATION, SupervisedCoefficients
 from ..model import config_from_name
 from ..notebook import Param, Params, chapter_params, validate
-from .supervised_scaling import PAPER_M_MULTIPLES, law_coefficient_frame, num, styled
+from .supervised_scaling import (
+    PAPER_M_MULTIPLES,
+    law_coefficient_frame,
+    num,
+    styled,
+    unbounded_sentence,
+)
 
 CHAPTER = "07_distillation_scaling"
 
@@ -677,13 +683,16 @@ def fig_law_fit(law: da.DistillationLawFit | None, reason: str = ""):
     )
 
 
+#: How the distillation coefficients read in tables and prose.
+DISTILLATION_LABELS = {
+    "A": "A′", "B": "B′", "alpha": "α′", "beta": "β′", "gamma": "γ′", "a": "a′ = β′/(α′+β′)",
+    "b": "b′ = α′/(α′+β′)",
+}  # fmt: skip
+
+
 def coefficient_frame(law: da.DistillationLawFit | None) -> pd.DataFrame:
     """Our distillation coefficients with bootstrap intervals beside the paper's Table 6."""
-    names = {
-        "A": "A′", "B": "B′", "alpha": "α′", "beta": "β′", "gamma": "γ′", "a": "a′ = β′/(α′+β′)",
-        "b": "b′ = α′/(α′+β′)",
-    }  # fmt: skip
-    return law_coefficient_frame(law, PAPER_DISTILLATION, names, PAPER_RUNS)
+    return law_coefficient_frame(law, PAPER_DISTILLATION, DISTILLATION_LABELS, PAPER_RUNS)
 
 
 def supervised_source_sentence(sup: SupervisedState) -> str:
@@ -776,6 +785,7 @@ def law_source_sentence(state: LawState, P: Params) -> str:
         f"We fit the law to all {k} recorded distillation runs with the paper's procedure: log-space Huber "
         f"loss with δ = 1e-4, L-BFGS-B from the paper's grid of 216,000 starts (the best {P.fit_refine} "
         f"refined), the teacher's measured L_T, and {boot}. The fit was {where}.{few}{span}{conv}"
+        + unbounded_sentence(f, DISTILLATION_LABELS)
     )
 
 

@@ -852,10 +852,37 @@ def law_coefficient_frame(law, paper, names: dict[str, str], paper_runs: int) ->
     return pd.DataFrame(rows).set_index("coefficient")[["ours", "paper (Table 6)"]]
 
 
+def unbounded_sentence(law, labels: dict[str, str]) -> str:
+    """What the interval-growth check (chapter 03; :func:`analysis.growth_provenance`) found for a law fit,
+    as a sentence that starts with a space; empty when the fit had no bootstrap."""
+    prov = law.provenance
+    if "interval_growth_error" in prov:
+        return f" The interval-growth check of chapter 03 failed ({prov['interval_growth_error']})."
+    if "unbounded" not in prov:
+        if "bootstrap" not in prov:
+            return ""
+        return (
+            " This stored fit predates the interval-growth check of chapter 03; refreshing it (see the end "
+            "of the page) runs the check."
+        )
+    loose = [labels.get(n, n) for n in prov["unbounded"]]
+    if not loose:
+        return " The interval-growth check of chapter 03 finds every interval bounded by the runs."
+    names = loose[0] if len(loose) == 1 else ", ".join(loose[:-1]) + " and " + loose[-1]
+    return (
+        f" The interval-growth check of chapter 03 finds that the runs do not bound {names}: refits keep "
+        "moving them as long as they are allowed to while the objective keeps falling, so the table gives "
+        f"no interval for {'it' if len(loose) == 1 else 'them'}."
+    )
+
+
+#: How the supervised coefficients read in tables and prose.
+SUPERVISED_LABELS = {"alpha": "α", "beta": "β", "gamma": "γ", "a": "a = β/(α+β)", "b": "b = α/(α+β)"}
+
+
 def coefficient_frame(law: an.SupervisedLawFit | None) -> pd.DataFrame:
     """Our coefficients with their bootstrap intervals beside the paper's Table 6."""
-    names = {"alpha": "α", "beta": "β", "gamma": "γ", "a": "a = β/(α+β)", "b": "b = α/(α+β)"}
-    return law_coefficient_frame(law, PAPER_SUPERVISED, names, PAPER_RUNS)
+    return law_coefficient_frame(law, PAPER_SUPERVISED, SUPERVISED_LABELS, PAPER_RUNS)
 
 
 def law_source_sentence(state: LawState, P: Params) -> str:
@@ -894,7 +921,7 @@ def law_source_sentence(state: LawState, P: Params) -> str:
         f"We fit the law to all {len(f.runs)} supervised runs of the study recorded so far (seed repeats "
         "enter as separate runs, as the paper fits individual runs) with the paper's procedure: log-space "
         f"Huber loss with δ = {HUBER_DELTA:g}, L-BFGS-B from the paper's grid of starts, and {boot}. The fit "
-        f"was {where}."
+        f"was {where}.{unbounded_sentence(f, SUPERVISED_LABELS)}"
     )
 
 

@@ -212,3 +212,62 @@ def test_the_law_source_says_what_the_interval_growth_check_found():
     assert "predates the interval-growth check" in unbounded_sentence(fit(bootstrap={}), labels)
     assert unbounded_sentence(fit(), labels) == ""
     assert "failed (ValueError: x)" in unbounded_sentence(fit(interval_growth_error="ValueError: x"), labels)
+
+
+def _isoflop_rows(teacher_n: float, budget: float, sizes, best: float) -> list[dict]:
+    """A student IsoFLOP profile whose loss is a parabola in ln N with its vertex at ``best``."""
+    return [
+        {
+            "teacher": f"t{teacher_n:g}", "teacher_model": "T", "teacher_n_params": teacher_n,
+            "teacher_loss": 1.9, "student_budget": budget, "n_params": n,
+            "val_loss": 1.8 + 0.05 * (math.log(n) - math.log(best)) ** 2,
+        }
+        for n in sizes
+    ]  # fmt: skip
+
+
+def test_protocol1_optima_find_the_vertex_and_mark_profile_ends():
+    sizes = [1e4, 3e4, 1e5, 3e5]
+    p1 = pd.DataFrame(
+        _isoflop_rows(2e4, 1e12, sizes, best=6e4) + _isoflop_rows(2e4, 3e12, sizes, best=1e6)
+        + _isoflop_rows(8e4, 1e12, sizes, best=1.5e5)
+    )  # fmt: skip
+    opt = ch.protocol1_optima(p1).set_index(["teacher_n_params", "student_budget"])
+    assert opt.loc[(2e4, 1e12), "n_star"] == pytest.approx(6e4, rel=1e-6)
+    assert pd.isna(opt.loc[(2e4, 1e12), "edge"])
+    assert opt.loc[(2e4, 3e12), "edge"] == "large" and opt.loc[(2e4, 3e12), "n_star"] == 3e5
+    words = ch.protocol1_optima_sentence(opt.reset_index(), {1e12: 1.81})
+    assert words.startswith("Of the 3 student IsoFLOP profiles, 2 have an interior minimum")
+    assert "2 of the 2 interior optima are students larger than their teacher" in words
+    assert "for 2 of 2 teachers at C_S = 1e12" in words
+    fig = ch.fig_protocol_optima(
+        opt.reset_index(),
+        {1e12: 1.81},
+        ch.protocol2_optima(
+            pd.DataFrame(
+                columns=[
+                    "model",
+                    "n_params",
+                    "baseline_loss",
+                    "teacher_budget",
+                    "teacher_n_params",
+                    "val_loss",
+                ]
+            )
+        ),
+    )
+    plt.close(fig)
+
+
+def test_protocol2_optima_find_the_best_teacher_and_compare_with_the_baseline():
+    rows = [
+        {"model": "S", "n_params": 3e4, "baseline_loss": 1.9, "teacher_budget": 1e12, "teacher_n_params": n,
+         "val_loss": 1.85 + 0.02 * (math.log(n) - math.log(1e5)) ** 2}
+        for n in (3e4, 6e4, 1.2e5, 2.4e5)
+    ]  # fmt: skip
+    opt = ch.protocol2_optima(pd.DataFrame(rows))
+    assert opt["n_star"].iloc[0] == pytest.approx(1e5, rel=1e-6) and pd.isna(opt["edge"].iloc[0])
+    words = ch.protocol2_optima_sentence(opt)
+    assert words.startswith("All 1 teacher IsoFLOP profiles of protocol 2 have an interior best teacher")
+    assert "0 of the 1 interior best teachers are smaller than their student" in words
+    assert words.endswith("at 1 of 1 the student beats its supervised baseline.")

@@ -935,6 +935,169 @@ def fig_protocol1(p1: pd.DataFrame):
     return fig
 
 
+def _optima(frame: pd.DataFrame, size: str, groups: list[str], n_points: int = 3) -> pd.DataFrame:
+    """Per group, the parabola vertex in ln(``size``) of the student loss (:func:`analysis.parabola_minimum`):
+    ``n_star``, ``loss_star``, ``edge`` (``"small"``/``"large"``: the lowest point is a profile's end, so the
+    optimum lies beyond it) and ``sizes``."""
+    rows = []
+    for key, g in frame.groupby(groups, sort=True):
+        pm = an.parabola_minimum(g[size].to_numpy(float), g["val_loss"].to_numpy(float), n_points)
+        best = {"n_star": pm.n_star, "loss_star": pm.loss_star, "edge": pm.edge}
+        rows.append(dict(zip(groups, key, strict=True)) | best | {"sizes": int(g[size].nunique())})
+    return pd.DataFrame(rows, columns=[*groups, "n_star", "loss_star", "edge", "sizes"])
+
+
+def protocol1_optima(p1: pd.DataFrame) -> pd.DataFrame:
+    """Paper Fig. 39a: the best student size per teacher and student budget (protocol 1)."""
+    return _optima(
+        p1, "n_params", ["teacher", "teacher_model", "teacher_n_params", "teacher_loss", "student_budget"]
+    )
+
+
+def protocol2_optima(p2: pd.DataFrame) -> pd.DataFrame:
+    """Paper Fig. 39b: the best teacher size per student and teacher budget (protocol 2); ``baseline_loss``
+    is the student's supervised loss at the same tokens."""
+    return _optima(p2, "teacher_n_params", ["model", "n_params", "baseline_loss", "teacher_budget"])
+
+
+def supervised_optima(supervised: pd.DataFrame, budgets: Sequence[float]) -> dict[float, float]:
+    """The measured compute-optimal supervised loss L*(C) at each of ``budgets`` that our supervised
+    IsoFLOP profiles cover with an interior minimum (chapter 06's analysis, point estimates)."""
+    from .supervised_scaling import ISOFLOP_BLOCKS
+
+    iso = supervised[supervised["block"].isin(ISOFLOP_BLOCKS)]
+    if iso.empty:
+        return {}
+    co = an.compute_optimal(iso, n_boot=0)
+    out = {}
+    for b in budgets:
+        for c, pm in co.parabolas.items():
+            if pm.interior and math.isclose(c, b, rel_tol=an.BUDGET_RTOL):
+                out[float(b)] = float(pm.loss_star)
+    return out
+
+
+def _optima_panels(top, bot, opt, x: str, budget: str, label: str, larger_above: bool) -> None:
+    """One column of the optima figure: best size (top) and its loss (bottom) against ``x``, one colour per
+    ``budget``; open markers are profile ends; shaded: students larger than their teacher."""
+    budgets = sorted(opt[budget].unique())
+    bcol = dict(zip(budgets, plots.sequential(max(1, len(budgets))), strict=False))
+    for b, g in opt.groupby(budget, sort=True):
+        g = g.sort_values(x)
+        col = bcol[b]
+        top.plot(g[x], g["n_star"], "-", color=col, lw=1)
+        bot.plot(g[x], g["loss_star"], "-", color=col, lw=1, label=f"{label} = {budget_text(b)}")
+        for _, r in g.iterrows():
+            face = col if pd.isna(r["edge"]) else "white"
+            for ax, y in ((top, r["n_star"]), (bot, r["loss_star"])):
+                ax.plot(r[x], y, "o", mec=col, mfc=face, ms=6)
+    lo = min(opt[x].min(), opt["n_star"].min()) / 1.5
+    hi = max(opt[x].max(), opt["n_star"].max()) * 1.5
+    if larger_above:
+        top.fill_between([lo, hi], [lo, hi], [hi, hi], color="0.9", zorder=0, label="N_S > N_T")
+    else:
+        top.fill_between([lo, hi], [lo, lo], [lo, hi], color="0.9", zorder=0, label="N_S > N_T")
+    top.plot([lo, hi], [lo, hi], color="0.5", lw=0.8)
+    top.set_xlim(lo, hi)
+    top.set_ylim(lo, hi)
+    top.set_yscale("log")
+    _log_x(top)
+    top.legend(fontsize="x-small", loc="upper left")
+    bot.legend(fontsize="x-small", loc="upper right")
+
+
+def fig_protocol_optima(opt1: pd.DataFrame, sup_star: dict[float, float], opt2: pd.DataFrame):
+    """Paper Fig. 39 analogue. (a) protocol 1: the best student size and its loss against the teacher's size,
+    one colour per student budget, dashed: the compute-optimal supervised loss at that budget. (b) protocol
+    2: the best teacher size and the student's loss against the student's size, one colour per teacher
+    budget, crosses: the student's supervised baseline."""
+    fig, axes = plt.subplots(2, 2, figsize=(9.6, 6.4), sharex="col")
+    (a_top, b_top), (a_bot, b_bot) = axes
+    if opt1.empty:
+        _pending_axes(a_top, "pending: no protocol-1 run recorded yet")
+    else:
+        _optima_panels(a_top, a_bot, opt1, "teacher_n_params", "student_budget", "C_S", larger_above=True)
+        budgets = sorted(opt1["student_budget"].unique())
+        bcol = dict(zip(budgets, plots.sequential(max(1, len(budgets))), strict=False))
+        for b, v in sup_star.items():
+            if b in bcol:
+                a_bot.axhline(v, color=bcol[b], ls="--", lw=1)
+    a_top.set_ylabel("best student size N*_S")
+    a_bot.set_ylabel("best student loss L*_S")
+    a_bot.set_xlabel("teacher parameters N_T")
+    a_top.set_title("(a) protocol 1: student IsoFLOPs", fontsize="medium")
+    if opt2.empty:
+        _pending_axes(b_top, "pending: no protocol-2 run recorded yet")
+    else:
+        _optima_panels(b_top, b_bot, opt2, "n_params", "teacher_budget", "C_T", larger_above=False)
+        base = opt2.drop_duplicates("n_params")
+        b_bot.plot(base["n_params"], base["baseline_loss"], "x", color="0.3", ms=7, label="supervised")
+        b_bot.legend(fontsize="x-small", loc="upper right")
+    b_top.set_ylabel("best teacher size N*_T")
+    b_bot.set_ylabel("student loss at the best teacher")
+    b_bot.set_xlabel("student parameters N_S")
+    b_top.set_title("(b) protocol 2: teacher IsoFLOPs", fontsize="medium")
+    fig.tight_layout()
+    return fig
+
+
+def protocol_best(data: StudyData) -> tuple[pd.DataFrame, dict[float, float], pd.DataFrame]:
+    """The optima of protocols 1 and 2 and the supervised compute-optimal losses at protocol 1's student
+    budgets (for the figure and its sentences)."""
+    opt1 = protocol1_optima(data.block("protocol1"))
+    sup_star = supervised_optima(data.supervised, opt1["student_budget"].unique())
+    return opt1, sup_star, protocol2_optima(data.block("protocol2"))
+
+
+def protocol1_optima_sentence(opt: pd.DataFrame, sup_star: dict[float, float]) -> str:
+    """Protocol 1's optima in words: where the best student sits against its teacher, and against the
+    compute-optimal supervised loss at the same budget."""
+    if opt.empty:
+        return "The optima follow once protocol-1 runs are recorded."
+    interior = opt[opt["edge"].isna()]
+    parts = [
+        f"Of the {len(opt)} student IsoFLOP profiles, {len(interior)} have an interior minimum; the others "
+        "are lowest at an end of the sizes we trained, so their optimum lies beyond it (open markers)"
+    ]
+    if len(interior):
+        larger = int((interior["n_star"] > interior["teacher_n_params"]).sum())
+        parts.append(
+            f"{larger} of the {len(interior)} interior optima are students larger than their teacher"
+        )
+    beats = [
+        (b, int((opt.loc[opt["student_budget"] == b, "loss_star"] < v).sum()),
+         int((opt["student_budget"] == b).sum()))
+        for b, v in sorted(sup_star.items())
+    ]  # fmt: skip
+    if beats:
+        parts.append(
+            "the best distilled student is below the compute-optimal supervised loss at its budget for "
+            + ", ".join(f"{k} of {n} teachers at C_S = {budget_text(b)}" for b, k, n in beats)
+            + " (the teacher's cost not counted, as in the paper's protocol 1)"
+        )
+    return "; ".join(parts) + "."
+
+
+def protocol2_optima_sentence(opt: pd.DataFrame) -> str:
+    """Protocol 2's optima in words: where the best teacher sits against the student, and whether distilling
+    from it beats the student's supervised baseline."""
+    if opt.empty:
+        return "The teacher optima follow once protocol-2 runs are recorded."
+    interior = opt[opt["edge"].isna()]
+    ends = opt[opt["edge"].notna()]
+    out = (
+        f"Of the {len(opt)} teacher IsoFLOP profiles of protocol 2, {len(interior)} have an interior best "
+        f"teacher ({', '.join(sorted({str(e) for e in ends['edge']}))} end for the others)"
+        if len(ends)
+        else f"All {len(opt)} teacher IsoFLOP profiles of protocol 2 have an interior best teacher"
+    )
+    if len(interior):
+        smaller = int((interior["n_star"] < interior["n_params"]).sum())
+        out += f"; {smaller} of the {len(interior)} interior best teachers are smaller than their student"
+    beats = int((opt["loss_star"] < opt["baseline_loss"]).sum())
+    return out + f"; at {beats} of {len(opt)} the student beats its supervised baseline."
+
+
 def protocol1_sentence(data: StudyData, res: da.Resolution) -> str:
     total = int(data.design.loc[data.design["block"] == "protocol1", "key"].nunique())
     p1 = data.block("protocol1")
@@ -1015,6 +1178,8 @@ def numbers(
         else "pending",
         "dis_p2": protocol2_sentence(data, res),
         "dis_p1": protocol1_sentence(data, res),
+        "dis_p1_optima": protocol1_optima_sentence(*protocol_best(data)[:2]),
+        "dis_p2_optima": protocol2_optima_sentence(protocol_best(data)[2]),
         "dis_verdicts": verdict_counts(findings),
         "dis_level": f"{P.level:.0%}",
         "dis_paper_runs": str(PAPER_RUNS),

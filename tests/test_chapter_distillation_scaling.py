@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 import pytest
 from test_distill_analysis import RES, TEACHERS, crossing_rows, scenario, u_shaped
@@ -271,3 +272,33 @@ def test_protocol2_optima_find_the_best_teacher_and_compare_with_the_baseline():
     assert words.startswith("All 1 teacher IsoFLOP profiles of protocol 2 have an interior best teacher")
     assert "0 of the 1 interior best teachers are smaller than their student" in words
     assert words.endswith("at 1 of 1 the student beats its supervised baseline.")
+
+
+def test_advantage_maps_follow_the_law_and_check_the_runs_sign():
+    """A law that favours distillation below 1e4 parameters: the map's share and the runs' agreement."""
+    from types import SimpleNamespace
+
+    from distill_scaling.laws import supervised_loss
+
+    def predict(n, d, lt):
+        return supervised_loss(n, d, PAPER_SUPERVISED) + np.where(np.asarray(n) < 1e4, -0.05, 0.05)
+
+    fitted = pd.DataFrame({"n_params": [1e3, 1e5], "tokens": [1e5, 1e7]})
+    law = SimpleNamespace(runs=fitted, supervised=PAPER_SUPERVISED, predict=predict)
+    n, d, diff = ch.advantage_map(law, 2.0, n_grid=11)
+    assert diff.shape == (11, 11) and np.all((diff < 0) == (n[:, None] < 1e4))
+    dist = pd.DataFrame(
+        {
+            "block": ["protocol3", "protocol3", "protocol1", "protocol2"], "teacher": ["t"] * 4,
+            "teacher_model": ["T"] * 4, "teacher_n_params": [5e4] * 4, "teacher_loss": [2.0] * 4,
+            "n_params": [3e3, 3e4, 3e4, 3e3], "tokens": [1e6] * 4,
+            "vs_supervised": [-0.02, -0.01, np.nan, 0.3],
+        }
+    )  # fmt: skip
+    words = ch.advantage_map_sentence(law, dist)
+    assert "on 50% of the plane for the smallest teacher" in words  # 30 of 60 sizes lie below 1e4
+    assert words.endswith("the 2 runs on the maps agree in sign with the law at 1 of 2.")
+    plt.close(ch.fig_advantage_maps(law, dist))
+    assert "pending" in ch.advantage_map_sentence(None, dist) or "follow once" in ch.advantage_map_sentence(
+        None, dist
+    )

@@ -683,6 +683,73 @@ def fig_law_fit(law: da.DistillationLawFit | None, reason: str = ""):
     )
 
 
+def advantage_map(law: da.DistillationLawFit, teacher_loss: float, n_grid: int = 60):
+    """Our law's L_S - L~_S over the fitted range of student sizes and tokens for a teacher of loss
+    ``teacher_loss``: ``(N_S grid, D_S grid, difference)``, the difference of shape (sizes, tokens)."""
+    from ..laws import supervised_loss
+
+    r = law.runs
+    n = np.geomspace(r["n_params"].min(), r["n_params"].max(), n_grid)
+    d = np.geomspace(r["tokens"].min(), r["tokens"].max(), n_grid)
+    nn, dd = np.meshgrid(n, d, indexing="ij")
+    diff = law.predict(nn, dd, np.full_like(nn, teacher_loss)) - supervised_loss(nn, dd, law.supervised)
+    return n, d, diff
+
+
+def fig_advantage_maps(law: da.DistillationLawFit | None, dist: pd.DataFrame, reason: str = ""):
+    """Paper Fig. 6 analogue: per teacher of protocols 1 and 3, our law's L_S - L~_S over student tokens and
+    size (colour; blue: distillation better), the runs with that teacher on top in the same colours
+    (their measured L_S minus their supervised baseline), the teacher's size dashed."""
+    runs_ = dist[dist["block"].isin(("protocol1", "protocol3"))].dropna(subset=["vs_supervised"])
+    teachers = runs_.drop_duplicates("teacher").sort_values("teacher_n_params") if len(runs_) else runs_
+    k = max(1, len(teachers))
+    fig, axes = plt.subplots(1, k, figsize=(3.4 * k, 3.6), squeeze=False, sharey=True)
+    if law is None or runs_.empty:
+        _pending_axes(axes[0, 0], f"pending: {reason or 'no protocol-1 or protocol-3 run recorded yet'}")
+        return fig
+    maps = [advantage_map(law, t["teacher_loss"]) for _, t in teachers.iterrows()]
+    # The colour scale is set by the runs, so that their colours read; the law's map saturates beyond them.
+    lim = 1.2 * float(runs_["vs_supervised"].abs().max())
+    norm = plt.matplotlib.colors.TwoSlopeNorm(vcenter=0.0, vmin=-lim, vmax=lim)
+    for ax, (_, t), (n, d, diff) in zip(axes[0], teachers.iterrows(), maps, strict=True):
+        cs = ax.pcolormesh(d, n, diff, cmap="RdBu_r", norm=norm, shading="auto")
+        ax.contour(d, n, diff, levels=[0.0], colors="k", linewidths=0.8)
+        g = runs_[runs_["teacher"] == t["teacher"]]
+        ax.scatter(g["tokens"], g["n_params"], c=g["vs_supervised"], cmap="RdBu_r", norm=norm, s=28,
+                   edgecolors="k", linewidths=0.6)  # fmt: skip
+        ax.axhline(t["teacher_n_params"], color="w", ls="--", lw=1.2)
+        ax.set_yscale("log")
+        _log_x(ax)
+        ax.set_xlim(min(d[0], g["tokens"].min()) / 1.2, max(d[-1], g["tokens"].max()) * 1.2)
+        ax.set_ylim(min(n[0], runs_["n_params"].min()) / 1.2, max(n[-1], runs_["n_params"].max()) * 1.2)
+        ax.set_title(f"teacher {t['teacher_model']} (L_T {t['teacher_loss']:.3f})", fontsize="small")
+        ax.set_xlabel("student tokens D_S")
+    axes[0, 0].set_ylabel("student parameters N_S")
+    fig.colorbar(cs, ax=axes[0].tolist(), label="L_S − L~_S (nats/byte)", shrink=0.9, extend="both")
+    return fig
+
+
+def advantage_map_sentence(law: da.DistillationLawFit | None, dist: pd.DataFrame) -> str:
+    """The maps in words: where our law puts distillation ahead per teacher, and whether the runs agree in
+    sign with the law at their own sizes and tokens."""
+    runs_ = dist[dist["block"].isin(("protocol1", "protocol3"))].dropna(subset=["vs_supervised"])
+    if law is None or runs_.empty:
+        return "The maps follow once the law is fitted and protocol-1 or protocol-3 runs are recorded."
+    from ..laws import supervised_loss
+
+    teachers = runs_.drop_duplicates("teacher").sort_values("teacher_n_params")
+    shares = [float(np.mean(advantage_map(law, t["teacher_loss"])[2] < 0)) for _, t in teachers.iterrows()]
+    n, d, lt = (runs_[c].to_numpy(float) for c in ("n_params", "tokens", "teacher_loss"))
+    pred = law.predict(n, d, lt) - supervised_loss(n, d, law.supervised)
+    agree = int(np.sum(np.sign(pred) == np.sign(runs_["vs_supervised"].to_numpy(float))))
+    return (
+        f"Over the sizes and tokens it was fitted to, our law puts distillation ahead of supervised training "
+        f"on {100 * shares[0]:.0f}% of the plane for the smallest teacher and {100 * shares[-1]:.0f}% for "
+        f"the largest; the {len(runs_)} runs on the maps agree in sign with the law at {agree} of "
+        f"{len(runs_)}."
+    )
+
+
 #: How the distillation coefficients read in tables and prose.
 DISTILLATION_LABELS = {
     "A": "A′", "B": "B′", "alpha": "α′", "beta": "β′", "gamma": "γ′", "a": "a′ = β′/(α′+β′)",
@@ -1178,6 +1245,7 @@ def numbers(
         else "pending",
         "dis_p2": protocol2_sentence(data, res),
         "dis_p1": protocol1_sentence(data, res),
+        "dis_map": advantage_map_sentence(state.fit, data.dist),
         "dis_p1_optima": protocol1_optima_sentence(*protocol_best(data)[:2]),
         "dis_p2_optima": protocol2_optima_sentence(protocol_best(data)[2]),
         "dis_verdicts": verdict_counts(findings),

@@ -302,3 +302,30 @@ def test_advantage_maps_follow_the_law_and_check_the_runs_sign():
     assert "pending" in ch.advantage_map_sentence(None, dist) or "follow once" in ch.advantage_map_sentence(
         None, dist
     )
+
+
+def test_teacher_maps_take_the_teacher_loss_from_the_supervised_law():
+    """A law in which distillation wins exactly when the teacher's loss is below 2.0."""
+    from types import SimpleNamespace
+
+    from distill_scaling.laws import supervised_loss
+
+    def predict(n, d, lt):
+        return supervised_loss(n, d, PAPER_SUPERVISED) + np.where(np.asarray(lt) < 2.0, -0.05, 0.05)
+
+    law = SimpleNamespace(runs=None, supervised=PAPER_SUPERVISED, predict=predict)
+    p2 = pd.DataFrame(
+        {
+            "model": ["S"] * 3, "n_params": [1e8] * 3, "tokens": [2e9] * 3,
+            "teacher_n_params": [1e8, 1e9, 1e10], "teacher_tokens": [2e9, 2e10, 2e11],
+            "vs_supervised": [0.01, -0.02, -0.03],
+        }
+    )  # fmt: skip
+    n, d, diff = ch.teacher_map(law, 1e8, 2e9, p2, n_grid=9)
+    lt = supervised_loss(n[:, None], d[None, :], PAPER_SUPERVISED)
+    assert np.array_equal(diff < 0, lt < 2.0)
+    words = ch.teacher_map_sentence(law, p2)
+    lt_runs = supervised_loss(p2["teacher_n_params"], p2["teacher_tokens"], PAPER_SUPERVISED)
+    expected = int(np.sum((lt_runs < 2.0) == (p2["vs_supervised"] < 0)))
+    assert words.endswith(f"the 3 protocol-2 runs agree in sign with them at {expected}.")
+    plt.close(ch.fig_teacher_maps(law, p2))

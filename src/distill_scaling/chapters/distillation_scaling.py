@@ -729,6 +729,78 @@ def fig_advantage_maps(law: da.DistillationLawFit | None, dist: pd.DataFrame, re
     return fig
 
 
+def teacher_map(law: da.DistillationLawFit, n_s: float, d_s: float, teachers: pd.DataFrame, n_grid: int = 60):
+    """Our laws' L_S - L~_S for a student of ``n_s`` parameters and ``d_s`` tokens over teacher sizes and
+    tokens (the range of ``teachers``' ``teacher_n_params`` and ``teacher_tokens``), the teacher's loss from
+    the supervised law held fixed in the fit: ``(N_T grid, D_T grid, difference)``, shape (sizes, tokens)."""
+    from ..laws import supervised_loss
+
+    n = np.geomspace(teachers["teacher_n_params"].min(), teachers["teacher_n_params"].max(), n_grid)
+    d = np.geomspace(teachers["teacher_tokens"].min(), teachers["teacher_tokens"].max(), n_grid)
+    nn, dd = np.meshgrid(n, d, indexing="ij")
+    lt = supervised_loss(nn, dd, law.supervised)
+    diff = law.predict(np.full_like(nn, n_s), np.full_like(nn, d_s), lt) - float(
+        supervised_loss(n_s, d_s, law.supervised)
+    )
+    return n, d, diff
+
+
+def fig_teacher_maps(law: da.DistillationLawFit | None, p2: pd.DataFrame, reason: str = ""):
+    """Paper Fig. 13a analogue: per protocol-2 student, our laws' L_S - L~_S over the teacher's tokens and
+    size (colour; blue: distillation better), the protocol-2 runs on top coloured by their measured
+    difference, the student's size dashed."""
+    runs_ = p2.dropna(subset=["vs_supervised"])
+    students = runs_.drop_duplicates("n_params").sort_values("n_params") if len(runs_) else runs_
+    k = max(1, len(students))
+    fig, axes = plt.subplots(1, k, figsize=(4.2 * k, 3.6), squeeze=False, sharey=True)
+    if law is None or runs_.empty:
+        _pending_axes(axes[0, 0], f"pending: {reason or 'no protocol-2 run recorded yet'}")
+        return fig
+    lim = 1.2 * float(runs_["vs_supervised"].abs().max())
+    norm = plt.matplotlib.colors.TwoSlopeNorm(vcenter=0.0, vmin=-lim, vmax=lim)
+    for ax, (_, st) in zip(axes[0], students.iterrows(), strict=True):
+        g = runs_[runs_["n_params"] == st["n_params"]]
+        n, d, diff = teacher_map(law, st["n_params"], float(g["tokens"].median()), runs_)
+        cs = ax.pcolormesh(d, n, diff, cmap="RdBu_r", norm=norm, shading="auto")
+        ax.contour(d, n, diff, levels=[0.0], colors="k", linewidths=0.8)
+        ax.scatter(g["teacher_tokens"], g["teacher_n_params"], c=g["vs_supervised"], cmap="RdBu_r", norm=norm,
+                   s=28, edgecolors="k", linewidths=0.6)  # fmt: skip
+        ax.axhline(st["n_params"], color="w", ls="--", lw=1.2)
+        ax.set_yscale("log")
+        _log_x(ax)
+        ax.set_title(f"student {st['model']} ({st['n_params']:.3g} parameters)", fontsize="small")
+        ax.set_xlabel("teacher tokens D_T")
+    axes[0, 0].set_ylabel("teacher parameters N_T")
+    fig.colorbar(cs, ax=axes[0].tolist(), label="L_S − L~_S (nats/byte)", shrink=0.9, extend="both")
+    return fig
+
+
+def teacher_map_sentence(law: da.DistillationLawFit | None, p2: pd.DataFrame) -> str:
+    """The teacher maps in words: per student, the share of the teacher plane where distillation wins by
+    our laws, and how many protocol-2 runs agree in sign with them."""
+    runs_ = p2.dropna(subset=["vs_supervised"])
+    if law is None or runs_.empty:
+        return "The teacher maps follow once the law is fitted and protocol-2 runs are recorded."
+    from ..laws import supervised_loss
+
+    parts, agree = [], 0
+    for n_s, g in runs_.groupby("n_params", sort=True):
+        d_s = float(g["tokens"].median())
+        share = float(np.mean(teacher_map(law, n_s, d_s, runs_)[2] < 0))
+        parts.append(f"{100 * share:.0f}% for the {n_s:.3g}-parameter student")
+        lt = supervised_loss(g["teacher_n_params"].to_numpy(float), g["teacher_tokens"].to_numpy(float),
+                             law.supervised)  # fmt: skip
+        pred = law.predict(np.full(len(g), n_s), g["tokens"].to_numpy(float), lt) - supervised_loss(
+            np.full(len(g), n_s), g["tokens"].to_numpy(float), law.supervised
+        )
+        agree += int(np.sum(np.sign(pred) == np.sign(g["vs_supervised"].to_numpy(float))))
+    return (
+        "Over the teachers' range, our laws put distillation ahead on "
+        + " and ".join(parts)
+        + f"; the {len(runs_)} protocol-2 runs agree in sign with them at {agree}."
+    )
+
+
 def advantage_map_sentence(law: da.DistillationLawFit | None, dist: pd.DataFrame) -> str:
     """The maps in words: where our law puts distillation ahead per teacher, and whether the runs agree in
     sign with the law at their own sizes and tokens."""
@@ -1246,6 +1318,7 @@ def numbers(
         "dis_p2": protocol2_sentence(data, res),
         "dis_p1": protocol1_sentence(data, res),
         "dis_map": advantage_map_sentence(state.fit, data.dist),
+        "dis_teacher_map": teacher_map_sentence(state.fit, data.block("protocol2")),
         "dis_p1_optima": protocol1_optima_sentence(*protocol_best(data)[:2]),
         "dis_p2_optima": protocol2_optima_sentence(protocol_best(data)[2]),
         "dis_verdicts": verdict_counts(findings),

@@ -317,10 +317,11 @@ class LawState:
 
 
 def distillation_law(
-    data: StudyData, sup: SupervisedState, P: Params, *, write: bool | None = None
+    data: StudyData, sup: SupervisedState, P: Params, *, write: bool | None = None, refit: bool = False
 ) -> LawState:
-    """The law fit for the chapter: the stored one when current, else fitted now (and stored unless the
-    profile is ``default``; ``write`` overrides)."""
+    """The law fit for the chapter: the stored one when current (and ``refit`` is false: the command line's
+    ``--refit``, after the fitting procedure changed), else fitted now (and stored unless the profile is
+    ``default``; ``write`` overrides)."""
     runs_ = da.fit_runs(data.dist)
     if sup.coef is None:
         return LawState(None, "pending", reason="the supervised law inside it is not fitted yet")
@@ -339,7 +340,7 @@ def distillation_law(
         current = stored.supervised == sup.coef
         # Reading the book, a stored fit of exactly these distillation runs beats a quick live one even when
         # supervised runs recorded since would move L~_S slightly (the page says so); refreshing refits.
-        if same_runs and stored.n_resamples >= P.n_resamples and (current or not write):
+        if same_runs and stored.n_resamples >= P.n_resamples and (current or not write) and not refit:
             return LawState(stored, "stored", len(stored.runs), supervised_current=current)
     n = P.n_resamples if write else P.live_resamples
     fit = da.fit_distillation_law(
@@ -1355,6 +1356,9 @@ def cli(argv: Sequence[str] | None = None) -> int:
     )
     ap.add_argument("--n-resamples", type=int, default=None, help="bootstrap resamples (default 4096)")
     ap.add_argument("--workers", type=int, default=None, help="training processes for --profile full")
+    ap.add_argument(
+        "--refit", action="store_true", help="refit even if the stored fit is for exactly these runs"
+    )
     args = ap.parse_args(argv)
     given: dict = {"profile": args.profile}
     if args.n_resamples is not None:
@@ -1368,7 +1372,7 @@ def cli(argv: Sequence[str] | None = None) -> int:
     torch.set_num_threads(1)
     data = load_study(P)
     sup = supervised_law(data, P)
-    state = distillation_law(data, sup, P, write=True)
+    state = distillation_law(data, sup, P, write=True, refit=args.refit)
     print(progress_sentence(data))
     if state.fit is None:
         print(f"nothing stored: {state.reason}")

@@ -235,16 +235,18 @@ class LawState:
     stored_runs: int | None = None
 
 
-def supervised_law(data: StudyData, P: Params, *, write: bool | None = None) -> LawState:
-    """The law fit for the chapter: the stored one when current, else fitted (and stored unless the profile
-    is ``default``; ``write`` overrides)."""
+def supervised_law(data: StudyData, P: Params, *, write: bool | None = None, refit: bool = False) -> LawState:
+    """The law fit for the chapter: the stored one when current (and ``refit`` is false: the command line's
+    ``--refit``, after the fitting procedure changed), else fitted (and stored unless the profile is
+    ``default``; ``write`` overrides)."""
     if len(data.runs) < 6:
         return LawState(None, "pending")
     path = fit_path(P)
     stored = None
     if path.is_file():
         stored = an.load_supervised_fit(path)
-        if stored.digest == an.runs_digest(data.runs) and stored.n_resamples >= P.n_resamples:
+        current = stored.digest == an.runs_digest(data.runs) and stored.n_resamples >= P.n_resamples
+        if current and not refit:
             return LawState(stored, "stored", len(stored.runs))
     write = P.profile != "default" if write is None else write
     n = P.n_resamples if write else P.live_resamples
@@ -1099,6 +1101,9 @@ def cli(argv: Sequence[str] | None = None) -> int:
     )
     ap.add_argument("--n-resamples", type=int, default=None, help="bootstrap resamples (default 4096)")
     ap.add_argument("--workers", type=int, default=None, help="training processes for --profile full")
+    ap.add_argument(
+        "--refit", action="store_true", help="refit even if the stored fit is for exactly these runs"
+    )
     args = ap.parse_args(argv)
     given = {"profile": args.profile}
     if args.n_resamples is not None:
@@ -1112,7 +1117,7 @@ def cli(argv: Sequence[str] | None = None) -> int:
 
     torch.set_num_threads(1)
     data = load_study(P)
-    state = supervised_law(data, P, write=True)
+    state = supervised_law(data, P, write=True, refit=args.refit)
     print(progress_sentence(data))
     if state.fit is None:
         print("not enough runs to fit the law; nothing stored")

@@ -270,7 +270,7 @@ def test_protocol2_optima_find_the_best_teacher_and_compare_with_the_baseline():
     assert opt["n_star"].iloc[0] == pytest.approx(1e5, rel=1e-6) and pd.isna(opt["edge"].iloc[0])
     words = ch.protocol2_optima_sentence(opt)
     assert words.startswith("All 1 teacher IsoFLOP profiles of protocol 2 have an interior best teacher")
-    assert "0 of the 1 interior best teachers are smaller than their student" in words
+    assert "the best teacher is smaller than its student in 0 of the 1 interior cases" in words
     assert words.endswith("at 1 of 1 the student beats its supervised baseline.")
 
 

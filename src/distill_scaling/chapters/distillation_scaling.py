@@ -1233,7 +1233,8 @@ def protocol2_optima_sentence(opt: pd.DataFrame) -> str:
     )
     if len(interior):
         smaller = int((interior["n_star"] < interior["n_params"]).sum())
-        out += f"; {smaller} of the {len(interior)} interior best teachers are smaller than their student"
+        n_int = len(interior)
+        out += f"; the best teacher is smaller than its student in {smaller} of the {n_int} interior cases"
     beats = int((opt["loss_star"] < opt["baseline_loss"]).sum())
     return out + f"; at {beats} of {len(opt)} the student beats its supervised baseline."
 

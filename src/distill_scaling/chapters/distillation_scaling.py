@@ -697,6 +697,18 @@ def advantage_map(law: da.DistillationLawFit, teacher_loss: float, n_grid: int =
     return n, d, diff
 
 
+def _map_panel(ax, x, y, diff, run_x, run_y, run_diff, line: float, norm):
+    """One panel of a map of L_S - L~_S: the law's values on the grid ``(y, x)`` (colour, break-even line),
+    the runs on top in the same colours, the size ``line`` dashed; log axes. Returns the mesh (colour bar)."""
+    cs = ax.pcolormesh(x, y, diff, cmap="RdBu_r", norm=norm, shading="auto")
+    ax.contour(x, y, diff, levels=[0.0], colors="k", linewidths=0.8)
+    ax.scatter(run_x, run_y, c=run_diff, cmap="RdBu_r", norm=norm, s=28, edgecolors="k", linewidths=0.6)
+    ax.axhline(line, color="w", ls="--", lw=1.2)
+    ax.set_yscale("log")
+    _log_x(ax)
+    return cs
+
+
 def fig_advantage_maps(law: da.DistillationLawFit | None, dist: pd.DataFrame, reason: str = ""):
     """Paper Fig. 6 analogue: per teacher of protocols 1 and 3, our law's L_S - L~_S over student tokens and
     size (colour; blue: distillation better), the runs with that teacher on top in the same colours
@@ -713,14 +725,10 @@ def fig_advantage_maps(law: da.DistillationLawFit | None, dist: pd.DataFrame, re
     lim = 1.2 * float(runs_["vs_supervised"].abs().max())
     norm = plt.matplotlib.colors.TwoSlopeNorm(vcenter=0.0, vmin=-lim, vmax=lim)
     for ax, (_, t), (n, d, diff) in zip(axes[0], teachers.iterrows(), maps, strict=True):
-        cs = ax.pcolormesh(d, n, diff, cmap="RdBu_r", norm=norm, shading="auto")
-        ax.contour(d, n, diff, levels=[0.0], colors="k", linewidths=0.8)
         g = runs_[runs_["teacher"] == t["teacher"]]
-        ax.scatter(g["tokens"], g["n_params"], c=g["vs_supervised"], cmap="RdBu_r", norm=norm, s=28,
-                   edgecolors="k", linewidths=0.6)  # fmt: skip
-        ax.axhline(t["teacher_n_params"], color="w", ls="--", lw=1.2)
-        ax.set_yscale("log")
-        _log_x(ax)
+        cs = _map_panel(
+            ax, d, n, diff, g["tokens"], g["n_params"], g["vs_supervised"], t["teacher_n_params"], norm
+        )
         ax.set_xlim(min(d[0], g["tokens"].min()) / 1.2, max(d[-1], g["tokens"].max()) * 1.2)
         ax.set_ylim(min(n[0], runs_["n_params"].min()) / 1.2, max(n[-1], runs_["n_params"].max()) * 1.2)
         ax.set_title(f"teacher {t['teacher_model']} (L_T {t['teacher_loss']:.3f})", fontsize="small")
@@ -762,13 +770,8 @@ def fig_teacher_maps(law: da.DistillationLawFit | None, p2: pd.DataFrame, reason
     for ax, (_, st) in zip(axes[0], students.iterrows(), strict=True):
         g = runs_[runs_["n_params"] == st["n_params"]]
         n, d, diff = teacher_map(law, st["n_params"], float(g["tokens"].median()), runs_)
-        cs = ax.pcolormesh(d, n, diff, cmap="RdBu_r", norm=norm, shading="auto")
-        ax.contour(d, n, diff, levels=[0.0], colors="k", linewidths=0.8)
-        ax.scatter(g["teacher_tokens"], g["teacher_n_params"], c=g["vs_supervised"], cmap="RdBu_r", norm=norm,
-                   s=28, edgecolors="k", linewidths=0.6)  # fmt: skip
-        ax.axhline(st["n_params"], color="w", ls="--", lw=1.2)
-        ax.set_yscale("log")
-        _log_x(ax)
+        xy = (g["teacher_tokens"], g["teacher_n_params"])
+        cs = _map_panel(ax, d, n, diff, *xy, g["vs_supervised"], st["n_params"], norm)
         ax.set_title(f"student {st['model']} ({st['n_params']:.3g} parameters)", fontsize="small")
         ax.set_xlabel("teacher tokens D_T")
     axes[0, 0].set_ylabel("teacher parameters N_T")

@@ -855,10 +855,6 @@ def bootstrap_intervals(samples: pd.DataFrame, level: float) -> dict[str, tuple[
     return {c: tuple(float(v) for v in np.quantile(s[c], q)) for c in s.columns}
 
 
-#: Resamples of the interval-growth check run with every law fit (:func:`bootstrap.interval_growth`).
-GROWTH_RESAMPLES = 32
-
-
 def growth_provenance(result, seed: int = 0) -> dict:
     """Run :func:`distill_scaling.bootstrap.interval_growth` on a fit and return what the provenance keeps:
     ``unbounded`` (coefficients the runs do not bound) and ``interval_growth`` (the widths), or
@@ -866,18 +862,10 @@ def growth_provenance(result, seed: int = 0) -> dict:
     from .bootstrap import interval_growth
 
     try:
-        g = interval_growth(result, GROWTH_RESAMPLES, seed=seed)
+        g = interval_growth(result, seed=seed)
     except (ArithmeticError, ValueError, FloatingPointError, np.linalg.LinAlgError) as exc:
         return {"interval_growth_error": f"{type(exc).__name__}: {exc}"}
-    return {
-        "unbounded": g.unbounded(),
-        "interval_growth": {
-            "n_resamples": g.n_resamples,
-            "iterations": [int(k) for k in g.widths.columns],
-            "widths": {c: [float(v) for v in row] for c, row in g.widths.iterrows()},
-            "objective": [float(v) for v in g.objective],
-        },
-    }
+    return {"unbounded": g.unbounded(), "interval_growth": g.to_dict()}
 
 
 def fit_supervised_law(

@@ -313,6 +313,16 @@ class IntervalGrowth:
     seed: int
     level: float
 
+    def to_dict(self) -> dict:
+        """JSON-ready: ``n_resamples``, ``iterations``, ``widths`` (coefficient -> one width per count) and
+        ``objective`` (one mean per count)."""
+        return {
+            "n_resamples": self.n_resamples,
+            "iterations": [int(k) for k in self.widths.columns],
+            "widths": {c: [float(v) for v in row] for c, row in self.widths.iterrows()},
+            "objective": [float(v) for v in self.objective],
+        }
+
     def growth(self) -> pd.Series:
         """Width at the last count over the width at the second (the first steps leave the start)."""
         cols = list(self.widths.columns)

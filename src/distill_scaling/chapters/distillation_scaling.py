@@ -32,6 +32,7 @@ from ..laws import PAPER_DISTILLATION, SupervisedCoefficients
 from ..model import config_from_name
 from ..notebook import Param, Params, chapter_params, validate
 from .supervised_scaling import (
+    DISTILLATION_LABELS,
     PAPER_M_MULTIPLES,
     law_coefficient_frame,
     num,
@@ -684,17 +685,27 @@ def fig_law_fit(law: da.DistillationLawFit | None, reason: str = ""):
     )
 
 
+def _advantage(law: da.DistillationLawFit, n_params, tokens, teacher_loss) -> np.ndarray:
+    """L_S - L~_S by the fitted laws: the distillation law's student loss minus the supervised law's (the one
+    held fixed in the fit) for the same student size and tokens."""
+    from ..laws import supervised_loss
+
+    return law.predict(n_params, tokens, teacher_loss) - supervised_loss(n_params, tokens, law.supervised)
+
+
+def _map_runs(dist: pd.DataFrame) -> pd.DataFrame:
+    """The runs drawn on the student maps: protocols 1 and 3, those with a supervised baseline."""
+    return dist[dist["block"].isin(("protocol1", "protocol3"))].dropna(subset=["vs_supervised"])
+
+
 def advantage_map(law: da.DistillationLawFit, teacher_loss: float, n_grid: int = 60):
     """Our law's L_S - L~_S over the fitted range of student sizes and tokens for a teacher of loss
     ``teacher_loss``: ``(N_S grid, D_S grid, difference)``, the difference of shape (sizes, tokens)."""
-    from ..laws import supervised_loss
-
     r = law.runs
     n = np.geomspace(r["n_params"].min(), r["n_params"].max(), n_grid)
     d = np.geomspace(r["tokens"].min(), r["tokens"].max(), n_grid)
     nn, dd = np.meshgrid(n, d, indexing="ij")
-    diff = law.predict(nn, dd, np.full_like(nn, teacher_loss)) - supervised_loss(nn, dd, law.supervised)
-    return n, d, diff
+    return n, d, _advantage(law, nn, dd, np.full_like(nn, teacher_loss))
 
 
 def _map_panel(ax, x, y, diff, run_x, run_y, run_diff, line: float, norm):
@@ -713,7 +724,7 @@ def fig_advantage_maps(law: da.DistillationLawFit | None, dist: pd.DataFrame, re
     """Paper Fig. 6 analogue: per teacher of protocols 1 and 3, our law's L_S - L~_S over student tokens and
     size (colour; blue: distillation better), the runs with that teacher on top in the same colours
     (their measured L_S minus their supervised baseline), the teacher's size dashed."""
-    runs_ = dist[dist["block"].isin(("protocol1", "protocol3"))].dropna(subset=["vs_supervised"])
+    runs_ = _map_runs(dist)
     teachers = runs_.drop_duplicates("teacher").sort_values("teacher_n_params") if len(runs_) else runs_
     k = max(1, len(teachers))
     fig, axes = plt.subplots(1, k, figsize=(3.4 * k, 3.6), squeeze=False, sharey=True)
@@ -747,11 +758,13 @@ def teacher_map(law: da.DistillationLawFit, n_s: float, d_s: float, teachers: pd
     n = np.geomspace(teachers["teacher_n_params"].min(), teachers["teacher_n_params"].max(), n_grid)
     d = np.geomspace(teachers["teacher_tokens"].min(), teachers["teacher_tokens"].max(), n_grid)
     nn, dd = np.meshgrid(n, d, indexing="ij")
-    lt = supervised_loss(nn, dd, law.supervised)
-    diff = law.predict(np.full_like(nn, n_s), np.full_like(nn, d_s), lt) - float(
-        supervised_loss(n_s, d_s, law.supervised)
+    return (
+        n,
+        d,
+        _advantage(
+            law, np.full_like(nn, n_s), np.full_like(nn, d_s), supervised_loss(nn, dd, law.supervised)
+        ),
     )
-    return n, d, diff
 
 
 def fig_teacher_maps(law: da.DistillationLawFit | None, p2: pd.DataFrame, reason: str = ""):
@@ -794,9 +807,7 @@ def teacher_map_sentence(law: da.DistillationLawFit | None, p2: pd.DataFrame) ->
         parts.append(f"{100 * share:.0f}% for the {n_s:.3g}-parameter student")
         lt = supervised_loss(g["teacher_n_params"].to_numpy(float), g["teacher_tokens"].to_numpy(float),
                              law.supervised)  # fmt: skip
-        pred = law.predict(np.full(len(g), n_s), g["tokens"].to_numpy(float), lt) - supervised_loss(
-            np.full(len(g), n_s), g["tokens"].to_numpy(float), law.supervised
-        )
+        pred = _advantage(law, np.full(len(g), n_s), g["tokens"].to_numpy(float), lt)
         agree += int(np.sum(np.sign(pred) == np.sign(g["vs_supervised"].to_numpy(float))))
     return (
         "Over the teachers' range, our laws put distillation ahead on "
@@ -808,15 +819,13 @@ def teacher_map_sentence(law: da.DistillationLawFit | None, p2: pd.DataFrame) ->
 def advantage_map_sentence(law: da.DistillationLawFit | None, dist: pd.DataFrame) -> str:
     """The maps in words: where our law puts distillation ahead per teacher, and whether the runs agree in
     sign with the law at their own sizes and tokens."""
-    runs_ = dist[dist["block"].isin(("protocol1", "protocol3"))].dropna(subset=["vs_supervised"])
+    runs_ = _map_runs(dist)
     if law is None or runs_.empty:
         return "The maps follow once the law is fitted and protocol-1 or protocol-3 runs are recorded."
-    from ..laws import supervised_loss
-
     teachers = runs_.drop_duplicates("teacher").sort_values("teacher_n_params")
     shares = [float(np.mean(advantage_map(law, t["teacher_loss"])[2] < 0)) for _, t in teachers.iterrows()]
     n, d, lt = (runs_[c].to_numpy(float) for c in ("n_params", "tokens", "teacher_loss"))
-    pred = law.predict(n, d, lt) - supervised_loss(n, d, law.supervised)
+    pred = _advantage(law, n, d, lt)
     agree = int(np.sum(np.sign(pred) == np.sign(runs_["vs_supervised"].to_numpy(float))))
     return (
         f"Over the sizes and tokens it was fitted to, our law puts distillation ahead of supervised training "
@@ -824,13 +833,6 @@ def advantage_map_sentence(law: da.DistillationLawFit | None, dist: pd.DataFrame
         f"the largest; the {len(runs_)} runs on the maps agree in sign with the law at {agree} of "
         f"{len(runs_)}."
     )
-
-
-#: How the distillation coefficients read in tables and prose.
-DISTILLATION_LABELS = {
-    "A": "A′", "B": "B′", "alpha": "α′", "beta": "β′", "gamma": "γ′", "a": "a′ = β′/(α′+β′)",
-    "b": "b′ = α′/(α′+β′)",
-}  # fmt: skip
 
 
 def coefficient_frame(law: da.DistillationLawFit | None) -> pd.DataFrame:
@@ -1120,9 +1122,10 @@ def supervised_optima(supervised: pd.DataFrame, budgets: Sequence[float]) -> dic
     return out
 
 
-def _optima_panels(top, bot, opt, x: str, budget: str, label: str, larger_above: bool) -> None:
+def _optima_panels(top, bot, opt, x: str, budget: str, label: str, larger_above: bool) -> dict:
     """One column of the optima figure: best size (top) and its loss (bottom) against ``x``, one colour per
-    ``budget``; open markers are profile ends; shaded: students larger than their teacher."""
+    ``budget``; open markers are profile ends; shaded: students larger than their teacher. Returns the
+    colour of each budget."""
     budgets = sorted(opt[budget].unique())
     bcol = dict(zip(budgets, plots.sequential(max(1, len(budgets))), strict=False))
     for b, g in opt.groupby(budget, sort=True):
@@ -1147,6 +1150,7 @@ def _optima_panels(top, bot, opt, x: str, budget: str, label: str, larger_above:
     _log_x(top)
     top.legend(fontsize="x-small", loc="upper left")
     bot.legend(fontsize="x-small", loc="upper right")
+    return bcol
 
 
 def fig_protocol_optima(opt1: pd.DataFrame, sup_star: dict[float, float], opt2: pd.DataFrame):
@@ -1159,9 +1163,9 @@ def fig_protocol_optima(opt1: pd.DataFrame, sup_star: dict[float, float], opt2: 
     if opt1.empty:
         _pending_axes(a_top, "pending: no protocol-1 run recorded yet")
     else:
-        _optima_panels(a_top, a_bot, opt1, "teacher_n_params", "student_budget", "C_S", larger_above=True)
-        budgets = sorted(opt1["student_budget"].unique())
-        bcol = dict(zip(budgets, plots.sequential(max(1, len(budgets))), strict=False))
+        bcol = _optima_panels(
+            a_top, a_bot, opt1, "teacher_n_params", "student_budget", "C_S", larger_above=True
+        )
         for b, v in sup_star.items():
             if b in bcol:
                 a_bot.axhline(v, color=bcol[b], ls="--", lw=1)
@@ -1292,6 +1296,7 @@ def numbers(
     p3 = data.block("protocol3")
     gap_runs = data.gap_runs()
     gap = da.capacity_gap(gap_runs, res)
+    opt1, sup_star, opt2 = protocol_best(data)
     typical = (
         float(p3["val_loss"].median())
         if len(p3)
@@ -1324,8 +1329,8 @@ def numbers(
         "dis_p1": protocol1_sentence(data, res),
         "dis_map": advantage_map_sentence(state.fit, data.dist),
         "dis_teacher_map": teacher_map_sentence(state.fit, data.block("protocol2")),
-        "dis_p1_optima": protocol1_optima_sentence(*protocol_best(data)[:2]),
-        "dis_p2_optima": protocol2_optima_sentence(protocol_best(data)[2]),
+        "dis_p1_optima": protocol1_optima_sentence(opt1, sup_star),
+        "dis_p2_optima": protocol2_optima_sentence(opt2),
         "dis_verdicts": verdict_counts(findings),
         "dis_level": f"{P.level:.0%}",
         "dis_paper_runs": str(PAPER_RUNS),

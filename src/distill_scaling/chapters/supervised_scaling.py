@@ -811,6 +811,24 @@ def fig_law_fit(law: an.SupervisedLawFit | None):
     )
 
 
+def and_join(items: Sequence[str], empty: str = "none") -> str:
+    """``["a", "b", "c"]`` -> "a, b and c"; one item alone; ``empty`` for none."""
+    items = list(items)
+    if not items:
+        return empty
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+#: How the supervised coefficients read in tables and prose.
+SUPERVISED_LABELS = {"alpha": "α", "beta": "β", "gamma": "γ", "a": "a = β/(α+β)", "b": "b = α/(α+β)"}
+
+#: How the distillation coefficients read in tables and prose (plain text: glued text cannot hold LaTeX).
+DISTILLATION_LABELS = {
+    "A": "A′", "B": "B′", "alpha": "α′", "beta": "β′", "gamma": "γ′", "a": "a′ = β′/(α′+β′)",
+    "b": "b′ = α′/(α′+β′)",
+}  # fmt: skip
+
+
 #: Marks a coefficient whose interval the runs do not bound (:func:`analysis.growth_provenance`).
 UNBOUNDED_MARK = "not bounded by the runs"
 
@@ -870,16 +888,12 @@ def unbounded_sentence(law, labels: dict[str, str]) -> str:
     loose = [labels.get(n, n) for n in prov["unbounded"]]
     if not loose:
         return " The interval-growth check of chapter 03 finds every interval bounded by the runs."
-    names = loose[0] if len(loose) == 1 else ", ".join(loose[:-1]) + " and " + loose[-1]
+    names = and_join(loose)
     return (
         f" The interval-growth check of chapter 03 finds that the runs do not bound {names}: refits keep "
         "moving them as long as they are allowed to while the objective keeps falling, so the table gives "
         f"no interval for {'it' if len(loose) == 1 else 'them'}."
     )
-
-
-#: How the supervised coefficients read in tables and prose.
-SUPERVISED_LABELS = {"alpha": "α", "beta": "β", "gamma": "γ", "a": "a = β/(α+β)", "b": "b = α/(α+β)"}
 
 
 def coefficient_frame(law: an.SupervisedLawFit | None) -> pd.DataFrame:
@@ -984,8 +998,7 @@ def noise_in_fits_sentence(law: an.SupervisedLawFit | None, noise: an.NoiseSumma
 
 def budgets_text(data: StudyData) -> str:
     """The design's IsoFLOP budgets in words ("1e12, 3e12 and 1e13")."""
-    b = [sci(x) for x in sorted(set(data.design["budget"].dropna()))]
-    return "none" if not b else (b[0] if len(b) == 1 else ", ".join(b[:-1]) + " and " + b[-1])
+    return and_join([sci(x) for x in sorted(set(data.design["budget"].dropna()))])
 
 
 def models_text(data: StudyData) -> str:

@@ -26,6 +26,7 @@ import pandas as pd
 from .. import fit, fit_data, laws, paths, plots
 from ..bootstrap import bootstrap, extrapolation_check, interval_growth
 from ..notebook import Param
+from .supervised_scaling import DISTILLATION_LABELS, and_join
 
 PARAMS: dict[str, Param] = {
     "n_resamples": Param(
@@ -485,11 +486,6 @@ def distillation_bootstrap(noise: float, n_resamples: int, seed: int = 0, grid=N
     return res, boot, ext
 
 
-#: Resamples and cumulative Gauss-Newton iterations of the interval-growth check (bootstrap.interval_growth).
-GROWTH_RESAMPLES = 32
-GROWTH_ITERATIONS = (25, 50, 100, 200, 400)
-
-
 def growth_table(db: dict[str, Any]) -> pd.DataFrame:
     """Relative 90% widths per coefficient: the saved bootstraps without (quasi-Newton) and with (warm) the
     Gauss-Newton stage, the Gauss-Newton refits of the growth check after each iteration count, and whether
@@ -513,19 +509,9 @@ def growth_table(db: dict[str, Any]) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("coefficient")
 
 
-#: How the distillation coefficients read in prose (glued text cannot hold LaTeX).
-COEFFICIENT_LABELS = {
-    "A": "A′", "B": "B′", "alpha": "α′", "beta": "β′", "gamma": "γ′", "c0": "c0", "c1": "c1", "f1": "f1",
-    "d1": "d1",
-}  # fmt: skip
-
-
 def coefficients_text(names: list[str]) -> str:
     """``["B", "gamma", "c1"]`` -> "B′, γ′ and c1"; an empty list -> "none"."""
-    labels = [COEFFICIENT_LABELS.get(n, n) for n in names]
-    if not labels:
-        return "none"
-    return labels[0] if len(labels) == 1 else ", ".join(labels[:-1]) + " and " + labels[-1]
+    return and_join([DISTILLATION_LABELS.get(n, n) for n in names])
 
 
 def eigen_table(res: fit.FitResult) -> pd.DataFrame:
@@ -720,11 +706,9 @@ def compute_saved(
     eig = eigen_table(dres)
     # The same resamples refitted without the Gauss-Newton stage: what a gradient-tested bootstrap reports.
     qn = bootstrap(dres, distillation_resamples, level=0.9, seed=seed, strategy="quasi-newton")
+    # The check's own defaults (32 resamples, 25 to 400 iterations), or a miniature for the smoke profile.
     growth = interval_growth(
-        dres,
-        8 if small else GROWTH_RESAMPLES,
-        iterations=(5, 10, 20) if small else GROWTH_ITERATIONS,
-        seed=seed,
+        dres, seed=seed, **({"n_resamples": 8, "iterations": (5, 10, 20)} if small else {})
     )
     out["distillation_bootstrap"] = {
         "noise": noise,
@@ -742,13 +726,7 @@ def compute_saved(
             "bootstrap_seconds": qn.seconds,
         },
         "eigen": eig.to_dict(orient="list"),
-        "growth": {
-            "n_resamples": growth.n_resamples,
-            "iterations": [int(k) for k in growth.widths.columns],
-            "widths": {c: [float(v) for v in row] for c, row in growth.widths.iterrows()},
-            "objective": [float(v) for v in growth.objective],
-            "unbounded": growth.unbounded(),
-        },
+        "growth": growth.to_dict() | {"unbounded": growth.unbounded()},
         "extrapolation": {
             "threshold": ext.threshold,
             "n_fit": ext.n_fit,

@@ -29,7 +29,51 @@ def test_block_specs_are_feasible(block: str, m_star) -> None:
         assert s.lr == study.STUDY_LR
 
 
-FIXED_M_BLOCKS = {"teachers", "protocol3", "baselines", "protocol2", "protocol1", "gap-seeds"}
+FIXED_M_BLOCKS = {
+    "teachers",
+    "protocol3",
+    "baselines",
+    "protocol2",
+    "protocol1",
+    "gap-seeds",
+    "capacity-gap",
+    "capacity-gap-l7",
+    "weak-to-strong",
+    "weak-to-strong-cap",
+    "protocol1-decade",
+}
+
+
+def test_capacity_gap_design_pairs_seeds_over_every_teacher_and_the_baseline() -> None:
+    """Every (student, tokens, seed) of the capacity-gap design has a run from each of the six teachers and
+    one supervised baseline with the same seeds; the existing protocol-3 and gap-seeds runs are reused."""
+    specs = study.specs_for(["capacity-gap", "capacity-gap-l7"])
+    groups: dict[tuple, list] = {}
+    for s in specs:
+        if s.split == "student":
+            groups.setdefault((s.model, s.tokens, s.seed), []).append(s)
+    assert {(m, seed) for m, _, seed in groups} == {
+        (m, seed) for m, seeds in study.GAP_DESIGN_SEEDS.items() for seed in seeds
+    }
+    for key, group in groups.items():
+        assert all(s.data_seed == s.seed for s in group), key
+        teachers = {s.teacher for s in group if s.teacher}
+        assert len(teachers) == len(study.TEACHERS) + len(study.GAP_TEACHERS), key
+        assert sum(s.teacher is None for s in group) == 1, key
+    keys = {s.key for s in specs}
+    assert {s.key for s in study.gap_seeds_block()} <= keys
+    assert {s.key for s in study.protocol3_block() if s.tokens in {k for _, k, _ in groups}} <= keys
+
+
+def test_decade_blocks_reach_a_decade_beyond_the_study() -> None:
+    """The 1e14 IsoFLOP profile is a decade above the largest earlier budget, and protocol 1's new budget a
+    decade above its largest; both are feasible for every listed model."""
+    iso = study.isoflop_decade_block()
+    assert study.DECADE_BUDGET >= 3 * max(study.ISOFLOP_BUDGETS)
+    assert {s.model for s in iso} == set(study.DECADE_MODELS)
+    assert study.P1_DECADE_BUDGET >= 3 * max(study.STUDENT_BUDGETS)
+    p1 = study.protocol1_decade_block()
+    assert len(p1) == len(study.P1_DECADE_STUDENTS) * len(study.P1_DECADE_TEACHERS)
 
 
 def test_gap_seeds_repeat_protocol3_students_with_other_seeds() -> None:

@@ -230,6 +230,105 @@ def baseline_block() -> list[RunSpec]:
     return list(seen.values())
 
 
+# --- the decisive study (issue 13): blocks sized to settle the central claims ------------------------------
+
+#: Teachers added for the capacity gap: stronger than the strongest protocol-3 teacher, at the same M* (L7 is
+#: the largest the 4-epoch cap of the teacher split allows at M* = 24).
+GAP_TEACHERS = ("L6-d96", "L7-d112")
+
+#: Seeds of the capacity-gap design per student, paired over every teacher and the supervised baseline (the
+#: same init and data order on each side). Sized from the measured noise of the smallest student (chapter
+#: 07's power calculation); seed 0 is protocol 3, seeds 1 and 2 of L1 are the gap-seeds block.
+GAP_DESIGN_SEEDS = {"L1-d16": (0, 1, 2, 3), "L2-d32": (0, 1, 2)}
+
+
+def gap_teacher_block() -> list[RunSpec]:
+    """The fixed-M* teachers L6 and L7, stronger than any of protocol 3."""
+    return [supervised(m, capped_tokens(m, m_star(), "teacher")) for m in GAP_TEACHERS]
+
+
+def capacity_gap_block(teacher_models: Sequence[str] | None = None) -> list[RunSpec]:
+    """Students L1 and L2 at 8 and 16 M* from every fixed-M* teacher (L2..L7, or those of
+    ``teacher_models``), with paired seeds and their supervised baselines: the capacity gap resolved over
+    seeds (paper Figs. 4, 37)."""
+    teachers = teacher_block() + gap_teacher_block()
+    if teacher_models is not None:
+        teachers = [t for t in teachers if t.model in teacher_models]
+    out = []
+    for student, seeds in GAP_DESIGN_SEEDS.items():
+        for k in GAP_MULTIPLES:
+            d = int(k * m_star() * _n_params(student))
+            if not feasible(student, d, "student"):
+                continue
+            for seed in seeds:
+                students = [distill(student, d, t, seed=seed) for t in teachers]
+                out += [*students, baseline_of(students[0])]
+    return out
+
+
+#: Weak-to-strong: the weakest fixed-M* teacher and students larger than it (paper Figs. 2, 41).
+W2S_TEACHER = "L2-d32"
+W2S_STUDENTS = ("L4-d64", "L5-d80")
+#: Student tokens of the weak-to-strong sweep; ``None`` is the 4-epoch cap of the student split.
+W2S_TOKENS: tuple[int | None, ...] = (500_000, 2_000_000, 8_000_000, None)
+W2S_SEEDS = (0, 1, 2)
+
+
+def weak_to_strong_block(tokens: Sequence[int | None] = W2S_TOKENS) -> list[RunSpec]:
+    """Students L4 and L5 of the L2 teacher over D_S from 0.5M tokens to the cap, 3 paired seeds each, with
+    their supervised baselines: can a student beat its (weaker) teacher, and from how many tokens on?"""
+    teacher = supervised(W2S_TEACHER, capped_tokens(W2S_TEACHER, m_star(), "teacher"))
+    out = []
+    for d in tokens:
+        for s in W2S_STUDENTS:
+            n = capped_tokens(s, float("inf"), "student") if d is None else int(d)
+            if not feasible(s, n, "student"):
+                continue
+            for seed in W2S_SEEDS:
+                spec = distill(s, n, teacher, seed=seed)
+                out += [spec, baseline_of(spec)]
+    return out
+
+
+#: A supervised IsoFLOP budget a decade above the largest of the study, for an extrapolation test that spans a
+#: decade of compute; seeds 1 and 2 repeat the two models nearest the expected optimum.
+DECADE_BUDGET = 1e14
+DECADE_MODELS = ("L6-d96", "L7-d112", "L8-d128", "L9-d144", "L10-d160")
+DECADE_SEEDED = ("L7-d112", "L8-d128")
+
+
+def isoflop_decade_block() -> list[RunSpec]:
+    """The 1e14 IsoFLOP profile (L6..L10) and its seed repeats."""
+    out = []
+    for m in DECADE_MODELS:
+        d = tokens_for_compute(m, DECADE_BUDGET)
+        if not feasible(m, d, "teacher"):
+            continue
+        seeds = NOISE_SEEDS if m in DECADE_SEEDED else (0,)
+        out += [supervised(m, d, seed=seed) for seed in seeds]
+    return out
+
+
+#: Protocol 1 a decade of student compute further, so that the student IsoFLOPs have interior minima.
+P1_DECADE_BUDGET = 1e13
+P1_DECADE_STUDENTS = ("L3-d48", "L4-d64", "L5-d80", "L6-d96")
+#: Two fixed-M* teachers far apart in L_T (and cheap to retrain, since checkpoints do not outlive a machine).
+P1_DECADE_TEACHERS = ("L2-d32", "L4-d64")
+
+
+def protocol1_decade_block() -> list[RunSpec]:
+    """Protocol-1 students L3..L6 at 1e13 student FLOPs from the L2 and L4 teachers: identifies the
+    distillation law's student terms (A', B', gamma')."""
+    out = []
+    for t in P1_DECADE_TEACHERS:
+        teacher = supervised(t, capped_tokens(t, m_star(), "teacher"))
+        for s in P1_DECADE_STUDENTS:
+            d = tokens_for_compute(s, P1_DECADE_BUDGET)
+            if feasible(s, d, "student"):
+                out.append(distill(s, d, teacher))
+    return out
+
+
 def _n_params(model: str) -> int:
     from .model import config_from_name
 
@@ -259,6 +358,30 @@ BLOCKS: dict[str, Block] = {
         Block("protocol2", protocol2_block, "IsoFLOP teachers / fixed-M* students (L_T collapse)"),
         Block("protocol1", protocol1_block, "fixed-M* teachers / student IsoFLOPs"),
         Block("gap-seeds", gap_seeds_block, "protocol 3's L1 student at 8, 16 M* with seeds 1, 2"),
+        Block(
+            "capacity-gap",
+            lambda: gap_teacher_block()[:1] + capacity_gap_block((*TEACHERS, GAP_TEACHERS[0])),
+            "teacher L6; L1 (4 seeds) and L2 (3 seeds) at 8, 16 M* from L2..L6, with baselines",
+        ),
+        Block(
+            "capacity-gap-l7",
+            lambda: gap_teacher_block()[1:] + capacity_gap_block(GAP_TEACHERS[1:]),
+            "teacher L7 (1.9e14 FLOPs: 2.6 CPU-hours) and its capacity-gap students",
+        ),
+        Block(
+            "weak-to-strong",
+            lambda: weak_to_strong_block(W2S_TOKENS[:-1]),
+            "L2 teacher; L4, L5 students at 0.5M, 2M, 8M tokens, 3 seeds, with baselines",
+        ),
+        Block(
+            "weak-to-strong-cap",
+            lambda: weak_to_strong_block(W2S_TOKENS[-1:]),
+            "the weak-to-strong students at the 4-epoch cap, 3 seeds, with baselines",
+        ),
+        Block(
+            "protocol1-decade", protocol1_decade_block, "L3..L6 students at 1e13 FLOPs, L2 and L4 teachers"
+        ),
+        Block("isoflop-decade", isoflop_decade_block, "supervised IsoFLOP at 1e14 (L6..L10), L7, L8 seeded"),
     )
 }
 

@@ -88,6 +88,29 @@ def test_params_file_errors_name_the_file(tmp_path: Path):
         book.load_params_file(bad)
 
 
+@pytest.mark.parametrize("text", ["[1e8, ", "{a: [1", "[1, 2]]"])
+def test_malformed_list_value_names_the_parameter(text):
+    with pytest.raises(notebook.ParameterError, match=r"parameter 'students': .* not a valid JSON/YAML"):
+        book.parse_value(text, "students")
+
+
+def test_malformed_params_file_names_the_file(tmp_path: Path, capsys):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("students: [1e8,\ncompute: 3\n")
+    with pytest.raises(notebook.ParameterError, match=r"parameters file '.*bad.yaml' is not valid YAML"):
+        book.load_params_file(bad)
+    binary = tmp_path / "binary.yaml"
+    binary.write_bytes(b"\xff\xfe\x00")
+    with pytest.raises(notebook.ParameterError, match="not UTF-8"):
+        book.load_params_file(binary)
+    assert book.cli(["--only", "01_laws_as_published", "-f", str(bad)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: parameters file") and "bad.yaml" in err and "\n" not in err
+    assert book.cli(["--only", "01_laws_as_published", "-p", "students", "[1e8, "]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: parameter 'students'") and "\n" not in err
+
+
 # --- checking everything before running anything ---------------------------------------------------------
 
 
@@ -183,6 +206,16 @@ def test_bad_parameter_stops_the_command_before_any_notebook_runs(
     assert "invalid choice: 'fast'" in capsys.readouterr().err
 
 
+def test_a_rejected_call_writes_nothing_to_out(fake_chapter, monkeypatch, capsys, tmp_path):
+    """--out is created only after --only and every parameter were accepted."""
+    monkeypatch.setattr(book, "toc_chapters", lambda root: [fake_chapter])
+    out = tmp_path / "copy"
+    for argv in (["--only", "98_fake", "-p", "n", "0"], ["--only", "98_nope"], ["-p", "n", "3"]):
+        assert book.cli(["--out", str(out), *argv]) == 2, argv
+        assert not out.exists(), argv
+    capsys.readouterr()
+
+
 def test_copy_refuses_the_repository_itself():
     with pytest.raises(book.BookError, match="other than the repository"):
         book.prepare_copy(paths.REPO)
@@ -220,6 +253,7 @@ def test_execute_chapter_moves_only_a_successful_notebook_into_place(fake_chapte
     assert failed.error == "RuntimeError: asked to fail"
     assert not fake_chapter.executed.exists()
     assert failed.failed_notebook is not None and failed.failed_notebook.is_file()
+    assert not (fake_chapter.executed.parent / ".partial").exists()  # no empty folder left behind
 
     done = book.execute_chapter(fake_chapter, {"profile": "smoke", "n": 3})
     assert done.ok and done.seconds > 0
@@ -241,3 +275,14 @@ def test_toc_is_valid_for_jupyter_book():
     assert site_map.root.docname == "book/index"
     for chapter in book.toc_chapters():
         assert f"book/executed/{chapter.name}" in site_map
+
+
+def test_plan_page_rejects_a_budget_the_planner_rejects_before_it_runs():
+    """The page's parameters pass the planner's own budget rule in the first cell (and before the build)."""
+    with pytest.raises(
+        notebook.ParameterError, match=r"parameter 'compute' = 1e\+12 is out of range.*allowed"
+    ):
+        book.check_params("05_plan", {"profile": "default", "compute": 1e12})
+    with pytest.raises(notebook.ParameterError, match="'compute'"):
+        notebook.setup("05_plan", compute=1e12)
+    assert book.check_params("05_plan", {"profile": "default", "compute": 1e21})["compute"] == 1e21

@@ -283,7 +283,7 @@ def test_interval_growth_flags_a_coefficient_the_runs_do_not_bound(noisy_fit):
     """Gradient-tested refits collapse an unbounded interval; interval_growth says so; the warm bootstrap's
     Gauss-Newton stage does not collapse it.
 
-    With tokens nearly constant, every quasi-Newton refit passes the optimality test and E's interval comes
+    With tokens nearly constant, most quasi-Newton refits pass the optimality test and E's interval comes
     out a few per cent wide, while Gauss-Newton refits of the same resamples keep widening it as the
     objective keeps falling. On a design that spans tokens nothing is flagged.
     """
@@ -291,9 +291,12 @@ def test_interval_growth_flags_a_coefficient_the_runs_do_not_bound(noisy_fit):
     growth = interval_growth(res, 16, seed=0)
     assert growth.unbounded() == ["E"]
     assert growth.widths.loc["E"].iloc[-1] > 10 * growth.widths.loc["E"].iloc[0]
-    assert np.all(np.diff(growth.objective.to_numpy()) <= 0)
+    objective = growth.objective.to_numpy()
+    assert np.all(np.diff(objective) <= 1e-12 * objective[:-1])  # never rises, up to rounding
     collapsed = bootstrap(res, 16, seed=0, strategy="quasi-newton")
-    assert collapsed.converged_fraction == 1.0
+    # Most gradient-tested refits pass the optimality test on this flat objective; how many is a matter of
+    # rounding (13 to 16 of 16 under different BLAS kernels), the collapse below is not.
+    assert collapsed.converged_fraction >= 0.5
     assert collapsed.table().loc["E", "relative_width"] < growth.widths.loc["E"].iloc[-1] / 100
     warm = bootstrap(res, 16, seed=0)
     assert warm.table().loc["E", "relative_width"] > 10 * collapsed.table().loc["E", "relative_width"]

@@ -7,8 +7,11 @@ paper, the test pins what the law says (the chapter states both).
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
+import tempfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -498,7 +501,7 @@ def test_plan_cli_prints_a_table(capsys):
     for text in (
         "teacher parameters N_T",
         f"{expected.teacher_params:.3g}",
-        "(at the token bound)",
+        "(on the solver's upper bound 1e+17)",
         f"{expected.student_loss:.4f}",
         f"{sup.loss:.4f}",
         "teacher logits",
@@ -570,3 +573,73 @@ def test_python_m_distill_scaling_plan():
     )
     assert done.returncode == 0, done.stderr
     assert "Compute-optimal distillation plan" in done.stdout
+
+
+# --- malformed coefficient files and advice the planner cannot stand behind ---------------------------------
+
+
+def _valid_doc(n_samples: int = 2) -> dict:
+    sup, dist = _jittered(n_samples)
+    path = planner.write_coefficient_set(
+        Path(tempfile.mkdtemp()) / "c.json", SUP, DIST, supervised_samples=sup, distillation_samples=dist
+    )
+    return json.loads(path.read_text())
+
+
+MALFORMED = {
+    "not json": lambda d: "{format: nope",
+    "a list": lambda d: json.dumps([1, 2]),
+    "no supervised": lambda d: json.dumps({k: v for k, v in d.items() if k != "supervised"}),
+    "supervised a list": lambda d: json.dumps({**d, "supervised": [1.0]}),
+    "bad coefficient": lambda d: json.dumps({**d, "distillation": {**d["distillation"], "A": "x"}}),
+    "unknown coefficient": lambda d: json.dumps({**d, "supervised": {**d["supervised"], "Z": 1.0}}),
+    "samples of one law": lambda d: json.dumps({**d, "samples": {"supervised": d["samples"]["supervised"]}}),
+    "samples not lists": lambda d: json.dumps({**d, "samples": {"supervised": 1, "distillation": 2}}),
+    "bad ranges": lambda d: json.dumps({**d, "provenance": {"ranges": {"supervised": {"tokens": [1]}}}}),
+}
+
+
+@pytest.mark.parametrize("kind", list(MALFORMED))
+def test_a_malformed_coefficients_file_is_one_line_naming_the_file(kind, tmp_path, capsys):
+    path = tmp_path / f"{kind.replace(' ', '_')}.json"
+    path.write_text(MALFORMED[kind](_valid_doc()))
+    with pytest.raises(planner.CoefficientFileError, match=re.escape(str(path))):
+        planner.load_coefficient_set(path)
+    args = ["--student-params", "1e9", "--compute", "1e22", "--scenario", "best-case"]
+    assert optimal.cli([*args, "--coefficients", str(path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and str(path) in err and "\n" not in err and "Traceback" not in err
+
+
+def test_plan_flags_values_on_a_solver_bound_and_outside_the_fitted_range(tmp_path):
+    sup, dist = _jittered(4)
+    path = planner.write_coefficient_set(
+        tmp_path / "c.json",
+        SUP,
+        DIST,
+        supervised_samples=sup,
+        distillation_samples=dist,
+        provenance={
+            "ranges": {"supervised": {"n_params": [1e8, 1e10]}, "distillation": {"n_params": [1e8, 1e9]}}
+        },
+    )
+    # teacher-inference overtrains the teacher to the 1e17-token bound: flagged, in the table and in JSON.
+    p = planner.plan(1e9, 1e22, "teacher-inference", path)
+    assert any("upper bound" in f for f in p.flags["teacher_tokens"])
+    assert p.warnings == []
+    assert "on the solver's upper bound" in p.table() and "not advice" in p.table()
+    assert p.to_dict()["flags"]["teacher_tokens"] == p.flags["teacher_tokens"]
+    # A student outside the fitted sizes: a warning; a teacher outside them: flagged.
+    far = planner.plan(1e11, 1e24, "teacher-pretraining", path)
+    assert far.warnings and "outside the range" in far.warnings[0] and "WARNING" in far.table()
+    assert any("outside the fitted range" in f for f in far.flags["teacher_params"])
+    # A plan inside every range and away from the bounds carries no flag.
+    inside = planner.plan(1e9, 1e21, "teacher-pretraining", path)
+    assert inside.flags == {} and inside.warnings == [] and "caution" not in inside.table()
+
+
+def test_ours_flags_a_teacher_far_beyond_its_fitted_models():
+    """The issue's probe: our CPU-scale coefficients asked about a 1e9 student."""
+    p = planner.plan(1e9, 1e22, "teacher-inference", "ours", max_samples=8)
+    assert p.warnings and "3.88e+05" in p.warnings[0]
+    assert any("outside the fitted range" in f for f in p.flags["teacher_params"])

@@ -197,3 +197,61 @@ def test_runs_cli_lists_and_shows_records(store, capsys):
 
 def test_store_location_follows_the_environment(store):
     assert runs.record_path("abc") == Path(os.environ["DS_RUNS_DIR"]) / "abc.json"
+
+
+# -- corrupt records and file modes --------------------------------------------------------------------------
+def _fake_record(store: Path, spec: RunSpec, val_loss: float = 2.0) -> Path:
+    """A record written without training (the store's format, made by hand)."""
+    rec = runs.make_record(spec, {"val_loss": val_loss, "steps": spec.steps})
+    return runs.write_record(rec, store)
+
+
+CORRUPTIONS = {
+    "truncated": (lambda text: text[: len(text) // 2], "not valid JSON"),
+    "conflict": (lambda text: f"<<<<<<< HEAD\n{text}=======\n{text}>>>>>>> other\n", "merge-conflict"),
+    "list": (lambda text: "[1, 2]\n", "not an object"),
+    "no results": (
+        lambda text: json.dumps({k: v for k, v in json.loads(text).items() if k != "results"}),
+        "lacks",
+    ),
+    "wrong key": (lambda text: text.replace('"key": "', '"key": "x', 1), "not its file name"),
+    "binary": (None, "not UTF-8"),
+}
+
+
+@pytest.mark.parametrize("kind", list(CORRUPTIONS))
+def test_a_corrupt_record_is_named_and_skipped_and_the_others_stay_readable(store, kind, capsys):
+    good, bad = tiny(), tiny(seed=1)
+    _fake_record(store, good)
+    path = _fake_record(store, bad)
+    corrupt, what = CORRUPTIONS[kind]
+    if corrupt is None:
+        path.write_bytes(b"\xff\xfe\x00garbage")
+    else:
+        path.write_text(corrupt(path.read_text()))
+    before = path.read_bytes()
+
+    with pytest.warns(runs.CorruptRecordWarning, match=rf"{bad.key}\.json.*{what}"):
+        df = runs.load_records()
+    assert list(df.index) == [good.key]
+    with pytest.raises(runs.CorruptRecordError, match=rf"{bad.key}\.json.*{what}"):
+        runs.load_records(strict=True)
+    with pytest.raises(runs.CorruptRecordError, match=rf"{bad.key}\.json"):
+        runs.get(bad)
+    # ensure() stops before any work, names the file, and leaves it as it was (a human resolves it).
+    with pytest.raises(runs.CorruptRecordError, match=rf"{bad.key}\.json"):
+        runs.ensure([good, bad], workers=1, progress=False, **FAST)
+    assert path.read_bytes() == before
+
+    assert cli.main(["runs", "list"]) == 0
+    out, err = capsys.readouterr()
+    assert good.key in out and "1 records" in out
+    assert "warning: skipped: run record" in err and f"{bad.key}.json" in err and "Traceback" not in err
+    assert cli.main(["runs", "show", bad.key]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and err.startswith("error: run record") and f"{bad.key}.json" in err
+
+
+def test_records_are_written_readable_by_everyone(store):
+    path = _fake_record(store, tiny())
+    assert path.stat().st_mode & 0o777 == 0o644

@@ -128,10 +128,11 @@ def _toc_files(node: Any) -> Iterator[str]:
 # Parameters
 
 
-def parse_value(text: str) -> Any:
+def parse_value(text: str, name: str = "VALUE") -> Any:
     """A command-line parameter value: bool, None, int, float, a JSON/YAML list or mapping, else the string.
 
-    Numbers like ``1e9`` are floats (YAML 1.1 would read them as strings).
+    Numbers like ``1e9`` are floats (YAML 1.1 would read them as strings). A list or mapping that is neither
+    JSON nor YAML raises :class:`notebook.ParameterError` naming the parameter ``name``.
     """
     lowered = text.strip().lower()
     if lowered in {"true", "false"}:
@@ -147,8 +148,22 @@ def parse_value(text: str) -> Any:
         try:
             return json.loads(text)
         except json.JSONDecodeError:
+            pass
+        try:
             return yaml.load(text, Loader=_ParamsLoader)
+        except yaml.YAMLError as exc:
+            raise notebook.ParameterError(
+                f"parameter {name!r}: {text!r} is not a valid JSON/YAML list or mapping "
+                f"({_yaml_problem(exc)})"
+            ) from None
     return text
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """One line for a YAML error: what the parser expected and where."""
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    mark = getattr(exc, "problem_mark", None)
+    return f"{problem} at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else problem
 
 
 class _ParamsLoader(yaml.SafeLoader):
@@ -166,7 +181,14 @@ def load_params_file(path: Path) -> dict[str, Any]:
     """Parameters from a YAML file holding one mapping ``name: value``."""
     if not path.is_file():
         raise notebook.ParameterError(f"parameters file {str(path)!r} does not exist")
-    data = yaml.load(path.read_text(), Loader=_ParamsLoader)
+    try:
+        data = yaml.load(path.read_text(), Loader=_ParamsLoader)
+    except yaml.YAMLError as exc:
+        raise notebook.ParameterError(
+            f"parameters file {str(path)!r} is not valid YAML ({_yaml_problem(exc)})"
+        ) from None
+    except UnicodeDecodeError:
+        raise notebook.ParameterError(f"parameters file {str(path)!r} is not UTF-8 text") from None
     if data is None:
         return {}
     if not isinstance(data, dict) or not all(isinstance(k, str) for k in data):
@@ -184,7 +206,7 @@ def check_params(chapter: str, given: Mapping[str, Any]) -> dict[str, Any]:
     """
     slug = chapter.split("_", 1)[1] if chapter[:2].isdigit() else chapter
     try:
-        spec = notebook.chapter_params(chapter)
+        notebook.chapter_params(chapter)
     except ModuleNotFoundError as exc:
         if exc.name != f"distill_scaling.chapters.{slug}":
             raise
@@ -192,7 +214,7 @@ def check_params(chapter: str, given: Mapping[str, Any]) -> dict[str, Any]:
             f"chapter {chapter!r} has no parameter specification: expected PARAMS in "
             f"src/distill_scaling/chapters/{slug}.py"
         ) from None
-    return notebook.validate(spec, given)
+    return notebook.validate_chapter(chapter, given)
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -276,6 +298,8 @@ def execute_chapter(chapter: Chapter, parameters: Mapping[str, Any]) -> Executio
         failed.parent.mkdir(parents=True, exist_ok=True)
         if partial.exists():
             os.replace(partial, failed)
+        with contextlib.suppress(OSError):
+            partial.parent.rmdir()  # empty once the notebook moved to .failed/
         seconds = time.perf_counter() - start
         return Execution(chapter, seconds, False, _describe_error(exc), failed if failed.exists() else None)
     nb = nbformat.read(partial, as_version=4)
@@ -425,15 +449,14 @@ def run(
     if params and not only:
         raise BookError("parameters (-p / -f) belong to one chapter: name it with --only NN_slug")
     root = Path(out).resolve() if out is not None else paths.REPO
+    if root == paths.REPO and out is not None:
+        raise BookError("--out must be a folder other than the repository itself")
+    # Validate against the repository's table of contents before anything is written (a copy gets the same).
+    for chapter, with_params in _validated_plan(toc_chapters(paths.REPO), only, keep_executed=False):
+        check_params(chapter.name, {"profile": profile, **(params if with_params else {})})
     if out is not None:
         prepare_copy(root)
-    chapters = toc_chapters(root)
-    todo = plan(chapters, only, keep_executed)
-    missing = [_shown(c.source) for c, _ in todo if not c.source.is_file()]
-    if missing:
-        raise BookError(f"_toc.yml lists chapters whose source notebook is missing: {', '.join(missing)}")
-    for chapter, with_params in todo:
-        check_params(chapter.name, {"profile": profile, **(params if with_params else {})})
+    todo = _validated_plan(toc_chapters(root), only, keep_executed)
 
     (root / "book" / "executed").mkdir(parents=True, exist_ok=True)
     executions = []
@@ -472,6 +495,17 @@ def run(
     print(f"\nThe website is at {site.index}")
     print(f"Open it in a browser, or serve it: python -m http.server --directory {site.index.parent}")
     return BookRun(executions, site, 0)
+
+
+def _validated_plan(
+    chapters: Sequence[Chapter], only: Sequence[str] | None, keep_executed: bool
+) -> list[tuple[Chapter, bool]]:
+    """:func:`plan`, and a :class:`BookError` if a chapter to execute has no source notebook."""
+    todo = plan(chapters, only, keep_executed)
+    missing = [_shown(c.source) for c, _ in todo if not c.source.is_file()]
+    if missing:
+        raise BookError(f"_toc.yml lists chapters whose source notebook is missing: {', '.join(missing)}")
+    return todo
 
 
 def _shown(path: Path) -> str:
@@ -538,7 +572,7 @@ def cli(argv: list[str]) -> int:
         params: dict[str, Any] = {}
         if args.params_file is not None:
             params.update(load_params_file(args.params_file))
-        params.update({name: parse_value(value) for name, value in args.param})
+        params.update({name: parse_value(value, name) for name, value in args.param})
         result = run(
             profile=args.profile,
             only=args.only,

@@ -9,6 +9,8 @@ from __future__ import annotations
 import importlib
 import sys
 
+from .errors import InputError
+
 #: command -> (module, one-line description)
 COMMANDS: dict[str, tuple[str, str]] = {
     "book": ("distill_scaling.book", "execute the chapters through papermill and build the website"),
@@ -40,4 +42,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: unknown command {command!r}; allowed: {', '.join(COMMANDS)}", file=sys.stderr)
         return 2
     module = importlib.import_module(COMMANDS[command][0])
-    return int(module.cli(rest) or 0)
+    try:
+        return int(module.cli(rest) or 0)
+    except InputError as exc:  # bad input or data: one line naming it, no traceback
+        print(f"error: {exc}", file=sys.stderr)
+        return 2

@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from . import paths
+from .errors import InputError
 
 PROFILES = ("smoke", "default", "full")
 
@@ -36,7 +37,7 @@ PROFILES = ("smoke", "default", "full")
 _KERNEL_NAMES = {"In", "Out", "get_ipython", "exit", "quit", "open"}
 
 
-class ParameterError(ValueError):
+class ParameterError(InputError):
     """A notebook or command parameter has a wrong name, type or value."""
 
 
@@ -151,6 +152,17 @@ def chapter_params(chapter: str) -> dict[str, Param]:
     return {"profile": PROFILE_PARAM, **getattr(module, "PARAMS", {})}
 
 
+def validate_chapter(chapter: str, given: Mapping[str, Any]) -> dict[str, Any]:
+    """:func:`validate` against the chapter's ``PARAMS``, then the chapter's own rule across parameters: its
+    optional ``check(values)``, which raises :class:`ParameterError` (the planner's budget rule, say)."""
+    values = validate(chapter_params(chapter), given)
+    slug = chapter.split("_", 1)[1] if chapter[:2].isdigit() else chapter
+    check = getattr(importlib.import_module(f"distill_scaling.chapters.{slug}"), "check", None)
+    if check is not None:
+        check(values)
+    return values
+
+
 def validate(spec: Mapping[str, Param], given: Mapping[str, Any]) -> dict[str, Any]:
     """Validate ``given`` against ``spec`` and fill ``None`` values from the profile.
 
@@ -211,7 +223,7 @@ def setup(chapter: str, namespace: Mapping[str, Any] | None = None, **given: Any
     """
     if namespace is not None:
         given = {**_namespace_params(namespace), **given}
-    values = validate(chapter_params(chapter), given)
+    values = validate_chapter(chapter, given)
     params = Params(values)
     params.chapter = chapter
     params.scratch = values["profile"] == "smoke"

@@ -15,17 +15,20 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from . import laws, paths
+from .errors import InputError
 from .laws import PAPER_DISTILLATION, PAPER_SUPERVISED, DistillationCoefficients, SupervisedCoefficients
 from .optimal import (
+    BOUNDS,
     SCENARIOS,
     DistillationOptimum,
     SupervisedOptimum,
@@ -37,6 +40,11 @@ from .optimal import (
 )
 
 # --- Coefficient sets: the paper's, or ours from data/fits/ (with bootstrap samples) ------------------------
+
+
+class CoefficientFileError(InputError):
+    """A coefficients file that cannot be used; the message names the file and what is wrong."""
+
 
 #: Format tag of a fitted-coefficients file, ``data/fits/<name>.json``.
 FIT_FORMAT = "distill_scaling/coefficients/1"
@@ -65,6 +73,9 @@ class CoefficientSet:
     supervised_samples: tuple[SupervisedCoefficients, ...] = ()
     distillation_samples: tuple[DistillationCoefficients, ...] = ()
     description: str = ""
+    #: What the coefficients were fitted on: law -> quantity (``n_params``, ``tokens``, ``teacher_loss``) ->
+    #: (low, high). Empty when unknown. The planner flags inputs and answers outside these ranges.
+    ranges: Mapping[str, Mapping[str, tuple[float, float]]] = field(default_factory=dict)
 
     @property
     def n_samples(self) -> int:
@@ -76,6 +87,12 @@ PAPER = CoefficientSet(
     PAPER_SUPERVISED,
     PAPER_DISTILLATION,
     description="Busbridge et al. (2025), Table 6 (point estimates; the bootstrap samples are not published)",
+    # The paper's models span 143M to 12.6B parameters (App. E, Table 13) and its distillation runs D_S from
+    # 4B to 512B tokens (Fig. 1's colour bar); teachers train on up to 512B tokens.
+    ranges={
+        "supervised": {"n_params": (1.43e8, 1.26e10), "tokens": (2.86e9, 5.12e11)},
+        "distillation": {"n_params": (1.43e8, 7.75e9), "tokens": (4e9, 5.12e11)},
+    },
 )
 
 #: Names accepted by :func:`load_coefficient_set` besides a path to a JSON file.
@@ -87,25 +104,68 @@ def fits_dir() -> Path:
     return paths.data_dir() / "fits"
 
 
-def _samples(kind: str, columns: dict[str, list[float]], cls: type, where: Path) -> list:
+def _samples(kind: str, columns: Any, cls: type, where: Path) -> list:
     if not isinstance(columns, dict) or not columns:
-        raise ValueError(f"{where}: samples.{kind} must map coefficient names to lists of numbers")
+        raise CoefficientFileError(f"{where}: samples.{kind} must map coefficient names to lists of numbers")
+    if not all(isinstance(v, list) for v in columns.values()):
+        raise CoefficientFileError(f"{where}: samples.{kind} must map coefficient names to lists of numbers")
     lengths = {len(v) for v in columns.values()}
     if len(lengths) != 1:
-        raise ValueError(f"{where}: samples.{kind} lists have different lengths {sorted(lengths)}")
+        raise CoefficientFileError(f"{where}: samples.{kind} lists have different lengths {sorted(lengths)}")
     missing = [
         n for n in cls.NAMES if n not in columns and not (n == "gamma" and cls is SupervisedCoefficients)
     ]
     if missing:
-        raise ValueError(f"{where}: samples.{kind} misses coefficients {missing}")
+        raise CoefficientFileError(f"{where}: samples.{kind} misses coefficients {missing}")
     n = lengths.pop()
-    return [cls(**{k: float(v[i]) for k, v in columns.items()}) for i in range(n)]
+    try:
+        return [cls(**{k: float(v[i]) for k, v in columns.items()}) for i in range(n)]
+    except (TypeError, ValueError) as exc:
+        raise CoefficientFileError(f"{where}: samples.{kind} holds a bad value ({exc})") from None
+
+
+def _law(doc: dict[str, Any], kind: str, cls: type, where: Path):
+    value = doc.get(kind)
+    if not isinstance(value, dict):
+        raise CoefficientFileError(
+            f"{where}: {kind!r} must be an object holding the {kind} law's coefficients; "
+            f"got {type(value).__name__ if value is not None else 'nothing'}"
+        )
+    try:
+        coef = laws.from_dict({"kind": kind, **value})
+    except (TypeError, ValueError) as exc:
+        raise CoefficientFileError(f"{where}: {kind!r}: {exc}") from None
+    if not isinstance(coef, cls):
+        raise CoefficientFileError(f"{where}: {kind!r} does not hold the {kind} law's coefficients")
+    return coef
+
+
+def _ranges(doc: dict[str, Any], where: Path) -> dict[str, dict[str, tuple[float, float]]]:
+    """``provenance.ranges`` of a coefficients file (optional), checked."""
+    raw = (doc.get("provenance") or {}).get("ranges") if isinstance(doc.get("provenance"), dict) else None
+    if raw is None:
+        return {}
+    out: dict[str, dict[str, tuple[float, float]]] = {}
+    try:
+        for law, quantities in raw.items():
+            out[law] = {}
+            for q, (lo, hi) in quantities.items():
+                lo, hi = float(lo), float(hi)
+                if not (math.isfinite(lo) and math.isfinite(hi) and lo <= hi):
+                    raise ValueError(f"{law}.{q} = [{lo}, {hi}]")
+                out[law][q] = (lo, hi)
+    except (AttributeError, TypeError, ValueError) as exc:
+        raise CoefficientFileError(
+            f"{where}: provenance.ranges must map law -> quantity -> [low, high] ({exc})"
+        ) from None
+    return out
 
 
 def load_coefficient_set(name: str | Path = "paper") -> CoefficientSet:
     """``"paper"`` (Table 6), ``"ours"`` (``data/fits/ours.json``) or a path to a coefficients JSON file.
 
-    Raises ValueError naming the set and where it was looked for when it is unknown or missing.
+    Raises :class:`CoefficientFileError` (an :class:`~distill_scaling.errors.InputError`) naming the set or
+    the file and what is wrong when it is unknown, missing or malformed.
     """
     if isinstance(name, str) and name == "paper":
         return PAPER
@@ -114,33 +174,56 @@ def load_coefficient_set(name: str | Path = "paper") -> CoefficientSet:
     elif isinstance(name, Path) or str(name).endswith(".json"):
         path = Path(name)
     else:
-        raise ValueError(
+        raise CoefficientFileError(
             f"coefficients must be one of {', '.join(map(repr, COEFFICIENT_SETS))} or a .json path; "
             f"got {name!r}"
         )
     if not path.is_file():
-        raise ValueError(
+        raise CoefficientFileError(
             f"coefficients {str(name)!r}: no fitted coefficients at {path}. They are written by the "
             f"study's fits (format {FIT_FORMAT!r}, see distill_scaling.planner.CoefficientSet); until "
             "then use 'paper'"
         )
-    doc = json.loads(path.read_text())
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise CoefficientFileError(f"{path}: not UTF-8 text") from None
+    except json.JSONDecodeError as exc:
+        raise CoefficientFileError(
+            f"{path}: not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})"
+        ) from None
+    if not isinstance(doc, dict):
+        raise CoefficientFileError(f"{path}: must hold a JSON object; got a {type(doc).__name__}")
     if doc.get("format") != FIT_FORMAT:
-        raise ValueError(f"{path}: format must be {FIT_FORMAT!r}; got {doc.get('format')!r}")
-    sup, dist = laws.from_dict(doc["supervised"]), laws.from_dict(doc["distillation"])
-    if not isinstance(sup, SupervisedCoefficients) or not isinstance(dist, DistillationCoefficients):
-        raise ValueError(f"{path}: 'supervised' and 'distillation' must hold the two laws' coefficients")
+        raise CoefficientFileError(f"{path}: format must be {FIT_FORMAT!r}; got {doc.get('format')!r}")
+    sup = _law(doc, "supervised", SupervisedCoefficients, path)
+    dist = _law(doc, "distillation", DistillationCoefficients, path)
     samples = doc.get("samples") or {}
+    if not isinstance(samples, dict):
+        raise CoefficientFileError(
+            f"{path}: 'samples' must be an object with 'supervised' and 'distillation' lists"
+        )
+    if samples and set(samples) != {"supervised", "distillation"}:
+        raise CoefficientFileError(
+            f"{path}: 'samples' must hold both 'supervised' and 'distillation' (they are paired); "
+            f"got {sorted(samples)}"
+        )
     sup_s = _samples("supervised", samples["supervised"], SupervisedCoefficients, path) if samples else []
     dist_s = (
         _samples("distillation", samples["distillation"], DistillationCoefficients, path) if samples else []
     )
     if len(sup_s) != len(dist_s):
-        raise ValueError(
+        raise CoefficientFileError(
             f"{path}: {len(sup_s)} supervised but {len(dist_s)} distillation samples; they are paired"
         )
     return CoefficientSet(
-        doc.get("name", path.stem), sup, dist, tuple(sup_s), tuple(dist_s), doc.get("description", "")
+        str(doc.get("name", path.stem)),
+        sup,
+        dist,
+        tuple(sup_s),
+        tuple(dist_s),
+        str(doc.get("description", "")),
+        _ranges(doc, path),
     )
 
 
@@ -200,6 +283,11 @@ class Plan:
     level: float
     n_samples: int
     n_failed: int
+    #: quantity -> why its value cannot be taken as advice: on a solver bound, or outside the range the
+    #: coefficients were fitted on (see :func:`advice_flags`).
+    flags: dict[str, list[str]] = field(default_factory=dict)
+    #: Cautions about the inputs (a student size outside the fitted range).
+    warnings: list[str] = field(default_factory=list)
 
     def quantities(self) -> dict[str, float]:
         """The plan's numbers by name (the keys of :attr:`intervals` and of :data:`QUANTITIES`)."""
@@ -232,6 +320,8 @@ class Plan:
             "n_samples": self.n_samples,
             "n_failed_samples": self.n_failed,
             "notes": list(self.optimum.notes),
+            "flags": {k: list(v) for k, v in self.flags.items()},
+            "warnings": list(self.warnings),
         }
 
     def table(self) -> str:
@@ -282,7 +372,59 @@ def plan(
             if v.size:
                 lo, hi = np.percentile(v, q)
                 intervals[k] = (float(lo), float(hi))
-    return Plan(cs, opt, sup, intervals, level, n, failed)
+    flags, warnings = advice_flags(cs, N, _quantities(opt, sup))
+    return Plan(cs, opt, sup, intervals, level, n, failed, flags, warnings)
+
+
+#: Quantities of a plan the solver bounds (BOUNDS) apply to.
+_BOUNDED = ("teacher_params", "teacher_tokens", "student_tokens")
+#: quantity -> (law, range) it is checked against: the teacher is a supervised model, the student distilled.
+_RANGE_OF = {
+    "teacher_params": ("supervised", "n_params"),
+    "teacher_tokens": ("supervised", "tokens"),
+    "teacher_loss": ("distillation", "teacher_loss"),
+    "student_tokens": ("distillation", "tokens"),
+    "supervised_tokens": ("supervised", "tokens"),
+}
+
+
+def advice_flags(
+    cs: CoefficientSet, student_params: float, quantities: Mapping[str, Any]
+) -> tuple[dict[str, list[str]], list[str]]:
+    """Why parts of a plan are not advice: ``(flags, warnings)``.
+
+    ``flags`` maps a quantity to its reasons: it sits on a solver bound (the optimum lies there or beyond,
+    :data:`~distill_scaling.optimal.BOUNDS`), or outside the range the coefficient set was fitted on.
+    ``warnings`` concern the inputs: a student size outside the fitted range makes every number an
+    extrapolation.
+    """
+    lo, hi = BOUNDS
+    flags: dict[str, list[str]] = {}
+    for key in _BOUNDED:
+        v = float(quantities[key])
+        if not math.isfinite(v):
+            continue
+        if v <= lo * (1 + 1e-6):
+            flags.setdefault(key, []).append(f"on the solver's lower bound {lo:.0e}")
+        elif v >= hi * (1 - 1e-6):
+            flags.setdefault(key, []).append(f"on the solver's upper bound {hi:.0e}")
+    for key, (law, what) in _RANGE_OF.items():
+        span = cs.ranges.get(law, {}).get(what)
+        v = float(quantities[key])
+        if span is None or not math.isfinite(v):
+            continue
+        if not span[0] * (1 - 1e-9) <= v <= span[1] * (1 + 1e-9):
+            flags.setdefault(key, []).append(
+                f"outside the fitted range [{span[0]:.3g}, {span[1]:.3g}] of the {law} law"
+            )
+    warnings = []
+    span = cs.ranges.get("distillation", {}).get("n_params")
+    if span is not None and not span[0] * (1 - 1e-9) <= student_params <= span[1] * (1 + 1e-9):
+        warnings.append(
+            f"student_params = {student_params:.3g} lies outside the range [{span[0]:.3g}, {span[1]:.3g}] "
+            f"the {cs.name!r} coefficients were fitted on: every number is an extrapolation"
+        )
+    return flags, warnings
 
 
 #: Every quantity of a plan: name -> (description, unit).
@@ -349,14 +491,16 @@ def format_plan(p: Plan) -> str:
     def row(label: str, key: str, kind: str, note: str = "") -> str:
         iv = p.intervals.get(key)
         iv_text = f"[{_fmt(iv[0], kind)}, {_fmt(iv[1], kind)}]" if iv else ""
-        return f"  {label:<38}{_fmt(q[key], kind):>10}  {iv_text:<24}{note}".rstrip()
+        marks = [note] if note else []
+        marks += [f"({f})" for f in p.flags.get(key, [])]
+        return f"  {label:<38}{_fmt(q[key], kind):>10}  {iv_text:<24}{' '.join(marks)}".rstrip()
 
+    lines += [f"  WARNING: {w}" for w in p.warnings]
     lines.append(f"  {'quantity':<38}{'value':>10}  {head}".rstrip())
-    bound_note = "(at the token bound)" if o.teacher_at_token_bound else ""
     ident = "" if o.identified else "(not identified: see notes)"
     lines += [
         row("teacher parameters N_T", "teacher_params", "count", ident),
-        row("teacher tokens D_T", "teacher_tokens", "count", bound_note or ident),
+        row("teacher tokens D_T", "teacher_tokens", "count", ident),
         row("teacher loss L_T", "teacher_loss", "loss"),
         row("student tokens D_S", "student_tokens", "count"),
         row("student loss L_S (distilled)", "student_loss", "loss"),
@@ -384,6 +528,11 @@ def format_plan(p: Plan) -> str:
         )
     elif p.coefficients.name != "paper":
         lines.append("  intervals: none (the coefficient file has no bootstrap samples)")
+    if p.flags:
+        lines.append(
+            f"  caution: {len(p.flags)} value(s) above sit on a solver bound or outside the fitted range; "
+            "they are not advice"
+        )
     lines += [f"  note: {n}" for n in o.notes]
     return "\n".join(lines)
 
@@ -427,7 +576,7 @@ def cli(argv: list[str]) -> int:
             level=args.level,
             max_samples=args.max_samples,
         )
-    except ValueError as exc:
+    except ValueError as exc:  # InputError included: one line naming the parameter or file
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(json.dumps(result.to_dict(), indent=2) if args.json else result.table())

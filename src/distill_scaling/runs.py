@@ -31,6 +31,7 @@ import sys
 import tempfile
 import time
 import traceback
+import warnings
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -39,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from . import paths
+from .errors import CorruptRecordError, CorruptRecordWarning, InputError
 
 #: Version of the training semantics. Bump it whenever a change to the model, the losses, the data order or
 #: the optimiser would change the result of an existing spec: old records then stop matching new specs.
@@ -63,7 +65,7 @@ PRECISIONS = ("auto", "fp32", "bf16")
 SCHEDULES = ("cosine",)
 
 
-class SpecError(ValueError):
+class SpecError(InputError):
     """A run specification is invalid; the message names the field and the allowed values."""
 
 
@@ -362,6 +364,7 @@ def write_json_atomic(path: Path, obj: Any) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, 0o644)  # mkstemp creates 0600; records are data meant to be shared and committed
         with os.fdopen(fd, "w") as f:
             json.dump(obj, f, indent=1, sort_keys=False, default=_json_default)
             f.write("\n")
@@ -381,12 +384,55 @@ def _json_default(obj: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
 
 
+#: Top-level fields of a run record.
+RECORD_FIELDS = ("key", "spec", "results", "provenance")
+
+
+def _shown(path: Path) -> str:
+    """``path`` relative to the repository when it lies inside it (messages stay short and portable)."""
+    try:
+        return str(Path(path).resolve().relative_to(paths.REPO))
+    except ValueError:
+        return str(path)
+
+
+def read_record_file(path: Path) -> dict[str, Any]:
+    """The record stored in ``path``, checked: a :class:`CorruptRecordError` naming the file and what is
+    wrong with it (not JSON, merge-conflict markers, missing fields, a key that is not the file's name)."""
+    path = Path(path)
+    shown = _shown(path)
+    fix = f"restore it (git checkout -- {shown}) or delete it so that the run is trained again"
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise CorruptRecordError(f"run record {shown} is not UTF-8 text; {fix}") from None
+    if "<<<<<<<" in text and ">>>>>>>" in text:
+        raise CorruptRecordError(f"run record {shown} holds git merge-conflict markers; {fix}")
+    try:
+        obj = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise CorruptRecordError(
+            f"run record {shown} is not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno}); "
+            + fix
+        ) from None
+    if not isinstance(obj, dict):
+        raise CorruptRecordError(f"run record {shown} is a JSON {type(obj).__name__}, not an object; {fix}")
+    missing = [f for f in RECORD_FIELDS if f not in obj]
+    if missing:
+        raise CorruptRecordError(f"run record {shown} lacks the field(s) {missing}; {fix}")
+    bad = [f for f in RECORD_FIELDS[1:] if not isinstance(obj[f], dict)]
+    if bad:
+        raise CorruptRecordError(f"run record {shown}: field(s) {bad} are not JSON objects; {fix}")
+    if obj["key"] != path.stem:
+        raise CorruptRecordError(f"run record {shown} holds key {obj['key']!r}, not its file name's; {fix}")
+    return obj
+
+
 def read_record(key: str, runs_dir: Path | None = None) -> dict[str, Any] | None:
-    """The record of run ``key``, or None if there is none."""
+    """The record of run ``key``, or None if there is none; :class:`CorruptRecordError` if it is corrupt."""
     path = record_path(key, runs_dir)
     try:
-        with open(path) as f:
-            return json.load(f)
+        return read_record_file(path)
     except FileNotFoundError:
         return None
 
@@ -400,21 +446,29 @@ def exists(spec: RunSpec | str, runs_dir: Path | None = None) -> bool:
     return record_path(spec if isinstance(spec, str) else spec.key, runs_dir).exists()
 
 
-def iter_records(runs_dir: Path | None = None) -> Iterable[dict[str, Any]]:
+def iter_records(runs_dir: Path | None = None, *, strict: bool = False) -> Iterable[dict[str, Any]]:
+    """Every record of the store, in key order. A corrupt one is skipped with a
+    :class:`~distill_scaling.errors.CorruptRecordWarning` naming the file (``strict=True``: raised), so one
+    broken file never hides the others."""
     folder = Path(runs_dir or paths.runs_dir())
     for path in sorted(folder.glob("*.json")):
-        with open(path) as f:
-            yield json.load(f)
+        try:
+            yield read_record_file(path)
+        except CorruptRecordError as exc:
+            if strict:
+                raise
+            warnings.warn(f"skipped: {exc}", CorruptRecordWarning, stacklevel=2)
 
 
-def load_records(runs_dir: Path | None = None, *, curves: bool = False):
+def load_records(runs_dir: Path | None = None, *, curves: bool = False, strict: bool = False):
     """Every record as one row of a pandas DataFrame: ``key``, the spec's fields, the results (``val_loss``,
     ``flops_total``, ...) and provenance (``device``, ``wall_time_s``, ...). ``curves=True`` keeps the loss
-    curve (a dict) in a ``curve`` column."""
+    curve (a dict) in a ``curve`` column. Corrupt records are skipped with a warning (see
+    :func:`iter_records`)."""
     import pandas as pd
 
     rows = []
-    for rec in iter_records(runs_dir):
+    for rec in iter_records(runs_dir, strict=strict):
         row: dict[str, Any] = {"key": rec["key"]}
         row.update({k: v for k, v in rec["spec"].items() if k != "model_config"})
         cfg = rec["spec"].get("model_config", {})
@@ -958,7 +1012,11 @@ def cli(argv: list[str]) -> int:
     args = ap.parse_args(argv)
     runs_dir = Path(args.runs_dir or paths.runs_dir())
     if args.action == "list":
-        df = load_records(runs_dir)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", CorruptRecordWarning)
+            df = load_records(runs_dir)
+        for w in caught:
+            print(f"warning: {w.message}", file=sys.stderr)
         if df.empty:
             print(f"no records in {runs_dir}")
             return 0

@@ -17,8 +17,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from .. import optimal
-from ..notebook import Param
+from .. import optimal, planner
+from ..notebook import Param, ParameterError
 from ..planner import COEFFICIENT_SETS, CoefficientSet, Plan
 from .compute_optimal import COLORS, LABELS, SPLIT, _handles, _line, _log, size_label
 
@@ -59,6 +59,17 @@ PARAMS: dict[str, Param] = {
         "int", "budgets per decade in the context figure", min=1, max=64, default=8, profiles={"smoke": 2}
     ),
 }
+
+
+def check(values: dict) -> None:
+    """The planner's own rule, before any work: the budget must train the student in the scenario."""
+    low, high = (float(x) for x in optimal.compute_range(values["student_params"], values["scenario"]))
+    if not low <= values["compute"] <= high:
+        raise ParameterError(
+            f"parameter 'compute' = {values['compute']:.3g} is out of range for student_params = "
+            f"{values['student_params']:.3g} in scenario {values['scenario']!r}; allowed: a float in "
+            f"[{low:.3g}, {high:.3g}] FLOPs (the planner's feasible budgets)"
+        )
 
 
 def _budget_range(student: float, compute: float, decades: float) -> tuple[float, float]:
@@ -192,6 +203,9 @@ def plan_table(plan: Plan) -> pd.DataFrame:
             for lo, hi, u in zip(t["low"], t["high"], t["unit"], strict=True)
         ]
     shown["unit"] = t["unit"].str.replace("fraction of the budget", "share of the budget")
+    if plan.flags:
+        keys = list(planner.QUANTITIES)
+        shown["caution"] = ["; ".join(plan.flags.get(k, [])) for k in keys]
     return shown
 
 
@@ -220,6 +234,19 @@ def prose_numbers(plan: Plan) -> dict[str, float | str]:
             "teacher reaching the loss, the one trained longest, costs the least to query"
             if bool(o.teacher_at_token_bound)
             else "is determined by the budget"
+        )
+    )
+    flagged = [planner.QUANTITIES[k][0] for k in plan.flags]
+    out["cautions"] = " ".join(
+        [*(f"{w[0].upper()}{w[1:]}." for w in plan.warnings)]
+        + (
+            [
+                f"{len(flagged)} value(s) sit on a solver bound or outside the range the coefficients were "
+                f"fitted on ({', '.join(flagged)}): read them as limits of the law, not as advice (the "
+                "caution column of the table says which)."
+            ]
+            if flagged
+            else ["Every value lies inside the solver's bounds and the coefficients' fitted ranges."]
         )
     )
     out["intervals"] = (

@@ -280,12 +280,15 @@ def _nearly_constant_tokens_fit():
 
 
 def test_interval_growth_flags_a_coefficient_the_runs_do_not_bound(noisy_fit):
-    """Gradient-tested refits collapse an unbounded interval; interval_growth says so; the warm bootstrap's
-    Gauss-Newton stage does not collapse it.
+    """interval_growth flags a coefficient the runs do not bound, and the warm bootstrap does not report a
+    narrow interval for it; on a design that spans tokens nothing is flagged.
 
-    With tokens nearly constant, most quasi-Newton refits pass the optimality test and E's interval comes
-    out a few per cent wide, while Gauss-Newton refits of the same resamples keep widening it as the
-    objective keeps falling. On a design that spans tokens nothing is flagged.
+    With tokens nearly constant, B / D^beta is one constant and E trades against it freely: Gauss-Newton
+    refits of the same resamples keep widening E's interval as the objective keeps falling. Where along that
+    flat valley a refit stops is a matter of rounding (E's 90% width from the warm bootstrap was 4x E on one
+    BLAS kernel and 3000x on another; gradient-tested quasi-Newton refits gave 0.09x and 6000x), so the test
+    asserts what every kernel shares: growth, the flag, and a width far above anything the runs could
+    support.
     """
     res = _nearly_constant_tokens_fit()
     growth = interval_growth(res, 16, seed=0)
@@ -293,13 +296,8 @@ def test_interval_growth_flags_a_coefficient_the_runs_do_not_bound(noisy_fit):
     assert growth.widths.loc["E"].iloc[-1] > 10 * growth.widths.loc["E"].iloc[0]
     objective = growth.objective.to_numpy()
     assert np.all(np.diff(objective) <= 1e-12 * objective[:-1])  # never rises, up to rounding
-    collapsed = bootstrap(res, 16, seed=0, strategy="quasi-newton")
-    # Most gradient-tested refits pass the optimality test on this flat objective; how many is a matter of
-    # rounding (13 to 16 of 16 under different BLAS kernels), the collapse below is not.
-    assert collapsed.converged_fraction >= 0.5
-    assert collapsed.table().loc["E", "relative_width"] < growth.widths.loc["E"].iloc[-1] / 100
     warm = bootstrap(res, 16, seed=0)
-    assert warm.table().loc["E", "relative_width"] > 10 * collapsed.table().loc["E", "relative_width"]
+    assert warm.table().loc["E", "relative_width"] > 1.0  # not "a few per cent": E is not pinned at all
     assert interval_growth(noisy_fit, 16, seed=0).unbounded() == []
 
 

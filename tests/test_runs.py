@@ -255,3 +255,84 @@ def test_a_corrupt_record_is_named_and_skipped_and_the_others_stay_readable(stor
 def test_records_are_written_readable_by_everyone(store):
     path = _fake_record(store, tiny())
     assert path.stat().st_mode & 0o777 == 0o644
+
+
+def _descendants(pid: int) -> set[int]:
+    """Every live process below ``pid`` (from /proc)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[0] not in {"Z", "X"}:
+            children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    out, todo = set(), [pid]
+    while todo:
+        for c in children.get(todo.pop(), []):
+            out.add(c)
+            todo.append(c)
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] not in {"Z", "X"}
+    except OSError:
+        return False
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc")
+def test_killing_only_the_parent_of_a_pool_leaves_no_orphans(store):
+    """SIGKILL to the process that runs ensure(workers=2): its workers, forkserver and resource tracker go."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    script = (
+        "from distill_scaling import runs\n"
+        "specs = [runs.RunSpec('L1-d16', tokens=4_000_000, seed=s) for s in (0, 1)]\n"
+        "if __name__ == '__main__':\n"
+        "    runs.ensure(specs, workers=2, threads=1, progress=False)\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", script], env=os.environ.copy())
+    below: set[int] = set()
+    try:
+        deadline = time.monotonic() + 120
+        while len(_descendants(proc.pid)) < 3 and time.monotonic() < deadline:  # forkserver + 2 workers
+            time.sleep(0.5)
+        time.sleep(2)
+        below = _descendants(proc.pid)
+        assert len(below) >= 3, "the pool did not start"
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        deadline = time.monotonic() + 30
+        while any(_alive(p) for p in below) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert not any(_alive(p) for p in below), [p for p in below if _alive(p)]
+    finally:  # never leave a process behind, whatever failed
+        proc.kill()
+        for p in below | _descendants(proc.pid):
+            if _alive(p):
+                os.kill(p, signal.SIGKILL)
+
+
+@pytest.mark.slow
+def test_ensure_with_a_pool_works_from_a_script_without_a_main_guard(store, tmp_path):
+    """Workers do not re-run the caller's script (which would call ensure() again inside each of them)."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "no_guard.py"
+    script.write_text(
+        "from distill_scaling import runs\n"
+        f"specs = [runs.RunSpec('L1-d16', tokens={TINY}, seed=s) for s in (0, 1)]\n"
+        "recs = runs.ensure(specs, workers=2, threads=1, progress=False, eval_tokens=8192)\n"
+        "print('trained', len(recs))\n"
+    )
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.count("trained 2") == 1  # the script ran once, not once more per worker
+    assert len(list(store.glob("*.json"))) == 2

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from distill_scaling import runs, study
+from distill_scaling import cli, runs, study
 
 
 @pytest.fixture(params=["unset", "fixed", 100.0, 400.0])
@@ -170,3 +170,11 @@ def test_blocks_parse_into_stages_and_unknown_names_are_refused() -> None:
         study.parse_blocks("teachers+nonsense")
     with pytest.raises(ValueError, match="allowed"):
         study.parse_blocks(" , ")
+
+
+@pytest.mark.parametrize("option", ["--workers", "--threads"])
+@pytest.mark.parametrize("value", ["0", "-2"])
+def test_study_rejects_a_pool_size_below_one_in_one_line(option, value, capsys):
+    assert cli.main(["study", "--blocks", "isoflop-small", option, value]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"error: {option} {value} is invalid; allowed: an int >= 1 (or leave it out)"

@@ -173,3 +173,22 @@ def test_compiled_training_is_deterministic_and_agrees_with_eager(store):
     # Small runs are not compiled by default (compilation would cost more than it saves).
     assert runs.run_flops(spec)["total"] < train.COMPILE_MIN_FLOPS
     assert not train.train(spec, resume=False, eval_tokens=EVAL)["compiled"]
+
+
+def test_checkpoints_load_without_unpickling_code(store, tmp_path):
+    """Resumable state and final weights are read with weights_only=True; a file that needs more is ignored
+    (the run starts afresh) rather than unpickled."""
+    import numpy as np
+
+    class Evil:
+        def __reduce__(self):
+            return (print, ("unpickled code ran",))
+
+    path = tmp_path / "state.pt"
+    torch.save({"key": "k", "x": np.float64(1.0), "evil": Evil()}, path)
+    logged: list[str] = []
+    assert train._load_checkpoint(path, logged.append) is None
+    assert logged and "ignoring checkpoint" in logged[0]
+    plain = train._plain({"a": np.float64(2.0), "b": [np.int64(3)], "c": "x"})
+    torch.save(plain, path)
+    assert train._load_checkpoint(path, logged.append) == {"a": 2.0, "b": [3], "c": "x"}

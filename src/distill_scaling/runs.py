@@ -781,9 +781,46 @@ def _run_inline(p: _Plan, workers: int, threads: int, progress: bool, runs_dir: 
 _PROGRESS_QUEUE = None
 
 
-def _init_worker(threads: int, queue) -> None:
+def _exit_with_parent(parent_pid: int, interval_s: float = 1.0) -> None:
+    """End this pool worker when the process that started the pool is gone, so that killing only the
+    parent leaves no orphan training on (the run resumes from its checkpoint next time)."""
+    import ctypes
+    import signal
+    import threading
+
+    try:  # Linux: the kernel kills us when our direct parent (the pool's forkserver) exits
+        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+    def alive() -> bool:
+        try:
+            with open(f"/proc/{parent_pid}/stat") as f:
+                return f.read().rsplit(")", 1)[1].split()[0] not in {"Z", "X"}  # a zombie is dead
+        except FileNotFoundError:
+            return False
+        except OSError:  # no /proc: ask the process table
+            try:
+                os.kill(parent_pid, 0)
+            except ProcessLookupError:
+                return False
+            except PermissionError:
+                pass
+            return True
+
+    def watch() -> None:
+        while alive():
+            time.sleep(interval_s)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
+def _init_worker(threads: int, queue, parent_pid: int | None = None) -> None:
     global _PROGRESS_QUEUE
     _PROGRESS_QUEUE = queue
+    if parent_pid is not None:
+        _exit_with_parent(parent_pid)
     os.environ["OMP_NUM_THREADS"] = str(threads)
     import torch
 
@@ -826,7 +863,31 @@ def _worker(
         raise RuntimeError(traceback.format_exc()) from None
 
 
+@contextmanager
+def _caller_script_hidden():
+    """Keep pool workers from re-running the caller's script.
+
+    multiprocessing makes each new worker import the main script (as ``__mp_main__``) so that functions
+    defined there can be unpickled; a script without an ``if __name__ == "__main__":`` guard would then call
+    :func:`ensure` again inside every worker. Our workers only run this package's code, so the script is
+    hidden from them while the pool starts its processes."""
+    main = sys.modules.get("__main__")
+    saved = {k: main.__dict__[k] for k in ("__file__", "__spec__") if main is not None and k in main.__dict__}
+    try:
+        if main is not None and getattr(main.__dict__.get("__spec__"), "name", None) is None:
+            main.__dict__.pop("__file__", None)
+        yield
+    finally:
+        if main is not None:
+            main.__dict__.update(saved)
+
+
 def _run_local(p: _Plan, workers: int, threads: int, progress: bool, runs_dir: Path, address, train_kwargs):
+    with _caller_script_hidden():
+        return _run_pool(p, workers, threads, progress, runs_dir, train_kwargs)
+
+
+def _run_pool(p: _Plan, workers: int, threads: int, progress: bool, runs_dir: Path, train_kwargs):
     import multiprocessing as mp
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
@@ -843,7 +904,9 @@ def _run_local(p: _Plan, workers: int, threads: int, progress: bool, runs_dir: P
     finished: set[str] = set()
     bar = _bar(sum(p.flops.values()), len(p.todo), progress)
     workers = min(workers, len(p.todo))
-    pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker, initargs=(threads, queue))
+    pool = ProcessPoolExecutor(
+        workers, mp_context=ctx, initializer=_init_worker, initargs=(threads, queue, os.getpid())
+    )
     interrupted = True
     try:
         while waiting or running:

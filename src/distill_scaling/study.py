@@ -500,6 +500,13 @@ def cli(argv: list[str]) -> int:
         "--commit-every", type=float, default=0, help="git-commit new records every N minutes"
     )
     args = parser.parse_args(argv)
+    for name in ("workers", "threads"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            print(
+                f"error: --{name} {value} is invalid; allowed: an int >= 1 (or leave it out)", file=sys.stderr
+            )
+            return 2
     try:
         stages = parse_blocks(args.blocks)
     except ValueError as exc:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import os
+import pickle
 import platform
 import time
 from collections.abc import Callable, Iterable
@@ -87,6 +88,27 @@ def checkpoint_dir(key: str) -> Path:
 def checkpoint_exists(key: str) -> bool:
     """Whether run ``key`` has final weights in the cache (a teacher's students need them)."""
     return (checkpoint_dir(key) / "final.pt").exists()
+
+
+def _plain(obj: Any) -> Any:
+    """``obj`` with NumPy scalars as Python numbers, so that checkpoints load with ``weights_only=True``."""
+    if isinstance(obj, dict):
+        return {k: _plain(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return type(obj)(_plain(v) for v in obj)
+    if isinstance(obj, np.generic):
+        return obj.item()
+    return obj
+
+
+def _load_checkpoint(path: Path, log: Callable[[str], None]) -> dict[str, Any] | None:
+    """A checkpoint written by this module, loaded without unpickling code (``weights_only=True``); None
+    (start afresh) if it cannot be read that way, e.g. one written by an older version."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError) as exc:
+        log(f"ignoring checkpoint {path}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}")
+        return None
 
 
 def _save_atomic(obj: Any, path: Path) -> None:
@@ -271,7 +293,8 @@ def _reevaluate(spec, teacher_spec, saved, eval_tokens, dev, precision, threads,
         **{k: final[k] for k in ("val_loss", "val_tokens", "val_kl", "teacher_val_loss") if k in final},
     }
     _save_atomic(
-        {**saved, "results": results, "eval_tokens": eval_tokens}, checkpoint_dir(spec.key) / "final.pt"
+        {**saved, "results": _plain(results), "eval_tokens": eval_tokens},
+        checkpoint_dir(spec.key) / "final.pt",
     )
     return results
 
@@ -346,7 +369,7 @@ def train(
     if resume and final_path.exists():
         # Finished earlier (e.g. killed before its record was written): the results are in the checkpoint,
         # evaluated again only if this call asks for a different evaluation.
-        saved = torch.load(final_path, map_location="cpu", weights_only=False)
+        saved = _load_checkpoint(final_path, log) or {}
         if saved.get("results") is not None and saved.get("key") == spec.key:
             log(f"{spec.key}: finished earlier, results taken from {final_path}")
             if saved.get("eval_tokens", "missing") == eval_tokens:
@@ -375,7 +398,7 @@ def train(
     start_step, elapsed_prev, train_time_prev, resumed_from = 0, 0.0, 0.0, None
 
     if resume and state_path.exists():
-        state = torch.load(state_path, map_location="cpu", weights_only=False)
+        state = _load_checkpoint(state_path, log) or {}
         if state.get("key") == spec.key:
             model.load_state_dict(state["model"])
             opt.load_state_dict(state["optimizer"])
@@ -393,7 +416,7 @@ def train(
                 "step": next_step,
                 "model": model.state_dict(),
                 "optimizer": opt.state_dict(),
-                "curve": curve,
+                "curve": _plain(curve),
                 "acc_loss": float(acc_loss),
                 "acc_n": acc_n,
                 "elapsed_s": elapsed_prev + (time.perf_counter() - t0),
@@ -511,7 +534,7 @@ def train(
             "key": spec.key,
             "spec": spec.canonical(),
             "model": model.state_dict(),
-            "results": results,
+            "results": _plain(results),
             "eval_tokens": eval_tokens,
         },
         final_path,

@@ -1,4 +1,4 @@
-# make book | make test | make study | make clean   (README.md says what each does)
+# make book | make test | make test-kernels | make study | make clean   (README.md says what each does)
 #
 #   make book                                           every chapter with its default parameters, then the site
 #   make book NOTEBOOK=01_laws_as_published PARAMS=my.yaml   re-run one chapter with new parameters, rebuild
@@ -15,7 +15,15 @@ STAMP := $(VENV)/.installed
 BOOK_ARGS := $(if $(NOTEBOOK),--only $(NOTEBOOK)) $(if $(PARAMS),--params-file $(PARAMS)) \
              $(if $(PROFILE),--profile $(PROFILE)) $(if $(OUT),--out $(OUT))
 
-.PHONY: book test lint study clean distclean venv
+# The numerical tests (fits, bootstrap, optimiser, laws), run again by `make test-kernels` under other BLAS
+# kernels than the CPU's own: a result must not depend on which kernels OpenBLAS picks (Intel or AMD).
+NUMERICS_TESTS := tests/test_fit.py tests/test_analysis.py tests/test_distill_analysis.py tests/test_optimal.py \
+                  tests/test_laws.py tests/test_practice.py tests/test_chapter_trusting_the_fit.py
+# Sandybridge (AVX) and Nehalem (SSE) kernels run on every x86-64 machine and differ from the AVX2 (Haswell,
+# Zen) and AVX-512 (SkylakeX) kernels a modern CPU picks by itself.
+KERNELS ?= Sandybridge Nehalem
+
+.PHONY: book test test-kernels lint study clean distclean venv
 
 venv: $(STAMP)
 
@@ -30,6 +38,13 @@ book: $(STAMP)
 
 test: $(STAMP) lint
 	$(BIN)/python -m pytest
+
+test-kernels: $(STAMP)
+	@for k in $(KERNELS); do \
+	    echo "== numerics tests with OPENBLAS_CORETYPE=$$k, 2 BLAS threads"; \
+	    OPENBLAS_CORETYPE=$$k OPENBLAS_NUM_THREADS=2 OMP_NUM_THREADS=2 \
+	        $(BIN)/python -m pytest -q -p no:cacheprovider $(NUMERICS_TESTS) || exit 1; \
+	done
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

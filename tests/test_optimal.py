@@ -226,8 +226,8 @@ def test_stacked_coefficient_samples_solve_like_one_at_a_time():
         np.full(3, 1e9),
         np.full(3, 1e22),
         "teacher-pretraining+inference",
-        coefficients=optimal._stack(dist),
-        supervised_coefficients=optimal._stack(sup),
+        coefficients=optimal.stack_coefficients(dist),
+        supervised_coefficients=optimal.stack_coefficients(sup),
     )
     for i in range(3):
         one = optimal.optimal_distillation(

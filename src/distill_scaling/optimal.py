@@ -291,7 +291,7 @@ class _StackedDistillation(DistillationCoefficients):
         pass
 
 
-def _stack(coefs: Sequence[SupervisedCoefficients | DistillationCoefficients]):
+def stack_coefficients(coefs: Sequence[SupervisedCoefficients | DistillationCoefficients]):
     """One coefficient object whose fields are arrays over ``coefs`` (the law functions broadcast them)."""
     cls = _StackedSupervised if isinstance(coefs[0], SupervisedCoefficients) else _StackedDistillation
     return cls(**{n: np.array([float(getattr(c, n)) for c in coefs]) for n in coefs[0].NAMES})

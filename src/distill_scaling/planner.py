@@ -33,10 +33,10 @@ from .optimal import (
     DistillationOptimum,
     SupervisedOptimum,
     _positive_finite,
-    _stack,
     check_scenario,
     optimal_distillation,
     optimal_supervised,
+    stack_coefficients,
 )
 
 # --- Coefficient sets: the paper's, or ours from data/fits/ (with bootstrap samples) ------------------------
@@ -291,7 +291,7 @@ class Plan:
 
     def quantities(self) -> dict[str, float]:
         """The plan's numbers by name (the keys of :attr:`intervals` and of :data:`QUANTITIES`)."""
-        return {k: float(v) for k, v in _quantities(self.optimum, self.supervised).items()}
+        return {k: float(v) for k, v in plan_quantities(self.optimum, self.supervised).items()}
 
     def to_frame(self):
         """The plan as a DataFrame: quantity, value, interval bounds (NaN without samples), unit."""
@@ -359,12 +359,15 @@ def plan(
     intervals: dict[str, tuple[float, float]] = {}
     failed = 0
     if n:
-        sup_s, dist_s = _stack(cs.supervised_samples[:n]), _stack(cs.distillation_samples[:n])
+        sup_s, dist_s = (
+            stack_coefficients(cs.supervised_samples[:n]),
+            stack_coefficients(cs.distillation_samples[:n]),
+        )
         many = optimal_distillation(
             np.full(n, N), np.full(n, C), scenario, coefficients=dist_s, supervised_coefficients=sup_s
         )
         sup_many = optimal_supervised(np.full(n, N), np.full(n, C), coefficients=sup_s)
-        values = _quantities(many, sup_many)
+        values = plan_quantities(many, sup_many)
         failed = int(np.sum(~np.isfinite(values["student_loss"])))
         q = 100 * np.array([(1 - level) / 2, (1 + level) / 2])
         for k, v in values.items():
@@ -372,14 +375,14 @@ def plan(
             if v.size:
                 lo, hi = np.percentile(v, q)
                 intervals[k] = (float(lo), float(hi))
-    flags, warnings = advice_flags(cs, N, _quantities(opt, sup))
+    flags, warnings = advice_flags(cs, N, plan_quantities(opt, sup))
     return Plan(cs, opt, sup, intervals, level, n, failed, flags, warnings)
 
 
 #: Quantities of a plan the solver bounds (BOUNDS) apply to.
 _BOUNDED = ("teacher_params", "teacher_tokens", "student_tokens")
 #: quantity -> (law, range) it is checked against: the teacher is a supervised model, the student distilled.
-_RANGE_OF = {
+RANGE_OF = {
     "teacher_params": ("supervised", "n_params"),
     "teacher_tokens": ("supervised", "tokens"),
     "teacher_loss": ("distillation", "teacher_loss"),
@@ -408,7 +411,7 @@ def advice_flags(
             flags.setdefault(key, []).append(f"on the solver's lower bound {lo:.0e}")
         elif v >= hi * (1 - 1e-6):
             flags.setdefault(key, []).append(f"on the solver's upper bound {hi:.0e}")
-    for key, (law, what) in _RANGE_OF.items():
+    for key, (law, what) in RANGE_OF.items():
         span = cs.ranges.get(law, {}).get(what)
         v = float(quantities[key])
         if span is None or not math.isfinite(v):
@@ -446,7 +449,7 @@ QUANTITIES: dict[str, tuple[str, str]] = {
 }
 
 
-def _quantities(o: DistillationOptimum, s: SupervisedOptimum) -> dict[str, np.ndarray]:
+def plan_quantities(o: DistillationOptimum, s: SupervisedOptimum) -> dict[str, np.ndarray]:
     """The quantities of :data:`QUANTITIES` from an optimum and its supervised alternative (arrays)."""
     q = {
         "teacher_params": o.teacher_params,

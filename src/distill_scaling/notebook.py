@@ -154,10 +154,10 @@ def chapter_params(chapter: str) -> dict[str, Param]:
 
 def validate_chapter(chapter: str, given: Mapping[str, Any]) -> dict[str, Any]:
     """:func:`validate` against the chapter's ``PARAMS``, then the chapter's own rule across parameters: its
-    optional ``check(values)``, which raises :class:`ParameterError` (the planner's budget rule, say)."""
+    optional ``check_params(values)``, raising :class:`ParameterError` (the planner's budget rule, say)."""
     values = validate(chapter_params(chapter), given)
     slug = chapter.split("_", 1)[1] if chapter[:2].isdigit() else chapter
-    check = getattr(importlib.import_module(f"distill_scaling.chapters.{slug}"), "check", None)
+    check = getattr(importlib.import_module(f"distill_scaling.chapters.{slug}"), "check_params", None)
     if check is not None:
         check(values)
     return values

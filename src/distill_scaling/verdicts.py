@@ -43,6 +43,24 @@ NULL_MARGIN = 0.01
 FORMAT = "distill_scaling/findings/1"
 
 
+#: The sign of each claim's effect that the paper predicts (0: the paper claims no effect).
+PAPER_SIGN = {
+    "supervised-extrapolation": 0,
+    "distillation-extrapolation": 0,
+    "capacity-gap": +1,
+    "student-beats-teacher": -1,
+    "teacher-only-through-LT": 0,
+    "threshold-grows-with-student": +1,
+    "teacher-pretraining-never-wins": -1,
+    "temperature-1-best": +1,
+    "mixing": +1,
+    "truncation": +1,
+    "kl-direction": +1,
+    "learning-rate": 0,
+    "calibration": +1,
+}
+
+
 def findings_path() -> Path:
     return paths.data_dir() / "findings.json"
 
@@ -235,6 +253,8 @@ def _finding(
     **kw: Any,
 ) -> Finding:
     meta = CLAIMS[id_]
+    if sign != PAPER_SIGN[id_]:
+        raise ValueError(f"claim {id_!r}: sign {sign} disagrees with PAPER_SIGN {PAPER_SIGN[id_]}")
     verdict = judge(c, sign, margin)
     return Finding(
         id=id_,

@@ -61,7 +61,7 @@ PARAMS: dict[str, Param] = {
 }
 
 
-def check(values: dict) -> None:
+def check_params(values: dict) -> None:
     """The planner's own rule, before any work: the budget must train the student in the scenario."""
     low, high = (float(x) for x in optimal.compute_range(values["student_params"], values["scenario"]))
     if not low <= values["compute"] <= high:

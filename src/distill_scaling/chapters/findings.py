@@ -1,0 +1,199 @@
+"""Chapter "Findings at a glance": the verdict table of ``data/findings.json``, the effects as one figure, and
+our scale beside the paper's.
+
+The verdicts are computed by :mod:`distill_scaling.verdicts` (``python -m distill_scaling findings``); this
+page only reads and shows them::
+
+    from distill_scaling import verdicts
+    from distill_scaling.chapters import findings as ch
+    table = ch.verdict_table(verdicts.load_findings())
+"""
+
+from __future__ import annotations
+
+import html
+import math
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from .. import corpus, runs, study, verdicts
+from ..notebook import Param
+
+#: The page has no parameters besides ``profile``: it shows ``data/findings.json`` as committed.
+PARAMS: dict[str, Param] = {}
+
+#: Colour of each verdict in the table and the figure.
+VERDICT_COLORS = {
+    "reproduced": "#2ca02c",
+    "refuted": "#d62728",
+    "not resolved at our scale": "#7f7f7f",
+    "not tested": "#bcbd22",
+}
+
+#: The paper's scale (digest of Busbridge et al. 2025: Table 13, App. E, Secs. 2 and 4).
+PAPER_SCALE = {
+    "non-embedding parameters": "143M to 12.6B",
+    "FLOPs per run": "up to about 1e22 (student IsoFLOPs 3e19 to 1e21)",
+    "training tokens": "up to 512B",
+    "vocabulary": "32,768 tokens",
+    "context": "4,096 tokens",
+    "corpus": "English C4, 2 x 90B tokens (teacher and student halves)",
+    "runs": "73 supervised + 697 distillation",
+}
+
+
+def _fmt_effect(row: pd.Series) -> str:
+    if row["effect"] is None or (isinstance(row["effect"], float) and math.isnan(row["effect"])):
+        return "n/a"
+    lo, hi = row["interval"]
+    if row.get("unit") == "fraction":
+        return f"{100 * row['effect']:+.1f}% [{100 * lo:+.1f}, {100 * hi:+.1f}]"
+    return f"{row['effect']:+.4f} [{lo:+.4f}, {hi:+.4f}]"
+
+
+def verdict_table(findings: pd.DataFrame) -> pd.DataFrame:
+    """One line per claim: the claim, the paper's evidence, our effect with its 90% interval, the verdict and
+    the chapter that shows it (a link)."""
+    out = pd.DataFrame(
+        {
+            "claim": findings["claim"],
+            "paper's evidence": findings["paper"],
+            "ours: effect [90% interval]": findings.apply(_fmt_effect, axis=1),
+            "verdict": findings["verdict"],
+            "where": [f"{c}.html" for c in findings["chapter"]],
+        }
+    )
+    out.attrs["units"] = list(findings.get("unit", pd.Series(["nats"] * len(findings))))
+    return out
+
+
+def styled(table: pd.DataFrame):
+    """The verdict table for the page: verdicts coloured, chapters as links, no index."""
+
+    def colour(v: str) -> str:
+        return f"color: {VERDICT_COLORS.get(v, 'black')}; font-weight: bold"
+
+    shown = table.copy()
+    shown["where"] = [f'<a href="{html.escape(u)}">{html.escape(_title(u))}</a>' for u in table["where"]]
+    return (
+        shown.style.hide(axis="index")
+        .map(colour, subset=["verdict"])
+        .set_properties(**{"text-align": "left", "font-size": "0.85em"})
+        .set_caption("The paper's claims, our effect (nats; ECE and errors in %) and the verdict")
+    )
+
+
+def _title(page: str) -> str:
+    """``07_distillation_scaling.html`` -> ``distillation scaling``."""
+    return page.split("_", 1)[1].removesuffix(".html").replace("_", " ")
+
+
+def counts(findings: pd.DataFrame) -> dict[str, int]:
+    """How many claims have each verdict."""
+    return {v: int((findings["verdict"] == v).sum()) for v in verdicts.VERDICTS}
+
+
+def fig_effects(findings: pd.DataFrame):
+    """Every claim measured in nats: its effect with the 90% interval, signed so that the paper's direction
+    is to the right, coloured by verdict. Claims of no effect are drawn as measured."""
+    f = findings[(findings.get("unit", "nats") == "nats") & findings["effect"].notna()].copy()
+    sign = {cid: _paper_sign(cid) for cid in f["id"]}
+    f["s"] = [sign[c] if sign[c] != 0 else 1 for c in f["id"]]
+    f["e"] = f["effect"] * f["s"]
+    f["lo"] = [min(a * s, b * s) for (a, b), s in zip(f["interval"], f["s"], strict=True)]
+    f["hi"] = [max(a * s, b * s) for (a, b), s in zip(f["interval"], f["s"], strict=True)]
+    f = f.iloc[::-1]
+    fig, ax = plt.subplots(figsize=(7.0, 0.42 * len(f) + 1.6), layout="constrained")
+    y = np.arange(len(f))
+    for yi, (_, r) in zip(y, f.iterrows(), strict=True):
+        c = VERDICT_COLORS[r["verdict"]]
+        ax.plot([r["lo"], r["hi"]], [yi, yi], color=c, lw=2.5, solid_capstyle="butt")
+        ax.plot(r["e"], yi, "o", color=c, ms=6)
+    ax.axvline(0, color="0.3", lw=0.8)
+    ax.set_yticks(
+        y, [r["id"] + (" (no effect claimed)" if sign[r["id"]] == 0 else "") for _, r in f.iterrows()]
+    )
+    ax.set_xscale("symlog", linthresh=0.01)
+    ax.set_xlabel("effect in the paper's direction (nats), 90% interval")
+    handles = [
+        plt.Line2D([], [], color=c, lw=2.5, label=v) for v, c in VERDICT_COLORS.items() if v != "not tested"
+    ]
+    lo, hi = float(f["lo"].min()), float(f["hi"].max())
+    ax.set_xlim(min(lo * 1.5, -0.02), max(hi * 1.5, 0.02))
+    ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=3, fontsize="small",
+              frameon=False)  # fmt: skip
+    return fig
+
+
+def _paper_sign(claim_id: str) -> int:
+    return verdicts.PAPER_SIGN.get(claim_id, 1)
+
+
+def scale_table(records: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Our scale beside the paper's: parameters, FLOPs, tokens, vocabulary, context, corpus, runs (of the
+    study's runs in ``records``, default the run store)."""
+    rec = runs.load_records() if records is None else records
+    rec = rec[rec["lr"] == study.STUDY_LR] if not rec.empty else rec
+    src = corpus.get_source("text")
+    sizes = {s: src.split_size(s) for s in ("teacher", "student")}
+    if rec.empty:
+        none = "no study runs recorded"
+        return pd.DataFrame({"": list(PAPER_SCALE), "the paper": list(PAPER_SCALE.values()),
+                             "ours": [none, none, none, "256 bytes", "128 bytes", "", "0"]})  # fmt: skip
+    ours = {
+        "non-embedding parameters": f"{rec['n_params'].min():,.0f} to {rec['n_params'].max():,.0f}",
+        "FLOPs per run": f"{rec['flops_total'].min():.1e} to {rec['flops_total'].max():.1e} "
+        f"({rec['flops_total'].sum():.2e} in all)",
+        "training tokens": f"{rec['tokens'].min() / 1e6:.2f}M to {rec['tokens'].max() / 1e6:.1f}M",
+        "vocabulary": "256 bytes",
+        "context": "128 bytes",
+        "corpus": f"public-domain English text, {sizes['teacher'] / 1e6:.1f}M + "
+        f"{sizes['student'] / 1e6:.1f}M bytes (teacher and student halves)",
+        "runs": f"{int(rec['teacher'].isna().sum())} supervised + "
+        f"{int(rec['teacher'].notna().sum())} distillation",
+    }
+    return pd.DataFrame(
+        {"": list(PAPER_SCALE), "the paper": list(PAPER_SCALE.values()), "ours": list(ours.values())}
+    )
+
+
+def _number(v) -> float:
+    try:
+        v = float(v)
+    except (TypeError, ValueError):
+        return math.nan
+    return v
+
+
+def glued_numbers(findings: pd.DataFrame) -> dict[str, str | float | int]:
+    """The numbers and verdict words the page's prose quotes, for every claim id (``<id>_verdict``,
+    ``_effect``, ``_abs``, ``_lo``, ``_hi``, ``_resolution``, ``_predicted``, ``_max_error``, ``_mean_error``,
+    ``_runs_for_predicted``; NaN where a claim has no such number; fractions in %) and the verdict counts."""
+    out: dict[str, str | float | int] = {}
+    by_id = {r["id"]: r for _, r in findings.iterrows()}
+    for cid in verdicts.CLAIMS:
+        key = cid.replace("-", "_")
+        r = by_id.get(cid, pd.Series(dtype=object))
+        scale = 100.0 if r.get("unit") == "fraction" else 1.0
+        interval = r.get("interval")
+        lo, hi = (
+            interval if isinstance(interval, list | tuple) and len(interval) == 2 else (math.nan, math.nan)
+        )
+        effect = _number(r.get("effect"))
+        out[f"{key}_verdict"] = r.get("verdict", "not tested")
+        out[f"{key}_effect"] = scale * effect
+        out[f"{key}_abs"] = scale * abs(effect)
+        out[f"{key}_lo"], out[f"{key}_hi"] = scale * _number(lo), scale * _number(hi)
+        out[f"{key}_resolution"] = scale * _number(r.get("resolution"))
+        out[f"{key}_predicted"] = _number(r.get("predicted"))
+        out[f"{key}_max_error"] = 100 * _number(r.get("max_error"))
+        out[f"{key}_mean_error"] = 100 * _number(r.get("mean_error"))
+        out[f"{key}_runs_for_predicted"] = _number(r.get("runs_for_predicted"))
+    for v, n in counts(findings).items():
+        out[f"n_{v.replace(' ', '_')}"] = n
+    out["n_claims"] = len(findings)
+    out["level"] = 100 * verdicts.LEVEL
+    out["null_margin"] = 100 * verdicts.NULL_MARGIN
+    return out

@@ -27,7 +27,7 @@ from matplotlib.ticker import NullFormatter, NullLocator
 
 from .. import analysis as an
 from .. import distill_analysis as da
-from .. import laws, plots, runs
+from .. import laws, plots, runs, verdicts
 from ..laws import PAPER_DISTILLATION, SupervisedCoefficients
 from ..model import config_from_name
 from ..notebook import Param, Params, chapter_params, validate
@@ -425,22 +425,34 @@ def design_sentence(data: StudyData) -> str:
 # --- noise --------------------------------------------------------------------------------------------------
 
 
-def noise_sentence(noise: an.NoiseSummary, res: da.Resolution, loss: float) -> str:
-    """The seed noise and the resolution it gives a difference between two runs."""
+def noise_sentence(noise: an.NoiseSummary, res: da.Resolution, loss: float, records: pd.DataFrame) -> str:
+    """The seed noise per model size and kind of run, and the screen for single-run differences."""
     if not noise.measured:
         return (
             "The seed-to-seed noise is not measured yet (chapter 06's noise block), so no difference below "
             "is judged against it; the differences are shown as measured."
         )
+    per = verdicts.seed_noise(verdicts.study_records(records)) if not records.empty else pd.DataFrame()
+    parts = [
+        f"{r.model} {r.kind} {r.sd:.4f} nats ({r.configs} configuration(s))"
+        for r in per.sort_values(["kind", "n_params"]).itertuples()
+    ]
     lo, hi = noise.rel_std_interval
     at = loss if np.isfinite(loss) else 2.0
+    by_size = (
+        "Seeds are repeated for supervised runs (chapter 06's noise block) and for distilled students (the "
+        f"gap-seeds and capacity-gap blocks); one run's final loss moves, per size and kind, by "
+        f"{'; '.join(parts)}. The noise differs between sizes, so the verdicts (Findings at a glance) judge "
+        "each comparison with its own size's noise or, better, with paired seeds. "
+        if parts
+        else ""
+    )
     return (
-        f"The study repeats seeds for supervised runs only: pooled over {noise.configs} configuration(s) "
-        f"({noise.runs} runs), one run's final loss moves by {100 * noise.rel_std:.2f}% ({noise.level:.0%} "
-        f"interval {100 * lo:.2f}–{100 * hi:.2f}%) when only the seed changes. A difference between two "
-        "single runs then has a standard deviation of √2 times that, and we call it resolved when it exceeds "
-        f"{res.factor:g} of those: {float(res.threshold(at)):.4f} nats at a loss of {at:.3f}. We assume the "
-        "distillation runs, which have no seed repeats, are as noisy as the supervised ones."
+        by_size + f"The tables below screen single-run differences with one pooled figure: over "
+        f"{noise.configs} supervised configuration(s) ({noise.runs} runs), {100 * noise.rel_std:.2f}% of the "
+        f"loss ({noise.level:.0%} interval {100 * lo:.2f}–{100 * hi:.2f}%); a difference between two single "
+        f"runs is marked resolved when it exceeds {res.factor:g} times √2 of that: "
+        f"{float(res.threshold(at)):.4f} nats at a loss of {at:.3f}. It is a screen, not a verdict."
     )
 
 
@@ -1307,7 +1319,7 @@ def numbers(
     return {
         "dis_progress": progress_sentence(data),
         "dis_design": design_sentence(data),
-        "dis_noise": noise_sentence(noise, res, typical),
+        "dis_noise": noise_sentence(noise, res, typical, data.records),
         "dis_noise_rel": f"{100 * noise.rel_std:.2f}%" if noise.measured else "pending",
         "dis_resolve_factor": f"{res.factor:g}",
         "dis_teacher_agreement": teacher_agreement_sentence(data),

@@ -49,7 +49,9 @@ def _fmt_effect(row: pd.Series) -> str:
         return "n/a"
     lo, hi = row["interval"]
     if row.get("unit") == "fraction":
-        return f"{100 * row['effect']:+.1f}% [{100 * lo:+.1f}, {100 * hi:+.1f}]"
+        text = f"{100 * row['effect']:+.1f}% [{100 * lo:+.1f}, {100 * hi:+.1f}]"
+        largest = _number(row.get("max_error"))
+        return text + (f"; largest {100 * largest:.1f}%" if math.isfinite(largest) else "")
     return f"{row['effect']:+.4f} [{lo:+.4f}, {hi:+.4f}]"
 
 

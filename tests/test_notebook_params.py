@@ -231,3 +231,13 @@ def test_setup_makes_numpy_scalars_glue_as_plain_numbers():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["0.5", "3"]
+
+
+def test_every_source_notebook_names_its_kernel_and_the_readme_says_to():
+    """Plain papermill stops with "No kernel name found" on a notebook without a kernelspec."""
+    import nbformat
+
+    for path in sorted((paths.REPO / "notebooks").glob("*.ipynb")):
+        spec = nbformat.read(path, as_version=4).metadata.get("kernelspec", {})
+        assert spec.get("name") == "python3", path.name
+    assert 'nb.metadata["kernelspec"]' in (paths.REPO / "README.md").read_text()

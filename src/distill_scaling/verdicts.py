@@ -39,8 +39,6 @@ VERDICTS = ("reproduced", "refuted", "not resolved at our scale", "not tested")
 #: A claim of no effect is reproduced when its interval lies within this fraction of the reference loss of
 #: zero (1%: the precision the paper claims for its law).
 NULL_MARGIN = 0.01
-#: Format tag of ``data/findings.json``.
-FORMAT = "distill_scaling/findings/1"
 
 
 #: The sign of each claim's effect that the paper predicts (0: the paper claims no effect).
@@ -159,6 +157,9 @@ def seed_noise(rec: pd.DataFrame) -> pd.DataFrame:
     """Seed-to-seed standard deviation of the final loss per model size and kind of run (``supervised`` on
     either split, ``distilled``): pooled over the configurations of that size and kind that were repeated
     over seeds, never over sizes. Columns: model, n_params, kind, sd, dof, configs."""
+    columns = ["model", "n_params", "kind", "sd", "dof", "configs"]
+    if rec.empty:
+        return pd.DataFrame(columns=columns)
     rec = rec.copy()
     rec["kind"] = np.where(rec["teacher"].notna(), "distilled", "supervised")
     keys = ["model", "kind", "split", "tokens", "teacher"]
@@ -184,7 +185,7 @@ def seed_noise(rec: pd.DataFrame) -> pd.DataFrame:
                     "configs": configs,
                 }
             )
-    return pd.DataFrame(rows, columns=["model", "n_params", "kind", "sd", "dof", "configs"])
+    return pd.DataFrame(rows, columns=columns)
 
 
 def noise_of(noise: pd.DataFrame, model: str, kind: str) -> tuple[float, str]:
@@ -201,6 +202,19 @@ def noise_of(noise: pd.DataFrame, model: str, kind: str) -> tuple[float, str]:
     n = config_from_name(model).n_params
     near = same.iloc[int(np.argmin(np.abs(np.log(same["n_params"].to_numpy(float) / n))))]
     return float(near["sd"]), f"{kind} seed noise of {near['model']} (the nearest size repeated over seeds)"
+
+
+def _n_params(model: str) -> int:
+    from .model import config_from_name
+
+    return config_from_name(model).n_params
+
+
+def _forward_flops(model: str) -> float:
+    from .flops import forward_flops
+    from .model import config_from_name
+
+    return float(forward_flops(config_from_name(model)))
 
 
 # --- the claims ---------------------------------------------------------------------------------------------
@@ -298,9 +312,7 @@ def capacity_gap(rec: pd.DataFrame, noise: pd.DataFrame) -> Finding:
     ]
     students = rec[rec["teacher"].isin(set(fixed["key"])) & (rec["split"] == "student")]
     multiples = {
-        int(k * m_star * study._n_params(s)): (s, k)
-        for s in study.GAP_DESIGN_SEEDS
-        for k in study.GAP_MULTIPLES
+        int(k * m_star * _n_params(s)): (s, k) for s in study.GAP_DESIGN_SEEDS for k in study.GAP_MULTIPLES
     }
     students = students[
         [
@@ -392,7 +404,7 @@ def teacher_only_through_lt(rec: pd.DataFrame, noise: pd.DataFrame) -> Finding:
     p2 = rec[rec["teacher"].isin(iso_keys) & rec["teacher_loss"].notna()]
     p2 = p2[
         [
-            abs(t / (study.m_star() * study._n_params(m)) - 1) < 0.02
+            abs(t / (study.m_star() * _n_params(m)) - 1) < 0.02
             for m, t in zip(p2["model"], p2["tokens"], strict=True)
         ]
     ]
@@ -444,7 +456,7 @@ def threshold_grows(rec: pd.DataFrame, noise: pd.DataFrame) -> Finding:
         )
     adv = (both["val_loss_sup"] - both["val_loss"]).to_numpy(float)
     teachers = sorted(set(both["teacher"]))
-    compute = 3 * both["tokens"].to_numpy(float) * [study._forward_flops(m) for m in both["model"]]
+    compute = 3 * both["tokens"].to_numpy(float) * [_forward_flops(m) for m in both["model"]]
     cols = [(both["teacher"] == t).to_numpy(float) for t in teachers]
     cols += [np.log10(compute), np.log10(both["n_params"].to_numpy(float))]
     X = np.column_stack(cols)

@@ -432,7 +432,12 @@ def noise_sentence(noise: an.NoiseSummary, res: da.Resolution, loss: float, reco
             "The seed-to-seed noise is not measured yet (chapter 06's noise block), so no difference below "
             "is judged against it; the differences are shown as measured."
         )
-    per = verdicts.seed_noise(verdicts.study_records(records)) if not records.empty else pd.DataFrame()
+    need = {"model", "n_params", "split", "tokens", "teacher", "seed", "lr", "val_loss"}
+    per = (
+        verdicts.seed_noise(verdicts.study_records(records))
+        if not records.empty and need <= set(records.columns)
+        else pd.DataFrame(columns=["model", "n_params", "kind", "sd", "dof", "configs"])
+    )
     parts = [
         f"{r.model} {r.kind} {r.sd:.4f} nats ({r.configs} configuration(s))"
         for r in per.sort_values(["kind", "n_params"]).itertuples()

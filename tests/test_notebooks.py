@@ -30,6 +30,14 @@ def test_notebook_runs_with_smoke_parameters(smoke_book, name):
         o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if o.output_type == "error"
     ]
     assert not errors
+    # A warning our own code raises would print an absolute path into the page.
+    leaks = [
+        o.text
+        for c in nb.cells
+        for o in c.get("outputs", [])
+        if o.output_type == "stream" and o.name == "stderr" and "distill_scaling/" in o.text and "Warning" in o.text
+    ]
+    assert not leaks, leaks
     injected = [c for c in nb.cells if "injected-parameters" in _tags(c)]
     assert len(injected) == 1 and 'profile = "smoke"' in injected[0].source
     for cell in nb.cells:

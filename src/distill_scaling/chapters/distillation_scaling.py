@@ -1201,7 +1201,6 @@ def fig_protocol_optima(opt1: pd.DataFrame, sup_star: dict[float, float], opt2: 
     b_bot.set_ylabel("student loss at the best teacher")
     b_bot.set_xlabel("student parameters N_S")
     b_top.set_title("(b) protocol 2: teacher IsoFLOPs", fontsize="medium")
-    fig.tight_layout()
     return fig
 
 

@@ -35,7 +35,8 @@ def test_notebook_runs_with_smoke_parameters(smoke_book, name):
         o.text
         for c in nb.cells
         for o in c.get("outputs", [])
-        if o.output_type == "stream" and o.name == "stderr" and "distill_scaling/" in o.text and "Warning" in o.text
+        if o.output_type == "stream" and o.name == "stderr"
+        if "distill_scaling/" in o.text and "Warning" in o.text
     ]
     assert not leaks, leaks
     injected = [c for c in nb.cells if "injected-parameters" in _tags(c)]

@@ -1039,6 +1039,14 @@ def study_m_star_sentence(co: an.ComputeOptimal) -> str:
     if not np.isfinite(v):
         return f"The study's protocols use M* = {num(fixed)} (study.STUDY_M_STAR); no estimate here yet."
     inside = np.isfinite(lo) and lo <= fixed <= hi
+    keep = (
+        ""
+        if inside
+        else f" The protocols keep {num(fixed)}, the value the first three IsoFLOP budgets gave when they "
+        "were designed: a new M* would change the tokens, hence the identity, of every fixed-M* teacher and "
+        f"student already recorded. Their teachers train on {abs(100 * (fixed / v - 1)):.0f}% "
+        f"{'more' if fixed > v else 'fewer'} tokens per parameter than the current estimate of M*."
+    )
     return (
         f"The study's protocols use M* = {num(fixed)} (study.STUDY_M_STAR); the records now give {num(v)}"
         + (
@@ -1046,6 +1054,7 @@ def study_m_star_sentence(co: an.ComputeOptimal) -> str:
             if np.isfinite(lo)
             else "."
         )
+        + keep
     )
 
 

@@ -178,3 +178,25 @@ def test_study_rejects_a_pool_size_below_one_in_one_line(option, value, capsys):
     assert cli.main(["study", "--blocks", "isoflop-small", option, value]) == 2
     err = capsys.readouterr().err.strip()
     assert err == f"error: {option} {value} is invalid; allowed: an int >= 1 (or leave it out)"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--device", "tpu"], "error: --device 'tpu' is invalid; allowed: cpu, cuda"),
+        (["--backend", "ray"], "error: --backend 'ray' is invalid; allowed: local, dask"),
+        (["--address", "tcp://x:1"], "error: --address is for --backend dask only"),
+    ],
+)
+def test_study_rejects_a_bad_executor_in_one_line(args, message, capsys):
+    assert cli.main(["study", "--blocks", "isoflop-small", *args]) == 2
+    assert capsys.readouterr().err.strip() == message
+
+
+def test_study_on_cuda_without_a_gpu_says_so(capsys):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    assert cli.main(["study", "--blocks", "isoflop-small", "--device", "cuda"]) == 2
+    assert "no CUDA device" in capsys.readouterr().err

@@ -7,6 +7,7 @@ help, validation and work live beside the code they drive.
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 
 from .errors import InputError
@@ -48,3 +49,6 @@ def main(argv: list[str] | None = None) -> int:
     except InputError as exc:  # bad input or data: one line naming it, no traceback
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # the reader stopped early (`| head`): not an error of ours
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0

@@ -473,6 +473,26 @@ def parse_blocks(text: str) -> list[list[str]]:
     return stages
 
 
+DEVICES = ("cpu", "cuda")
+BACKENDS = ("local", "dask")
+
+
+def _check_executor(device: str | None, backend: str, address: str | None) -> str:
+    """Why ``--device/--backend/--address`` cannot run here ("" when they can), before any work."""
+    if device is not None and device not in DEVICES:
+        return f"--device {device!r} is invalid; allowed: {', '.join(DEVICES)}"
+    if device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            return "--device cuda: no CUDA device here (torch.cuda.is_available() is False); use cpu"
+    if backend not in BACKENDS:
+        return f"--backend {backend!r} is invalid; allowed: {', '.join(BACKENDS)}"
+    if address is not None and backend != "dask":
+        return "--address is for --backend dask only"
+    return ""
+
+
 def cli(argv: list[str]) -> int:
     from . import runs
 
@@ -499,7 +519,23 @@ def cli(argv: list[str]) -> int:
     parser.add_argument(
         "--commit-every", type=float, default=0, help="git-commit new records every N minutes"
     )
+    parser.add_argument(
+        "--device",
+        default=None,
+        help="cpu or cuda (default: cuda when available, else cpu); records say which device ran",
+    )
+    parser.add_argument(
+        "--backend",
+        default="local",
+        help="local (a process pool on this machine, default) or dask (a Dask cluster: --address, or a local "
+        "one of --workers processes)",
+    )
+    parser.add_argument("--address", default=None, help="the Dask scheduler, e.g. tcp://10.0.0.5:8786")
     args = parser.parse_args(argv)
+    problem = _check_executor(args.device, args.backend, args.address)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     for name in ("workers", "threads"):
         value = getattr(args, name)
         if value is not None and value < 1:
@@ -545,7 +581,15 @@ def cli(argv: list[str]) -> int:
             todo = [s for s in specs_for(stage) if not runs.exists(s)]
             if todo:
                 print(f"study: {'+'.join(stage)}: {len(todo)} runs")
-                runs.ensure(todo, workers=args.workers, threads=args.threads)
+                kw = {"device": args.device} if args.device else {}
+                runs.ensure(
+                    todo,
+                    workers=args.workers,
+                    threads=args.threads,
+                    backend=args.backend,
+                    address=args.address,
+                    **kw,
+                )
     finally:
         stop.set()
         if committer is not None:

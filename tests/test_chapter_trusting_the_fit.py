@@ -12,3 +12,12 @@ def test_eigen_spread_says_singular_beyond_float_precision():
     singular = chapter.eigen_spread_text(pd.DataFrame({"eigenvalue": [1e-300, 5.0]}))
     assert singular.endswith("singular to machine precision")
     assert "singular" in chapter.eigen_spread_text(pd.DataFrame({"eigenvalue": [-1e-9, 5.0]}))
+
+
+def test_an_unidentified_coefficient_is_named_not_printed_with_thirty_digits():
+    from distill_scaling.chapters import trusting_the_fit as ch
+
+    assert ch.percent_or_unidentified(0.0123) == "1.23%"
+    assert ch.percent_or_unidentified(-0.5) == "-50.00%"
+    assert ch.percent_or_unidentified(4.0e27) == "> 1000% (not identified)"
+    assert ch.percent_or_unidentified(float("nan")) == ""

@@ -763,3 +763,15 @@ def saved_results(profile: str, recompute: bool, noise_levels, distillation_resa
     except FileNotFoundError as err:
         print(f"{err}\nComputing them now (not saved).")
         return compute_saved(noise_levels, distillation_resamples, seed, small=False, save=False)
+
+
+#: Relative errors above this are shown as "not identified" rather than as a number of many digits.
+UNIDENTIFIED_ERROR = 10.0
+
+
+def percent_or_unidentified(value: float) -> str:
+    """A relative error as a percentage; beyond :data:`UNIDENTIFIED_ERROR` (1000%) the fit did not pin the
+    coefficient down at all, and a number of thirty digits would only hide that."""
+    if not np.isfinite(value):
+        return ""
+    return f"{value:.2%}" if abs(value) <= UNIDENTIFIED_ERROR else "> 1000% (not identified)"

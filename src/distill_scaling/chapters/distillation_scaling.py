@@ -1145,17 +1145,22 @@ def _optima_panels(top, bot, opt, x: str, budget: str, label: str, larger_above:
     colour of each budget."""
     budgets = sorted(opt[budget].unique())
     bcol = dict(zip(budgets, plots.sequential(max(1, len(budgets))), strict=False))
+    # A nearly flat profile can put its parabola's minimum decades away: such optima are drawn at the edge
+    # of a range two decades around the sizes on the x axis, as triangles pointing beyond it.
+    lo_cap, hi_cap = opt[x].min() / 100, opt[x].max() * 100
+    opt = opt.assign(n_shown=opt["n_star"].clip(lo_cap, hi_cap))
     for b, g in opt.groupby(budget, sort=True):
         g = g.sort_values(x)
         col = bcol[b]
-        top.plot(g[x], g["n_star"], "-", color=col, lw=1)
+        top.plot(g[x], g["n_shown"], "-", color=col, lw=1)
         bot.plot(g[x], g["loss_star"], "-", color=col, lw=1, label=f"{label} = {budget_text(b)}")
         for _, r in g.iterrows():
             face = col if pd.isna(r["edge"]) else "white"
-            for ax, y in ((top, r["n_star"]), (bot, r["loss_star"])):
-                ax.plot(r[x], y, "o", mec=col, mfc=face, ms=6)
-    lo = min(opt[x].min(), opt["n_star"].min()) / 1.5
-    hi = max(opt[x].max(), opt["n_star"].max()) * 1.5
+            beyond = "^" if r["n_star"] > hi_cap else "v" if r["n_star"] < lo_cap else "o"
+            top.plot(r[x], r["n_shown"], beyond, mec=col, mfc=face, ms=6)
+            bot.plot(r[x], r["loss_star"], "o", mec=col, mfc=face, ms=6)
+    lo = min(opt[x].min(), opt["n_shown"].min()) / 1.5
+    hi = max(opt[x].max(), opt["n_shown"].max()) * 1.5
     if larger_above:
         top.fill_between([lo, hi], [lo, hi], [hi, hi], color="0.9", zorder=0, label="N_S > N_T")
     else:

@@ -280,7 +280,7 @@ def fig_lr_sweep(df: pd.DataFrame, chosen_lr: float | None = None, chosen_label:
     plots.log_axis(ax, "x")
     ax.xaxis.set_minor_formatter(plt.NullFormatter())
     ax.set_xlabel("peak learning rate")
-    ax.set_ylabel("validation loss L (nats/token)")
+    ax.set_ylabel("validation loss L (nats/byte)")
     ax.legend()
     return fig
 
@@ -299,7 +299,7 @@ def fig_lr_sweep_curves(df: pd.DataFrame):
         plots.log_axis(ax, "x")
         ax.set_title(model)
         ax.set_xlabel("training tokens D")
-    axes[0][0].set_ylabel("loss on the validation subset (nats/token)")
+    axes[0][0].set_ylabel("loss on the validation subset (nats/byte)")
     axes[0][-1].legend(title="peak LR", ncol=1)
     return fig
 

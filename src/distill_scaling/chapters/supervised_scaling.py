@@ -579,7 +579,7 @@ def fig_isoflops(runs_table: pd.DataFrame, co: an.ComputeOptimal, law=None):
             0.5, 0.5, "pending: no IsoFLOP run recorded yet", ha="center", va="center", transform=ax.transAxes
         )
         ax.set_xlabel("non-embedding parameters N")
-        ax.set_ylabel("validation loss (nats/token)")
+        ax.set_ylabel("validation loss (nats/byte)")
         return fig
     budgets = sorted(pts["budget"].unique())
     colors = dict(zip(budgets, plots.sequential(len(budgets)), strict=True))
@@ -611,7 +611,7 @@ def fig_isoflops(runs_table: pd.DataFrame, co: an.ComputeOptimal, law=None):
             ax.plot(n, l_hat, color=c, ls="--", lw=1)
     plots.log_axis(ax, "x")
     ax.set_xlabel("non-embedding parameters N")
-    ax.set_ylabel("validation loss (nats/token)")
+    ax.set_ylabel("validation loss (nats/byte)")
     handles, labels = ax.get_legend_handles_labels()
     extra = [
         Line2D([], [], marker="*", color="grey", mec="k", ms=12, ls="", label="parabola minimum"),
@@ -804,7 +804,7 @@ def fig_law_fit(law: an.SupervisedLawFit | None):
     return plots.law_fit_figure(
         law,
         pending="pending: fewer than six supervised runs recorded",
-        observed="observed validation loss (nats/token)",
+        observed="observed validation loss (nats/byte)",
         predicted="predicted loss",
         symbol="L",
         paper_error=PAPER_ERROR,

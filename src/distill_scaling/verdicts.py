@@ -298,9 +298,9 @@ def _law_loss(n_s: float, d_s: float, l_t: float) -> float | None:
 
 
 def capacity_gap(rec: pd.DataFrame, noise: pd.DataFrame) -> Finding:
-    """Students from the strongest fixed-M* teacher against the same students (same seeds, tokens) from the
-    second strongest: L_S(strongest) - L_S(second). The paper: positive (a stronger teacher, a worse
-    student)."""
+    """Students from the strongest fixed-M* teacher with students recorded against the same students (same
+    seeds, tokens) from the second strongest: L_S(strongest) - L_S(second). The paper: positive (a stronger
+    teacher, a worse student)."""
     teachers = rec[rec["teacher"].isna() & (rec["split"] == "teacher")]
     m_star = study.m_star()
     fixed = teachers[
@@ -320,11 +320,12 @@ def capacity_gap(rec: pd.DataFrame, noise: pd.DataFrame) -> Finding:
             for m, t in zip(students["model"], students["tokens"], strict=True)
         ]
     ]
+    # One comparison for the whole design: the two strongest teachers that have students recorded.
+    sizes = sorted(set(students["teacher_n_params"].dropna()))
+    if len(sizes) < 2:
+        return _finding("capacity-gap", None, +1, 0, reason="fewer than two fixed-M* teachers have students")
     diffs, pairs, predicted = [], 0, []
     for (_, tokens), g in students.groupby(["model", "tokens"]):
-        sizes = sorted(set(g["teacher_n_params"]))
-        if len(sizes) < 2:
-            continue
         strong, second = g[g["teacher_n_params"] == sizes[-1]], g[g["teacher_n_params"] == sizes[-2]]
         both = strong.merge(second, on=["seed", "data_seed"], suffixes=("_a", "_b"))
         diffs += list(both["val_loss_a"] - both["val_loss_b"])
@@ -344,7 +345,7 @@ def capacity_gap(rec: pd.DataFrame, noise: pd.DataFrame) -> Finding:
     if pairs == 1:
         sd = math.sqrt(2) * noise_of(noise, students["model"].iloc[0], "distilled")[0]
     c = paired(diffs, sd=sd)
-    strongest = students.loc[students["teacher_n_params"].idxmax(), "teacher_model"]
+    strongest = students.loc[students["teacher_n_params"] == sizes[-1], "teacher_model"].iloc[0]
     return _finding(
         "capacity-gap",
         c,

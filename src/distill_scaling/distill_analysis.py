@@ -481,8 +481,8 @@ def teacher_collapse(dist: pd.DataFrame, res: Resolution, level: float = 0.9) ->
     fitted to the curve's residuals), gives the teacher size's own effect: its ``slope`` (relative change of
     L_S per e-fold of N_T) with a ``level`` t interval, and ``size_effect``, the change in nats over the
     teachers' range of sizes. ``collapse``: ``yes`` (scatter within 2x the noise and the size effect not
-    resolved: its interval holds zero or it is below the resolution threshold), ``partly`` (one of the two),
-    ``no``, or ``not judged``."""
+    resolved: its interval holds zero or it is below the resolution threshold), ``no: size effect resolved``
+    or ``no: scatter above noise`` (one of the two fails), ``no`` (both), or ``not judged``."""
     cols = [
         "model", "teachers", "rms_resid", "noise_ratio", "slope", "slope_low", "slope_high", "size_effect",
         "threshold", "collapse",
@@ -514,7 +514,15 @@ def teacher_collapse(dist: pd.DataFrame, res: Resolution, level: float = 0.9) ->
         else:
             tight = ratio <= 2.0
             no_size = (lo <= 0 <= hi) or abs(effect) <= thr
-            verdict = "yes" if tight and no_size else ("partly" if tight or no_size else "no")
+            verdict = (
+                "yes"
+                if tight and no_size
+                else "no: size effect resolved"
+                if tight
+                else "no: scatter above noise"
+                if no_size
+                else "no"
+            )
         rows.append(
             {
                 "model": model, "teachers": len(g), "rms_resid": rms, "noise_ratio": ratio, "slope": slope,
@@ -928,7 +936,7 @@ def judge_collapse(p2: pd.DataFrame, res: Resolution) -> tuple[str, str]:
         for r in col.itertuples()
     ]
     v = col["collapse"]
-    verdict = "reproduced" if (v == "yes").all() else ("not reproduced" if (v == "no").all() else "partly")
+    verdict = "reproduced" if (v == "yes").all() else "not reproduced"
     return verdict, "; ".join(parts)
 
 

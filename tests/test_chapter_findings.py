@@ -43,3 +43,11 @@ def test_effects_figure_draws_the_claims_in_nats():
 def test_scale_table_without_records_says_so():
     t = ch.scale_table(pd.DataFrame())
     assert "no study runs recorded" in set(t["ours"]) and len(t) == len(ch.PAPER_SCALE)
+
+
+def test_crossover_table_lists_each_student_and_teacher_with_enough_token_counts():
+    found = verdicts.load_findings()
+    table = ch.crossover_table(found)
+    assert len(table) and set(table.columns) >= {"student", "teacher", "crossover tokens [90%]"}
+    assert (table["token counts"] >= 3).all()
+    assert ch.crossover_table(found[found["id"] != "threshold-grows-with-student"]).empty

@@ -155,3 +155,14 @@ def test_findings_file_has_every_claim_with_the_required_keys():
     for r in rows:
         if r["id"].endswith("-extrapolation"):
             assert 0 <= r["mean_error"] <= r["max_error"] < 1
+
+
+def test_crossover_is_where_a_planted_line_crosses_zero():
+    tokens = np.array([1e5, 1e6, 1e7, 1e8])
+    pairs = pd.DataFrame({"model": "L2-d32", "n_params": 25312, "teacher": "t", "teacher_model": "L3-d48",
+                          "tokens": tokens, "advantage": 0.1 * (6.5 - np.log10(tokens))})  # fmt: skip
+    row = verdicts.crossovers(pairs).iloc[0]
+    assert row["crossover_tokens"] == pytest.approx(10**6.5)
+    assert row["low"] == pytest.approx(10**6.5) and row["high"] == pytest.approx(10**6.5)  # no scatter
+    rising = pairs.assign(advantage=-pairs["advantage"])
+    assert math.isnan(verdicts.crossovers(rising).iloc[0]["crossover_tokens"])

@@ -438,6 +438,45 @@ def teacher_only_through_lt(rec: pd.DataFrame, noise: pd.DataFrame) -> Finding:
     )
 
 
+def crossovers(pairs: pd.DataFrame, level: float = LEVEL) -> pd.DataFrame:
+    """Per (student, teacher) with at least three token counts: the student tokens D_x at which distillation
+    stops beating the supervised run of the same size and tokens, from a line of the advantage (supervised -
+    distilled loss) in log10 D, with a delta-method ``level`` interval; NaN where the advantage does not fall
+    with tokens or the line crosses zero more than a decade from the runs. ``pairs``: model, n_params,
+    teacher, teacher_model, tokens, advantage."""
+    rows = []
+    for (model, _), g in pairs.groupby(["model", "teacher"]):
+        first = g.iloc[0]
+        g = g.groupby("tokens", as_index=False)["advantage"].mean()
+        if len(g) < 3:
+            continue
+        x, y = np.log10(g["tokens"].to_numpy(float)), g["advantage"].to_numpy(float)
+        X = np.column_stack([np.ones_like(x), x])
+        beta, *_ = np.linalg.lstsq(X, y, rcond=None)
+        dof = len(x) - 2
+        cov = float(((y - X @ beta) ** 2).sum()) / dof * np.linalg.inv(X.T @ X)
+        a, b = float(beta[0]), float(beta[1])
+        x0 = -a / b if b < 0 else math.nan
+        inside = math.isfinite(x0) and x.min() - 1 <= x0 <= x.max() + 1
+        half = math.nan
+        if inside:
+            var = (cov[0, 0] + x0**2 * cov[1, 1] + 2 * x0 * cov[0, 1]) / b**2
+            half = float(stats.t.ppf((1 + level) / 2, dof)) * math.sqrt(max(var, 0.0))
+        rows.append(
+            {
+                "student": model,
+                "n_params": int(first["n_params"]),
+                "teacher_model": first["teacher_model"],
+                "token_counts": len(g),
+                "slope_per_decade": b,
+                "crossover_tokens": 10**x0 if inside else math.nan,
+                "low": 10 ** (x0 - half) if inside else math.nan,
+                "high": 10 ** (x0 + half) if inside else math.nan,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
 def threshold_grows(rec: pd.DataFrame, noise: pd.DataFrame) -> Finding:
     """Protocol-1 students against supervised runs of the same size and tokens (the IsoFLOP block, seed 0):
     the advantage of distillation (supervised - distilled loss) regressed on log10 of the student's training
@@ -468,12 +507,21 @@ def threshold_grows(rec: pd.DataFrame, noise: pd.DataFrame) -> Finding:
     se = math.sqrt(cov[-1, -1])
     half = float(stats.t.ppf((1 + LEVEL) / 2, dof)) * se
     c = Comparison(float(beta[-1]), (float(beta[-1] - half), float(beta[-1] + half)), len(adv), se)
+    pairs = both.assign(advantage=adv)[
+        ["model", "n_params", "teacher", "teacher_model", "tokens", "advantage"]
+    ]
+    cross = crossovers(pairs)
     return _finding(
         "threshold-grows-with-student",
         c,
         +1,
         2 * len(both),
-        extra={"pairs": len(both), "students": sorted(set(both["model"])), "compute_slope": float(beta[-2])},
+        extra={
+            "pairs": len(both),
+            "students": sorted(set(both["model"])),
+            "compute_slope": float(beta[-2]),
+            "crossovers": [{k: _plain(v) for k, v in r.items()} for r in cross.to_dict("records")],
+        },
     )
 
 

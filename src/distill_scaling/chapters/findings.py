@@ -19,6 +19,8 @@ import numpy as np
 import pandas as pd
 
 from .. import corpus, runs, study, verdicts
+from ..flops import forward_flops
+from ..model import config_from_name
 from ..notebook import Param
 
 #: The page has no parameters besides ``profile``: it shows ``data/findings.json`` as committed.
@@ -199,3 +201,36 @@ def glued_numbers(findings: pd.DataFrame) -> dict[str, str | float | int]:
     out["level"] = 100 * verdicts.LEVEL
     out["null_margin"] = 100 * verdicts.NULL_MARGIN
     return out
+
+
+def crossover_table(findings: pd.DataFrame) -> pd.DataFrame:
+    """Per student and teacher: the student tokens, and the student training compute, at which distillation
+    stops beating supervised training of the same student (from the threshold claim's ``crossovers``)."""
+    row = findings[findings["id"] == "threshold-grows-with-student"]
+    found = row["crossovers"].iloc[0] if len(row) and "crossovers" in row else None
+    cross = pd.DataFrame(found if isinstance(found, list) else [])
+    if cross.empty:
+        return pd.DataFrame(
+            columns=["student", "teacher", "token counts", "crossover tokens [90%]", "compute"]
+        )
+    per_token = {m: 3.0 * forward_flops(config_from_name(m)) for m in cross["student"]}  # training FLOPs
+    out = pd.DataFrame(
+        {
+            "student": cross["student"],
+            "teacher": cross["teacher_model"],
+            "token counts": cross["token_counts"],
+            "crossover tokens [90%]": [
+                "no crossing near the runs"
+                if pd.isna(r.crossover_tokens)
+                else f"{r.crossover_tokens:.3g} [{r.low:.2g}, {r.high:.2g}]"
+                for r in cross.itertuples()
+            ],
+            "compute": [
+                ""
+                if pd.isna(r.crossover_tokens)
+                else f"{r.crossover_tokens * per_token[r.student]:.2g} FLOPs"
+                for r in cross.itertuples()
+            ],
+        }
+    )
+    return out.sort_values(["student", "teacher"]).reset_index(drop=True)

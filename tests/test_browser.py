@@ -39,7 +39,7 @@ PAGE_TIMEOUT_MS = 120_000
 
 PAGES = ["book/index", *(f"book/executed/{c.name}" for c in book.toc_chapters())]
 #: Every page of the site, prose pages included (the layout checks apply to all of them).
-ALL_PAGES = [*PAGES, "book/figure_inventory", "book/about", "book/references"]
+ALL_PAGES = [*PAGES, "book/glossary", "book/figure_inventory", "book/about", "book/references"]
 #: A desktop and a phone: the widths the layout checks run at.
 WIDTHS = {"desktop": 1400, "phone": 400}
 #: Text that betrays the machine that built the page: an absolute path of a build or home directory.

@@ -24,7 +24,7 @@ BUDGETS = (1e12, 3e12, 1e13, 3e13)
 def records(
     budgets=BUDGETS, sizes=None, seeds=(0, 1, 2), rel_noise=0.004, seed=1, coef=LAW, extra=None
 ) -> pd.DataFrame:
-    """Records shaped like ``runs.load_records()``: IsoFLOP profiles of ``coef`` with C = 6ND, each run's
+    """Records shaped like ``store.load_records()``: IsoFLOP profiles of ``coef`` with C = 6ND, each run's
     loss multiplied by (1 + rel_noise * N(0, 1))."""
     rng = np.random.default_rng(seed)
     sizes = np.geomspace(3e3, 3e6, 11) if sizes is None else np.asarray(sizes, float)

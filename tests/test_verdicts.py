@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from distill_scaling import runs, verdicts
+from distill_scaling import store, verdicts
 from distill_scaling import study as study_mod
 from distill_scaling.verdicts import Comparison, judge, paired, runs_needed
 
@@ -86,7 +86,7 @@ def test_seed_noise_is_measured_per_size_never_pooled():
 
 @pytest.fixture(scope="module")
 def study():
-    rec = verdicts.study_records(runs.load_records())
+    rec = verdicts.study_records(store.load_records())
     return rec, verdicts.seed_noise(rec)
 
 

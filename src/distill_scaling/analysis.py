@@ -72,7 +72,7 @@ def design_table(
     ``budget_of``, the nominal budget of each spec as designed (for tiny runs, whose whole-batch rounding
     moves their compute by more than :data:`BUDGET_RTOL`).
     """
-    from .runs import run_flops
+    from .spec import run_flops
 
     cols = ["block", "key", "model", "n_params", "tokens", "seed", "split", "teacher", "flops"]
     rows = [
@@ -160,7 +160,7 @@ def supervised_runs(
     missing = need - set(records.columns)
     if missing:
         raise ValueError(
-            f"records lack the column(s) {sorted(missing)} (expected runs.load_records() output)"
+            f"records lack the column(s) {sorted(missing)} (expected store.load_records() output)"
         )
     df = records[_is_supervised(records)].copy()
     df["tokens"] = df["tokens_trained"] if "tokens_trained" in df.columns else df["tokens"]
@@ -679,10 +679,10 @@ def m_star(
     measured yet). Raises :class:`InsufficientData` if no budget has an interior minimum yet. This is what
     the paper's fixed-M protocols take as M = 20.
     """
-    from . import runs as runs_mod
+    from . import store
 
     if records is None:
-        records = runs_mod.load_records()
+        records = store.load_records()
     if design is None:
         design = study_design()
     table = supervised_runs(records, design)
@@ -888,8 +888,7 @@ def fit_supervised_law(
     """
     import time
 
-    from . import fit
-    from . import runs as runs_mod
+    from . import fit, store
 
     need = {"key", "n_params", "tokens", "val_loss"}
     if not need <= set(runs.columns):
@@ -944,7 +943,7 @@ def fit_supervised_law(
     prov.update(
         {
             "date": pd.Timestamp.now("UTC").isoformat(timespec="seconds"),
-            "git_commit": runs_mod.git_commit(),
+            "git_commit": store.git_commit(),
             "n_runs": len(t),
             "runs_digest": runs_digest(t),
             "level": level,
@@ -964,7 +963,7 @@ def save_supervised_fit(result: SupervisedLawFit, path: Path | str | None = None
     """
     from . import laws
     from .planner import FIT_FORMAT
-    from .runs import write_json_atomic
+    from .store import write_json_atomic
 
     path = fits_path() if path is None else Path(path)
     doc = {

@@ -207,7 +207,7 @@ def bench_train(quick: bool = False) -> dict[str, Any]:
     Rates are given per wall-clock second and per CPU second (``*_cpu``); on a busy shared machine compare
     the CPU-second figures, which do not count the time other processes held the core.
     """
-    from .runs import forward_flops
+    from .spec import forward_flops
 
     seconds, repeats = (0.5, 1) if quick else (2.0, 3)
     pairs = TRAIN_PAIRS[:1] if quick else TRAIN_PAIRS
@@ -328,7 +328,7 @@ def run_section(name: str, quick: bool = False, save: bool = True) -> dict[str, 
         "results": results,
     }
     if save:
-        from .runs import write_json_atomic
+        from .store import write_json_atomic
 
         path = bench_dir() / f"{name}.json"
         write_json_atomic(path, record)

@@ -22,7 +22,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "plan a compute-optimal distillation (teacher, tokens, compute split)",
     ),
     "bench": ("distill_scaling.bench", "print speed figures (training throughput, fitting)"),
-    "runs": ("distill_scaling.runs", "inspect the run store"),
+    "runs": ("distill_scaling.store", "inspect the run store"),
     "findings": ("distill_scaling.verdicts", "judge the paper's claims on the records: data/findings.json"),
 }
 

@@ -89,11 +89,9 @@ def baseline_of(spec):
 
 
 def _teacher_spec(spec, teachers: Mapping | None, runs_dir: Path | None):
-    from . import runs
+    from . import store
 
-    if teachers and spec.teacher in teachers:
-        return teachers[spec.teacher]
-    return runs.teacher_spec_of(spec, runs_dir, unrecorded=True)
+    return store.teacher_spec_of(spec, runs_dir, teachers)
 
 
 def design_table(
@@ -117,7 +115,7 @@ def design_table(
     the run lies on, or given per spec with ``*_budget_of`` (tiny smoke runs). ``flops`` is the run's own
     compute (student training and teacher logits), ``student_flops`` the student training alone.
     """
-    from .runs import run_flops
+    from .spec import run_flops
 
     if not (isinstance(m_star, (int, float)) and math.isfinite(m_star) and m_star > 0):
         raise ValueError(f"design_table: argument 'm_star' must be a positive number, got {m_star!r}")
@@ -224,7 +222,7 @@ def distillation_runs(records: pd.DataFrame, design: pd.DataFrame) -> pd.DataFra
     need = {"key", "val_loss"}
     if not need <= set(records.columns):
         raise ValueError(
-            f"records lack the column(s) {sorted(need - set(records.columns))} (expected runs.load_records())"
+            f"records lack the column(s) {sorted(need - set(records.columns))} (see store.load_records())"
         )
     have = records[records["teacher"].notna()] if "teacher" in records.columns else records.iloc[:0]
     df = design[design["key"].isin(set(have["key"]))].copy()
@@ -659,8 +657,7 @@ def fit_distillation_law(
     """
     import time
 
-    from . import fit
-    from . import runs as runs_mod
+    from . import fit, store
 
     need = {"key", "n_params", "tokens", "teacher_loss", "val_loss"}
     if not need <= set(runs.columns):
@@ -731,7 +728,7 @@ def fit_distillation_law(
     prov.update(
         {
             "date": pd.Timestamp.now("UTC").isoformat(timespec="seconds"),
-            "git_commit": runs_mod.git_commit(),
+            "git_commit": store.git_commit(),
             "n_runs": len(t),
             "runs_digest": runs_digest(t, supervised),
             "level": level,
@@ -751,7 +748,7 @@ def save_distillation_fit(result: DistillationLawFit, path: Path | str | None = 
     ``runs`` and ``provenance``. Atomic."""
     from . import laws
     from .planner import FIT_FORMAT
-    from .runs import write_json_atomic
+    from .store import write_json_atomic
 
     path = an.fits_path("distillation") if path is None else Path(path)
     k = len(result.samples)

@@ -32,7 +32,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from . import paths, runs, study
+from . import paths, store, study
+from .spec import forward_flops, model_config
 
 LEVEL = 0.9
 VERDICTS = ("reproduced", "refuted", "not resolved at our scale", "not tested")
@@ -131,7 +132,7 @@ def judge(c: Comparison | None, sign: int, margin: float | None = None) -> str:
 def study_records(records: pd.DataFrame | None = None) -> pd.DataFrame:
     """The study's runs (its learning rate, the scaling-law distillation setting) with each teacher's model,
     size and loss L_T beside its students."""
-    rec = runs.load_records() if records is None else records
+    rec = store.load_records() if records is None else records
     if rec.empty:
         return rec
     rec = rec.copy()
@@ -197,24 +198,13 @@ def noise_of(noise: pd.DataFrame, model: str, kind: str) -> tuple[float, str]:
     hit = same[same["model"] == model]
     if not hit.empty:
         return float(hit["sd"].iloc[0]), f"{kind} seed noise of {model}"
-    from .model import config_from_name
-
-    n = config_from_name(model).n_params
+    n = model_config(model).n_params
     near = same.iloc[int(np.argmin(np.abs(np.log(same["n_params"].to_numpy(float) / n))))]
     return float(near["sd"]), f"{kind} seed noise of {near['model']} (the nearest size repeated over seeds)"
 
 
 def _n_params(model: str) -> int:
-    from .model import config_from_name
-
-    return config_from_name(model).n_params
-
-
-def _forward_flops(model: str) -> float:
-    from .flops import forward_flops
-    from .model import config_from_name
-
-    return float(forward_flops(config_from_name(model)))
+    return model_config(model).n_params
 
 
 # --- the claims ---------------------------------------------------------------------------------------------
@@ -496,7 +486,7 @@ def threshold_grows(rec: pd.DataFrame, noise: pd.DataFrame) -> Finding:
         )
     adv = (both["val_loss_sup"] - both["val_loss"]).to_numpy(float)
     teachers = sorted(set(both["teacher"]))
-    compute = 3 * both["tokens"].to_numpy(float) * [_forward_flops(m) for m in both["model"]]
+    compute = 3 * both["tokens"].to_numpy(float) * [forward_flops(m) for m in both["model"]]
     cols = [(both["teacher"] == t).to_numpy(float) for t in teachers]
     cols += [np.log10(compute), np.log10(both["n_params"].to_numpy(float))]
     X = np.column_stack(cols)
@@ -929,7 +919,7 @@ def compute_findings(records: pd.DataFrame | None = None) -> list[Finding]:
 
 
 def _compute_findings(records: pd.DataFrame | None) -> list[Finding]:
-    all_records = runs.load_records() if records is None else records
+    all_records = store.load_records() if records is None else records
     rec = study_records(all_records)
     noise = seed_noise(rec)
     out = [
@@ -951,7 +941,7 @@ def _compute_findings(records: pd.DataFrame | None) -> list[Finding]:
 def write_findings(findings: Sequence[Finding], path: Path | None = None) -> Path:
     """``data/findings.json``: a list of findings (see :class:`Finding`), written atomically."""
     path = Path(path or findings_path())
-    runs.write_json_atomic(path, [f.to_dict() for f in findings])
+    store.write_json_atomic(path, [f.to_dict() for f in findings])
     return path
 
 

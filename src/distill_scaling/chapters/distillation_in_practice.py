@@ -21,9 +21,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from .. import plots, practice, runs, study
+from .. import plots, practice, store, study
 from ..notebook import Param, Params
 from ..practice import Grids, Pair, Row
+from ..spec import MIN_STEPS, RunSpec
 
 CHAPTER = "08_distillation_in_practice"
 
@@ -138,7 +139,7 @@ def _eval_tokens(P: Params) -> int | None:
 
 def repeats_for(P: Params, rows: list[Row]) -> list[Row]:
     """The close calls of the primary pair again with the other seeds (from the records present)."""
-    res = practice.results(rows, runs.load_records(P.runs_dir))
+    res = practice.results(rows, store.load_records(P.runs_dir))
     sd = practice.noise_sd(res)
     return practice.repeat_rows(rows, res, sd, P.seeds, "strong-to-weak")
 
@@ -149,7 +150,7 @@ def train_missing(P: Params, log=print) -> list:
     pairs, teachers = pairs_and_teachers(P)
     rows = rows_for(P)
     specs = practice.unique_specs(rows)
-    missing = [s for s in specs if not runs.exists(s, P.runs_dir)]
+    missing = [s for s in specs if not store.exists(s, P.runs_dir)]
     log(
         f"practice: {len(specs)} runs, {practice.design_flops(specs, teachers):.3g} FLOPs in all "
         f"(student training + teacher forward passes); {len(missing)} missing, "
@@ -167,7 +168,7 @@ def train_missing(P: Params, log=print) -> list:
         **kw,
     )
     extra = repeats_for(P, rows)
-    extra_missing = [s for s in practice.unique_specs(extra) if not runs.exists(s, P.runs_dir)]
+    extra_missing = [s for s in practice.unique_specs(extra) if not store.exists(s, P.runs_dir)]
     if extra_missing:
         log(
             f"practice: {len(extra_missing)} close-call repeats, "
@@ -283,7 +284,7 @@ def load(P: Params, log=print) -> PracticeData:
     pairs, teachers = pairs_and_teachers(P)
     rows = rows_for(P)
     rows = rows + repeats_for(P, rows)
-    records = runs.load_records(P.runs_dir)
+    records = store.load_records(P.runs_dir)
     res = practice.results(rows, records)
     cal = practice.load_calibration(calibration_path(P))
     return PracticeData(rows, res, practice.noise_sd(res), pairs, teachers, cal, records, P.runs_dir)
@@ -314,16 +315,16 @@ def pairs_frame(data: PracticeData) -> pd.DataFrame:
     """The pairs: models, parameters, student tokens, and the teacher's loss on the validation tokens."""
     out = []
     for name, p in data.pairs.items():
-        rec = runs.get(p.teacher, data.runs_dir)
+        rec = store.get(p.teacher, data.runs_dir)
         out.append(
             {
                 "pair": name,
                 "teacher": p.teacher.model,
                 "N_T": p.teacher.config.n_params,
                 "student": p.student,
-                "N_S": runs.RunSpec(p.student, tokens=p.tokens).config.n_params,
+                "N_S": RunSpec(p.student, tokens=p.tokens).config.n_params,
                 "D_S (tokens)": p.tokens,
-                "tokens / N_S": p.tokens / runs.RunSpec(p.student, tokens=p.tokens).config.n_params,
+                "tokens / N_S": p.tokens / RunSpec(p.student, tokens=p.tokens).config.n_params,
                 "teacher loss": rec["results"]["val_loss"] if rec else np.nan,
             }
         )
@@ -1109,8 +1110,8 @@ def numbers(data: PracticeData, P: Params) -> dict[str, str]:
         )
         paper = PAPER_ECE[(kind, target)]
         n[f"prac_paper_trend_{kind.replace('-', '')}_{target}"] = f"{paper[0]:.1f}% to {paper[-1]:.1f}%"
-    n["prac_steps"] = str(runs.MIN_STEPS)
-    student = runs.RunSpec(data.pairs[PRIMARY].student, tokens=data.pairs[PRIMARY].tokens)
+    n["prac_steps"] = str(MIN_STEPS)
+    student = RunSpec(data.pairs[PRIMARY].student, tokens=data.pairs[PRIMARY].tokens)
     n["prac_tokens_per_param"] = f"{data.pairs[PRIMARY].tokens / student.config.n_params:.0f}"
     n["prac_same_fraction_k"] = f"{vocab * PAPER_TOP_K / PAPER_VOCAB:g}"
     # The paper's numbers the prose compares with (digest Secs. 8-9), glued like ours.

@@ -27,7 +27,7 @@ from matplotlib.ticker import NullFormatter, NullLocator
 
 from .. import analysis as an
 from .. import distill_analysis as da
-from .. import laws, plots, runs, verdicts
+from .. import laws, paths, plots, runs, spec, store, verdicts
 from ..laws import PAPER_DISTILLATION, SupervisedCoefficients
 from ..model import config_from_name
 from ..notebook import Param, Params, chapter_params, validate
@@ -157,12 +157,12 @@ def _smoke_parts():
     return teachers, dist, list(base.values()) + extra
 
 
-def smoke_specs() -> list[runs.RunSpec]:
+def smoke_specs() -> list[spec.RunSpec]:
     """Every run of the smoke design: three tiny teachers on one IsoFLOP budget, their students (protocols 3,
     2 and 1 in miniature), the students' supervised baselines and two extra seeds of one baseline (the
     noise). Built with the study's own helpers; seconds of training in all."""
     teachers, dist, base = _smoke_parts()
-    seen: dict[str, runs.RunSpec] = {}
+    seen: dict[str, spec.RunSpec] = {}
     for s in [*teachers, *(s for _, s, _ in dist), *base]:
         seen.setdefault(s.key, s)
     return list(seen.values())
@@ -187,7 +187,7 @@ def smoke_design() -> tuple[pd.DataFrame, pd.DataFrame]:
     return pd.concat(frames, ignore_index=True), support
 
 
-def study_specs() -> list[runs.RunSpec]:
+def study_specs() -> list[spec.RunSpec]:
     """The study's runs this chapter needs (what ``full`` trains if missing): teachers, the three protocols
     and the supervised baselines; their IsoFLOP teachers come along as dependencies."""
     from .. import study
@@ -253,7 +253,7 @@ def load_study(P: Params, progress: bool | None = None) -> StudyData:
         progress = P.profile == "full" if progress is None else progress
         kw = {"eval_tokens": P.eval_tokens} if P.eval_tokens else {}
         runs.ensure(specs, workers=P.workers, threads=1, progress=progress, **kw)
-    records = runs.load_records(P.runs_dir)
+    records = store.load_records(P.runs_dir)
     dist = da.distillation_runs(records, design)
     sup = an.supervised_runs(records, sup_design)
     noise_runs = sup if P.profile == "smoke" else sup[sup["block"].isin(da.NOISE_BLOCKS)]
@@ -418,7 +418,7 @@ def design_sentence(data: StudyData) -> str:
         f"trained on about M* = {num(m_star)} tokens per parameter, teach students "
         f"{'; '.join(parts)}, with pure distillation (λ = {', '.join(f'{v:g}' for v in mix)}) at temperature "
         f"τ = {', '.join(f'{v:g}' for v in tau)}, the paper's setting. Token multiples the "
-        f"{runs.MAX_EPOCHS:g}-epoch cap or the {runs.MIN_STEPS}-step minimum rule out are not trained."
+        f"{spec.MAX_EPOCHS:g}-epoch cap or the {spec.MIN_STEPS}-step minimum rule out are not trained."
     )
 
 
@@ -1396,7 +1396,7 @@ def cli(argv: Sequence[str] | None = None) -> int:
     if args.workers is not None:
         given["workers"] = args.workers
     P = Params(validate(chapter_params(CHAPTER), given))
-    P.runs_dir = runs.paths.runs_dir()
+    P.runs_dir = paths.runs_dir()
     import torch
 
     torch.set_num_threads(1)

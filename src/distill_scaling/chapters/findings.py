@@ -18,7 +18,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from .. import corpus, runs, study, verdicts
+from .. import corpus, store, study, verdicts
 from ..flops import forward_flops
 from ..model import config_from_name
 from ..notebook import Param
@@ -138,7 +138,7 @@ def _paper_sign(claim_id: str) -> int:
 def scale_table(records: pd.DataFrame | None = None) -> pd.DataFrame:
     """Our scale beside the paper's: parameters, FLOPs, tokens, vocabulary, context, corpus, runs (of the
     study's runs in ``records``, default the run store)."""
-    rec = runs.load_records() if records is None else records
+    rec = store.load_records() if records is None else records
     rec = rec[rec["lr"] == study.STUDY_LR] if not rec.empty else rec
     src = corpus.get_source("text")
     sizes = {s: src.split_size(s) for s in ("teacher", "student")}

@@ -17,9 +17,20 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from .. import plots, runs
+from .. import plots, runs, store
 from ..notebook import Param, Params, chapter_params, validate
-from ..runs import RunSpec
+from ..spec import (
+    MAX_BATCH_SEQS,
+    MAX_EPOCHS,
+    MIN_BATCH_SEQS,
+    MIN_STEPS,
+    WARMUP_FRACTION,
+    WARMUP_MAX,
+    WARMUP_MIN,
+    RunSpec,
+    forward_flops,
+    model_config,
+)
 
 CHAPTER = "02_setup"
 
@@ -89,7 +100,7 @@ def hyperparameter_table(example_tokens: Sequence[int] = (1_000_000, 4_000_000, 
         ),
         (
             "warmup steps",
-            f"{runs.WARMUP_FRACTION:.0%} of the steps, in [{runs.WARMUP_MIN}, {runs.WARMUP_MAX}]",
+            f"{WARMUP_FRACTION:.0%} of the steps, in [{WARMUP_MIN}, {WARMUP_MAX}]",
             "2000",
         ),
         ("gradient clipping (global norm)", f"{d.grad_clip:g}", "1.0"),
@@ -97,13 +108,13 @@ def hyperparameter_table(example_tokens: Sequence[int] = (1_000_000, 4_000_000, 
         ("context", f"{d.config.n_ctx} tokens (bytes)", "4096 tokens"),
         (
             "batch (sequences x context)",
-            f"largest power of two in [{runs.MIN_BATCH_SEQS}, {runs.MAX_BATCH_SEQS}] leaving >= "
-            f"{runs.MIN_STEPS} steps ({batch})",
+            f"largest power of two in [{MIN_BATCH_SEQS}, {MAX_BATCH_SEQS}] leaving >= "
+            f"{MIN_STEPS} steps ({batch})",
             "not stated",
         ),
         (
             "data repetition",
-            f"at most {runs.MAX_EPOCHS:g} epochs of a split (refused beyond)",
+            f"at most {MAX_EPOCHS:g} epochs of a split (refused beyond)",
             "up to ~5.7 epochs",
         ),
         ("distillation", "pure KD (lambda = 1), tau = 1, forward KL, full vocabulary", "lambda = 1, tau = 1"),
@@ -119,7 +130,7 @@ def mup_table(models: Sequence[str]) -> pd.DataFrame:
 
     rows = []
     for name in models:
-        cfg = runs._config(name)
+        cfg = model_config(name)
         groups = {g["name"]: g for g in param_groups(Transformer(cfg), 1.0)}
         rows.append(
             {
@@ -140,7 +151,7 @@ def distillation_cost_table(pairs: Sequence[tuple[str, str]]) -> pd.DataFrame:
     supervised one, (3 F_S + F_T) / 3 F_S (paper Eq. 9 without teacher pretraining)."""
     rows = []
     for s, t in pairs:
-        f_s, f_t = runs.forward_flops(s), runs.forward_flops(t)
+        f_s, f_t = forward_flops(s), forward_flops(t)
         rows.append(
             {
                 "student": s,
@@ -170,7 +181,7 @@ def sweep_runs(P: Params, progress: bool = True) -> tuple[pd.DataFrame, list[Run
         # Rates near the paper's 1e-2 first, alternating widths: the first records already say the most.
         order = sorted(specs, key=lambda s: (round(abs(math.log(s.lr / 1e-2)), 6), s.lr, s.model))
         runs.ensure(order, workers=P.workers, threads=1, progress=progress, **kw)
-    records = [runs.get(s) for s in specs]
+    records = [store.get(s) for s in specs]
     missing = [s for s, r in zip(specs, records, strict=True) if r is None]
     rows = []
     for spec, rec in zip(specs, records, strict=True):

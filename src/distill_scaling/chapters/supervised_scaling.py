@@ -24,7 +24,7 @@ import pandas as pd
 from matplotlib.lines import Line2D
 
 from .. import analysis as an
-from .. import plots, runs
+from .. import paths, plots, runs, spec, store
 from ..laws import PAPER_SUPERVISED, supervised_loss
 from ..notebook import Param, Params, chapter_params, validate
 
@@ -129,7 +129,7 @@ def _smoke_plan() -> list[tuple[str, float, int]]:
     return plan + [(m, c, s) for m, c in SMOKE_NOISE for s in SMOKE_SEEDS]
 
 
-def smoke_specs() -> list[runs.RunSpec]:
+def smoke_specs() -> list[spec.RunSpec]:
     """The smoke profile's design: the study's IsoFLOP design scaled down to budgets of a few GFLOPs (runs of
     a second or two), with extra seeds for two configurations. Built with the study's own helpers."""
     from .. import study
@@ -146,12 +146,12 @@ def smoke_design() -> pd.DataFrame:
 ISOFLOP_BLOCKS = ("isoflop-small", "noise", "isoflop-large")
 
 
-def study_specs() -> list[runs.RunSpec]:
+def study_specs() -> list[spec.RunSpec]:
     """Every supervised run of the study's blocks that can be built now (what ``full`` trains if missing;
     the protocols' blocks join once the study's M* is set)."""
     from .. import study
 
-    out: dict[str, runs.RunSpec] = {}
+    out: dict[str, spec.RunSpec] = {}
     for block in study.BLOCKS.values():
         try:
             built = block.build()
@@ -208,7 +208,7 @@ def load_study(P: Params, progress: bool | None = None) -> StudyData:
         progress = P.profile == "full" if progress is None else progress
         kw = {"eval_tokens": P.eval_tokens} if P.eval_tokens else {}
         runs.ensure(specs, workers=P.workers, threads=1, progress=progress, **kw)
-    records = runs.load_records(P.runs_dir)
+    records = store.load_records(P.runs_dir)
     table = an.supervised_runs(records, design)
     blocks = ("smoke",) if P.profile == "smoke" else ISOFLOP_BLOCKS
     return StudyData(design, records, table, an.progress_table(records, design), blocks)
@@ -466,7 +466,7 @@ def edge_note(model: str, budget: float, edge: str | None) -> str:
     """Why a profile ends where it does: the neighbouring zoo model's run at this budget would read more
     than the allowed epochs (data-limited) or get fewer than the minimum optimiser steps."""
     from .. import study
-    from ..runs import MAX_EPOCHS, MIN_STEPS
+    from ..spec import MAX_EPOCHS, MIN_STEPS
 
     if edge is None:
         return "interior"
@@ -477,7 +477,7 @@ def edge_note(model: str, budget: float, edge: str | None) -> str:
     if other is None:
         return f"lowest at the {where} size; no {'smaller' if edge == 'small' else 'larger'} zoo model"
     tokens = study.tokens_for_compute(other, budget)
-    epochs = tokens / runs._split_size("text", "teacher")
+    epochs = tokens / spec.split_size("text", "teacher")
     if epochs > MAX_EPOCHS:
         return (
             f"lowest at the {where} size: data-limited edge ({other} would read {epochs:.1f} epochs, "
@@ -556,8 +556,8 @@ def isoflop_sentence(co: an.ComputeOptimal, data: StudyData) -> str:
         )
         if len(small) and "data-limited" in " ".join(notes):
             parts.append(
-                f"the {runs.MAX_EPOCHS:g}-epoch limit on the "
-                f"{runs._split_size('text', 'teacher') / 1e6:.1f}M-token teacher split is what keeps these "
+                f"the {spec.MAX_EPOCHS:g}-epoch limit on the "
+                f"{spec.split_size('text', 'teacher') / 1e6:.1f}M-token teacher split is what keeps these "
                 "profiles from reaching smaller models at large budgets"
             )
     return "; ".join(parts) + "."
@@ -758,12 +758,12 @@ def mapping_frame(m: float, models: Sequence[str] | None = None) -> pd.DataFrame
     from .. import study
 
     models = list(study.STUDY_MODELS) if models is None else list(models)
-    split = runs._split_size("text", "student")
+    split = spec.split_size("text", "student")
     rows = []
     for name in models:
-        n = runs._config(name).n_params
+        n = spec.model_config(name).n_params
         d = m * n
-        fits = [k for k in PAPER_M_MULTIPLES if k * d <= runs.MAX_EPOCHS * split]
+        fits = [k for k in PAPER_M_MULTIPLES if k * d <= spec.MAX_EPOCHS * split]
         rows.append(
             {
                 "model": name,
@@ -792,7 +792,7 @@ def mapping_sentence(m: float) -> str:
         f"compute-optimal ratio, and students at M = {mult}, i.e. 1, 2, 4, 8 and 16 times it. We keep the "
         f"multiples and replace the paper's {PAPER_M_STAR:g} by our M*: an M*-optimal model of size N trains "
         f"on {num(m)}·N tokens, and the students at {ours} tokens per parameter. The table below shows, for "
-        f"each model of the study, where the {runs.MAX_EPOCHS:g}-epoch limit cuts the multiples off."
+        f"each model of the study, where the {spec.MAX_EPOCHS:g}-epoch limit cuts the multiples off."
     )
 
 
@@ -1092,12 +1092,12 @@ def numbers(
         "sup_paired_sentence": paired_sentence(an.paired_differences(data.isoflop_runs, P.level)),
         "sup_noise_design": noise_design_text(data),
         "sup_paper_error": f"{100 * PAPER_ERROR:g}%",
-        "sup_vocab": str(runs.RunSpec("L1-d16", 1).config.vocab_size),
+        "sup_vocab": str(spec.RunSpec("L1-d16", 1).config.vocab_size),
         "sup_budgets": budgets_text(data),
         "sup_models": models_text(data),
-        "sup_max_epochs": f"{runs.MAX_EPOCHS:g}",
-        "sup_min_steps": str(runs.MIN_STEPS),
-        "sup_split_tokens": f"{runs._split_size('text', 'teacher') / 1e6:.2f}M",
+        "sup_max_epochs": f"{spec.MAX_EPOCHS:g}",
+        "sup_min_steps": str(spec.MIN_STEPS),
+        "sup_split_tokens": f"{spec.split_size('text', 'teacher') / 1e6:.2f}M",
         "sup_study_m_star": study_m_star_sentence(co),
         "sup_compute_recorded": f"{data.runs['flops'].sum():.3g}" if len(data.runs) else "0",
         "sup_hours_recorded": f"{data.runs['wall_time_s'].sum() / 3600:.2f}" if len(data.runs) else "0",
@@ -1134,7 +1134,7 @@ def cli(argv: Sequence[str] | None = None) -> int:
         given["workers"] = args.workers
     values = validate(chapter_params(CHAPTER), given)
     P = Params(values)
-    P.runs_dir = runs.paths.runs_dir()
+    P.runs_dir = paths.runs_dir()
     import torch
 
     torch.set_num_threads(1)

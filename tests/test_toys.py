@@ -265,7 +265,7 @@ def test_training_learns_and_is_deterministic():
     assert record["accuracy"] > 0.4  # an untrained MLP is near 1/8
     _, again = toys.train(run, eval_set=eval_set)
     assert again["cross_entropy"] == record["cross_entropy"]
-    assert record["provenance"]["torch"] == torch.__version__ and record["key"] == run.key()
+    assert record["provenance"]["torch_version"] == torch.__version__ and record["key"] == run.key()
 
     student = toys.MLPRun(width=16, seed=1, steps=200, teacher=run, **TINY)
     _, srec = toys.train(student, model, eval_set=eval_set)
@@ -364,6 +364,20 @@ def test_store_merges_concurrent_writers(tmp_path):
     assert set(toys.ResultStore(path).records) == {"k1", "k2"}
     b.refresh()
     assert "k1" in b
+
+
+def test_committed_results_keep_their_keys_and_bytes(tmp_path):
+    """data/toys/mlp_mapping.json: every record's key re-hashes from its spec, and the store (the shared
+    atomic writer) writes the file back byte for byte."""
+    committed = toys.results_path()
+    records = json.loads(committed.read_text())["records"]
+    assert records and all(toys.spec_key(r["spec"]) == r["key"] for r in records)
+    copy = toys.results_path(tmp_path)
+    copy.parent.mkdir(parents=True, exist_ok=True)
+    copy.write_bytes(committed.read_bytes())
+    toys.ResultStore(copy).save()
+    assert copy.read_bytes() == committed.read_bytes()
+    assert [p.name for p in copy.parent.iterdir()] == [copy.name]  # no lock or temporary file left
 
 
 def test_summary_quantiles():

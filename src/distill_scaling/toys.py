@@ -33,26 +33,19 @@ Bayes-optimal predictor) is known: :func:`bayes_probs`, :func:`bayes_limits`.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import math
-import os
-import platform
-import subprocess
-import tempfile
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
 
-from . import paths
+from . import paths, store
 
 # ==========================================================================================================
 # Kernel regression (App. C.1)
@@ -577,25 +570,15 @@ def _to_device(batch: MappingBatch, device: str) -> MappingBatch:
 
 
 def provenance(device: str = "cpu") -> dict[str, Any]:
-    """Where and with what a record was produced."""
+    """Where and with what a record was produced: :func:`distill_scaling.store.provenance` (commit, date,
+    versions of torch, NumPy and Python, host) plus :data:`CODE_VERSION`, the device and the thread count."""
     torch = _torch()
-    try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=paths.REPO, capture_output=True, text=True, timeout=10
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        commit = ""
-    return {
-        "code_version": CODE_VERSION,
-        "git_commit": commit or None,
-        "torch": torch.__version__,
-        "numpy": np.__version__,
-        "python": platform.python_version(),
-        "device": device if device == "cpu" else f"{device} ({torch.cuda.get_device_name(device)})",
-        "machine": platform.machine(),
-        "threads": torch.get_num_threads(),
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-    }
+    return store.provenance(
+        versions=("torch", "numpy"),
+        code_version=CODE_VERSION,
+        device=device if device == "cpu" else f"{device} ({torch.cuda.get_device_name(device)})",
+        threads=torch.get_num_threads(),
+    )
 
 
 # ==========================================================================================================
@@ -715,16 +698,10 @@ class ResultStore:
         """Add the records that other processes wrote to the file."""
         self.records = {**self._on_disk(), **self.records}
 
-    @contextmanager
-    def _locked(self) -> Iterator[None]:
+    def _locked(self):
+        # The folder is the lock, so that no lock file lies beside the committed results.
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path.parent, os.O_RDONLY)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            yield
-        finally:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-            os.close(fd)
+        return store.locked(self.path.parent)
 
     def add(self, record: dict[str, Any]) -> None:
         with self._locked():
@@ -743,12 +720,7 @@ class ResultStore:
             "code_version": CODE_VERSION,
             "records": sorted(self.records.values(), key=lambda r: r["key"]),
         }
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=self.path.name, suffix=".tmp")
-        with os.fdopen(fd, "w") as fh:
-            json.dump(payload, fh, indent=1)
-            fh.write("\n")
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; the results are a shared, committed file
-        os.replace(tmp, self.path)
+        store.write_json_atomic(self.path, payload)
 
 
 def results_path(directory: Path | str | None = None) -> Path:

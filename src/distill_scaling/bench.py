@@ -15,7 +15,6 @@ saved beside them.
 from __future__ import annotations
 
 import argparse
-import datetime as _dt
 import importlib
 import json
 import os
@@ -25,7 +24,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from . import paths
+from . import paths, store
+from .spec import forward_flops
 
 #: name -> "module:function"; each function takes ``quick`` and returns a JSON-ready dict.
 BENCHES: dict[str, str] = {
@@ -70,16 +70,17 @@ def cpu_name() -> str:
 
 
 def machine() -> dict[str, Any]:
+    """The machine and code a benchmark ran on: :func:`distill_scaling.store.provenance` (commit, date, torch
+    and Python versions, host) plus the CPU, the GPU and the load average."""
     import torch
 
-    return {
-        "cpu": cpu_name(),
-        "cpu_count": os.cpu_count(),
-        "torch_version": torch.__version__,
-        "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
-        "host": platform.node(),
-        "loadavg": list(os.getloadavg()),
-    }
+    return store.provenance(
+        versions=("torch",),
+        cpu=cpu_name(),
+        cpu_count=os.cpu_count(),
+        cuda=torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+        loadavg=list(os.getloadavg()),
+    )
 
 
 # -- primitives ----------------------------------------------------------------------------------------------
@@ -207,8 +208,6 @@ def bench_train(quick: bool = False) -> dict[str, Any]:
     Rates are given per wall-clock second and per CPU second (``*_cpu``); on a busy shared machine compare
     the CPU-second figures, which do not count the time other processes held the core.
     """
-    from .spec import forward_flops
-
     seconds, repeats = (0.5, 1) if quick else (2.0, 3)
     pairs = TRAIN_PAIRS[:1] if quick else TRAIN_PAIRS
     largest = [] if quick else LARGEST
@@ -319,19 +318,19 @@ def run_section(name: str, quick: bool = False, save: bool = True) -> dict[str, 
     load_before = list(os.getloadavg())
     t0 = time.perf_counter()
     results = fn(quick=quick)
+    seconds = time.perf_counter() - t0
+    prov = machine()
     record = {
         "name": name,
-        "date": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        "date": prov["date"],
         "quick": quick,
-        "seconds": time.perf_counter() - t0,
-        "machine": {**machine(), "loadavg_before": load_before},
+        "seconds": seconds,
+        "machine": {**prov, "loadavg_before": load_before},
         "results": results,
     }
     if save:
-        from .store import write_json_atomic
-
         path = bench_dir() / f"{name}.json"
-        write_json_atomic(path, record)
+        store.write_json_atomic(path, record)
         print(f"   saved {path}")
     return record
 

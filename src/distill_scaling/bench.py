@@ -158,7 +158,9 @@ def step_rate(
         data = torch.randint(0, cfg.vocab_size, (batch, cfg.n_ctx + 1), generator=gen)
         x, y = data[:, :-1].contiguous(), data[:, 1:].contiguous()
 
-        fwd, t_fwd = (train._compiled(model), train._compiled(t_model)) if compile else (model, t_model)
+        fwd, t_fwd = (
+            (train.compiled_module(model), train.compiled_module(t_model)) if compile else (model, t_model)
+        )
 
         def one() -> float:
             train.train_step(fwd, opt, x, y, teacher=t_fwd, loss_kw=loss_kw, grad_clip=1.0)

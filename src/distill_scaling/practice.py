@@ -448,7 +448,7 @@ def calibration_of(
     ``eval_tokens``); against its teacher too when one is given."""
     from . import train
 
-    batches = train._eval_batches(spec, eval_tokens)
+    batches = train.eval_batches(spec, eval_tokens)
     model = train.load_model(spec)
     t_model = train.load_model(teacher) if teacher is not None else None
     out = calibration_from_statistics(token_statistics(model, batches, t_model), bins)
@@ -467,7 +467,7 @@ def top_p_set_sizes(teacher: RunSpec, ps: Sequence[float] = TOP_PS, eval_tokens:
     model.eval()
     sizes: dict[float, list] = {float(p): [] for p in ps}
     with torch.inference_mode():
-        for x, _ in train._eval_batches(teacher, eval_tokens):
+        for x, _ in train.eval_batches(teacher, eval_tokens):
             z = model(x).float()
             for p in ps:
                 kept = torch.isfinite(losses.teacher_log_probs(z, top_p=float(p))).sum(-1)

@@ -199,7 +199,7 @@ def evaluate(
     return out
 
 
-def _compiled(module: torch.nn.Module | None) -> torch.nn.Module | None:
+def compiled_module(module: torch.nn.Module | None) -> torch.nn.Module | None:
     """``torch.compile(module)`` sharing its parameters (the optimiser and checkpoints keep using
     ``module``); evaluation keeps the eager module, whose batch shapes differ."""
     if module is None:
@@ -264,7 +264,7 @@ def make_optimizer(
     return torch.optim.AdamW(param_groups(model, lr, weight_decay), betas=betas, eps=eps, foreach=True)
 
 
-def _eval_batches(spec: RunSpec, eval_tokens: int | None) -> list[tuple[torch.Tensor, torch.Tensor]]:
+def eval_batches(spec: RunSpec, eval_tokens: int | None) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """The validation batches of the final evaluation: all of them, or the first ``eval_tokens`` tokens."""
     n_ctx = spec.config.n_ctx
     batches = val_batches(spec.corpus, n_ctx)
@@ -279,7 +279,7 @@ def _reevaluate(spec, teacher_spec, saved, eval_tokens, dev, precision, threads,
     model.load_state_dict(saved["model"])
     model.to(dev)
     teacher = _load_teacher(teacher_spec, dev, threads, log) if teacher_spec is not None else None
-    final = evaluate(model, _eval_batches(spec, eval_tokens), teacher, device=dev, precision=precision)
+    final = evaluate(model, eval_batches(spec, eval_tokens), teacher, device=dev, precision=precision)
     results = {
         **saved["results"],
         **{k: final[k] for k in ("val_loss", "val_tokens", "val_kl", "teacher_val_loss") if k in final},
@@ -426,7 +426,7 @@ def train(
     loss_kw = loss_kwargs(spec)
     if compile is None:
         compile = dev.type == "cpu" and run_flops(spec)["total"] >= COMPILE_MIN_FLOPS
-    fwd, t_fwd = (_compiled(model), _compiled(teacher)) if compile else (model, teacher)
+    fwd, t_fwd = (compiled_module(model), compiled_module(teacher)) if compile else (model, teacher)
     t0 = time.perf_counter()
     last_ckpt = t0
     train_time = 0.0
@@ -478,7 +478,7 @@ def train(
             last_ckpt = time.perf_counter()
 
     t_eval = time.perf_counter()
-    final = evaluate(model, _eval_batches(spec, eval_tokens), teacher, device=dev, precision=precision)
+    final = evaluate(model, eval_batches(spec, eval_tokens), teacher, device=dev, precision=precision)
     eval_time = time.perf_counter() - t_eval
     wall = elapsed_prev + (time.perf_counter() - t0)
     total_train_time = train_time_prev + train_time

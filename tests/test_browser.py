@@ -1,14 +1,16 @@
 """The smoke website in a real browser: headless Debian Chromium, driven by playwright, served on localhost.
 
 For the landing page and every chapter: no console error, no failed request, no request off this machine,
-every image decoded (naturalWidth > 0), every equation typeset by MathJax without a TeX error. A full-page
-screenshot of each goes to ``test-artifacts/``.
+every image decoded (naturalWidth > 0), every equation typeset by MathJax without a TeX error, no stderr
+output and no absolute path of the machine that built it. Every page, at a desktop width (1400 px) and a
+phone width (400 px), has no sideways page scroll; full-page screenshots of both go to ``test-artifacts/``.
 """
 
 from __future__ import annotations
 
 import functools
 import http.server
+import re
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -36,6 +38,12 @@ CHROMIUM_ARGS = [
 PAGE_TIMEOUT_MS = 120_000
 
 PAGES = ["book/index", *(f"book/executed/{c.name}" for c in book.toc_chapters())]
+#: Every page of the site, prose pages included (the layout checks apply to all of them).
+ALL_PAGES = [*PAGES, "book/glossary", "book/figure_inventory", "book/about", "book/references"]
+#: A desktop and a phone: the widths the layout checks run at.
+WIDTHS = {"desktop": 1400, "phone": 400}
+#: Text that betrays the machine that built the page: an absolute path of a build or home directory.
+ABSOLUTE_PATH = re.compile(r"(?<![\w.])/(?:work|tmp|home|root|usr|opt|var)/[\w.-]+")
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
@@ -144,3 +152,32 @@ def test_page_renders(browser, site_url, artifacts_dir: Path, name: str):
     assert not math["errors"], f"TeX errors: {math['errors']}"
     if name == "book/index":
         assert math["rendered"] >= 2, "the landing page's two laws are typeset"
+
+
+@pytest.mark.parametrize("width", sorted(WIDTHS))
+@pytest.mark.parametrize("name", ALL_PAGES)
+def test_page_fits_its_width_and_leaks_nothing(browser, site_url, artifacts_dir: Path, name: str, width: str):
+    page, _ = _open(browser, f"{site_url}/{name}.html")
+    try:
+        page.set_viewport_size({"width": WIDTHS[width], "height": 900})
+        page.evaluate("async () => { if (window.MathJax && MathJax.startup) await MathJax.startup.promise; }")
+        layout = page.evaluate(
+            """() => ({view: document.documentElement.clientWidth,
+                       page: document.documentElement.scrollWidth,
+                       stderr: Array.from(document.querySelectorAll('.stderr, .output.stderr'))
+                                    .map(e => e.textContent.slice(0, 200)),
+                       text: document.querySelector('.bd-article') ?
+                             document.querySelector('.bd-article').innerText : document.body.innerText})"""
+        )
+        page.screenshot(
+            path=str(artifacts_dir / f"{name.replace('/', '_')}@{WIDTHS[width]}.png"), full_page=True
+        )
+    finally:
+        page.close()
+
+    assert layout["page"] <= layout["view"], (
+        f"{name} scrolls sideways at {WIDTHS[width]} px: {layout['page']} px wide"
+    )
+    assert not layout["stderr"], f"{name} shows stderr output: {layout['stderr']}"
+    leaked = sorted(set(ABSOLUTE_PATH.findall(layout["text"])))
+    assert not leaked, f"{name} shows absolute paths of the build machine: {leaked}"

@@ -493,7 +493,7 @@ def test_plan_with_samples_equal_to_the_point_has_zero_width_intervals(tmp_path)
 
 def test_plan_cli_prints_a_table(capsys):
     assert (
-        optimal.cli(["--student-params", "1e9", "--compute", "1e22", "--scenario", "teacher-inference"]) == 0
+        planner.cli(["--student-params", "1e9", "--compute", "1e22", "--scenario", "teacher-inference"]) == 0
     )
     out = capsys.readouterr().out
     expected = optimal.optimal_distillation(1e9, 1e22, "teacher-inference")
@@ -512,7 +512,7 @@ def test_plan_cli_prints_a_table(capsys):
 
 def test_plan_cli_json(capsys):
     args = ["--student-params", "3e9", "--compute", "1e23", "--scenario", "teacher-pretraining+inference"]
-    assert optimal.cli([*args, "--json"]) == 0
+    assert planner.cli([*args, "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
     expected = optimal.optimal_distillation(3e9, 1e23, "teacher-pretraining+inference")
     assert doc["quantities"]["student_loss"] == pytest.approx(expected.student_loss, abs=1e-12)
@@ -545,7 +545,7 @@ def test_plan_cli_json(capsys):
     ],
 )
 def test_plan_cli_bad_input(capsys, args, needle):
-    assert optimal.cli(args) == 2
+    assert planner.cli(args) == 2
     assert needle in capsys.readouterr().err
 
 
@@ -561,7 +561,7 @@ def test_plan_cli_ours_without_fits(capsys, tmp_path, monkeypatch):
         "--coefficients",
         "ours",
     ]
-    assert optimal.cli(args) == 2
+    assert planner.cli(args) == 2
     err = capsys.readouterr().err
     assert "ours.json" in err and "'paper'" in err
 
@@ -606,7 +606,7 @@ def test_a_malformed_coefficients_file_is_one_line_naming_the_file(kind, tmp_pat
     with pytest.raises(planner.CoefficientFileError, match=re.escape(str(path))):
         planner.load_coefficient_set(path)
     args = ["--student-params", "1e9", "--compute", "1e22", "--scenario", "best-case"]
-    assert optimal.cli([*args, "--coefficients", str(path)]) == 2
+    assert planner.cli([*args, "--coefficients", str(path)]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and str(path) in err and "\n" not in err and "Traceback" not in err
 

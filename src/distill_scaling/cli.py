@@ -18,7 +18,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "corpus": ("distill_scaling.corpus", "build or verify the committed text corpus"),
     "study": ("distill_scaling.study", "train whatever run records of the study are missing"),
     "plan": (
-        "distill_scaling.optimal",
+        "distill_scaling.planner",
         "plan a compute-optimal distillation (teacher, tokens, compute split)",
     ),
     "bench": ("distill_scaling.bench", "print speed figures (training throughput, fitting)"),

@@ -32,10 +32,10 @@ from .optimal import (
     SCENARIOS,
     DistillationOptimum,
     SupervisedOptimum,
-    _positive_finite,
     check_scenario,
     optimal_distillation,
     optimal_supervised,
+    positive_finite,
     stack_coefficients,
 )
 
@@ -349,8 +349,8 @@ def plan(
     if max_samples is not None and (not isinstance(max_samples, int) or max_samples < 0):
         raise ValueError(f"max_samples must be a non-negative int or None; got {max_samples!r}")
     cs = coefficients if isinstance(coefficients, CoefficientSet) else load_coefficient_set(coefficients)
-    N = float(_positive_finite("student_params", student_params, "non-embedding parameters"))
-    C = float(_positive_finite("compute", compute, "FLOPs"))
+    N = float(positive_finite("student_params", student_params, "non-embedding parameters"))
+    C = float(positive_finite("compute", compute, "FLOPs"))
     opt = optimal_distillation(
         N, C, scenario, coefficients=cs.distillation, supervised_coefficients=cs.supervised
     )

@@ -659,7 +659,7 @@ def fit_distillation_law(
     """
     import time
 
-    from . import fit
+    from . import bootstrap, fit
     from . import runs as runs_mod
 
     need = {"key", "n_params", "tokens", "teacher_loss", "val_loss"}
@@ -708,7 +708,7 @@ def fit_distillation_law(
     elif n_resamples >= 2:
         t0 = time.perf_counter()
         try:
-            boot = fit.bootstrap(res, int(n_resamples), level=level, seed=seed)
+            boot = bootstrap.bootstrap(res, int(n_resamples), level=level, seed=seed)
             samples = boot.samples[boot.converged].reset_index(drop=True)
             conv = boot.converged_fraction
             prov["bootstrap"] = {"strategy": boot.strategy, "seed": seed, "n_resamples": int(n_resamples)}
@@ -721,7 +721,7 @@ def fit_distillation_law(
         threshold = an.holdout_threshold(t["val_loss"], holdout)
         if int((t["val_loss"] >= threshold).sum()) >= N_COEFFICIENTS:
             t0 = time.perf_counter()
-            high = fit.extrapolation_check(res, threshold).fit.params
+            high = bootstrap.extrapolation_check(res, threshold).fit.params
             prov["extrapolation_seconds"] = round(time.perf_counter() - t0, 2)
         else:
             threshold = None

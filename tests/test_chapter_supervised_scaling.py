@@ -1,7 +1,7 @@
 """Chapter 'Supervised scaling': the page builds, and says what is pending, from any state of the study.
 
-Synthetic records stand in for the study's (the analysis itself is tested in ``test_analysis.py``); the
-notebook's smoke run is in ``test_notebooks.py``.
+Synthetic records stand in for the study's (the analysis itself is tested in ``test_supervised_study.py``);
+the notebook's smoke run is in ``test_notebooks.py``.
 """
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
-from test_analysis import BUDGETS, records
+from test_supervised_study import BUDGETS, records
 
-from distill_scaling import analysis as an
+from distill_scaling import supervised_study as ss
 from distill_scaling.chapters import supervised_scaling as ch
 from distill_scaling.notebook import Params, chapter_params, validate
 
@@ -37,14 +37,14 @@ def study_data(rec: pd.DataFrame, design_rec: pd.DataFrame | None = None) -> ch.
             "budget": d["flops_total"].to_numpy(),
         }
     )
-    runs = an.supervised_runs(rec, design)
-    return ch.StudyData(design, rec, runs, an.progress_table(rec, design))
+    runs = ss.supervised_runs(rec, design)
+    return ch.StudyData(design, rec, runs, ss.progress_table(rec, design))
 
 
 def analyse(data: ch.StudyData, P: Params, law: ch.LawState | None = None):
     iso = data.isoflop_runs
-    noise = an.pooled_noise(iso)
-    co = an.compute_optimal(iso, n_boot=200)
+    noise = ss.pooled_noise(iso)
+    co = ss.compute_optimal(iso, n_boot=200)
     return noise, co, law or ch.LawState(None, "pending")
 
 
@@ -58,7 +58,7 @@ def test_an_empty_study_gives_a_page_of_pending_statements(P):
     assert f"None of the {data.n_total}" in nums["sup_progress"]
     assert "pending" in nums["sup_isoflop_sentence"] and "pending" in nums["sup_extrapolation_sentence"]
     for fig in (
-        ch.fig_noise(data.runs, an.seed_spread(data.runs), noise, P.noise_target),
+        ch.fig_noise(data.runs, ss.seed_spread(data.runs), noise, P.noise_target),
         ch.fig_isoflops(data.runs, co),
         ch.fig_optimal(co),
         ch.fig_law_fit(None),

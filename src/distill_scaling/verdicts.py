@@ -755,13 +755,13 @@ def _extrapolation(id_: str, law: str) -> Finding:
     the signed mean relative error (a fraction) with a t interval over the held-out runs, and the largest.
     The paper: about 1% error. Reproduced when the largest error is at most 1% and the held-out runs lie a
     decade of compute beyond the fitted ones; refuted when the mean error's interval lies beyond +-1%."""
-    from . import analysis, distill_analysis
+    from . import distillation_study, supervised_study
 
     try:
         fit = (
-            analysis.load_supervised_fit()
+            supervised_study.load_supervised_fit()
             if law == "supervised"
-            else distill_analysis.load_distillation_fit()
+            else distillation_study.load_distillation_fit()
         )
     except (OSError, ValueError) as exc:
         return _finding(id_, None, 0, 0, unit="fraction", reason=f"no stored {law} fit ({exc})")

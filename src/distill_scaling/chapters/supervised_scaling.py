@@ -1,11 +1,11 @@
 """Chapter "Supervised scaling at small scale": seed noise, IsoFLOP profiles, M* and the supervised law.
 
-The chapter reads the study's supervised records (:func:`distill_scaling.analysis.study_design`); ``full``
-trains the missing ones first, ``smoke`` trains a tiny IsoFLOP design (:func:`smoke_specs`) into a temporary
-store in seconds. All analysis is in :mod:`distill_scaling.analysis`; this module holds the chapter's
-parameters, figures, tables and sentences. The law fit with its 4096 bootstrap resamples is stored in
-``data/fits/supervised.json``; refresh it from the committed records (``--profile full`` trains the missing
-runs first) with::
+The chapter reads the study's supervised records (:func:`distill_scaling.supervised_study.study_design`);
+``full`` trains the missing ones first, ``smoke`` trains a tiny IsoFLOP design (:func:`smoke_specs`) into a
+temporary store in seconds. All analysis is in :mod:`distill_scaling.supervised_study`; this module holds
+the chapter's parameters, figures, tables and sentences. The law fit with its 4096 bootstrap resamples is
+stored in ``data/fits/supervised.json``; refresh it from the committed records (``--profile full`` trains
+the missing runs first) with::
 
     python -m distill_scaling.chapters.supervised_scaling --profile default
 """
@@ -23,8 +23,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.lines import Line2D
 
-from .. import analysis as an
 from .. import plots, runs
+from .. import supervised_study as ss
 from ..laws import PAPER_SUPERVISED, supervised_loss
 from ..notebook import Param, Params, chapter_params, validate
 
@@ -139,7 +139,7 @@ def smoke_specs() -> list[runs.RunSpec]:
 
 def smoke_design() -> pd.DataFrame:
     """:func:`smoke_specs` as a design table (block ``smoke``), each run on its nominal budget."""
-    return an.design_table(smoke_specs(), "smoke", budget_of=[c for _, c, _ in _smoke_plan()])
+    return ss.design_table(smoke_specs(), "smoke", budget_of=[c for _, c, _ in _smoke_plan()])
 
 
 #: The study's blocks whose runs make the IsoFLOP profiles and the noise measurement.
@@ -203,22 +203,22 @@ def load_study(P: Params, progress: bool | None = None) -> StudyData:
     if P.profile == "smoke":
         specs, design = smoke_specs(), smoke_design()
     else:
-        specs, design = study_specs(), an.study_design()
+        specs, design = study_specs(), ss.study_design()
     if P.profile != "default":
         progress = P.profile == "full" if progress is None else progress
         kw = {"eval_tokens": P.eval_tokens} if P.eval_tokens else {}
         runs.ensure(specs, workers=P.workers, threads=1, progress=progress, **kw)
     records = runs.load_records(P.runs_dir)
-    table = an.supervised_runs(records, design)
+    table = ss.supervised_runs(records, design)
     blocks = ("smoke",) if P.profile == "smoke" else ISOFLOP_BLOCKS
-    return StudyData(design, records, table, an.progress_table(records, design), blocks)
+    return StudyData(design, records, table, ss.progress_table(records, design), blocks)
 
 
 def fit_path(P: Params) -> Path:
     """The stored law fit: ``data/fits/supervised.json``; for ``smoke`` a file next to the scratch store."""
     if P.profile == "smoke":
         return Path(P.runs_dir).parent / "fits" / "supervised.json"
-    return an.fits_path("supervised")
+    return ss.fits_path("supervised")
 
 
 @dataclass
@@ -230,7 +230,7 @@ class LawState:
     records) or ``pending`` (too few runs; ``fit`` is None).
     """
 
-    fit: an.SupervisedLawFit | None
+    fit: ss.SupervisedLawFit | None
     source: str
     stored_runs: int | None = None
 
@@ -244,17 +244,17 @@ def supervised_law(data: StudyData, P: Params, *, write: bool | None = None, ref
     path = fit_path(P)
     stored = None
     if path.is_file():
-        stored = an.load_supervised_fit(path)
-        current = stored.digest == an.runs_digest(data.runs) and stored.n_resamples >= P.n_resamples
+        stored = ss.load_supervised_fit(path)
+        current = stored.digest == ss.runs_digest(data.runs) and stored.n_resamples >= P.n_resamples
         if current and not refit:
             return LawState(stored, "stored", len(stored.runs))
     write = P.profile != "default" if write is None else write
     n = P.n_resamples if write else P.live_resamples
-    fit = an.fit_supervised_law(
+    fit = ss.fit_supervised_law(
         data.runs, n_resamples=n, level=P.level, refine=P.fit_refine, maxiter=P.fit_maxiter or None
     )
     if write:
-        an.save_supervised_fit(fit, path)
+        ss.save_supervised_fit(fit, path)
     return LawState(fit, "fitted" if write else "live", None if stored is None else len(stored.runs))
 
 
@@ -318,7 +318,7 @@ def progress_sentence(data: StudyData) -> str:
 
 def progress_frame(data: StudyData) -> pd.DataFrame:
     """The progress table for display: runs, compute (PFLOP) and training wall time recorded per block."""
-    return an.progress_frame(data.progress)
+    return ss.progress_frame(data.progress)
 
 
 # --- noise --------------------------------------------------------------------------------------------------
@@ -355,7 +355,7 @@ def noise_frame(spread: pd.DataFrame, target: float) -> pd.DataFrame:
     return out.set_index("configuration")
 
 
-def noise_sentence(data: StudyData, noise: an.NoiseSummary, target: float) -> str:
+def noise_sentence(data: StudyData, noise: ss.NoiseSummary, target: float) -> str:
     """The noise measurement in words: pooled spread with its interval and the verdict against ``target``."""
     from .. import study
 
@@ -381,7 +381,7 @@ def noise_sentence(data: StudyData, noise: an.NoiseSummary, target: float) -> st
     )
 
 
-def fig_noise(runs_table: pd.DataFrame, spread: pd.DataFrame, noise: an.NoiseSummary, target: float):
+def fig_noise(runs_table: pd.DataFrame, spread: pd.DataFrame, noise: ss.NoiseSummary, target: float):
     """Left: each seed's deviation from its configuration's mean (%); right: relative std per configuration
     with its chi-square interval, the pooled value and the target."""
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9.5, 3.6), width_ratios=[1.2, 1])
@@ -488,7 +488,7 @@ def edge_note(model: str, budget: float, edge: str | None) -> str:
     return f"lowest at the {where} size of the design ({other} not trained at this budget)"
 
 
-def minima_frame(co: an.ComputeOptimal) -> pd.DataFrame:
+def minima_frame(co: ss.ComputeOptimal) -> pd.DataFrame:
     """The IsoFLOP minima for display: N*, D*, M*, L* with intervals; bounds where a minimum is at an edge."""
     rows = []
     for _, r in co.minima.iterrows():
@@ -528,7 +528,7 @@ def minima_frame(co: an.ComputeOptimal) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=cols).set_index("budget (FLOPs)")
 
 
-def isoflop_sentence(co: an.ComputeOptimal, data: StudyData) -> str:
+def isoflop_sentence(co: ss.ComputeOptimal, data: StudyData) -> str:
     """What the profiles say so far: which budgets have interior minima, which end at an edge."""
     budgets = sorted(set(data.design["budget"].dropna()))
     done = co.minima[co.minima["edge"] != "too few sizes"] if len(co.minima) else co.minima
@@ -565,10 +565,10 @@ def isoflop_sentence(co: an.ComputeOptimal, data: StudyData) -> str:
 
 def _law_curve(profile: pd.DataFrame, law) -> tuple[np.ndarray, np.ndarray]:
     n = np.geomspace(profile["n_params"].min(), profile["n_params"].max(), 60)
-    return n, supervised_loss(n, an.tokens_at(profile, n), law)
+    return n, supervised_loss(n, ss.tokens_at(profile, n), law)
 
 
-def fig_isoflops(runs_table: pd.DataFrame, co: an.ComputeOptimal, law=None):
+def fig_isoflops(runs_table: pd.DataFrame, co: ss.ComputeOptimal, law=None):
     """Validation loss against size on each IsoFLOP budget (paper Fig. 36b): seeds as dots, means with the
     seed std, the parabola through the lowest point and its neighbours, its minimum (star; triangle = edge
     bound), and the fitted law along the profile (dashed) when there is one."""
@@ -623,7 +623,7 @@ def fig_isoflops(runs_table: pd.DataFrame, co: an.ComputeOptimal, law=None):
     return fig
 
 
-def fig_optimal(co: an.ComputeOptimal, paper=PAPER_SUPERVISED):
+def fig_optimal(co: ss.ComputeOptimal, paper=PAPER_SUPERVISED):
     """Compute-optimal size, tokens and tokens per parameter against compute (paper Fig. 36c): interior
     minima with intervals and the fitted power laws; edge bounds as triangles; the paper's exponents as
     dashed slopes through our fit's centre, and its M* = 20."""
@@ -673,7 +673,7 @@ def fig_optimal(co: an.ComputeOptimal, paper=PAPER_SUPERVISED):
 
 
 def exponents_frame(
-    co: an.ComputeOptimal, law: an.SupervisedLawFit | None, paper=PAPER_SUPERVISED
+    co: ss.ComputeOptimal, law: ss.SupervisedLawFit | None, paper=PAPER_SUPERVISED
 ) -> pd.DataFrame:
     """The compute-optimal exponents: ours from the IsoFLOP minima and from the fitted law, the paper's."""
     rows = []
@@ -699,7 +699,7 @@ def exponents_frame(
     return pd.DataFrame(rows).set_index("exponent")
 
 
-def exponent_sentence(co: an.ComputeOptimal) -> str:
+def exponent_sentence(co: ss.ComputeOptimal) -> str:
     e = co.exponents
     k = int(e.loc["N*", "budgets"])
     if not np.isfinite(e.loc["N*", "exponent"]):
@@ -722,7 +722,7 @@ def exponent_sentence(co: an.ComputeOptimal) -> str:
     )
 
 
-def m_star_sentence(co: an.ComputeOptimal) -> str:
+def m_star_sentence(co: ss.ComputeOptimal) -> str:
     v, lo, hi = co.m_star
     if not np.isfinite(v):
         m = co.minima[co.minima["edge"].isin(["small", "large"])] if len(co.minima) else co.minima
@@ -799,7 +799,7 @@ def mapping_sentence(m: float) -> str:
 # --- the supervised law -------------------------------------------------------------------------------------
 
 
-def fig_law_fit(law: an.SupervisedLawFit | None):
+def fig_law_fit(law: ss.SupervisedLawFit | None):
     """Predicted against observed loss and the relative error (paper Fig. 5a)."""
     return plots.law_fit_figure(
         law,
@@ -829,13 +829,14 @@ DISTILLATION_LABELS = {
 }  # fmt: skip
 
 
-#: Marks a coefficient whose interval the runs do not bound (:func:`analysis.growth_provenance`).
+#: Marks a coefficient whose interval the runs do not bound (:func:`supervised_study.growth_provenance`).
 UNBOUNDED_MARK = "not bounded by the runs"
 
 
 def law_coefficient_frame(law, paper, names: dict[str, str], paper_runs: int) -> pd.DataFrame:
-    """A fitted law's coefficients with bootstrap intervals (``law``: an ``analysis.SupervisedLawFit`` or a
-    ``distill_analysis.DistillationLawFit``, or None while pending) beside the paper's Table 6 (``paper``).
+    """A fitted law's coefficients with bootstrap intervals (``law``: a
+    ``supervised_study.SupervisedLawFit`` or a ``distillation_study.DistillationLawFit``, or None while
+    pending) beside the paper's Table 6 (``paper``).
 
     A coefficient the runs do not bound (``law.unbounded``) says so in place of an interval, and so do the
     ratios a, b when alpha or beta is unbounded: its interval is where the refits stopped, not a measurement.
@@ -873,8 +874,8 @@ def law_coefficient_frame(law, paper, names: dict[str, str], paper_runs: int) ->
 
 
 def unbounded_sentence(law, labels: dict[str, str]) -> str:
-    """What the interval-growth check (chapter 03; :func:`analysis.growth_provenance`) found for a law fit,
-    as a sentence that starts with a space; empty when the fit had no bootstrap."""
+    """What the interval-growth check (chapter 03; :func:`supervised_study.growth_provenance`) found for a law
+    fit, as a sentence that starts with a space; empty when the fit had no bootstrap."""
     prov = law.provenance
     if "interval_growth_error" in prov:
         return f" The interval-growth check of chapter 03 failed ({prov['interval_growth_error']})."
@@ -896,7 +897,7 @@ def unbounded_sentence(law, labels: dict[str, str]) -> str:
     )
 
 
-def coefficient_frame(law: an.SupervisedLawFit | None) -> pd.DataFrame:
+def coefficient_frame(law: ss.SupervisedLawFit | None) -> pd.DataFrame:
     """Our coefficients with their bootstrap intervals beside the paper's Table 6."""
     return law_coefficient_frame(law, PAPER_SUPERVISED, SUPERVISED_LABELS, PAPER_RUNS)
 
@@ -941,7 +942,7 @@ def law_source_sentence(state: LawState, P: Params) -> str:
     )
 
 
-def extrapolation_sentence(law: an.SupervisedLawFit | None, noise: an.NoiseSummary) -> str:
+def extrapolation_sentence(law: ss.SupervisedLawFit | None, noise: ss.NoiseSummary) -> str:
     """The extrapolation test in words, judged against the paper's 1% and against the seed noise."""
     if law is None:
         return "The extrapolation test is pending until the law can be fitted."
@@ -970,7 +971,7 @@ def extrapolation_sentence(law: an.SupervisedLawFit | None, noise: an.NoiseSumma
     )
 
 
-def noise_in_fits_sentence(law: an.SupervisedLawFit | None, noise: an.NoiseSummary) -> str:
+def noise_in_fits_sentence(law: ss.SupervisedLawFit | None, noise: ss.NoiseSummary) -> str:
     """How the measured seed noise enters the fits: Huber scale, in-sample error, bootstrap."""
     if not noise.measured:
         return "Once the seed noise is measured, it is compared here with the Huber threshold and the fit."
@@ -1025,7 +1026,7 @@ def noise_design_text(data: StudyData) -> str:
     return f"{len(rep)} of their configurations with {per}"
 
 
-def study_m_star_sentence(co: an.ComputeOptimal) -> str:
+def study_m_star_sentence(co: ss.ComputeOptimal) -> str:
     """The M* the study's protocol blocks use (``study.STUDY_M_STAR``) against the one measured here."""
     from .. import study
 
@@ -1059,7 +1060,7 @@ def study_m_star_sentence(co: an.ComputeOptimal) -> str:
 
 
 def numbers(
-    data: StudyData, noise: an.NoiseSummary, co: an.ComputeOptimal, state: LawState, P: Params
+    data: StudyData, noise: ss.NoiseSummary, co: ss.ComputeOptimal, state: LawState, P: Params
 ) -> dict:
     """Every value glued into the prose (strings, so that a pending quantity reads as such)."""
     law = state.fit
@@ -1089,7 +1090,7 @@ def numbers(
         "sup_level": f"{P.level:.0%}",
         "sup_noise_boot": str(co.n_boot),
         "sup_parabola_points": str(P.parabola_points),
-        "sup_paired_sentence": paired_sentence(an.paired_differences(data.isoflop_runs, P.level)),
+        "sup_paired_sentence": paired_sentence(ss.paired_differences(data.isoflop_runs, P.level)),
         "sup_noise_design": noise_design_text(data),
         "sup_paper_error": f"{100 * PAPER_ERROR:g}%",
         "sup_vocab": str(runs.RunSpec("L1-d16", 1).config.vocab_size),

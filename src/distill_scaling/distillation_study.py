@@ -39,7 +39,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from . import analysis as an
+from . import supervised_study as ss
 from .laws import DistillationCoefficients, SupervisedCoefficients
 
 #: The study's distillation blocks, in the paper's numbering: 3 (capacity gap), 2 (L_T collapse), 1; then
@@ -153,7 +153,7 @@ def design_table(
                 raise ValueError(f"design_table: '{col}_of' has {len(given)} values for {len(df)} specs")
             df[col] = np.asarray(given, float)
         else:
-            df[col] = an.snap_budget(df[source].to_numpy(float), budgets)
+            df[col] = ss.snap_budget(df[source].to_numpy(float), budgets)
     for c in ("n_params", "tokens", "tokens_requested", "teacher_n_params", "teacher_tokens", "multiple"):
         df[c] = df[c].astype(float)
     return df[list(DESIGN_COLUMNS)]
@@ -261,7 +261,7 @@ class Resolution:
     """When is a difference between two single runs larger than their seed noise?
 
     ``rel_std`` is one run's relative seed-to-seed standard deviation (a fraction of the loss, from
-    :func:`analysis.pooled_noise`); a difference of two runs at loss ``L`` has standard deviation
+    :func:`supervised_study.pooled_noise`); a difference of two runs at loss ``L`` has standard deviation
     ``sqrt(2) * rel_std * L``, and it is *resolved* when it exceeds ``factor`` times that. NaN ``rel_std``:
     the noise is not measured and nothing is judged.
     """
@@ -291,8 +291,8 @@ class Resolution:
         return out
 
 
-def resolution(noise: an.NoiseSummary, factor: float = RESOLVE_FACTOR) -> Resolution:
-    """A :class:`Resolution` from the pooled seed noise (``analysis.pooled_noise``)."""
+def resolution(noise: ss.NoiseSummary, factor: float = RESOLVE_FACTOR) -> Resolution:
+    """A :class:`Resolution` from the pooled seed noise (``supervised_study.pooled_noise``)."""
     if not (isinstance(factor, (int, float)) and not isinstance(factor, bool) and factor > 0):
         raise ValueError(f"resolution: argument 'factor' must be a positive number, got {factor!r}")
     return Resolution(float(noise.rel_std), float(factor), tuple(noise.rel_std_interval))
@@ -583,7 +583,7 @@ class DistillationLawFit:
 
     @property
     def unbounded(self) -> list[str]:
-        """Coefficients whose interval the runs do not bound (:func:`analysis.growth_provenance`)."""
+        """Coefficients whose interval the runs do not bound (:func:`supervised_study.growth_provenance`)."""
         return list(self.provenance.get("unbounded", []))
 
     def predict(self, n_params, tokens, teacher_loss, params: DistillationCoefficients | None = None):
@@ -631,11 +631,11 @@ class DistillationLawFit:
         """Ours (estimate and interval) beside the paper's Table 6 for every coefficient and a', b'."""
         from .laws import PAPER_DISTILLATION
 
-        return an.coefficient_table(self.params, PAPER_DISTILLATION if paper is None else paper)
+        return ss.coefficient_table(self.params, PAPER_DISTILLATION if paper is None else paper)
 
     def sample_coefficients(self) -> list[DistillationCoefficients]:
         """The bootstrap samples as coefficient sets (for the planner's paired samples)."""
-        return an.coefficient_samples(self.samples, DistillationCoefficients)
+        return ss.coefficient_samples(self.samples, DistillationCoefficients)
 
 
 def fit_distillation_law(
@@ -652,8 +652,9 @@ def fit_distillation_law(
     """Fit the distillation law to runs (:func:`fit_runs`) with the paper's procedure
     (:func:`distill_scaling.fit.fit_distillation`: log-space Huber, delta = 1e-4, L-BFGS-B from the paper's
     216,000-point grid, measured L_T, L~_S from ``supervised``), ``n_resamples`` bootstrap refits for
-    ``level`` intervals, and the extrapolation fit on the runs above :func:`analysis.holdout_threshold` of
-    ``holdout``. Raises :class:`analysis.InsufficientData` with fewer than nine runs. With fewer than
+    ``level`` intervals, and the extrapolation fit on the runs above
+    :func:`supervised_study.holdout_threshold` of ``holdout``. Raises
+    :class:`supervised_study.InsufficientData` with fewer than nine runs. With fewer than
     :data:`MIN_BOOTSTRAP_RUNS` runs there is no bootstrap (``provenance["bootstrap_skipped"]`` says why); a
     failed bootstrap is reported in ``provenance["bootstrap_error"]``; neither is hidden.
     """
@@ -676,7 +677,7 @@ def fit_distillation_law(
             f"fit_distillation_law: argument 'holdout' must be a float in (0, 1), got {holdout!r}"
         )
     if len(runs) < N_COEFFICIENTS:
-        raise an.InsufficientData(
+        raise ss.InsufficientData(
             f"the distillation law has {N_COEFFICIENTS} coefficients; {len(runs)} run(s) recorded"
         )
     t = runs[["key", "n_params", "tokens", "teacher_loss", "val_loss"]].reset_index(drop=True)
@@ -715,19 +716,19 @@ def fit_distillation_law(
         except (ArithmeticError, ValueError, FloatingPointError) as exc:
             prov["bootstrap_error"] = f"{type(exc).__name__}: {exc}"
         prov["bootstrap_seconds"] = round(time.perf_counter() - t0, 2)
-        prov.update(an.growth_provenance(res, seed))
+        prov.update(ss.growth_provenance(res, seed))
     threshold = high = None
     try:
-        threshold = an.holdout_threshold(t["val_loss"], holdout)
+        threshold = ss.holdout_threshold(t["val_loss"], holdout)
         if int((t["val_loss"] >= threshold).sum()) >= N_COEFFICIENTS:
             t0 = time.perf_counter()
             high = bootstrap.extrapolation_check(res, threshold).fit.params
             prov["extrapolation_seconds"] = round(time.perf_counter() - t0, 2)
         else:
             threshold = None
-    except an.InsufficientData:
+    except ss.InsufficientData:
         threshold = None
-    params = res.params.replace(intervals=an.bootstrap_intervals(samples, level))
+    params = res.params.replace(intervals=ss.bootstrap_intervals(samples, level))
     prov.update(
         {
             "date": pd.Timestamp.now("UTC").isoformat(timespec="seconds"),
@@ -753,7 +754,7 @@ def save_distillation_fit(result: DistillationLawFit, path: Path | str | None = 
     from .planner import FIT_FORMAT
     from .runs import write_json_atomic
 
-    path = an.fits_path("distillation") if path is None else Path(path)
+    path = ss.fits_path("distillation") if path is None else Path(path)
     k = len(result.samples)
     sup = result.supervised.values()
     doc = {
@@ -789,7 +790,7 @@ def save_distillation_fit(result: DistillationLawFit, path: Path | str | None = 
 
 
 def write_ours(
-    supervised: an.SupervisedLawFit, distillation: DistillationLawFit, path: Path | str | None = None
+    supervised: ss.SupervisedLawFit, distillation: DistillationLawFit, path: Path | str | None = None
 ) -> Path:
     """Write ``data/fits/ours.json``, the coefficient set the planner loads as ``--coefficients ours``: the
     supervised law of chapter 06 and the distillation law of chapter 07, with their bootstrap samples.
@@ -800,7 +801,7 @@ def write_ours(
     """
     from . import planner
 
-    path = an.fits_path("ours") if path is None else Path(path)
+    path = ss.fits_path("ours") if path is None else Path(path)
     sup_samples, dist_samples = supervised.sample_coefficients(), distillation.sample_coefficients()
     n = min(len(sup_samples), len(dist_samples))
     sup_samples, dist_samples = sup_samples[:n], dist_samples[:n]
@@ -843,7 +844,7 @@ def load_distillation_fit(path: Path | str | None = None) -> DistillationLawFit:
     from . import laws
     from .planner import FIT_FORMAT
 
-    path = an.fits_path("distillation") if path is None else Path(path)
+    path = ss.fits_path("distillation") if path is None else Path(path)
     if not path.is_file():
         raise FileNotFoundError(
             f"no distillation fit at {path}; it is written by the distillation-scaling chapter "

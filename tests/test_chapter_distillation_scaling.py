@@ -15,6 +15,7 @@ import pytest
 from test_distillation_study import RES, TEACHERS, crossing_rows, scenario, u_shaped
 
 from distill_scaling import distillation_study as ds
+from distill_scaling import fits
 from distill_scaling import supervised_study as ss
 from distill_scaling.chapters import distillation_scaling as ch
 from distill_scaling.laws import PAPER_DISTILLATION, PAPER_SUPERVISED
@@ -38,10 +39,10 @@ def study_data(design: pd.DataFrame, rec: pd.DataFrame) -> ch.StudyData:
     )
 
 
-def page(data: ch.StudyData, P: Params, law: ch.LawState | None = None):
+def page(data: ch.StudyData, P: Params, law: fits.FitState | None = None):
     noise = ss.NoiseSummary(0.006, (0.004, 0.01), 0.003, (0.002, 0.005), 5, 15, 10, 0.9)
-    sup = ch.SupervisedState(None, "pending", 0)
-    law = law or ch.LawState(None, "pending", reason="too few runs")
+    sup = fits.SupervisedInside(None, "pending", 0)
+    law = law or fits.FitState(None, "pending", reason="too few runs")
     found = ds.findings(data.dist, RES)
     return ch.numbers(data, noise, RES, sup, law, found, P), found
 
@@ -94,9 +95,9 @@ def test_a_recorded_study_quotes_its_numbers(P):
 def test_the_law_state_is_pending_until_nine_runs_and_a_supervised_law(P):
     design, rec = scenario(u_shaped())
     data = study_data(design, rec)
-    state = ch.distillation_law(data, ch.SupervisedState(None, "pending", 0), P)
+    state = ch.distillation_law(data, fits.SupervisedInside(None, "pending", 0), P)
     assert state.fit is None and "supervised law" in state.reason
-    sup = ch.SupervisedState(PAPER_SUPERVISED, "fitted", 10)
+    sup = fits.SupervisedInside(PAPER_SUPERVISED, "fitted", 10)
     state = ch.distillation_law(data, sup, P)
     assert state.fit is None and "4 distillation run(s)" in state.reason
     assert "pending" in ch.law_source_sentence(state, P)
@@ -106,7 +107,7 @@ def test_the_law_state_is_pending_until_nine_runs_and_a_supervised_law(P):
 def test_smoke_design_is_tiny_and_covers_the_three_protocols():
     design, support = ch.smoke_design()
     assert set(design["block"]) == {"protocol3", "protocol2", "protocol1"}  # no extra seeds in the smoke
-    assert (design["flops"] < 5e10).all() and design["key"].nunique() >= ds.N_COEFFICIENTS
+    assert (design["flops"] < 5e10).all() and design["key"].nunique() >= ch.N_COEFFICIENTS
     assert set(design["baseline_key"][design["block"] != "protocol1"]) <= set(support["key"])
     specs = {s.key for s in ch.smoke_specs()}
     assert set(design["key"]) | set(support["key"]) == specs
@@ -133,9 +134,9 @@ def test_the_supervised_law_comes_from_chapter_06s_stored_fit(P, tmp_path, monke
     from test_supervised_study import records
 
     sup_runs = ss.supervised_runs(records(budgets=(1e12,), seeds=(0,)))
-    stored = ss.fit_supervised_law(sup_runs, n_resamples=0, refine=8)
-    path = ss.save_supervised_fit(stored, tmp_path / "supervised.json")
-    monkeypatch.setattr(ss, "fits_path", lambda name="supervised": tmp_path / f"{name}.json")
+    stored = fits.fit_study_law("supervised", sup_runs, n_resamples=0, refine=8)
+    monkeypatch.setenv("DS_DATA_DIR", str(tmp_path))
+    path = fits.save_fit(stored)
     design, rec = scenario(u_shaped())
     data = study_data(design, rec)
     data.supervised = sup_runs
@@ -150,7 +151,7 @@ def test_the_supervised_law_comes_from_chapter_06s_stored_fit(P, tmp_path, monke
 
 
 def test_full_trains_every_run_of_the_chapters_design():
-    keys = {s.key for s in ch.study_specs()}
+    keys = {s.key for s in ds.study_specs()}
     design = ds.study_design()
     assert set(design["key"]) <= keys
     assert set(design["baseline_key"][design["block"] != "protocol1"]) <= keys
@@ -161,18 +162,18 @@ def test_a_stored_fit_of_the_same_runs_is_read_even_with_a_newer_supervised_law(
     design, rec = scenario(u_shaped() + crossing_rows())
     data = study_data(design, rec)
     old_sup = PAPER_SUPERVISED.replace(E=1.0)
-    stored = ds.DistillationLawFit(
-        PAPER_DISTILLATION, old_sup, ds.fit_runs(data.dist), pd.DataFrame(), 4096, math.nan, 0.9, None, None,
-        {"supervised": "fitted to the 30 supervised runs recorded then"},
+    stored = fits.LawFit(
+        "distillation", PAPER_DISTILLATION, ds.fit_runs(data.dist), pd.DataFrame(), 4096, math.nan, 0.9, None,
+        None, {"supervised": "fitted to the 30 supervised runs recorded then"}, supervised=old_sup,
     )  # fmt: skip
-    path = ds.save_distillation_fit(stored, tmp_path / "distillation.json")
+    path = fits.save_fit(stored, tmp_path / "distillation.json")
     monkeypatch.setattr(ch, "fit_path", lambda _P: path)
-    state = ch.distillation_law(data, ch.SupervisedState(PAPER_SUPERVISED, "fitted", 40), P)
+    state = ch.distillation_law(data, fits.SupervisedInside(PAPER_SUPERVISED, "fitted", 40), P)
     assert state.source == "stored" and not state.supervised_current
     assert "supervised runs recorded since" in ch.law_source_sentence(state, P)
     nums, _ = page(data, P, state)
     assert "carries the one of its date" in nums["dis_supervised_source"]
-    same = ch.distillation_law(data, ch.SupervisedState(old_sup, "stored", 30), P)
+    same = ch.distillation_law(data, fits.SupervisedInside(old_sup, "stored", 30), P)
     assert same.source == "stored" and same.supervised_current
 
 

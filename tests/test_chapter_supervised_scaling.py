@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 from test_supervised_study import BUDGETS, records
 
+from distill_scaling import fits
 from distill_scaling import supervised_study as ss
 from distill_scaling.chapters import supervised_scaling as ch
 from distill_scaling.notebook import Params, chapter_params, validate
@@ -41,11 +42,11 @@ def study_data(rec: pd.DataFrame, design_rec: pd.DataFrame | None = None) -> ch.
     return ch.StudyData(design, rec, runs, ss.progress_table(rec, design))
 
 
-def analyse(data: ch.StudyData, P: Params, law: ch.LawState | None = None):
+def analyse(data: ch.StudyData, P: Params, law: fits.FitState | None = None):
     iso = data.isoflop_runs
     noise = ss.pooled_noise(iso)
     co = ss.compute_optimal(iso, n_boot=200)
-    return noise, co, law or ch.LawState(None, "pending")
+    return noise, co, law or fits.FitState(None, "pending")
 
 
 def test_an_empty_study_gives_a_page_of_pending_statements(P):

@@ -1,9 +1,8 @@
-"""Distillation records -> joined runs, capacity gap, comparisons, the law fit and verdicts, on synthetic
-records whose answers are known by construction."""
+"""Distillation records -> joined runs, capacity gap, comparisons and verdicts, on synthetic records whose
+answers are known by construction (the law fit is tested in ``test_fits.py``)."""
 
 from __future__ import annotations
 
-import json
 import math
 
 import numpy as np
@@ -11,7 +10,7 @@ import pandas as pd
 import pytest
 
 from distill_scaling import distillation_study as ds
-from distill_scaling import laws, planner, study
+from distill_scaling import study
 from distill_scaling import supervised_study as ss
 
 #: One run's relative seed noise in the synthetic scenarios: a difference of two runs is resolved beyond
@@ -84,8 +83,8 @@ def test_design_table_describes_real_specs_and_their_baselines():
     assert list(d.columns) == list(ds.DESIGN_COLUMNS)
     assert row["multiple"] == pytest.approx(2.0, rel=1e-4)
     assert row["teacher_model"] == "L3-d48" and row["teacher_n_params"] == t.config.n_params
-    assert row["baseline_key"] == ds.baseline_of(s).key != s.key
-    assert ds.baseline_of(s).teacher is None and ds.baseline_of(s).split == "student"
+    assert row["baseline_key"] == study.baseline_of(s).key != s.key
+    assert study.baseline_of(s).teacher is None and study.baseline_of(s).split == "student"
     assert row["flops"] > row["student_flops"] > 0  # the teacher's logits cost too
     with pytest.raises(ValueError, match="supervised"):
         ds.design_table([t], "protocol3", m_star=24.0)
@@ -260,72 +259,6 @@ def test_findings_are_pending_without_records_and_always_from_the_verdict_set():
     assert unjudged["verdict"].iloc[1] == "pending"  # the gap cannot be judged without the noise
 
 
-# --- the law ------------------------------------------------------------------------------------------------
-
-SUP = laws.SupervisedCoefficients(E=1.2, A=30.0, B=300.0, alpha=0.5, beta=0.45, gamma=1.0)
-DIST = laws.DistillationCoefficients(
-    A=5.0, B=50.0, alpha=0.3, beta=0.3, gamma=1.0, c0=2.0, c1=20.0, f1=0.1, d1=1.0
-)
-
-
-def law_runs(noise: float = 0.002, seed: int = 0) -> pd.DataFrame:
-    """Protocol-3-shaped runs of a known distillation law (two students, five budgets, four teachers)."""
-    rng = np.random.default_rng(seed)
-    rows = []
-    for n in (3408.0, 25312.0):
-        for k in (1, 2, 4, 8, 16):
-            for t, (_, _, lt) in TEACHERS.items():
-                d = k * 24 * n
-                ls = float(laws.distillation_loss(n, d, lt, DIST, SUP)) * (1 + noise * rng.standard_normal())
-                rows.append({"key": f"{n:.0f}-{k}-{t}", "n_params": n, "tokens": d, "teacher_loss": lt,
-                             "val_loss": ls})  # fmt: skip
-    return pd.DataFrame(rows)
-
-
-@pytest.fixture(scope="module")
-def law_fit() -> ds.DistillationLawFit:
-    return ds.fit_distillation_law(law_runs(), SUP, n_resamples=4, refine=8, maxiter=300)
-
-
-def test_the_law_fit_describes_runs_of_a_known_law(law_fit):
-    e = law_fit.errors()
-    assert e["n_runs"] == 40 and e["rms_all"] < 0.004  # the runs carry 0.2% noise
-    assert law_fit.threshold is not None and e["n_held_out"] == 8 and e["n_fit_high"] == 32
-    assert e["max_held_out"] < 0.03
-    assert len(law_fit.samples) >= 1 and set(law_fit.params.intervals) >= {"alpha", "d1", "a", "b"}
-    table = law_fit.coefficient_table()
-    assert (
-        table.loc["c1", "paper"] == laws.PAPER_DISTILLATION.c1
-        and table.loc["d1", "ours"] == law_fit.params.d1
-    )
-
-
-def test_the_law_fit_round_trips_and_the_planner_reads_it(law_fit, tmp_path):
-    path = ds.save_distillation_fit(law_fit, tmp_path / "distillation.json")
-    back = ds.load_distillation_fit(path)
-    assert back.digest == law_fit.digest == ds.runs_digest(law_fit.runs, SUP)
-    assert back.params == law_fit.params and back.supervised == SUP and back.threshold == law_fit.threshold
-    assert back.unbounded == law_fit.unbounded and "interval_growth" in back.provenance
-    assert ds.runs_digest(law_fit.runs, SUP.replace(E=1.3)) != law_fit.digest
-    cs = planner.load_coefficient_set(path)
-    assert cs.distillation == law_fit.params and cs.n_samples == len(law_fit.samples)
-    assert json.loads(path.read_text())["bootstrap"]["n_resamples"] == 4
-
-
-def test_the_law_needs_nine_runs_and_valid_arguments():
-    runs = law_runs().iloc[:8]
-    with pytest.raises(ss.InsufficientData, match="9 coefficients"):
-        ds.fit_distillation_law(runs, SUP, n_resamples=0)
-    with pytest.raises(ValueError, match="'n_resamples'"):
-        ds.fit_distillation_law(law_runs(), SUP, n_resamples=-1)
-    with pytest.raises(TypeError, match="'supervised'"):
-        ds.fit_distillation_law(law_runs(), laws.PAPER_DISTILLATION)
-    with pytest.raises(ValueError, match="teacher_loss"):
-        ds.fit_distillation_law(law_runs().drop(columns="teacher_loss"), SUP)
-    with pytest.raises(FileNotFoundError, match="distillation-scaling chapter"):
-        ds.load_distillation_fit("/nonexistent/distillation.json")
-
-
 def test_capacity_gap_over_seeds_averages_and_counts_paired_seeds():
     # A rise of 0.012 nats in each of three seeds: within the noise of one pair of runs (threshold ~0.0165 at
     # this loss), resolved for means over three seeds (threshold ~0.0095), and worse in all three seeds.
@@ -340,35 +273,3 @@ def test_capacity_gap_over_seeds_averages_and_counts_paired_seeds():
     assert r["gap"] == "resolved"
     verdict, text = ds.judge_gap(ds.distillation_runs(rec, design), RES)
     assert verdict == "reproduced" and "mean of 3 seeds, worse in 3/3" in text
-
-
-def test_write_ours_pairs_the_two_bootstraps_for_the_planner(tmp_path):
-    sup_names = list(laws.SupervisedCoefficients.NAMES)
-    dist_names = list(laws.DistillationCoefficients.NAMES)
-    sup_point, dist_point = laws.as_dict(laws.PAPER_SUPERVISED), laws.as_dict(laws.PAPER_DISTILLATION)
-    sup_samples = pd.DataFrame([{k: sup_point[k] * (1 + 0.01 * i) for k in sup_names} for i in range(5)])
-    sup_samples.loc[1, "E"] = np.nan  # a refit that did not converge is left out
-    dist_samples = pd.DataFrame([{k: dist_point[k] * (1 + 0.01 * i) for k in dist_names} for i in range(3)])
-    sup = ss.SupervisedLawFit(
-        laws.PAPER_SUPERVISED,
-        pd.DataFrame(
-            {"key": ["a", "b"], "n_params": [1e4, 1e5], "tokens": [1e6, 1e7], "val_loss": [2.2, 2.0]}
-        ),
-        sup_samples, 5, 0.8, 0.9, None, None, {"date": "d1", "git_commit": "c1", "n_runs": 2},
-    )  # fmt: skip
-    runs = pd.DataFrame(
-        {"key": ["s"], "n_params": [3e3], "tokens": [6e5], "teacher_loss": [1.9], "val_loss": [2.1]}
-    )
-    dist = ds.DistillationLawFit(
-        laws.PAPER_DISTILLATION, laws.PAPER_SUPERVISED, runs, dist_samples, 3, 1.0, 0.9, None, None,
-        {"date": "d2", "git_commit": "c2", "n_runs": 1},
-    )  # fmt: skip
-    path = ds.write_ours(sup, dist, tmp_path / "fits" / "ours.json")
-    loaded = planner.load_coefficient_set(path)
-    assert loaded.name == "ours" and loaded.n_samples == 3  # 4 converged supervised, 3 distillation
-    assert loaded.supervised_samples[1].E == pytest.approx(sup_point["E"] * 1.02)  # the NaN row is skipped
-    assert loaded.distillation_samples[2].c0 == pytest.approx(dist_point["c0"] * 1.02)
-    assert "N_S 3e+03 to 3e+03" in loaded.description and "extrapolate" in loaded.description
-    doc = json.loads(path.read_text())
-    assert doc["provenance"]["distillation"]["git_commit"] == "c2"
-    assert doc["provenance"]["ranges"]["supervised"]["n_params"] == [1e4, 1e5]

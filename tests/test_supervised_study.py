@@ -1,5 +1,5 @@
-"""Records -> tables: designs, seed noise, IsoFLOP minima, M* and the supervised-law fit, on synthetic
-records.
+"""Records -> tables: designs, seed noise, IsoFLOP minima and M*, on synthetic records (the law fit is tested
+in ``test_fits.py``).
 
 The synthetic records follow a known supervised law with C = 6ND, so the true compute-optimal size and ratio
 are known: the analysis must find them, with intervals that are finite only when the noise is measured.
@@ -7,7 +7,6 @@ are known: the analysis must find them, with intervals that are finite only when
 
 from __future__ import annotations
 
-import json
 import math
 
 import numpy as np
@@ -301,79 +300,3 @@ def test_m_star_api_returns_an_interval_or_says_what_is_missing():
     assert lo < v < hi
     with pytest.raises(ss.InsufficientData, match="0 of"):
         ss.m_star(pd.DataFrame(), design)
-
-
-# --- the supervised law -------------------------------------------------------------------------------------
-
-
-def test_holdout_threshold_splits_the_runs():
-    losses = np.arange(1.0, 4.0, 0.1)  # 30 runs
-    thr = ss.holdout_threshold(losses)
-    assert (losses < thr).sum() == 10 and (losses >= thr).sum() == 20
-    with pytest.raises(ss.InsufficientData):
-        ss.holdout_threshold([1.0], 1 / 3)
-
-
-def law_runs(n: int = 24, rel_noise: float = 0.0, seed: int = 0) -> pd.DataFrame:
-    rng = np.random.default_rng(seed)
-    N = np.exp(rng.uniform(np.log(3e3), np.log(2e6), n))
-    D = np.exp(rng.uniform(np.log(5e5), np.log(3e7), n))
-    L = laws.supervised_loss(N, D, LAW) * (1 + rel_noise * rng.standard_normal(n))
-    return pd.DataFrame({"key": [f"r{i}" for i in range(n)], "n_params": N, "tokens": D, "val_loss": L})
-
-
-@pytest.fixture(scope="module")
-def law_fit() -> ss.SupervisedLawFit:
-    return ss.fit_supervised_law(law_runs(), n_resamples=8, refine=16)
-
-
-@pytest.mark.slow
-def test_fit_supervised_law_recovers_a_known_law_and_extrapolates(law_fit):
-    p = law_fit.params
-    assert p.alpha == pytest.approx(LAW.alpha, rel=0.05) and p.beta == pytest.approx(LAW.beta, rel=0.05)
-    assert p.E == pytest.approx(LAW.E, rel=0.05)
-    e = law_fit.errors()
-    assert e["rms_all"] < 1e-3
-    assert e["n_fit_high"] == 16 and e["n_held_out"] == 8 and e["n_lowest"] == 5
-    assert e["max_lowest"] < 0.01  # exact data: the high-loss fit carries to the lowest fifth
-    pred = law_fit.predictions()
-    assert pred["held_out"].sum() == 8 and (pred.loc[pred["held_out"], "val_loss"] < law_fit.threshold).all()
-    assert pred["lowest"].sum() == 5
-    assert set(law_fit.params.intervals) >= {"E", "alpha", "a", "b"}
-    assert law_fit.provenance["n_runs"] == 24 and law_fit.provenance["runs_digest"] == law_fit.digest
-    # The interval-growth check ran, and a well-spread design of a known law leaves nothing unbounded.
-    assert law_fit.unbounded == [] and law_fit.provenance["interval_growth"]["iterations"][-1] == 400
-
-
-@pytest.mark.slow
-def test_supervised_fit_round_trips_through_the_planner_format(law_fit, tmp_path):
-    from distill_scaling.planner import FIT_FORMAT
-
-    path = ss.save_supervised_fit(law_fit, tmp_path / "supervised.json")
-    doc = json.loads(path.read_text())
-    assert doc["format"] == FIT_FORMAT and doc["supervised"]["kind"] == "supervised"
-    assert set(doc["samples"]["supervised"]) >= set(laws.SupervisedCoefficients.NAMES) - {"gamma"}
-    back = ss.load_supervised_fit(path)
-    assert back.params == law_fit.params and back.high_params == law_fit.high_params
-    assert back.digest == law_fit.digest and back.threshold == law_fit.threshold
-    assert len(back.samples) == len(law_fit.samples) == len(back.sample_coefficients())
-    assert back.coefficient_table().loc["alpha", "paper"] == laws.PAPER_SUPERVISED.alpha
-    with pytest.raises(FileNotFoundError, match="no supervised fit"):
-        ss.load_supervised_fit(tmp_path / "missing.json")
-
-
-def test_fit_supervised_law_needs_six_runs_and_valid_arguments():
-    with pytest.raises(ss.InsufficientData, match="6 coefficients"):
-        ss.fit_supervised_law(law_runs(5))
-    with pytest.raises(ValueError, match="n_resamples"):
-        ss.fit_supervised_law(law_runs(8), n_resamples=-1)
-    with pytest.raises(ValueError, match="val_loss"):
-        ss.fit_supervised_law(law_runs(8).drop(columns="val_loss"))
-
-
-def test_runs_digest_depends_on_the_runs_not_their_order():
-    t = law_runs(8)
-    assert ss.runs_digest(t) == ss.runs_digest(t.iloc[::-1])
-    changed = t.copy()
-    changed.loc[0, "val_loss"] += 1e-6
-    assert ss.runs_digest(changed) != ss.runs_digest(t)

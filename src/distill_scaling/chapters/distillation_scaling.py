@@ -7,12 +7,11 @@ design (:func:`smoke_specs`) into a temporary store in seconds. The analysis is 
 sentences. The law fit with its bootstrap is stored in ``data/fits/distillation.json``; refresh it from the
 committed records (``--profile full`` trains the missing runs first) with::
 
-    python -m distill_scaling.chapters.distillation_scaling --profile default
+    python -m distill_scaling fit --law distillation
 """
 
 from __future__ import annotations
 
-import argparse
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -26,11 +25,11 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import NullFormatter, NullLocator
 
 from .. import distillation_study as ds
-from .. import laws, plots, runs, verdicts
+from .. import fit, fit_files, fits, plots, runs, study, verdicts
 from .. import supervised_study as ss
-from ..laws import PAPER_DISTILLATION, SupervisedCoefficients
+from ..laws import PAPER_DISTILLATION, supervised_loss
 from ..model import config_from_name
-from ..notebook import Param, Params, chapter_params, validate
+from ..notebook import Param, Params
 from .supervised_scaling import (
     DISTILLATION_LABELS,
     PAPER_M_MULTIPLES,
@@ -44,6 +43,8 @@ CHAPTER = "07_distillation_scaling"
 
 #: The paper's distillation fit (Table 6, App. F): runs, the extrapolation split (L_S >= 2.3 kept 551 of 697).
 PAPER_RUNS, PAPER_HIGH_RUNS, PAPER_HIGH_LOSS = 697, 551, 2.3
+#: Coefficients of the distillation law (its fit needs at least this many runs).
+N_COEFFICIENTS = fits.LAWS["distillation"].n_coefficients
 #: Relative prediction error the paper reports for its laws ("<~ 1%", Fig. 5).
 PAPER_ERROR = 0.01
 #: The paper's fixed-M protocols: M = 20 tokens per parameter, students at 20N..320N (1..16 M).
@@ -130,8 +131,6 @@ PARAMS: dict[str, Param] = {
 
 def _smoke_parts():
     """(teachers, [(block, spec, student budget)], supervised baselines) of the smoke design."""
-    from .. import study
-
     teachers = [
         study.supervised(m, study.tokens_for_compute(m, SMOKE_TEACHER_BUDGET)) for m in SMOKE_TEACHERS
     ]
@@ -150,7 +149,7 @@ def _smoke_parts():
     base = {}
     for block, s, _ in dist:
         if block != "protocol1":
-            b = ds.baseline_of(s)
+            b = study.baseline_of(s)
             base.setdefault(b.key, b)
     first = next(iter(base.values()))
     extra = [first.replace(seed=seed, data_seed=seed) for seed in SMOKE_SEEDS]
@@ -185,21 +184,6 @@ def smoke_design() -> tuple[pd.DataFrame, pd.DataFrame]:
         [ss.design_table(teachers, "teachers"), ss.design_table(base, "baselines")], ignore_index=True
     )
     return pd.concat(frames, ignore_index=True), support
-
-
-def study_specs() -> list[runs.RunSpec]:
-    """The study's runs this chapter needs (what ``full`` trains if missing): teachers, the three protocols
-    and the supervised baselines; their IsoFLOP teachers come along as dependencies."""
-    from .. import study
-
-    ready = []
-    for b in ("teachers", "protocol3", "baselines", "protocol2", "protocol1", "gap-seeds"):
-        try:
-            study.BLOCKS[b].build()
-            ready.append(b)
-        except ValueError:
-            continue
-    return study.specs_for(ready)
 
 
 @dataclass
@@ -249,7 +233,7 @@ def load_study(P: Params, progress: bool | None = None) -> StudyData:
         support = ss.study_design(ds.SUPPORT_BLOCKS)
         sup_design = ss.study_design()
     if P.profile != "default":
-        specs = study_specs() if specs is None else specs
+        specs = ds.study_specs() if specs is None else specs
         progress = P.profile == "full" if progress is None else progress
         kw = {"eval_tokens": P.eval_tokens} if P.eval_tokens else {}
         runs.ensure(specs, workers=P.workers, threads=1, progress=progress, **kw)
@@ -266,95 +250,35 @@ def load_study(P: Params, progress: bool | None = None) -> StudyData:
 # --- the supervised law inside the distillation law ---------------------------------------------------------
 
 
-@dataclass
-class SupervisedState:
-    """The supervised coefficients that give L~_S inside the distillation law, and where they come from:
-    ``stored`` (chapter 06's ``data/fits/supervised.json``, fitted to ``n_runs`` runs; ``current`` says
-    whether those are today's records), ``fitted`` (fitted now to the recorded supervised runs) or
-    ``pending``."""
-
-    coef: SupervisedCoefficients | None
-    source: str
-    n_runs: int = 0
-    current: bool = True
-
-
-def supervised_law(data: StudyData, P: Params) -> SupervisedState:
-    """Chapter 06's stored supervised fit when there is one (the smoke profile fits its own tiny runs), else a
-    fit of the recorded supervised runs now (point estimate; no bootstrap is needed for L~_S)."""
-    path = ss.fits_path("supervised")
-    if P.profile != "smoke" and path.is_file():
-        stored = ss.load_supervised_fit(path)
-        current = stored.digest == ss.runs_digest(data.supervised) if len(data.supervised) else False
-        return SupervisedState(stored.params, "stored", len(stored.runs), current)
-    if len(data.supervised) < 6:
-        return SupervisedState(None, "pending", len(data.supervised))
-    fit = ss.fit_supervised_law(
-        data.supervised, n_resamples=0, level=P.level, refine=64 if P.profile != "smoke" else 8,
-        maxiter=P.fit_maxiter or None,
+def supervised_law(data: StudyData, P: Params) -> fits.SupervisedInside:
+    """The supervised law inside the distillation law (:func:`distill_scaling.fits.supervised_inside`):
+    chapter 06's stored fit when there is one (the smoke profile fits its own tiny runs), else a fit of the
+    recorded supervised runs now."""
+    return fits.supervised_inside(
+        data.supervised, None if P.profile == "smoke" else fit_files.fit_path("supervised"), level=P.level,
+        refine=fit.DEFAULT_REFINE["supervised"] if P.profile != "smoke" else 8, maxiter=P.fit_maxiter or None,
     )  # fmt: skip
-    return SupervisedState(fit.params, "fitted", len(data.supervised))
 
 
 def fit_path(P: Params) -> Path:
     """The stored law fit: ``data/fits/distillation.json``; for ``smoke`` a file next to the scratch store."""
     if P.profile == "smoke":
         return Path(P.runs_dir).parent / "fits" / "distillation.json"
-    return ss.fits_path("distillation")
-
-
-@dataclass
-class LawState:
-    """The distillation-law fit the chapter shows: ``stored`` (``data/fits/distillation.json`` is for exactly
-    these distillation runs; ``supervised_current`` says whether the supervised law it holds fixed is today's
-    too), ``fitted`` (fitted now and stored), ``live`` (fitted now with ``live_resamples``, not stored) or
-    ``pending`` (``fit`` is None; ``reason`` says why)."""
-
-    fit: ds.DistillationLawFit | None
-    source: str
-    stored_runs: int | None = None
-    reason: str = ""
-    supervised_current: bool = True
+    return fit_files.fit_path("distillation")
 
 
 def distillation_law(
-    data: StudyData, sup: SupervisedState, P: Params, *, write: bool | None = None, refit: bool = False
-) -> LawState:
-    """The law fit for the chapter: the stored one when current (and ``refit`` is false: the command line's
-    ``--refit``, after the fitting procedure changed), else fitted now (and stored unless the profile is
-    ``default``; ``write`` overrides)."""
-    runs_ = ds.fit_runs(data.dist)
-    if sup.coef is None:
-        return LawState(None, "pending", reason="the supervised law inside it is not fitted yet")
-    if len(runs_) < ds.N_COEFFICIENTS:
-        return LawState(
-            None,
-            "pending",
-            reason=f"{len(runs_)} distillation run(s) recorded; the law has {ds.N_COEFFICIENTS} coefficients",
-        )
+    data: StudyData, sup: fits.SupervisedInside, P: Params, *, write: bool | None = None
+) -> fits.FitState:
+    """The law fit for the chapter (:func:`distill_scaling.fits.current_fit`): the stored one when it is of
+    exactly these runs, else fitted now, and stored unless the profile is ``default`` (``write``
+    overrides)."""
     write = P.profile != "default" if write is None else write
-    path = fit_path(P)
-    stored = None
-    if path.is_file():
-        stored = ds.load_distillation_fit(path)
-        same_runs = stored.digest == ds.runs_digest(runs_, stored.supervised)
-        current = stored.supervised == sup.coef
-        # Reading the book, a stored fit of exactly these distillation runs beats a quick live one even when
-        # supervised runs recorded since would move L~_S slightly (the page says so); refreshing refits.
-        if same_runs and stored.n_resamples >= P.n_resamples and (current or not write) and not refit:
-            return LawState(stored, "stored", len(stored.runs), supervised_current=current)
-    n = P.n_resamples if write else P.live_resamples
-    fit = ds.fit_distillation_law(
-        runs_, sup.coef, n_resamples=n, level=P.level, refine=P.fit_refine, maxiter=P.fit_maxiter or None
-    )
-    fit.provenance["supervised"] = (
-        f"chapter 06's stored fit of {sup.n_runs} supervised runs"
-        if sup.source == "stored"
-        else f"fitted to the {sup.n_runs} supervised runs recorded then"
-    )
-    if write:
-        ds.save_distillation_fit(fit, path)
-    return LawState(fit, "fitted" if write else "live", None if stored is None else len(stored.runs))
+    return fits.current_fit(
+        "distillation", ds.fit_runs(data.dist), fit_path(P), n_resamples=P.n_resamples,
+        live_resamples=P.live_resamples, write=write, supervised=sup.coef, level=P.level, refine=P.fit_refine,
+        maxiter=P.fit_maxiter or None, provenance={"supervised": sup.note},
+    )  # fmt: skip
 
 
 # --- progress -----------------------------------------------------------------------------------------------
@@ -500,7 +424,7 @@ def _students(d: pd.DataFrame) -> list[str]:
     return list(dict.fromkeys(d.sort_values("n_params")["model"]))
 
 
-def fig_protocol3(p3: pd.DataFrame, res: ds.Resolution, law: ds.DistillationLawFit | None = None):
+def fig_protocol3(p3: pd.DataFrame, res: ds.Resolution, law: fits.LawFit | None = None):
     """Student loss (top) and KL(teacher || student) (bottom) against the teacher's loss, one column per
     student size, one colour per token multiple (paper Figs. 4, 37). Dashed: the supervised baseline of the
     same (N_S, D_S); dotted diagonal: L_S = L_T; thin lines: the fitted law. The x axis runs from weak to
@@ -690,7 +614,7 @@ def convergence_sentence(p3: pd.DataFrame, res: ds.Resolution) -> str:
 # --- the law ------------------------------------------------------------------------------------------------
 
 
-def fig_law_fit(law: ds.DistillationLawFit | None, reason: str = ""):
+def fig_law_fit(law: fits.LawFit | None, reason: str = ""):
     """Predicted against observed student loss and the relative error (paper Fig. 5b)."""
     return plots.law_fit_figure(
         law,
@@ -702,11 +626,9 @@ def fig_law_fit(law: ds.DistillationLawFit | None, reason: str = ""):
     )
 
 
-def _advantage(law: ds.DistillationLawFit, n_params, tokens, teacher_loss) -> np.ndarray:
+def _advantage(law: fits.LawFit, n_params, tokens, teacher_loss) -> np.ndarray:
     """L_S - L~_S by the fitted laws: the distillation law's student loss minus the supervised law's (the one
     held fixed in the fit) for the same student size and tokens."""
-    from ..laws import supervised_loss
-
     return law.predict(n_params, tokens, teacher_loss) - supervised_loss(n_params, tokens, law.supervised)
 
 
@@ -715,7 +637,7 @@ def _map_runs(dist: pd.DataFrame) -> pd.DataFrame:
     return dist[dist["block"].isin(("protocol1", "protocol3"))].dropna(subset=["vs_supervised"])
 
 
-def advantage_map(law: ds.DistillationLawFit, teacher_loss: float, n_grid: int = 60):
+def advantage_map(law: fits.LawFit, teacher_loss: float, n_grid: int = 60):
     """Our law's L_S - L~_S over the fitted range of student sizes and tokens for a teacher of loss
     ``teacher_loss``: ``(N_S grid, D_S grid, difference)``, the difference of shape (sizes, tokens)."""
     r = law.runs
@@ -737,7 +659,7 @@ def _map_panel(ax, x, y, diff, run_x, run_y, run_diff, line: float, norm):
     return cs
 
 
-def fig_advantage_maps(law: ds.DistillationLawFit | None, dist: pd.DataFrame, reason: str = ""):
+def fig_advantage_maps(law: fits.LawFit | None, dist: pd.DataFrame, reason: str = ""):
     """Paper Fig. 6 analogue: per teacher of protocols 1 and 3, our law's L_S - L~_S over student tokens and
     size (colour; blue: distillation better), the runs with that teacher on top in the same colours
     (their measured L_S minus their supervised baseline), the teacher's size dashed."""
@@ -766,12 +688,10 @@ def fig_advantage_maps(law: ds.DistillationLawFit | None, dist: pd.DataFrame, re
     return fig
 
 
-def teacher_map(law: ds.DistillationLawFit, n_s: float, d_s: float, teachers: pd.DataFrame, n_grid: int = 60):
+def teacher_map(law: fits.LawFit, n_s: float, d_s: float, teachers: pd.DataFrame, n_grid: int = 60):
     """Our laws' L_S - L~_S for a student of ``n_s`` parameters and ``d_s`` tokens over teacher sizes and
     tokens (the range of ``teachers``' ``teacher_n_params`` and ``teacher_tokens``), the teacher's loss from
     the supervised law held fixed in the fit: ``(N_T grid, D_T grid, difference)``, shape (sizes, tokens)."""
-    from ..laws import supervised_loss
-
     n = np.geomspace(teachers["teacher_n_params"].min(), teachers["teacher_n_params"].max(), n_grid)
     d = np.geomspace(teachers["teacher_tokens"].min(), teachers["teacher_tokens"].max(), n_grid)
     nn, dd = np.meshgrid(n, d, indexing="ij")
@@ -784,7 +704,7 @@ def teacher_map(law: ds.DistillationLawFit, n_s: float, d_s: float, teachers: pd
     )
 
 
-def fig_teacher_maps(law: ds.DistillationLawFit | None, p2: pd.DataFrame, reason: str = ""):
+def fig_teacher_maps(law: fits.LawFit | None, p2: pd.DataFrame, reason: str = ""):
     """Paper Fig. 13a analogue: per protocol-2 student, our laws' L_S - L~_S over the teacher's tokens and
     size (colour; blue: distillation better), the protocol-2 runs on top coloured by their measured
     difference, the student's size dashed."""
@@ -809,14 +729,12 @@ def fig_teacher_maps(law: ds.DistillationLawFit | None, p2: pd.DataFrame, reason
     return fig
 
 
-def teacher_map_sentence(law: ds.DistillationLawFit | None, p2: pd.DataFrame) -> str:
+def teacher_map_sentence(law: fits.LawFit | None, p2: pd.DataFrame) -> str:
     """The teacher maps in words: per student, the share of the teacher plane where distillation wins by
     our laws, and how many protocol-2 runs agree in sign with them."""
     runs_ = p2.dropna(subset=["vs_supervised"])
     if law is None or runs_.empty:
         return "The teacher maps follow once the law is fitted and protocol-2 runs are recorded."
-    from ..laws import supervised_loss
-
     parts, agree = [], 0
     for n_s, g in runs_.groupby("n_params", sort=True):
         d_s = float(g["tokens"].median())
@@ -833,7 +751,7 @@ def teacher_map_sentence(law: ds.DistillationLawFit | None, p2: pd.DataFrame) ->
     )
 
 
-def advantage_map_sentence(law: ds.DistillationLawFit | None, dist: pd.DataFrame) -> str:
+def advantage_map_sentence(law: fits.LawFit | None, dist: pd.DataFrame) -> str:
     """The maps in words: where our law puts distillation ahead per teacher, and whether the runs agree in
     sign with the law at their own sizes and tokens."""
     runs_ = _map_runs(dist)
@@ -852,12 +770,12 @@ def advantage_map_sentence(law: ds.DistillationLawFit | None, dist: pd.DataFrame
     )
 
 
-def coefficient_frame(law: ds.DistillationLawFit | None) -> pd.DataFrame:
+def coefficient_frame(law: fits.LawFit | None) -> pd.DataFrame:
     """Our distillation coefficients with bootstrap intervals beside the paper's Table 6."""
     return law_coefficient_frame(law, PAPER_DISTILLATION, DISTILLATION_LABELS, PAPER_RUNS)
 
 
-def supervised_source_sentence(sup: SupervisedState) -> str:
+def supervised_source_sentence(sup: fits.SupervisedInside) -> str:
     """Where the supervised law inside the distillation law comes from."""
     if sup.coef is None:
         return (
@@ -881,7 +799,7 @@ def supervised_source_sentence(sup: SupervisedState) -> str:
     )
 
 
-def law_source_sentence(state: LawState, P: Params) -> str:
+def law_source_sentence(state: fits.FitState, P: Params) -> str:
     """Which runs the law was fitted to, how, with what intervals, and where the fit on this page comes
     from."""
     if state.fit is None:
@@ -920,9 +838,9 @@ def law_source_sentence(state: LawState, P: Params) -> str:
                 f"stored fit (see the end of the page) gives the full {P.n_resamples}"
             )
     few = ""
-    if k < 3 * ds.N_COEFFICIENTS:
+    if k < 3 * N_COEFFICIENTS:
         few = (
-            f" With {k} runs for {ds.N_COEFFICIENTS} coefficients ({k - ds.N_COEFFICIENTS} degrees of "
+            f" With {k} runs for {N_COEFFICIENTS} coefficients ({k - N_COEFFICIENTS} degrees of "
             f"freedom; the paper had {PAPER_RUNS}), the runs pin down only a few combinations of the "
             "coefficients: read the curves, not the individual values."
         )
@@ -951,7 +869,7 @@ def law_source_sentence(state: LawState, P: Params) -> str:
     )
 
 
-def extrapolation_sentence(law: ds.DistillationLawFit | None, noise: ss.NoiseSummary) -> str:
+def extrapolation_sentence(law: fits.LawFit | None, noise: ss.NoiseSummary) -> str:
     if law is None:
         return "The extrapolation test is pending until the law can be fitted."
     e = law.errors()
@@ -963,7 +881,7 @@ def extrapolation_sentence(law: ds.DistillationLawFit | None, noise: ss.NoiseSum
     )
     if law.high_params is None:
         return (
-            f"{in_sample} The extrapolation test needs {ds.N_COEFFICIENTS} runs above the threshold and one "
+            f"{in_sample} The extrapolation test needs {N_COEFFICIENTS} runs above the threshold and one "
             f"below; with {e['n_runs']} runs it is pending."
         )
     goal = "within" if e["max_held_out"] <= PAPER_ERROR else "outside"
@@ -977,7 +895,7 @@ def extrapolation_sentence(law: ds.DistillationLawFit | None, noise: ss.NoiseSum
     )
 
 
-def law_comparison_sentence(law: ds.DistillationLawFit | None) -> str:
+def law_comparison_sentence(law: fits.LawFit | None) -> str:
     """What of the coefficients can be compared with the paper's: a', d1 and c0, each against our interval
     when there is one."""
     if law is None:
@@ -1125,9 +1043,7 @@ def protocol2_optima(p2: pd.DataFrame) -> pd.DataFrame:
 def supervised_optima(supervised: pd.DataFrame, budgets: Sequence[float]) -> dict[float, float]:
     """The measured compute-optimal supervised loss L*(C) at each of ``budgets`` that our supervised
     IsoFLOP profiles cover with an interior minimum (chapter 06's analysis, point estimates)."""
-    from .supervised_scaling import ISOFLOP_BLOCKS
-
-    iso = supervised[supervised["block"].isin(ISOFLOP_BLOCKS)]
+    iso = supervised[supervised["block"].isin(ss.ISOFLOP_BLOCKS)]
     if iso.empty:
         return {}
     co = ss.compute_optimal(iso, n_boot=0)
@@ -1310,8 +1226,8 @@ def verdict_counts(findings: pd.DataFrame) -> str:
 
 
 def numbers(
-    data: StudyData, noise: ss.NoiseSummary, res: ds.Resolution, sup: SupervisedState, state: LawState,
-    findings: pd.DataFrame, P: Params,
+    data: StudyData, noise: ss.NoiseSummary, res: ds.Resolution, sup: fits.SupervisedInside,
+    state: fits.FitState, findings: pd.DataFrame, P: Params,
 ) -> dict[str, str]:  # fmt: skip
     """Every value glued into the prose (strings, so that a pending quantity reads as such)."""
     p3 = data.block("protocol3")
@@ -1366,67 +1282,3 @@ def numbers(
         if len(data.dist)
         else "0",
     }
-
-
-# --- command line -------------------------------------------------------------------------------------------
-
-
-def cli(argv: Sequence[str] | None = None) -> int:
-    """Store the distillation-law fit of the recorded runs in data/fits/distillation.json (``--profile full``
-    trains the study's missing distillation runs, teachers and baselines first)."""
-    ap = argparse.ArgumentParser(
-        prog="python -m distill_scaling.chapters.distillation_scaling",
-        description="Fit the distillation law to the study's runs; store it in data/fits/distillation.json.",
-    )
-    ap.add_argument(
-        "--profile",
-        choices=("default", "full"),
-        default="default",
-        help="default: fit what is recorded; full: train the missing distillation runs first",
-    )
-    ap.add_argument("--n-resamples", type=int, default=None, help="bootstrap resamples (default 4096)")
-    ap.add_argument("--workers", type=int, default=None, help="training processes for --profile full")
-    ap.add_argument(
-        "--refit", action="store_true", help="refit even if the stored fit is for exactly these runs"
-    )
-    args = ap.parse_args(argv)
-    given: dict = {"profile": args.profile}
-    if args.n_resamples is not None:
-        given["n_resamples"] = args.n_resamples
-    if args.workers is not None:
-        given["workers"] = args.workers
-    P = Params(validate(chapter_params(CHAPTER), given))
-    P.runs_dir = runs.paths.runs_dir()
-    import torch
-
-    torch.set_num_threads(1)
-    data = load_study(P)
-    sup = supervised_law(data, P)
-    state = distillation_law(data, sup, P, write=True, refit=args.refit)
-    print(progress_sentence(data))
-    if state.fit is None:
-        print(f"nothing stored: {state.reason}")
-        return 0
-    print(f"stored {fit_path(P)} ({state.source}): {state.fit.params}")
-    print(write_ours(state.fit))
-    return 0
-
-
-def write_ours(fit: ds.DistillationLawFit) -> str:
-    """Write ``data/fits/ours.json`` (the planner's ``--coefficients ours``) from chapter 06's stored
-    supervised fit and ``fit``, when ``fit`` holds exactly that supervised law fixed; say what was done."""
-    path = ss.fits_path("supervised")
-    if not path.is_file():
-        return f"ours.json not written: no stored supervised fit at {path} (chapter 06 writes it)"
-    sup = ss.load_supervised_fit(path)
-    mine, theirs = laws.as_dict(fit.supervised), laws.as_dict(sup.params)
-    if any(not math.isclose(mine[k], theirs[k], rel_tol=1e-9) for k in SupervisedCoefficients.NAMES):
-        return (
-            "ours.json not written: the distillation fit holds a different supervised law fixed than "
-            f"{path}; refit it after the stored supervised fit is current"
-        )
-    return f"stored {ds.write_ours(sup, fit)} (the planner's --coefficients ours)"
-
-
-if __name__ == "__main__":
-    raise SystemExit(cli())

@@ -7,12 +7,11 @@ the chapter's parameters, figures, tables and sentences. The law fit with its 40
 stored in ``data/fits/supervised.json``; refresh it from the committed records (``--profile full`` trains
 the missing runs first) with::
 
-    python -m distill_scaling.chapters.supervised_scaling --profile default
+    python -m distill_scaling fit --law supervised
 """
 
 from __future__ import annotations
 
-import argparse
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -23,10 +22,10 @@ import numpy as np
 import pandas as pd
 from matplotlib.lines import Line2D
 
-from .. import plots, runs
+from .. import fit_files, fits, plots, runs
 from .. import supervised_study as ss
 from ..laws import PAPER_SUPERVISED, supervised_loss
-from ..notebook import Param, Params, chapter_params, validate
+from ..notebook import Param, Params
 
 CHAPTER = "06_supervised_scaling"
 
@@ -142,27 +141,6 @@ def smoke_design() -> pd.DataFrame:
     return ss.design_table(smoke_specs(), "smoke", budget_of=[c for _, c, _ in _smoke_plan()])
 
 
-#: The study's blocks whose runs make the IsoFLOP profiles and the noise measurement.
-ISOFLOP_BLOCKS = ("isoflop-small", "noise", "isoflop-large")
-
-
-def study_specs() -> list[runs.RunSpec]:
-    """Every supervised run of the study's blocks that can be built now (what ``full`` trains if missing;
-    the protocols' blocks join once the study's M* is set)."""
-    from .. import study
-
-    out: dict[str, runs.RunSpec] = {}
-    for block in study.BLOCKS.values():
-        try:
-            built = block.build()
-        except ValueError:  # needs the measured M* (study.STUDY_M_STAR), not set yet
-            continue
-        for s in built:
-            if s.teacher is None:
-                out.setdefault(s.key, s)
-    return list(out.values())
-
-
 @dataclass
 class StudyData:
     """What the chapter reads: the design, the records, the tidy supervised runs and the progress."""
@@ -171,7 +149,7 @@ class StudyData:
     records: pd.DataFrame
     runs: pd.DataFrame
     progress: pd.DataFrame
-    isoflop_blocks: tuple[str, ...] = ISOFLOP_BLOCKS
+    isoflop_blocks: tuple[str, ...] = ss.ISOFLOP_BLOCKS
 
     @property
     def isoflop_runs(self) -> pd.DataFrame:
@@ -203,14 +181,14 @@ def load_study(P: Params, progress: bool | None = None) -> StudyData:
     if P.profile == "smoke":
         specs, design = smoke_specs(), smoke_design()
     else:
-        specs, design = study_specs(), ss.study_design()
+        specs, design = ss.study_specs(), ss.study_design()
     if P.profile != "default":
         progress = P.profile == "full" if progress is None else progress
         kw = {"eval_tokens": P.eval_tokens} if P.eval_tokens else {}
         runs.ensure(specs, workers=P.workers, threads=1, progress=progress, **kw)
     records = runs.load_records(P.runs_dir)
     table = ss.supervised_runs(records, design)
-    blocks = ("smoke",) if P.profile == "smoke" else ISOFLOP_BLOCKS
+    blocks = ("smoke",) if P.profile == "smoke" else ss.ISOFLOP_BLOCKS
     return StudyData(design, records, table, ss.progress_table(records, design), blocks)
 
 
@@ -218,44 +196,18 @@ def fit_path(P: Params) -> Path:
     """The stored law fit: ``data/fits/supervised.json``; for ``smoke`` a file next to the scratch store."""
     if P.profile == "smoke":
         return Path(P.runs_dir).parent / "fits" / "supervised.json"
-    return ss.fits_path("supervised")
+    return fit_files.fit_path("supervised")
 
 
-@dataclass
-class LawState:
-    """The supervised-law fit the chapter shows and where it came from.
-
-    ``source``: ``stored`` (``data/fits/supervised.json`` is for exactly these runs), ``fitted`` (fitted now
-    and stored), ``live`` (fitted now with ``live_resamples``, not stored: the stored fit is for other
-    records) or ``pending`` (too few runs; ``fit`` is None).
-    """
-
-    fit: ss.SupervisedLawFit | None
-    source: str
-    stored_runs: int | None = None
-
-
-def supervised_law(data: StudyData, P: Params, *, write: bool | None = None, refit: bool = False) -> LawState:
-    """The law fit for the chapter: the stored one when current (and ``refit`` is false: the command line's
-    ``--refit``, after the fitting procedure changed), else fitted (and stored unless the profile is
-    ``default``; ``write`` overrides)."""
-    if len(data.runs) < 6:
-        return LawState(None, "pending")
-    path = fit_path(P)
-    stored = None
-    if path.is_file():
-        stored = ss.load_supervised_fit(path)
-        current = stored.digest == ss.runs_digest(data.runs) and stored.n_resamples >= P.n_resamples
-        if current and not refit:
-            return LawState(stored, "stored", len(stored.runs))
+def supervised_law(data: StudyData, P: Params, *, write: bool | None = None) -> fits.FitState:
+    """The law fit for the chapter (:func:`distill_scaling.fits.current_fit`): the stored one when it is of
+    exactly these runs, else fitted now, and stored unless the profile is ``default`` (``write``
+    overrides)."""
     write = P.profile != "default" if write is None else write
-    n = P.n_resamples if write else P.live_resamples
-    fit = ss.fit_supervised_law(
-        data.runs, n_resamples=n, level=P.level, refine=P.fit_refine, maxiter=P.fit_maxiter or None
-    )
-    if write:
-        ss.save_supervised_fit(fit, path)
-    return LawState(fit, "fitted" if write else "live", None if stored is None else len(stored.runs))
+    return fits.current_fit(
+        "supervised", data.runs, fit_path(P), n_resamples=P.n_resamples, live_resamples=P.live_resamples,
+        write=write, level=P.level, refine=P.fit_refine, maxiter=P.fit_maxiter or None,
+    )  # fmt: skip
 
 
 # --- formatting ---------------------------------------------------------------------------------------------
@@ -673,7 +625,7 @@ def fig_optimal(co: ss.ComputeOptimal, paper=PAPER_SUPERVISED):
 
 
 def exponents_frame(
-    co: ss.ComputeOptimal, law: ss.SupervisedLawFit | None, paper=PAPER_SUPERVISED
+    co: ss.ComputeOptimal, law: fits.LawFit | None, paper=PAPER_SUPERVISED
 ) -> pd.DataFrame:
     """The compute-optimal exponents: ours from the IsoFLOP minima and from the fitted law, the paper's."""
     rows = []
@@ -799,7 +751,7 @@ def mapping_sentence(m: float) -> str:
 # --- the supervised law -------------------------------------------------------------------------------------
 
 
-def fig_law_fit(law: ss.SupervisedLawFit | None):
+def fig_law_fit(law: fits.LawFit | None):
     """Predicted against observed loss and the relative error (paper Fig. 5a)."""
     return plots.law_fit_figure(
         law,
@@ -897,12 +849,12 @@ def unbounded_sentence(law, labels: dict[str, str]) -> str:
     )
 
 
-def coefficient_frame(law: ss.SupervisedLawFit | None) -> pd.DataFrame:
+def coefficient_frame(law: fits.LawFit | None) -> pd.DataFrame:
     """Our coefficients with their bootstrap intervals beside the paper's Table 6."""
     return law_coefficient_frame(law, PAPER_SUPERVISED, SUPERVISED_LABELS, PAPER_RUNS)
 
 
-def law_source_sentence(state: LawState, P: Params) -> str:
+def law_source_sentence(state: fits.FitState, P: Params) -> str:
     """Which runs the law was fitted to, how, and where the fit on this page comes from."""
     if state.fit is None:
         return "The law has six coefficients; it is fitted once six or more supervised runs are recorded."
@@ -942,7 +894,7 @@ def law_source_sentence(state: LawState, P: Params) -> str:
     )
 
 
-def extrapolation_sentence(law: ss.SupervisedLawFit | None, noise: ss.NoiseSummary) -> str:
+def extrapolation_sentence(law: fits.LawFit | None, noise: ss.NoiseSummary) -> str:
     """The extrapolation test in words, judged against the paper's 1% and against the seed noise."""
     if law is None:
         return "The extrapolation test is pending until the law can be fitted."
@@ -971,7 +923,7 @@ def extrapolation_sentence(law: ss.SupervisedLawFit | None, noise: ss.NoiseSumma
     )
 
 
-def noise_in_fits_sentence(law: ss.SupervisedLawFit | None, noise: ss.NoiseSummary) -> str:
+def noise_in_fits_sentence(law: fits.LawFit | None, noise: ss.NoiseSummary) -> str:
     """How the measured seed noise enters the fits: Huber scale, in-sample error, bootstrap."""
     if not noise.measured:
         return "Once the seed noise is measured, it is compared here with the Huber threshold and the fit."
@@ -1060,7 +1012,7 @@ def study_m_star_sentence(co: ss.ComputeOptimal) -> str:
 
 
 def numbers(
-    data: StudyData, noise: ss.NoiseSummary, co: ss.ComputeOptimal, state: LawState, P: Params
+    data: StudyData, noise: ss.NoiseSummary, co: ss.ComputeOptimal, state: fits.FitState, P: Params
 ) -> dict:
     """Every value glued into the prose (strings, so that a pending quantity reads as such)."""
     law = state.fit
@@ -1104,50 +1056,3 @@ def numbers(
         "sup_hours_recorded": f"{data.runs['wall_time_s'].sum() / 3600:.2f}" if len(data.runs) else "0",
     }
     return out
-
-
-# --- command line -------------------------------------------------------------------------------------------
-
-
-def cli(argv: Sequence[str] | None = None) -> int:
-    """Store the law fit of the recorded runs in data/fits/supervised.json (``--profile full``: train the
-    study's missing supervised runs first)."""
-    ap = argparse.ArgumentParser(
-        prog="python -m distill_scaling.chapters.supervised_scaling",
-        description="Fit the supervised law to the study's runs; store it in data/fits/supervised.json.",
-    )
-    ap.add_argument(
-        "--profile",
-        choices=("default", "full"),
-        default="default",
-        help="default: fit what is recorded; full: train the missing supervised runs first",
-    )
-    ap.add_argument("--n-resamples", type=int, default=None, help="bootstrap resamples (default 4096)")
-    ap.add_argument("--workers", type=int, default=None, help="training processes for --profile full")
-    ap.add_argument(
-        "--refit", action="store_true", help="refit even if the stored fit is for exactly these runs"
-    )
-    args = ap.parse_args(argv)
-    given = {"profile": args.profile}
-    if args.n_resamples is not None:
-        given["n_resamples"] = args.n_resamples
-    if args.workers is not None:
-        given["workers"] = args.workers
-    values = validate(chapter_params(CHAPTER), given)
-    P = Params(values)
-    P.runs_dir = runs.paths.runs_dir()
-    import torch
-
-    torch.set_num_threads(1)
-    data = load_study(P)
-    state = supervised_law(data, P, write=True, refit=args.refit)
-    print(progress_sentence(data))
-    if state.fit is None:
-        print("not enough runs to fit the law; nothing stored")
-        return 0
-    print(f"stored {fit_path(P)} ({state.source}): {state.fit.params}")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(cli())

@@ -182,8 +182,8 @@ def test_coefficient_table_says_which_coefficients_the_runs_do_not_bound():
     from types import SimpleNamespace
 
     from distill_scaling.chapters import distillation_scaling as chapter
-    from distill_scaling.chapters.supervised_scaling import UNBOUNDED_MARK
     from distill_scaling.laws import PAPER_DISTILLATION
+    from distill_scaling.prose import UNBOUNDED_MARK
 
     params = PAPER_DISTILLATION.replace(
         intervals={n: (0.9 * getattr(PAPER_DISTILLATION, n), 1.1 * getattr(PAPER_DISTILLATION, n))
@@ -197,23 +197,6 @@ def test_coefficient_table_says_which_coefficients_the_runs_do_not_bound():
     assert ours["runs"] == "84"
     law.unbounded = []
     assert not any(UNBOUNDED_MARK in cell for cell in chapter.coefficient_frame(law)["ours"])
-
-
-def test_the_law_source_says_what_the_interval_growth_check_found():
-    from types import SimpleNamespace
-
-    from distill_scaling.chapters.supervised_scaling import unbounded_sentence
-
-    def fit(**prov):
-        return SimpleNamespace(provenance=prov)
-
-    labels = ch.DISTILLATION_LABELS
-    assert unbounded_sentence(fit(bootstrap={}, unbounded=[]), labels).endswith("bounded by the runs.")
-    words = unbounded_sentence(fit(bootstrap={}, unbounded=["gamma", "c1"]), labels)
-    assert "do not bound γ′ and c1" in words and "no interval for them" in words
-    assert "predates the interval-growth check" in unbounded_sentence(fit(bootstrap={}), labels)
-    assert unbounded_sentence(fit(), labels) == ""
-    assert "failed (ValueError: x)" in unbounded_sentence(fit(interval_growth_error="ValueError: x"), labels)
 
 
 def _isoflop_rows(teacher_n: float, budget: float, sizes, best: float) -> list[dict]:

@@ -7,12 +7,11 @@ the notebook's smoke run is in ``test_notebooks.py``.
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
-import numpy as np
 import pandas as pd
 import pytest
 from test_supervised_study import BUDGETS, records
 
-from distill_scaling import fits
+from distill_scaling import fits, prose
 from distill_scaling import supervised_study as ss
 from distill_scaling.chapters import supervised_scaling as ch
 from distill_scaling.notebook import Params, chapter_params, validate
@@ -84,7 +83,7 @@ def test_a_complete_study_quotes_measured_numbers(P):
     noise, co, law = analyse(data, P)
     nums = ch.numbers(data, noise, co, law, P)
     assert nums["sup_progress"].startswith("All")
-    assert nums["sup_m_star"] == ch.num(co.m_star[0]) and nums["sup_m_star_interval"] != "n/a"
+    assert nums["sup_m_star"] == prose.num(co.m_star[0]) and nums["sup_m_star_interval"] != "n/a"
     assert (
         "lowest loss inside the sizes trained" in nums["sup_isoflop_sentence"]
         and "C^" in nums["sup_exponent_sentence"]
@@ -102,12 +101,6 @@ def test_edge_notes_name_the_epoch_limit_or_the_zoo():
     assert "data-limited" in ch.edge_note("L2-d32", 1e13, "small")  # L1-d16 would read > 4 epochs
     assert "no smaller zoo model" in ch.edge_note("L1-d16", 1e12, "small")
     assert ch.edge_note("L3-d48", 1e12, None) == "interior"
-
-
-def test_formatting_helpers():
-    assert ch.num(25312) == "25.3k" and ch.num(1.98e6) == "1.98M" and ch.num(float("nan")) == "n/a"
-    assert ch.sci(3e12) == "3e12"
-    assert ch.with_interval(2.0, 1.0, 3.0) == "2 (1–3)" and ch.with_interval(2.0, np.nan, np.nan) == "2"
 
 
 def test_smoke_design_is_tiny_and_on_its_budgets():

@@ -14,9 +14,12 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import matplotlib.ticker as mticker  # noqa: E402
+import numpy as np  # noqa: E402
 import seaborn as sns  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
 
 from . import paths  # noqa: E402
+from .optimal import SCENARIO_LABELS  # noqa: E402
 
 _OUTPUT: Path | None = None
 
@@ -28,6 +31,13 @@ SCENARIO_COLORS = {
     "teacher-pretraining+inference": "#e7298a",
     "supervised": "#222222",
 }
+
+#: The three terms of a distillation's compute (paper Eq. 9): share column of a plan, label, colour.
+COMPUTE_SPLIT = (
+    ("student_training_fraction", "student training", "#1f77b4"),
+    ("teacher_logits_fraction", "teacher logits", "#d95f02"),
+    ("teacher_pretraining_fraction", "teacher pretraining", "#7570b3"),
+)
 
 PAPER_COLOR = "#7f7f7f"
 OURS_COLOR = "#1f77b4"
@@ -69,6 +79,41 @@ def log_axis(ax, axis: str = "x") -> None:
     """Log scale with plain-number labels like 1e6 written as 10^6."""
     getattr(ax, f"set_{axis}scale")("log")
     getattr(ax, f"{axis}axis").set_major_formatter(mticker.LogFormatterSciNotation())
+
+
+def sparse_log_axis(ax, axis: str = "x") -> None:
+    """Log scale with a labelled tick every other decade and no minor ticks (fast to lay out, readable)."""
+    getattr(ax, f"set_{axis}scale")("log")
+    a = getattr(ax, f"{axis}axis")
+    a.set_major_locator(mticker.LogLocator(base=10, numticks=5))
+    a.set_minor_locator(mticker.NullLocator())
+
+
+def broken_line(ax, x, y, breaks=None, **kw):
+    """Plot ``y`` against ``x``, not joining points across a regime change (``breaks[i]``: jump before i)."""
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    if breaks is not None and np.any(breaks):
+        idx = np.flatnonzero(np.asarray(breaks, bool))
+        x, y = np.insert(x, idx, np.nan), np.insert(y, idx, np.nan)
+    return ax.plot(x, y, **kw)
+
+
+def scenario_handles(names) -> list[Line2D]:
+    """Legend handles of the compute-optimal curves ``names`` (scenarios, dashed ``supervised``)."""
+    return [
+        Line2D(
+            [], [], color=SCENARIO_COLORS[n], ls="--" if n == "supervised" else "-", label=SCENARIO_LABELS[n]
+        )
+        for n in names
+    ]
+
+
+def size_label(n: float) -> str:
+    """A model size as 300M, 1B, 10B, 1.5T."""
+    for unit, scale in (("T", 1e12), ("B", 1e9), ("M", 1e6), ("K", 1e3)):
+        if n >= scale:
+            return f"{n / scale:.3g}{unit}"
+    return f"{n:.3g}"
 
 
 def save(fig, name: str, formats: tuple[str, ...] = ("png", "pdf")) -> list[Path]:

@@ -217,14 +217,6 @@ def compute_grid(compute_min: float, compute_max: float, points_per_decade: int)
     )
 
 
-def size_label(n: float) -> str:
-    """300M, 1B, 10B, 1.5T."""
-    for unit, scale in (("T", 1e12), ("B", 1e9), ("M", 1e6), ("K", 1e3)):
-        if n >= scale:
-            return f"{n / scale:.3g}{unit}"
-    return f"{n:.3g}"
-
-
 def sweep(cs: CoefficientSet, students: Sequence[float], compute: Sequence[float]) -> pd.DataFrame:
     """The compute-optimal frontier of every scenario (and supervised) for these students and budgets."""
     return optimal.frontier(
@@ -243,34 +235,9 @@ def _panels(n: int, ncols: int = 4, width: float = 3.0, height: float = 2.6, sha
     return fig, list(axes.flat[:n])
 
 
-def _log(ax, axis: str = "x") -> None:
-    """Log scale with a labelled tick every other decade and no minor ticks (fast to lay out, readable)."""
-    import matplotlib.ticker as mticker
-
-    getattr(ax, f"set_{axis}scale")("log")
-    a = getattr(ax, f"{axis}axis")
-    a.set_major_locator(mticker.LogLocator(base=10, numticks=5))
-    a.set_minor_locator(mticker.NullLocator())
-
-
-def _line(ax, x, y, breaks=None, **kw):
-    """Plot ``y`` against ``x``, not joining points across a regime change (``breaks[i]``: jump before i)."""
-    x, y = np.asarray(x, float), np.asarray(y, float)
-    if breaks is not None and np.any(breaks):
-        idx = np.flatnonzero(np.asarray(breaks, bool))
-        x, y = np.insert(x, idx, np.nan), np.insert(y, idx, np.nan)
-    return ax.plot(x, y, **kw)
-
-
 def _legend_top(fig, handles, ncol: int = 5) -> None:
     """The figure's legend, outside the panels (at the top, clear of the shared x label)."""
     fig.legend(handles=handles, loc="outside upper center", ncol=ncol, frameon=False)
-
-
-def _handles(names: Sequence[str]) -> list[Line2D]:
-    return [
-        Line2D([], [], color=COLORS[n], ls="--" if n == "supervised" else "-", label=LABELS[n]) for n in names
-    ]
 
 
 def _rows(f: pd.DataFrame, scenario: str, student: float) -> pd.DataFrame:
@@ -351,7 +318,7 @@ def solver_check(cs: CoefficientSet, points: int) -> pd.DataFrame:
             rows.append(
                 {
                     "scenario": scenario,
-                    "N_S": size_label(N),
+                    "N_S": plots.size_label(N),
                     "C (FLOPs)": f"{C:.0e}",
                     "L_S ours": ours.student_loss,
                     "L_S SLSQP": ref["student_loss"],
@@ -380,7 +347,7 @@ def fig_student_loss(cs: CoefficientSet, students: Sequence[float], compute: Seq
     for ax, N in zip(axes, students, strict=True):
         for s in ("supervised",) + ALL:
             g = _rows(f, s, N)
-            _line(
+            plots.broken_line(
                 ax,
                 g["compute"],
                 g["student_loss"],
@@ -389,11 +356,11 @@ def fig_student_loss(cs: CoefficientSet, students: Sequence[float], compute: Seq
                 ls="--" if s == "supervised" else "-",
                 lw=1.4,
             )
-        _log(ax, "x")
-        ax.set_title(f"$N_S$ = {size_label(N)}")
+        plots.sparse_log_axis(ax, "x")
+        ax.set_title(f"$N_S$ = {plots.size_label(N)}")
     axes[0].set_ylabel("best student loss $L_S^*$ (nats)")
     fig.supxlabel("total compute $C$ (FLOPs)")
-    _legend_top(fig, _handles(("supervised",) + ALL), ncol=3)
+    _legend_top(fig, plots.scenario_handles(("supervised",) + ALL), ncol=3)
     return fig
 
 
@@ -418,12 +385,12 @@ def fig_configurations(
         g = _rows(f, scenario, N)
         x, br = g["compute"], g["regime_change"]
         ax.plot(x, np.full(len(g), N), color=CONFIG_COLORS["N_S"], lw=1.2)
-        _line(ax, x, g["student_tokens"], br, color=CONFIG_COLORS["D_S"], lw=1.4)
-        _line(ax, x, g["teacher_params"], br, color=CONFIG_COLORS["N_T"], lw=1.4, ls=teacher_ls)
-        _line(ax, x, g["teacher_tokens"], br, color=CONFIG_COLORS["D_T"], lw=1.4, ls=teacher_ls)
-        _log(ax, "x")
-        _log(ax, "y")
-        ax.set_title(f"$N_S$ = {size_label(N)}")
+        plots.broken_line(ax, x, g["student_tokens"], br, color=CONFIG_COLORS["D_S"], lw=1.4)
+        plots.broken_line(ax, x, g["teacher_params"], br, color=CONFIG_COLORS["N_T"], lw=1.4, ls=teacher_ls)
+        plots.broken_line(ax, x, g["teacher_tokens"], br, color=CONFIG_COLORS["D_T"], lw=1.4, ls=teacher_ls)
+        plots.sparse_log_axis(ax, "x")
+        plots.sparse_log_axis(ax, "y")
+        ax.set_title(f"$N_S$ = {plots.size_label(N)}")
     axes[0].set_ylabel("optimal value (parameters or tokens)")
     fig.supxlabel("total compute $C$ (FLOPs)")
     names = {
@@ -461,7 +428,7 @@ def fig_quantity(cs: CoefficientSet, quantity: str, students: Sequence[float], c
     for ax, N in zip(axes, students, strict=True):
         for s in names:
             g = _rows(f, s, N)
-            _line(
+            plots.broken_line(
                 ax,
                 g["compute"],
                 g[quantity],
@@ -470,13 +437,13 @@ def fig_quantity(cs: CoefficientSet, quantity: str, students: Sequence[float], c
                 ls="--" if s == "supervised" else "-",
                 lw=1.4,
             )
-        _log(ax, "x")
+        plots.sparse_log_axis(ax, "x")
         if log:
-            _log(ax, "y")
-        ax.set_title(f"$N_S$ = {size_label(N)}")
+            plots.sparse_log_axis(ax, "y")
+        ax.set_title(f"$N_S$ = {plots.size_label(N)}")
     axes[0].set_ylabel(label)
     fig.supxlabel("total compute $C$ (FLOPs)")
-    _legend_top(fig, _handles(names), ncol=3)
+    _legend_top(fig, plots.scenario_handles(names), ncol=3)
     return fig
 
 
@@ -516,8 +483,8 @@ def fig_contours(cs: CoefficientSet, scenario: str, students: Sequence[float], c
         cf = ax.contourf(C, N, Z, levels=14, cmap="viridis")
         cl = ax.contour(C, N, Z, levels=cf.levels[::2], colors="white", linewidths=0.6)
         ax.clabel(cl, fmt="%.2f" if not log else "%.1f", fontsize=6)
-        _log(ax, "x")
-        _log(ax, "y")
+        plots.sparse_log_axis(ax, "x")
+        plots.sparse_log_axis(ax, "y")
         ax.set_title(label)
         fig.colorbar(cf, ax=ax, shrink=0.85)
     for ax in axes:
@@ -527,12 +494,6 @@ def fig_contours(cs: CoefficientSet, scenario: str, students: Sequence[float], c
 
 
 # --- Figures 23, 26, 29: where the compute goes -------------------------------------------------------------
-
-SPLIT = (
-    ("student_training_fraction", "student training", "#1f77b4"),
-    ("teacher_logits_fraction", "teacher logits", "#d95f02"),
-    ("teacher_pretraining_fraction", "teacher pretraining", "#7570b3"),
-)
 
 
 def fig_allocations(cs: CoefficientSet, scenario: str, students: Sequence[float], compute: Sequence[float]):
@@ -544,16 +505,16 @@ def fig_allocations(cs: CoefficientSet, scenario: str, students: Sequence[float]
         g = _rows(f, scenario, N).dropna(subset=["student_loss"])
         ax.stackplot(
             g["compute"],
-            *(100 * g[k].to_numpy() for k, _, _ in SPLIT),
-            colors=[c for _, _, c in SPLIT],
+            *(100 * g[k].to_numpy() for k, _, _ in plots.COMPUTE_SPLIT),
+            colors=[c for _, _, c in plots.COMPUTE_SPLIT],
             alpha=0.85,
         )
-        _log(ax, "x")
+        plots.sparse_log_axis(ax, "x")
         ax.set_ylim(0, 100)
-        ax.set_title(f"$N_S$ = {size_label(N)}")
+        ax.set_title(f"$N_S$ = {plots.size_label(N)}")
     axes[0].set_ylabel("share of the budget (%)")
     fig.supxlabel("total compute $C$ (FLOPs)")
-    handles = [plt.Rectangle((0, 0), 1, 1, color=c, label=lab) for _, lab, c in SPLIT]
+    handles = [plt.Rectangle((0, 0), 1, 1, color=c, label=lab) for _, lab, c in plots.COMPUTE_SPLIT]
     _legend_top(fig, handles, ncol=3)
     return fig
 
@@ -614,11 +575,11 @@ def fig_strategy_grid(
             ax.plot(NT[ok], reachable[ok], color="red", lw=1.4)
             differs = ok & (np.abs(free - reachable) > 1e-6)
             ax.plot(NT[differs], free[differs], color="red", lw=0.9, ls="--")
-            _log(ax, "x")
+            plots.sparse_log_axis(ax, "x")
             if i == 0:
                 ax.set_title(f"$C$ = {C:.0e} FLOPs")
             if j == 0:
-                ax.set_ylabel(f"$N_S$ = {size_label(N)}\nteacher loss $L_T$")
+                ax.set_ylabel(f"$N_S$ = {plots.size_label(N)}\nteacher loss $L_T$")
     fig.colorbar(cf, ax=axes, shrink=0.6, label="student loss $L_S$ (nats)", format="%.2f")
     fig.supxlabel("teacher size $N_T$")
     return fig
@@ -678,11 +639,11 @@ def fig_ratios(
             ax.plot(g["loss"], np.where(y > 0, y, np.nan), color=COLORS[s], lw=1.4)
         ax.axhline(1.0, color="0.3", ls="--", lw=0.8)
         ax.axvline(float(laws.supervised_limit(N, cs.supervised)), color="0.3", ls=":", lw=0.8)
-        _log(ax, "y")
-        ax.set_title(f"$N_S$ = {size_label(N)}")
+        plots.sparse_log_axis(ax, "y")
+        ax.set_title(f"$N_S$ = {plots.size_label(N)}")
     axes[0].set_ylabel(f"distillation {kind} / supervised {kind}")
     fig.supxlabel("target student loss $L_S$ (nats)")
-    _legend_top(fig, _handles(ALL), ncol=2)
+    _legend_top(fig, plots.scenario_handles(ALL), ncol=2)
     return fig
 
 
@@ -825,7 +786,7 @@ def table3(cs: CoefficientSet) -> pd.DataFrame:
     for k, (size_name, row_sizes, budget_name, row_budgets, claim) in enumerate(TABLE3_ROWS):
         cells = f[np.isin(f["student_params"], row_sizes) & np.isin(f["compute"], row_budgets)]
         for _, r in cells.iterrows():
-            shares = np.array([r[c] for c, _, _ in SPLIT])
+            shares = np.array([r[c] for c, _, _ in plots.COMPUTE_SPLIT])
             rows.append(
                 {
                     "row": k + 1,
@@ -833,7 +794,7 @@ def table3(cs: CoefficientSet) -> pd.DataFrame:
                     "compute": budget_name,
                     "paper": claim,
                     "criterion": TABLE3_CRITERIA[k],
-                    "N_S": size_label(r["student_params"]),
+                    "N_S": plots.size_label(r["student_params"]),
                     "C (FLOPs)": f"{r['compute']:.0e}",
                     "student training (%)": 100 * shares[0],
                     "teacher logits (%)": 100 * shares[1],
@@ -871,7 +832,7 @@ def appendix_d5(cs: CoefficientSet, points_per_decade: int = 12) -> pd.DataFrame
         for i, (c_q, d_q) in enumerate(D5_QUOTED.values()):
             rows.append(
                 {
-                    "N_S": size_label(N[i]),
+                    "N_S": plots.size_label(N[i]),
                     "target L_S": L[i],
                     "scenario": s,
                     "compute ratio (law)": float(r["compute_ratio"][i]),
@@ -880,7 +841,7 @@ def appendix_d5(cs: CoefficientSet, points_per_decade: int = 12) -> pd.DataFrame
                     "data ratio (paper)": d_q,
                 }
             )
-    order = {n: i for i, n in enumerate(size_label(n) for n in N)}
+    order = {n: i for i, n in enumerate(plots.size_label(n) for n in N)}
     return (
         pd.DataFrame(rows)
         .sort_values("N_S", key=lambda c: c.map(order), kind="stable")
@@ -911,14 +872,14 @@ def crossover_statement(cross: pd.DataFrame) -> str:
     if np.all(np.diff(x) > 0):
         return "grows with student size for every student whose crossover lies in range"
     drops = [
-        f"the {size_label(sizes[i + 1])} student crosses earlier ({x[i + 1]:.2g} FLOPs) than the "
-        f"{size_label(sizes[i])} one ({x[i]:.2g} FLOPs)"
+        f"the {plots.size_label(sizes[i + 1])} student crosses earlier ({x[i + 1]:.2g} FLOPs) than the "
+        f"{plots.size_label(sizes[i])} one ({x[i]:.2g} FLOPs)"
         for i in np.flatnonzero(np.diff(x) <= 0)
     ]
     rising = np.flatnonzero(np.diff(x) > 0)
     tail = ""
     if rising.size and np.all(np.diff(x)[rising[0] :] > 0):
-        tail = f"; from {size_label(sizes[rising[0]])} up it grows with student size"
+        tail = f"; from {plots.size_label(sizes[rising[0]])} up it grows with student size"
     return "does not always grow with student size: " + "; ".join(drops) + tail
 
 
@@ -947,7 +908,7 @@ def prose_numbers(
     out["regime_n"] = float(len(jumps))
     out["regime_where"] = (
         "; ".join(
-            f"{r.scenario}, {size_label(r.student_params)} student near {r.compute:.2g} FLOPs "
+            f"{r.scenario}, {plots.size_label(r.student_params)} student near {r.compute:.2g} FLOPs "
             f"(L_T* {r.teacher_loss:.3f} vs {r.alternative_teacher_loss:.3f})"
             for r in jumps.itertuples()
         )
@@ -955,15 +916,15 @@ def prose_numbers(
     )
     # Claim (i): best-case crossover.
     for r in cross.itertuples():
-        out[f"cross_{size_label(r.student_params)}"] = _sci(r.crossover_compute)
+        out[f"cross_{plots.size_label(r.student_params)}"] = _sci(r.crossover_compute)
     out["cross_statement"] = crossover_statement(cross)
     out["cross_found"] = float(cross["crossover_compute"].notna().sum())
     out["cross_students"] = float(len(cross))
     missing = cross[cross["crossover_compute"].isna()]
     out["cross_missing"] = (
         ", ".join(
-            f"{size_label(r.student_params)} (distillation's infinite-data limit {r.distillation_limit:.4f} "
-            f"against the supervised floor {r.supervised_floor:.4f})"
+            f"{plots.size_label(r.student_params)} (distillation's infinite-data limit "
+            f"{r.distillation_limit:.4f} against the supervised floor {r.supervised_floor:.4f})"
             for r in missing.itertuples()
         )
         or "none"
@@ -971,10 +932,10 @@ def prose_numbers(
     # Claim (ii): counting pretraining.
     wins = advantage[advantage["max_advantage"] > 0]
     never = sorted(set(advantage["student_params"]) - set(wins["student_params"]))
-    out["pre_never_wins"] = ", ".join(size_label(n) for n in never) or "none"
+    out["pre_never_wins"] = ", ".join(plots.size_label(n) for n in never) or "none"
     out["pre_exceptions"] = (
         "; ".join(
-            f"{r.scenario}, {size_label(r.student_params)}: by up to {r.max_advantage:.3f} nats at "
+            f"{r.scenario}, {plots.size_label(r.student_params)}: by up to {r.max_advantage:.3f} nats at "
             f"{r.at_compute:.2g} FLOPs (the supervised run there has {r.supervised_tokens_per_param:.3g} "
             f"tokens per parameter; distillation wins at {r.distillation_wins_at} FLOPs)"
             for r in wins.itertuples()

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from .. import plots, practice, runs, study
-from ..notebook import Param, Params
+from ..notebook import Param, Params, chapter_params
 from ..practice import Grids, Pair, Row
 
 CHAPTER = "08_distillation_in_practice"
@@ -1072,9 +1072,9 @@ def numbers(data: PracticeData, P: Params) -> dict[str, str]:
     n["prac_lr_gap_study"] = _f(lr["gap_study"])
     n["prac_lr_range"] = _f(lr["decade_range"])
     n["prac_study_lr"] = f"{study.STUDY_LR:g}"
-    from .setup import PARAMS as SETUP_PARAMS  # the Setup chapter's learning-rate sweep fixed STUDY_LR
-
-    n["prac_setup_lr_tokens"] = f"{SETUP_PARAMS['sweep_tokens'].default / 1e6:g}M"
+    # The Setup chapter's learning-rate sweep fixed STUDY_LR; its parameters say on how many tokens.
+    sweep_tokens = chapter_params("02_setup")["sweep_tokens"].default
+    n["prac_setup_lr_tokens"] = f"{sweep_tokens / 1e6:g}M"
     n["prac_lr_low"], n["prac_lr_high"] = f"{min(P.lrs):g}", f"{max(P.lrs):g}"
     for k in (1, 4, 16, 64):
         n[f"prac_topk{k}_gap"] = _f(_gap(data, "top_k", k, vocab), "+.3f")

@@ -30,14 +30,7 @@ from .. import supervised_study as ss
 from ..laws import PAPER_DISTILLATION, supervised_loss
 from ..model import config_from_name
 from ..notebook import Param, Params
-from .supervised_scaling import (
-    DISTILLATION_LABELS,
-    PAPER_M_MULTIPLES,
-    law_coefficient_frame,
-    num,
-    styled,
-    unbounded_sentence,
-)
+from ..prose import DISTILLATION_LABELS, law_coefficient_frame, num, styled, unbounded_sentence
 
 CHAPTER = "07_distillation_scaling"
 
@@ -1275,8 +1268,8 @@ def numbers(
         "dis_paper_high_loss": f"{PAPER_HIGH_LOSS:g}",
         "dis_paper_error": f"{100 * PAPER_ERROR:g}%",
         "dis_paper_m": f"{PAPER_M:g}",
-        "dis_paper_multiples": ", ".join(str(k) for k in PAPER_M_MULTIPLES[:-1])
-        + f" and {PAPER_M_MULTIPLES[-1]}",
+        "dis_paper_multiples": ", ".join(str(k) for k in ds.PAPER_M_MULTIPLES[:-1])
+        + f" and {ds.PAPER_M_MULTIPLES[-1]}",
         "dis_n_runs": str(data.n_recorded),
         "dis_compute_recorded": f"{data.dist.drop_duplicates('key')['flops'].sum():.3g}"
         if len(data.dist)

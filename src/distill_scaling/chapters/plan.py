@@ -17,11 +17,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from .. import optimal, planner
+from .. import optimal, planner, plots
 from ..fit_files import COEFFICIENT_SETS, CoefficientSet
 from ..notebook import Param, ParameterError
 from ..planner import Plan
-from .compute_optimal import COLORS, LABELS, SPLIT, _handles, _line, _log, size_label
 
 PARAMS: dict[str, Param] = {
     "student_params": Param(
@@ -99,24 +98,33 @@ def fig_context(
     names = ("supervised",) + tuple(optimal.SCENARIOS)
     for s in names:
         g = f[f["scenario"] == s].sort_values("compute")
-        _line(
+        plots.broken_line(
             ax,
             g["compute"],
             g["student_loss"],
             g["regime_change"],
-            color=COLORS[s],
+            color=plots.SCENARIO_COLORS[s],
             ls="--" if s == "supervised" else "-",
             lw=2.2 if s == scenario else 1.1,
             alpha=1.0 if s in (scenario, "supervised") else 0.55,
         )
     here = f[(f["scenario"] == scenario) & np.isclose(f["compute"], compute)]
-    ax.plot(compute, float(here["student_loss"].iloc[0]), "o", color=COLORS[scenario], ms=7, zorder=5)
+    ax.plot(
+        compute,
+        float(here["student_loss"].iloc[0]),
+        "o",
+        color=plots.SCENARIO_COLORS[scenario],
+        ms=7,
+        zorder=5,
+    )
     ax.axvline(compute, color="0.4", lw=0.8, ls=":")
-    _log(ax, "x")
+    plots.sparse_log_axis(ax, "x")
     ax.set_xlabel("total compute $C$ (FLOPs)")
     ax.set_ylabel("best student loss $L_S^*$ (nats)")
-    ax.set_title(f"$N_S$ = {size_label(student_params)}; the plan: {LABELS[scenario].lower()}")
-    ax.legend(handles=_handles(names), loc="upper right", fontsize="x-small")
+    ax.set_title(
+        f"$N_S$ = {plots.size_label(student_params)}; the plan: {optimal.SCENARIO_LABELS[scenario].lower()}"
+    )
+    ax.legend(handles=plots.scenario_handles(names), loc="upper right", fontsize="x-small")
     return fig
 
 
@@ -141,8 +149,10 @@ def fig_profile(cs: CoefficientSet, student_params: float, compute: float, scena
     )
     sup = optimal.optimal_supervised(student_params, compute, coefficients=cs.supervised)
     fig, (a, b) = plt.subplots(1, 2, figsize=(9.6, 3.4))
-    a.plot(L_T, prof["student_loss"], color=COLORS[scenario], lw=1.6)
-    a.axhline(sup.loss, color=COLORS["supervised"], ls="--", lw=1.0, label="supervised, same budget")
+    a.plot(L_T, prof["student_loss"], color=plots.SCENARIO_COLORS[scenario], lw=1.6)
+    a.axhline(
+        sup.loss, color=plots.SCENARIO_COLORS["supervised"], ls="--", lw=1.0, label="supervised, same budget"
+    )
     a.plot(result.teacher_loss, result.student_loss, "o", color="black", ms=6, label="optimum")
     if np.isfinite(result.alternative_teacher_loss):
         a.plot(
@@ -160,7 +170,7 @@ def fig_profile(cs: CoefficientSet, student_params: float, compute: float, scena
     b.plot(L_T, prof["teacher_tokens"], color="#2ca02c", lw=1.4, label="teacher tokens $D_T$")
     b.plot(L_T, prof["student_tokens"], color="#1f77b4", lw=1.4, label="student tokens $D_S$")
     b.axvline(result.teacher_loss, color="black", lw=0.8, ls=":")
-    _log(b, "y")
+    plots.sparse_log_axis(b, "y")
     b.set_xlabel("teacher loss $L_T$ (nats)")
     b.set_ylabel("best teacher for that loss")
     b.legend(fontsize="x-small")
@@ -172,7 +182,7 @@ def fig_split(plan: Plan):
     q = plan.quantities()
     fig, ax = plt.subplots(figsize=(6.4, 1.9))
     left = 0.0
-    for key, label, color in SPLIT:
+    for key, label, color in plots.COMPUTE_SPLIT:
         share = q[key]
         ax.barh([0], [share], left=left, color=color, label=f"{label}: {100 * share:.1f}%")
         left += share
@@ -217,7 +227,7 @@ def prose_numbers(plan: Plan) -> dict[str, float | str]:
     out["student_params"] = float(o.student_params)
     out["compute"] = float(o.compute)
     out["scenario"] = o.scenario
-    out["scenario_label"] = LABELS[o.scenario].lower()
+    out["scenario_label"] = optimal.SCENARIO_LABELS[o.scenario].lower()
     out["coefficients"] = plan.coefficients.name
     out["coefficients_description"] = plan.coefficients.description or plan.coefficients.name
     adv = out["advantage"]

@@ -24,15 +24,23 @@ from matplotlib.lines import Line2D
 
 from .. import fit_files, fits, plots, runs
 from .. import supervised_study as ss
+from ..distillation_study import PAPER_M_MULTIPLES
 from ..laws import PAPER_SUPERVISED, supervised_loss
 from ..notebook import Param, Params
+from ..prose import (
+    SUPERVISED_LABELS,
+    and_join,
+    law_coefficient_frame,
+    num,
+    sci,
+    unbounded_sentence,
+    with_interval,
+)
 
 CHAPTER = "06_supervised_scaling"
 
 #: The paper's compute-optimal tokens per parameter (digest Sec. 2: the Chinchilla rule of thumb it uses).
 PAPER_M_STAR = 20.0
-#: The paper's student token multiples of M* in the fixed-M protocols (D_S = 20N..320N, its Figs. 4 and 37).
-PAPER_M_MULTIPLES = (1, 2, 4, 8, 16)
 #: The paper's extrapolation split for Fig. 5a: runs with L >= 2.2 (48 of its 73 runs) are fitted.
 PAPER_HIGH_LOSS = 2.2
 PAPER_RUNS, PAPER_HIGH_RUNS = 73, 48
@@ -208,38 +216,6 @@ def supervised_law(data: StudyData, P: Params, *, write: bool | None = None) -> 
         "supervised", data.runs, fit_path(P), n_resamples=P.n_resamples, live_resamples=P.live_resamples,
         write=write, level=P.level, refine=P.fit_refine, maxiter=P.fit_maxiter or None,
     )  # fmt: skip
-
-
-# --- formatting ---------------------------------------------------------------------------------------------
-
-
-def num(x: float, digits: int = 3) -> str:
-    """``digits`` significant figures, thousands as k and millions as M (25.3k, 1.98M); NaN as 'n/a'."""
-    if x is None or not np.isfinite(x):
-        return "n/a"
-    ax = abs(x)
-    for scale, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
-        if ax >= scale:
-            return f"{x / scale:.{digits}g}{suffix}"
-    return f"{x:.{digits}g}"
-
-
-def sci(x: float) -> str:
-    """A compute budget as 1e12, 3e12."""
-    return "n/a" if not np.isfinite(x) else f"{x:.0e}".replace("e+", "e")
-
-
-def with_interval(v: float, lo: float, hi: float, f=num) -> str:
-    """``v (lo-hi)``, or just ``v`` when the interval is not known."""
-    if not (np.isfinite(lo) and np.isfinite(hi)):
-        return f(v)
-    return f"{f(v)} ({f(lo)}–{f(hi)})"
-
-
-def styled(table: pd.DataFrame, caption: str, digits: int = 3):
-    """A table for the page: a caption, floats to ``digits`` decimals."""
-    floats = [c for c in table.columns if pd.api.types.is_float_dtype(table[c])]
-    return table.style.set_caption(caption).format(f"{{:.{digits}f}}", subset=floats, na_rep="n/a")
 
 
 # --- progress -----------------------------------------------------------------------------------------------
@@ -624,9 +600,7 @@ def fig_optimal(co: ss.ComputeOptimal, paper=PAPER_SUPERVISED):
     return fig
 
 
-def exponents_frame(
-    co: ss.ComputeOptimal, law: fits.LawFit | None, paper=PAPER_SUPERVISED
-) -> pd.DataFrame:
+def exponents_frame(co: ss.ComputeOptimal, law: fits.LawFit | None, paper=PAPER_SUPERVISED) -> pd.DataFrame:
     """The compute-optimal exponents: ours from the IsoFLOP minima and from the fitted law, the paper's."""
     rows = []
     for q, name, attr in (("N*", "a (N* ∝ C^a)", "a"), ("D*", "b (D* ∝ C^b)", "b")):
@@ -760,92 +734,6 @@ def fig_law_fit(law: fits.LawFit | None):
         predicted="predicted loss",
         symbol="L",
         paper_error=PAPER_ERROR,
-    )
-
-
-def and_join(items: Sequence[str], empty: str = "none") -> str:
-    """``["a", "b", "c"]`` -> "a, b and c"; one item alone; ``empty`` for none."""
-    items = list(items)
-    if not items:
-        return empty
-    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
-
-
-#: How the supervised coefficients read in tables and prose.
-SUPERVISED_LABELS = {"alpha": "α", "beta": "β", "gamma": "γ", "a": "a = β/(α+β)", "b": "b = α/(α+β)"}
-
-#: How the distillation coefficients read in tables and prose (plain text: glued text cannot hold LaTeX).
-DISTILLATION_LABELS = {
-    "A": "A′", "B": "B′", "alpha": "α′", "beta": "β′", "gamma": "γ′", "a": "a′ = β′/(α′+β′)",
-    "b": "b′ = α′/(α′+β′)",
-}  # fmt: skip
-
-
-#: Marks a coefficient whose interval the runs do not bound (:func:`supervised_study.growth_provenance`).
-UNBOUNDED_MARK = "not bounded by the runs"
-
-
-def law_coefficient_frame(law, paper, names: dict[str, str], paper_runs: int) -> pd.DataFrame:
-    """A fitted law's coefficients with bootstrap intervals (``law``: a
-    ``supervised_study.SupervisedLawFit`` or a ``distillation_study.DistillationLawFit``, or None while
-    pending) beside the paper's Table 6 (``paper``).
-
-    A coefficient the runs do not bound (``law.unbounded``) says so in place of an interval, and so do the
-    ratios a, b when alpha or beta is unbounded: its interval is where the refits stopped, not a measurement.
-    """
-
-    def fmt(v: float) -> str:
-        return f"{v:.4g}" if abs(v) < 1e5 else f"{v:.3e}"
-
-    loose = set() if law is None else set(law.unbounded)
-    if loose & {"alpha", "beta"}:
-        loose |= {"a", "b"}
-    rows = []
-    for name in (*paper.NAMES, "a", "b"):
-        plo, phi = paper.intervals.get(name, (math.nan, math.nan))
-        row = {
-            "coefficient": names.get(name, name),
-            "paper (Table 6)": with_interval(getattr(paper, name), plo, phi, fmt),
-        }
-        if law is None:
-            row["ours"] = "pending"
-        elif name in loose:
-            row["ours"] = f"{fmt(getattr(law.params, name))} ({UNBOUNDED_MARK})"
-        else:
-            lo, hi = law.params.intervals.get(name, (math.nan, math.nan))
-            row["ours"] = with_interval(getattr(law.params, name), lo, hi, fmt)
-        rows.append(row)
-    rows.append(
-        {
-            "coefficient": "runs",
-            "paper (Table 6)": str(paper_runs),
-            "ours": "0" if law is None else str(len(law.runs)),
-        }
-    )
-    return pd.DataFrame(rows).set_index("coefficient")[["ours", "paper (Table 6)"]]
-
-
-def unbounded_sentence(law, labels: dict[str, str]) -> str:
-    """What the interval-growth check (chapter 03; :func:`supervised_study.growth_provenance`) found for a law
-    fit, as a sentence that starts with a space; empty when the fit had no bootstrap."""
-    prov = law.provenance
-    if "interval_growth_error" in prov:
-        return f" The interval-growth check of chapter 03 failed ({prov['interval_growth_error']})."
-    if "unbounded" not in prov:
-        if "bootstrap" not in prov:
-            return ""
-        return (
-            " This stored fit predates the interval-growth check of chapter 03; refreshing it (see the end "
-            "of the page) runs the check."
-        )
-    loose = [labels.get(n, n) for n in prov["unbounded"]]
-    if not loose:
-        return " The interval-growth check of chapter 03 finds every interval bounded by the runs."
-    names = and_join(loose)
-    return (
-        f" The interval-growth check of chapter 03 finds that the runs do not bound {names}: refits keep "
-        "moving them as long as they are allowed to while the objective keeps falling, so the table gives "
-        f"no interval for {'it' if len(loose) == 1 else 'them'}."
     )
 
 

@@ -24,7 +24,6 @@ import importlib
 import json
 import os
 import platform
-import sys
 import time
 from collections.abc import Callable
 from typing import Any
@@ -409,7 +408,3 @@ def run_section(name: str, quick: bool = False, save: bool = True) -> dict[str, 
         write_json_atomic(path, record)
         print(f"   saved {path}")
     return record
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(cli(sys.argv[1:]))

@@ -23,6 +23,15 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "plan a compute-optimal distillation (teacher, tokens, compute split)",
     ),
     "fit": ("distill_scaling.fits", "fit a law to the study's runs and store it in data/fits/ (--law ...)"),
+    "toys": (
+        "distill_scaling.chapters.capacity_gap_toys",
+        "train the capacity-gap toy models' runs (chapter 10)",
+    ),
+    "practice": (
+        "distill_scaling.chapters.distillation_in_practice",
+        "train the 'Distillation in practice' runs and measure their calibration (chapter 08)",
+    ),
+    "lr-sweep": ("distill_scaling.chapters.setup", "train the learning-rate sweep of the Setup chapter (02)"),
     "bench": ("distill_scaling.bench", "print speed figures (training throughput, fitting)"),
     "runs": ("distill_scaling.runs", "inspect the run store"),
     "findings": ("distill_scaling.verdicts", "judge the paper's claims on the records: data/findings.json"),

@@ -4,12 +4,11 @@ learning-rate sweep (the analogue of the paper's Fig. 53) and the training bench
 The learning-rate sweep's runs are ordinary run-store records; train the missing ones without the notebook
 (what the ``full`` profile does) with::
 
-    python -m distill_scaling.chapters.setup --profile full --workers 2
+    python -m distill_scaling lr-sweep --profile full --workers 2
 """
 
 from __future__ import annotations
 
-import argparse
 import math
 from collections.abc import Sequence
 
@@ -18,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from .. import plots, runs
+from ..cli import CommandParser, int_or_text
 from ..notebook import Param, Params, chapter_params, validate
 from ..runs import RunSpec
 
@@ -357,11 +357,16 @@ def bench_targets(table: pd.DataFrame) -> dict[str, str]:
     return {"peak": peak, "kd": kd}
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Train the missing learning-rate sweep runs of a profile, then print the sweep table."""
-    ap = argparse.ArgumentParser(prog="python -m distill_scaling.chapters.setup")
+def cli(argv: list[str]) -> int:
+    """``python -m distill_scaling lr-sweep [--profile smoke|default|full] [--workers N]``: train the missing
+    runs of the learning-rate sweep of a profile, then print the sweep table."""
+    ap = CommandParser(
+        prog="python -m distill_scaling lr-sweep",
+        description="Train the missing runs of the Setup chapter's learning-rate sweep (chapter 02) for a "
+        "profile, then print the sweep and the best rate.",
+    )
     ap.add_argument("--profile", default="full", choices=["smoke", "default", "full"])
-    ap.add_argument("--workers", type=int, default=None)
+    ap.add_argument("--workers", type=int_or_text, default=None, help="training processes")
     args = ap.parse_args(argv)
     given = {"profile": args.profile}
     if args.workers is not None:
@@ -373,7 +378,3 @@ def main(argv: list[str] | None = None) -> int:
     if missing:
         print(f"{len(missing)} runs missing")
     return 0
-
-
-if __name__ == "__main__":  # pragma: no cover
-    raise SystemExit(main())

@@ -22,6 +22,7 @@ import argparse
 import datetime as _dt
 import importlib
 import json
+import multiprocessing as mp
 import os
 import platform
 import time
@@ -32,6 +33,7 @@ import numpy as np
 
 from . import bootstrap, fit, fit_data, paths
 from .laws import PAPER_DISTILLATION, PAPER_SUPERVISED
+from .runs import forward_flops, write_json_atomic
 
 #: name -> "module:function"; each function takes ``quick`` and returns a JSON-ready dict.
 BENCHES: dict[str, str] = {
@@ -188,8 +190,6 @@ def _parallel_child(model: str, threads: int, seconds: float, barrier, queue) ->
 
 def parallel_rate(model: str, workers: int, threads: int, seconds: float = 6.0) -> float:
     """Total tokens/s of ``workers`` processes with ``threads`` threads each, training at the same time."""
-    import multiprocessing as mp
-
     # Fork the measuring processes from a server that imported torch once (spawning each would re-import it).
     ctx = mp.get_context("forkserver")
     ctx.set_forkserver_preload(["distill_scaling.bench", "distill_scaling.train", "torch._dynamo"])
@@ -213,8 +213,6 @@ def bench_train(quick: bool = False) -> dict[str, Any]:
     Rates are given per wall-clock second and per CPU second (``*_cpu``); on a busy shared machine compare
     the CPU-second figures, which do not count the time other processes held the core.
     """
-    from .runs import forward_flops
-
     seconds, repeats = (0.5, 1) if quick else (2.0, 3)
     pairs = TRAIN_PAIRS[:1] if quick else TRAIN_PAIRS
     largest = [] if quick else LARGEST
@@ -402,8 +400,6 @@ def run_section(name: str, quick: bool = False, save: bool = True) -> dict[str, 
         "results": results,
     }
     if save:
-        from .runs import write_json_atomic
-
         path = bench_dir() / f"{name}.json"
         write_json_atomic(path, record)
         print(f"   saved {path}")

@@ -16,7 +16,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from .. import plots, runs
+from .. import bench, plots, runs
 from ..cli import CommandParser, int_or_text
 from ..notebook import Param, Params, chapter_params, validate
 from ..runs import RunSpec
@@ -115,7 +115,7 @@ def hyperparameter_table(example_tokens: Sequence[int] = (1_000_000, 4_000_000, 
 def mup_table(models: Sequence[str]) -> pd.DataFrame:
     """muP (simple) per model: the learning-rate multipliers of the three parameter groups, init stds and
     the output multiplier."""
-    from ..model import Transformer, param_groups
+    from ..model import Transformer, param_groups  # model imports torch (heavy): only this table needs it
 
     rows = []
     for name in models:
@@ -332,8 +332,6 @@ def bench_table(result: dict) -> pd.DataFrame:
 def bench_targets(table: pd.DataFrame) -> dict[str, str]:
     """The benchmark against the speed targets (:data:`bench.TARGET_FRACTION_OF_PEAK`, for the largest sizes,
     and :data:`bench.TARGET_KD_OVER_IDEAL`), as phrases for the prose: ``peak`` and ``kd``."""
-    from .. import bench
-
     # The largest size benchmarked, the one the chapter's prose quotes.
     largest = table[table["student"].isin(bench.LARGEST)]
     frac = float(largest["% of matmul peak"].iloc[-1]) / 100 if len(largest) else float("nan")

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.lines import Line2D
 
-from .. import fit_files, fits, plots, runs
+from .. import fit_files, fits, plots, runs, study
 from .. import supervised_study as ss
 from ..distillation_study import PAPER_M_MULTIPLES
 from ..laws import PAPER_SUPERVISED, supervised_loss
@@ -139,8 +139,6 @@ def _smoke_plan() -> list[tuple[str, float, int]]:
 def smoke_specs() -> list[runs.RunSpec]:
     """The smoke profile's design: the study's IsoFLOP design scaled down to budgets of a few GFLOPs (runs of
     a second or two), with extra seeds for two configurations. Built with the study's own helpers."""
-    from .. import study
-
     return [study.supervised(m, study.tokens_for_compute(m, c), seed=s) for m, c, s in _smoke_plan()]
 
 
@@ -285,8 +283,6 @@ def noise_frame(spread: pd.DataFrame, target: float) -> pd.DataFrame:
 
 def noise_sentence(data: StudyData, noise: ss.NoiseSummary, target: float) -> str:
     """The noise measurement in words: pooled spread with its interval and the verdict against ``target``."""
-    from .. import study
-
     planned = len(study.NOISE_CONFIGS) if data.design["block"].eq("noise").any() else None
     if not noise.measured:
         todo = f" of the {planned} planned" if planned else ""
@@ -383,7 +379,7 @@ def paired_frame(pairs: pd.DataFrame) -> pd.DataFrame:
 
 def _neighbour(model: str, step: int) -> str | None:
     """The next smaller (step=-1) or larger (step=+1) model of the zoo, or None."""
-    from ..model import zoo
+    from ..model import zoo  # model imports torch (heavy); the page needs it for the edge notes only
 
     names = [c.name for c in zoo()]
     i = names.index(model) + step if model in names else -1
@@ -393,9 +389,6 @@ def _neighbour(model: str, step: int) -> str | None:
 def edge_note(model: str, budget: float, edge: str | None) -> str:
     """Why a profile ends where it does: the neighbouring zoo model's run at this budget would read more
     than the allowed epochs (data-limited) or get fewer than the minimum optimiser steps."""
-    from .. import study
-    from ..runs import MAX_EPOCHS, MIN_STEPS
-
     if edge is None:
         return "interior"
     if edge not in ("small", "large"):
@@ -406,13 +399,13 @@ def edge_note(model: str, budget: float, edge: str | None) -> str:
         return f"lowest at the {where} size; no {'smaller' if edge == 'small' else 'larger'} zoo model"
     tokens = study.tokens_for_compute(other, budget)
     epochs = tokens / runs._split_size("text", "teacher")
-    if epochs > MAX_EPOCHS:
+    if epochs > runs.MAX_EPOCHS:
         return (
             f"lowest at the {where} size: data-limited edge ({other} would read {epochs:.1f} epochs, "
-            f"more than the {MAX_EPOCHS:g} allowed)"
+            f"more than the {runs.MAX_EPOCHS:g} allowed)"
         )
     if tokens < study.min_tokens(other):
-        return f"lowest at the {where} size ({other} would get fewer than {MIN_STEPS} optimiser steps)"
+        return f"lowest at the {where} size ({other} would get fewer than {runs.MIN_STEPS} optimiser steps)"
     return f"lowest at the {where} size of the design ({other} not trained at this budget)"
 
 
@@ -681,15 +674,13 @@ def m_star_sentence(co: ss.ComputeOptimal) -> str:
 def mapping_frame(m: float, models: Sequence[str] | None = None) -> pd.DataFrame:
     """How the paper's fixed-M protocols map to our models: tokens at 1 x M*, its epochs of a split, and the
     largest of the paper's multiples 1, 2, 4, 8, 16 x M* that stays within the epoch limit."""
-    from .. import study
-
     models = list(study.STUDY_MODELS) if models is None else list(models)
     split = runs._split_size("text", "student")
     rows = []
     for name in models:
         n = runs._config(name).n_params
         d = m * n
-        fits = [k for k in PAPER_M_MULTIPLES if k * d <= runs.MAX_EPOCHS * split]
+        within = [k for k in PAPER_M_MULTIPLES if k * d <= runs.MAX_EPOCHS * split]
         rows.append(
             {
                 "model": name,
@@ -697,8 +688,8 @@ def mapping_frame(m: float, models: Sequence[str] | None = None) -> pd.DataFrame
                 "tokens at M*": d,
                 "epochs at M*": d / split,
                 "enough steps at M*": "yes" if d >= study.min_tokens(name) else "no (< 500 steps)",
-                "multiples of M* within the epoch limit": ", ".join(f"{k}×" for k in fits)
-                if fits
+                "multiples of M* within the epoch limit": ", ".join(f"{k}×" for k in within)
+                if within
                 else "none",
             }
         )
@@ -868,8 +859,6 @@ def noise_design_text(data: StudyData) -> str:
 
 def study_m_star_sentence(co: ss.ComputeOptimal) -> str:
     """The M* the study's protocol blocks use (``study.STUDY_M_STAR``) against the one measured here."""
-    from .. import study
-
     fixed = study.STUDY_M_STAR
     v, lo, hi = co.m_star
     if fixed is None:

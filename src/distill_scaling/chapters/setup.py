@@ -115,11 +115,11 @@ def hyperparameter_table(example_tokens: Sequence[int] = (1_000_000, 4_000_000, 
 def mup_table(models: Sequence[str]) -> pd.DataFrame:
     """muP (simple) per model: the learning-rate multipliers of the three parameter groups, init stds and
     the output multiplier."""
-    from ..model import Transformer, param_groups  # model imports torch (heavy): only this table needs it
+    from ..model import Transformer, config_from_name, param_groups  # imports torch (heavy): only here
 
     rows = []
     for name in models:
-        cfg = runs._config(name)
+        cfg = config_from_name(name)
         groups = {g["name"]: g for g in param_groups(Transformer(cfg), 1.0)}
         rows.append(
             {

@@ -158,10 +158,10 @@ def test_study_lr_is_supported_by_the_recorded_sweep() -> None:
 def test_fixed_m_star_is_what_the_committed_isoflops_measure() -> None:
     """The protocols' M* was read off the supervised IsoFLOPs: it must stay inside their (widened) interval
     as records land, or the fixed-M design is stale and has to be revisited."""
-    from distill_scaling import analysis, paths
+    from distill_scaling import paths, supervised_study
 
     committed = load_records(paths.REPO / "data" / "runs")
-    value, low, high = analysis.m_star(committed, n_boot=400)
+    value, low, high = supervised_study.m_star(committed, n_boot=400)
     assert study.STUDY_M_STAR is not None
     assert low / 1.5 <= study.STUDY_M_STAR <= high * 1.5, (study.STUDY_M_STAR, value, low, high)
 

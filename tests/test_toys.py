@@ -427,8 +427,8 @@ def test_train_records_its_device():
         toys.train(run, device="tpu")
 
 
-def test_toys_cli_refuses_bad_seeds_and_devices_before_training(monkeypatch, capsys):
-    from distill_scaling.chapters import capacity_gap_toys as chapter
+def test_toys_command_refuses_bad_seeds_and_devices_before_training(monkeypatch, capsys):
+    from distill_scaling import cli
 
     def no_training(*args, **kwargs):
         raise AssertionError("nothing may be trained on bad input")
@@ -438,11 +438,11 @@ def test_toys_cli_refuses_bad_seeds_and_devices_before_training(monkeypatch, cap
         (["--profile", "smoke", "--seeds", "5"], "--seeds must be comma-separated ints from [0, 1]"),
         (["--profile", "smoke", "--seeds", "a,b"], "--seeds"),
         (["--profile", "smoke", "--device", "gpu"], "--device"),
+        (["--profile", "fast"], "argument --profile: invalid choice: 'fast'"),
     ]:
-        with pytest.raises(SystemExit) as exit_info:
-            chapter.cli(argv)
-        assert exit_info.value.code == 2
-        assert message in capsys.readouterr().err
+        assert cli.main(["toys", *argv]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and message in err and err.count("\n") == 1, err
 
 
 def test_mapping_records_trains_only_the_given_seeds(tmp_path, monkeypatch):

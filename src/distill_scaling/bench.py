@@ -10,6 +10,10 @@ the distillation step's cost against the FLOP-ideal ratio (3 F(N_S) + F(N_T)) / 
 tokens/s of two 1-thread processes against one 2-thread process (which chooses ``runs.default_workers``).
 Timings on a shared machine are noisy: every figure is the best of several repeats, and the load average is
 saved beside them.
+
+The ``fit`` section (:func:`bench_fit`) times the fitter and its bootstrap on Chinchilla's runs and on
+synthetic runs of the paper's size. torch is imported inside the functions of the ``train`` section only:
+it is heavy, and the fit section and the chapters that read saved results (:func:`load`) do not need it.
 """
 
 from __future__ import annotations
@@ -17,20 +21,23 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import multiprocessing as mp
 import os
 import platform
-import sys
 import time
 from collections.abc import Callable
 from typing import Any
 
-from . import paths, store
+import numpy as np
+
+from . import bootstrap, fit, fit_data, paths, store
+from .laws import PAPER_DISTILLATION, PAPER_SUPERVISED
 from .spec import forward_flops
 
 #: name -> "module:function"; each function takes ``quick`` and returns a JSON-ready dict.
 BENCHES: dict[str, str] = {
     "train": "distill_scaling.bench:bench_train",
-    "fit": "distill_scaling.fit:bench",
+    "fit": "distill_scaling.bench:bench_fit",
 }
 
 #: (student, teacher) pairs of the train bench: three sizes with a teacher two zoo steps larger, and the
@@ -185,8 +192,6 @@ def _parallel_child(model: str, threads: int, seconds: float, barrier, queue) ->
 
 def parallel_rate(model: str, workers: int, threads: int, seconds: float = 6.0) -> float:
     """Total tokens/s of ``workers`` processes with ``threads`` threads each, training at the same time."""
-    import multiprocessing as mp
-
     # Fork the measuring processes from a server that imported torch once (spawning each would re-import it).
     ctx = mp.get_context("forkserver")
     ctx.set_forkserver_preload(["distill_scaling.bench", "distill_scaling.train", "torch._dynamo"])
@@ -282,6 +287,74 @@ def bench_train(quick: bool = False) -> dict[str, Any]:
     return out
 
 
+# -- the fit section -----------------------------------------------------------------------------------------
+def _timed(label: str, func, record: dict[str, Any]):
+    """Run ``func``, store its wall and CPU seconds under ``label`` in ``record``, print them."""
+    t0, c0 = time.perf_counter(), time.process_time()
+    out = func()
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    record[label] = {"wall_seconds": wall, "cpu_seconds": cpu}
+    print(f"  {label:<34} {wall:8.1f} s wall {cpu:8.1f} s CPU", flush=True)
+    return out
+
+
+def bench_fit(quick: bool = False) -> dict[str, Any]:
+    """Speed of the fitter (``python -m distill_scaling bench --only fit``); returns a JSON-ready dict.
+
+    Measures, wall clock and CPU time of this process (the CPU time is what a free machine's wall time would
+    be; on a shared machine the wall time is longer): the Chinchilla refit (4,500 starts, 240 runs) and its
+    bootstrap; the paper's supervised grid (9,600 starts, gamma free, 73 synthetic runs); the distillation
+    fit with the paper's grid (216,000 starts) on ~700 synthetic runs; and its bootstrap. ``quick`` uses
+    fewer bootstrap resamples (the per-refit time is reported either way).
+    """
+    out: dict[str, Any] = {"loadavg_before": list(os.getloadavg())}
+    rng = np.random.default_rng(0)
+
+    chin = fit_data.chinchilla_runs()
+    res = _timed(
+        "chinchilla_fit",
+        lambda: fit.fit_supervised(
+            chin["N"], chin["D"], chin["L"], gamma=1.0, delta=1e-3, grid=fit.EPOCH_CHINCHILLA_GRID
+        ),
+        out,
+    )
+    out["chinchilla_fit"].update(n_runs=res.n_runs, n_starts=res.n_starts, converged=res.converged)
+    n_boot = 512 if quick else 4096
+    boot = _timed("chinchilla_bootstrap", lambda: bootstrap.bootstrap(res, n_boot, seed=0), out)
+    out["chinchilla_bootstrap"].update(n_resamples=n_boot, converged_fraction=boot.converged_fraction)
+
+    sup = fit_data.simulate_supervised(fit_data.paper_supervised_design(), PAPER_SUPERVISED, 0.005, rng)
+    res = _timed("supervised_paper_grid", lambda: fit.fit_supervised(sup["N"], sup["D"], sup["L"]), out)
+    out["supervised_paper_grid"].update(n_runs=res.n_runs, n_starts=res.n_starts, converged=res.converged)
+
+    design = fit_data.paper_distillation_design()
+    runs = fit_data.simulate_distillation(design, PAPER_SUPERVISED, PAPER_DISTILLATION, 0.005, rng)
+    res = _timed(
+        "distillation_fit",
+        lambda: fit.fit_distillation(
+            runs["N_S"], runs["D_S"], runs["L_T"], runs["L_S"], supervised=PAPER_SUPERVISED
+        ),
+        out,
+    )
+    out["distillation_fit"].update(
+        n_runs=res.n_runs,
+        n_starts=res.n_starts,
+        n_refined=res.n_refined,
+        converged=res.converged,
+        score_seconds=res.search.score_seconds,
+        batch_seconds=res.search.batch_seconds,
+        polish_seconds=res.search.polish_seconds,
+    )
+    n_boot = 64 if quick else 4096
+    boot = _timed("distillation_bootstrap", lambda: bootstrap.bootstrap(res, n_boot, seed=0), out)
+    rec = out["distillation_bootstrap"]
+    rec.update(n_resamples=n_boot, converged_fraction=boot.converged_fraction)
+    rec["cpu_seconds_per_4096"] = rec["cpu_seconds"] / n_boot * 4096
+    rec["wall_seconds_per_4096"] = rec["wall_seconds"] / n_boot * 4096
+    out["loadavg_after"] = list(os.getloadavg())
+    return out
+
+
 # -- command line --------------------------------------------------------------------------------------------
 def _resolve(target: str) -> Callable[..., dict[str, Any]]:
     module, func = target.split(":")
@@ -335,7 +408,3 @@ def run_section(name: str, quick: bool = False, save: bool = True) -> dict[str, 
         store.write_json_atomic(path, record)
         print(f"   saved {path}")
     return record
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(cli(sys.argv[1:]))

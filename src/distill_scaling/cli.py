@@ -6,6 +6,7 @@ help, validation and work live beside the code they drive.
 
 from __future__ import annotations
 
+import argparse
 import importlib
 import os
 import sys
@@ -18,13 +19,40 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "corpus": ("distill_scaling.corpus", "build or verify the committed text corpus"),
     "study": ("distill_scaling.study", "train whatever run records of the study are missing"),
     "plan": (
-        "distill_scaling.optimal",
+        "distill_scaling.planner",
         "plan a compute-optimal distillation (teacher, tokens, compute split)",
     ),
+    "fit": ("distill_scaling.fits", "fit a law to the study's runs and store it in data/fits/ (--law ...)"),
+    "toys": (
+        "distill_scaling.chapters.capacity_gap_toys",
+        "train the capacity-gap toy models' runs (chapter 10)",
+    ),
+    "practice": (
+        "distill_scaling.chapters.distillation_in_practice",
+        "train the 'Distillation in practice' runs and measure their calibration (chapter 08)",
+    ),
+    "lr-sweep": ("distill_scaling.chapters.setup", "train the learning-rate sweep of the Setup chapter (02)"),
     "bench": ("distill_scaling.bench", "print speed figures (training throughput, fitting)"),
     "runs": ("distill_scaling.store", "inspect the run store"),
     "findings": ("distill_scaling.verdicts", "judge the paper's claims on the records: data/findings.json"),
 }
+
+
+class CommandParser(argparse.ArgumentParser):
+    """The argument parser of a command: a bad option raises :class:`InputError`, which :func:`main` prints
+    as one ``error: ...`` line (exit status 2) instead of argparse's usage block."""
+
+    def error(self, message: str):  # argparse's messages name the option and, for choices, what is allowed
+        raise InputError(message)
+
+
+def int_or_text(text: str) -> int | str:
+    """argparse ``type`` of an int option that a parameter specification (:mod:`distill_scaling.notebook`)
+    checks afterwards: the int, or else the text, which that check rejects naming what is allowed."""
+    try:
+        return int(text)
+    except ValueError:
+        return text
 
 
 def usage() -> str:

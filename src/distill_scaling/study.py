@@ -49,7 +49,8 @@ ISOFLOP_BUDGETS = (1e12, 3e12, 1e13, 3e13)
 #: The compute-optimal tokens per parameter at our scale, M* = D*/N*, measured from the supervised IsoFLOPs
 #: (chapter "Supervised scaling"; ``tests/test_study.py`` checks the records still support it). ``None``
 #: until those runs are recorded: the fixed-M blocks below cannot be built before. Fixed at 24 on
-#: 2026-11-28 from the 1e12, 3e12 and 1e13 profiles: analysis.m_star() gave 24.0 (90% interval 21.3-27.7).
+#: 2026-11-28 from the 1e12, 3e12 and 1e13 profiles: supervised_study.m_star() gave 24.0 (90% interval
+#: 21.3-27.7).
 STUDY_M_STAR: float | None = 24.0
 
 #: Students and teachers of the distillation protocols.

@@ -32,7 +32,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from . import paths, store, study
+from . import fit_files, fits, laws, paths, planner, store, study
+from .optimal import compute_range, optimal_distillation, optimal_supervised, stack_coefficients
 from .spec import forward_flops, model_config
 
 LEVEL = 0.9
@@ -278,10 +279,8 @@ def _finding(
 
 def _law_loss(n_s: float, d_s: float, l_t: float) -> float | None:
     """Our fit of the paper's distillation law (``data/fits/ours.json``), or None without it."""
-    from . import laws, planner
-
     try:
-        cs = planner.load_coefficient_set("ours")
+        cs = fit_files.load_coefficient_set("ours")
     except ValueError:
         return None
     return float(laws.distillation_loss(n_s, d_s, l_t, cs.distillation, cs.supervised))
@@ -533,11 +532,8 @@ def teacher_pretraining_never_wins(rec: pd.DataFrame, noise: pd.DataFrame, n_sam
     and budgets, from our fit of the law (solver bounds :data:`OUR_BOUNDS`); only plans whose teacher,
     tokens and losses all lie inside the ranges the law was fitted on count, and the interval is over the
     bootstrap samples. The paper: negative (never wins)."""
-    from . import planner
-    from .optimal import compute_range, optimal_distillation, optimal_supervised, stack_coefficients
-
     try:
-        cs = planner.load_coefficient_set("ours")
+        cs = fit_files.load_coefficient_set("ours")
     except ValueError as exc:
         return _finding("teacher-pretraining-never-wins", None, -1, 0, reason=str(exc))
     r = cs.ranges
@@ -594,7 +590,7 @@ def teacher_pretraining_never_wins(rec: pd.DataFrame, noise: pd.DataFrame, n_sam
                 sm = optimal_supervised(np.full(k, n), np.full(k, c), coefficients=sup_s, forward_flops=F)
                 adv = np.asarray(sm.loss, float) - np.asarray(om.student_loss, float)
                 per_sample = np.maximum(per_sample, np.where(np.isfinite(adv), adv, -np.inf))
-    prov = json.loads((planner.fits_dir() / "ours.json").read_text()).get("provenance", {})
+    prov = json.loads(fit_files.fit_path("ours").read_text()).get("provenance", {})
     n_runs = int(sum(prov.get(law, {}).get("n_runs", 0) for law in ("supervised", "distillation")))
     if plans == 0:
         return _finding(
@@ -745,14 +741,8 @@ def _extrapolation(id_: str, law: str) -> Finding:
     the signed mean relative error (a fraction) with a t interval over the held-out runs, and the largest.
     The paper: about 1% error. Reproduced when the largest error is at most 1% and the held-out runs lie a
     decade of compute beyond the fitted ones; refuted when the mean error's interval lies beyond +-1%."""
-    from . import analysis, distill_analysis
-
     try:
-        fit = (
-            analysis.load_supervised_fit()
-            if law == "supervised"
-            else distill_analysis.load_distillation_fit()
-        )
+        fit = fits.load_fit(law)
     except (OSError, ValueError) as exc:
         return _finding(id_, None, 0, 0, unit="fraction", reason=f"no stored {law} fit ({exc})")
     p = fit.predictions()

@@ -6,12 +6,11 @@ the committed records and ``data/practice/calibration.json`` and trains nothing;
 runs (one worker: the study uses the other core), repeats the close calls with more seeds, then measures the
 calibration from the checkpoints and stores it::
 
-    python -m distill_scaling.chapters.distillation_in_practice --profile full
+    python -m distill_scaling practice --profile full
 """
 
 from __future__ import annotations
 
-import argparse
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +21,8 @@ import numpy as np
 import pandas as pd
 
 from .. import plots, practice, store, study
-from ..notebook import Param, Params
+from ..cli import CommandParser
+from ..notebook import Param, Params, chapter_params, setup
 from ..practice import Grids, Pair, Row
 from ..spec import MIN_STEPS, RunSpec
 
@@ -1073,9 +1073,9 @@ def numbers(data: PracticeData, P: Params) -> dict[str, str]:
     n["prac_lr_gap_study"] = _f(lr["gap_study"])
     n["prac_lr_range"] = _f(lr["decade_range"])
     n["prac_study_lr"] = f"{study.STUDY_LR:g}"
-    from .setup import PARAMS as SETUP_PARAMS  # the Setup chapter's learning-rate sweep fixed STUDY_LR
-
-    n["prac_setup_lr_tokens"] = f"{SETUP_PARAMS['sweep_tokens'].default / 1e6:g}M"
+    # The Setup chapter's learning-rate sweep fixed STUDY_LR; its parameters say on how many tokens.
+    sweep_tokens = chapter_params("02_setup")["sweep_tokens"].default
+    n["prac_setup_lr_tokens"] = f"{sweep_tokens / 1e6:g}M"
     n["prac_lr_low"], n["prac_lr_high"] = f"{min(P.lrs):g}", f"{max(P.lrs):g}"
     for k in (1, 4, 16, 64):
         n[f"prac_topk{k}_gap"] = _f(_gap(data, "top_k", k, vocab), "+.3f")
@@ -1141,23 +1141,26 @@ def _range(values) -> str:
     return f"{v.min():.1f}-{v.max():.1f}%" if v.size else "pending"
 
 
-def cli(argv: list[str] | None = None) -> int:
-    """``python -m distill_scaling.chapters.distillation_in_practice --profile full [--no-calibration]``."""
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def cli(argv: list[str]) -> int:
+    """``python -m distill_scaling practice [--profile smoke|default|full] [--no-train] [--no-calibration]
+    [--teacher-wait-s S]``: train the chapter's missing runs, then measure the calibration."""
+    ap = CommandParser(
+        prog="python -m distill_scaling practice",
+        description="Train the missing runs of 'Distillation in practice' (chapter 08) for a profile, then "
+        "measure the calibration of its models from their checkpoints.",
+    )
     ap.add_argument("--profile", choices=("smoke", "default", "full"), default="full")
     ap.add_argument("--no-train", action="store_true", help="only measure the calibration")
     ap.add_argument("--no-calibration", action="store_true", help="only train")
     ap.add_argument("--teacher-wait-s", type=float, default=None, help="override teacher_wait_s")
     args = ap.parse_args(argv)
-    import torch
-
-    torch.set_num_threads(1)
-    from ..notebook import setup
-
     given: dict[str, Any] = {"profile": args.profile}
     if args.teacher_wait_s is not None:
         given["teacher_wait_s"] = args.teacher_wait_s
     P = setup(CHAPTER, **given)
+    import torch  # heavy; only training and calibration need it
+
+    torch.set_num_threads(1)
     if not args.no_train and P.profile != "default":
         left = train_missing(P)
         print(f"practice: {len(left)} run(s) still missing")
@@ -1165,7 +1168,3 @@ def cli(argv: list[str] | None = None) -> int:
         data = measure_calibration(P)
         print(f"practice: calibration of {len(data['models'])} models in {calibration_path(P)}")
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(cli())

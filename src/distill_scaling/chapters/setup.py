@@ -4,12 +4,11 @@ learning-rate sweep (the analogue of the paper's Fig. 53) and the training bench
 The learning-rate sweep's runs are ordinary run-store records; train the missing ones without the notebook
 (what the ``full`` profile does) with::
 
-    python -m distill_scaling.chapters.setup --profile full --workers 2
+    python -m distill_scaling lr-sweep --profile full --workers 2
 """
 
 from __future__ import annotations
 
-import argparse
 import math
 from collections.abc import Sequence
 
@@ -17,7 +16,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from .. import plots, runs, store
+from .. import bench, plots, runs, store
+from ..cli import CommandParser, int_or_text
 from ..notebook import Param, Params, chapter_params, validate
 from ..spec import (
     MAX_BATCH_SEQS,
@@ -29,7 +29,6 @@ from ..spec import (
     WARMUP_MIN,
     RunSpec,
     forward_flops,
-    model_config,
 )
 
 CHAPTER = "02_setup"
@@ -126,11 +125,11 @@ def hyperparameter_table(example_tokens: Sequence[int] = (1_000_000, 4_000_000, 
 def mup_table(models: Sequence[str]) -> pd.DataFrame:
     """muP (simple) per model: the learning-rate multipliers of the three parameter groups, init stds and
     the output multiplier."""
-    from ..model import Transformer, param_groups
+    from ..model import Transformer, config_from_name, param_groups  # imports torch (heavy): only here
 
     rows = []
     for name in models:
-        cfg = model_config(name)
+        cfg = config_from_name(name)
         groups = {g["name"]: g for g in param_groups(Transformer(cfg), 1.0)}
         rows.append(
             {
@@ -343,8 +342,6 @@ def bench_table(result: dict) -> pd.DataFrame:
 def bench_targets(table: pd.DataFrame) -> dict[str, str]:
     """The benchmark against the speed targets (:data:`bench.TARGET_FRACTION_OF_PEAK`, for the largest sizes,
     and :data:`bench.TARGET_KD_OVER_IDEAL`), as phrases for the prose: ``peak`` and ``kd``."""
-    from .. import bench
-
     # The largest size benchmarked, the one the chapter's prose quotes.
     largest = table[table["student"].isin(bench.LARGEST)]
     frac = float(largest["% of matmul peak"].iloc[-1]) / 100 if len(largest) else float("nan")
@@ -368,11 +365,16 @@ def bench_targets(table: pd.DataFrame) -> dict[str, str]:
     return {"peak": peak, "kd": kd}
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Train the missing learning-rate sweep runs of a profile, then print the sweep table."""
-    ap = argparse.ArgumentParser(prog="python -m distill_scaling.chapters.setup")
+def cli(argv: list[str]) -> int:
+    """``python -m distill_scaling lr-sweep [--profile smoke|default|full] [--workers N]``: train the missing
+    runs of the learning-rate sweep of a profile, then print the sweep table."""
+    ap = CommandParser(
+        prog="python -m distill_scaling lr-sweep",
+        description="Train the missing runs of the Setup chapter's learning-rate sweep (chapter 02) for a "
+        "profile, then print the sweep and the best rate.",
+    )
     ap.add_argument("--profile", default="full", choices=["smoke", "default", "full"])
-    ap.add_argument("--workers", type=int, default=None)
+    ap.add_argument("--workers", type=int_or_text, default=None, help="training processes")
     args = ap.parse_args(argv)
     given = {"profile": args.profile}
     if args.workers is not None:
@@ -384,7 +386,3 @@ def main(argv: list[str] | None = None) -> int:
     if missing:
         print(f"{len(missing)} runs missing")
     return 0
-
-
-if __name__ == "__main__":  # pragma: no cover
-    raise SystemExit(main())

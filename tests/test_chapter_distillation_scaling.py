@@ -19,7 +19,8 @@ from distill_scaling import fits
 from distill_scaling import supervised_study as ss
 from distill_scaling.chapters import distillation_scaling as ch
 from distill_scaling.laws import PAPER_DISTILLATION, PAPER_SUPERVISED
-from distill_scaling.notebook import ParameterError, Params, chapter_params, validate
+from distill_scaling.notebook import chapter_params
+from distill_scaling.params import ParameterError, Params, validate
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,8 @@ from test_supervised_study import BUDGETS, records
 from distill_scaling import fits, prose
 from distill_scaling import supervised_study as ss
 from distill_scaling.chapters import supervised_scaling as ch
-from distill_scaling.notebook import Params, chapter_params, validate
+from distill_scaling.notebook import chapter_params
+from distill_scaling.params import Params, validate
 
 
 @pytest.fixture(scope="module")

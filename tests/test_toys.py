@@ -447,9 +447,9 @@ def test_toys_command_refuses_bad_seeds_and_devices_before_training(monkeypatch,
 
 def test_mapping_records_trains_only_the_given_seeds(tmp_path, monkeypatch):
     from distill_scaling.chapters import capacity_gap_toys as chapter
-    from distill_scaling.notebook import Params, chapter_params, validate
+    from distill_scaling.params import Params, validate, with_profile
 
-    P = Params(validate(chapter_params(chapter.CHAPTER), {"profile": "smoke"}))
+    P = Params(validate(with_profile(chapter.PARAMS), {"profile": "smoke"}))
     P.scratch, P.runs_dir = True, tmp_path / "runs"
     seen = {}
 

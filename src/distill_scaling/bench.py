@@ -1,6 +1,6 @@
 """``python -m distill_scaling bench``: speed figures, printed and saved as JSON under ``data/bench/``.
 
-Benchmarks are a registry, ``BENCHES`` (name -> ``"module:function"``); each function takes ``quick: bool``
+Benchmarks are a registry, ``BENCHES`` (name -> function); each function takes ``quick: bool``
 and returns a JSON-ready dict, which the command saves as ``data/bench/<name>.json`` with the machine's
 description. Add a section by adding one entry. ``--only NAME`` runs one section.
 
@@ -19,7 +19,6 @@ it is heavy, and the fit section and the chapters that read saved results (:func
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import multiprocessing as mp
 import os
@@ -35,10 +34,6 @@ from .laws import PAPER_DISTILLATION, PAPER_SUPERVISED
 from .spec import forward_flops
 
 #: name -> "module:function"; each function takes ``quick`` and returns a JSON-ready dict.
-BENCHES: dict[str, str] = {
-    "train": "distill_scaling.bench:bench_train",
-    "fit": "distill_scaling.bench:bench_fit",
-}
 
 #: (student, teacher) pairs of the train bench: three sizes with a teacher two zoo steps larger, and the
 #: largest zoo sizes (supervised only), where the >= 60%-of-peak target applies.
@@ -356,9 +351,8 @@ def bench_fit(quick: bool = False) -> dict[str, Any]:
 
 
 # -- command line --------------------------------------------------------------------------------------------
-def _resolve(target: str) -> Callable[..., dict[str, Any]]:
-    module, func = target.split(":")
-    return getattr(importlib.import_module(module), func)
+#: Section name -> the function that measures it (``--only NAME`` runs one).
+BENCHES: dict[str, Callable[..., dict[str, Any]]] = {"train": bench_train, "fit": bench_fit}
 
 
 def cli(argv: list[str]) -> int:
@@ -370,18 +364,10 @@ def cli(argv: list[str]) -> int:
     ap.add_argument("--quick", action="store_true", help="a fast, rough pass (checks that the bench works)")
     ap.add_argument("--no-save", action="store_true", help="print only; do not write data/bench/<name>.json")
     args = ap.parse_args(argv)
-    names = args.only or list(BENCHES)
-    status = 0
-    for name in names:
+    for name in args.only or list(BENCHES):
         print(f"== bench {name}")
-        try:
-            _resolve(BENCHES[name])
-        except (ImportError, AttributeError) as exc:
-            print(f"   skipped: {BENCHES[name]} is not available ({exc})")
-            status = status or (1 if args.only else 0)
-            continue
         run_section(name, quick=args.quick, save=not args.no_save)
-    return status
+    return 0
 
 
 def run_section(name: str, quick: bool = False, save: bool = True) -> dict[str, Any]:
@@ -389,7 +375,7 @@ def run_section(name: str, quick: bool = False, save: bool = True) -> dict[str, 
     with ``save``, also write it to ``data/bench/<name>.json``."""
     if name not in BENCHES:
         raise ValueError(f"unknown bench section {name!r}; allowed: {', '.join(BENCHES)}")
-    fn = _resolve(BENCHES[name])
+    fn = BENCHES[name]
     load_before = list(os.getloadavg())
     t0 = time.perf_counter()
     results = fn(quick=quick)

@@ -6,7 +6,6 @@ help, validation and work live beside the code they drive.
 
 from __future__ import annotations
 
-import argparse
 import importlib
 import os
 import sys
@@ -22,7 +21,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "distill_scaling.planner",
         "plan a compute-optimal distillation (teacher, tokens, compute split)",
     ),
-    "fit": ("distill_scaling.fits", "fit a law to the study's runs and store it in data/fits/ (--law ...)"),
+    "fit": (
+        "distill_scaling.fit_command",
+        "fit a law to the study's runs and store it in data/fits/ (--law ...)",
+    ),
     "toys": (
         "distill_scaling.chapters.capacity_gap_toys",
         "train the capacity-gap toy models' runs (chapter 10)",
@@ -36,23 +38,6 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "runs": ("distill_scaling.store", "inspect the run store"),
     "findings": ("distill_scaling.verdicts", "judge the paper's claims on the records: data/findings.json"),
 }
-
-
-class CommandParser(argparse.ArgumentParser):
-    """The argument parser of a command: a bad option raises :class:`InputError`, which :func:`main` prints
-    as one ``error: ...`` line (exit status 2) instead of argparse's usage block."""
-
-    def error(self, message: str):  # argparse's messages name the option and, for choices, what is allowed
-        raise InputError(message)
-
-
-def int_or_text(text: str) -> int | str:
-    """argparse ``type`` of an int option that a parameter specification (:mod:`distill_scaling.notebook`)
-    checks afterwards: the int, or else the text, which that check rejects naming what is allowed."""
-    try:
-        return int(text)
-    except ValueError:
-        return text
 
 
 def usage() -> str:

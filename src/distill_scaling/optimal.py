@@ -29,6 +29,10 @@ optimal; the result says so (``identified = False``) and, as the paper does, rep
 compute-optimal teacher reaching ``L*_T``.
 
 Units: parameters and tokens are raw counts, compute in FLOPs, losses in nats per token.
+
+Why this module is long: the supervised optimum, the four scenarios' solver, the sweeps built on it and the
+paper's SLSQP cross-check share one problem definition and one set of bounds; apart, each would re-derive
+them.
 """
 
 from __future__ import annotations

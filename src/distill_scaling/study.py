@@ -39,6 +39,8 @@ from .spec import (
 #: study started; the paper's 1e-2 was 0.025-0.04 nats worse at both. ``tests/test_study.py`` checks that
 #: the recorded sweep still supports it (within one grid step of the sweep's best common rate).
 STUDY_LR = 0.0215
+#: Training tokens of every run of the learning-rate sweep that chose STUDY_LR (chapter Setup).
+LR_SWEEP_TOKENS = 4_000_000
 
 #: Seeds of the noise block (init seed = data-order seed).
 NOISE_SEEDS = (0, 1, 2)

@@ -29,6 +29,9 @@ other matching element" is unique and the label is a deterministic function of t
 positions). A pilot favoured ``iid``: the paper's students reach 0.5-0.8 accuracy (its Fig. 11), while with
 ``pairs`` a supervised width-256 MLP is already near 100%. In both cases the exact label distribution (the
 Bayes-optimal predictor) is known: :func:`bayes_probs`, :func:`bayes_limits`.
+
+Why this module is long: it holds both toy problems of the paper's App. C (kernel regression and the mapping
+problem) with the small store and training loop of the latter; the chapter and its command use them together.
 """
 
 from __future__ import annotations

@@ -21,8 +21,8 @@ import numpy as np
 import pandas as pd
 
 from .. import paths, plots, toys
-from ..cli import CommandParser
-from ..notebook import Param, ParameterError, Params, chapter_params, validate
+from ..errors import CommandParser
+from ..params import Param, ParameterError, Params, validate, with_profile
 
 CHAPTER = "10_capacity_gap_toys"
 
@@ -599,7 +599,7 @@ def cli(argv: Sequence[str]) -> int:
         "--device", default="cpu", help="'cpu' (default), 'cuda' or 'cuda:N'; records note the device"
     )
     args = parser.parse_args(argv)
-    P = Params(validate(chapter_params(CHAPTER), {"profile": args.profile}))
+    P = Params(validate(with_profile(PARAMS), {"profile": args.profile}))
     try:
         toys.check_device(args.device)
     except ValueError as err:

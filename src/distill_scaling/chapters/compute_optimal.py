@@ -9,6 +9,10 @@ the paper's or ours) as its first argument, so the same page can later be drawn 
 
 The sweeps behind the figures are cached (:func:`distill_scaling.optimal.frontier`), so figures that share a
 sweep solve it once.
+
+Why this module is long: it regenerates about twenty of the paper's figures (Sec. 5.3, App. D.3-D.5) from one
+cached sweep of the solver; the figures share that sweep and its helpers, and splitting them by figure would
+only spread the sweep across files.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from matplotlib.lines import Line2D
 from .. import laws, optimal, plots
 from ..fit_files import COEFFICIENT_SETS, CoefficientSet, load_coefficient_set
 from ..flops import PAPER_N_VOCAB, paper_forward_flops
-from ..notebook import Param
+from ..params import Param
 
 PAPER_STUDENTS = [3e8, 5e8, 1e9, 3e9, 5e9, 1e10, 3e10, 5e10]
 

@@ -7,6 +7,10 @@ runs (one worker: the study uses the other core), repeats the close calls with m
 calibration from the checkpoints and stores it::
 
     python -m distill_scaling practice --profile full
+
+Why this module is long: it holds the chapter's six experiments (mixing, temperature, learning rate,
+truncation, KL direction, calibration), which share one design, one loading of the runs and one set of figure
+conventions.
 """
 
 from __future__ import annotations
@@ -21,8 +25,8 @@ import numpy as np
 import pandas as pd
 
 from .. import plots, practice, store, study
-from ..cli import CommandParser
-from ..notebook import Param, Params, chapter_params, setup
+from ..errors import CommandParser
+from ..params import Param, Params, prepare, validate, with_profile
 from ..practice import Grids, Pair, Row
 from ..spec import MIN_STEPS, RunSpec
 
@@ -1074,7 +1078,7 @@ def numbers(data: PracticeData, P: Params) -> dict[str, str]:
     n["prac_lr_range"] = _f(lr["decade_range"])
     n["prac_study_lr"] = f"{study.STUDY_LR:g}"
     # The Setup chapter's learning-rate sweep fixed STUDY_LR; its parameters say on how many tokens.
-    sweep_tokens = chapter_params("02_setup")["sweep_tokens"].default
+    sweep_tokens = study.LR_SWEEP_TOKENS
     n["prac_setup_lr_tokens"] = f"{sweep_tokens / 1e6:g}M"
     n["prac_lr_low"], n["prac_lr_high"] = f"{min(P.lrs):g}", f"{max(P.lrs):g}"
     for k in (1, 4, 16, 64):
@@ -1157,7 +1161,7 @@ def cli(argv: list[str]) -> int:
     given: dict[str, Any] = {"profile": args.profile}
     if args.teacher_wait_s is not None:
         given["teacher_wait_s"] = args.teacher_wait_s
-    P = setup(CHAPTER, **given)
+    P = prepare(CHAPTER, validate(with_profile(PARAMS), given))
     import torch  # heavy; only training and calibration need it
 
     torch.set_num_threads(1)

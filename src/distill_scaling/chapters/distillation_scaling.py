@@ -8,6 +8,9 @@ sentences. The law fit with its bootstrap is stored in ``data/fits/distillation.
 committed records (``--profile full`` trains the missing runs first) with::
 
     python -m distill_scaling fit --law distillation
+
+Why this module is long: it holds the chapter's three protocols, the distillation law's fit and its figures,
+which share one loading of the study's runs and the chapter's parameters.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from .. import fit, fit_files, fits, plots, runs, spec, store, study, verdicts
 from .. import supervised_study as ss
 from ..laws import PAPER_DISTILLATION, supervised_loss
 from ..model import config_from_name
-from ..notebook import Param, Params
+from ..params import Param, Params
 from ..prose import DISTILLATION_LABELS, law_coefficient_frame, num, styled, unbounded_sentence
 
 CHAPTER = "07_distillation_scaling"

@@ -21,7 +21,7 @@ import pandas as pd
 from .. import corpus, store, study, verdicts
 from ..flops import forward_flops
 from ..model import config_from_name
-from ..notebook import Param
+from ..params import Param
 
 #: The page has no parameters besides ``profile``: it shows ``data/findings.json`` as committed.
 PARAMS: dict[str, Param] = {}

@@ -19,7 +19,7 @@ import pandas as pd
 
 from .. import optimal, planner, plots
 from ..fit_files import COEFFICIENT_SETS, CoefficientSet
-from ..notebook import Param, ParameterError
+from ..params import Param, ParameterError
 from ..planner import Plan
 
 PARAMS: dict[str, Param] = {

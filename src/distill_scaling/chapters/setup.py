@@ -16,9 +16,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from .. import bench, plots, runs, store
-from ..cli import CommandParser, int_or_text
-from ..notebook import Param, Params, chapter_params, validate
+from .. import bench, plots, runs, store, study
+from ..errors import CommandParser, int_or_text
+from ..params import Param, Params, validate, with_profile
 from ..spec import (
     MAX_BATCH_SEQS,
     MAX_EPOCHS,
@@ -55,7 +55,7 @@ PARAMS: dict[str, Param] = {
         "int",
         "training tokens of every sweep run (the batch rule keeps >= 500 steps)",
         min=1024,
-        default=4_000_000,
+        default=study.LR_SWEEP_TOKENS,
         profiles={"smoke": 40 * 8 * 128},
     ),
     "sweep_seed": Param("int", "initialisation and data-order seed of the sweep runs", min=0, default=0),
@@ -379,7 +379,7 @@ def cli(argv: list[str]) -> int:
     given = {"profile": args.profile}
     if args.workers is not None:
         given["workers"] = args.workers
-    P = Params(validate(chapter_params(CHAPTER), given))
+    P = Params(validate(with_profile(PARAMS), given))
     df, missing = sweep_runs(P)
     print(df.to_string(index=False))
     print(best_lr(df).to_string(index=False) if not df.empty else "no runs")

@@ -8,6 +8,9 @@ stored in ``data/fits/supervised.json``; refresh it from the committed records (
 the missing runs first) with::
 
     python -m distill_scaling fit --law supervised
+
+Why this module is long: it holds the chapter's seed-noise, IsoFLOP, M* and law figures and tables, which
+share one loading of the study's supervised runs.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from .. import fit_files, fits, plots, runs, spec, store, study
 from .. import supervised_study as ss
 from ..distillation_study import PAPER_M_MULTIPLES
 from ..laws import PAPER_SUPERVISED, supervised_loss
-from ..notebook import Param, Params
+from ..params import Param, Params
 from ..prose import (
     SUPERVISED_LABELS,
     and_join,

@@ -22,7 +22,7 @@ import pandas as pd
 
 from .. import fit, fit_data, laws, paths, plots, store
 from ..bootstrap import bootstrap, extrapolation_check, interval_growth
-from ..notebook import Param
+from ..params import Param
 from ..prose import DISTILLATION_LABELS, and_join
 
 PARAMS: dict[str, Param] = {

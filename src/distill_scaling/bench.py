@@ -74,7 +74,7 @@ def cpu_name() -> str:
 def machine() -> dict[str, Any]:
     """The machine and code a benchmark ran on: :func:`distill_scaling.store.provenance` (commit, date, torch
     and Python versions, host) plus the CPU, the GPU and the load average."""
-    import torch
+    import torch  # noqa: PLC0415 - torch is heavy: only this path needs it
 
     return store.provenance(
         versions=("torch",),
@@ -107,7 +107,7 @@ def _best_rate(fn: Callable[[], float], seconds: float, repeats: int) -> tuple[f
 def matmul_peak(threads: int, n: int = 1024, seconds: float = 1.0, repeats: int = 3) -> dict[str, float]:
     """fp32 GFLOP/s of an n x n x n matmul on ``threads`` threads (best of ``repeats``): ``wall`` per
     wall-clock second and ``cpu`` per CPU second (per core-second when threads > 1)."""
-    import torch
+    import torch  # noqa: PLC0415 - torch is heavy: only this path needs it
 
     prev = torch.get_num_threads()
     torch.set_num_threads(threads)
@@ -140,10 +140,10 @@ def step_rate(
     """Tokens per wall-clock second and per CPU second of :func:`train.train_step` (the training loop's own
     step) on random tokens; ``compile`` runs the forward passes through ``torch.compile`` as ``train`` does
     for long runs (the compilation happens in the warmup steps, outside the timing)."""
-    import torch
+    import torch  # noqa: PLC0415 - torch is heavy: only this path needs it
 
-    from . import train
-    from .model import Transformer, config_from_name
+    from . import train  # noqa: PLC0415 - imports torch, which only this path needs
+    from .model import Transformer, config_from_name  # noqa: PLC0415 - imports torch, which only this path needs
 
     prev = torch.get_num_threads()
     torch.set_num_threads(threads)
@@ -176,7 +176,7 @@ def step_rate(
 
 
 def _parallel_child(model: str, threads: int, seconds: float, barrier, queue) -> None:
-    import torch
+    import torch  # noqa: PLC0415 - torch is heavy: only this path needs it
 
     torch.set_num_threads(threads)
     step_rate(model, threads=threads, seconds=0.5, repeats=1)  # warm up (imports, allocator)

@@ -271,9 +271,9 @@ def execute_chapter(chapter: Chapter, parameters: Mapping[str, Any]) -> Executio
     The notebook is written to ``book/executed/.partial/`` while it runs and moved into place only when every
     cell succeeded; a failed notebook is kept under ``book/executed/.failed/`` for inspection.
     """
-    import nbformat
-    import papermill
-    from traitlets.config import Config
+    import nbformat  # noqa: PLC0415 - only the book build needs the notebook machinery
+    import papermill  # noqa: PLC0415 - only the book build needs the notebook machinery
+    from traitlets.config import Config  # noqa: PLC0415 - only the book build needs the notebook machinery
 
     executed_dir = chapter.executed.parent
     partial = executed_dir / ".partial" / chapter.executed.name
@@ -429,7 +429,7 @@ def plan(
     return todo
 
 
-def run(
+def run(  # noqa: C901 - the build's steps in order (prepare, execute, build, publish), each with its own failure path
     *,
     profile: str = "default",
     only: Sequence[str] | None = None,

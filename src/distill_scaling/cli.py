@@ -56,6 +56,8 @@ def main(argv: list[str] | None = None) -> int:
     if command not in COMMANDS:
         print(f"error: unknown command {command!r}; allowed: {', '.join(COMMANDS)}", file=sys.stderr)
         return 2
+    # A command's module is imported when it runs: importing all of them costs seconds (torch, matplotlib,
+    # scipy) that a quick command such as `plan` should not pay. tests/test_cli.py imports every one.
     module = importlib.import_module(COMMANDS[command][0])
     try:
         return int(module.cli(rest) or 0)

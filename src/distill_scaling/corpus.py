@@ -922,7 +922,7 @@ def read_provenance(directory: Path | None = None) -> dict:
 
 def size_table(directory: Path | None = None):
     """Documents and bytes per source and split of the committed corpus (a pandas DataFrame, for the book)."""
-    import pandas as pd
+    import pandas as pd  # noqa: PLC0415 - pandas is slow to import: only this path needs it
 
     prov = read_provenance(directory)
     packages = {i["package"]: f"{i['registry']} {i['package']} {i['version']}" for i in prov["inputs"]}

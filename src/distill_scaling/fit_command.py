@@ -47,7 +47,7 @@ def cli(argv: list[str]) -> int:
     supervised_design = ss.study_design()
     design = supervised_design if args.law == "supervised" else ds.study_design()
     if P["profile"] == "full":
-        import torch  # heavy; only training needs it
+        import torch  # noqa: PLC0415 - heavy; only training needs it
 
         torch.set_num_threads(1)
         specs = ss.study_specs() if args.law == "supervised" else ds.study_specs()

@@ -294,7 +294,7 @@ class LawFit:
         return coefficient_table(self.params, self.spec.paper if paper is None else paper)
 
 
-def fit_study_law(
+def fit_study_law(  # noqa: C901 - the paper's procedure in order: fit, bootstrap, high-loss fit, provenance
     law: str,
     runs_table: pd.DataFrame,
     *,

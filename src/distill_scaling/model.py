@@ -168,7 +168,7 @@ def zoo_table(vocab_size: int = 256, n_ctx: int = 128):
     2N + 2 n_layers n_ctx d_model + 2 n_vocab d_model) and flops_fwd_2N, each approximation with its relative
     error against the exact count.
     """
-    import pandas as pd
+    import pandas as pd  # noqa: PLC0415 - pandas is slow to import: only this path needs it
 
     rows = []
     for cfg in zoo(vocab_size=vocab_size, n_ctx=n_ctx):

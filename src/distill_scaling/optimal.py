@@ -580,7 +580,7 @@ class DistillationOptimum:
 
     def to_frame(self):
         """A pandas DataFrame, one row per problem."""
-        import pandas as pd
+        import pandas as pd  # noqa: PLC0415 - pandas is slow to import: only this path needs it
 
         cols = {name: np.ravel(np.asarray(getattr(self, name), float)) for name in self.FIELDS}
         frame = pd.DataFrame(cols)
@@ -763,7 +763,7 @@ def frontier(
 
 @functools.lru_cache(maxsize=32)
 def _frontier_cached(sizes, budgets, scenarios, coefficients, supervised_coefficients, forward_flops):
-    import pandas as pd
+    import pandas as pd  # noqa: PLC0415 - pandas is slow to import: only this path needs it
 
     N, C = np.broadcast_arrays(np.array(sizes)[:, None], np.array(budgets)[None, :])
     sup = optimal_supervised(N, C, coefficients=supervised_coefficients, forward_flops=forward_flops)
@@ -827,7 +827,7 @@ def crossings(
     ``distillation_wins`` (whether distillation is the better choice just above the crossing), ``loss``
     (where the two meet).
     """
-    import pandas as pd
+    import pandas as pd  # noqa: PLC0415 - pandas is slow to import: only this path needs it
 
     kw = dict(
         coefficients=coefficients,
@@ -1013,7 +1013,7 @@ def optimal_distillation_slsqp(
     pairs, D_S starting where the budget allows. Returns the best converged run and how many starts converged.
     Used to cross-check :func:`optimal_distillation`, not by it.
     """
-    from scipy.optimize import minimize
+    from scipy.optimize import minimize  # noqa: PLC0415 - scipy.optimize is slow to import: only this cross-check needs it
 
     dl, dp = check_scenario(scenario)
     N = float(positive_finite("student_params", student_params, "parameters"))

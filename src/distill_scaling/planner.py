@@ -64,7 +64,7 @@ class Plan:
 
     def to_frame(self):
         """The plan as a DataFrame: quantity, value, interval bounds (NaN without samples), unit."""
-        import pandas as pd  # only for this view: the plan command starts faster without it
+        import pandas as pd  # noqa: PLC0415 - only for this view: the plan command starts faster without it
 
         q = self.quantities()
         rows = []

@@ -398,8 +398,8 @@ def token_statistics(model, batches, teacher=None) -> dict[str, np.ndarray]:
     """Per validation token: the model's confidence (max probability) and whether its argmax is the data's
     next token; with a teacher also the teacher's confidence, whether the student's argmax is the teacher's,
     the teacher's probability of the student's argmax, and the student's probability of the teacher's."""
-    import torch
-    import torch.nn.functional as F
+    import torch  # noqa: PLC0415 - torch is heavy: only this path needs it
+    import torch.nn.functional as F  # noqa: PLC0415 - torch is heavy: only this path needs it
 
     out: dict[str, list] = {k: [] for k in ("conf", "correct", "t_conf", "agree", "t_prob_s", "s_prob_t")}
     model.eval()
@@ -446,7 +446,7 @@ def calibration_of(
 ) -> dict[str, Any]:
     """Calibration of a finished run from its checkpoint on the validation tokens (all, or the first
     ``eval_tokens``); against its teacher too when one is given."""
-    from . import train
+    from . import train  # noqa: PLC0415 - imports torch, which only this path needs
 
     batches = train.eval_batches(spec, eval_tokens)
     model = train.load_model(spec)
@@ -459,9 +459,9 @@ def calibration_of(
 def top_p_set_sizes(teacher: RunSpec, ps: Sequence[float] = TOP_PS, eval_tokens: int | None = None) -> dict:
     """Mean and 95th percentile of the number of tokens the top-p set (Eq. 56, as :mod:`losses` builds it)
     keeps per position, for the teacher's distribution on the validation tokens."""
-    import torch
+    import torch  # noqa: PLC0415 - torch is heavy: only this path needs it
 
-    from . import losses, train
+    from . import losses, train  # noqa: PLC0415 - imports torch, which only this path needs
 
     model = train.load_model(teacher)
     model.eval()
@@ -505,7 +505,7 @@ def compute_calibration(
 ) -> dict[str, Any]:
     """Measure the calibration of every teacher and every student in ``specs`` that has a checkpoint (and is
     not stored yet), the top-p set sizes of every teacher, and write them to ``path``; return the contents."""
-    from . import train  # imports torch: this module's designs and tables do not need it
+    from . import train  # noqa: PLC0415 - imports torch: this module's designs and tables do not need it
 
     path = Path(path or calibration_path())
     data = load_calibration(path)
@@ -544,7 +544,7 @@ def storage_per_token(kept: float, vocab: int, value_bytes: int = 4) -> float:
 # -- training ------------------------------------------------------------------------------------------------
 def ready(spec: RunSpec, runs_dir: Path | None = None) -> bool:
     """Whether a spec can train now: supervised, or its teacher is recorded and has its final weights."""
-    from . import train  # lazily: see compute_calibration
+    from . import train  # noqa: PLC0415 - see compute_calibration
 
     return spec.teacher is None or (
         store.get(spec.teacher, runs_dir) is not None and train.checkpoint_exists(spec.teacher)

@@ -60,7 +60,7 @@ def run(
     the teacher's record). ``need_weights``: also train a recorded run whose checkpoint is gone (a teacher),
     keeping its record.
     """
-    from . import train as train_mod
+    from . import train as train_mod  # noqa: PLC0415 - imports torch, which only this path needs
 
     with store.run_lock(spec.key):
         rec = store.read_record(spec.key, runs_dir)
@@ -84,7 +84,7 @@ def default_workers() -> tuple[int, int]:
     """(workers, threads per worker) that gave the most total tokens/s when measured (``bench``): on the
     2-core CPU box, two 1-thread processes beat one 2-thread process by 12-21%; on a GPU, one worker."""
     try:
-        import torch
+        import torch  # noqa: PLC0415 - torch is heavy: only this path needs it
 
         if torch.cuda.is_available():
             return 1, max(1, (os.cpu_count() or 1))
@@ -113,7 +113,7 @@ def plan(specs: Sequence[RunSpec], runs_dir: Path | None = None) -> Plan:
     A teacher's spec is found among ``specs`` and the teachers they carry (``teacher_spec``), else in the
     teacher's record; a teacher that is in neither is a :class:`SpecError` before any work.
     """
-    from . import train as train_mod
+    from . import train as train_mod  # noqa: PLC0415 - imports torch, which only this path needs
 
     p = Plan()
     given: dict[str, RunSpec] = {}
@@ -206,7 +206,7 @@ def ensure(
 
 
 def _bar(total: float, n: int, progress: bool):
-    from tqdm import tqdm
+    from tqdm import tqdm  # noqa: PLC0415 - only a progress bar needs it
 
     return tqdm(
         total=total,
@@ -221,7 +221,7 @@ def _bar(total: float, n: int, progress: bool):
 
 def _run_inline(p: Plan, workers: int, threads: int, progress: bool, runs_dir: Path, address, train_kwargs):
     """One worker: train the runs one after another in this process (no pool to start)."""
-    import torch
+    import torch  # noqa: PLC0415 - torch is heavy: only this path needs it
 
     failures: dict[str, str] = {}
     frac: dict[str, float] = {}
@@ -300,7 +300,7 @@ def _init_worker(threads: int, queue, parent_pid: int | None = None) -> None:
     if parent_pid is not None:
         _exit_with_parent(parent_pid)
     os.environ["OMP_NUM_THREADS"] = str(threads)
-    import torch
+    import torch  # noqa: PLC0415 - torch is heavy: only this path needs it
 
     torch.set_num_threads(threads)
     try:
@@ -460,7 +460,7 @@ def _dask_task(
     ``_dep`` (the teacher's task) only orders the work. The teacher's weights come from the checkpoint cache,
     which a LocalCluster shares; a worker on another machine retrains the teacher deterministically.
     """
-    import torch
+    import torch  # noqa: PLC0415 - torch is heavy: only this path needs it
 
     torch.set_num_threads(threads)
     return run(
@@ -475,7 +475,7 @@ def _dask_task(
 
 
 def _run_dask(p: Plan, workers: int, threads: int, progress: bool, runs_dir: Path, address, train_kwargs):
-    from distributed import Client, LocalCluster, as_completed
+    from distributed import Client, LocalCluster, as_completed  # noqa: PLC0415 - Dask is optional: only its backend needs it
 
     cluster = None
     if address is None:

@@ -229,7 +229,7 @@ def load_records(runs_dir: Path | None = None, *, curves: bool = False, strict: 
     curve (a dict) in a ``curve`` column. Corrupt records are skipped with a warning (see
     :func:`iter_records`)."""
     # pandas takes a second to import; the executor's workers use this module without it.
-    import pandas as pd
+    import pandas as pd  # noqa: PLC0415 - pandas is slow to import: only this path needs it
 
     rows = []
     for rec in iter_records(runs_dir, strict=strict):
@@ -336,7 +336,7 @@ def cli(argv: list[str]) -> int:
                 file=sys.stderr,
             )
             return 2
-        import pandas as pd  # lazily: see load_records
+        import pandas as pd  # noqa: PLC0415 - see load_records
 
         with pd.option_context("display.max_rows", None, "display.width", 160):
             print(df.sort_values(args.sort)[cols].to_string(index=False))

@@ -480,7 +480,7 @@ def _check_executor(device: str | None, backend: str, address: str | None) -> st
     if device is not None and device not in DEVICES:
         return f"--device {device!r} is invalid; allowed: {', '.join(DEVICES)}"
     if device == "cuda":
-        import torch
+        import torch  # noqa: PLC0415 - torch is heavy: only this path needs it
 
         if not torch.cuda.is_available():
             return "--device cuda: no CUDA device here (torch.cuda.is_available() is False); use cpu"
@@ -491,7 +491,7 @@ def _check_executor(device: str | None, backend: str, address: str | None) -> st
     return ""
 
 
-def cli(argv: list[str]) -> int:
+def cli(argv: list[str]) -> int:  # noqa: C901 - one check per option before any work, each with its one-line error
     parser = argparse.ArgumentParser(
         prog="python -m distill_scaling study", description=__doc__.split("\n")[0]
     )

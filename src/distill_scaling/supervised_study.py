@@ -555,7 +555,7 @@ def _profile_optimum(profile: pd.DataFrame, loss: np.ndarray, n_points: int) -> 
     return pm, d
 
 
-def compute_optimal(
+def compute_optimal(  # noqa: C901 - the IsoFLOP optima and their bootstrap, with the cases of too few runs spelled out
     runs: pd.DataFrame,
     *,
     noise: float | None = None,

@@ -192,7 +192,7 @@ def _check_problem(num_classes: int, context: str) -> None:
 
 def _torch():
     # torch is imported lazily so that the kernel-regression half (and the inventory tests) stay light.
-    import torch
+    import torch  # noqa: PLC0415 - torch is heavy: only this path needs it
 
     return torch
 
@@ -438,7 +438,7 @@ def evaluate(model: Any, batch: MappingBatch, teacher_logits: Any = None) -> dic
         acc = batch.probs.gather(1, pred[:, None]).mean()
         out = {"cross_entropy": float(ce), "accuracy": float(acc)}
         if teacher_logits is not None:
-            from . import losses
+            from . import losses  # noqa: PLC0415 - imports torch, which only this path needs
 
             out["kl_to_teacher"] = float(losses.kl_divergence(teacher_logits, logits))
     return out
@@ -460,7 +460,7 @@ def _streams(run: MLPRun) -> tuple[int, Any]:
 def _loss_fn(run: MLPRun) -> Callable[[Any, Any, MappingBatch], Any]:
     """The training loss of ``run``, from the training core: cross-entropy on the sampled labels, or pure
     distillation (forward KL to the teacher, the paper's setting; no z-loss, which App. C.2 does not use)."""
-    from . import losses
+    from . import losses  # noqa: PLC0415 - imports torch, which only this path needs
 
     if run.teacher == "labels":
         return lambda logits, _teacher, batch: losses.next_token_loss(logits, batch.y)
@@ -736,7 +736,7 @@ def _checkpoint(run: MLPRun, directory: Path | None) -> Path | None:
     return None if directory is None else directory / f"mapping-{run.key()}.pt"
 
 
-def ensure(
+def ensure(  # noqa: C901 - resume, lock, train and record in one loop, so that an interrupted grid resumes
     experiment: MappingExperiment | Sequence[MLPRun],
     store: ResultStore,
     *,
@@ -767,7 +767,7 @@ def ensure(
     needed_teachers = {r.teacher.key(): r.teacher for r in missing if isinstance(r.teacher, MLPRun)}
     bar = None
     if missing and progress:
-        from tqdm.auto import tqdm
+        from tqdm.auto import tqdm  # noqa: PLC0415 - only a progress bar needs it
 
         total_steps = sum(r.total_steps for r in missing)
         total_steps += sum(t.total_steps for t in needed_teachers.values() if t.key() in store)
@@ -827,7 +827,7 @@ def ensure(
 def records_frame(records: Iterable[dict[str, Any]]):
     """One row per record: kind, width, seed, steps, teacher (kind, width, steps), metrics, wall time and
     the device it trained on."""
-    import pandas as pd
+    import pandas as pd  # noqa: PLC0415 - pandas is slow to import: only this path needs it
 
     rows = []
     for r in records:
@@ -868,7 +868,7 @@ def quantile_summary(
         parts[(metric, f"q{round(100 * quantiles[0])}")] = grouped[metric].quantile(quantiles[0])
         parts[(metric, f"q{round(100 * quantiles[1])}")] = grouped[metric].quantile(quantiles[1])
     parts[("seeds", "n")] = grouped["seed"].nunique()
-    import pandas as pd
+    import pandas as pd  # noqa: PLC0415 - pandas is slow to import: only this path needs it
 
     return pd.DataFrame(parts)
 

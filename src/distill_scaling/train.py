@@ -204,7 +204,7 @@ def compiled_module(module: torch.nn.Module | None) -> torch.nn.Module | None:
     ``module``); evaluation keeps the eager module, whose batch shapes differ."""
     if module is None:
         return None
-    import torch._inductor.config as inductor_config
+    import torch._inductor.config as inductor_config  # noqa: PLC0415 - torch is heavy: only this path needs it
 
     # Compile in this process: a pool of compiler processes would crowd a small shared machine.
     inductor_config.compile_threads = 1
@@ -306,7 +306,7 @@ def _load_teacher(
     return teacher
 
 
-def train(
+def train(  # noqa: C901 - the training loop reads top to bottom (resume, schedule, steps, evaluation, checkpoint), as in nanoGPT
     spec: RunSpec,
     *,
     teacher_spec: RunSpec | None = None,

@@ -33,6 +33,7 @@ import pandas as pd
 from scipy import stats
 
 from . import fit_files, fits, laws, paths, planner, store, study
+from .flops import paper_forward_flops
 from .optimal import compute_range, optimal_distillation, optimal_supervised, stack_coefficients
 from .spec import forward_flops, model_config
 
@@ -521,8 +522,6 @@ OUR_BOUNDS = (1e3, 1e12)
 def our_forward_flops(n: Any) -> np.ndarray:
     """Forward FLOPs per token of our zoo's shape (d/L = 16, context 128, 256 bytes; within 2% of the exact
     count of every zoo model), as a function of N for the solver."""
-    from .flops import paper_forward_flops
-
     return paper_forward_flops(n, n_ctx=128, n_vocab=256, aspect_ratio=16)
 
 
@@ -625,7 +624,7 @@ def _inside(ranges, law: str, what: str, value: float) -> bool:
 
 def _practice(records: pd.DataFrame) -> tuple[pd.DataFrame, float]:
     """The practice design joined with the records, and the seed noise of its base run (3 seeds)."""
-    from . import practice
+    from . import practice  # noqa: PLC0415 - imports torch through train, which only this path needs
 
     rows = practice.design(
         practice.study_pairs(), calibration_student="L2-d32", teachers=practice.calibration_teachers()
@@ -707,7 +706,7 @@ def _calibration(res: pd.DataFrame) -> Finding:
     """ECE against the data of students trained on the teacher's top-1 token against students trained on its
     full distribution, paired by teacher (fractions). The paper: positive (top-1 students are overconfident,
     logit students calibrated)."""
-    from . import practice
+    from . import practice  # noqa: PLC0415 - imports torch through train, which only this path needs
 
     try:
         models = practice.load_calibration().get("models", {})

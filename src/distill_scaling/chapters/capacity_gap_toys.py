@@ -613,7 +613,7 @@ def cli(argv: Sequence[str]) -> int:
             seeds = None
         if not seeds or any(s not in allowed for s in seeds):
             parser.error(f"--seeds must be comma-separated ints from {allowed}; got {args.seeds!r}")
-    import torch  # heavy; only training needs it
+    import torch  # noqa: PLC0415 - heavy; only training needs it
 
     torch.set_num_threads(1)
     P.scratch = args.profile == "smoke"

@@ -916,7 +916,7 @@ def _smallest_ok(data: PracticeData, experiment: str, values: list[float], ref: 
     return float("nan")
 
 
-def recommendations(data: PracticeData) -> dict[str, str]:
+def recommendations(data: PracticeData) -> dict[str, str]:  # noqa: C901 - one branch per experiment of the chapter, each a short rule
     """The practitioner's advice of each section, decided by our measurements ('pending' without them)."""
     vocab = data.pairs[PRIMARY].teacher.config.vocab_size
     v = verdicts(data).set_index("experiment")["agree?"]
@@ -1162,7 +1162,7 @@ def cli(argv: list[str]) -> int:
     if args.teacher_wait_s is not None:
         given["teacher_wait_s"] = args.teacher_wait_s
     P = prepare(CHAPTER, validate(with_profile(PARAMS), given))
-    import torch  # heavy; only training and calibration need it
+    import torch  # noqa: PLC0415 - heavy; only training and calibration need it
 
     torch.set_num_threads(1)
     if not args.no_train and P.profile != "default":

@@ -125,7 +125,7 @@ def hyperparameter_table(example_tokens: Sequence[int] = (1_000_000, 4_000_000, 
 def mup_table(models: Sequence[str]) -> pd.DataFrame:
     """muP (simple) per model: the learning-rate multipliers of the three parameter groups, init stds and
     the output multiplier."""
-    from ..model import Transformer, config_from_name, param_groups  # imports torch (heavy): only here
+    from ..model import Transformer, config_from_name, param_groups  # noqa: PLC0415 - imports torch (heavy): only here
 
     rows = []
     for name in models:

@@ -382,7 +382,7 @@ def paired_frame(pairs: pd.DataFrame) -> pd.DataFrame:
 
 def _neighbour(model: str, step: int) -> str | None:
     """The next smaller (step=-1) or larger (step=+1) model of the zoo, or None."""
-    from ..model import zoo  # model imports torch (heavy); the page needs it for the edge notes only
+    from ..model import zoo  # noqa: PLC0415 - model imports torch (heavy); the page needs it for the edge notes only
 
     names = [c.name for c in zoo()]
     i = names.index(model) + step if model in names else -1

@@ -9,7 +9,7 @@ The modules a researcher uses, in the order data flows through them (README, "Ar
 - :mod:`~distill_scaling.train`: ``train(spec)`` trains one run (a distillation run gets its teacher's spec).
 - :mod:`~distill_scaling.store`: the run records in ``data/runs/`` (``load_records()`` as a table).
 - :mod:`~distill_scaling.runs`: ``ensure(specs)`` trains whatever records are missing, in parallel.
-- :mod:`~distill_scaling.study`: the study's run designs, block by block (``python -m distill_scaling study``).
+- :mod:`~distill_scaling.study`: the study's run designs by block (``python -m distill_scaling study``).
 - :mod:`~distill_scaling.laws`: the paper's supervised and distillation laws and its coefficients.
 - :mod:`~distill_scaling.fit`, :mod:`~distill_scaling.bootstrap`: the paper's fitting procedure and its
   bootstrap intervals.

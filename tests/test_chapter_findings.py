@@ -7,7 +7,7 @@ import math
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from distill_scaling import verdicts
+from distill_scaling import comparisons, verdicts
 from distill_scaling.chapters import findings as ch
 
 
@@ -28,7 +28,7 @@ def test_every_claim_has_every_glued_key_even_when_not_tested():
     assert numbers["capacity_gap_verdict"] == "not tested" and math.isnan(numbers["capacity_gap_effect"])
     keys = {k for k in ch.glued_numbers(found) if k.startswith("capacity_gap_")}
     assert keys == {k for k in numbers if k.startswith("capacity_gap_")}
-    assert sum(numbers[f"n_{v.replace(' ', '_')}"] for v in verdicts.VERDICTS) == len(partial)
+    assert sum(numbers[f"n_{v.replace(' ', '_')}"] for v in comparisons.VERDICTS) == len(partial)
 
 
 def test_effects_figure_draws_the_claims_in_nats():

@@ -15,7 +15,7 @@ from .errors import InputError
 #: command -> (module, one-line description)
 COMMANDS: dict[str, tuple[str, str]] = {
     "book": ("distill_scaling.book", "execute the chapters through papermill and build the website"),
-    "corpus": ("distill_scaling.corpus", "build or verify the committed text corpus"),
+    "corpus": ("distill_scaling.corpus_build", "build or verify the committed text corpus"),
     "study": ("distill_scaling.study", "train whatever run records of the study are missing"),
     "plan": (
         "distill_scaling.planner",

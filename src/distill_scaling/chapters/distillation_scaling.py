@@ -27,8 +27,8 @@ import seaborn as sns
 from matplotlib.lines import Line2D
 from matplotlib.ticker import NullFormatter, NullLocator
 
+from .. import comparisons, fit, fit_files, fits, plots, runs, spec, store, study
 from .. import distillation_study as ds
-from .. import fit, fit_files, fits, plots, runs, spec, store, study, verdicts
 from .. import supervised_study as ss
 from ..laws import PAPER_DISTILLATION, supervised_loss
 from ..model import config_from_name
@@ -354,7 +354,7 @@ def noise_sentence(noise: ss.NoiseSummary, res: ds.Resolution, loss: float, reco
         )
     need = {"model", "n_params", "split", "tokens", "teacher", "seed", "lr", "val_loss"}
     per = (
-        verdicts.seed_noise(verdicts.study_records(records))
+        comparisons.seed_noise(comparisons.study_records(records))
         if not records.empty and need <= set(records.columns)
         else pd.DataFrame(columns=["model", "n_params", "kind", "sd", "dof", "configs"])
     )

@@ -18,7 +18,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from .. import corpus, store, study, verdicts
+from .. import comparisons, corpus, store, study, verdicts
 from ..flops import forward_flops
 from ..model import config_from_name
 from ..params import Param
@@ -96,7 +96,7 @@ def _title(page: str) -> str:
 
 def counts(findings: pd.DataFrame) -> dict[str, int]:
     """How many claims have each verdict."""
-    return {v: int((findings["verdict"] == v).sum()) for v in verdicts.VERDICTS}
+    return {v: int((findings["verdict"] == v).sum()) for v in comparisons.VERDICTS}
 
 
 def fig_effects(findings: pd.DataFrame):
@@ -198,8 +198,8 @@ def glued_numbers(findings: pd.DataFrame) -> dict[str, str | float | int]:
     for v, n in counts(findings).items():
         out[f"n_{v.replace(' ', '_')}"] = n
     out["n_claims"] = len(findings)
-    out["level"] = 100 * verdicts.LEVEL
-    out["null_margin"] = 100 * verdicts.NULL_MARGIN
+    out["level"] = 100 * comparisons.LEVEL
+    out["null_margin"] = 100 * comparisons.NULL_MARGIN
     return out
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 import types
 from pathlib import Path
 
@@ -122,7 +121,7 @@ def fake_chapter(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> book.Chapte
         "n": params.Param("int", "how many", min=1, max=10, profiles={"smoke": 1, "default": 5, "full": 10}),
         "fail": params.Param("bool", "raise an error in the notebook", default=False),
     }
-    monkeypatch.setitem(sys.modules, "distill_scaling.chapters.fake", module)
+    monkeypatch.setitem(notebook.CHAPTERS, "fake", module)
     source = tmp_path / "notebooks" / "98_fake.ipynb"
     source.parent.mkdir()
     _write_notebook(source)

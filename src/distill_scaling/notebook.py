@@ -60,7 +60,11 @@ def chapter_module(chapter: str) -> ModuleType:
     """The module of a chapter given its notebook's name (``"01_laws_as_published"``) or its slug."""
     slug = chapter.split("_", 1)[1] if chapter[:2].isdigit() else chapter
     if slug not in CHAPTERS:
-        raise ParameterError(f"unknown chapter {chapter!r}; allowed: {', '.join(CHAPTERS)}")
+        raise ParameterError(
+            f"chapter {chapter!r} has no parameter specification: expected PARAMS in "
+            f"src/distill_scaling/chapters/{slug}.py, listed in notebook.CHAPTERS; "
+            f"allowed: {', '.join(CHAPTERS)}"
+        )
     return CHAPTERS[slug]
 
 

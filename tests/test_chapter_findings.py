@@ -90,3 +90,8 @@ def test_threats_numbers_read_scale_span_seeds_and_noise_from_the_records():
     assert numbers["params_max"] == 201408 and numbers["compute_decades"] == 2.0
     assert numbers["seeds_max"] == 3 and numbers["configs_seeded"] == 4
     assert math.isclose(numbers["noise_max"] / numbers["noise_min"], 5.0, rel_tol=1e-9)
+
+
+def test_threats_numbers_of_no_records_are_unknown_not_an_error():
+    numbers = ch.threats_numbers(pd.DataFrame())
+    assert math.isnan(numbers["params_max"]) and numbers["seeds_max"] == 0

@@ -178,6 +178,16 @@ def threats_numbers(records: pd.DataFrame) -> dict[str, float | int | str]:
     configuration and the range of seed noise over model sizes and kinds of run
     (:func:`comparisons.seed_noise`, estimates of at least ``MIN_NOISE_DOF`` degrees of freedom)."""
     rec = records[records["lr"] == study.STUDY_LR] if not records.empty else records
+    if rec.empty:  # no study run recorded (the smoke profile): every size unknown
+        names = ("params_max", "params_gap", "compute_decades", "noise_min", "noise_max", "noise_ratio")
+        return {
+            **dict.fromkeys(names, math.nan),
+            "paper_params_min": PAPER_SMALLEST_PARAMS,
+            "vocab_ours": OUR_VOCABULARY,
+            "vocab_paper": PAPER_VOCABULARY,
+            "seeds_max": 0,
+            "configs_seeded": 0,
+        }
     out: dict[str, float | int | str] = {
         "params_max": float(rec["n_params"].max()) if len(rec) else math.nan,
         "paper_params_min": PAPER_SMALLEST_PARAMS,

@@ -69,3 +69,21 @@ def test_fit_speed_table_and_sentences_judge_the_budgets():
     assert "not measured" in chapter.speed_numbers(None)["fit"]
     assert chapter.speed_numbers(None)["when"].startswith("No fit benchmark is saved yet")
     assert words["when"].startswith("Measured on 2026-11-28, with a load average of 3.0")
+
+
+def test_a_saved_section_carries_the_machine_and_its_provenance(tmp_path, monkeypatch):
+    import json
+
+    import numpy as np
+
+    monkeypatch.setenv("DS_DATA_DIR", str(tmp_path))
+    monkeypatch.setitem(bench.BENCHES, "fake", lambda quick: {"rate": np.float64(2.5), "quick": quick})
+    record = bench.run_section("fake", quick=True)
+    saved = json.loads((tmp_path / "bench" / "fake.json").read_text())
+    assert saved == json.loads(json.dumps(record, default=str)) and saved["results"] == {
+        "rate": 2.5,
+        "quick": True,
+    }
+    machine = saved["machine"]
+    assert saved["date"] == machine["date"] and machine["git_commit"] and machine["torch_version"]
+    assert {"cpu", "cpu_count", "cuda", "host", "loadavg", "loadavg_before"} <= set(machine)

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import sys
 import types
 from pathlib import Path
 
 import nbformat
 import pytest
 
-from distill_scaling import book, notebook, paths
+from distill_scaling import book, notebook, params, paths
 
 # --- the table of contents -------------------------------------------------------------------------------
 
@@ -80,28 +79,28 @@ def test_params_file_reads_scientific_floats_and_lists(tmp_path: Path):
 
 
 def test_params_file_errors_name_the_file(tmp_path: Path):
-    with pytest.raises(notebook.ParameterError, match="does not exist"):
+    with pytest.raises(params.ParameterError, match="does not exist"):
         book.load_params_file(tmp_path / "nope.yaml")
     bad = tmp_path / "list.yaml"
     bad.write_text("- 1\n- 2\n")
-    with pytest.raises(notebook.ParameterError, match="one mapping"):
+    with pytest.raises(params.ParameterError, match="one mapping"):
         book.load_params_file(bad)
 
 
 @pytest.mark.parametrize("text", ["[1e8, ", "{a: [1", "[1, 2]]"])
 def test_malformed_list_value_names_the_parameter(text):
-    with pytest.raises(notebook.ParameterError, match=r"parameter 'students': .* not a valid JSON/YAML"):
+    with pytest.raises(params.ParameterError, match=r"parameter 'students': .* not a valid JSON/YAML"):
         book.parse_value(text, "students")
 
 
 def test_malformed_params_file_names_the_file(tmp_path: Path, capsys):
     bad = tmp_path / "bad.yaml"
     bad.write_text("students: [1e8,\ncompute: 3\n")
-    with pytest.raises(notebook.ParameterError, match=r"parameters file '.*bad.yaml' is not valid YAML"):
+    with pytest.raises(params.ParameterError, match=r"parameters file '.*bad.yaml' is not valid YAML"):
         book.load_params_file(bad)
     binary = tmp_path / "binary.yaml"
     binary.write_bytes(b"\xff\xfe\x00")
-    with pytest.raises(notebook.ParameterError, match="not UTF-8"):
+    with pytest.raises(params.ParameterError, match="not UTF-8"):
         book.load_params_file(binary)
     assert book.cli(["--only", "01_laws_as_published", "-f", str(bad)]) == 2
     err = capsys.readouterr().err.strip()
@@ -119,12 +118,10 @@ def fake_chapter(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> book.Chapte
     """Chapter ``98_fake``: parameters ``n`` (int in [1, 10]) and ``fail``, a source, no executed page."""
     module = types.ModuleType("distill_scaling.chapters.fake")
     module.PARAMS = {
-        "n": notebook.Param(
-            "int", "how many", min=1, max=10, profiles={"smoke": 1, "default": 5, "full": 10}
-        ),
-        "fail": notebook.Param("bool", "raise an error in the notebook", default=False),
+        "n": params.Param("int", "how many", min=1, max=10, profiles={"smoke": 1, "default": 5, "full": 10}),
+        "fail": params.Param("bool", "raise an error in the notebook", default=False),
     }
-    monkeypatch.setitem(sys.modules, "distill_scaling.chapters.fake", module)
+    monkeypatch.setitem(notebook.CHAPTERS, "fake", module)
     source = tmp_path / "notebooks" / "98_fake.ipynb"
     source.parent.mkdir()
     _write_notebook(source)
@@ -149,19 +146,17 @@ def _write_notebook(path: Path) -> None:
 def test_check_params_validates_against_the_chapter(fake_chapter):
     assert book.check_params("98_fake", {"profile": "smoke"}) == {"profile": "smoke", "n": 1, "fail": False}
     assert book.check_params("98_fake", {"profile": "default", "n": 7})["n"] == 7
-    with pytest.raises(notebook.ParameterError, match=r"'n' = 11 is out of range; allowed: int in \[1, 10\]"):
+    with pytest.raises(params.ParameterError, match=r"'n' = 11 is out of range; allowed: int in \[1, 10\]"):
         book.check_params("98_fake", {"profile": "default", "n": 11})
-    with pytest.raises(
-        notebook.ParameterError, match="unknown parameter 'm'; allowed parameters: profile, n"
-    ):
+    with pytest.raises(params.ParameterError, match="unknown parameter 'm'; allowed parameters: profile, n"):
         book.check_params("98_fake", {"m": 1})
-    with pytest.raises(notebook.ParameterError, match="'profile' = 'fast' is not allowed"):
+    with pytest.raises(params.ParameterError, match="'profile' = 'fast' is not allowed"):
         book.check_params("98_fake", {"profile": "fast"})
 
 
 def test_chapter_without_specification_is_a_clear_error():
     with pytest.raises(
-        notebook.ParameterError, match="expected PARAMS in src/distill_scaling/chapters/nothing.py"
+        params.ParameterError, match="expected PARAMS in src/distill_scaling/chapters/nothing.py"
     ):
         book.check_params("97_nothing", {"profile": "default"})
 
@@ -279,10 +274,8 @@ def test_toc_is_valid_for_jupyter_book():
 
 def test_plan_page_rejects_a_budget_the_planner_rejects_before_it_runs():
     """The page's parameters pass the planner's own budget rule in the first cell (and before the build)."""
-    with pytest.raises(
-        notebook.ParameterError, match=r"parameter 'compute' = 1e\+12 is out of range.*allowed"
-    ):
+    with pytest.raises(params.ParameterError, match=r"parameter 'compute' = 1e\+12 is out of range.*allowed"):
         book.check_params("05_plan", {"profile": "default", "compute": 1e12})
-    with pytest.raises(notebook.ParameterError, match="'compute'"):
+    with pytest.raises(params.ParameterError, match="'compute'"):
         notebook.setup("05_plan", compute=1e12)
     assert book.check_params("05_plan", {"profile": "default", "compute": 1e21})["compute"] == 1e21

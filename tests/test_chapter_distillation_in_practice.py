@@ -13,7 +13,8 @@ import pytest
 
 from distill_scaling import practice as pr
 from distill_scaling.chapters import distillation_in_practice as ch
-from distill_scaling.notebook import ParameterError, Params, chapter_params, validate
+from distill_scaling.notebook import chapter_params
+from distill_scaling.params import ParameterError, Params, validate
 
 
 @pytest.fixture(scope="module")

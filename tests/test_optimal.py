@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from distill_scaling import laws, optimal, planner
+from distill_scaling import fit_files, laws, optimal, planner
 from distill_scaling.chapters import compute_optimal as ch
 from distill_scaling.flops import distillation_flops, paper_forward_flops
 from distill_scaling.laws import PAPER_DISTILLATION as DIST
@@ -323,7 +323,7 @@ def test_regime_change_is_a_swap_between_two_local_optima():
 
 @pytest.fixture(scope="module")
 def paper():
-    return planner.load_coefficient_set("paper")
+    return fit_files.load_coefficient_set("paper")
 
 
 @pytest.mark.slow
@@ -432,38 +432,40 @@ def _jittered(n, seed=0, scale=0.01):
 
 def test_coefficient_file_round_trip(tmp_path):
     sup, dist = _jittered(4)
-    path = planner.write_coefficient_set(
+    path = fit_files.write_coefficient_set(
         tmp_path / "fits" / "ours.json", SUP, DIST, supervised_samples=sup, distillation_samples=dist
     )
-    cs = planner.load_coefficient_set(path)
+    cs = fit_files.load_coefficient_set(path)
     assert cs.supervised == SUP and cs.distillation == DIST and cs.n_samples == 4
     assert cs.supervised_samples[2] == sup[2] and cs.distillation_samples[3] == dist[3]
-    assert json.loads(path.read_text())["format"] == planner.FIT_FORMAT
+    assert json.loads(path.read_text())["format"] == fit_files.FIT_FORMAT
 
 
 def test_ours_reads_data_fits_and_says_when_it_is_missing(tmp_path, monkeypatch):
     monkeypatch.setenv("DS_DATA_DIR", str(tmp_path))
     with pytest.raises(ValueError, match=r"ours.*fits.*ours\.json.*'paper'"):
-        planner.load_coefficient_set("ours")
-    planner.write_coefficient_set(tmp_path / "fits" / "ours.json", SUP, DIST)
-    assert planner.load_coefficient_set("ours").n_samples == 0
+        fit_files.load_coefficient_set("ours")
+    fit_files.write_coefficient_set(tmp_path / "fits" / "ours.json", SUP, DIST)
+    assert fit_files.load_coefficient_set("ours").n_samples == 0
     with pytest.raises(ValueError, match="coefficients must be one of"):
-        planner.load_coefficient_set("theirs")
+        fit_files.load_coefficient_set("theirs")
 
 
 def test_bad_coefficient_files_are_rejected(tmp_path):
     path = tmp_path / "x.json"
     path.write_text(json.dumps({"format": "something-else"}))
     with pytest.raises(ValueError, match="format"):
-        planner.load_coefficient_set(path)
+        fit_files.load_coefficient_set(path)
     sup, dist = _jittered(3)
     with pytest.raises(ValueError, match="same length"):
-        planner.write_coefficient_set(path, SUP, DIST, supervised_samples=sup, distillation_samples=dist[:2])
+        fit_files.write_coefficient_set(
+            path, SUP, DIST, supervised_samples=sup, distillation_samples=dist[:2]
+        )
 
 
 def test_plan_propagates_samples_into_intervals(tmp_path):
     sup, dist = _jittered(12, seed=1)
-    path = planner.write_coefficient_set(
+    path = fit_files.write_coefficient_set(
         tmp_path / "s.json", SUP, DIST, supervised_samples=sup, distillation_samples=dist
     )
     p = planner.plan(1e9, 1e22, "teacher-pretraining+inference", path, level=0.8)
@@ -482,7 +484,7 @@ def test_plan_propagates_samples_into_intervals(tmp_path):
 
 
 def test_plan_with_samples_equal_to_the_point_has_zero_width_intervals(tmp_path):
-    path = planner.write_coefficient_set(
+    path = fit_files.write_coefficient_set(
         tmp_path / "same.json", SUP, DIST, supervised_samples=[SUP] * 5, distillation_samples=[DIST] * 5
     )
     p = planner.plan(1e9, 1e22, "teacher-inference", path)
@@ -493,7 +495,7 @@ def test_plan_with_samples_equal_to_the_point_has_zero_width_intervals(tmp_path)
 
 def test_plan_cli_prints_a_table(capsys):
     assert (
-        optimal.cli(["--student-params", "1e9", "--compute", "1e22", "--scenario", "teacher-inference"]) == 0
+        planner.cli(["--student-params", "1e9", "--compute", "1e22", "--scenario", "teacher-inference"]) == 0
     )
     out = capsys.readouterr().out
     expected = optimal.optimal_distillation(1e9, 1e22, "teacher-inference")
@@ -512,7 +514,7 @@ def test_plan_cli_prints_a_table(capsys):
 
 def test_plan_cli_json(capsys):
     args = ["--student-params", "3e9", "--compute", "1e23", "--scenario", "teacher-pretraining+inference"]
-    assert optimal.cli([*args, "--json"]) == 0
+    assert planner.cli([*args, "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
     expected = optimal.optimal_distillation(3e9, 1e23, "teacher-pretraining+inference")
     assert doc["quantities"]["student_loss"] == pytest.approx(expected.student_loss, abs=1e-12)
@@ -545,7 +547,7 @@ def test_plan_cli_json(capsys):
     ],
 )
 def test_plan_cli_bad_input(capsys, args, needle):
-    assert optimal.cli(args) == 2
+    assert planner.cli(args) == 2
     assert needle in capsys.readouterr().err
 
 
@@ -561,7 +563,7 @@ def test_plan_cli_ours_without_fits(capsys, tmp_path, monkeypatch):
         "--coefficients",
         "ours",
     ]
-    assert optimal.cli(args) == 2
+    assert planner.cli(args) == 2
     err = capsys.readouterr().err
     assert "ours.json" in err and "'paper'" in err
 
@@ -580,7 +582,7 @@ def test_python_m_distill_scaling_plan():
 
 def _valid_doc(n_samples: int = 2) -> dict:
     sup, dist = _jittered(n_samples)
-    path = planner.write_coefficient_set(
+    path = fit_files.write_coefficient_set(
         Path(tempfile.mkdtemp()) / "c.json", SUP, DIST, supervised_samples=sup, distillation_samples=dist
     )
     return json.loads(path.read_text())
@@ -603,17 +605,17 @@ MALFORMED = {
 def test_a_malformed_coefficients_file_is_one_line_naming_the_file(kind, tmp_path, capsys):
     path = tmp_path / f"{kind.replace(' ', '_')}.json"
     path.write_text(MALFORMED[kind](_valid_doc()))
-    with pytest.raises(planner.CoefficientFileError, match=re.escape(str(path))):
-        planner.load_coefficient_set(path)
+    with pytest.raises(fit_files.CoefficientFileError, match=re.escape(str(path))):
+        fit_files.load_coefficient_set(path)
     args = ["--student-params", "1e9", "--compute", "1e22", "--scenario", "best-case"]
-    assert optimal.cli([*args, "--coefficients", str(path)]) == 2
+    assert planner.cli([*args, "--coefficients", str(path)]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and str(path) in err and "\n" not in err and "Traceback" not in err
 
 
 def test_plan_flags_values_on_a_solver_bound_and_outside_the_fitted_range(tmp_path):
     sup, dist = _jittered(4)
-    path = planner.write_coefficient_set(
+    path = fit_files.write_coefficient_set(
         tmp_path / "c.json",
         SUP,
         DIST,

@@ -9,7 +9,7 @@ import torch
 
 from distill_scaling import practice as pr
 from distill_scaling import study
-from distill_scaling.runs import RunSpec
+from distill_scaling.spec import RunSpec
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +82,7 @@ def test_design_puts_the_primary_pair_first_and_dedupes(pairs):
 def test_design_flops_count_the_teacher_forward_pass(pairs):
     p = pairs["strong-to-weak"]
     s = pr.distill_spec(p)
-    from distill_scaling.runs import forward_flops
+    from distill_scaling.spec import forward_flops
 
     expected = (3 * forward_flops(s.model) + forward_flops(p.teacher.model)) * s.tokens_trained
     assert pr.design_flops([s], [p.teacher]) == pytest.approx(expected)

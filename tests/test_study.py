@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from distill_scaling import cli, runs, study
+from distill_scaling import cli, study
+from distill_scaling.spec import run_flops
+from distill_scaling.store import get, load_records
 
 
 @pytest.fixture(params=["unset", "fixed", 100.0, 400.0])
@@ -100,7 +102,7 @@ def test_distillation_blocks_use_recorded_or_planned_teachers(monkeypatch) -> No
 
 def test_isoflop_runs_spend_their_budget() -> None:
     for s in study.isoflop_block():
-        c = runs.run_flops(s)["total"]
+        c = run_flops(s)["total"]
         assert any(abs(c / b - 1) < 0.02 for b in study.ISOFLOP_BUDGETS), (s.label(), c)
 
 
@@ -137,7 +139,7 @@ def test_study_lr_is_supported_by_the_recorded_sweep() -> None:
     )
     rows = []
     for s in specs:
-        rec = runs.get(s)
+        rec = get(s)
         if rec is not None:
             rows.append({"model": s.model, "lr": s.lr, "val_loss": rec["results"]["val_loss"]})
     if not rows:
@@ -156,10 +158,10 @@ def test_study_lr_is_supported_by_the_recorded_sweep() -> None:
 def test_fixed_m_star_is_what_the_committed_isoflops_measure() -> None:
     """The protocols' M* was read off the supervised IsoFLOPs: it must stay inside their (widened) interval
     as records land, or the fixed-M design is stale and has to be revisited."""
-    from distill_scaling import analysis, paths
+    from distill_scaling import paths, supervised_study
 
-    committed = runs.load_records(paths.REPO / "data" / "runs")
-    value, low, high = analysis.m_star(committed, n_boot=400)
+    committed = load_records(paths.REPO / "data" / "runs")
+    value, low, high = supervised_study.m_star(committed, n_boot=400)
     assert study.STUDY_M_STAR is not None
     assert low / 1.5 <= study.STUDY_M_STAR <= high * 1.5, (study.STUDY_M_STAR, value, low, high)
 

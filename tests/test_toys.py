@@ -265,7 +265,7 @@ def test_training_learns_and_is_deterministic():
     assert record["accuracy"] > 0.4  # an untrained MLP is near 1/8
     _, again = toys.train(run, eval_set=eval_set)
     assert again["cross_entropy"] == record["cross_entropy"]
-    assert record["provenance"]["torch"] == torch.__version__ and record["key"] == run.key()
+    assert record["provenance"]["torch_version"] == torch.__version__ and record["key"] == run.key()
 
     student = toys.MLPRun(width=16, seed=1, steps=200, teacher=run, **TINY)
     _, srec = toys.train(student, model, eval_set=eval_set)
@@ -366,6 +366,20 @@ def test_store_merges_concurrent_writers(tmp_path):
     assert "k1" in b
 
 
+def test_committed_results_keep_their_keys_and_bytes(tmp_path):
+    """data/toys/mlp_mapping.json: every record's key re-hashes from its spec, and the store (the shared
+    atomic writer) writes the file back byte for byte."""
+    committed = toys.results_path()
+    records = json.loads(committed.read_text())["records"]
+    assert records and all(toys.spec_key(r["spec"]) == r["key"] for r in records)
+    copy = toys.results_path(tmp_path)
+    copy.parent.mkdir(parents=True, exist_ok=True)
+    copy.write_bytes(committed.read_bytes())
+    toys.ResultStore(copy).save()
+    assert copy.read_bytes() == committed.read_bytes()
+    assert [p.name for p in copy.parent.iterdir()] == [copy.name]  # no lock or temporary file left
+
+
 def test_summary_quantiles():
     exp = _tiny_experiment(seeds=(0,))
     records = [
@@ -413,8 +427,8 @@ def test_train_records_its_device():
         toys.train(run, device="tpu")
 
 
-def test_toys_cli_refuses_bad_seeds_and_devices_before_training(monkeypatch, capsys):
-    from distill_scaling.chapters import capacity_gap_toys as chapter
+def test_toys_command_refuses_bad_seeds_and_devices_before_training(monkeypatch, capsys):
+    from distill_scaling import cli
 
     def no_training(*args, **kwargs):
         raise AssertionError("nothing may be trained on bad input")
@@ -424,18 +438,18 @@ def test_toys_cli_refuses_bad_seeds_and_devices_before_training(monkeypatch, cap
         (["--profile", "smoke", "--seeds", "5"], "--seeds must be comma-separated ints from [0, 1]"),
         (["--profile", "smoke", "--seeds", "a,b"], "--seeds"),
         (["--profile", "smoke", "--device", "gpu"], "--device"),
+        (["--profile", "fast"], "argument --profile: invalid choice: 'fast'"),
     ]:
-        with pytest.raises(SystemExit) as exit_info:
-            chapter.cli(argv)
-        assert exit_info.value.code == 2
-        assert message in capsys.readouterr().err
+        assert cli.main(["toys", *argv]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and message in err and err.count("\n") == 1, err
 
 
 def test_mapping_records_trains_only_the_given_seeds(tmp_path, monkeypatch):
     from distill_scaling.chapters import capacity_gap_toys as chapter
-    from distill_scaling.notebook import Params, chapter_params, validate
+    from distill_scaling.params import Params, validate, with_profile
 
-    P = Params(validate(chapter_params(chapter.CHAPTER), {"profile": "smoke"}))
+    P = Params(validate(with_profile(chapter.PARAMS), {"profile": "smoke"}))
     P.scratch, P.runs_dir = True, tmp_path / "runs"
     seen = {}
 

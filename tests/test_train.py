@@ -14,7 +14,8 @@ import pytest
 import torch
 
 from distill_scaling import runs, train
-from distill_scaling.runs import RunSpec
+from distill_scaling.spec import RunSpec, SpecError, forward_flops, run_flops
+from distill_scaling.store import record_path
 
 torch.set_num_threads(1)
 
@@ -87,10 +88,10 @@ def test_distillation_records_kl_and_the_teachers_loss_on_the_same_tokens(store)
     teacher = RunSpec("L2-d32", tokens=TINY)
     t_rec = runs.run(teacher, eval_tokens=EVAL)
     student = RunSpec("L1-d16", tokens=TINY, split="student", teacher=teacher.key)
-    res = train.train(student, eval_tokens=EVAL)
+    res = train.train(student, teacher_spec=teacher, eval_tokens=EVAL)
     assert res["teacher_val_loss"] == pytest.approx(t_rec["results"]["val_loss"], rel=1e-6)
     assert res["val_kl"] > 0 and res["val_tokens"] == EVAL
-    assert res["flops_teacher_logits"] == runs.forward_flops("L2-d32") * student.tokens_trained
+    assert res["flops_teacher_logits"] == forward_flops("L2-d32") * student.tokens_trained
     assert res["teacher_model"] == "L2-d32" and res["teacher_tokens"] == teacher.tokens_trained
     # Evaluating the saved models reproduces the recorded numbers.
     s_model, t_model = train.load_model(student), train.load_model(teacher)
@@ -101,10 +102,21 @@ def test_distillation_records_kl_and_the_teachers_loss_on_the_same_tokens(store)
 
     # lambda = 0 ignores the teacher: the same trajectory as the supervised run on the same split and seed.
     sup = RunSpec("L1-d16", tokens=TINY, split="student")
-    mix0 = RunSpec("L1-d16", tokens=TINY, split="student", teacher=teacher.key, mix=0.0)
+    mix0 = RunSpec("L1-d16", tokens=TINY, split="student", teacher=teacher, mix=0.0)  # carries the spec
     sup_res, mix0_res = train.train(sup, eval_tokens=EVAL), train.train(mix0, eval_tokens=EVAL)
     assert mix0_res["val_loss"] == pytest.approx(sup_res["val_loss"], rel=1e-6)
     assert res["val_loss"] != sup_res["val_loss"]
+
+
+def test_a_distillation_run_needs_its_teachers_spec_and_never_reads_the_store(store):
+    teacher = RunSpec("L2-d32", tokens=TINY)
+    runs.run(teacher, eval_tokens=EVAL)  # recorded, yet train() is not told about it
+    student = RunSpec("L1-d16", tokens=TINY, split="student", teacher=teacher.key)
+    with pytest.raises(SpecError, match=r"teacher's spec was not given.*teacher_spec"):
+        train.train(student, eval_tokens=EVAL)
+    assert not train.checkpoint_dir(student.key).exists()  # refused before any work
+    with pytest.raises(SpecError, match=r"teacher_spec has key"):
+        train.train(student, teacher_spec=RunSpec("L2-d32", tokens=2 * TINY), eval_tokens=EVAL)
 
 
 _CHILD = textwrap.dedent(
@@ -112,7 +124,8 @@ _CHILD = textwrap.dedent(
     import sys, time, torch
     torch.set_num_threads(1)
     from distill_scaling import runs
-    spec = runs.RunSpec.from_dict({spec})
+    from distill_scaling.spec import RunSpec
+    spec = RunSpec.from_dict({spec})
     # Each step sleeps a little, so that the parent's SIGKILL lands midway even on a busy machine.
     runs.run(spec, checkpoint_steps=range(10, spec.steps, 10), eval_tokens={eval_tokens},
              on_checkpoint=lambda step: print("CHECKPOINT", step, flush=True),
@@ -144,7 +157,7 @@ def test_sigkill_midway_then_restart_gives_the_uninterrupted_result(store, monke
     child.wait(timeout=120)
     assert killed_after is not None and child.returncode == -signal.SIGKILL
     # No half-written record: either none, or a complete one (here: none, the run was cut short).
-    path = runs.record_path(spec.key)
+    path = record_path(spec.key)
     assert not path.exists() or json.loads(path.read_text())["results"]["val_loss"] > 0
     assert not path.exists()
     assert not list(path.parent.glob("*.tmp")) if path.parent.exists() else True
@@ -171,7 +184,7 @@ def test_compiled_training_is_deterministic_and_agrees_with_eager(store):
     # Same math, other float rounding: a few dozen steps stay within a thousandth of a nat.
     assert a["val_loss"] == pytest.approx(eager["val_loss"], abs=1e-3)
     # Small runs are not compiled by default (compilation would cost more than it saves).
-    assert runs.run_flops(spec)["total"] < train.COMPILE_MIN_FLOPS
+    assert run_flops(spec)["total"] < train.COMPILE_MIN_FLOPS
     assert not train.train(spec, resume=False, eval_tokens=EVAL)["compiled"]
 
 

@@ -37,6 +37,7 @@ from typing import Any
 import yaml
 
 from . import notebook, paths
+from .params import PROFILES, ParameterError
 
 #: Tags (Jupyter Book) given to the cells papermill reads or writes, so the pages show the chapter, not its
 #: plumbing; "hide-cell" keeps them one click away for a reader who wants to see what was run.
@@ -132,7 +133,7 @@ def parse_value(text: str, name: str = "VALUE") -> Any:
     """A command-line parameter value: bool, None, int, float, a JSON/YAML list or mapping, else the string.
 
     Numbers like ``1e9`` are floats (YAML 1.1 would read them as strings). A list or mapping that is neither
-    JSON nor YAML raises :class:`notebook.ParameterError` naming the parameter ``name``.
+    JSON nor YAML raises :class:`ParameterError` naming the parameter ``name``.
     """
     lowered = text.strip().lower()
     if lowered in {"true", "false"}:
@@ -152,7 +153,7 @@ def parse_value(text: str, name: str = "VALUE") -> Any:
         try:
             return yaml.load(text, Loader=_ParamsLoader)
         except yaml.YAMLError as exc:
-            raise notebook.ParameterError(
+            raise ParameterError(
                 f"parameter {name!r}: {text!r} is not a valid JSON/YAML list or mapping "
                 f"({_yaml_problem(exc)})"
             ) from None
@@ -180,19 +181,19 @@ _ParamsLoader.add_implicit_resolver(
 def load_params_file(path: Path) -> dict[str, Any]:
     """Parameters from a YAML file holding one mapping ``name: value``."""
     if not path.is_file():
-        raise notebook.ParameterError(f"parameters file {str(path)!r} does not exist")
+        raise ParameterError(f"parameters file {str(path)!r} does not exist")
     try:
         data = yaml.load(path.read_text(), Loader=_ParamsLoader)
     except yaml.YAMLError as exc:
-        raise notebook.ParameterError(
+        raise ParameterError(
             f"parameters file {str(path)!r} is not valid YAML ({_yaml_problem(exc)})"
         ) from None
     except UnicodeDecodeError:
-        raise notebook.ParameterError(f"parameters file {str(path)!r} is not UTF-8 text") from None
+        raise ParameterError(f"parameters file {str(path)!r} is not UTF-8 text") from None
     if data is None:
         return {}
     if not isinstance(data, dict) or not all(isinstance(k, str) for k in data):
-        raise notebook.ParameterError(
+        raise ParameterError(
             f"parameters file {str(path)!r} must hold one mapping of parameter names to values, "
             f"got {type(data).__name__}"
         )
@@ -202,18 +203,8 @@ def load_params_file(path: Path) -> dict[str, Any]:
 def check_params(chapter: str, given: Mapping[str, Any]) -> dict[str, Any]:
     """Validate ``given`` (``profile`` included) against the chapter's specification; return the full set.
 
-    Raises :class:`notebook.ParameterError` naming the parameter and what is allowed.
+    Raises :class:`ParameterError` naming the parameter and what is allowed.
     """
-    slug = chapter.split("_", 1)[1] if chapter[:2].isdigit() else chapter
-    try:
-        notebook.chapter_params(chapter)
-    except ModuleNotFoundError as exc:
-        if exc.name != f"distill_scaling.chapters.{slug}":
-            raise
-        raise notebook.ParameterError(
-            f"chapter {chapter!r} has no parameter specification: expected PARAMS in "
-            f"src/distill_scaling/chapters/{slug}.py"
-        ) from None
     return notebook.validate_chapter(chapter, given)
 
 
@@ -271,9 +262,9 @@ def execute_chapter(chapter: Chapter, parameters: Mapping[str, Any]) -> Executio
     The notebook is written to ``book/executed/.partial/`` while it runs and moved into place only when every
     cell succeeded; a failed notebook is kept under ``book/executed/.failed/`` for inspection.
     """
-    import nbformat
-    import papermill
-    from traitlets.config import Config
+    import nbformat  # noqa: PLC0415 - only the book build needs the notebook machinery
+    import papermill  # noqa: PLC0415 - only the book build needs the notebook machinery
+    from traitlets.config import Config  # noqa: PLC0415 - only the book build needs the notebook machinery
 
     executed_dir = chapter.executed.parent
     partial = executed_dir / ".partial" / chapter.executed.name
@@ -429,7 +420,7 @@ def plan(
     return todo
 
 
-def run(
+def run(  # noqa: C901 - the build's steps in order (prepare, execute, build, publish), each with its own failure path
     *,
     profile: str = "default",
     only: Sequence[str] | None = None,
@@ -544,7 +535,7 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--profile",
-        choices=notebook.PROFILES,
+        choices=PROFILES,
         default="default",
         help="smoke: seconds, throw-away results; default: the book (committed records); full: trains "
         "whatever is missing (default: %(default)s)",
@@ -582,7 +573,7 @@ def cli(argv: list[str]) -> int:
             build=not args.no_build,
             echo_build=not args.quiet,
         )
-    except (notebook.ParameterError, BookError) as exc:
+    except (ParameterError, BookError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if args.quiet and result.site is not None and not result.site.ok and not result.site.warnings:

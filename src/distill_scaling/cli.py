@@ -15,14 +15,27 @@ from .errors import InputError
 #: command -> (module, one-line description)
 COMMANDS: dict[str, tuple[str, str]] = {
     "book": ("distill_scaling.book", "execute the chapters through papermill and build the website"),
-    "corpus": ("distill_scaling.corpus", "build or verify the committed text corpus"),
+    "corpus": ("distill_scaling.corpus_build", "build or verify the committed text corpus"),
     "study": ("distill_scaling.study", "train whatever run records of the study are missing"),
     "plan": (
-        "distill_scaling.optimal",
+        "distill_scaling.planner",
         "plan a compute-optimal distillation (teacher, tokens, compute split)",
     ),
+    "fit": (
+        "distill_scaling.fit_command",
+        "fit a law to the study's runs and store it in data/fits/ (--law ...)",
+    ),
+    "toys": (
+        "distill_scaling.chapters.capacity_gap_toys",
+        "train the capacity-gap toy models' runs (chapter 10)",
+    ),
+    "practice": (
+        "distill_scaling.chapters.distillation_in_practice",
+        "train the 'Distillation in practice' runs and measure their calibration (chapter 08)",
+    ),
+    "lr-sweep": ("distill_scaling.chapters.setup", "train the learning-rate sweep of the Setup chapter (02)"),
     "bench": ("distill_scaling.bench", "print speed figures (training throughput, fitting)"),
-    "runs": ("distill_scaling.runs", "inspect the run store"),
+    "runs": ("distill_scaling.store", "inspect the run store"),
     "findings": ("distill_scaling.verdicts", "judge the paper's claims on the records: data/findings.json"),
 }
 
@@ -43,6 +56,8 @@ def main(argv: list[str] | None = None) -> int:
     if command not in COMMANDS:
         print(f"error: unknown command {command!r}; allowed: {', '.join(COMMANDS)}", file=sys.stderr)
         return 2
+    # A command's module is imported when it runs: importing all of them costs seconds (torch, matplotlib,
+    # scipy) that a quick command such as `plan` should not pay. tests/test_cli.py imports every one.
     module = importlib.import_module(COMMANDS[command][0])
     try:
         return int(module.cli(rest) or 0)

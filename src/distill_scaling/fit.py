@@ -22,14 +22,17 @@ Example::
     res = fit.fit_supervised(N, D, L)            # gamma free, delta = 1e-4, paper grid
     res.params                                    # a laws.SupervisedCoefficients
     res.predict(N_new, D_new)
-    boot = fit.bootstrap(res, n_resamples=4096, level=0.9, seed=0)   # see distill_scaling.bootstrap
+
+and its bootstrap intervals with :func:`distill_scaling.bootstrap.bootstrap` (which imports this module)::
+
+    from distill_scaling import bootstrap
+    boot = bootstrap.bootstrap(res, n_resamples=4096, level=0.9, seed=0)
 """
 
 from __future__ import annotations
 
 import itertools
 import math
-import os
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -637,91 +640,3 @@ def fit_distillation(
         settings=settings,
         supervised=supervised,
     )
-
-
-def bootstrap(result: FitResult, n_resamples: int = 4096, **kwargs: Any):
-    """Bootstrap intervals of a fit: see :func:`distill_scaling.bootstrap.bootstrap`."""
-    from .bootstrap import bootstrap as _bootstrap
-
-    return _bootstrap(result, n_resamples, **kwargs)
-
-
-def extrapolation_check(result: FitResult, threshold: float):
-    """Fit high-loss runs, predict the rest: see :func:`distill_scaling.bootstrap.extrapolation_check`."""
-    from .bootstrap import extrapolation_check as _check
-
-    return _check(result, threshold)
-
-
-# --- Benchmark ----------------------------------------------------------------------------------------------
-
-
-def _timed(label: str, func, record: dict[str, Any]):
-    """Run ``func``, store its wall and CPU seconds under ``label`` in ``record``, print them."""
-    t0, c0 = time.perf_counter(), time.process_time()
-    out = func()
-    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
-    record[label] = {"wall_seconds": wall, "cpu_seconds": cpu}
-    print(f"  {label:<34} {wall:8.1f} s wall {cpu:8.1f} s CPU", flush=True)
-    return out
-
-
-def bench(quick: bool = False) -> dict[str, Any]:
-    """Speed of the fitter (``python -m distill_scaling bench --only fit``); returns a JSON-ready dict.
-
-    Measures, wall clock and CPU time of this process (the CPU time is what a free machine's wall time would
-    be; on a shared machine the wall time is longer): the Chinchilla refit (4,500 starts, 240 runs) and its
-    bootstrap; the paper's supervised grid (9,600 starts, gamma free, 73 synthetic runs); the distillation
-    fit with the paper's grid (216,000 starts) on ~700 synthetic runs; and its bootstrap. ``quick`` uses
-    fewer bootstrap resamples (the per-refit time is reported either way).
-    """
-    from . import fit_data
-    from .bootstrap import bootstrap as _boot
-    from .laws import PAPER_DISTILLATION, PAPER_SUPERVISED
-
-    out: dict[str, Any] = {"loadavg_before": list(os.getloadavg())}
-    rng = np.random.default_rng(0)
-
-    chin = fit_data.chinchilla_runs()
-    res = _timed(
-        "chinchilla_fit",
-        lambda: fit_supervised(
-            chin["N"], chin["D"], chin["L"], gamma=1.0, delta=1e-3, grid=EPOCH_CHINCHILLA_GRID
-        ),
-        out,
-    )
-    out["chinchilla_fit"].update(n_runs=res.n_runs, n_starts=res.n_starts, converged=res.converged)
-    n_boot = 512 if quick else 4096
-    boot = _timed("chinchilla_bootstrap", lambda: _boot(res, n_boot, seed=0), out)
-    out["chinchilla_bootstrap"].update(n_resamples=n_boot, converged_fraction=boot.converged_fraction)
-
-    sup = fit_data.simulate_supervised(fit_data.paper_supervised_design(), PAPER_SUPERVISED, 0.005, rng)
-    res = _timed("supervised_paper_grid", lambda: fit_supervised(sup["N"], sup["D"], sup["L"]), out)
-    out["supervised_paper_grid"].update(n_runs=res.n_runs, n_starts=res.n_starts, converged=res.converged)
-
-    design = fit_data.paper_distillation_design()
-    runs = fit_data.simulate_distillation(design, PAPER_SUPERVISED, PAPER_DISTILLATION, 0.005, rng)
-    res = _timed(
-        "distillation_fit",
-        lambda: fit_distillation(
-            runs["N_S"], runs["D_S"], runs["L_T"], runs["L_S"], supervised=PAPER_SUPERVISED
-        ),
-        out,
-    )
-    out["distillation_fit"].update(
-        n_runs=res.n_runs,
-        n_starts=res.n_starts,
-        n_refined=res.n_refined,
-        converged=res.converged,
-        score_seconds=res.search.score_seconds,
-        batch_seconds=res.search.batch_seconds,
-        polish_seconds=res.search.polish_seconds,
-    )
-    n_boot = 64 if quick else 4096
-    boot = _timed("distillation_bootstrap", lambda: _boot(res, n_boot, seed=0), out)
-    rec = out["distillation_bootstrap"]
-    rec.update(n_resamples=n_boot, converged_fraction=boot.converged_fraction)
-    rec["cpu_seconds_per_4096"] = rec["cpu_seconds"] / n_boot * 4096
-    rec["wall_seconds_per_4096"] = rec["wall_seconds"] / n_boot * 4096
-    out["loadavg_after"] = list(os.getloadavg())
-    return out

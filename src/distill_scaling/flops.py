@@ -13,13 +13,33 @@ teacher per student token; teacher pretraining costs 3 F(N_T) D_T.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
 from numpy.typing import ArrayLike
 
-if TYPE_CHECKING:
-    from distill_scaling.model import ModelConfig
+
+class ModelShape(Protocol):
+    """What the exact counts read of a model: :class:`distill_scaling.model.ModelConfig` has it. A protocol,
+    so that this module does not import the model (the model imports this module, not the reverse)."""
+
+    @property
+    def n_layers(self) -> int: ...
+    @property
+    def d_model(self) -> int: ...
+    @property
+    def n_heads(self) -> int: ...
+    @property
+    def head_dim(self) -> int: ...
+    @property
+    def d_ff(self) -> int: ...
+    @property
+    def n_ctx(self) -> int: ...
+    @property
+    def vocab_size(self) -> int: ...
+    @property
+    def n_params(self) -> int: ...
+
 
 #: The paper's architecture constants (App. H): d_model / n_layers = 128,
 #: omega = 2 + 2/g + n_ffn rho_ffn = 12, context 4096. The vocabulary is 32768 (= 2**15): Table 13's
@@ -84,7 +104,7 @@ def distillation_flops(
 # --- exact counts for the concrete models of our zoo -------------------------------------------------------
 
 
-def forward_flops_breakdown(config: ModelConfig) -> dict[str, int]:
+def forward_flops_breakdown(config: ModelShape) -> dict[str, int]:
     """Forward FLOPs per token of :class:`distill_scaling.model.Transformer`, term by term (Tables 9-12).
 
     A matmul of [m, k] by [k, n] costs 2 m k n FLOPs.  Per layer, with H heads of size Dh (H Dh = d_model):
@@ -115,12 +135,12 @@ def forward_flops_breakdown(config: ModelConfig) -> dict[str, int]:
     return terms
 
 
-def forward_flops(config: ModelConfig) -> int:
+def forward_flops(config: ModelShape) -> int:
     """Exact forward FLOPs per token of our model (sum of :func:`forward_flops_breakdown`)."""
     return sum(forward_flops_breakdown(config).values())
 
 
-def approx_forward_flops(config: ModelConfig) -> int:
+def approx_forward_flops(config: ModelShape) -> int:
     """The paper's 2N + 2 n_layers n_ctx d_model + 2 n_vocab d_model (Eq. 72), N non-embedding."""
     d = config.d_model
     return 2 * config.n_params + 2 * config.n_layers * config.n_ctx * d + 2 * config.vocab_size * d
@@ -131,19 +151,19 @@ def _check_tokens(name: str, tokens: object) -> None:
         raise ValueError(f"{name} must be a number of tokens >= 0, got {tokens!r}")
 
 
-def training_flops(config: ModelConfig, tokens: float) -> float:
+def training_flops(config: ModelShape, tokens: float) -> float:
     """Training compute 3 F D: forward plus a backward pass costing twice the forward (paper Eq. 70)."""
     _check_tokens("tokens", tokens)
     return 3 * forward_flops(config) * tokens
 
 
-def teacher_logit_flops(teacher_config: ModelConfig, student_tokens: float) -> float:
+def teacher_logit_flops(teacher_config: ModelShape, student_tokens: float) -> float:
     """Teacher logits for distillation: one teacher forward per student token, F_T D_S (paper Eq. 9)."""
     _check_tokens("student_tokens", student_tokens)
     return forward_flops(teacher_config) * student_tokens
 
 
-def teacher_pretraining_flops(teacher_config: ModelConfig, teacher_tokens: float) -> float:
+def teacher_pretraining_flops(teacher_config: ModelShape, teacher_tokens: float) -> float:
     """Teacher pretraining 3 F_T D_T (paper Eq. 9)."""
     _check_tokens("teacher_tokens", teacher_tokens)
     return 3 * forward_flops(teacher_config) * teacher_tokens

@@ -56,6 +56,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from distill_scaling import flops, losses
+
 #: d_model / n_layers, fixed across the zoo (see the module docstring for why 16).
 ASPECT_RATIO = 16
 #: The zoo's depths: n_layers = 1..10, d_model = 16..160.
@@ -166,9 +168,7 @@ def zoo_table(vocab_size: int = 256, n_ctx: int = 128):
     2N + 2 n_layers n_ctx d_model + 2 n_vocab d_model) and flops_fwd_2N, each approximation with its relative
     error against the exact count.
     """
-    import pandas as pd
-
-    from distill_scaling import flops
+    import pandas as pd  # noqa: PLC0415 - pandas is slow to import: only this path needs it
 
     rows = []
     for cfg in zoo(vocab_size=vocab_size, n_ctx=n_ctx):
@@ -439,8 +439,6 @@ def throughput(
     ``gflops_per_s`` (wall clock, by the exact forward-FLOP count x 3).  Each figure is the best of
     ``repeats`` blocks of ``steps`` steps: timings on a shared machine are noisy.
     """
-    from distill_scaling import flops, losses
-
     for name, value in (
         ("batch_size", batch_size),
         ("n_threads", n_threads),

@@ -1,4 +1,5 @@
-"""Parameters of the book's chapters: declaration, profiles and validation.
+"""Set up a chapter notebook: its parameters validated against its module's ``PARAMS``, its output folders
+and the plotting theme.
 
 Every chapter notebook starts with a cell tagged ``parameters`` holding plain assignments (what papermill
 overrides), followed by::
@@ -6,203 +7,80 @@ overrides), followed by::
     from distill_scaling.notebook import setup
     P = setup("01_laws_as_published", globals())
 
-``setup`` looks up the chapter's parameter specification (``PARAMS`` in ``distill_scaling.chapters.<slug>``),
-rejects unknown names, wrong types and out-of-range values with one message that names the parameter and what
-is allowed, fills parameters left at ``None`` from the chosen profile, and prepares the output folders.
-
-Profiles: ``smoke`` (seconds, for tests; writes runs and figures to a temporary folder), ``default`` (what
-``make book`` runs; reads committed records, trains nothing when they are complete) and ``full`` (the study
-itself: trains whatever records are missing).
+The chapter ``NN_<slug>`` is the module ``distill_scaling.chapters.<slug>`` (:data:`CHAPTERS`). Its
+``PARAMS`` declare the parameters (:mod:`distill_scaling.params`); its optional ``check_params(values)``
+checks a rule across them. This module sits above the chapters: the book and the notebooks use it, the
+chapters never do.
 """
 
 from __future__ import annotations
 
-import importlib
-import math
-import os
-import tempfile
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
+from collections.abc import Mapping
+from types import ModuleType
 from typing import Any
 
 import numpy as np
 
-from . import paths
-from .errors import InputError
+from . import plots
+from .chapters import (
+    capacity_gap_toys,
+    compute_optimal,
+    distillation_in_practice,
+    distillation_scaling,
+    findings,
+    laws_as_published,
+    plan,
+    supervised_scaling,
+    trusting_the_fit,
+)
+from .chapters import (
+    setup as setup_chapter,
+)
+from .params import Param, ParameterError, Params, prepare, validate, with_profile
 
-PROFILES = ("smoke", "default", "full")
+#: Chapter slug -> its module (the notebook ``NN_<slug>.ipynb`` belongs to ``chapters.<slug>``).
+CHAPTERS: dict[str, ModuleType] = {
+    "findings": findings,
+    "laws_as_published": laws_as_published,
+    "setup": setup_chapter,
+    "trusting_the_fit": trusting_the_fit,
+    "compute_optimal": compute_optimal,
+    "plan": plan,
+    "supervised_scaling": supervised_scaling,
+    "distillation_scaling": distillation_scaling,
+    "distillation_in_practice": distillation_in_practice,
+    "capacity_gap_toys": capacity_gap_toys,
+}
 
 # Names IPython and papermill put into a kernel's namespace; they are not parameters.
 _KERNEL_NAMES = {"In", "Out", "get_ipython", "exit", "quit", "open"}
 
 
-class ParameterError(InputError):
-    """A notebook or command parameter has a wrong name, type or value."""
-
-
-@dataclass(frozen=True)
-class Param:
-    """Specification of one chapter parameter.
-
-    ``kind`` is one of ``int``, ``float``, ``str``, ``bool``, ``list[int]``, ``list[float]``, ``list[str]``.
-    A value of ``None`` in the notebook means "take it from ``profiles[profile]``" (or ``default``).
-    """
-
-    kind: str
-    help: str
-    choices: Sequence[Any] | None = None
-    min: float | None = None
-    max: float | None = None
-    default: Any = None
-    profiles: Mapping[str, Any] = field(default_factory=dict)
-
-    def value_for(self, profile: str) -> Any:
-        return self.profiles.get(profile, self.default)
-
-    def allowed(self) -> str:
-        """Human description of the allowed values, for error messages."""
-        if self.choices is not None:
-            return "one of " + ", ".join(repr(c) for c in self.choices)
-        parts = [self.kind]
-        if self.min is not None and self.max is not None:
-            parts.append(f"in [{self.min:g}, {self.max:g}]")
-        elif self.min is not None:
-            parts.append(f">= {self.min:g}")
-        elif self.max is not None:
-            parts.append(f"<= {self.max:g}")
-        return " ".join(parts)
-
-
-_SCALARS = {"int": int, "float": float, "str": str, "bool": bool}
-
-
-def _coerce_scalar(name: str, kind: str, value: Any, spec: Param) -> Any:
-    if kind == "bool":
-        if isinstance(value, bool):
-            return value
-    elif kind == "int":
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-    elif kind == "float":
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            value = float(value)
-            if not math.isfinite(value):
-                raise ParameterError(
-                    f"parameter '{name}' must be finite, got {value!r}; allowed: {spec.allowed()}"
-                )
-            return value
-    elif kind == "str":
-        if isinstance(value, str):
-            return value
-    raise ParameterError(
-        f"parameter '{name}' must be {kind}, got {type(value).__name__} {value!r}; allowed: {spec.allowed()}"
-    )
-
-
-def _check_range(name: str, value: Any, spec: Param) -> None:
-    if spec.choices is not None and value not in spec.choices:
-        raise ParameterError(f"parameter '{name}' = {value!r} is not allowed; allowed: {spec.allowed()}")
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        if (spec.min is not None and value < spec.min) or (spec.max is not None and value > spec.max):
-            raise ParameterError(f"parameter '{name}' = {value!r} is out of range; allowed: {spec.allowed()}")
-
-
-def validate_value(name: str, value: Any, spec: Param) -> Any:
-    """Coerce and check one value against its specification; raise ParameterError if it does not fit."""
-    if spec.kind.startswith("list[") and spec.kind.endswith("]"):
-        inner = spec.kind[5:-1]
-        if isinstance(value, str) or not isinstance(value, (list, tuple)):
-            raise ParameterError(
-                f"parameter '{name}' must be a list of {inner}, got {type(value).__name__} {value!r}; "
-                f"allowed: {spec.allowed()}"
-            )
-        if not value:
-            raise ParameterError(f"parameter '{name}' must not be empty; allowed: {spec.allowed()}")
-        items = [_coerce_scalar(name, inner, v, spec) for v in value]
-        for v in items:
-            _check_range(name, v, spec)
-        return items
-    if spec.kind not in _SCALARS:
-        raise TypeError(f"unknown parameter kind {spec.kind!r} for '{name}'")
-    value = _coerce_scalar(name, spec.kind, value, spec)
-    _check_range(name, value, spec)
-    return value
-
-
-PROFILE_PARAM = Param(
-    "str",
-    "smoke: seconds, for tests, writes to a temporary folder; default: the book, from committed records; "
-    "full: trains whatever records are missing",
-    choices=PROFILES,
-    default="default",
-)
+def chapter_module(chapter: str) -> ModuleType:
+    """The module of a chapter given its notebook's name (``"01_laws_as_published"``) or its slug."""
+    slug = chapter.split("_", 1)[1] if chapter[:2].isdigit() else chapter
+    if slug not in CHAPTERS:
+        raise ParameterError(
+            f"chapter {chapter!r} has no parameter specification: expected PARAMS in "
+            f"src/distill_scaling/chapters/{slug}.py, listed in notebook.CHAPTERS; "
+            f"allowed: {', '.join(CHAPTERS)}"
+        )
+    return CHAPTERS[slug]
 
 
 def chapter_params(chapter: str) -> dict[str, Param]:
-    """The parameter specification of a chapter, ``profile`` included.
-
-    ``chapter`` is the notebook's name (``"01_laws_as_published"``) or its slug (``"laws_as_published"``);
-    the specification lives in ``distill_scaling.chapters.<slug>.PARAMS``.
-    """
-    slug = chapter.split("_", 1)[1] if chapter[:2].isdigit() else chapter
-    module = importlib.import_module(f"distill_scaling.chapters.{slug}")
-    return {"profile": PROFILE_PARAM, **getattr(module, "PARAMS", {})}
+    """The parameter specification of a chapter, ``profile`` included."""
+    return with_profile(getattr(chapter_module(chapter), "PARAMS", {}))
 
 
 def validate_chapter(chapter: str, given: Mapping[str, Any]) -> dict[str, Any]:
     """:func:`validate` against the chapter's ``PARAMS``, then the chapter's own rule across parameters: its
     optional ``check_params(values)``, raising :class:`ParameterError` (the planner's budget rule, say)."""
     values = validate(chapter_params(chapter), given)
-    slug = chapter.split("_", 1)[1] if chapter[:2].isdigit() else chapter
-    check = getattr(importlib.import_module(f"distill_scaling.chapters.{slug}"), "check_params", None)
+    check = getattr(chapter_module(chapter), "check_params", None)
     if check is not None:
         check(values)
     return values
-
-
-def validate(spec: Mapping[str, Param], given: Mapping[str, Any]) -> dict[str, Any]:
-    """Validate ``given`` against ``spec`` and fill ``None`` values from the profile.
-
-    Raises ParameterError naming the first bad parameter and what is allowed. Unknown names are errors.
-    """
-    unknown = sorted(set(given) - set(spec))
-    if unknown:
-        raise ParameterError(
-            f"unknown parameter {', '.join(repr(u) for u in unknown)}; allowed parameters: {', '.join(spec)}"
-        )
-    profile = given.get("profile", "default")
-    profile = validate_value("profile", profile, spec["profile"])
-    out: dict[str, Any] = {"profile": profile}
-    for name, p in spec.items():
-        if name == "profile":
-            continue
-        value = given.get(name)
-        if value is None:
-            value = p.value_for(profile)
-        if value is None:
-            raise ParameterError(
-                f"parameter '{name}' has no value for profile {profile!r}; allowed: {p.allowed()}"
-            )
-        out[name] = validate_value(name, value, p)
-    return out
-
-
-class Params(dict):
-    """Validated chapter parameters with attribute access, plus where this run writes its outputs."""
-
-    def __getattr__(self, name: str) -> Any:
-        try:
-            return self[name]
-        except KeyError:
-            raise AttributeError(name) from None
-
-    chapter: str
-    runs_dir: Path
-    figures_dir: Path
-    scratch: bool
 
 
 def _namespace_params(namespace: Mapping[str, Any]) -> dict[str, Any]:
@@ -215,27 +93,12 @@ def _namespace_params(namespace: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def setup(chapter: str, namespace: Mapping[str, Any] | None = None, **given: Any) -> Params:
-    """Validate a chapter's parameters and prepare its output folders and plotting theme.
-
-    Call it from the cell after the ``parameters`` cell with ``globals()``, or with keyword arguments.
-    For the ``smoke`` profile, runs and figures go to a temporary folder unless ``DS_RUNS_DIR`` /
-    ``DS_FIGURES_DIR`` already point elsewhere; ``default`` and ``full`` use the repository's folders.
-    """
+    """Validate a chapter's parameters, prepare its output folders (:func:`params.prepare`) and apply the
+    plotting theme. Call it from the cell after the ``parameters`` cell with ``globals()``, or with keyword
+    arguments."""
     if namespace is not None:
         given = {**_namespace_params(namespace), **given}
-    values = validate_chapter(chapter, given)
-    params = Params(values)
-    params.chapter = chapter
-    params.scratch = values["profile"] == "smoke"
-    if params.scratch:
-        scratch = Path(os.environ.get("DS_SCRATCH_DIR") or tempfile.mkdtemp(prefix="ds-smoke-"))
-        os.environ.setdefault("DS_RUNS_DIR", str(scratch / "runs"))
-        os.environ.setdefault("DS_FIGURES_DIR", str(scratch / "figures"))
-    params.runs_dir = paths.runs_dir()
-    params.figures_dir = paths.figures_dir() / chapter
-    params.figures_dir.mkdir(parents=True, exist_ok=True)
-    from . import plots
-
+    params = prepare(chapter, validate_chapter(chapter, given))
     # myst-nb formats {glue:text}`name:.2f` from the value's text/plain repr: NumPy 2 scalars print as
     # 'np.float64(0.5)', which it cannot format (a Sphinx warning), so chapters print them plainly.
     np.set_printoptions(legacy="1.25")

@@ -29,6 +29,10 @@ optimal; the result says so (``identified = False``) and, as the paper does, rep
 compute-optimal teacher reaching ``L*_T``.
 
 Units: parameters and tokens are raw counts, compute in FLOPs, losses in nats per token.
+
+Why this module is long: the supervised optimum, the four scenarios' solver, the sweeps built on it and the
+paper's SLSQP cross-check share one problem definition and one set of bounds; apart, each would re-derive
+them.
 """
 
 from __future__ import annotations
@@ -78,8 +82,9 @@ _INV_PHI = (math.sqrt(5.0) - 1.0) / 2.0
 # --- Input checks ------------------------------------------------------------------------------------------
 
 
-def _positive_finite(name: str, value: ArrayLike, what: str) -> np.ndarray:
-    """``value`` as a float array, or ValueError naming ``name`` if an entry is not finite and > 0."""
+def positive_finite(name: str, value: ArrayLike, what: str) -> np.ndarray:
+    """``value`` as a float array, or ValueError naming ``name`` (and ``what`` it measures) if an entry is
+    not finite and > 0."""
     try:
         arr = np.asarray(value, dtype=float)
     except (TypeError, ValueError):
@@ -120,7 +125,7 @@ def compute_range(
     """
     dl, dp = check_scenario(scenario)
     lo, hi = _check_bounds(bounds)
-    F_S = forward_flops(_positive_finite("student_params", student_params, "non-embedding parameters"))
+    F_S = forward_flops(positive_finite("student_params", student_params, "non-embedding parameters"))
     F_min = forward_flops(lo)
     low = (3.0 * F_S + dl * F_min) * lo + dp * 3.0 * F_min * lo
     return np.asarray(low, float), np.asarray(3.0 * F_S * hi, float)
@@ -181,8 +186,8 @@ def optimal_supervised(
     The model size is given, so the only choice is the token count, D = C / (3 F(N)); this is the baseline the
     paper compares distillation with at equal total compute.
     """
-    N = _positive_finite("student_params", student_params, "non-embedding parameters")
-    C = _positive_finite("compute", compute, "FLOPs")
+    N = positive_finite("student_params", student_params, "non-embedding parameters")
+    C = positive_finite("compute", compute, "FLOPs")
     N, C = np.broadcast_arrays(N, C)
     D = C / (3.0 * forward_flops(N))
     L = laws.supervised_loss(N, D, coefficients)
@@ -193,8 +198,8 @@ def supervised_tokens_for_loss(
     student_params: ArrayLike, loss: ArrayLike, coefficients: SupervisedCoefficients = PAPER_SUPERVISED
 ) -> np.ndarray:
     """Tokens D with L(N, D) = ``loss`` (inf where ``loss`` is at or below the size's floor L(N, inf))."""
-    N = _positive_finite("student_params", student_params, "non-embedding parameters")
-    L = _positive_finite("loss", loss, "nats per token")
+    N = positive_finite("student_params", student_params, "non-embedding parameters")
+    L = positive_finite("loss", loss, "nats per token")
     c = coefficients
     with np.errstate(divide="ignore", invalid="ignore"):
         r = np.maximum(L - c.E, 0.0) ** (1.0 / c.gamma) - c.A * N ** (-c.alpha)
@@ -575,7 +580,7 @@ class DistillationOptimum:
 
     def to_frame(self):
         """A pandas DataFrame, one row per problem."""
-        import pandas as pd
+        import pandas as pd  # noqa: PLC0415 - pandas is slow to import: only this path needs it
 
         cols = {name: np.ravel(np.asarray(getattr(self, name), float)) for name in self.FIELDS}
         frame = pd.DataFrame(cols)
@@ -625,8 +630,8 @@ def optimal_distillation(
             f"got {type(supervised_coefficients).__name__}"
         )
     lo, hi = _check_bounds(bounds)
-    N = _positive_finite("student_params", student_params, "non-embedding parameters")
-    C = _positive_finite("compute", compute, "FLOPs")
+    N = positive_finite("student_params", student_params, "non-embedding parameters")
+    C = positive_finite("compute", compute, "FLOPs")
     _check_budget(N, C, scenario, forward_flops, (lo, hi))
     N, C = np.broadcast_arrays(N, C)
     shape = N.shape
@@ -674,12 +679,12 @@ def loss_profile(
     """
     dl, dp = check_scenario(scenario)
     lo, hi = _check_bounds(bounds)
-    N = _positive_finite("student_params", student_params, "non-embedding parameters")
-    C = _positive_finite("compute", compute, "FLOPs")
+    N = positive_finite("student_params", student_params, "non-embedding parameters")
+    C = positive_finite("compute", compute, "FLOPs")
     if N.ndim or C.ndim:
         raise ValueError("student_params and compute must be single numbers for a loss profile")
     _check_budget(N, C, scenario, forward_flops, (lo, hi))
-    L_T = _positive_finite("teacher_loss", teacher_loss, "nats per token")
+    L_T = positive_finite("teacher_loss", teacher_loss, "nats per token")
     p = _Problem(
         N_S=N.reshape(1),
         C=C.reshape(1),
@@ -746,10 +751,8 @@ def frontier(
     ``"supervised"`` hold the supervised run itself (teacher columns NaN). Budgets outside a scenario's
     feasible range (:func:`compute_range`) give NaN rows. Results are cached per argument set.
     """
-    sizes = tuple(
-        float(v) for v in np.ravel(_positive_finite("student_params", student_params, "parameters"))
-    )
-    budgets = tuple(float(v) for v in np.ravel(_positive_finite("compute", compute, "FLOPs")))
+    sizes = tuple(float(v) for v in np.ravel(positive_finite("student_params", student_params, "parameters")))
+    budgets = tuple(float(v) for v in np.ravel(positive_finite("compute", compute, "FLOPs")))
     for s in scenarios:
         check_scenario(s)
     frame = _frontier_cached(
@@ -760,7 +763,7 @@ def frontier(
 
 @functools.lru_cache(maxsize=32)
 def _frontier_cached(sizes, budgets, scenarios, coefficients, supervised_coefficients, forward_flops):
-    import pandas as pd
+    import pandas as pd  # noqa: PLC0415 - pandas is slow to import: only this path needs it
 
     N, C = np.broadcast_arrays(np.array(sizes)[:, None], np.array(budgets)[None, :])
     sup = optimal_supervised(N, C, coefficients=supervised_coefficients, forward_flops=forward_flops)
@@ -824,7 +827,7 @@ def crossings(
     ``distillation_wins`` (whether distillation is the better choice just above the crossing), ``loss``
     (where the two meet).
     """
-    import pandas as pd
+    import pandas as pd  # noqa: PLC0415 - pandas is slow to import: only this path needs it
 
     kw = dict(
         coefficients=coefficients,
@@ -901,8 +904,8 @@ def compute_for_loss(
     reach within the token bound, or already reached by the smallest feasible budget.
     """
     check_scenario(scenario)
-    N = _positive_finite("student_params", student_params, "parameters")
-    L = _positive_finite("loss", loss, "nats per token")
+    N = positive_finite("student_params", student_params, "parameters")
+    L = positive_finite("loss", loss, "nats per token")
     N, L = np.broadcast_arrays(N, L)
     shape, N, L = N.shape, N.ravel(), L.ravel()
     kw = dict(
@@ -1010,11 +1013,11 @@ def optimal_distillation_slsqp(
     pairs, D_S starting where the budget allows. Returns the best converged run and how many starts converged.
     Used to cross-check :func:`optimal_distillation`, not by it.
     """
-    from scipy.optimize import minimize
+    from scipy.optimize import minimize  # noqa: PLC0415 - scipy.optimize is slow to import: only this cross-check needs it
 
     dl, dp = check_scenario(scenario)
-    N = float(_positive_finite("student_params", student_params, "parameters"))
-    C = float(_positive_finite("compute", compute, "FLOPs"))
+    N = float(positive_finite("student_params", student_params, "parameters"))
+    C = float(positive_finite("compute", compute, "FLOPs"))
     _check_budget(np.asarray(N), np.asarray(C), scenario, forward_flops, BOUNDS)
     F_S = float(forward_flops(N))
     lo, hi = (math.log10(b) for b in BOUNDS)
@@ -1060,13 +1063,3 @@ def optimal_distillation_slsqp(
         "converged": converged,
         "starts": len(starts),
     }
-
-
-# --- The command line ---------------------------------------------------------------------------------------
-
-
-def cli(argv: list[str]) -> int:
-    """``python -m distill_scaling plan ...``: see :func:`distill_scaling.planner.cli`."""
-    from .planner import cli as plan_cli
-
-    return plan_cli(argv)

@@ -138,8 +138,8 @@ def publish(fig, name: str) -> None:
     """
     try:
         written = save(fig, name)
-        from IPython.display import Image
-        from myst_nb import glue
+        from IPython.display import Image  # noqa: PLC0415 - only inside a notebook
+        from myst_nb import glue  # noqa: PLC0415 - only inside a notebook
 
         png = next(path for path in written if path.suffix == ".png")
         glue(name, Image(filename=str(png)), display=False)

@@ -1,7 +1,7 @@
 """Distillation in practice (paper App. G and E.8): the run designs of the ablations and their analysis.
 
 Every experiment is a function returning :class:`Row` objects (an experiment name, a teacher-student pair,
-the swept setting and its :class:`~distill_scaling.runs.RunSpec`), so a design is a table that joins the run
+the swept setting and its :class:`~distill_scaling.spec.RunSpec`), so a design is a table that joins the run
 store by key. The experiments, each on a :class:`Pair`:
 
 * :func:`mix_sweep` - the mixing coefficient lambda of Eq. 7 (paper Fig. 51); lambda = 0 is a supervised
@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,8 +31,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import paths, study
-from .runs import RunSpec
+from . import paths, runs, store, study
+from .spec import RunSpec, run_flops
 
 #: Student tokens of every practice run: the fewest that keep 500 optimiser steps. For the L2-d32 student that
 #: is 20 tokens per parameter, the paper's M = 20 of its App. G sweeps.
@@ -298,8 +299,6 @@ def teacher_models(specs: Iterable[RunSpec], teachers: Iterable[RunSpec]) -> dic
 
 def design_flops(specs: Iterable[RunSpec], teachers: Iterable[RunSpec]) -> float:
     """Paper Eq. 9 FLOPs of the specs: student training plus the teacher's forward pass on every token."""
-    from .runs import run_flops
-
     tm = teacher_models(specs, teachers)
     return float(sum(run_flops(s, tm.get(s.key))["total"] for s in specs))
 
@@ -399,8 +398,8 @@ def token_statistics(model, batches, teacher=None) -> dict[str, np.ndarray]:
     """Per validation token: the model's confidence (max probability) and whether its argmax is the data's
     next token; with a teacher also the teacher's confidence, whether the student's argmax is the teacher's,
     the teacher's probability of the student's argmax, and the student's probability of the teacher's."""
-    import torch
-    import torch.nn.functional as F
+    import torch  # noqa: PLC0415 - torch is heavy: only this path needs it
+    import torch.nn.functional as F  # noqa: PLC0415 - torch is heavy: only this path needs it
 
     out: dict[str, list] = {k: [] for k in ("conf", "correct", "t_conf", "agree", "t_prob_s", "s_prob_t")}
     model.eval()
@@ -447,9 +446,9 @@ def calibration_of(
 ) -> dict[str, Any]:
     """Calibration of a finished run from its checkpoint on the validation tokens (all, or the first
     ``eval_tokens``); against its teacher too when one is given."""
-    from . import train
+    from . import train  # noqa: PLC0415 - imports torch, which only this path needs
 
-    batches = train._eval_batches(spec, eval_tokens)
+    batches = train.eval_batches(spec, eval_tokens)
     model = train.load_model(spec)
     t_model = train.load_model(teacher) if teacher is not None else None
     out = calibration_from_statistics(token_statistics(model, batches, t_model), bins)
@@ -460,15 +459,15 @@ def calibration_of(
 def top_p_set_sizes(teacher: RunSpec, ps: Sequence[float] = TOP_PS, eval_tokens: int | None = None) -> dict:
     """Mean and 95th percentile of the number of tokens the top-p set (Eq. 56, as :mod:`losses` builds it)
     keeps per position, for the teacher's distribution on the validation tokens."""
-    import torch
+    import torch  # noqa: PLC0415 - torch is heavy: only this path needs it
 
-    from . import losses, train
+    from . import losses, train  # noqa: PLC0415 - imports torch, which only this path needs
 
     model = train.load_model(teacher)
     model.eval()
     sizes: dict[float, list] = {float(p): [] for p in ps}
     with torch.inference_mode():
-        for x, _ in train._eval_batches(teacher, eval_tokens):
+        for x, _ in train.eval_batches(teacher, eval_tokens):
             z = model(x).float()
             for p in ps:
                 kept = torch.isfinite(losses.teacher_log_probs(z, top_p=float(p))).sum(-1)
@@ -506,7 +505,7 @@ def compute_calibration(
 ) -> dict[str, Any]:
     """Measure the calibration of every teacher and every student in ``specs`` that has a checkpoint (and is
     not stored yet), the top-p set sizes of every teacher, and write them to ``path``; return the contents."""
-    from . import runs, train
+    from . import train  # noqa: PLC0415 - imports torch: this module's designs and tables do not need it
 
     path = Path(path or calibration_path())
     data = load_calibration(path)
@@ -519,13 +518,13 @@ def compute_calibration(
         if t.key not in data["top_p_sizes"] and train.checkpoint_exists(t.key):
             data["top_p_sizes"][t.key] = top_p_set_sizes(t, ps, eval_tokens)
     for s in specs:
-        if s.key in data["models"] or not train.checkpoint_exists(s.key) or runs.get(s, runs_dir) is None:
+        if s.key in data["models"] or not train.checkpoint_exists(s.key) or store.get(s, runs_dir) is None:
             continue
         t = by_key.get(s.teacher) if s.teacher else None
         if s.teacher and (t is None or not train.checkpoint_exists(t.key)):
             continue
         data["models"][s.key] = {"role": "student", **calibration_of(s, t, bins, eval_tokens)}
-    runs.write_json_atomic(path, data)
+    store.write_json_atomic(path, data)
     return data
 
 
@@ -545,10 +544,10 @@ def storage_per_token(kept: float, vocab: int, value_bytes: int = 4) -> float:
 # -- training ------------------------------------------------------------------------------------------------
 def ready(spec: RunSpec, runs_dir: Path | None = None) -> bool:
     """Whether a spec can train now: supervised, or its teacher is recorded and has its final weights."""
-    from . import runs, train
+    from . import train  # noqa: PLC0415 - see compute_calibration
 
     return spec.teacher is None or (
-        runs.get(spec.teacher, runs_dir) is not None and train.checkpoint_exists(spec.teacher)
+        store.get(spec.teacher, runs_dir) is not None and train.checkpoint_exists(spec.teacher)
     )
 
 
@@ -569,11 +568,7 @@ def ensure_rows(
     first, then this polls every ``poll_s`` seconds for up to ``wait_s`` seconds. ``train_teachers`` trains
     missing teachers instead (the smoke profile's tiny ones). Returns the specs still missing at the end.
     """
-    import time
-
-    from . import runs
-
-    todo = [s for s in unique_specs(rows) if not runs.exists(s, runs_dir)]
+    todo = [s for s in unique_specs(rows) if not store.exists(s, runs_dir)]
     deadline = time.monotonic() + wait_s
     failed: list[RunSpec] = []
     while todo:
@@ -592,5 +587,5 @@ def ensure_rows(
         except RuntimeError as exc:  # one failed run must not stop the others; it stays missing
             log(f"practice: run {spec.key} failed: {str(exc).splitlines()[0]}")
             failed.append(spec)
-        todo = [s for s in todo if not runs.exists(s, runs_dir) and s not in failed]
+        todo = [s for s in todo if not store.exists(s, runs_dir) and s not in failed]
     return todo + failed

@@ -1,6 +1,6 @@
 """The study: the run designs of every block, in priority order, and the ``study`` command.
 
-Every block is a function returning :class:`~distill_scaling.runs.RunSpec` objects; ``python -m
+Every block is a function returning :class:`~distill_scaling.spec.RunSpec` objects; ``python -m
 distill_scaling study`` trains whatever records are missing (``runs.ensure``), so a complete record set
 trains nothing and an interrupted study resumes where it stopped. Blocks run in the order of
 :data:`BLOCKS`, the runs that decide the findings first.
@@ -21,14 +21,26 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from . import paths
-from .runs import MAX_BATCH_SEQS, MAX_EPOCHS, MIN_BATCH_SEQS, MIN_STEPS, RunSpec
+from . import paths, runs, store
+from .spec import (
+    MAX_BATCH_SEQS,
+    MAX_EPOCHS,
+    MIN_BATCH_SEQS,
+    MIN_STEPS,
+    RunSpec,
+    forward_flops,
+    model_config,
+    run_flops,
+    split_size,
+)
 
 #: Peak learning rate of every run (muP simple: one rate for all widths). Chosen from the learning-rate
 #: sweep of the Setup chapter: the best rate recorded at both widths (L2-d32 and L5-d80, 4M tokens) when the
 #: study started; the paper's 1e-2 was 0.025-0.04 nats worse at both. ``tests/test_study.py`` checks that
 #: the recorded sweep still supports it (within one grid step of the sweep's best common rate).
 STUDY_LR = 0.0215
+#: Training tokens of every run of the learning-rate sweep that chose STUDY_LR (chapter Setup).
+LR_SWEEP_TOKENS = 4_000_000
 
 #: Seeds of the noise block (init seed = data-order seed).
 NOISE_SEEDS = (0, 1, 2)
@@ -39,7 +51,8 @@ ISOFLOP_BUDGETS = (1e12, 3e12, 1e13, 3e13)
 #: The compute-optimal tokens per parameter at our scale, M* = D*/N*, measured from the supervised IsoFLOPs
 #: (chapter "Supervised scaling"; ``tests/test_study.py`` checks the records still support it). ``None``
 #: until those runs are recorded: the fixed-M blocks below cannot be built before. Fixed at 24 on
-#: 2026-11-28 from the 1e12, 3e12 and 1e13 profiles: analysis.m_star() gave 24.0 (90% interval 21.3-27.7).
+#: 2026-11-28 from the 1e12, 3e12 and 1e13 profiles: supervised_study.m_star() gave 24.0 (90% interval
+#: 21.3-27.7).
 STUDY_M_STAR: float | None = 24.0
 
 #: Students and teachers of the distillation protocols.
@@ -56,25 +69,14 @@ STUDENT_BUDGETS = (3e11, 1e12, 3e12)
 STUDY_MODELS = ("L1-d16", "L2-d32", "L3-d48", "L4-d64", "L5-d80", "L6-d96", "L7-d112", "L8-d128")
 
 
-def _forward_flops(model: str) -> float:
-    from . import flops
-    from .model import config_from_name
-
-    return float(flops.forward_flops(config_from_name(model)))
-
-
 def _max_tokens(split: str, corpus: str = "text") -> int:
-    from .runs import _split_size
-
-    size = _split_size(corpus, split)
+    size = split_size(corpus, split)
     return int(MAX_EPOCHS * size) if size is not None else sys.maxsize
 
 
 def min_tokens(model: str) -> int:
     """The fewest tokens that still give MIN_STEPS optimiser steps at the smallest batch."""
-    from .model import config_from_name
-
-    return MIN_STEPS * MIN_BATCH_SEQS * config_from_name(model).n_ctx
+    return MIN_STEPS * MIN_BATCH_SEQS * model_config(model).n_ctx
 
 
 def feasible(model: str, tokens: float, split: str) -> bool:
@@ -84,7 +86,7 @@ def feasible(model: str, tokens: float, split: str) -> bool:
 
 def tokens_for_compute(model: str, compute: float) -> int:
     """Tokens D with 3 F(N) D = compute."""
-    return int(round(compute / (3.0 * _forward_flops(model))))
+    return int(round(compute / (3.0 * forward_flops(model))))
 
 
 def supervised(model: str, tokens: int, *, seed: int = 0, split: str = "teacher") -> RunSpec:
@@ -129,9 +131,7 @@ def m_star() -> float:
 
 def capped_tokens(model: str, tokens_per_param: float, split: str) -> int:
     """M N tokens, capped at MAX_EPOCHS epochs of the split (the paper's 512B-token runs are its analogue)."""
-    from .model import config_from_name
-
-    cfg = config_from_name(model)
+    cfg = model_config(model)
     # One batch below the cap: the run's tokens are rounded to whole batches.
     cap = _max_tokens(split) - MAX_BATCH_SEQS * cfg.n_ctx
     return int(min(tokens_per_param * cfg.n_params, cap))
@@ -330,9 +330,7 @@ def protocol1_decade_block() -> list[RunSpec]:
 
 
 def _n_params(model: str) -> int:
-    from .model import config_from_name
-
-    return config_from_name(model).n_params
+    return model_config(model).n_params
 
 
 @dataclass(frozen=True)
@@ -482,7 +480,7 @@ def _check_executor(device: str | None, backend: str, address: str | None) -> st
     if device is not None and device not in DEVICES:
         return f"--device {device!r} is invalid; allowed: {', '.join(DEVICES)}"
     if device == "cuda":
-        import torch
+        import torch  # noqa: PLC0415 - torch is heavy: only this path needs it
 
         if not torch.cuda.is_available():
             return "--device cuda: no CUDA device here (torch.cuda.is_available() is False); use cpu"
@@ -493,9 +491,7 @@ def _check_executor(device: str | None, backend: str, address: str | None) -> st
     return ""
 
 
-def cli(argv: list[str]) -> int:
-    from . import runs
-
+def cli(argv: list[str]) -> int:  # noqa: C901 - one check per option before any work, each with its one-line error
     parser = argparse.ArgumentParser(
         prog="python -m distill_scaling study", description=__doc__.split("\n")[0]
     )
@@ -560,12 +556,12 @@ def cli(argv: list[str]) -> int:
             ready_stages.append(ready)
     blocks = [b for stage in ready_stages for b in stage]
     specs = specs_for(blocks)
-    missing = [s for s in specs if not runs.exists(s)]
-    flops = sum(runs.run_flops(s)["total"] for s in missing) if missing else 0.0
+    missing = [s for s in specs if not store.exists(s)]
+    flops = sum(run_flops(s)["total"] for s in missing) if missing else 0.0
     print(f"study: {len(specs)} runs in blocks {blocks}; {len(missing)} missing ({flops:.3g} FLOPs)")
     if args.dry_run:
         for s in missing:
-            print(f"  {s.key}  {s.label()}  {runs.run_flops(s)['total']:.3g} FLOPs")
+            print(f"  {s.key}  {s.label()}  {run_flops(s)['total']:.3g} FLOPs")
         return 0
     if not missing:
         print("study: every record is there; nothing to train")
@@ -578,7 +574,7 @@ def cli(argv: list[str]) -> int:
         committer.start()
     try:
         for stage in ready_stages:  # stage by stage, so the deciding runs land first
-            todo = [s for s in specs_for(stage) if not runs.exists(s)]
+            todo = [s for s in specs_for(stage) if not store.exists(s)]
             if todo:
                 print(f"study: {'+'.join(stage)}: {len(todo)} runs")
                 kw = {"device": args.device} if args.device else {}

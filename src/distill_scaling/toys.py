@@ -29,30 +29,26 @@ other matching element" is unique and the label is a deterministic function of t
 positions). A pilot favoured ``iid``: the paper's students reach 0.5-0.8 accuracy (its Fig. 11), while with
 ``pairs`` a supervised width-256 MLP is already near 100%. In both cases the exact label distribution (the
 Bayes-optimal predictor) is known: :func:`bayes_probs`, :func:`bayes_limits`.
+
+Why this module is long: it holds both toy problems of the paper's App. C (kernel regression and the mapping
+problem) with the small store and training loop of the latter; the chapter and its command use them together.
 """
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import math
-import os
-import platform
-import subprocess
-import tempfile
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
 
-from . import paths
+from . import paths, store
 
 # ==========================================================================================================
 # Kernel regression (App. C.1)
@@ -196,7 +192,7 @@ def _check_problem(num_classes: int, context: str) -> None:
 
 def _torch():
     # torch is imported lazily so that the kernel-regression half (and the inventory tests) stay light.
-    import torch
+    import torch  # noqa: PLC0415 - torch is heavy: only this path needs it
 
     return torch
 
@@ -442,7 +438,7 @@ def evaluate(model: Any, batch: MappingBatch, teacher_logits: Any = None) -> dic
         acc = batch.probs.gather(1, pred[:, None]).mean()
         out = {"cross_entropy": float(ce), "accuracy": float(acc)}
         if teacher_logits is not None:
-            from . import losses
+            from . import losses  # noqa: PLC0415 - imports torch, which only this path needs
 
             out["kl_to_teacher"] = float(losses.kl_divergence(teacher_logits, logits))
     return out
@@ -464,7 +460,7 @@ def _streams(run: MLPRun) -> tuple[int, Any]:
 def _loss_fn(run: MLPRun) -> Callable[[Any, Any, MappingBatch], Any]:
     """The training loss of ``run``, from the training core: cross-entropy on the sampled labels, or pure
     distillation (forward KL to the teacher, the paper's setting; no z-loss, which App. C.2 does not use)."""
-    from . import losses
+    from . import losses  # noqa: PLC0415 - imports torch, which only this path needs
 
     if run.teacher == "labels":
         return lambda logits, _teacher, batch: losses.next_token_loss(logits, batch.y)
@@ -577,25 +573,15 @@ def _to_device(batch: MappingBatch, device: str) -> MappingBatch:
 
 
 def provenance(device: str = "cpu") -> dict[str, Any]:
-    """Where and with what a record was produced."""
+    """Where and with what a record was produced: :func:`distill_scaling.store.provenance` (commit, date,
+    versions of torch, NumPy and Python, host) plus :data:`CODE_VERSION`, the device and the thread count."""
     torch = _torch()
-    try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=paths.REPO, capture_output=True, text=True, timeout=10
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        commit = ""
-    return {
-        "code_version": CODE_VERSION,
-        "git_commit": commit or None,
-        "torch": torch.__version__,
-        "numpy": np.__version__,
-        "python": platform.python_version(),
-        "device": device if device == "cpu" else f"{device} ({torch.cuda.get_device_name(device)})",
-        "machine": platform.machine(),
-        "threads": torch.get_num_threads(),
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-    }
+    return store.provenance(
+        versions=("torch", "numpy"),
+        code_version=CODE_VERSION,
+        device=device if device == "cpu" else f"{device} ({torch.cuda.get_device_name(device)})",
+        threads=torch.get_num_threads(),
+    )
 
 
 # ==========================================================================================================
@@ -715,16 +701,10 @@ class ResultStore:
         """Add the records that other processes wrote to the file."""
         self.records = {**self._on_disk(), **self.records}
 
-    @contextmanager
-    def _locked(self) -> Iterator[None]:
+    def _locked(self):
+        # The folder is the lock, so that no lock file lies beside the committed results.
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path.parent, os.O_RDONLY)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            yield
-        finally:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-            os.close(fd)
+        return store.locked(self.path.parent)
 
     def add(self, record: dict[str, Any]) -> None:
         with self._locked():
@@ -743,12 +723,7 @@ class ResultStore:
             "code_version": CODE_VERSION,
             "records": sorted(self.records.values(), key=lambda r: r["key"]),
         }
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=self.path.name, suffix=".tmp")
-        with os.fdopen(fd, "w") as fh:
-            json.dump(payload, fh, indent=1)
-            fh.write("\n")
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; the results are a shared, committed file
-        os.replace(tmp, self.path)
+        store.write_json_atomic(self.path, payload)
 
 
 def results_path(directory: Path | str | None = None) -> Path:
@@ -761,7 +736,7 @@ def _checkpoint(run: MLPRun, directory: Path | None) -> Path | None:
     return None if directory is None else directory / f"mapping-{run.key()}.pt"
 
 
-def ensure(
+def ensure(  # noqa: C901 - resume, lock, train and record in one loop, so that an interrupted grid resumes
     experiment: MappingExperiment | Sequence[MLPRun],
     store: ResultStore,
     *,
@@ -792,7 +767,7 @@ def ensure(
     needed_teachers = {r.teacher.key(): r.teacher for r in missing if isinstance(r.teacher, MLPRun)}
     bar = None
     if missing and progress:
-        from tqdm.auto import tqdm
+        from tqdm.auto import tqdm  # noqa: PLC0415 - only a progress bar needs it
 
         total_steps = sum(r.total_steps for r in missing)
         total_steps += sum(t.total_steps for t in needed_teachers.values() if t.key() in store)
@@ -852,7 +827,7 @@ def ensure(
 def records_frame(records: Iterable[dict[str, Any]]):
     """One row per record: kind, width, seed, steps, teacher (kind, width, steps), metrics, wall time and
     the device it trained on."""
-    import pandas as pd
+    import pandas as pd  # noqa: PLC0415 - pandas is slow to import: only this path needs it
 
     rows = []
     for r in records:
@@ -893,7 +868,7 @@ def quantile_summary(
         parts[(metric, f"q{round(100 * quantiles[0])}")] = grouped[metric].quantile(quantiles[0])
         parts[(metric, f"q{round(100 * quantiles[1])}")] = grouped[metric].quantile(quantiles[1])
     parts[("seeds", "n")] = grouped["seed"].nunique()
-    import pandas as pd
+    import pandas as pd  # noqa: PLC0415 - pandas is slow to import: only this path needs it
 
     return pd.DataFrame(parts)
 

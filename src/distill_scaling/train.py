@@ -1,4 +1,4 @@
-"""One training run, supervised or distillation, from a :class:`~distill_scaling.runs.RunSpec` to its results.
+"""One training run, supervised or distillation, from a :class:`~distill_scaling.spec.RunSpec` to its results.
 
 The loop (nanoGPT-style, one screen): batch ``step`` of the spec's split (a pure function of ``data_seed`` and
 the step, so a resumed run reads exactly what an uninterrupted one would), the student's forward pass, the
@@ -9,6 +9,9 @@ Eq. 7, backward, global-norm clipping at 1.0, AdamW with muP(simple) groups, and
 State is checkpointed every few minutes of wall time into ``paths.checkpoints_dir()/<key>/state.pt``
 (model, optimiser, step, loss-curve accumulators) and the run resumes from it. At the end the weights (and the
 results) are kept in ``final.pt``, which is what a student loads when this run is its teacher.
+
+A distillation run is given its teacher's spec (the executor, :mod:`distill_scaling.runs`, finds it); this
+module never reads the run store.
 """
 
 from __future__ import annotations
@@ -25,8 +28,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from . import paths
-from .runs import RunSpec, SpecError, run_flops, teacher_spec_of
+from . import corpus, losses, paths
+from .model import Transformer, param_groups
+from .spec import RunSpec, SpecError, run_flops
 
 #: Points of the logged training-loss curve (log-spaced steps) and of the validation curve.
 CURVE_POINTS = 48
@@ -120,8 +124,6 @@ def _save_atomic(obj: Any, path: Path) -> None:
 
 def load_model(spec: RunSpec, device: str | torch.device = "cpu"):
     """The trained model of a finished run, from its ``final.pt`` (FileNotFoundError if absent)."""
-    from .model import Transformer
-
     state = torch.load(checkpoint_dir(spec.key) / "final.pt", map_location="cpu", weights_only=True)
     model = Transformer(spec.config, seed=spec.seed)
     model.load_state_dict(state["model"])
@@ -136,8 +138,6 @@ def val_batches(
     corpus_name: str, n_ctx: int, batch_size: int = EVAL_BATCH
 ) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """The fixed held-out validation batches of a corpus (cached per process)."""
-    from . import corpus
-
     key = (corpus_name, n_ctx, batch_size)
     if key not in _VAL_CACHE:
         src = corpus.get_source(corpus_name)
@@ -174,8 +174,6 @@ def evaluate(
 ) -> dict[str, float]:
     """Mean next-token cross-entropy (nats/token) of ``model`` on ``batches``; with a ``teacher`` also the
     teacher's cross-entropy and the mean KL(teacher || student) on the same tokens."""
-    from . import losses
-
     device = torch.device(device)
     was_training = model.training
     model.eval()
@@ -201,12 +199,12 @@ def evaluate(
     return out
 
 
-def _compiled(module: torch.nn.Module | None) -> torch.nn.Module | None:
+def compiled_module(module: torch.nn.Module | None) -> torch.nn.Module | None:
     """``torch.compile(module)`` sharing its parameters (the optimiser and checkpoints keep using
     ``module``); evaluation keeps the eager module, whose batch shapes differ."""
     if module is None:
         return None
-    import torch._inductor.config as inductor_config
+    import torch._inductor.config as inductor_config  # noqa: PLC0415 - torch is heavy: only this path needs it
 
     # Compile in this process: a pool of compiler processes would crowd a small shared machine.
     inductor_config.compile_threads = 1
@@ -238,8 +236,6 @@ def train_step(
     The teacher runs under ``torch.inference_mode`` (no autograd bookkeeping at all) on the student's tokens.
     Returns the detached loss.
     """
-    from . import losses
-
     loss_kw = loss_kw or {}
     with _autocast(x.device, precision):
         logits = model(x)
@@ -265,12 +261,10 @@ def make_optimizer(
     eps: float = 1e-8,
 ) -> torch.optim.Optimizer:
     """AdamW over the muP(simple) parameter groups of :func:`model.param_groups` (each has ``peak_lr``)."""
-    from .model import param_groups
-
     return torch.optim.AdamW(param_groups(model, lr, weight_decay), betas=betas, eps=eps, foreach=True)
 
 
-def _eval_batches(spec: RunSpec, eval_tokens: int | None) -> list[tuple[torch.Tensor, torch.Tensor]]:
+def eval_batches(spec: RunSpec, eval_tokens: int | None) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """The validation batches of the final evaluation: all of them, or the first ``eval_tokens`` tokens."""
     n_ctx = spec.config.n_ctx
     batches = val_batches(spec.corpus, n_ctx)
@@ -281,13 +275,11 @@ def _eval_batches(spec: RunSpec, eval_tokens: int | None) -> list[tuple[torch.Te
 
 def _reevaluate(spec, teacher_spec, saved, eval_tokens, dev, precision, threads, log) -> dict[str, Any]:
     """Results of a finished run evaluated again on other validation tokens (weights from ``final.pt``)."""
-    from .model import Transformer
-
     model = Transformer(spec.config, seed=spec.seed)
     model.load_state_dict(saved["model"])
     model.to(dev)
     teacher = _load_teacher(teacher_spec, dev, threads, log) if teacher_spec is not None else None
-    final = evaluate(model, _eval_batches(spec, eval_tokens), teacher, device=dev, precision=precision)
+    final = evaluate(model, eval_batches(spec, eval_tokens), teacher, device=dev, precision=precision)
     results = {
         **saved["results"],
         **{k: final[k] for k in ("val_loss", "val_tokens", "val_kl", "teacher_val_loss") if k in final},
@@ -304,7 +296,7 @@ def _load_teacher(
     teacher_spec: RunSpec, device: torch.device, threads: int | None, log: Callable[[str], None]
 ) -> torch.nn.Module:
     """The teacher's weights from its checkpoint, retraining the teacher first (deterministically) if the
-    checkpoint is gone."""
+    checkpoint is gone (a distilled teacher with the teacher it carries)."""
     if not checkpoint_exists(teacher_spec.key):
         log(f"teacher {teacher_spec.key} has no checkpoint: retraining it")
         train(teacher_spec, threads=threads, device=str(device), log=log)
@@ -314,7 +306,7 @@ def _load_teacher(
     return teacher
 
 
-def train(
+def train(  # noqa: C901 - the training loop reads top to bottom (resume, schedule, steps, evaluation, checkpoint), as in nanoGPT
     spec: RunSpec,
     *,
     teacher_spec: RunSpec | None = None,
@@ -326,13 +318,13 @@ def train(
     progress: Callable[[int, int], None] | None = None,
     on_checkpoint: Callable[[int], None] | None = None,
     log: Callable[[str], None] | None = None,
-    runs_dir: Path | None = None,
     eval_tokens: int | None = None,
     compile: bool | None = None,
 ) -> dict[str, Any]:
     """Train ``spec`` and return its results (what the run record stores under ``results``).
 
-    ``teacher_spec``: the teacher's spec for a distillation run (default: looked up from the store).
+    ``teacher_spec``: the teacher's spec for a distillation run (default: the one ``spec`` carries,
+    ``spec.teacher_spec``; :func:`distill_scaling.runs.run` looks up a recorded teacher's).
     ``threads``: torch intra-op threads (default: leave torch's setting). ``device``: ``None`` picks CUDA when
     available. Checkpoints are written every ``checkpoint_interval_s`` seconds of wall time, after any step in
     ``checkpoint_steps`` (tests), and at the end; ``resume`` continues from the last one. ``progress(step,
@@ -347,9 +339,6 @@ def train(
     ``val_kl`` (KL(teacher || student)) and ``teacher_val_loss``; ``curve`` (train loss at log-spaced steps,
     val loss on a fixed subset); FLOPs by the paper's accounting; wall time, tokens/s, device, threads.
     """
-    from . import corpus
-    from .model import Transformer
-
     log = log or (lambda msg: None)
     if threads is not None:
         if not isinstance(threads, int) or threads < 1:
@@ -359,8 +348,14 @@ def train(
     precision = resolve_precision(spec.precision, dev)
     if precision == "bf16" and dev.type == "cpu":
         log("bf16 autocast on the CPU: results may differ from fp32 by more than seed noise")
+    if teacher_spec is None:
+        teacher_spec = spec.teacher_spec
     if spec.teacher is not None and teacher_spec is None:
-        teacher_spec = teacher_spec_of(spec, runs_dir)
+        raise SpecError(
+            f"train(): run {spec.key} distils from {spec.teacher}, but its teacher's spec was not given; "
+            "allowed: train(spec, teacher_spec=...) or a spec built with teacher=<the teacher's RunSpec> "
+            "(runs.run() and runs.ensure() find a recorded teacher's spec themselves)"
+        )
     if teacher_spec is not None and teacher_spec.key != spec.teacher:
         raise SpecError(f"teacher_spec has key {teacher_spec.key}, but RunSpec.teacher = {spec.teacher!r}")
 
@@ -431,7 +426,7 @@ def train(
     loss_kw = loss_kwargs(spec)
     if compile is None:
         compile = dev.type == "cpu" and run_flops(spec)["total"] >= COMPILE_MIN_FLOPS
-    fwd, t_fwd = (_compiled(model), _compiled(teacher)) if compile else (model, teacher)
+    fwd, t_fwd = (compiled_module(model), compiled_module(teacher)) if compile else (model, teacher)
     t0 = time.perf_counter()
     last_ckpt = t0
     train_time = 0.0
@@ -483,7 +478,7 @@ def train(
             last_ckpt = time.perf_counter()
 
     t_eval = time.perf_counter()
-    final = evaluate(model, _eval_batches(spec, eval_tokens), teacher, device=dev, precision=precision)
+    final = evaluate(model, eval_batches(spec, eval_tokens), teacher, device=dev, precision=precision)
     eval_time = time.perf_counter() - t_eval
     wall = elapsed_prev + (time.perf_counter() - t0)
     total_train_time = train_time_prev + train_time

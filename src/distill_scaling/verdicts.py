@@ -1,10 +1,10 @@
 """The verdict table: each of the paper's central claims judged on our records by one stated criterion.
 
 Every claim becomes a signed **effect** (nats unless its ``unit`` says otherwise) whose sign the paper
-predicts, a 90% interval, and one of four verdicts (:data:`VERDICTS`):
+predicts, a 90% interval, and one of four verdicts (:data:`comparisons.VERDICTS`):
 
 - ``reproduced``: the interval excludes zero on the paper's side (for a claim of *no* effect: the interval
-  includes zero and lies within the practical margin :data:`NULL_MARGIN` of it);
+  includes zero and lies within the practical margin :data:`comparisons.NULL_MARGIN` of it);
 - ``refuted``: the interval excludes zero on the other side;
 - ``not resolved at our scale``: neither; ``resolution`` (the interval's half-width) is the smallest effect
   the design could have resolved, ``predicted`` what our fit of the paper's law expects;
@@ -12,8 +12,9 @@ predicts, a 90% interval, and one of four verdicts (:data:`VERDICTS`):
 
 Comparisons are paired wherever the design allows (the same initialisation and data order on both sides:
 ``seed`` and ``data_seed``), and their spread is the spread of the paired differences. Where a comparison
-has one run a side, the spread is the seed noise of that model size and kind of run (:func:`seed_noise`),
-never a noise pooled over sizes. ``python -m distill_scaling findings`` writes the table to
+has one run a side, the spread is the seed noise of that model size and kind of run
+(:func:`comparisons.seed_noise`), never a noise pooled over sizes. The statistics themselves live in
+:mod:`distill_scaling.comparisons`. ``python -m distill_scaling findings`` writes the table to
 ``data/findings.json``; the chapters and the landing page read it from there.
 """
 
@@ -32,14 +33,10 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from . import paths, runs, study
-
-LEVEL = 0.9
-VERDICTS = ("reproduced", "refuted", "not resolved at our scale", "not tested")
-#: A claim of no effect is reproduced when its interval lies within this fraction of the reference loss of
-#: zero (1%: the precision the paper claims for its law).
-NULL_MARGIN = 0.01
-
+from . import comparisons, fit_files, fits, laws, paths, planner, store, study
+from .flops import paper_forward_flops
+from .optimal import compute_range, optimal_distillation, optimal_supervised, stack_coefficients
+from .spec import forward_flops, model_config
 
 #: The sign of each claim's effect that the paper predicts (0: the paper claims no effect).
 PAPER_SIGN = {
@@ -63,158 +60,8 @@ def findings_path() -> Path:
     return paths.data_dir() / "findings.json"
 
 
-# --- statistics ---------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Comparison:
-    """A signed effect with its ``level`` interval, from ``n`` paired differences (or one difference of known
-    spread ``sd``)."""
-
-    effect: float
-    interval: tuple[float, float]
-    n: int
-    sd: float
-
-    @property
-    def resolution(self) -> float:
-        """The interval's half-width: the smallest |effect| this design could have told from zero."""
-        return (self.interval[1] - self.interval[0]) / 2
-
-
-def paired(diffs: Sequence[float], level: float = LEVEL, *, sd: float | None = None) -> Comparison:
-    """Mean of paired differences with a Student-t interval; with one difference (or ``sd`` given), a normal
-    interval of known spread ``sd`` per difference."""
-    d = np.asarray([x for x in diffs if np.isfinite(x)], float)
-    if d.size == 0:
-        raise ValueError("paired(): no finite differences")
-    mean = float(d.mean())
-    if sd is None and d.size >= 2:
-        s = float(d.std(ddof=1))
-        half = float(stats.t.ppf((1 + level) / 2, d.size - 1)) * s / math.sqrt(d.size)
-    else:
-        if sd is None or not math.isfinite(sd):
-            raise ValueError("paired(): one difference needs a known spread 'sd'")
-        s = float(sd)
-        half = float(stats.norm.ppf((1 + level) / 2)) * s / math.sqrt(d.size)
-    return Comparison(mean, (mean - half, mean + half), int(d.size), s)
-
-
-def runs_needed(sd: float, effect: float, level: float = LEVEL, power: float = 0.8) -> int:
-    """Paired runs needed to resolve ``effect`` (its ``level`` interval excluding zero) with probability
-    ``power``, for paired differences of spread ``sd`` (normal approximation)."""
-    if not (sd > 0 and effect != 0):
-        raise ValueError(f"runs_needed(): sd and effect must be non-zero; got sd={sd}, effect={effect}")
-    z = stats.norm.ppf((1 + level) / 2) + stats.norm.ppf(power)
-    return max(2, math.ceil((z * sd / abs(effect)) ** 2))
-
-
-def judge(c: Comparison | None, sign: int, margin: float | None = None) -> str:
-    """The verdict of a comparison whose effect the paper predicts to have ``sign`` (+1, -1; 0: no effect,
-    reproduced when the interval lies within ``margin`` of zero)."""
-    if c is None:
-        return "not tested"
-    lo, hi = c.interval
-    resolved = lo > 0 or hi < 0
-    if sign == 0:
-        if resolved:
-            return "refuted"
-        return "reproduced" if margin is not None and max(-lo, hi) <= margin else "not resolved at our scale"
-    if not resolved:
-        return "not resolved at our scale"
-    return "reproduced" if np.sign(c.effect) == sign else "refuted"
-
-
-# --- the records --------------------------------------------------------------------------------------------
-
-
-def study_records(records: pd.DataFrame | None = None) -> pd.DataFrame:
-    """The study's runs (its learning rate, the scaling-law distillation setting) with each teacher's model,
-    size and loss L_T beside its students."""
-    rec = runs.load_records() if records is None else records
-    if rec.empty:
-        return rec
-    rec = rec.copy()
-    for col, default in (("mix", 1.0), ("temperature", 1.0), ("kl", "forward"), ("top_k", None)):
-        if col not in rec.columns:
-            rec[col] = default
-    by_key = rec.set_index("key")
-    teacher = rec["teacher"].where(rec["teacher"].notna(), None)
-    rec["teacher_model"] = teacher.map(by_key["model"])
-    rec["teacher_n_params"] = teacher.map(by_key["n_params"])
-    rec["teacher_tokens"] = teacher.map(by_key["tokens"])
-    rec["teacher_loss"] = teacher.map(by_key["val_loss"])
-    # Supervised records carry no distillation fields (NaN): they pass.
-    distilled = rec["teacher"].notna()
-    plain = ~distilled | ((rec["mix"] == 1.0) & (rec["temperature"] == 1.0) & (rec["kl"] == "forward"))
-    plain &= rec["top_k"].isna()
-    if "top_p" in rec.columns:
-        plain &= rec["top_p"].isna()
-    return rec[(rec["lr"] == study.STUDY_LR) & plain].reset_index(drop=True)
-
-
-def seed_noise(rec: pd.DataFrame) -> pd.DataFrame:
-    """Seed-to-seed standard deviation of the final loss per model size and kind of run (``supervised`` on
-    either split, ``distilled``): pooled over the configurations of that size and kind that were repeated
-    over seeds, never over sizes. Columns: model, n_params, kind, sd, dof, configs."""
-    columns = ["model", "n_params", "kind", "sd", "dof", "configs"]
-    if rec.empty:
-        return pd.DataFrame(columns=columns)
-    rec = rec.copy()
-    rec["kind"] = np.where(rec["teacher"].notna(), "distilled", "supervised")
-    keys = ["model", "kind", "split", "tokens", "teacher"]
-    rec["teacher"] = rec["teacher"].fillna("-")
-    rows = []
-    for (model, kind), g in rec.groupby(["model", "kind"]):
-        ss, dof, configs = 0.0, 0, 0
-        for _, c in g.groupby(keys[2:]):
-            v = c.drop_duplicates("seed")["val_loss"].to_numpy(float)
-            if v.size >= 2:
-                ss += float(((v - v.mean()) ** 2).sum())
-                dof += v.size - 1
-                configs += 1
-        if dof:
-            n = int(g["n_params"].iloc[0])
-            rows.append(
-                {
-                    "model": model,
-                    "n_params": n,
-                    "kind": kind,
-                    "sd": math.sqrt(ss / dof),
-                    "dof": dof,
-                    "configs": configs,
-                }
-            )
-    return pd.DataFrame(rows, columns=columns)
-
-
-def noise_of(noise: pd.DataFrame, model: str, kind: str) -> tuple[float, str]:
-    """The seed noise of ``model`` for ``kind``; where that size was never repeated, the nearest repeated size
-    of the same kind (said in the returned note)."""
-    same = noise[noise["kind"] == kind]
-    if same.empty:
-        same = noise
-    hit = same[same["model"] == model]
-    if not hit.empty:
-        return float(hit["sd"].iloc[0]), f"{kind} seed noise of {model}"
-    from .model import config_from_name
-
-    n = config_from_name(model).n_params
-    near = same.iloc[int(np.argmin(np.abs(np.log(same["n_params"].to_numpy(float) / n))))]
-    return float(near["sd"]), f"{kind} seed noise of {near['model']} (the nearest size repeated over seeds)"
-
-
 def _n_params(model: str) -> int:
-    from .model import config_from_name
-
-    return config_from_name(model).n_params
-
-
-def _forward_flops(model: str) -> float:
-    from .flops import forward_flops
-    from .model import config_from_name
-
-    return float(forward_flops(config_from_name(model)))
+    return model_config(model).n_params
 
 
 # --- the claims ---------------------------------------------------------------------------------------------
@@ -258,7 +105,7 @@ def _plain(v: Any) -> Any:
 
 def _finding(
     id_: str,
-    c: Comparison | None,
+    c: comparisons.Comparison | None,
     sign: int,
     n_runs: int,
     *,
@@ -269,7 +116,7 @@ def _finding(
     meta = CLAIMS[id_]
     if sign != PAPER_SIGN[id_]:
         raise ValueError(f"claim {id_!r}: sign {sign} disagrees with PAPER_SIGN {PAPER_SIGN[id_]}")
-    verdict = judge(c, sign, margin)
+    verdict = comparisons.judge(c, sign, margin)
     return Finding(
         id=id_,
         claim=meta["claim"],
@@ -288,10 +135,8 @@ def _finding(
 
 def _law_loss(n_s: float, d_s: float, l_t: float) -> float | None:
     """Our fit of the paper's distillation law (``data/fits/ours.json``), or None without it."""
-    from . import laws, planner
-
     try:
-        cs = planner.load_coefficient_set("ours")
+        cs = fit_files.load_coefficient_set("ours")
     except ValueError:
         return None
     return float(laws.distillation_loss(n_s, d_s, l_t, cs.distillation, cs.supervised))
@@ -343,8 +188,8 @@ def capacity_gap(rec: pd.DataFrame, noise: pd.DataFrame) -> Finding:
         )
     sd = None
     if pairs == 1:
-        sd = math.sqrt(2) * noise_of(noise, students["model"].iloc[0], "distilled")[0]
-    c = paired(diffs, sd=sd)
+        sd = math.sqrt(2) * comparisons.noise_of(noise, students["model"].iloc[0], "distilled")[0]
+    c = comparisons.paired(diffs, sd=sd)
     strongest = students.loc[students["teacher_n_params"] == sizes[-1], "teacher_model"].iloc[0]
     return _finding(
         "capacity-gap",
@@ -355,7 +200,9 @@ def capacity_gap(rec: pd.DataFrame, noise: pd.DataFrame) -> Finding:
         extra={
             "pairs": pairs,
             "strongest_teacher": strongest,
-            "runs_for_predicted": runs_needed(c.sd, np.mean(predicted)) if predicted and c.sd > 0 else None,
+            "runs_for_predicted": comparisons.runs_needed(c.sd, np.mean(predicted))
+            if predicted and c.sd > 0
+            else None,
         },
     )
 
@@ -377,8 +224,8 @@ def student_beats_teacher(rec: pd.DataFrame, noise: pd.DataFrame) -> Finding:
         & (w2s["tokens"] == best["tokens"])
     ]
     d = (g["val_loss"] - g["teacher_loss"]).to_numpy(float)
-    sd = noise_of(noise, best["model"], "distilled")[0] if len(d) < 2 else None
-    c = paired(d, sd=sd)
+    sd = comparisons.noise_of(noise, best["model"], "distilled")[0] if len(d) < 2 else None
+    c = comparisons.paired(d, sd=sd)
     below = int((w2s["val_loss"] < w2s["teacher_loss"]).sum())
     pred = _law_loss(best["n_params"], best["tokens"], best["teacher_loss"])
     return _finding(
@@ -425,9 +272,9 @@ def teacher_only_through_lt(rec: pd.DataFrame, noise: pd.DataFrame) -> Finding:
     s2 = float(resid @ resid) / dof
     cov = s2 * np.linalg.pinv(X.T @ X)
     se = math.sqrt(cov[-1, -1])
-    half = float(stats.t.ppf((1 + LEVEL) / 2, dof)) * se
-    c = Comparison(float(beta[-1]), (float(beta[-1] - half), float(beta[-1] + half)), len(y), se)
-    margin = NULL_MARGIN * float(np.mean(y))
+    half = float(stats.t.ppf((1 + comparisons.LEVEL) / 2, dof)) * se
+    c = comparisons.Comparison(float(beta[-1]), (float(beta[-1] - half), float(beta[-1] + half)), len(y), se)
+    margin = comparisons.NULL_MARGIN * float(np.mean(y))
     return _finding(
         "teacher-only-through-LT",
         c,
@@ -436,45 +283,6 @@ def teacher_only_through_lt(rec: pd.DataFrame, noise: pd.DataFrame) -> Finding:
         margin=margin,
         extra={"margin": margin, "students": students, "teachers": int(p2["teacher"].nunique())},
     )
-
-
-def crossovers(pairs: pd.DataFrame, level: float = LEVEL) -> pd.DataFrame:
-    """Per (student, teacher) with at least three token counts: the student tokens D_x at which distillation
-    stops beating the supervised run of the same size and tokens, from a line of the advantage (supervised -
-    distilled loss) in log10 D, with a delta-method ``level`` interval; NaN where the advantage does not fall
-    with tokens or the line crosses zero more than a decade from the runs. ``pairs``: model, n_params,
-    teacher, teacher_model, tokens, advantage."""
-    rows = []
-    for (model, _), g in pairs.groupby(["model", "teacher"]):
-        first = g.iloc[0]
-        g = g.groupby("tokens", as_index=False)["advantage"].mean()
-        if len(g) < 3:
-            continue
-        x, y = np.log10(g["tokens"].to_numpy(float)), g["advantage"].to_numpy(float)
-        X = np.column_stack([np.ones_like(x), x])
-        beta, *_ = np.linalg.lstsq(X, y, rcond=None)
-        dof = len(x) - 2
-        cov = float(((y - X @ beta) ** 2).sum()) / dof * np.linalg.inv(X.T @ X)
-        a, b = float(beta[0]), float(beta[1])
-        x0 = -a / b if b < 0 else math.nan
-        inside = math.isfinite(x0) and x.min() - 1 <= x0 <= x.max() + 1
-        half = math.nan
-        if inside:
-            var = (cov[0, 0] + x0**2 * cov[1, 1] + 2 * x0 * cov[0, 1]) / b**2
-            half = float(stats.t.ppf((1 + level) / 2, dof)) * math.sqrt(max(var, 0.0))
-        rows.append(
-            {
-                "student": model,
-                "n_params": int(first["n_params"]),
-                "teacher_model": first["teacher_model"],
-                "token_counts": len(g),
-                "slope_per_decade": b,
-                "crossover_tokens": 10**x0 if inside else math.nan,
-                "low": 10 ** (x0 - half) if inside else math.nan,
-                "high": 10 ** (x0 + half) if inside else math.nan,
-            }
-        )
-    return pd.DataFrame(rows)
 
 
 def threshold_grows(rec: pd.DataFrame, noise: pd.DataFrame) -> Finding:
@@ -496,7 +304,7 @@ def threshold_grows(rec: pd.DataFrame, noise: pd.DataFrame) -> Finding:
         )
     adv = (both["val_loss_sup"] - both["val_loss"]).to_numpy(float)
     teachers = sorted(set(both["teacher"]))
-    compute = 3 * both["tokens"].to_numpy(float) * [_forward_flops(m) for m in both["model"]]
+    compute = 3 * both["tokens"].to_numpy(float) * [forward_flops(m) for m in both["model"]]
     cols = [(both["teacher"] == t).to_numpy(float) for t in teachers]
     cols += [np.log10(compute), np.log10(both["n_params"].to_numpy(float))]
     X = np.column_stack(cols)
@@ -505,12 +313,14 @@ def threshold_grows(rec: pd.DataFrame, noise: pd.DataFrame) -> Finding:
     dof = len(adv) - X.shape[1]
     cov = float(resid @ resid) / dof * np.linalg.pinv(X.T @ X)
     se = math.sqrt(cov[-1, -1])
-    half = float(stats.t.ppf((1 + LEVEL) / 2, dof)) * se
-    c = Comparison(float(beta[-1]), (float(beta[-1] - half), float(beta[-1] + half)), len(adv), se)
+    half = float(stats.t.ppf((1 + comparisons.LEVEL) / 2, dof)) * se
+    c = comparisons.Comparison(
+        float(beta[-1]), (float(beta[-1] - half), float(beta[-1] + half)), len(adv), se
+    )
     pairs = both.assign(advantage=adv)[
         ["model", "n_params", "teacher", "teacher_model", "tokens", "advantage"]
     ]
-    cross = crossovers(pairs)
+    cross = comparisons.crossovers(pairs)
     return _finding(
         "threshold-grows-with-student",
         c,
@@ -532,8 +342,6 @@ OUR_BOUNDS = (1e3, 1e12)
 def our_forward_flops(n: Any) -> np.ndarray:
     """Forward FLOPs per token of our zoo's shape (d/L = 16, context 128, 256 bytes; within 2% of the exact
     count of every zoo model), as a function of N for the solver."""
-    from .flops import paper_forward_flops
-
     return paper_forward_flops(n, n_ctx=128, n_vocab=256, aspect_ratio=16)
 
 
@@ -543,11 +351,8 @@ def teacher_pretraining_never_wins(rec: pd.DataFrame, noise: pd.DataFrame, n_sam
     and budgets, from our fit of the law (solver bounds :data:`OUR_BOUNDS`); only plans whose teacher,
     tokens and losses all lie inside the ranges the law was fitted on count, and the interval is over the
     bootstrap samples. The paper: negative (never wins)."""
-    from . import planner
-    from .optimal import compute_range, optimal_distillation, optimal_supervised, stack_coefficients
-
     try:
-        cs = planner.load_coefficient_set("ours")
+        cs = fit_files.load_coefficient_set("ours")
     except ValueError as exc:
         return _finding("teacher-pretraining-never-wins", None, -1, 0, reason=str(exc))
     r = cs.ranges
@@ -604,7 +409,7 @@ def teacher_pretraining_never_wins(rec: pd.DataFrame, noise: pd.DataFrame, n_sam
                 sm = optimal_supervised(np.full(k, n), np.full(k, c), coefficients=sup_s, forward_flops=F)
                 adv = np.asarray(sm.loss, float) - np.asarray(om.student_loss, float)
                 per_sample = np.maximum(per_sample, np.where(np.isfinite(adv), adv, -np.inf))
-    prov = json.loads((planner.fits_dir() / "ours.json").read_text()).get("provenance", {})
+    prov = json.loads(fit_files.fit_path("ours").read_text()).get("provenance", {})
     n_runs = int(sum(prov.get(law, {}).get("n_runs", 0) for law in ("supervised", "distillation")))
     if plans == 0:
         return _finding(
@@ -617,8 +422,8 @@ def teacher_pretraining_never_wins(rec: pd.DataFrame, noise: pd.DataFrame, n_sam
     finite = per_sample[np.isfinite(per_sample)]
     c = None
     if finite.size >= 10:
-        lo, hi = np.percentile(finite, [100 * (1 - LEVEL) / 2, 100 * (1 + LEVEL) / 2])
-        c = Comparison(best, (float(lo), float(hi)), int(finite.size), float(np.std(finite)))
+        lo, hi = np.percentile(finite, [100 * (1 - comparisons.LEVEL) / 2, 100 * (1 + comparisons.LEVEL) / 2])
+        c = comparisons.Comparison(best, (float(lo), float(hi)), int(finite.size), float(np.std(finite)))
     return _finding(
         "teacher-pretraining-never-wins",
         c,
@@ -639,7 +444,7 @@ def _inside(ranges, law: str, what: str, value: float) -> bool:
 
 def _practice(records: pd.DataFrame) -> tuple[pd.DataFrame, float]:
     """The practice design joined with the records, and the seed noise of its base run (3 seeds)."""
-    from . import practice
+    from . import practice  # noqa: PLC0415 - imports torch through train, which only this path needs
 
     rows = practice.design(
         practice.study_pairs(), calibration_student="L2-d32", teachers=practice.calibration_teachers()
@@ -663,7 +468,7 @@ def _versus(res: pd.DataFrame, sd: float, experiment: str, value: float, referen
     if both.empty or (len(both) < 3 and not math.isfinite(sd)):
         return None
     diffs = (both["val_loss_a"] - both["val_loss_b"]).to_numpy(float)
-    return paired(diffs, sd=None if len(diffs) >= 3 else math.sqrt(2) * sd)
+    return comparisons.paired(diffs, sd=None if len(diffs) >= 3 else math.sqrt(2) * sd)
 
 
 def practice_findings(records: pd.DataFrame) -> list[Finding]:
@@ -700,8 +505,8 @@ def _learning_rate(res: pd.DataFrame, sd: float, n: int) -> Finding:
     if at_sup.empty:
         return _finding("learning-rate", None, 0, n, reason="no distillation run at the supervised best rate")
     effect = float(at_sup.iloc[0] - dist["val_loss"].min())
-    c = paired([effect], sd=math.sqrt(2) * sd)
-    margin = NULL_MARGIN * float(dist["val_loss"].min())
+    c = comparisons.paired([effect], sd=math.sqrt(2) * sd)
+    margin = comparisons.NULL_MARGIN * float(dist["val_loss"].min())
     return _finding(
         "learning-rate",
         c,
@@ -721,7 +526,7 @@ def _calibration(res: pd.DataFrame) -> Finding:
     """ECE against the data of students trained on the teacher's top-1 token against students trained on its
     full distribution, paired by teacher (fractions). The paper: positive (top-1 students are overconfident,
     logit students calibrated)."""
-    from . import practice
+    from . import practice  # noqa: PLC0415 - imports torch through train, which only this path needs
 
     try:
         models = practice.load_calibration().get("models", {})
@@ -743,7 +548,12 @@ def _calibration(res: pd.DataFrame) -> Finding:
             reason="fewer than two teachers with both student kinds calibrated",
         )
     return _finding(
-        "calibration", paired(diffs), +1, 2 * len(diffs), unit="fraction", extra={"teachers": len(diffs)}
+        "calibration",
+        comparisons.paired(diffs),
+        +1,
+        2 * len(diffs),
+        unit="fraction",
+        extra={"teachers": len(diffs)},
     )
 
 
@@ -755,14 +565,8 @@ def _extrapolation(id_: str, law: str) -> Finding:
     the signed mean relative error (a fraction) with a t interval over the held-out runs, and the largest.
     The paper: about 1% error. Reproduced when the largest error is at most 1% and the held-out runs lie a
     decade of compute beyond the fitted ones; refuted when the mean error's interval lies beyond +-1%."""
-    from . import analysis, distill_analysis
-
     try:
-        fit = (
-            analysis.load_supervised_fit()
-            if law == "supervised"
-            else distill_analysis.load_distillation_fit()
-        )
+        fit = fits.load_fit(law)
     except (OSError, ValueError) as exc:
         return _finding(id_, None, 0, 0, unit="fraction", reason=f"no stored {law} fit ({exc})")
     p = fit.predictions()
@@ -771,7 +575,7 @@ def _extrapolation(id_: str, law: str) -> Finding:
     if err_col is None or held.empty:
         return _finding(id_, None, 0, len(p), unit="fraction", reason="the fit has no held-out runs")
     e = held[err_col].to_numpy(float)
-    c = paired(e) if len(e) >= 2 else None
+    c = comparisons.paired(e) if len(e) >= 2 else None
     fitted = p[~p["held_out"]]
     span = _compute_span(fitted, held)
     max_err, mean_err = float(np.max(np.abs(e))), float(np.mean(np.abs(e)))
@@ -929,9 +733,9 @@ def compute_findings(records: pd.DataFrame | None = None) -> list[Finding]:
 
 
 def _compute_findings(records: pd.DataFrame | None) -> list[Finding]:
-    all_records = runs.load_records() if records is None else records
-    rec = study_records(all_records)
-    noise = seed_noise(rec)
+    all_records = store.load_records() if records is None else records
+    rec = comparisons.study_records(all_records)
+    noise = comparisons.seed_noise(rec)
     out = [
         _extrapolation("supervised-extrapolation", "supervised"),
         _extrapolation("distillation-extrapolation", "distillation"),
@@ -951,7 +755,7 @@ def _compute_findings(records: pd.DataFrame | None) -> list[Finding]:
 def write_findings(findings: Sequence[Finding], path: Path | None = None) -> Path:
     """``data/findings.json``: a list of findings (see :class:`Finding`), written atomically."""
     path = Path(path or findings_path())
-    runs.write_json_atomic(path, [f.to_dict() for f in findings])
+    store.write_json_atomic(path, [f.to_dict() for f in findings])
     return path
 
 

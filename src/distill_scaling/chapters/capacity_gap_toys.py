@@ -5,13 +5,13 @@ figures. The models themselves live in :mod:`distill_scaling.toys`.
 
 Train the mapping-problem grid of a profile without the notebook (what the ``full`` profile does)::
 
-    python -m distill_scaling.chapters.capacity_gap_toys --profile full
+    python -m distill_scaling toys --profile full [--seeds 0,1] [--device cuda]
 """
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +21,8 @@ import numpy as np
 import pandas as pd
 
 from .. import paths, plots, toys
-from ..notebook import Param, ParameterError, chapter_params, validate
+from ..errors import CommandParser
+from ..params import Param, ParameterError, Params, validate, with_profile
 
 CHAPTER = "10_capacity_gap_toys"
 
@@ -578,10 +579,14 @@ def device_text(frame: pd.DataFrame) -> str:
 # --- Command line -------------------------------------------------------------------------------------------
 
 
-def cli(argv: Sequence[str] | None = None) -> int:
-    """Train the missing mapping-problem runs of a profile (single-threaded), then print a summary."""
-    parser = argparse.ArgumentParser(
-        prog="python -m distill_scaling.chapters.capacity_gap_toys", description=cli.__doc__
+def cli(argv: Sequence[str]) -> int:
+    """``python -m distill_scaling toys [--profile smoke|default|full] [--seeds 0,1]
+    [--device cpu|cuda|cuda:N]``: train the missing mapping-problem runs of a profile (single-threaded), then
+    print a summary."""
+    parser = CommandParser(
+        prog="python -m distill_scaling toys",
+        description="Train the missing mapping-problem runs of the capacity-gap toys (chapter 10) for a "
+        "profile, single-threaded, then print a summary.",
     )
     parser.add_argument("--profile", default="full", choices=["smoke", "default", "full"])
     parser.add_argument(
@@ -594,12 +599,7 @@ def cli(argv: Sequence[str] | None = None) -> int:
         "--device", default="cpu", help="'cpu' (default), 'cuda' or 'cuda:N'; records note the device"
     )
     args = parser.parse_args(argv)
-    import torch
-
-    torch.set_num_threads(1)
-    from ..notebook import Params
-
-    P = Params(validate(chapter_params(CHAPTER), {"profile": args.profile}))
+    P = Params(validate(with_profile(PARAMS), {"profile": args.profile}))
     try:
         toys.check_device(args.device)
     except ValueError as err:
@@ -613,11 +613,12 @@ def cli(argv: Sequence[str] | None = None) -> int:
             seeds = None
         if not seeds or any(s not in allowed for s in seeds):
             parser.error(f"--seeds must be comma-separated ints from {allowed}; got {args.seeds!r}")
+    import torch  # noqa: PLC0415 - heavy; only training needs it
+
+    torch.set_num_threads(1)
     P.scratch = args.profile == "smoke"
     P.runs_dir = Path(paths.runs_dir())
     if P.scratch:
-        import tempfile
-
         P.runs_dir = Path(tempfile.mkdtemp(prefix="ds-toys-")) / "runs"
     check(P)
     frame = mapping_records(P, seeds=seeds, device=args.device)
@@ -627,10 +628,6 @@ def cli(argv: Sequence[str] | None = None) -> int:
         print(sweep)
         print(u_shape_table(frame, experiment, sweep).to_string())
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(cli())
 
 
 __all__ = [

@@ -1,14 +1,18 @@
 """Chapter "Compute-optimal distillation": the paper's Sec. 5.3 and App. D.3-D.5 regenerated from the law.
 
-Every figure and table function takes the coefficient set (:class:`distill_scaling.planner.CoefficientSet`,
+Every figure and table function takes the coefficient set (:class:`distill_scaling.fit_files.CoefficientSet`,
 the paper's or ours) as its first argument, so the same page can later be drawn with our fitted coefficients::
 
     from distill_scaling.chapters import compute_optimal as ch
-    from distill_scaling.planner import load_coefficient_set
+    from distill_scaling.fit_files import load_coefficient_set
     fig = ch.fig_student_loss(load_coefficient_set("ours"), [3e8, 1e9], ch.compute_grid(1e20, 1e26, 8))
 
 The sweeps behind the figures are cached (:func:`distill_scaling.optimal.frontier`), so figures that share a
 sweep solve it once.
+
+Why this module is long: it regenerates about twenty of the paper's figures (Sec. 5.3, App. D.3-D.5) from one
+cached sweep of the solver; the figures share that sweep and its helpers, and splitting them by figure would
+only spread the sweep across files.
 """
 
 from __future__ import annotations
@@ -22,9 +26,9 @@ import pandas as pd
 from matplotlib.lines import Line2D
 
 from .. import laws, optimal, plots
+from ..fit_files import COEFFICIENT_SETS, CoefficientSet, load_coefficient_set
 from ..flops import PAPER_N_VOCAB, paper_forward_flops
-from ..notebook import Param
-from ..planner import COEFFICIENT_SETS, CoefficientSet, load_coefficient_set
+from ..params import Param
 
 PAPER_STUDENTS = [3e8, 5e8, 1e9, 3e9, 5e9, 1e10, 3e10, 5e10]
 
@@ -201,7 +205,7 @@ LABELS = optimal.SCENARIO_LABELS
 
 
 def coefficient_set(name: str) -> CoefficientSet:
-    """The chapter's coefficient set by name (see :func:`distill_scaling.planner.load_coefficient_set`)."""
+    """The chapter's coefficient set by name (see :func:`distill_scaling.fit_files.load_coefficient_set`)."""
     return load_coefficient_set(name)
 
 

@@ -6,12 +6,15 @@ the committed records and ``data/practice/calibration.json`` and trains nothing;
 runs (one worker: the study uses the other core), repeats the close calls with more seeds, then measures the
 calibration from the checkpoints and stores it::
 
-    python -m distill_scaling.chapters.distillation_in_practice --profile full
+    python -m distill_scaling practice --profile full
+
+Why this module is long: it holds the chapter's six experiments (mixing, temperature, learning rate,
+truncation, KL direction, calibration), which share one design, one loading of the runs and one set of figure
+conventions.
 """
 
 from __future__ import annotations
 
-import argparse
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,9 +24,11 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from .. import plots, practice, runs, study
-from ..notebook import Param, Params
+from .. import plots, practice, store, study
+from ..errors import CommandParser
+from ..params import Param, Params, prepare, validate, with_profile
 from ..practice import Grids, Pair, Row
+from ..spec import MIN_STEPS, RunSpec
 
 CHAPTER = "08_distillation_in_practice"
 
@@ -138,7 +143,7 @@ def _eval_tokens(P: Params) -> int | None:
 
 def repeats_for(P: Params, rows: list[Row]) -> list[Row]:
     """The close calls of the primary pair again with the other seeds (from the records present)."""
-    res = practice.results(rows, runs.load_records(P.runs_dir))
+    res = practice.results(rows, store.load_records(P.runs_dir))
     sd = practice.noise_sd(res)
     return practice.repeat_rows(rows, res, sd, P.seeds, "strong-to-weak")
 
@@ -149,7 +154,7 @@ def train_missing(P: Params, log=print) -> list:
     pairs, teachers = pairs_and_teachers(P)
     rows = rows_for(P)
     specs = practice.unique_specs(rows)
-    missing = [s for s in specs if not runs.exists(s, P.runs_dir)]
+    missing = [s for s in specs if not store.exists(s, P.runs_dir)]
     log(
         f"practice: {len(specs)} runs, {practice.design_flops(specs, teachers):.3g} FLOPs in all "
         f"(student training + teacher forward passes); {len(missing)} missing, "
@@ -167,7 +172,7 @@ def train_missing(P: Params, log=print) -> list:
         **kw,
     )
     extra = repeats_for(P, rows)
-    extra_missing = [s for s in practice.unique_specs(extra) if not runs.exists(s, P.runs_dir)]
+    extra_missing = [s for s in practice.unique_specs(extra) if not store.exists(s, P.runs_dir)]
     if extra_missing:
         log(
             f"practice: {len(extra_missing)} close-call repeats, "
@@ -283,7 +288,7 @@ def load(P: Params, log=print) -> PracticeData:
     pairs, teachers = pairs_and_teachers(P)
     rows = rows_for(P)
     rows = rows + repeats_for(P, rows)
-    records = runs.load_records(P.runs_dir)
+    records = store.load_records(P.runs_dir)
     res = practice.results(rows, records)
     cal = practice.load_calibration(calibration_path(P))
     return PracticeData(rows, res, practice.noise_sd(res), pairs, teachers, cal, records, P.runs_dir)
@@ -314,16 +319,16 @@ def pairs_frame(data: PracticeData) -> pd.DataFrame:
     """The pairs: models, parameters, student tokens, and the teacher's loss on the validation tokens."""
     out = []
     for name, p in data.pairs.items():
-        rec = runs.get(p.teacher, data.runs_dir)
+        rec = store.get(p.teacher, data.runs_dir)
         out.append(
             {
                 "pair": name,
                 "teacher": p.teacher.model,
                 "N_T": p.teacher.config.n_params,
                 "student": p.student,
-                "N_S": runs.RunSpec(p.student, tokens=p.tokens).config.n_params,
+                "N_S": RunSpec(p.student, tokens=p.tokens).config.n_params,
                 "D_S (tokens)": p.tokens,
-                "tokens / N_S": p.tokens / runs.RunSpec(p.student, tokens=p.tokens).config.n_params,
+                "tokens / N_S": p.tokens / RunSpec(p.student, tokens=p.tokens).config.n_params,
                 "teacher loss": rec["results"]["val_loss"] if rec else np.nan,
             }
         )
@@ -911,7 +916,7 @@ def _smallest_ok(data: PracticeData, experiment: str, values: list[float], ref: 
     return float("nan")
 
 
-def recommendations(data: PracticeData) -> dict[str, str]:
+def recommendations(data: PracticeData) -> dict[str, str]:  # noqa: C901 - one branch per experiment of the chapter, each a short rule
     """The practitioner's advice of each section, decided by our measurements ('pending' without them)."""
     vocab = data.pairs[PRIMARY].teacher.config.vocab_size
     v = verdicts(data).set_index("experiment")["agree?"]
@@ -1072,9 +1077,9 @@ def numbers(data: PracticeData, P: Params) -> dict[str, str]:
     n["prac_lr_gap_study"] = _f(lr["gap_study"])
     n["prac_lr_range"] = _f(lr["decade_range"])
     n["prac_study_lr"] = f"{study.STUDY_LR:g}"
-    from .setup import PARAMS as SETUP_PARAMS  # the Setup chapter's learning-rate sweep fixed STUDY_LR
-
-    n["prac_setup_lr_tokens"] = f"{SETUP_PARAMS['sweep_tokens'].default / 1e6:g}M"
+    # The Setup chapter's learning-rate sweep fixed STUDY_LR; its parameters say on how many tokens.
+    sweep_tokens = study.LR_SWEEP_TOKENS
+    n["prac_setup_lr_tokens"] = f"{sweep_tokens / 1e6:g}M"
     n["prac_lr_low"], n["prac_lr_high"] = f"{min(P.lrs):g}", f"{max(P.lrs):g}"
     for k in (1, 4, 16, 64):
         n[f"prac_topk{k}_gap"] = _f(_gap(data, "top_k", k, vocab), "+.3f")
@@ -1109,8 +1114,8 @@ def numbers(data: PracticeData, P: Params) -> dict[str, str]:
         )
         paper = PAPER_ECE[(kind, target)]
         n[f"prac_paper_trend_{kind.replace('-', '')}_{target}"] = f"{paper[0]:.1f}% to {paper[-1]:.1f}%"
-    n["prac_steps"] = str(runs.MIN_STEPS)
-    student = runs.RunSpec(data.pairs[PRIMARY].student, tokens=data.pairs[PRIMARY].tokens)
+    n["prac_steps"] = str(MIN_STEPS)
+    student = RunSpec(data.pairs[PRIMARY].student, tokens=data.pairs[PRIMARY].tokens)
     n["prac_tokens_per_param"] = f"{data.pairs[PRIMARY].tokens / student.config.n_params:.0f}"
     n["prac_same_fraction_k"] = f"{vocab * PAPER_TOP_K / PAPER_VOCAB:g}"
     # The paper's numbers the prose compares with (digest Secs. 8-9), glued like ours.
@@ -1140,23 +1145,26 @@ def _range(values) -> str:
     return f"{v.min():.1f}-{v.max():.1f}%" if v.size else "pending"
 
 
-def cli(argv: list[str] | None = None) -> int:
-    """``python -m distill_scaling.chapters.distillation_in_practice --profile full [--no-calibration]``."""
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def cli(argv: list[str]) -> int:
+    """``python -m distill_scaling practice [--profile smoke|default|full] [--no-train] [--no-calibration]
+    [--teacher-wait-s S]``: train the chapter's missing runs, then measure the calibration."""
+    ap = CommandParser(
+        prog="python -m distill_scaling practice",
+        description="Train the missing runs of 'Distillation in practice' (chapter 08) for a profile, then "
+        "measure the calibration of its models from their checkpoints.",
+    )
     ap.add_argument("--profile", choices=("smoke", "default", "full"), default="full")
     ap.add_argument("--no-train", action="store_true", help="only measure the calibration")
     ap.add_argument("--no-calibration", action="store_true", help="only train")
     ap.add_argument("--teacher-wait-s", type=float, default=None, help="override teacher_wait_s")
     args = ap.parse_args(argv)
-    import torch
-
-    torch.set_num_threads(1)
-    from ..notebook import setup
-
     given: dict[str, Any] = {"profile": args.profile}
     if args.teacher_wait_s is not None:
         given["teacher_wait_s"] = args.teacher_wait_s
-    P = setup(CHAPTER, **given)
+    P = prepare(CHAPTER, validate(with_profile(PARAMS), given))
+    import torch  # noqa: PLC0415 - heavy; only training and calibration need it
+
+    torch.set_num_threads(1)
     if not args.no_train and P.profile != "default":
         left = train_missing(P)
         print(f"practice: {len(left)} run(s) still missing")
@@ -1164,7 +1172,3 @@ def cli(argv: list[str] | None = None) -> int:
         data = measure_calibration(P)
         print(f"practice: calibration of {len(data['models'])} models in {calibration_path(P)}")
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(cli())

@@ -1,18 +1,20 @@
 """Chapter "Distillation scaling at small scale": the three protocols, the distillation law and the findings.
 
-The chapter reads the study's distillation records (:func:`distill_scaling.distill_analysis.study_design`)
+The chapter reads the study's distillation records (:func:`distill_scaling.distillation_study.study_design`)
 with their teachers and supervised baselines; ``full`` trains the missing ones first, ``smoke`` trains a tiny
 design (:func:`smoke_specs`) into a temporary store in seconds. The analysis is in
-:mod:`distill_scaling.distill_analysis`; this module holds the chapter's parameters, figures, tables and
+:mod:`distill_scaling.distillation_study`; this module holds the chapter's parameters, figures, tables and
 sentences. The law fit with its bootstrap is stored in ``data/fits/distillation.json``; refresh it from the
 committed records (``--profile full`` trains the missing runs first) with::
 
-    python -m distill_scaling.chapters.distillation_scaling --profile default
+    python -m distill_scaling fit --law distillation
+
+Why this module is long: it holds the chapter's three protocols, the distillation law's fit and its figures,
+which share one loading of the study's runs and the chapter's parameters.
 """
 
 from __future__ import annotations
 
-import argparse
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -25,25 +27,20 @@ import seaborn as sns
 from matplotlib.lines import Line2D
 from matplotlib.ticker import NullFormatter, NullLocator
 
-from .. import analysis as an
-from .. import distill_analysis as da
-from .. import laws, plots, runs, verdicts
-from ..laws import PAPER_DISTILLATION, SupervisedCoefficients
+from .. import comparisons, fit, fit_files, fits, plots, runs, spec, store, study
+from .. import distillation_study as ds
+from .. import supervised_study as ss
+from ..laws import PAPER_DISTILLATION, supervised_loss
 from ..model import config_from_name
-from ..notebook import Param, Params, chapter_params, validate
-from .supervised_scaling import (
-    DISTILLATION_LABELS,
-    PAPER_M_MULTIPLES,
-    law_coefficient_frame,
-    num,
-    styled,
-    unbounded_sentence,
-)
+from ..params import Param, Params
+from ..prose import DISTILLATION_LABELS, law_coefficient_frame, num, styled, unbounded_sentence
 
 CHAPTER = "07_distillation_scaling"
 
 #: The paper's distillation fit (Table 6, App. F): runs, the extrapolation split (L_S >= 2.3 kept 551 of 697).
 PAPER_RUNS, PAPER_HIGH_RUNS, PAPER_HIGH_LOSS = 697, 551, 2.3
+#: Coefficients of the distillation law (its fit needs at least this many runs).
+N_COEFFICIENTS = fits.LAWS["distillation"].n_coefficients
 #: Relative prediction error the paper reports for its laws ("<~ 1%", Fig. 5).
 PAPER_ERROR = 0.01
 #: The paper's fixed-M protocols: M = 20 tokens per parameter, students at 20N..320N (1..16 M).
@@ -105,7 +102,7 @@ PARAMS: dict[str, Param] = {
         "a difference (sqrt(2) x one run's seed noise)",
         min=0.5,
         max=10.0,
-        default=da.RESOLVE_FACTOR,
+        default=ds.RESOLVE_FACTOR,
     ),
     "workers": Param(
         "int",
@@ -130,8 +127,6 @@ PARAMS: dict[str, Param] = {
 
 def _smoke_parts():
     """(teachers, [(block, spec, student budget)], supervised baselines) of the smoke design."""
-    from .. import study
-
     teachers = [
         study.supervised(m, study.tokens_for_compute(m, SMOKE_TEACHER_BUDGET)) for m in SMOKE_TEACHERS
     ]
@@ -150,19 +145,19 @@ def _smoke_parts():
     base = {}
     for block, s, _ in dist:
         if block != "protocol1":
-            b = da.baseline_of(s)
+            b = study.baseline_of(s)
             base.setdefault(b.key, b)
     first = next(iter(base.values()))
     extra = [first.replace(seed=seed, data_seed=seed) for seed in SMOKE_SEEDS]
     return teachers, dist, list(base.values()) + extra
 
 
-def smoke_specs() -> list[runs.RunSpec]:
+def smoke_specs() -> list[spec.RunSpec]:
     """Every run of the smoke design: three tiny teachers on one IsoFLOP budget, their students (protocols 3,
     2 and 1 in miniature), the students' supervised baselines and two extra seeds of one baseline (the
     noise). Built with the study's own helpers; seconds of training in all."""
     teachers, dist, base = _smoke_parts()
-    seen: dict[str, runs.RunSpec] = {}
+    seen: dict[str, spec.RunSpec] = {}
     for s in [*teachers, *(s for _, s, _ in dist), *base]:
         seen.setdefault(s.key, s)
     return list(seen.values())
@@ -172,34 +167,19 @@ def smoke_design() -> tuple[pd.DataFrame, pd.DataFrame]:
     """The smoke's distillation design and its supervised design (teachers and baselines)."""
     teachers, dist, base = _smoke_parts()
     frames = []
-    for block in da.DISTILL_BLOCKS:
+    for block in ds.DISTILL_BLOCKS:
         part = [(s, c) for b, s, c in dist if b == block]
         frames.append(
-            da.design_table(
+            ds.design_table(
                 [s for s, _ in part], block, m_star=SMOKE_M_STAR, teachers={t.key: t for t in teachers},
                 student_budget_of=[c for _, c in part],
                 teacher_budget_of=[SMOKE_TEACHER_BUDGET] * len(part),
             )
         )  # fmt: skip
     support = pd.concat(
-        [an.design_table(teachers, "teachers"), an.design_table(base, "baselines")], ignore_index=True
+        [ss.design_table(teachers, "teachers"), ss.design_table(base, "baselines")], ignore_index=True
     )
     return pd.concat(frames, ignore_index=True), support
-
-
-def study_specs() -> list[runs.RunSpec]:
-    """The study's runs this chapter needs (what ``full`` trains if missing): teachers, the three protocols
-    and the supervised baselines; their IsoFLOP teachers come along as dependencies."""
-    from .. import study
-
-    ready = []
-    for b in ("teachers", "protocol3", "baselines", "protocol2", "protocol1", "gap-seeds"):
-        try:
-            study.BLOCKS[b].build()
-            ready.append(b)
-        except ValueError:
-            continue
-    return study.specs_for(ready)
 
 
 @dataclass
@@ -221,7 +201,7 @@ class StudyData:
 
     def gap_runs(self) -> pd.DataFrame:
         """The recorded runs that judge the capacity gap: protocol 3 and its extra seeds."""
-        return self.dist[self.dist["block"].isin(da.GAP_BLOCKS)]
+        return self.dist[self.dist["block"].isin(ds.GAP_BLOCKS)]
 
     @property
     def skipped(self) -> dict[str, str]:
@@ -245,116 +225,56 @@ def load_study(P: Params, progress: bool | None = None) -> StudyData:
         sup_design = support
     else:
         specs = None
-        design = da.study_design()
-        support = an.study_design(da.SUPPORT_BLOCKS)
-        sup_design = an.study_design()
+        design = ds.study_design()
+        support = ss.study_design(ds.SUPPORT_BLOCKS)
+        sup_design = ss.study_design()
     if P.profile != "default":
-        specs = study_specs() if specs is None else specs
+        specs = ds.study_specs() if specs is None else specs
         progress = P.profile == "full" if progress is None else progress
         kw = {"eval_tokens": P.eval_tokens} if P.eval_tokens else {}
         runs.ensure(specs, workers=P.workers, threads=1, progress=progress, **kw)
-    records = runs.load_records(P.runs_dir)
-    dist = da.distillation_runs(records, design)
-    sup = an.supervised_runs(records, sup_design)
-    noise_runs = sup if P.profile == "smoke" else sup[sup["block"].isin(da.NOISE_BLOCKS)]
+    records = store.load_records(P.runs_dir)
+    dist = ds.distillation_runs(records, design)
+    sup = ss.supervised_runs(records, sup_design)
+    noise_runs = sup if P.profile == "smoke" else sup[sup["block"].isin(ds.NOISE_BLOCKS)]
     cols = ["block", "key", "flops"]
     both = pd.concat([support[cols], design[cols]], ignore_index=True)
-    prog = an.progress_table(records, both) if len(both) else pd.DataFrame()
+    prog = ss.progress_table(records, both) if len(both) else pd.DataFrame()
     return StudyData(design, support, records, dist, sup, noise_runs, prog)
 
 
 # --- the supervised law inside the distillation law ---------------------------------------------------------
 
 
-@dataclass
-class SupervisedState:
-    """The supervised coefficients that give L~_S inside the distillation law, and where they come from:
-    ``stored`` (chapter 06's ``data/fits/supervised.json``, fitted to ``n_runs`` runs; ``current`` says
-    whether those are today's records), ``fitted`` (fitted now to the recorded supervised runs) or
-    ``pending``."""
-
-    coef: SupervisedCoefficients | None
-    source: str
-    n_runs: int = 0
-    current: bool = True
-
-
-def supervised_law(data: StudyData, P: Params) -> SupervisedState:
-    """Chapter 06's stored supervised fit when there is one (the smoke profile fits its own tiny runs), else a
-    fit of the recorded supervised runs now (point estimate; no bootstrap is needed for L~_S)."""
-    path = an.fits_path("supervised")
-    if P.profile != "smoke" and path.is_file():
-        stored = an.load_supervised_fit(path)
-        current = stored.digest == an.runs_digest(data.supervised) if len(data.supervised) else False
-        return SupervisedState(stored.params, "stored", len(stored.runs), current)
-    if len(data.supervised) < 6:
-        return SupervisedState(None, "pending", len(data.supervised))
-    fit = an.fit_supervised_law(
-        data.supervised, n_resamples=0, level=P.level, refine=64 if P.profile != "smoke" else 8,
-        maxiter=P.fit_maxiter or None,
+def supervised_law(data: StudyData, P: Params) -> fits.SupervisedInside:
+    """The supervised law inside the distillation law (:func:`distill_scaling.fits.supervised_inside`):
+    chapter 06's stored fit when there is one (the smoke profile fits its own tiny runs), else a fit of the
+    recorded supervised runs now."""
+    return fits.supervised_inside(
+        data.supervised, None if P.profile == "smoke" else fit_files.fit_path("supervised"), level=P.level,
+        refine=fit.DEFAULT_REFINE["supervised"] if P.profile != "smoke" else 8, maxiter=P.fit_maxiter or None,
     )  # fmt: skip
-    return SupervisedState(fit.params, "fitted", len(data.supervised))
 
 
 def fit_path(P: Params) -> Path:
     """The stored law fit: ``data/fits/distillation.json``; for ``smoke`` a file next to the scratch store."""
     if P.profile == "smoke":
         return Path(P.runs_dir).parent / "fits" / "distillation.json"
-    return an.fits_path("distillation")
-
-
-@dataclass
-class LawState:
-    """The distillation-law fit the chapter shows: ``stored`` (``data/fits/distillation.json`` is for exactly
-    these distillation runs; ``supervised_current`` says whether the supervised law it holds fixed is today's
-    too), ``fitted`` (fitted now and stored), ``live`` (fitted now with ``live_resamples``, not stored) or
-    ``pending`` (``fit`` is None; ``reason`` says why)."""
-
-    fit: da.DistillationLawFit | None
-    source: str
-    stored_runs: int | None = None
-    reason: str = ""
-    supervised_current: bool = True
+    return fit_files.fit_path("distillation")
 
 
 def distillation_law(
-    data: StudyData, sup: SupervisedState, P: Params, *, write: bool | None = None, refit: bool = False
-) -> LawState:
-    """The law fit for the chapter: the stored one when current (and ``refit`` is false: the command line's
-    ``--refit``, after the fitting procedure changed), else fitted now (and stored unless the profile is
-    ``default``; ``write`` overrides)."""
-    runs_ = da.fit_runs(data.dist)
-    if sup.coef is None:
-        return LawState(None, "pending", reason="the supervised law inside it is not fitted yet")
-    if len(runs_) < da.N_COEFFICIENTS:
-        return LawState(
-            None,
-            "pending",
-            reason=f"{len(runs_)} distillation run(s) recorded; the law has {da.N_COEFFICIENTS} coefficients",
-        )
+    data: StudyData, sup: fits.SupervisedInside, P: Params, *, write: bool | None = None
+) -> fits.FitState:
+    """The law fit for the chapter (:func:`distill_scaling.fits.current_fit`): the stored one when it is of
+    exactly these runs, else fitted now, and stored unless the profile is ``default`` (``write``
+    overrides)."""
     write = P.profile != "default" if write is None else write
-    path = fit_path(P)
-    stored = None
-    if path.is_file():
-        stored = da.load_distillation_fit(path)
-        same_runs = stored.digest == da.runs_digest(runs_, stored.supervised)
-        current = stored.supervised == sup.coef
-        # Reading the book, a stored fit of exactly these distillation runs beats a quick live one even when
-        # supervised runs recorded since would move L~_S slightly (the page says so); refreshing refits.
-        if same_runs and stored.n_resamples >= P.n_resamples and (current or not write) and not refit:
-            return LawState(stored, "stored", len(stored.runs), supervised_current=current)
-    n = P.n_resamples if write else P.live_resamples
-    fit = da.fit_distillation_law(
-        runs_, sup.coef, n_resamples=n, level=P.level, refine=P.fit_refine, maxiter=P.fit_maxiter or None
-    )
-    fit.provenance["supervised"] = (
-        f"chapter 06's stored fit of {sup.n_runs} supervised runs"
-        if sup.source == "stored"
-        else f"fitted to the {sup.n_runs} supervised runs recorded then"
-    )
-    if write:
-        da.save_distillation_fit(fit, path)
-    return LawState(fit, "fitted" if write else "live", None if stored is None else len(stored.runs))
+    return fits.current_fit(
+        "distillation", ds.fit_runs(data.dist), fit_path(P), n_resamples=P.n_resamples,
+        live_resamples=P.live_resamples, write=write, supervised=sup.coef, level=P.level, refine=P.fit_refine,
+        maxiter=P.fit_maxiter or None, provenance={"supervised": sup.note},
+    )  # fmt: skip
 
 
 # --- progress -----------------------------------------------------------------------------------------------
@@ -392,7 +312,7 @@ def progress_sentence(data: StudyData) -> str:
 
 def progress_frame(data: StudyData) -> pd.DataFrame:
     """Runs, compute (PFLOP) and training wall time recorded per block of the chapter's design."""
-    return an.progress_frame(data.progress)
+    return ss.progress_frame(data.progress)
 
 
 def design_sentence(data: StudyData) -> str:
@@ -418,14 +338,14 @@ def design_sentence(data: StudyData) -> str:
         f"trained on about M* = {num(m_star)} tokens per parameter, teach students "
         f"{'; '.join(parts)}, with pure distillation (λ = {', '.join(f'{v:g}' for v in mix)}) at temperature "
         f"τ = {', '.join(f'{v:g}' for v in tau)}, the paper's setting. Token multiples the "
-        f"{runs.MAX_EPOCHS:g}-epoch cap or the {runs.MIN_STEPS}-step minimum rule out are not trained."
+        f"{spec.MAX_EPOCHS:g}-epoch cap or the {spec.MIN_STEPS}-step minimum rule out are not trained."
     )
 
 
 # --- noise --------------------------------------------------------------------------------------------------
 
 
-def noise_sentence(noise: an.NoiseSummary, res: da.Resolution, loss: float, records: pd.DataFrame) -> str:
+def noise_sentence(noise: ss.NoiseSummary, res: ds.Resolution, loss: float, records: pd.DataFrame) -> str:
     """The seed noise per model size and kind of run, and the screen for single-run differences."""
     if not noise.measured:
         return (
@@ -434,7 +354,7 @@ def noise_sentence(noise: an.NoiseSummary, res: da.Resolution, loss: float, reco
         )
     need = {"model", "n_params", "split", "tokens", "teacher", "seed", "lr", "val_loss"}
     per = (
-        verdicts.seed_noise(verdicts.study_records(records))
+        comparisons.seed_noise(comparisons.study_records(records))
         if not records.empty and need <= set(records.columns)
         else pd.DataFrame(columns=["model", "n_params", "kind", "sd", "dof", "configs"])
     )
@@ -462,7 +382,7 @@ def noise_sentence(noise: an.NoiseSummary, res: da.Resolution, loss: float, reco
 
 
 def teacher_agreement_sentence(data: StudyData) -> str:
-    a = da.teacher_agreement(data.dist)
+    a = ds.teacher_agreement(data.dist)
     if a["n"] == 0:
         return ""
     return (
@@ -500,7 +420,7 @@ def _students(d: pd.DataFrame) -> list[str]:
     return list(dict.fromkeys(d.sort_values("n_params")["model"]))
 
 
-def fig_protocol3(p3: pd.DataFrame, res: da.Resolution, law: da.DistillationLawFit | None = None):
+def fig_protocol3(p3: pd.DataFrame, res: ds.Resolution, law: fits.LawFit | None = None):
     """Student loss (top) and KL(teacher || student) (bottom) against the teacher's loss, one column per
     student size, one colour per token multiple (paper Figs. 4, 37). Dashed: the supervised baseline of the
     same (N_S, D_S); dotted diagonal: L_S = L_T; thin lines: the fitted law. The x axis runs from weak to
@@ -617,14 +537,14 @@ def gap_frame(gap: pd.DataFrame) -> pd.DataFrame:
     return out.set_index(["student", "M* multiple"])
 
 
-def gap_sentence(gap: pd.DataFrame, p3: pd.DataFrame, res: da.Resolution) -> str:
-    verdict, text = da.judge_gap(p3, res)
+def gap_sentence(gap: pd.DataFrame, p3: pd.DataFrame, res: ds.Resolution) -> str:
+    verdict, text = ds.judge_gap(p3, res)
     if gap.empty:
         return f"The capacity-gap test is pending: {text}."
     return f"Over {text}."
 
 
-def fig_advantage(p3: pd.DataFrame, res: da.Resolution):
+def fig_advantage(p3: pd.DataFrame, res: ds.Resolution):
     """Distillation against supervised learning (top, L_S - L~_S) and against the teacher (bottom,
     L_S - L_T) as the student's tokens grow, one line per teacher, one column per student; the band is the
     resolution threshold (differences inside it are within the seed noise)."""
@@ -667,30 +587,30 @@ def fig_advantage(p3: pd.DataFrame, res: da.Resolution):
     return fig
 
 
-def beat_sentence(dist: pd.DataFrame, res: da.Resolution) -> str:
-    verdict, text = da.judge_beat(dist, res)
+def beat_sentence(dist: pd.DataFrame, res: ds.Resolution) -> str:
+    verdict, text = ds.judge_beat(dist, res)
     if verdict == "pending":
         return f"Pending: {text}."
-    vt = da.versus_teacher(dist, res)
+    vt = ds.versus_teacher(dist, res)
     by_block = vt.groupby("block")["vs_teacher"].apply(lambda s: int((s < 0).sum())).to_dict()
     blocks = ", ".join(f"{k}: {v}" for k, v in by_block.items())
     return f"{text[0].upper()}{text[1:]}. Runs below their teacher's loss, by protocol: {blocks}."
 
 
-def supervised_sentence(p3: pd.DataFrame, res: da.Resolution) -> str:
-    verdict, text = da.judge_crossing(p3, res)
+def supervised_sentence(p3: pd.DataFrame, res: ds.Resolution) -> str:
+    verdict, text = ds.judge_crossing(p3, res)
     return f"{'Pending: ' if verdict == 'pending' else ''}{text}."
 
 
-def convergence_sentence(p3: pd.DataFrame, res: da.Resolution) -> str:
-    verdict, text = da.judge_convergence(p3, res)
+def convergence_sentence(p3: pd.DataFrame, res: ds.Resolution) -> str:
+    verdict, text = ds.judge_convergence(p3, res)
     return f"{'Pending: ' if verdict == 'pending' else ''}{text}."
 
 
 # --- the law ------------------------------------------------------------------------------------------------
 
 
-def fig_law_fit(law: da.DistillationLawFit | None, reason: str = ""):
+def fig_law_fit(law: fits.LawFit | None, reason: str = ""):
     """Predicted against observed student loss and the relative error (paper Fig. 5b)."""
     return plots.law_fit_figure(
         law,
@@ -702,11 +622,9 @@ def fig_law_fit(law: da.DistillationLawFit | None, reason: str = ""):
     )
 
 
-def _advantage(law: da.DistillationLawFit, n_params, tokens, teacher_loss) -> np.ndarray:
+def _advantage(law: fits.LawFit, n_params, tokens, teacher_loss) -> np.ndarray:
     """L_S - L~_S by the fitted laws: the distillation law's student loss minus the supervised law's (the one
     held fixed in the fit) for the same student size and tokens."""
-    from ..laws import supervised_loss
-
     return law.predict(n_params, tokens, teacher_loss) - supervised_loss(n_params, tokens, law.supervised)
 
 
@@ -715,7 +633,7 @@ def _map_runs(dist: pd.DataFrame) -> pd.DataFrame:
     return dist[dist["block"].isin(("protocol1", "protocol3"))].dropna(subset=["vs_supervised"])
 
 
-def advantage_map(law: da.DistillationLawFit, teacher_loss: float, n_grid: int = 60):
+def advantage_map(law: fits.LawFit, teacher_loss: float, n_grid: int = 60):
     """Our law's L_S - L~_S over the fitted range of student sizes and tokens for a teacher of loss
     ``teacher_loss``: ``(N_S grid, D_S grid, difference)``, the difference of shape (sizes, tokens)."""
     r = law.runs
@@ -737,7 +655,7 @@ def _map_panel(ax, x, y, diff, run_x, run_y, run_diff, line: float, norm):
     return cs
 
 
-def fig_advantage_maps(law: da.DistillationLawFit | None, dist: pd.DataFrame, reason: str = ""):
+def fig_advantage_maps(law: fits.LawFit | None, dist: pd.DataFrame, reason: str = ""):
     """Paper Fig. 6 analogue: per teacher of protocols 1 and 3, our law's L_S - L~_S over student tokens and
     size (colour; blue: distillation better), the runs with that teacher on top in the same colours
     (their measured L_S minus their supervised baseline), the teacher's size dashed."""
@@ -766,12 +684,10 @@ def fig_advantage_maps(law: da.DistillationLawFit | None, dist: pd.DataFrame, re
     return fig
 
 
-def teacher_map(law: da.DistillationLawFit, n_s: float, d_s: float, teachers: pd.DataFrame, n_grid: int = 60):
+def teacher_map(law: fits.LawFit, n_s: float, d_s: float, teachers: pd.DataFrame, n_grid: int = 60):
     """Our laws' L_S - L~_S for a student of ``n_s`` parameters and ``d_s`` tokens over teacher sizes and
     tokens (the range of ``teachers``' ``teacher_n_params`` and ``teacher_tokens``), the teacher's loss from
     the supervised law held fixed in the fit: ``(N_T grid, D_T grid, difference)``, shape (sizes, tokens)."""
-    from ..laws import supervised_loss
-
     n = np.geomspace(teachers["teacher_n_params"].min(), teachers["teacher_n_params"].max(), n_grid)
     d = np.geomspace(teachers["teacher_tokens"].min(), teachers["teacher_tokens"].max(), n_grid)
     nn, dd = np.meshgrid(n, d, indexing="ij")
@@ -784,7 +700,7 @@ def teacher_map(law: da.DistillationLawFit, n_s: float, d_s: float, teachers: pd
     )
 
 
-def fig_teacher_maps(law: da.DistillationLawFit | None, p2: pd.DataFrame, reason: str = ""):
+def fig_teacher_maps(law: fits.LawFit | None, p2: pd.DataFrame, reason: str = ""):
     """Paper Fig. 13a analogue: per protocol-2 student, our laws' L_S - L~_S over the teacher's tokens and
     size (colour; blue: distillation better), the protocol-2 runs on top coloured by their measured
     difference, the student's size dashed."""
@@ -809,14 +725,12 @@ def fig_teacher_maps(law: da.DistillationLawFit | None, p2: pd.DataFrame, reason
     return fig
 
 
-def teacher_map_sentence(law: da.DistillationLawFit | None, p2: pd.DataFrame) -> str:
+def teacher_map_sentence(law: fits.LawFit | None, p2: pd.DataFrame) -> str:
     """The teacher maps in words: per student, the share of the teacher plane where distillation wins by
     our laws, and how many protocol-2 runs agree in sign with them."""
     runs_ = p2.dropna(subset=["vs_supervised"])
     if law is None or runs_.empty:
         return "The teacher maps follow once the law is fitted and protocol-2 runs are recorded."
-    from ..laws import supervised_loss
-
     parts, agree = [], 0
     for n_s, g in runs_.groupby("n_params", sort=True):
         d_s = float(g["tokens"].median())
@@ -833,7 +747,7 @@ def teacher_map_sentence(law: da.DistillationLawFit | None, p2: pd.DataFrame) ->
     )
 
 
-def advantage_map_sentence(law: da.DistillationLawFit | None, dist: pd.DataFrame) -> str:
+def advantage_map_sentence(law: fits.LawFit | None, dist: pd.DataFrame) -> str:
     """The maps in words: where our law puts distillation ahead per teacher, and whether the runs agree in
     sign with the law at their own sizes and tokens."""
     runs_ = _map_runs(dist)
@@ -852,12 +766,12 @@ def advantage_map_sentence(law: da.DistillationLawFit | None, dist: pd.DataFrame
     )
 
 
-def coefficient_frame(law: da.DistillationLawFit | None) -> pd.DataFrame:
+def coefficient_frame(law: fits.LawFit | None) -> pd.DataFrame:
     """Our distillation coefficients with bootstrap intervals beside the paper's Table 6."""
     return law_coefficient_frame(law, PAPER_DISTILLATION, DISTILLATION_LABELS, PAPER_RUNS)
 
 
-def supervised_source_sentence(sup: SupervisedState) -> str:
+def supervised_source_sentence(sup: fits.SupervisedInside) -> str:
     """Where the supervised law inside the distillation law comes from."""
     if sup.coef is None:
         return (
@@ -881,7 +795,7 @@ def supervised_source_sentence(sup: SupervisedState) -> str:
     )
 
 
-def law_source_sentence(state: LawState, P: Params) -> str:
+def law_source_sentence(state: fits.FitState, P: Params) -> str:
     """Which runs the law was fitted to, how, with what intervals, and where the fit on this page comes
     from."""
     if state.fit is None:
@@ -920,9 +834,9 @@ def law_source_sentence(state: LawState, P: Params) -> str:
                 f"stored fit (see the end of the page) gives the full {P.n_resamples}"
             )
     few = ""
-    if k < 3 * da.N_COEFFICIENTS:
+    if k < 3 * N_COEFFICIENTS:
         few = (
-            f" With {k} runs for {da.N_COEFFICIENTS} coefficients ({k - da.N_COEFFICIENTS} degrees of "
+            f" With {k} runs for {N_COEFFICIENTS} coefficients ({k - N_COEFFICIENTS} degrees of "
             f"freedom; the paper had {PAPER_RUNS}), the runs pin down only a few combinations of the "
             "coefficients: read the curves, not the individual values."
         )
@@ -951,7 +865,7 @@ def law_source_sentence(state: LawState, P: Params) -> str:
     )
 
 
-def extrapolation_sentence(law: da.DistillationLawFit | None, noise: an.NoiseSummary) -> str:
+def extrapolation_sentence(law: fits.LawFit | None, noise: ss.NoiseSummary) -> str:
     if law is None:
         return "The extrapolation test is pending until the law can be fitted."
     e = law.errors()
@@ -963,7 +877,7 @@ def extrapolation_sentence(law: da.DistillationLawFit | None, noise: an.NoiseSum
     )
     if law.high_params is None:
         return (
-            f"{in_sample} The extrapolation test needs {da.N_COEFFICIENTS} runs above the threshold and one "
+            f"{in_sample} The extrapolation test needs {N_COEFFICIENTS} runs above the threshold and one "
             f"below; with {e['n_runs']} runs it is pending."
         )
     goal = "within" if e["max_held_out"] <= PAPER_ERROR else "outside"
@@ -977,7 +891,7 @@ def extrapolation_sentence(law: da.DistillationLawFit | None, noise: an.NoiseSum
     )
 
 
-def law_comparison_sentence(law: da.DistillationLawFit | None) -> str:
+def law_comparison_sentence(law: fits.LawFit | None) -> str:
     """What of the coefficients can be compared with the paper's: a', d1 and c0, each against our interval
     when there is one."""
     if law is None:
@@ -1059,10 +973,10 @@ def collapse_frame(col: pd.DataFrame) -> pd.DataFrame:
     return out.set_index("student")
 
 
-def protocol2_sentence(data: StudyData, res: da.Resolution) -> str:
+def protocol2_sentence(data: StudyData, res: ds.Resolution) -> str:
     total = int(data.design.loc[data.design["block"] == "protocol2", "key"].nunique())
     p2 = data.block("protocol2")
-    verdict, text = da.judge_collapse(p2, res)
+    verdict, text = ds.judge_collapse(p2, res)
     head = f"{p2['key'].nunique()} of {total} protocol-2 runs are recorded. "
     if verdict == "pending":
         return head + f"The test is pending: {text}."
@@ -1098,12 +1012,12 @@ def fig_protocol1(p1: pd.DataFrame):
 
 
 def _optima(frame: pd.DataFrame, size: str, groups: list[str], n_points: int = 3) -> pd.DataFrame:
-    """Per group, the parabola vertex in ln(``size``) of the student loss (:func:`analysis.parabola_minimum`):
-    ``n_star``, ``loss_star``, ``edge`` (``"small"``/``"large"``: the lowest point is a profile's end, so the
-    optimum lies beyond it) and ``sizes``."""
+    """Per group, the parabola vertex in ln(``size``) of the student loss
+    (:func:`supervised_study.parabola_minimum`): ``n_star``, ``loss_star``, ``edge`` (``"small"``/``"large"``:
+    the lowest point is a profile's end, so the optimum lies beyond it) and ``sizes``."""
     rows = []
     for key, g in frame.groupby(groups, sort=True):
-        pm = an.parabola_minimum(g[size].to_numpy(float), g["val_loss"].to_numpy(float), n_points)
+        pm = ss.parabola_minimum(g[size].to_numpy(float), g["val_loss"].to_numpy(float), n_points)
         best = {"n_star": pm.n_star, "loss_star": pm.loss_star, "edge": pm.edge}
         rows.append(dict(zip(groups, key, strict=True)) | best | {"sizes": int(g[size].nunique())})
     return pd.DataFrame(rows, columns=[*groups, "n_star", "loss_star", "edge", "sizes"])
@@ -1125,16 +1039,14 @@ def protocol2_optima(p2: pd.DataFrame) -> pd.DataFrame:
 def supervised_optima(supervised: pd.DataFrame, budgets: Sequence[float]) -> dict[float, float]:
     """The measured compute-optimal supervised loss L*(C) at each of ``budgets`` that our supervised
     IsoFLOP profiles cover with an interior minimum (chapter 06's analysis, point estimates)."""
-    from .supervised_scaling import ISOFLOP_BLOCKS
-
-    iso = supervised[supervised["block"].isin(ISOFLOP_BLOCKS)]
+    iso = supervised[supervised["block"].isin(ss.ISOFLOP_BLOCKS)]
     if iso.empty:
         return {}
-    co = an.compute_optimal(iso, n_boot=0)
+    co = ss.compute_optimal(iso, n_boot=0)
     out = {}
     for b in budgets:
         for c, pm in co.parabolas.items():
-            if pm.interior and math.isclose(c, b, rel_tol=an.BUDGET_RTOL):
+            if pm.interior and math.isclose(c, b, rel_tol=ss.BUDGET_RTOL):
                 out[float(b)] = float(pm.loss_star)
     return out
 
@@ -1267,12 +1179,12 @@ def protocol2_optima_sentence(opt: pd.DataFrame) -> str:
     return out + f"; at {beats} of {len(opt)} the student beats its supervised baseline."
 
 
-def protocol1_sentence(data: StudyData, res: da.Resolution) -> str:
+def protocol1_sentence(data: StudyData, res: ds.Resolution) -> str:
     total = int(data.design.loc[data.design["block"] == "protocol1", "key"].nunique())
     p1 = data.block("protocol1")
     if p1.empty:
         return f"None of the {total} protocol-1 runs is recorded yet; the figure fills in as they arrive."
-    vt = da.versus_teacher(p1, res)
+    vt = ds.versus_teacher(p1, res)
     below = vt[vt["judged"] == "below"]
     bigger = vt[vt["n_params"] > vt["teacher_n_params"]]
     out = (
@@ -1303,20 +1215,20 @@ def findings_table(findings: pd.DataFrame):
 
 def verdict_counts(findings: pd.DataFrame) -> str:
     c = findings["verdict"].value_counts()
-    return ", ".join(f"{c[v]} {v}" for v in da.VERDICTS if v in c)
+    return ", ".join(f"{c[v]} {v}" for v in ds.VERDICTS if v in c)
 
 
 # --- numbers ------------------------------------------------------------------------------------------------
 
 
 def numbers(
-    data: StudyData, noise: an.NoiseSummary, res: da.Resolution, sup: SupervisedState, state: LawState,
-    findings: pd.DataFrame, P: Params,
+    data: StudyData, noise: ss.NoiseSummary, res: ds.Resolution, sup: fits.SupervisedInside,
+    state: fits.FitState, findings: pd.DataFrame, P: Params,
 ) -> dict[str, str]:  # fmt: skip
     """Every value glued into the prose (strings, so that a pending quantity reads as such)."""
     p3 = data.block("protocol3")
     gap_runs = data.gap_runs()
-    gap = da.capacity_gap(gap_runs, res)
+    gap = ds.capacity_gap(gap_runs, res)
     opt1, sup_star, opt2 = protocol_best(data)
     typical = (
         float(p3["val_loss"].median())
@@ -1359,74 +1271,10 @@ def numbers(
         "dis_paper_high_loss": f"{PAPER_HIGH_LOSS:g}",
         "dis_paper_error": f"{100 * PAPER_ERROR:g}%",
         "dis_paper_m": f"{PAPER_M:g}",
-        "dis_paper_multiples": ", ".join(str(k) for k in PAPER_M_MULTIPLES[:-1])
-        + f" and {PAPER_M_MULTIPLES[-1]}",
+        "dis_paper_multiples": ", ".join(str(k) for k in ds.PAPER_M_MULTIPLES[:-1])
+        + f" and {ds.PAPER_M_MULTIPLES[-1]}",
         "dis_n_runs": str(data.n_recorded),
         "dis_compute_recorded": f"{data.dist.drop_duplicates('key')['flops'].sum():.3g}"
         if len(data.dist)
         else "0",
     }
-
-
-# --- command line -------------------------------------------------------------------------------------------
-
-
-def cli(argv: Sequence[str] | None = None) -> int:
-    """Store the distillation-law fit of the recorded runs in data/fits/distillation.json (``--profile full``
-    trains the study's missing distillation runs, teachers and baselines first)."""
-    ap = argparse.ArgumentParser(
-        prog="python -m distill_scaling.chapters.distillation_scaling",
-        description="Fit the distillation law to the study's runs; store it in data/fits/distillation.json.",
-    )
-    ap.add_argument(
-        "--profile",
-        choices=("default", "full"),
-        default="default",
-        help="default: fit what is recorded; full: train the missing distillation runs first",
-    )
-    ap.add_argument("--n-resamples", type=int, default=None, help="bootstrap resamples (default 4096)")
-    ap.add_argument("--workers", type=int, default=None, help="training processes for --profile full")
-    ap.add_argument(
-        "--refit", action="store_true", help="refit even if the stored fit is for exactly these runs"
-    )
-    args = ap.parse_args(argv)
-    given: dict = {"profile": args.profile}
-    if args.n_resamples is not None:
-        given["n_resamples"] = args.n_resamples
-    if args.workers is not None:
-        given["workers"] = args.workers
-    P = Params(validate(chapter_params(CHAPTER), given))
-    P.runs_dir = runs.paths.runs_dir()
-    import torch
-
-    torch.set_num_threads(1)
-    data = load_study(P)
-    sup = supervised_law(data, P)
-    state = distillation_law(data, sup, P, write=True, refit=args.refit)
-    print(progress_sentence(data))
-    if state.fit is None:
-        print(f"nothing stored: {state.reason}")
-        return 0
-    print(f"stored {fit_path(P)} ({state.source}): {state.fit.params}")
-    print(write_ours(state.fit))
-    return 0
-
-
-def write_ours(fit: da.DistillationLawFit) -> str:
-    """Write ``data/fits/ours.json`` (the planner's ``--coefficients ours``) from chapter 06's stored
-    supervised fit and ``fit``, when ``fit`` holds exactly that supervised law fixed; say what was done."""
-    path = an.fits_path("supervised")
-    if not path.is_file():
-        return f"ours.json not written: no stored supervised fit at {path} (chapter 06 writes it)"
-    sup = an.load_supervised_fit(path)
-    mine, theirs = laws.as_dict(fit.supervised), laws.as_dict(sup.params)
-    if any(not math.isclose(mine[k], theirs[k], rel_tol=1e-9) for k in SupervisedCoefficients.NAMES):
-        return (
-            "ours.json not written: the distillation fit holds a different supervised law fixed than "
-            f"{path}; refit it after the stored supervised fit is current"
-        )
-    return f"stored {da.write_ours(sup, fit)} (the planner's --coefficients ours)"
-
-
-if __name__ == "__main__":
-    raise SystemExit(cli())

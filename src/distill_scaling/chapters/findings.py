@@ -18,10 +18,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from .. import corpus, runs, study, verdicts
+from .. import comparisons, corpus, fits, store, study, verdicts
 from ..flops import forward_flops
 from ..model import config_from_name
-from ..notebook import Param
+from ..params import Param
 
 #: The page has no parameters besides ``profile``: it shows ``data/findings.json`` as committed.
 PARAMS: dict[str, Param] = {}
@@ -96,7 +96,7 @@ def _title(page: str) -> str:
 
 def counts(findings: pd.DataFrame) -> dict[str, int]:
     """How many claims have each verdict."""
-    return {v: int((findings["verdict"] == v).sum()) for v in verdicts.VERDICTS}
+    return {v: int((findings["verdict"] == v).sum()) for v in comparisons.VERDICTS}
 
 
 def fig_effects(findings: pd.DataFrame):
@@ -138,7 +138,7 @@ def _paper_sign(claim_id: str) -> int:
 def scale_table(records: pd.DataFrame | None = None) -> pd.DataFrame:
     """Our scale beside the paper's: parameters, FLOPs, tokens, vocabulary, context, corpus, runs (of the
     study's runs in ``records``, default the run store)."""
-    rec = runs.load_records() if records is None else records
+    rec = store.load_records() if records is None else records
     rec = rec[rec["lr"] == study.STUDY_LR] if not rec.empty else rec
     src = corpus.get_source("text")
     sizes = {s: src.split_size(s) for s in ("teacher", "student")}
@@ -161,6 +161,91 @@ def scale_table(records: pd.DataFrame | None = None) -> pd.DataFrame:
     return pd.DataFrame(
         {"": list(PAPER_SCALE), "the paper": list(PAPER_SCALE.values()), "ours": list(ours.values())}
     )
+
+
+#: The paper's smallest model (non-embedding parameters), vocabulary and its widest span of training compute
+#: (FLOPs of its smallest IsoFLOP profile to its largest runs), for the threats to validity.
+PAPER_SMALLEST_PARAMS = 143e6
+PAPER_VOCABULARY = 32_768
+OUR_VOCABULARY = corpus.VOCAB_SIZE
+#: Seed-noise estimates with fewer degrees of freedom are left out of the noise range.
+MIN_NOISE_DOF = 2
+
+
+def threats_numbers(records: pd.DataFrame) -> dict[str, float | int | str]:
+    """What bounds the study's reach, as numbers for the "threats to validity" section: our largest model
+    against the paper's smallest, the vocabularies, the decades of compute the study spans, the seeds per
+    configuration and the range of seed noise over model sizes and kinds of run
+    (:func:`comparisons.seed_noise`, estimates of at least ``MIN_NOISE_DOF`` degrees of freedom)."""
+    rec = records[records["lr"] == study.STUDY_LR] if not records.empty else records
+    if rec.empty:  # no study run recorded (the smoke profile): every size unknown
+        names = ("params_max", "params_gap", "compute_decades", "noise_min", "noise_max", "noise_ratio")
+        return {
+            **dict.fromkeys(names, math.nan),
+            "paper_params_min": PAPER_SMALLEST_PARAMS,
+            "vocab_ours": OUR_VOCABULARY,
+            "vocab_paper": PAPER_VOCABULARY,
+            "seeds_max": 0,
+            "configs_seeded": 0,
+        }
+    out: dict[str, float | int | str] = {
+        "params_max": float(rec["n_params"].max()) if len(rec) else math.nan,
+        "paper_params_min": PAPER_SMALLEST_PARAMS,
+        "vocab_ours": OUR_VOCABULARY,
+        "vocab_paper": PAPER_VOCABULARY,
+    }
+    out["params_gap"] = PAPER_SMALLEST_PARAMS / out["params_max"] if len(rec) else math.nan
+    flops = rec["flops_total"].to_numpy(float) if len(rec) else np.array([])
+    out["compute_decades"] = float(np.log10(flops.max() / flops.min())) if flops.size else math.nan
+    seeds = rec.groupby(["model", "split", "tokens", rec["teacher"].fillna("-")])["seed"].nunique()
+    out["seeds_max"] = int(seeds.max()) if len(seeds) else 0
+    out["configs_seeded"] = int((seeds >= 2).sum()) if len(seeds) else 0
+    noise = comparisons.seed_noise(rec) if len(rec) else pd.DataFrame(columns=["sd", "dof"])
+    # A standard deviation from one degree of freedom is too rough to bound a range with.
+    sd = noise.loc[noise["dof"] >= MIN_NOISE_DOF, "sd"].to_numpy(float)
+    out["noise_min"] = float(sd.min()) if sd.size else math.nan
+    out["noise_max"] = float(sd.max()) if sd.size else math.nan
+    out["noise_ratio"] = out["noise_max"] / out["noise_min"] if sd.size else math.nan
+    return out
+
+
+#: How a coefficient's name reads in the page's text.
+SYMBOLS = {"alpha": "α", "beta": "β", "gamma": "γ"}
+#: An interval whose low end is below this fraction of its estimate reaches the fit's bound at zero.
+AT_ZERO = 1e-6
+
+
+def _names(by_law: dict[str, list[str]]) -> str:
+    """``{"distillation": ["A", "gamma"]}`` -> ``"A and γ of the distillation law"``; ``"none"`` if empty."""
+    parts = []
+    for law, names in by_law.items():
+        if names:
+            shown = [SYMBOLS.get(n, n) for n in names]
+            listed = shown[0] if len(shown) == 1 else ", ".join(shown[:-1]) + " and " + shown[-1]
+            parts.append(f"{listed} of the {law} law")
+    return "; ".join(parts) or "none"
+
+
+def coefficient_numbers(fitted: dict[str, fits.LawFit]) -> dict[str, int | str]:
+    """Of the stored fit of each law: the coefficients the runs leave without a finite interval (the
+    interval-growth check, :attr:`fits.LawFit.unbounded`) and those whose interval reaches zero, the bound of
+    every coefficient of both laws; how many of each and their names."""
+    unbounded: dict[str, list[str]] = {}
+    at_bound: dict[str, list[str]] = {}
+    for law, fit in fitted.items():
+        values = fit.params.values()
+        unbounded[law] = [n for n in values if n in fit.unbounded]
+        at_bound[law] = [
+            n
+            for n, v in values.items()
+            if n not in fit.unbounded and fit.params.intervals.get(n, (math.nan,))[0] <= AT_ZERO * v
+        ]
+    return {
+        "n_unidentified": sum(len(v) for v in unbounded.values()),
+        "unidentified_names": _names(unbounded),
+        "n_at_bound": sum(len(v) for v in at_bound.values()),
+        "at_bound_names": _names(at_bound),
+    }
 
 
 def _number(v) -> float:
@@ -198,8 +283,8 @@ def glued_numbers(findings: pd.DataFrame) -> dict[str, str | float | int]:
     for v, n in counts(findings).items():
         out[f"n_{v.replace(' ', '_')}"] = n
     out["n_claims"] = len(findings)
-    out["level"] = 100 * verdicts.LEVEL
-    out["null_margin"] = 100 * verdicts.NULL_MARGIN
+    out["level"] = 100 * comparisons.LEVEL
+    out["null_margin"] = 100 * comparisons.NULL_MARGIN
     return out
 
 

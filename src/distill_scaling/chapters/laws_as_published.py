@@ -5,6 +5,9 @@ can draw the same figures with the coefficients fitted to our own runs::
 
     from distill_scaling.chapters import laws_as_published as ch
     fig = ch.fig_student_size_contours(coef=my_distillation_fit, supervised_coef=my_supervised_fit)
+
+Why this module is long: it regenerates every figure of the paper that the laws alone determine; they share
+the coefficient handling and the grid helpers.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ from ..laws import (
     supervised_loss,
     supervised_params_for_loss,
 )
-from ..notebook import Param
+from ..params import Param
 
 PARAMS: dict[str, Param] = {
     "grid_points": Param(

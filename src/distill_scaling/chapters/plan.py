@@ -5,7 +5,7 @@ coefficient set) and draws the plan in context. Each figure function takes the c
 argument::
 
     from distill_scaling.chapters import plan as ch
-    from distill_scaling.planner import load_coefficient_set
+    from distill_scaling.fit_files import load_coefficient_set
     fig = ch.fig_context(load_coefficient_set("paper"), 1e9, 1e22, "teacher-inference")
 """
 
@@ -18,8 +18,9 @@ import numpy as np
 import pandas as pd
 
 from .. import optimal, planner, plots
-from ..notebook import Param, ParameterError
-from ..planner import COEFFICIENT_SETS, CoefficientSet, Plan
+from ..fit_files import COEFFICIENT_SETS, CoefficientSet
+from ..params import Param, ParameterError
+from ..planner import Plan
 
 PARAMS: dict[str, Param] = {
     "student_params": Param(

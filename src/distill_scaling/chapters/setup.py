@@ -4,12 +4,11 @@ learning-rate sweep (the analogue of the paper's Fig. 53) and the training bench
 The learning-rate sweep's runs are ordinary run-store records; train the missing ones without the notebook
 (what the ``full`` profile does) with::
 
-    python -m distill_scaling.chapters.setup --profile full --workers 2
+    python -m distill_scaling lr-sweep --profile full --workers 2
 """
 
 from __future__ import annotations
 
-import argparse
 import math
 from collections.abc import Sequence
 
@@ -17,9 +16,20 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from .. import plots, runs
-from ..notebook import Param, Params, chapter_params, validate
-from ..runs import RunSpec
+from .. import bench, plots, runs, store, study
+from ..errors import CommandParser, int_or_text
+from ..params import Param, Params, validate, with_profile
+from ..spec import (
+    MAX_BATCH_SEQS,
+    MAX_EPOCHS,
+    MIN_BATCH_SEQS,
+    MIN_STEPS,
+    WARMUP_FRACTION,
+    WARMUP_MAX,
+    WARMUP_MIN,
+    RunSpec,
+    forward_flops,
+)
 
 CHAPTER = "02_setup"
 
@@ -45,7 +55,7 @@ PARAMS: dict[str, Param] = {
         "int",
         "training tokens of every sweep run (the batch rule keeps >= 500 steps)",
         min=1024,
-        default=4_000_000,
+        default=study.LR_SWEEP_TOKENS,
         profiles={"smoke": 40 * 8 * 128},
     ),
     "sweep_seed": Param("int", "initialisation and data-order seed of the sweep runs", min=0, default=0),
@@ -89,7 +99,7 @@ def hyperparameter_table(example_tokens: Sequence[int] = (1_000_000, 4_000_000, 
         ),
         (
             "warmup steps",
-            f"{runs.WARMUP_FRACTION:.0%} of the steps, in [{runs.WARMUP_MIN}, {runs.WARMUP_MAX}]",
+            f"{WARMUP_FRACTION:.0%} of the steps, in [{WARMUP_MIN}, {WARMUP_MAX}]",
             "2000",
         ),
         ("gradient clipping (global norm)", f"{d.grad_clip:g}", "1.0"),
@@ -97,13 +107,13 @@ def hyperparameter_table(example_tokens: Sequence[int] = (1_000_000, 4_000_000, 
         ("context", f"{d.config.n_ctx} tokens (bytes)", "4096 tokens"),
         (
             "batch (sequences x context)",
-            f"largest power of two in [{runs.MIN_BATCH_SEQS}, {runs.MAX_BATCH_SEQS}] leaving >= "
-            f"{runs.MIN_STEPS} steps ({batch})",
+            f"largest power of two in [{MIN_BATCH_SEQS}, {MAX_BATCH_SEQS}] leaving >= "
+            f"{MIN_STEPS} steps ({batch})",
             "not stated",
         ),
         (
             "data repetition",
-            f"at most {runs.MAX_EPOCHS:g} epochs of a split (refused beyond)",
+            f"at most {MAX_EPOCHS:g} epochs of a split (refused beyond)",
             "up to ~5.7 epochs",
         ),
         ("distillation", "pure KD (lambda = 1), tau = 1, forward KL, full vocabulary", "lambda = 1, tau = 1"),
@@ -115,11 +125,11 @@ def hyperparameter_table(example_tokens: Sequence[int] = (1_000_000, 4_000_000, 
 def mup_table(models: Sequence[str]) -> pd.DataFrame:
     """muP (simple) per model: the learning-rate multipliers of the three parameter groups, init stds and
     the output multiplier."""
-    from ..model import Transformer, param_groups
+    from ..model import Transformer, config_from_name, param_groups  # noqa: PLC0415 - imports torch (heavy): only here
 
     rows = []
     for name in models:
-        cfg = runs._config(name)
+        cfg = config_from_name(name)
         groups = {g["name"]: g for g in param_groups(Transformer(cfg), 1.0)}
         rows.append(
             {
@@ -140,7 +150,7 @@ def distillation_cost_table(pairs: Sequence[tuple[str, str]]) -> pd.DataFrame:
     supervised one, (3 F_S + F_T) / 3 F_S (paper Eq. 9 without teacher pretraining)."""
     rows = []
     for s, t in pairs:
-        f_s, f_t = runs.forward_flops(s), runs.forward_flops(t)
+        f_s, f_t = forward_flops(s), forward_flops(t)
         rows.append(
             {
                 "student": s,
@@ -170,7 +180,7 @@ def sweep_runs(P: Params, progress: bool = True) -> tuple[pd.DataFrame, list[Run
         # Rates near the paper's 1e-2 first, alternating widths: the first records already say the most.
         order = sorted(specs, key=lambda s: (round(abs(math.log(s.lr / 1e-2)), 6), s.lr, s.model))
         runs.ensure(order, workers=P.workers, threads=1, progress=progress, **kw)
-    records = [runs.get(s) for s in specs]
+    records = [store.get(s) for s in specs]
     missing = [s for s, r in zip(specs, records, strict=True) if r is None]
     rows = []
     for spec, rec in zip(specs, records, strict=True):
@@ -332,8 +342,6 @@ def bench_table(result: dict) -> pd.DataFrame:
 def bench_targets(table: pd.DataFrame) -> dict[str, str]:
     """The benchmark against the speed targets (:data:`bench.TARGET_FRACTION_OF_PEAK`, for the largest sizes,
     and :data:`bench.TARGET_KD_OVER_IDEAL`), as phrases for the prose: ``peak`` and ``kd``."""
-    from .. import bench
-
     # The largest size benchmarked, the one the chapter's prose quotes.
     largest = table[table["student"].isin(bench.LARGEST)]
     frac = float(largest["% of matmul peak"].iloc[-1]) / 100 if len(largest) else float("nan")
@@ -357,23 +365,24 @@ def bench_targets(table: pd.DataFrame) -> dict[str, str]:
     return {"peak": peak, "kd": kd}
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Train the missing learning-rate sweep runs of a profile, then print the sweep table."""
-    ap = argparse.ArgumentParser(prog="python -m distill_scaling.chapters.setup")
+def cli(argv: list[str]) -> int:
+    """``python -m distill_scaling lr-sweep [--profile smoke|default|full] [--workers N]``: train the missing
+    runs of the learning-rate sweep of a profile, then print the sweep table."""
+    ap = CommandParser(
+        prog="python -m distill_scaling lr-sweep",
+        description="Train the missing runs of the Setup chapter's learning-rate sweep (chapter 02) for a "
+        "profile, then print the sweep and the best rate.",
+    )
     ap.add_argument("--profile", default="full", choices=["smoke", "default", "full"])
-    ap.add_argument("--workers", type=int, default=None)
+    ap.add_argument("--workers", type=int_or_text, default=None, help="training processes")
     args = ap.parse_args(argv)
     given = {"profile": args.profile}
     if args.workers is not None:
         given["workers"] = args.workers
-    P = Params(validate(chapter_params(CHAPTER), given))
+    P = Params(validate(with_profile(PARAMS), given))
     df, missing = sweep_runs(P)
     print(df.to_string(index=False))
     print(best_lr(df).to_string(index=False) if not df.empty else "no runs")
     if missing:
         print(f"{len(missing)} runs missing")
     return 0
-
-
-if __name__ == "__main__":  # pragma: no cover
-    raise SystemExit(main())

@@ -1,18 +1,20 @@
 """Chapter "Supervised scaling at small scale": seed noise, IsoFLOP profiles, M* and the supervised law.
 
-The chapter reads the study's supervised records (:func:`distill_scaling.analysis.study_design`); ``full``
-trains the missing ones first, ``smoke`` trains a tiny IsoFLOP design (:func:`smoke_specs`) into a temporary
-store in seconds. All analysis is in :mod:`distill_scaling.analysis`; this module holds the chapter's
-parameters, figures, tables and sentences. The law fit with its 4096 bootstrap resamples is stored in
-``data/fits/supervised.json``; refresh it from the committed records (``--profile full`` trains the missing
-runs first) with::
+The chapter reads the study's supervised records (:func:`distill_scaling.supervised_study.study_design`);
+``full`` trains the missing ones first, ``smoke`` trains a tiny IsoFLOP design (:func:`smoke_specs`) into a
+temporary store in seconds. All analysis is in :mod:`distill_scaling.supervised_study`; this module holds
+the chapter's parameters, figures, tables and sentences. The law fit with its 4096 bootstrap resamples is
+stored in ``data/fits/supervised.json``; refresh it from the committed records (``--profile full`` trains
+the missing runs first) with::
 
-    python -m distill_scaling.chapters.supervised_scaling --profile default
+    python -m distill_scaling fit --law supervised
+
+Why this module is long: it holds the chapter's seed-noise, IsoFLOP, M* and law figures and tables, which
+share one loading of the study's supervised runs.
 """
 
 from __future__ import annotations
 
-import argparse
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -23,17 +25,25 @@ import numpy as np
 import pandas as pd
 from matplotlib.lines import Line2D
 
-from .. import analysis as an
-from .. import plots, runs
+from .. import fit_files, fits, plots, runs, spec, store, study
+from .. import supervised_study as ss
+from ..distillation_study import PAPER_M_MULTIPLES
 from ..laws import PAPER_SUPERVISED, supervised_loss
-from ..notebook import Param, Params, chapter_params, validate
+from ..params import Param, Params
+from ..prose import (
+    SUPERVISED_LABELS,
+    and_join,
+    law_coefficient_frame,
+    num,
+    sci,
+    unbounded_sentence,
+    with_interval,
+)
 
 CHAPTER = "06_supervised_scaling"
 
 #: The paper's compute-optimal tokens per parameter (digest Sec. 2: the Chinchilla rule of thumb it uses).
 PAPER_M_STAR = 20.0
-#: The paper's student token multiples of M* in the fixed-M protocols (D_S = 20N..320N, its Figs. 4 and 37).
-PAPER_M_MULTIPLES = (1, 2, 4, 8, 16)
 #: The paper's extrapolation split for Fig. 5a: runs with L >= 2.2 (48 of its 73 runs) are fitted.
 PAPER_HIGH_LOSS = 2.2
 PAPER_RUNS, PAPER_HIGH_RUNS = 73, 48
@@ -129,38 +139,15 @@ def _smoke_plan() -> list[tuple[str, float, int]]:
     return plan + [(m, c, s) for m, c in SMOKE_NOISE for s in SMOKE_SEEDS]
 
 
-def smoke_specs() -> list[runs.RunSpec]:
+def smoke_specs() -> list[spec.RunSpec]:
     """The smoke profile's design: the study's IsoFLOP design scaled down to budgets of a few GFLOPs (runs of
     a second or two), with extra seeds for two configurations. Built with the study's own helpers."""
-    from .. import study
-
     return [study.supervised(m, study.tokens_for_compute(m, c), seed=s) for m, c, s in _smoke_plan()]
 
 
 def smoke_design() -> pd.DataFrame:
     """:func:`smoke_specs` as a design table (block ``smoke``), each run on its nominal budget."""
-    return an.design_table(smoke_specs(), "smoke", budget_of=[c for _, c, _ in _smoke_plan()])
-
-
-#: The study's blocks whose runs make the IsoFLOP profiles and the noise measurement.
-ISOFLOP_BLOCKS = ("isoflop-small", "noise", "isoflop-large")
-
-
-def study_specs() -> list[runs.RunSpec]:
-    """Every supervised run of the study's blocks that can be built now (what ``full`` trains if missing;
-    the protocols' blocks join once the study's M* is set)."""
-    from .. import study
-
-    out: dict[str, runs.RunSpec] = {}
-    for block in study.BLOCKS.values():
-        try:
-            built = block.build()
-        except ValueError:  # needs the measured M* (study.STUDY_M_STAR), not set yet
-            continue
-        for s in built:
-            if s.teacher is None:
-                out.setdefault(s.key, s)
-    return list(out.values())
+    return ss.design_table(smoke_specs(), "smoke", budget_of=[c for _, c, _ in _smoke_plan()])
 
 
 @dataclass
@@ -171,7 +158,7 @@ class StudyData:
     records: pd.DataFrame
     runs: pd.DataFrame
     progress: pd.DataFrame
-    isoflop_blocks: tuple[str, ...] = ISOFLOP_BLOCKS
+    isoflop_blocks: tuple[str, ...] = ss.ISOFLOP_BLOCKS
 
     @property
     def isoflop_runs(self) -> pd.DataFrame:
@@ -203,91 +190,33 @@ def load_study(P: Params, progress: bool | None = None) -> StudyData:
     if P.profile == "smoke":
         specs, design = smoke_specs(), smoke_design()
     else:
-        specs, design = study_specs(), an.study_design()
+        specs, design = ss.study_specs(), ss.study_design()
     if P.profile != "default":
         progress = P.profile == "full" if progress is None else progress
         kw = {"eval_tokens": P.eval_tokens} if P.eval_tokens else {}
         runs.ensure(specs, workers=P.workers, threads=1, progress=progress, **kw)
-    records = runs.load_records(P.runs_dir)
-    table = an.supervised_runs(records, design)
-    blocks = ("smoke",) if P.profile == "smoke" else ISOFLOP_BLOCKS
-    return StudyData(design, records, table, an.progress_table(records, design), blocks)
+    records = store.load_records(P.runs_dir)
+    table = ss.supervised_runs(records, design)
+    blocks = ("smoke",) if P.profile == "smoke" else ss.ISOFLOP_BLOCKS
+    return StudyData(design, records, table, ss.progress_table(records, design), blocks)
 
 
 def fit_path(P: Params) -> Path:
     """The stored law fit: ``data/fits/supervised.json``; for ``smoke`` a file next to the scratch store."""
     if P.profile == "smoke":
         return Path(P.runs_dir).parent / "fits" / "supervised.json"
-    return an.fits_path("supervised")
+    return fit_files.fit_path("supervised")
 
 
-@dataclass
-class LawState:
-    """The supervised-law fit the chapter shows and where it came from.
-
-    ``source``: ``stored`` (``data/fits/supervised.json`` is for exactly these runs), ``fitted`` (fitted now
-    and stored), ``live`` (fitted now with ``live_resamples``, not stored: the stored fit is for other
-    records) or ``pending`` (too few runs; ``fit`` is None).
-    """
-
-    fit: an.SupervisedLawFit | None
-    source: str
-    stored_runs: int | None = None
-
-
-def supervised_law(data: StudyData, P: Params, *, write: bool | None = None, refit: bool = False) -> LawState:
-    """The law fit for the chapter: the stored one when current (and ``refit`` is false: the command line's
-    ``--refit``, after the fitting procedure changed), else fitted (and stored unless the profile is
-    ``default``; ``write`` overrides)."""
-    if len(data.runs) < 6:
-        return LawState(None, "pending")
-    path = fit_path(P)
-    stored = None
-    if path.is_file():
-        stored = an.load_supervised_fit(path)
-        current = stored.digest == an.runs_digest(data.runs) and stored.n_resamples >= P.n_resamples
-        if current and not refit:
-            return LawState(stored, "stored", len(stored.runs))
+def supervised_law(data: StudyData, P: Params, *, write: bool | None = None) -> fits.FitState:
+    """The law fit for the chapter (:func:`distill_scaling.fits.current_fit`): the stored one when it is of
+    exactly these runs, else fitted now, and stored unless the profile is ``default`` (``write``
+    overrides)."""
     write = P.profile != "default" if write is None else write
-    n = P.n_resamples if write else P.live_resamples
-    fit = an.fit_supervised_law(
-        data.runs, n_resamples=n, level=P.level, refine=P.fit_refine, maxiter=P.fit_maxiter or None
-    )
-    if write:
-        an.save_supervised_fit(fit, path)
-    return LawState(fit, "fitted" if write else "live", None if stored is None else len(stored.runs))
-
-
-# --- formatting ---------------------------------------------------------------------------------------------
-
-
-def num(x: float, digits: int = 3) -> str:
-    """``digits`` significant figures, thousands as k and millions as M (25.3k, 1.98M); NaN as 'n/a'."""
-    if x is None or not np.isfinite(x):
-        return "n/a"
-    ax = abs(x)
-    for scale, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
-        if ax >= scale:
-            return f"{x / scale:.{digits}g}{suffix}"
-    return f"{x:.{digits}g}"
-
-
-def sci(x: float) -> str:
-    """A compute budget as 1e12, 3e12."""
-    return "n/a" if not np.isfinite(x) else f"{x:.0e}".replace("e+", "e")
-
-
-def with_interval(v: float, lo: float, hi: float, f=num) -> str:
-    """``v (lo-hi)``, or just ``v`` when the interval is not known."""
-    if not (np.isfinite(lo) and np.isfinite(hi)):
-        return f(v)
-    return f"{f(v)} ({f(lo)}–{f(hi)})"
-
-
-def styled(table: pd.DataFrame, caption: str, digits: int = 3):
-    """A table for the page: a caption, floats to ``digits`` decimals."""
-    floats = [c for c in table.columns if pd.api.types.is_float_dtype(table[c])]
-    return table.style.set_caption(caption).format(f"{{:.{digits}f}}", subset=floats, na_rep="n/a")
+    return fits.current_fit(
+        "supervised", data.runs, fit_path(P), n_resamples=P.n_resamples, live_resamples=P.live_resamples,
+        write=write, level=P.level, refine=P.fit_refine, maxiter=P.fit_maxiter or None,
+    )  # fmt: skip
 
 
 # --- progress -----------------------------------------------------------------------------------------------
@@ -318,7 +247,7 @@ def progress_sentence(data: StudyData) -> str:
 
 def progress_frame(data: StudyData) -> pd.DataFrame:
     """The progress table for display: runs, compute (PFLOP) and training wall time recorded per block."""
-    return an.progress_frame(data.progress)
+    return ss.progress_frame(data.progress)
 
 
 # --- noise --------------------------------------------------------------------------------------------------
@@ -355,10 +284,8 @@ def noise_frame(spread: pd.DataFrame, target: float) -> pd.DataFrame:
     return out.set_index("configuration")
 
 
-def noise_sentence(data: StudyData, noise: an.NoiseSummary, target: float) -> str:
+def noise_sentence(data: StudyData, noise: ss.NoiseSummary, target: float) -> str:
     """The noise measurement in words: pooled spread with its interval and the verdict against ``target``."""
-    from .. import study
-
     planned = len(study.NOISE_CONFIGS) if data.design["block"].eq("noise").any() else None
     if not noise.measured:
         todo = f" of the {planned} planned" if planned else ""
@@ -381,7 +308,7 @@ def noise_sentence(data: StudyData, noise: an.NoiseSummary, target: float) -> st
     )
 
 
-def fig_noise(runs_table: pd.DataFrame, spread: pd.DataFrame, noise: an.NoiseSummary, target: float):
+def fig_noise(runs_table: pd.DataFrame, spread: pd.DataFrame, noise: ss.NoiseSummary, target: float):
     """Left: each seed's deviation from its configuration's mean (%); right: relative std per configuration
     with its chi-square interval, the pooled value and the target."""
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9.5, 3.6), width_ratios=[1.2, 1])
@@ -455,7 +382,7 @@ def paired_frame(pairs: pd.DataFrame) -> pd.DataFrame:
 
 def _neighbour(model: str, step: int) -> str | None:
     """The next smaller (step=-1) or larger (step=+1) model of the zoo, or None."""
-    from ..model import zoo
+    from ..model import zoo  # noqa: PLC0415 - model imports torch (heavy); the page needs it for the edge notes only
 
     names = [c.name for c in zoo()]
     i = names.index(model) + step if model in names else -1
@@ -465,9 +392,6 @@ def _neighbour(model: str, step: int) -> str | None:
 def edge_note(model: str, budget: float, edge: str | None) -> str:
     """Why a profile ends where it does: the neighbouring zoo model's run at this budget would read more
     than the allowed epochs (data-limited) or get fewer than the minimum optimiser steps."""
-    from .. import study
-    from ..runs import MAX_EPOCHS, MIN_STEPS
-
     if edge is None:
         return "interior"
     if edge not in ("small", "large"):
@@ -477,18 +401,18 @@ def edge_note(model: str, budget: float, edge: str | None) -> str:
     if other is None:
         return f"lowest at the {where} size; no {'smaller' if edge == 'small' else 'larger'} zoo model"
     tokens = study.tokens_for_compute(other, budget)
-    epochs = tokens / runs._split_size("text", "teacher")
-    if epochs > MAX_EPOCHS:
+    epochs = tokens / spec.split_size("text", "teacher")
+    if epochs > spec.MAX_EPOCHS:
         return (
             f"lowest at the {where} size: data-limited edge ({other} would read {epochs:.1f} epochs, "
-            f"more than the {MAX_EPOCHS:g} allowed)"
+            f"more than the {spec.MAX_EPOCHS:g} allowed)"
         )
     if tokens < study.min_tokens(other):
-        return f"lowest at the {where} size ({other} would get fewer than {MIN_STEPS} optimiser steps)"
+        return f"lowest at the {where} size ({other} would get fewer than {spec.MIN_STEPS} optimiser steps)"
     return f"lowest at the {where} size of the design ({other} not trained at this budget)"
 
 
-def minima_frame(co: an.ComputeOptimal) -> pd.DataFrame:
+def minima_frame(co: ss.ComputeOptimal) -> pd.DataFrame:
     """The IsoFLOP minima for display: N*, D*, M*, L* with intervals; bounds where a minimum is at an edge."""
     rows = []
     for _, r in co.minima.iterrows():
@@ -528,7 +452,7 @@ def minima_frame(co: an.ComputeOptimal) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=cols).set_index("budget (FLOPs)")
 
 
-def isoflop_sentence(co: an.ComputeOptimal, data: StudyData) -> str:
+def isoflop_sentence(co: ss.ComputeOptimal, data: StudyData) -> str:
     """What the profiles say so far: which budgets have interior minima, which end at an edge."""
     budgets = sorted(set(data.design["budget"].dropna()))
     done = co.minima[co.minima["edge"] != "too few sizes"] if len(co.minima) else co.minima
@@ -556,8 +480,8 @@ def isoflop_sentence(co: an.ComputeOptimal, data: StudyData) -> str:
         )
         if len(small) and "data-limited" in " ".join(notes):
             parts.append(
-                f"the {runs.MAX_EPOCHS:g}-epoch limit on the "
-                f"{runs._split_size('text', 'teacher') / 1e6:.1f}M-token teacher split is what keeps these "
+                f"the {spec.MAX_EPOCHS:g}-epoch limit on the "
+                f"{spec.split_size('text', 'teacher') / 1e6:.1f}M-token teacher split is what keeps these "
                 "profiles from reaching smaller models at large budgets"
             )
     return "; ".join(parts) + "."
@@ -565,10 +489,10 @@ def isoflop_sentence(co: an.ComputeOptimal, data: StudyData) -> str:
 
 def _law_curve(profile: pd.DataFrame, law) -> tuple[np.ndarray, np.ndarray]:
     n = np.geomspace(profile["n_params"].min(), profile["n_params"].max(), 60)
-    return n, supervised_loss(n, an.tokens_at(profile, n), law)
+    return n, supervised_loss(n, ss.tokens_at(profile, n), law)
 
 
-def fig_isoflops(runs_table: pd.DataFrame, co: an.ComputeOptimal, law=None):
+def fig_isoflops(runs_table: pd.DataFrame, co: ss.ComputeOptimal, law=None):
     """Validation loss against size on each IsoFLOP budget (paper Fig. 36b): seeds as dots, means with the
     seed std, the parabola through the lowest point and its neighbours, its minimum (star; triangle = edge
     bound), and the fitted law along the profile (dashed) when there is one."""
@@ -623,7 +547,7 @@ def fig_isoflops(runs_table: pd.DataFrame, co: an.ComputeOptimal, law=None):
     return fig
 
 
-def fig_optimal(co: an.ComputeOptimal, paper=PAPER_SUPERVISED):
+def fig_optimal(co: ss.ComputeOptimal, paper=PAPER_SUPERVISED):
     """Compute-optimal size, tokens and tokens per parameter against compute (paper Fig. 36c): interior
     minima with intervals and the fitted power laws; edge bounds as triangles; the paper's exponents as
     dashed slopes through our fit's centre, and its M* = 20."""
@@ -672,9 +596,7 @@ def fig_optimal(co: an.ComputeOptimal, paper=PAPER_SUPERVISED):
     return fig
 
 
-def exponents_frame(
-    co: an.ComputeOptimal, law: an.SupervisedLawFit | None, paper=PAPER_SUPERVISED
-) -> pd.DataFrame:
+def exponents_frame(co: ss.ComputeOptimal, law: fits.LawFit | None, paper=PAPER_SUPERVISED) -> pd.DataFrame:
     """The compute-optimal exponents: ours from the IsoFLOP minima and from the fitted law, the paper's."""
     rows = []
     for q, name, attr in (("N*", "a (N* ∝ C^a)", "a"), ("D*", "b (D* ∝ C^b)", "b")):
@@ -699,7 +621,7 @@ def exponents_frame(
     return pd.DataFrame(rows).set_index("exponent")
 
 
-def exponent_sentence(co: an.ComputeOptimal) -> str:
+def exponent_sentence(co: ss.ComputeOptimal) -> str:
     e = co.exponents
     k = int(e.loc["N*", "budgets"])
     if not np.isfinite(e.loc["N*", "exponent"]):
@@ -722,7 +644,7 @@ def exponent_sentence(co: an.ComputeOptimal) -> str:
     )
 
 
-def m_star_sentence(co: an.ComputeOptimal) -> str:
+def m_star_sentence(co: ss.ComputeOptimal) -> str:
     v, lo, hi = co.m_star
     if not np.isfinite(v):
         m = co.minima[co.minima["edge"].isin(["small", "large"])] if len(co.minima) else co.minima
@@ -755,15 +677,13 @@ def m_star_sentence(co: an.ComputeOptimal) -> str:
 def mapping_frame(m: float, models: Sequence[str] | None = None) -> pd.DataFrame:
     """How the paper's fixed-M protocols map to our models: tokens at 1 x M*, its epochs of a split, and the
     largest of the paper's multiples 1, 2, 4, 8, 16 x M* that stays within the epoch limit."""
-    from .. import study
-
     models = list(study.STUDY_MODELS) if models is None else list(models)
-    split = runs._split_size("text", "student")
+    split = spec.split_size("text", "student")
     rows = []
     for name in models:
-        n = runs._config(name).n_params
+        n = spec.model_config(name).n_params
         d = m * n
-        fits = [k for k in PAPER_M_MULTIPLES if k * d <= runs.MAX_EPOCHS * split]
+        within = [k for k in PAPER_M_MULTIPLES if k * d <= spec.MAX_EPOCHS * split]
         rows.append(
             {
                 "model": name,
@@ -771,8 +691,8 @@ def mapping_frame(m: float, models: Sequence[str] | None = None) -> pd.DataFrame
                 "tokens at M*": d,
                 "epochs at M*": d / split,
                 "enough steps at M*": "yes" if d >= study.min_tokens(name) else "no (< 500 steps)",
-                "multiples of M* within the epoch limit": ", ".join(f"{k}×" for k in fits)
-                if fits
+                "multiples of M* within the epoch limit": ", ".join(f"{k}×" for k in within)
+                if within
                 else "none",
             }
         )
@@ -792,14 +712,14 @@ def mapping_sentence(m: float) -> str:
         f"compute-optimal ratio, and students at M = {mult}, i.e. 1, 2, 4, 8 and 16 times it. We keep the "
         f"multiples and replace the paper's {PAPER_M_STAR:g} by our M*: an M*-optimal model of size N trains "
         f"on {num(m)}·N tokens, and the students at {ours} tokens per parameter. The table below shows, for "
-        f"each model of the study, where the {runs.MAX_EPOCHS:g}-epoch limit cuts the multiples off."
+        f"each model of the study, where the {spec.MAX_EPOCHS:g}-epoch limit cuts the multiples off."
     )
 
 
 # --- the supervised law -------------------------------------------------------------------------------------
 
 
-def fig_law_fit(law: an.SupervisedLawFit | None):
+def fig_law_fit(law: fits.LawFit | None):
     """Predicted against observed loss and the relative error (paper Fig. 5a)."""
     return plots.law_fit_figure(
         law,
@@ -811,97 +731,12 @@ def fig_law_fit(law: an.SupervisedLawFit | None):
     )
 
 
-def and_join(items: Sequence[str], empty: str = "none") -> str:
-    """``["a", "b", "c"]`` -> "a, b and c"; one item alone; ``empty`` for none."""
-    items = list(items)
-    if not items:
-        return empty
-    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
-
-
-#: How the supervised coefficients read in tables and prose.
-SUPERVISED_LABELS = {"alpha": "α", "beta": "β", "gamma": "γ", "a": "a = β/(α+β)", "b": "b = α/(α+β)"}
-
-#: How the distillation coefficients read in tables and prose (plain text: glued text cannot hold LaTeX).
-DISTILLATION_LABELS = {
-    "A": "A′", "B": "B′", "alpha": "α′", "beta": "β′", "gamma": "γ′", "a": "a′ = β′/(α′+β′)",
-    "b": "b′ = α′/(α′+β′)",
-}  # fmt: skip
-
-
-#: Marks a coefficient whose interval the runs do not bound (:func:`analysis.growth_provenance`).
-UNBOUNDED_MARK = "not bounded by the runs"
-
-
-def law_coefficient_frame(law, paper, names: dict[str, str], paper_runs: int) -> pd.DataFrame:
-    """A fitted law's coefficients with bootstrap intervals (``law``: an ``analysis.SupervisedLawFit`` or a
-    ``distill_analysis.DistillationLawFit``, or None while pending) beside the paper's Table 6 (``paper``).
-
-    A coefficient the runs do not bound (``law.unbounded``) says so in place of an interval, and so do the
-    ratios a, b when alpha or beta is unbounded: its interval is where the refits stopped, not a measurement.
-    """
-
-    def fmt(v: float) -> str:
-        return f"{v:.4g}" if abs(v) < 1e5 else f"{v:.3e}"
-
-    loose = set() if law is None else set(law.unbounded)
-    if loose & {"alpha", "beta"}:
-        loose |= {"a", "b"}
-    rows = []
-    for name in (*paper.NAMES, "a", "b"):
-        plo, phi = paper.intervals.get(name, (math.nan, math.nan))
-        row = {
-            "coefficient": names.get(name, name),
-            "paper (Table 6)": with_interval(getattr(paper, name), plo, phi, fmt),
-        }
-        if law is None:
-            row["ours"] = "pending"
-        elif name in loose:
-            row["ours"] = f"{fmt(getattr(law.params, name))} ({UNBOUNDED_MARK})"
-        else:
-            lo, hi = law.params.intervals.get(name, (math.nan, math.nan))
-            row["ours"] = with_interval(getattr(law.params, name), lo, hi, fmt)
-        rows.append(row)
-    rows.append(
-        {
-            "coefficient": "runs",
-            "paper (Table 6)": str(paper_runs),
-            "ours": "0" if law is None else str(len(law.runs)),
-        }
-    )
-    return pd.DataFrame(rows).set_index("coefficient")[["ours", "paper (Table 6)"]]
-
-
-def unbounded_sentence(law, labels: dict[str, str]) -> str:
-    """What the interval-growth check (chapter 03; :func:`analysis.growth_provenance`) found for a law fit,
-    as a sentence that starts with a space; empty when the fit had no bootstrap."""
-    prov = law.provenance
-    if "interval_growth_error" in prov:
-        return f" The interval-growth check of chapter 03 failed ({prov['interval_growth_error']})."
-    if "unbounded" not in prov:
-        if "bootstrap" not in prov:
-            return ""
-        return (
-            " This stored fit predates the interval-growth check of chapter 03; refreshing it (see the end "
-            "of the page) runs the check."
-        )
-    loose = [labels.get(n, n) for n in prov["unbounded"]]
-    if not loose:
-        return " The interval-growth check of chapter 03 finds every interval bounded by the runs."
-    names = and_join(loose)
-    return (
-        f" The interval-growth check of chapter 03 finds that the runs do not bound {names}: refits keep "
-        "moving them as long as they are allowed to while the objective keeps falling, so the table gives "
-        f"no interval for {'it' if len(loose) == 1 else 'them'}."
-    )
-
-
-def coefficient_frame(law: an.SupervisedLawFit | None) -> pd.DataFrame:
+def coefficient_frame(law: fits.LawFit | None) -> pd.DataFrame:
     """Our coefficients with their bootstrap intervals beside the paper's Table 6."""
     return law_coefficient_frame(law, PAPER_SUPERVISED, SUPERVISED_LABELS, PAPER_RUNS)
 
 
-def law_source_sentence(state: LawState, P: Params) -> str:
+def law_source_sentence(state: fits.FitState, P: Params) -> str:
     """Which runs the law was fitted to, how, and where the fit on this page comes from."""
     if state.fit is None:
         return "The law has six coefficients; it is fitted once six or more supervised runs are recorded."
@@ -941,7 +776,7 @@ def law_source_sentence(state: LawState, P: Params) -> str:
     )
 
 
-def extrapolation_sentence(law: an.SupervisedLawFit | None, noise: an.NoiseSummary) -> str:
+def extrapolation_sentence(law: fits.LawFit | None, noise: ss.NoiseSummary) -> str:
     """The extrapolation test in words, judged against the paper's 1% and against the seed noise."""
     if law is None:
         return "The extrapolation test is pending until the law can be fitted."
@@ -970,7 +805,7 @@ def extrapolation_sentence(law: an.SupervisedLawFit | None, noise: an.NoiseSumma
     )
 
 
-def noise_in_fits_sentence(law: an.SupervisedLawFit | None, noise: an.NoiseSummary) -> str:
+def noise_in_fits_sentence(law: fits.LawFit | None, noise: ss.NoiseSummary) -> str:
     """How the measured seed noise enters the fits: Huber scale, in-sample error, bootstrap."""
     if not noise.measured:
         return "Once the seed noise is measured, it is compared here with the Huber threshold and the fit."
@@ -1025,10 +860,8 @@ def noise_design_text(data: StudyData) -> str:
     return f"{len(rep)} of their configurations with {per}"
 
 
-def study_m_star_sentence(co: an.ComputeOptimal) -> str:
+def study_m_star_sentence(co: ss.ComputeOptimal) -> str:
     """The M* the study's protocol blocks use (``study.STUDY_M_STAR``) against the one measured here."""
-    from .. import study
-
     fixed = study.STUDY_M_STAR
     v, lo, hi = co.m_star
     if fixed is None:
@@ -1059,7 +892,7 @@ def study_m_star_sentence(co: an.ComputeOptimal) -> str:
 
 
 def numbers(
-    data: StudyData, noise: an.NoiseSummary, co: an.ComputeOptimal, state: LawState, P: Params
+    data: StudyData, noise: ss.NoiseSummary, co: ss.ComputeOptimal, state: fits.FitState, P: Params
 ) -> dict:
     """Every value glued into the prose (strings, so that a pending quantity reads as such)."""
     law = state.fit
@@ -1089,64 +922,17 @@ def numbers(
         "sup_level": f"{P.level:.0%}",
         "sup_noise_boot": str(co.n_boot),
         "sup_parabola_points": str(P.parabola_points),
-        "sup_paired_sentence": paired_sentence(an.paired_differences(data.isoflop_runs, P.level)),
+        "sup_paired_sentence": paired_sentence(ss.paired_differences(data.isoflop_runs, P.level)),
         "sup_noise_design": noise_design_text(data),
         "sup_paper_error": f"{100 * PAPER_ERROR:g}%",
-        "sup_vocab": str(runs.RunSpec("L1-d16", 1).config.vocab_size),
+        "sup_vocab": str(spec.RunSpec("L1-d16", 1).config.vocab_size),
         "sup_budgets": budgets_text(data),
         "sup_models": models_text(data),
-        "sup_max_epochs": f"{runs.MAX_EPOCHS:g}",
-        "sup_min_steps": str(runs.MIN_STEPS),
-        "sup_split_tokens": f"{runs._split_size('text', 'teacher') / 1e6:.2f}M",
+        "sup_max_epochs": f"{spec.MAX_EPOCHS:g}",
+        "sup_min_steps": str(spec.MIN_STEPS),
+        "sup_split_tokens": f"{spec.split_size('text', 'teacher') / 1e6:.2f}M",
         "sup_study_m_star": study_m_star_sentence(co),
         "sup_compute_recorded": f"{data.runs['flops'].sum():.3g}" if len(data.runs) else "0",
         "sup_hours_recorded": f"{data.runs['wall_time_s'].sum() / 3600:.2f}" if len(data.runs) else "0",
     }
     return out
-
-
-# --- command line -------------------------------------------------------------------------------------------
-
-
-def cli(argv: Sequence[str] | None = None) -> int:
-    """Store the law fit of the recorded runs in data/fits/supervised.json (``--profile full``: train the
-    study's missing supervised runs first)."""
-    ap = argparse.ArgumentParser(
-        prog="python -m distill_scaling.chapters.supervised_scaling",
-        description="Fit the supervised law to the study's runs; store it in data/fits/supervised.json.",
-    )
-    ap.add_argument(
-        "--profile",
-        choices=("default", "full"),
-        default="default",
-        help="default: fit what is recorded; full: train the missing supervised runs first",
-    )
-    ap.add_argument("--n-resamples", type=int, default=None, help="bootstrap resamples (default 4096)")
-    ap.add_argument("--workers", type=int, default=None, help="training processes for --profile full")
-    ap.add_argument(
-        "--refit", action="store_true", help="refit even if the stored fit is for exactly these runs"
-    )
-    args = ap.parse_args(argv)
-    given = {"profile": args.profile}
-    if args.n_resamples is not None:
-        given["n_resamples"] = args.n_resamples
-    if args.workers is not None:
-        given["workers"] = args.workers
-    values = validate(chapter_params(CHAPTER), given)
-    P = Params(values)
-    P.runs_dir = runs.paths.runs_dir()
-    import torch
-
-    torch.set_num_threads(1)
-    data = load_study(P)
-    state = supervised_law(data, P, write=True, refit=args.refit)
-    print(progress_sentence(data))
-    if state.fit is None:
-        print("not enough runs to fit the law; nothing stored")
-        return 0
-    print(f"stored {fit_path(P)} ({state.source}): {state.fit.params}")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(cli())

@@ -9,12 +9,9 @@ profile recomputes miniature versions without saving anything.
 
 from __future__ import annotations
 
-import datetime as _dt
 import json
 import math
 import os
-import platform
-import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -23,10 +20,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from .. import fit, fit_data, laws, paths, plots
+from .. import fit, fit_data, laws, paths, plots, store
 from ..bootstrap import bootstrap, extrapolation_check, interval_growth
-from ..notebook import Param
-from .supervised_scaling import DISTILLATION_LABELS, and_join
+from ..params import Param
+from ..prose import DISTILLATION_LABELS, and_join
 
 PARAMS: dict[str, Param] = {
     "n_resamples": Param(
@@ -100,32 +97,17 @@ def results_dir() -> Path:
 
 
 def provenance(**extra: Any) -> dict[str, Any]:
-    """Who computed a saved result, when, where and with which code."""
-    try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=paths.REPO, capture_output=True, text=True, check=False
-        ).stdout.strip()
-    except OSError:
-        commit = ""
-    return {
-        "date": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
-        "git_commit": commit,
-        "host": platform.node(),
-        "cpu_count": os.cpu_count(),
-        "loadavg": list(os.getloadavg()),
-        "numpy": np.__version__,
-        **extra,
-    }
+    """Who computed a saved result, when, where and with which code (:func:`distill_scaling.store.provenance`
+    with the NumPy version), the machine's load while it ran, and ``extra``."""
+    return store.provenance(
+        versions=("numpy",), cpu_count=os.cpu_count(), loadavg=list(os.getloadavg()), **extra
+    )
 
 
 def save_json(name: str, payload: dict[str, Any]) -> Path:
     """Write ``payload`` atomically as ``data/fits/trusting_the_fit/<name>.json``."""
-    folder = results_dir()
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{name}.json"
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(payload, indent=1, default=_json_default) + "\n")
-    tmp.replace(path)
+    path = results_dir() / f"{name}.json"
+    store.write_json_atomic(path, payload)
     return path
 
 
@@ -137,16 +119,6 @@ def load_json(name: str) -> dict[str, Any]:
             "(papermill notebooks/03_trusting_the_fit.ipynb out.ipynb -p profile full)"
         )
     return json.loads(path.read_text())
-
-
-def _json_default(o):
-    if isinstance(o, np.integer):
-        return int(o)
-    if isinstance(o, np.floating):
-        return float(o)
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    raise TypeError(type(o))
 
 
 # --- Chinchilla ---------------------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
-"""Distillation records -> the tables, the distillation-law fit and the findings of chapter 07.
+"""The study's distillation records -> the tables and the findings of chapter 07.
 
+The second half of the analysis of the study's records (:mod:`distill_scaling.supervised_study` is the first).
 A distillation run is judged against two other records: its **teacher's** (``L_T``, the teacher's own final
 validation loss, the paper's measured teacher pretraining loss) and its **supervised baseline** (``L~_S``,
 the same student model trained supervised on the same tokens of the student split with the same seed).
@@ -18,8 +19,8 @@ From the joined table:
 - :func:`versus_teacher`, :func:`versus_supervised`, :func:`supervised_trend`, :func:`convergence`: students
   below their teacher's loss, distillation against supervised learning and how that changes with tokens;
 - :func:`teacher_collapse`: protocol 2's test that the teacher acts only through ``L_T``;
-- :func:`fit_distillation_law`: the paper's fit (App. F) with bootstrap intervals and the extrapolation check,
-  stored in ``data/fits/distillation.json`` (:func:`save_distillation_fit`, :func:`load_distillation_fit`);
+- :func:`fit_runs`: the runs the distillation law is fitted to (the fit itself is
+  :func:`distill_scaling.fits.fit_study_law`, stored in ``data/fits/distillation.json``);
 - :func:`findings`: the paper's claims beside ours, each with a verdict computed from the tables.
 
 Units: N = non-embedding parameters, D = tokens trained, C = FLOPs (3 F(N) D), L = validation cross-entropy
@@ -28,19 +29,18 @@ in nats per token (byte).
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
-from . import analysis as an
-from .laws import DistillationCoefficients, SupervisedCoefficients
+from . import store, study
+from . import supervised_study as ss
+from .spec import RunSpec, run_flops
 
 #: The study's distillation blocks, in the paper's numbering: 3 (capacity gap), 2 (L_T collapse), 1; then
 #: ``gap-seeds``, protocol 3's capacity-gap students again with other seeds.
@@ -50,19 +50,13 @@ GAP_BLOCKS = ("protocol3", "gap-seeds")
 #: Supervised blocks the distillation runs need: their teachers and their supervised baselines.
 SUPPORT_BLOCKS = ("teachers", "baselines", "gap-seeds")
 #: Chapter 06's blocks whose seed repeats measure the noise.
-NOISE_BLOCKS = ("isoflop-small", "noise", "isoflop-large")
+NOISE_BLOCKS = ss.ISOFLOP_BLOCKS
+#: The paper's student token multiples of M* in the fixed-M protocols (D_S = 20N..320N, its Figs. 4 and 37).
+PAPER_M_MULTIPLES = (1, 2, 4, 8, 16)
 
-#: The extrapolation test holds out the lowest-loss fifth of the runs: the paper fits the 551 of its 697 runs
-#: with L_S >= 2.3 and predicts the other 21% (its Fig. 5b).
-HOLDOUT_FRACTION = 1 / 5
 #: A difference between two single runs is resolved when it exceeds this many standard deviations of such a
 #: difference (sqrt(2) times one run's seed noise).
 RESOLVE_FACTOR = 2.0
-#: Coefficients of the distillation law (the fit needs at least this many runs).
-N_COEFFICIENTS = 9
-#: The bootstrap needs this many runs: a resample of n runs holds about 0.63 n distinct ones, and with fewer
-#: distinct runs than coefficients a refit is not identified (it crawls along a flat valley, never converges).
-MIN_BOOTSTRAP_RUNS = 2 * N_COEFFICIENTS
 
 DESIGN_COLUMNS = (
     "block", "key", "model", "n_params", "tokens", "tokens_requested", "seed", "teacher", "teacher_model",
@@ -81,19 +75,8 @@ VERDICTS = ("reproduced", "partly", "not reproduced", "pending")
 # --- designs and records ------------------------------------------------------------------------------------
 
 
-def baseline_of(spec):
-    """The supervised baseline of a distillation spec (:func:`distill_scaling.study.baseline_of`)."""
-    from . import study
-
-    return study.baseline_of(spec)
-
-
 def _teacher_spec(spec, teachers: Mapping | None, runs_dir: Path | None):
-    from . import runs
-
-    if teachers and spec.teacher in teachers:
-        return teachers[spec.teacher]
-    return runs.teacher_spec_of(spec, runs_dir, unrecorded=True)
+    return store.teacher_spec_of(spec, runs_dir, teachers)
 
 
 def design_table(
@@ -117,8 +100,6 @@ def design_table(
     the run lies on, or given per spec with ``*_budget_of`` (tiny smoke runs). ``flops`` is the run's own
     compute (student training and teacher logits), ``student_flops`` the student training alone.
     """
-    from .runs import run_flops
-
     if not (isinstance(m_star, (int, float)) and math.isfinite(m_star) and m_star > 0):
         raise ValueError(f"design_table: argument 'm_star' must be a positive number, got {m_star!r}")
     specs = list(specs)
@@ -138,7 +119,7 @@ def design_table(
                 "teacher_tokens": t.tokens_trained, "teacher_flops": run_flops(t)["total"],
                 "multiple": s.tokens / (m_star * s.config.n_params),
                 "student_flops": fl["student_training"], "flops": fl["total"], "mix": s.mix,
-                "temperature": s.temperature, "kl": s.kl, "baseline_key": baseline_of(s).key,
+                "temperature": s.temperature, "kl": s.kl, "baseline_key": study.baseline_of(s).key,
             }
         )  # fmt: skip
     df = pd.DataFrame(
@@ -153,7 +134,7 @@ def design_table(
                 raise ValueError(f"design_table: '{col}_of' has {len(given)} values for {len(df)} specs")
             df[col] = np.asarray(given, float)
         else:
-            df[col] = an.snap_budget(df[source].to_numpy(float), budgets)
+            df[col] = ss.snap_budget(df[source].to_numpy(float), budgets)
     for c in ("n_params", "tokens", "tokens_requested", "teacher_n_params", "teacher_tokens", "multiple"):
         df[c] = df[c].astype(float)
     return df[list(DESIGN_COLUMNS)]
@@ -164,8 +145,6 @@ def study_design(blocks: Sequence[str] = DISTILL_BLOCKS) -> pd.DataFrame:
 
     A block that cannot be built yet is left out; ``design.attrs["skipped"]`` maps it to the reason.
     """
-    from . import study
-
     unknown = [b for b in blocks if b not in study.BLOCKS]
     if unknown:
         raise ValueError(f"unknown study block(s) {unknown}; allowed: {', '.join(study.BLOCKS)}")
@@ -193,6 +172,20 @@ def study_design(blocks: Sequence[str] = DISTILL_BLOCKS) -> pd.DataFrame:
     design = pd.concat(frames, ignore_index=True)
     design.attrs["skipped"] = skipped
     return design
+
+
+def study_specs() -> list[RunSpec]:
+    """The study's runs the distillation analysis needs (what training its missing runs trains): teachers,
+    the three protocols, the supervised baselines and the capacity gap's extra seeds, of the blocks that can
+    be built now; their IsoFLOP teachers come along as dependencies."""
+    ready = []
+    for b in ("teachers", "protocol3", "baselines", "protocol2", "protocol1", "gap-seeds"):
+        try:
+            study.BLOCKS[b].build()
+            ready.append(b)
+        except ValueError:
+            continue
+    return study.specs_for(ready)
 
 
 def _empty_design(skipped: dict[str, str]) -> pd.DataFrame:
@@ -224,7 +217,7 @@ def distillation_runs(records: pd.DataFrame, design: pd.DataFrame) -> pd.DataFra
     need = {"key", "val_loss"}
     if not need <= set(records.columns):
         raise ValueError(
-            f"records lack the column(s) {sorted(need - set(records.columns))} (expected runs.load_records())"
+            f"records lack the column(s) {sorted(need - set(records.columns))} (see store.load_records())"
         )
     have = records[records["teacher"].notna()] if "teacher" in records.columns else records.iloc[:0]
     df = design[design["key"].isin(set(have["key"]))].copy()
@@ -261,7 +254,7 @@ class Resolution:
     """When is a difference between two single runs larger than their seed noise?
 
     ``rel_std`` is one run's relative seed-to-seed standard deviation (a fraction of the loss, from
-    :func:`analysis.pooled_noise`); a difference of two runs at loss ``L`` has standard deviation
+    :func:`supervised_study.pooled_noise`); a difference of two runs at loss ``L`` has standard deviation
     ``sqrt(2) * rel_std * L``, and it is *resolved* when it exceeds ``factor`` times that. NaN ``rel_std``:
     the noise is not measured and nothing is judged.
     """
@@ -291,8 +284,8 @@ class Resolution:
         return out
 
 
-def resolution(noise: an.NoiseSummary, factor: float = RESOLVE_FACTOR) -> Resolution:
-    """A :class:`Resolution` from the pooled seed noise (``analysis.pooled_noise``)."""
+def resolution(noise: ss.NoiseSummary, factor: float = RESOLVE_FACTOR) -> Resolution:
+    """A :class:`Resolution` from the pooled seed noise (``supervised_study.pooled_noise``)."""
     if not (isinstance(factor, (int, float)) and not isinstance(factor, bool) and factor > 0):
         raise ValueError(f"resolution: argument 'factor' must be a positive number, got {factor!r}")
     return Resolution(float(noise.rel_std), float(factor), tuple(noise.rel_std_interval))
@@ -533,7 +526,7 @@ def teacher_collapse(dist: pd.DataFrame, res: Resolution, level: float = 0.9) ->
     return pd.DataFrame(rows, columns=cols)
 
 
-# --- the distillation law -----------------------------------------------------------------------------------
+# --- the runs the distillation law is fitted to -------------------------------------------------------------
 
 
 def fit_runs(dist: pd.DataFrame) -> pd.DataFrame:
@@ -541,333 +534,6 @@ def fit_runs(dist: pd.DataFrame) -> pd.DataFrame:
     (``key, n_params, tokens, teacher_loss, val_loss``)."""
     d = unique_runs(dist).dropna(subset=["teacher_loss", "val_loss"])
     return d[["key", "n_params", "tokens", "teacher_loss", "val_loss"]].reset_index(drop=True)
-
-
-def runs_digest(runs: pd.DataFrame, supervised: SupervisedCoefficients) -> str:
-    """A hash of the fitted runs (key, N_S, D_S, L_T, L_S) and of the supervised coefficients inside the law:
-    a stored fit is current iff its digest matches."""
-    rows = sorted(
-        (str(k), float(n), float(d), round(float(t), 10), round(float(v), 10))
-        for k, n, d, t, v in zip(
-            runs["key"], runs["n_params"], runs["tokens"], runs["teacher_loss"], runs["val_loss"], strict=True
-        )
-    )
-    sup = {k: round(float(v), 10) for k, v in supervised.values().items()}
-    return hashlib.sha256(json.dumps([rows, sup]).encode()).hexdigest()[:16]
-
-
-@dataclass
-class DistillationLawFit:
-    """The distillation law fitted to our runs, its bootstrap samples and the extrapolation fit.
-
-    ``params``: the fit to all runs with ``level`` bootstrap intervals (also ``a``, ``b``).
-    ``supervised``: the supervised coefficients that give L~_S inside the law, held fixed (the paper's
-    procedure). ``samples``: the converged bootstrap refits. ``high_params``: the fit to the runs with
-    L_S >= ``threshold`` (None when too few). ``runs``: ``key, n_params, tokens, teacher_loss, val_loss``.
-    """
-
-    params: DistillationCoefficients
-    supervised: SupervisedCoefficients
-    runs: pd.DataFrame
-    samples: pd.DataFrame
-    n_resamples: int
-    converged_fraction: float
-    level: float
-    threshold: float | None
-    high_params: DistillationCoefficients | None
-    provenance: dict = field(default_factory=dict)
-
-    @property
-    def digest(self) -> str:
-        return runs_digest(self.runs, self.supervised)
-
-    @property
-    def unbounded(self) -> list[str]:
-        """Coefficients whose interval the runs do not bound (:func:`analysis.growth_provenance`)."""
-        return list(self.provenance.get("unbounded", []))
-
-    def predict(self, n_params, tokens, teacher_loss, params: DistillationCoefficients | None = None):
-        """L_S from the fitted law (or from ``params``) with this fit's supervised coefficients."""
-        from .laws import distillation_loss
-
-        return distillation_loss(n_params, tokens, teacher_loss, params or self.params, self.supervised)
-
-    def predictions(self) -> pd.DataFrame:
-        """Per run: the prediction of the fit to all runs (``pred_all``, ``err_all`` = L_hat/L - 1) and of the
-        high-loss fit (``pred_high``, ``err_high``), and whether the run was ``held_out`` of the latter."""
-        t = self.runs.copy()
-        args = (t["n_params"].to_numpy(float), t["tokens"].to_numpy(float), t["teacher_loss"].to_numpy(float))
-        obs = t["val_loss"].to_numpy(float)
-        t["pred_all"] = self.predict(*args)
-        t["err_all"] = t["pred_all"] / obs - 1
-        if self.high_params is not None:
-            t["pred_high"] = self.predict(*args, params=self.high_params)
-            t["err_high"] = t["pred_high"] / obs - 1
-            t["held_out"] = obs < self.threshold
-        else:
-            t["pred_high"] = t["err_high"] = np.nan
-            t["held_out"] = False
-        return t
-
-    def errors(self) -> dict[str, float]:
-        """Relative-error summaries (fractions): in-sample, and of the high-loss fit on the held-out runs."""
-        p = self.predictions()
-        out = {
-            "n_runs": len(p),
-            "rms_all": float(np.sqrt(np.mean(p["err_all"] ** 2))),
-            "max_all": float(np.max(np.abs(p["err_all"]))),
-        }
-        held = p[p["held_out"]]
-        e = held["err_high"].to_numpy(float)
-        ok = self.high_params is not None and len(e) > 0
-        out["n_held_out"] = len(held) if self.high_params is not None else 0
-        out["n_fit_high"] = int((~p["held_out"]).sum()) if self.high_params is not None else 0
-        out["max_held_out"] = float(np.max(np.abs(e))) if ok else math.nan
-        out["mean_held_out"] = float(np.mean(np.abs(e))) if ok else math.nan
-        out["bias_held_out"] = float(np.mean(e)) if ok else math.nan
-        return out
-
-    def coefficient_table(self, paper: DistillationCoefficients | None = None) -> pd.DataFrame:
-        """Ours (estimate and interval) beside the paper's Table 6 for every coefficient and a', b'."""
-        from .laws import PAPER_DISTILLATION
-
-        return an.coefficient_table(self.params, PAPER_DISTILLATION if paper is None else paper)
-
-    def sample_coefficients(self) -> list[DistillationCoefficients]:
-        """The bootstrap samples as coefficient sets (for the planner's paired samples)."""
-        return an.coefficient_samples(self.samples, DistillationCoefficients)
-
-
-def fit_distillation_law(
-    runs: pd.DataFrame,
-    supervised: SupervisedCoefficients,
-    *,
-    n_resamples: int = 4096,
-    level: float = 0.9,
-    seed: int = 0,
-    holdout: float = HOLDOUT_FRACTION,
-    refine: int | None = None,
-    maxiter: int | None = None,
-) -> DistillationLawFit:
-    """Fit the distillation law to runs (:func:`fit_runs`) with the paper's procedure
-    (:func:`distill_scaling.fit.fit_distillation`: log-space Huber, delta = 1e-4, L-BFGS-B from the paper's
-    216,000-point grid, measured L_T, L~_S from ``supervised``), ``n_resamples`` bootstrap refits for
-    ``level`` intervals, and the extrapolation fit on the runs above :func:`analysis.holdout_threshold` of
-    ``holdout``. Raises :class:`analysis.InsufficientData` with fewer than nine runs. With fewer than
-    :data:`MIN_BOOTSTRAP_RUNS` runs there is no bootstrap (``provenance["bootstrap_skipped"]`` says why); a
-    failed bootstrap is reported in ``provenance["bootstrap_error"]``; neither is hidden.
-    """
-    import time
-
-    from . import fit
-    from . import runs as runs_mod
-
-    need = {"key", "n_params", "tokens", "teacher_loss", "val_loss"}
-    if not need <= set(runs.columns):
-        raise ValueError(f"fit_distillation_law: runs lack the column(s) {sorted(need - set(runs.columns))}")
-    if not isinstance(supervised, SupervisedCoefficients):
-        raise TypeError("fit_distillation_law: argument 'supervised' must be a laws.SupervisedCoefficients")
-    if isinstance(n_resamples, bool) or not isinstance(n_resamples, (int, np.integer)) or n_resamples < 0:
-        raise ValueError(
-            f"fit_distillation_law: argument 'n_resamples' must be an int >= 0, got {n_resamples!r}"
-        )
-    if not (isinstance(holdout, float) and 0 < holdout < 1):
-        raise ValueError(
-            f"fit_distillation_law: argument 'holdout' must be a float in (0, 1), got {holdout!r}"
-        )
-    if len(runs) < N_COEFFICIENTS:
-        raise an.InsufficientData(
-            f"the distillation law has {N_COEFFICIENTS} coefficients; {len(runs)} run(s) recorded"
-        )
-    t = runs[["key", "n_params", "tokens", "teacher_loss", "val_loss"]].reset_index(drop=True)
-    t = t.astype({"n_params": float, "tokens": float, "teacher_loss": float, "val_loss": float})
-    kw: dict = {} if refine is None else {"refine": int(refine)}
-    if maxiter:
-        kw["settings"] = fit.OptimizerSettings(maxiter=int(maxiter))
-    t0 = time.perf_counter()
-    res = fit.fit_distillation(
-        t["n_params"], t["tokens"], t["teacher_loss"], t["val_loss"], supervised=supervised, **kw
-    )
-    prov: dict = {
-        "procedure": "fit.fit_distillation (Huber delta=1e-4 on log-residuals, paper grid, L-BFGS-B; "
-        "measured L_T; L~_S from the supervised coefficients, held fixed)",
-        "refine": res.refine,
-        "maxiter": res.settings.maxiter,
-        "converged": bool(res.converged),
-        "projected_gradient": float(res.projected_gradient),
-        "objective": float(res.objective),
-        "fit_seconds": round(time.perf_counter() - t0, 2),
-    }
-    samples = pd.DataFrame(columns=list(DistillationCoefficients.NAMES))
-    conv = math.nan
-    if n_resamples >= 2 and len(t) < MIN_BOOTSTRAP_RUNS:
-        prov["bootstrap_skipped"] = (
-            f"{len(t)} runs: a resample holds about {0.63 * len(t):.0f} distinct runs for {N_COEFFICIENTS} "
-            f"coefficients; the bootstrap needs {MIN_BOOTSTRAP_RUNS} runs"
-        )
-    elif n_resamples >= 2:
-        t0 = time.perf_counter()
-        try:
-            boot = fit.bootstrap(res, int(n_resamples), level=level, seed=seed)
-            samples = boot.samples[boot.converged].reset_index(drop=True)
-            conv = boot.converged_fraction
-            prov["bootstrap"] = {"strategy": boot.strategy, "seed": seed, "n_resamples": int(n_resamples)}
-        except (ArithmeticError, ValueError, FloatingPointError) as exc:
-            prov["bootstrap_error"] = f"{type(exc).__name__}: {exc}"
-        prov["bootstrap_seconds"] = round(time.perf_counter() - t0, 2)
-        prov.update(an.growth_provenance(res, seed))
-    threshold = high = None
-    try:
-        threshold = an.holdout_threshold(t["val_loss"], holdout)
-        if int((t["val_loss"] >= threshold).sum()) >= N_COEFFICIENTS:
-            t0 = time.perf_counter()
-            high = fit.extrapolation_check(res, threshold).fit.params
-            prov["extrapolation_seconds"] = round(time.perf_counter() - t0, 2)
-        else:
-            threshold = None
-    except an.InsufficientData:
-        threshold = None
-    params = res.params.replace(intervals=an.bootstrap_intervals(samples, level))
-    prov.update(
-        {
-            "date": pd.Timestamp.now("UTC").isoformat(timespec="seconds"),
-            "git_commit": runs_mod.git_commit(),
-            "n_runs": len(t),
-            "runs_digest": runs_digest(t, supervised),
-            "level": level,
-            "holdout_fraction": holdout,
-        }
-    )
-    return DistillationLawFit(
-        params, supervised, t, samples, int(n_resamples), conv, level, threshold, high, prov
-    )
-
-
-def save_distillation_fit(result: DistillationLawFit, path: Path | str | None = None) -> Path:
-    """Write a fit as JSON in the planner's coefficient-file format (``distill_scaling/coefficients/1``), so
-    ``planner.load_coefficient_set(path)`` reads it: ``supervised`` (the coefficients held fixed in the fit),
-    ``distillation``, ``samples`` (the distillation bootstrap; the supervised samples repeat the fixed
-    coefficients, since the fit does not resample them), plus ``extrapolation``, ``bootstrap``, the fitted
-    ``runs`` and ``provenance``. Atomic."""
-    from . import laws
-    from .planner import FIT_FORMAT
-    from .runs import write_json_atomic
-
-    path = an.fits_path("distillation") if path is None else Path(path)
-    k = len(result.samples)
-    sup = result.supervised.values()
-    doc = {
-        "format": FIT_FORMAT,
-        "name": path.stem,
-        "description": f"distillation law fitted to {len(result.runs)} study runs ({result.level:.0%} "
-        f"intervals from {result.n_resamples} bootstrap resamples); the supervised law inside it is "
-        "held fixed",
-        "supervised": laws.as_dict(result.supervised),
-        "distillation": laws.as_dict(result.params),
-        "samples": {
-            "supervised": {n: [float(v)] * k for n, v in sup.items()},
-            "distillation": {
-                c: result.samples[c].astype(float).tolist() for c in DistillationCoefficients.NAMES
-            },
-        }
-        if k
-        else {},
-        "extrapolation": {
-            "threshold": result.threshold,
-            "distillation": None if result.high_params is None else laws.as_dict(result.high_params),
-        },
-        "bootstrap": {
-            "n_resamples": result.n_resamples,
-            "converged_fraction": result.converged_fraction,
-            "level": result.level,
-        },
-        "runs": result.runs.to_dict("records"),
-        "provenance": result.provenance,
-    }
-    write_json_atomic(path, doc)
-    return path
-
-
-def write_ours(
-    supervised: an.SupervisedLawFit, distillation: DistillationLawFit, path: Path | str | None = None
-) -> Path:
-    """Write ``data/fits/ours.json``, the coefficient set the planner loads as ``--coefficients ours``: the
-    supervised law of chapter 06 and the distillation law of chapter 07, with their bootstrap samples.
-
-    The two bootstraps resample different runs, so they are independent; their converged samples are paired
-    by index, up to the shorter of the two. The description states the ranges of the fitted runs: a plan
-    outside them extrapolates our laws far beyond what they saw.
-    """
-    from . import planner
-
-    path = an.fits_path("ours") if path is None else Path(path)
-    sup_samples, dist_samples = supervised.sample_coefficients(), distillation.sample_coefficients()
-    n = min(len(sup_samples), len(dist_samples))
-    sup_samples, dist_samples = sup_samples[:n], dist_samples[:n]
-
-    def span(frame: pd.DataFrame, col: str, fmt: str = ".3g") -> str:
-        return f"{frame[col].min():{fmt}} to {frame[col].max():{fmt}}"
-
-    sr, dr = supervised.runs, distillation.runs
-    description = (
-        f"Our laws at CPU scale (Busbridge et al.'s forms, our fits): the supervised law from {len(sr)} runs "
-        f"(N {span(sr, 'n_params')} parameters, D {span(sr, 'tokens')} tokens), the distillation law from "
-        f"{len(dr)} runs (N_S {span(dr, 'n_params')}, D_S {span(dr, 'tokens')}, "
-        f"L_T {span(dr, 'teacher_loss', '.3f')} nats per byte); {n} paired bootstrap samples. "
-        "Plans outside these ranges extrapolate."
-    )
-
-    def summary(fit_provenance: dict) -> dict:
-        keys = ("date", "git_commit", "n_runs", "runs_digest", "level")
-        return {k: fit_provenance.get(k) for k in keys}
-
-    provenance = {
-        "supervised": summary(supervised.provenance),
-        "distillation": summary(distillation.provenance),
-        "pairing": "independent bootstraps, converged samples paired by index up to the shorter",
-        "ranges": {
-            "supervised": {c: [float(sr[c].min()), float(sr[c].max())] for c in ("n_params", "tokens")},
-            "distillation": {
-                c: [float(dr[c].min()), float(dr[c].max())] for c in ("n_params", "tokens", "teacher_loss")
-            },
-        },
-    }
-    return planner.write_coefficient_set(
-        path, supervised.params, distillation.params, supervised_samples=sup_samples,
-        distillation_samples=dist_samples, name="ours", description=description, provenance=provenance,
-    )  # fmt: skip
-
-
-def load_distillation_fit(path: Path | str | None = None) -> DistillationLawFit:
-    """Read a fit written by :func:`save_distillation_fit` (default ``data/fits/distillation.json``)."""
-    from . import laws
-    from .planner import FIT_FORMAT
-
-    path = an.fits_path("distillation") if path is None else Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"no distillation fit at {path}; it is written by the distillation-scaling chapter "
-            "(python -m distill_scaling.chapters.distillation_scaling)"
-        )
-    doc = json.loads(path.read_text())
-    if doc.get("format") != FIT_FORMAT:
-        raise ValueError(f"{path}: format must be {FIT_FORMAT!r}; got {doc.get('format')!r}")
-    ex = doc.get("extrapolation") or {}
-    boot = doc.get("bootstrap") or {}
-    samples = pd.DataFrame((doc.get("samples") or {}).get("distillation") or {})
-    conv = boot.get("converged_fraction")
-    return DistillationLawFit(
-        params=laws.from_dict(doc["distillation"]),
-        supervised=laws.from_dict(doc["supervised"]),
-        runs=pd.DataFrame(doc["runs"], columns=["key", "n_params", "tokens", "teacher_loss", "val_loss"]),
-        samples=samples,
-        n_resamples=int(boot.get("n_resamples", len(samples))),
-        converged_fraction=math.nan if conv is None else float(conv),
-        level=float(boot.get("level", 0.9)),
-        threshold=ex.get("threshold"),
-        high_params=laws.from_dict(ex["distillation"]) if ex.get("distillation") else None,
-        provenance=doc.get("provenance", {}),
-    )
 
 
 # --- findings -----------------------------------------------------------------------------------------------

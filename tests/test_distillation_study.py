@@ -1,22 +1,21 @@
-"""Distillation records -> joined runs, capacity gap, comparisons, the law fit and verdicts, on synthetic
-records whose answers are known by construction."""
+"""Distillation records -> joined runs, capacity gap, comparisons and verdicts, on synthetic records whose
+answers are known by construction (the law fit is tested in ``test_fits.py``)."""
 
 from __future__ import annotations
 
-import json
 import math
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from distill_scaling import analysis as an
-from distill_scaling import distill_analysis as da
-from distill_scaling import laws, planner, study
+from distill_scaling import distillation_study as ds
+from distill_scaling import study
+from distill_scaling import supervised_study as ss
 
 #: One run's relative seed noise in the synthetic scenarios: a difference of two runs is resolved beyond
 #: 2 * sqrt(2) * 0.003 * L, about 0.016 nats at L = 1.9.
-RES = da.Resolution(0.003)
+RES = ds.Resolution(0.003)
 
 #: Synthetic teachers: key -> (model, N_T, L_T), strongest last.
 TEACHERS = {
@@ -58,7 +57,7 @@ def scenario(
             seen.add(base)
     for key, (model, _, l_t) in teachers.items():
         recs.append({"key": key, "model": model, "teacher": None, "val_loss": l_t, "split": "teacher"})
-    design = pd.DataFrame(design, columns=list(da.DESIGN_COLUMNS))
+    design = pd.DataFrame(design, columns=list(ds.DESIGN_COLUMNS))
     return design, pd.DataFrame(recs).set_index("key", drop=False)
 
 
@@ -79,30 +78,30 @@ def u_shaped(strongest_rise: float = 0.06) -> list[dict]:
 def test_design_table_describes_real_specs_and_their_baselines():
     t = study.supervised("L3-d48", 200_000)
     s = study.distill("L2-d32", int(2 * 24 * 25312), t)
-    d = da.design_table([s], "protocol3", m_star=24.0, teachers={t.key: t})
+    d = ds.design_table([s], "protocol3", m_star=24.0, teachers={t.key: t})
     row = d.iloc[0]
-    assert list(d.columns) == list(da.DESIGN_COLUMNS)
+    assert list(d.columns) == list(ds.DESIGN_COLUMNS)
     assert row["multiple"] == pytest.approx(2.0, rel=1e-4)
     assert row["teacher_model"] == "L3-d48" and row["teacher_n_params"] == t.config.n_params
-    assert row["baseline_key"] == da.baseline_of(s).key != s.key
-    assert da.baseline_of(s).teacher is None and da.baseline_of(s).split == "student"
+    assert row["baseline_key"] == study.baseline_of(s).key != s.key
+    assert study.baseline_of(s).teacher is None and study.baseline_of(s).split == "student"
     assert row["flops"] > row["student_flops"] > 0  # the teacher's logits cost too
     with pytest.raises(ValueError, match="supervised"):
-        da.design_table([t], "protocol3", m_star=24.0)
+        ds.design_table([t], "protocol3", m_star=24.0)
     with pytest.raises(ValueError, match="'m_star'"):
-        da.design_table([s], "protocol3", m_star=0.0, teachers={t.key: t})
+        ds.design_table([s], "protocol3", m_star=0.0, teachers={t.key: t})
 
 
 def test_the_study_design_has_every_protocol_and_the_study_baselines():
-    d = da.study_design()
-    assert set(d["block"]) == set(da.DISTILL_BLOCKS)
+    d = ds.study_design()
+    assert set(d["block"]) == set(ds.DISTILL_BLOCKS)
     p32 = d[d["block"].isin(["protocol3", "protocol2"])]
     assert set(p32["baseline_key"]) == {s.key for s in study.baseline_block()}
     assert d.loc[d["block"] == "protocol2", "teacher_budget"].notna().all()
     assert d.loc[d["block"] == "protocol1", "student_budget"].notna().all()
     assert (d.loc[d["block"] == "protocol3", "mix"] == 1.0).all()
     with pytest.raises(ValueError, match="unknown study block"):
-        da.study_design(["protocol9"])
+        ds.study_design(["protocol9"])
 
 
 def test_distillation_runs_join_teacher_and_baseline():
@@ -113,32 +112,32 @@ def test_distillation_runs_join_teacher_and_baseline():
     )
     design, rec = scenario(rows)
     unrecorded = design.iloc[[0]].assign(key="never-run")
-    dist = da.distillation_runs(rec, pd.concat([design, unrecorded], ignore_index=True))
+    dist = ds.distillation_runs(rec, pd.concat([design, unrecorded], ignore_index=True))
     assert len(dist) == len(rows) and "never-run" not in set(dist["key"])
     r = dist.set_index("key").loc["protocol3-3"]
     assert r["teacher_loss"] == TEACHERS["tD"][2] and r["baseline_loss"] == 2.0
     assert r["vs_teacher"] == pytest.approx(r["val_loss"] - r["teacher_loss"])
     assert r["vs_supervised"] == pytest.approx(r["val_loss"] - 2.0)
     assert math.isnan(dist.set_index("key").loc["protocol3-4", "baseline_loss"])
-    assert da.teacher_agreement(dist) == {"n": len(rows), "max_abs": 0.0}
-    assert da.distillation_runs(rec.iloc[:0], design).empty
-    assert list(da.distillation_runs(None, design).columns) == list(da.RUN_COLUMNS)
+    assert ds.teacher_agreement(dist) == {"n": len(rows), "max_abs": 0.0}
+    assert ds.distillation_runs(rec.iloc[:0], design).empty
+    assert list(ds.distillation_runs(None, design).columns) == list(ds.RUN_COLUMNS)
     with pytest.raises(ValueError, match="val_loss"):
-        da.distillation_runs(rec.drop(columns="val_loss"), design)
+        ds.distillation_runs(rec.drop(columns="val_loss"), design)
 
 
 # --- noise resolution ---------------------------------------------------------------------------------------
 
 
 def test_resolution_thresholds_and_classes():
-    res = da.Resolution(0.005, factor=2.0)
+    res = ds.Resolution(0.005, factor=2.0)
     assert res.threshold(2.0) == pytest.approx(2 * math.sqrt(2) * 0.005 * 2.0)
     out = res.classify([-0.05, 0.0, 0.05, np.nan], 2.0)
     assert list(out) == ["lower", "within noise", "higher", "not judged"]
-    unmeasured = da.resolution(an.pooled_noise(pd.DataFrame(columns=["model", "val_loss"])))
+    unmeasured = ds.resolution(ss.pooled_noise(pd.DataFrame(columns=["model", "val_loss"])))
     assert not unmeasured.measured and list(unmeasured.classify([1.0], 2.0)) == ["not judged"]
     with pytest.raises(ValueError, match="'factor'"):
-        da.resolution(an.pooled_noise(pd.DataFrame(columns=["model", "val_loss"])), factor=0)
+        ds.resolution(ss.pooled_noise(pd.DataFrame(columns=["model", "val_loss"])), factor=0)
 
 
 # --- protocol 3 ---------------------------------------------------------------------------------------------
@@ -146,24 +145,24 @@ def test_resolution_thresholds_and_classes():
 
 def test_capacity_gap_finds_the_best_teacher_and_a_resolved_rise():
     design, rec = scenario(u_shaped(0.06))
-    gap = da.capacity_gap(da.distillation_runs(rec, design), RES)
+    gap = ds.capacity_gap(ds.distillation_runs(rec, design), RES)
     r = gap.iloc[0]
     assert r["best_teacher"] == "L3-d48" and r["strongest_teacher"] == "L5-d80"
     assert r["rise"] == pytest.approx(0.06) and r["gap"] == "resolved"
     assert r["kl_rank"] == pytest.approx(-1.0)  # KL rises with every stronger teacher
     design, rec = scenario(u_shaped(0.005))
-    assert da.capacity_gap(da.distillation_runs(rec, design), RES).iloc[0]["gap"] == "within noise"
+    assert ds.capacity_gap(ds.distillation_runs(rec, design), RES).iloc[0]["gap"] == "within noise"
 
 
 def test_no_capacity_gap_when_the_strongest_teacher_is_best():
     rows = [dict(r, l_s=1.9 + 0.5 * (TEACHERS[r["teacher"]][2] - 1.5)) for r in u_shaped()]
     design, rec = scenario(rows)
-    dist = da.distillation_runs(rec, design)
-    assert da.capacity_gap(dist, RES).iloc[0]["gap"] == "none"
-    f = da.findings(dist, RES).set_index("the paper's claim")["verdict"]
+    dist = ds.distillation_runs(rec, design)
+    assert ds.capacity_gap(dist, RES).iloc[0]["gap"] == "none"
+    f = ds.findings(dist, RES).set_index("the paper's claim")["verdict"]
     assert f.iloc[1] == "not reproduced"
     design, rec = scenario(u_shaped(0.06))
-    assert da.findings(da.distillation_runs(rec, design), RES)["verdict"].iloc[1] == "reproduced"
+    assert ds.findings(ds.distillation_runs(rec, design), RES)["verdict"].iloc[1] == "reproduced"
 
 
 def crossing_rows(start: float = -0.05, end: float = 0.05, teacher: str = "tB") -> list[dict]:
@@ -181,22 +180,22 @@ def crossing_rows(start: float = -0.05, end: float = 0.05, teacher: str = "tB") 
 
 def test_supervised_trend_sees_a_crossing_and_convergence():
     design, rec = scenario(crossing_rows(-0.05, 0.05))
-    dist = da.distillation_runs(rec, design)
-    vs = da.versus_supervised(dist, RES)
+    dist = ds.distillation_runs(rec, design)
+    vs = ds.versus_supervised(dist, RES)
     assert vs["judged"].iloc[0] == "better" and vs["judged"].iloc[-1] == "worse"
-    trend = da.supervised_trend(dist, RES).iloc[0]
+    trend = ds.supervised_trend(dist, RES).iloc[0]
     assert trend["pattern"] == "crossing" and trend["change"] == pytest.approx(0.1)
-    assert da.findings(dist, RES)["verdict"].iloc[3] == "reproduced"
-    assert da.convergence(dist, RES).iloc[0]["pattern"] == "unchanged"  # |-0.05| -> |+0.05|
+    assert ds.findings(dist, RES)["verdict"].iloc[3] == "reproduced"
+    assert ds.convergence(dist, RES).iloc[0]["pattern"] == "unchanged"  # |-0.05| -> |+0.05|
 
     design, rec = scenario(crossing_rows(0.0, 0.08))
-    assert da.convergence(da.distillation_runs(rec, design), RES).iloc[0]["pattern"] == "growing"
+    assert ds.convergence(ds.distillation_runs(rec, design), RES).iloc[0]["pattern"] == "growing"
 
     design, rec = scenario(crossing_rows(-0.06, -0.004))
-    dist = da.distillation_runs(rec, design)
-    assert da.supervised_trend(dist, RES).iloc[0]["pattern"] == "rising"
-    assert da.convergence(dist, RES).iloc[0]["pattern"] == "converged"
-    verdicts = da.findings(dist, RES)["verdict"]
+    dist = ds.distillation_runs(rec, design)
+    assert ds.supervised_trend(dist, RES).iloc[0]["pattern"] == "rising"
+    assert ds.convergence(dist, RES).iloc[0]["pattern"] == "converged"
+    verdicts = ds.findings(dist, RES)["verdict"]
     assert verdicts.iloc[3] == "partly" and verdicts.iloc[4] == "reproduced"
 
 
@@ -206,16 +205,16 @@ def test_students_below_their_teacher_are_counted_against_the_noise():
         dict(r, l_s=TEACHERS["tA"][2] - d) for r, d in zip(crossing_rows(teacher="tA"), margins, strict=True)
     ]
     design, rec = scenario(rows)
-    vt = da.versus_teacher(da.distillation_runs(rec, design), RES)
+    vt = ds.versus_teacher(ds.distillation_runs(rec, design), RES)
     assert list(vt["judged"]) == ["below", "within noise", "within noise", "above", "above"]
-    verdict, text = da.judge_beat(da.distillation_runs(rec, design), RES)
+    verdict, text = ds.judge_beat(ds.distillation_runs(rec, design), RES)
     assert verdict == "reproduced" and "1 of 5 runs beat their teacher" in text
     # no student below its teacher: pending while no student is larger than its teacher, else not reproduced
     rows = [dict(r, l_s=TEACHERS["tB"][2] + 0.1) for r in crossing_rows(teacher="tB")]
     design, rec = scenario(rows)
-    assert da.judge_beat(da.distillation_runs(rec, design), RES)[0] == "pending"
+    assert ds.judge_beat(ds.distillation_runs(rec, design), RES)[0] == "pending"
     design, rec = scenario([dict(r, n_s=1e5) for r in rows])
-    assert da.judge_beat(da.distillation_runs(rec, design), RES)[0] == "not reproduced"
+    assert ds.judge_beat(ds.distillation_runs(rec, design), RES)[0] == "not reproduced"
 
 
 # --- protocol 2 ---------------------------------------------------------------------------------------------
@@ -238,13 +237,13 @@ def collapse_rows(size_effect: float) -> tuple[list[dict], dict]:
 
 def test_teacher_collapse_detects_a_dependence_on_the_teachers_size():
     design, rec = scenario(*collapse_rows(0.0)[:1], "protocol2", collapse_rows(0.0)[1])
-    col = da.teacher_collapse(da.distillation_runs(rec, design), RES).iloc[0]
+    col = ds.teacher_collapse(ds.distillation_runs(rec, design), RES).iloc[0]
     assert col["collapse"] == "yes" and col["noise_ratio"] < 2
     design, rec = scenario(*collapse_rows(0.03)[:1], "protocol2", collapse_rows(0.03)[1])
-    dist = da.distillation_runs(rec, design)
-    col = da.teacher_collapse(dist, RES).iloc[0]
+    dist = ds.distillation_runs(rec, design)
+    col = ds.teacher_collapse(dist, RES).iloc[0]
     assert col["collapse"] in ("no", "no: size effect resolved") and col["size_effect"] > col["threshold"]
-    assert da.findings(dist, RES)["verdict"].iloc[0] == "not reproduced"
+    assert ds.findings(dist, RES)["verdict"].iloc[0] == "not reproduced"
 
 
 # --- findings -----------------------------------------------------------------------------------------------
@@ -252,78 +251,12 @@ def test_teacher_collapse_detects_a_dependence_on_the_teachers_size():
 
 def test_findings_are_pending_without_records_and_always_from_the_verdict_set():
     design, rec = scenario(u_shaped())
-    empty = da.findings(da.distillation_runs(rec.iloc[:0], design), RES)
-    assert len(empty) == len(da.PAPER_CLAIMS) and (empty["verdict"] == "pending").all()
-    dist = da.distillation_runs(rec, design)
-    unjudged = da.findings(dist, da.Resolution(math.nan))
-    assert set(unjudged["verdict"]) <= set(da.VERDICTS)
+    empty = ds.findings(ds.distillation_runs(rec.iloc[:0], design), RES)
+    assert len(empty) == len(ds.PAPER_CLAIMS) and (empty["verdict"] == "pending").all()
+    dist = ds.distillation_runs(rec, design)
+    unjudged = ds.findings(dist, ds.Resolution(math.nan))
+    assert set(unjudged["verdict"]) <= set(ds.VERDICTS)
     assert unjudged["verdict"].iloc[1] == "pending"  # the gap cannot be judged without the noise
-
-
-# --- the law ------------------------------------------------------------------------------------------------
-
-SUP = laws.SupervisedCoefficients(E=1.2, A=30.0, B=300.0, alpha=0.5, beta=0.45, gamma=1.0)
-DIST = laws.DistillationCoefficients(
-    A=5.0, B=50.0, alpha=0.3, beta=0.3, gamma=1.0, c0=2.0, c1=20.0, f1=0.1, d1=1.0
-)
-
-
-def law_runs(noise: float = 0.002, seed: int = 0) -> pd.DataFrame:
-    """Protocol-3-shaped runs of a known distillation law (two students, five budgets, four teachers)."""
-    rng = np.random.default_rng(seed)
-    rows = []
-    for n in (3408.0, 25312.0):
-        for k in (1, 2, 4, 8, 16):
-            for t, (_, _, lt) in TEACHERS.items():
-                d = k * 24 * n
-                ls = float(laws.distillation_loss(n, d, lt, DIST, SUP)) * (1 + noise * rng.standard_normal())
-                rows.append({"key": f"{n:.0f}-{k}-{t}", "n_params": n, "tokens": d, "teacher_loss": lt,
-                             "val_loss": ls})  # fmt: skip
-    return pd.DataFrame(rows)
-
-
-@pytest.fixture(scope="module")
-def law_fit() -> da.DistillationLawFit:
-    return da.fit_distillation_law(law_runs(), SUP, n_resamples=4, refine=8, maxiter=300)
-
-
-def test_the_law_fit_describes_runs_of_a_known_law(law_fit):
-    e = law_fit.errors()
-    assert e["n_runs"] == 40 and e["rms_all"] < 0.004  # the runs carry 0.2% noise
-    assert law_fit.threshold is not None and e["n_held_out"] == 8 and e["n_fit_high"] == 32
-    assert e["max_held_out"] < 0.03
-    assert len(law_fit.samples) >= 1 and set(law_fit.params.intervals) >= {"alpha", "d1", "a", "b"}
-    table = law_fit.coefficient_table()
-    assert (
-        table.loc["c1", "paper"] == laws.PAPER_DISTILLATION.c1
-        and table.loc["d1", "ours"] == law_fit.params.d1
-    )
-
-
-def test_the_law_fit_round_trips_and_the_planner_reads_it(law_fit, tmp_path):
-    path = da.save_distillation_fit(law_fit, tmp_path / "distillation.json")
-    back = da.load_distillation_fit(path)
-    assert back.digest == law_fit.digest == da.runs_digest(law_fit.runs, SUP)
-    assert back.params == law_fit.params and back.supervised == SUP and back.threshold == law_fit.threshold
-    assert back.unbounded == law_fit.unbounded and "interval_growth" in back.provenance
-    assert da.runs_digest(law_fit.runs, SUP.replace(E=1.3)) != law_fit.digest
-    cs = planner.load_coefficient_set(path)
-    assert cs.distillation == law_fit.params and cs.n_samples == len(law_fit.samples)
-    assert json.loads(path.read_text())["bootstrap"]["n_resamples"] == 4
-
-
-def test_the_law_needs_nine_runs_and_valid_arguments():
-    runs = law_runs().iloc[:8]
-    with pytest.raises(an.InsufficientData, match="9 coefficients"):
-        da.fit_distillation_law(runs, SUP, n_resamples=0)
-    with pytest.raises(ValueError, match="'n_resamples'"):
-        da.fit_distillation_law(law_runs(), SUP, n_resamples=-1)
-    with pytest.raises(TypeError, match="'supervised'"):
-        da.fit_distillation_law(law_runs(), laws.PAPER_DISTILLATION)
-    with pytest.raises(ValueError, match="teacher_loss"):
-        da.fit_distillation_law(law_runs().drop(columns="teacher_loss"), SUP)
-    with pytest.raises(FileNotFoundError, match="distillation-scaling chapter"):
-        da.load_distillation_fit("/nonexistent/distillation.json")
 
 
 def test_capacity_gap_over_seeds_averages_and_counts_paired_seeds():
@@ -331,44 +264,12 @@ def test_capacity_gap_over_seeds_averages_and_counts_paired_seeds():
     # this loss), resolved for means over three seeds (threshold ~0.0095), and worse in all three seeds.
     rows = [dict(r, seed=seed, l_s=r["l_s"] + 0.001 * seed) for seed in (0, 1, 2) for r in u_shaped(0.012)]
     design, rec = scenario(rows)
-    one = da.capacity_gap(da.distillation_runs(rec, design[design["seed"] == 0]), RES).iloc[0]
+    one = ds.capacity_gap(ds.distillation_runs(rec, design[design["seed"] == 0]), RES).iloc[0]
     assert one["gap"] == "within noise" and one["seeds"] == 1 and one["seeds_worse"] == "1/1"
-    r = da.capacity_gap(da.distillation_runs(rec, design), RES).iloc[0]
+    r = ds.capacity_gap(ds.distillation_runs(rec, design), RES).iloc[0]
     assert r["seeds"] == 3 and r["seeds_worse"] == "3/3" and r["teachers"] == 4
     assert r["rise"] == pytest.approx(0.012) and r["best_loss"] == pytest.approx(1.95 + 0.001)
     assert r["threshold"] == pytest.approx(one["threshold"] / math.sqrt(3), rel=1e-3)
     assert r["gap"] == "resolved"
-    verdict, text = da.judge_gap(da.distillation_runs(rec, design), RES)
+    verdict, text = ds.judge_gap(ds.distillation_runs(rec, design), RES)
     assert verdict == "reproduced" and "mean of 3 seeds, worse in 3/3" in text
-
-
-def test_write_ours_pairs_the_two_bootstraps_for_the_planner(tmp_path):
-    sup_names = list(laws.SupervisedCoefficients.NAMES)
-    dist_names = list(laws.DistillationCoefficients.NAMES)
-    sup_point, dist_point = laws.as_dict(laws.PAPER_SUPERVISED), laws.as_dict(laws.PAPER_DISTILLATION)
-    sup_samples = pd.DataFrame([{k: sup_point[k] * (1 + 0.01 * i) for k in sup_names} for i in range(5)])
-    sup_samples.loc[1, "E"] = np.nan  # a refit that did not converge is left out
-    dist_samples = pd.DataFrame([{k: dist_point[k] * (1 + 0.01 * i) for k in dist_names} for i in range(3)])
-    sup = an.SupervisedLawFit(
-        laws.PAPER_SUPERVISED,
-        pd.DataFrame(
-            {"key": ["a", "b"], "n_params": [1e4, 1e5], "tokens": [1e6, 1e7], "val_loss": [2.2, 2.0]}
-        ),
-        sup_samples, 5, 0.8, 0.9, None, None, {"date": "d1", "git_commit": "c1", "n_runs": 2},
-    )  # fmt: skip
-    runs = pd.DataFrame(
-        {"key": ["s"], "n_params": [3e3], "tokens": [6e5], "teacher_loss": [1.9], "val_loss": [2.1]}
-    )
-    dist = da.DistillationLawFit(
-        laws.PAPER_DISTILLATION, laws.PAPER_SUPERVISED, runs, dist_samples, 3, 1.0, 0.9, None, None,
-        {"date": "d2", "git_commit": "c2", "n_runs": 1},
-    )  # fmt: skip
-    path = da.write_ours(sup, dist, tmp_path / "fits" / "ours.json")
-    loaded = planner.load_coefficient_set(path)
-    assert loaded.name == "ours" and loaded.n_samples == 3  # 4 converged supervised, 3 distillation
-    assert loaded.supervised_samples[1].E == pytest.approx(sup_point["E"] * 1.02)  # the NaN row is skipped
-    assert loaded.distillation_samples[2].c0 == pytest.approx(dist_point["c0"] * 1.02)
-    assert "N_S 3e+03 to 3e+03" in loaded.description and "extrapolate" in loaded.description
-    doc = json.loads(path.read_text())
-    assert doc["provenance"]["distillation"]["git_commit"] == "c2"
-    assert doc["provenance"]["ranges"]["supervised"]["n_params"] == [1e4, 1e5]

@@ -1,9 +1,11 @@
-"""Run records -> the tidy tables every study chapter reads: designs, seed noise, IsoFLOP profiles and optima.
+"""The study's supervised records -> tidy tables: designs, seed noise, IsoFLOP profiles and optima, M*.
 
-The study's runs are described by a *design*: one row per (block, run) with the run's key, model, tokens,
-seed and compute (:func:`study_design` for the study's blocks, :func:`design_table` for any list of specs).
-:func:`supervised_runs` joins a design with the records that exist, so a chapter shows what is there and says
-what is pending (:func:`progress_table`) instead of failing.
+The first half of the analysis of the study's records (:mod:`distill_scaling.distillation_study` is the
+other; the law fits to both kinds of runs are :mod:`distill_scaling.fits`). The study's runs are described
+by a *design*: one row per (block, run) with the run's key, model, tokens, seed and compute
+(:func:`study_design` for the study's blocks, :func:`design_table` for any list of specs; the supervised runs
+to train are :func:`study_specs`). :func:`supervised_runs` joins a design with the records that exist, so a
+chapter shows what is there and says what is pending (:func:`progress_table`) instead of failing.
 
 From the supervised runs:
 
@@ -26,18 +28,17 @@ L = validation cross-entropy in nats per token.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .laws import DistillationCoefficients, SupervisedCoefficients
+from . import study
+from .spec import RunSpec, run_flops
+from .store import load_records
 
 #: Two runs belong to the same IsoFLOP budget when their compute is within this relative distance of it.
 BUDGET_RTOL = 0.02
@@ -72,8 +73,6 @@ def design_table(
     ``budget_of``, the nominal budget of each spec as designed (for tiny runs, whose whole-batch rounding
     moves their compute by more than :data:`BUDGET_RTOL`).
     """
-    from .runs import run_flops
-
     cols = ["block", "key", "model", "n_params", "tokens", "seed", "split", "teacher", "flops"]
     rows = [
         [block, s.key, s.model, s.config.n_params, s.tokens_trained, s.seed, s.split, s.teacher,
@@ -97,8 +96,6 @@ def study_design(blocks: Sequence[str] | None = None, *, supervised_only: bool =
     are the study's :data:`~distill_scaling.study.ISOFLOP_BUDGETS`. A block that cannot be built yet (the
     protocols need the measured M*) is left out; ``design.attrs["skipped"]`` maps it to the reason.
     """
-    from . import study
-
     names = list(study.BLOCKS) if blocks is None else list(blocks)
     unknown = [b for b in names if b not in study.BLOCKS]
     if unknown:
@@ -118,10 +115,27 @@ def study_design(blocks: Sequence[str] | None = None, *, supervised_only: bool =
     return design
 
 
+#: The study's blocks whose runs make the IsoFLOP profiles and measure the seed noise.
+ISOFLOP_BLOCKS = ("isoflop-small", "noise", "isoflop-large")
+
+
+def study_specs() -> list[RunSpec]:
+    """Every supervised run of the study's blocks that can be built now (what training the study's missing
+    supervised runs trains; the protocols' blocks join once the study's M* is set)."""
+    out: dict[str, RunSpec] = {}
+    for block in study.BLOCKS.values():
+        try:
+            built = block.build()
+        except ValueError:  # needs the measured M* (study.STUDY_M_STAR), not set yet
+            continue
+        for s in built:
+            if s.teacher is None:
+                out.setdefault(s.key, s)
+    return list(out.values())
+
+
 def block_keys(name: str) -> list[str]:
     """The run keys of one study block (``study.BLOCKS[name].build()``), in the block's order."""
-    from . import study
-
     if name not in study.BLOCKS:
         raise ValueError(f"unknown study block {name!r}; allowed: {', '.join(study.BLOCKS)}")
     return [s.key for s in study.BLOCKS[name].build()]
@@ -160,7 +174,7 @@ def supervised_runs(
     missing = need - set(records.columns)
     if missing:
         raise ValueError(
-            f"records lack the column(s) {sorted(missing)} (expected runs.load_records() output)"
+            f"records lack the column(s) {sorted(missing)} (expected store.load_records() output)"
         )
     df = records[_is_supervised(records)].copy()
     df["tokens"] = df["tokens_trained"] if "tokens_trained" in df.columns else df["tokens"]
@@ -541,7 +555,7 @@ def _profile_optimum(profile: pd.DataFrame, loss: np.ndarray, n_points: int) -> 
     return pm, d
 
 
-def compute_optimal(
+def compute_optimal(  # noqa: C901 - the IsoFLOP optima and their bootstrap, with the cases of too few runs spelled out
     runs: pd.DataFrame,
     *,
     noise: float | None = None,
@@ -679,10 +693,8 @@ def m_star(
     measured yet). Raises :class:`InsufficientData` if no budget has an interior minimum yet. This is what
     the paper's fixed-M protocols take as M = 20.
     """
-    from . import runs as runs_mod
-
     if records is None:
-        records = runs_mod.load_records()
+        records = load_records()
     if design is None:
         design = study_design()
     table = supervised_runs(records, design)
@@ -694,327 +706,3 @@ def m_star(
             f"{design['key'].nunique()} supervised runs recorded; profiles: {edges})"
         )
     return res.m_star
-
-
-# --- the supervised law -------------------------------------------------------------------------------------
-
-#: Fraction of the runs (the lowest losses) held out of the extrapolation fit: the paper fits the 48 of 73
-#: runs with L >= 2.2 and predicts the other third (its Fig. 5a).
-HOLDOUT_FRACTION = 1 / 3
-#: The extrapolation goal is judged on the lowest-loss fifth of the runs (issue: error within 1%).
-LOWEST_FRACTION = 1 / 5
-
-
-def fits_path(name: str = "supervised") -> Path:
-    """Where a fitted-coefficients file lives: ``<data>/fits/<name>.json``."""
-    from . import paths
-
-    return paths.data_dir() / "fits" / f"{name}.json"
-
-
-def runs_digest(runs: pd.DataFrame) -> str:
-    """A hash of the fitted runs (key, N, D, L): a stored fit is current iff its digest matches."""
-    rows = sorted(
-        (str(k), float(n), float(d), round(float(v), 10))
-        for k, n, d, v in zip(runs["key"], runs["n_params"], runs["tokens"], runs["val_loss"], strict=True)
-    )
-    return hashlib.sha256(json.dumps(rows).encode()).hexdigest()[:16]
-
-
-def holdout_threshold(losses: Sequence[float], fraction: float = HOLDOUT_FRACTION) -> float:
-    """The loss that leaves the lowest ``fraction`` of runs below it: midway between the two runs at the
-    cut, so that no run sits on the threshold (the paper's L >= 2.2 kept 48 of 73 runs)."""
-    x = np.sort(np.asarray(losses, float))
-    k = int(round(fraction * len(x)))
-    if not 0 < k < len(x):
-        raise InsufficientData(f"holding out {fraction:.0%} of {len(x)} runs leaves no run on one side")
-    return float((x[k - 1] + x[k]) / 2)
-
-
-@dataclass
-class SupervisedLawFit:
-    """The supervised law fitted to our runs, its bootstrap samples and the extrapolation fit.
-
-    ``params``: the fit to all runs, with ``level`` bootstrap intervals (also for ``a`` and ``b``).
-    ``samples``: the converged bootstrap refits (one row each; empty if the bootstrap did not run).
-    ``high_params``: the fit to the runs with L >= ``threshold`` (None if there are too few runs).
-    ``runs``: the fitted runs (``key, n_params, tokens, val_loss``). ``provenance``: how and when it was made.
-    """
-
-    params: SupervisedCoefficients
-    runs: pd.DataFrame
-    samples: pd.DataFrame
-    n_resamples: int
-    converged_fraction: float
-    level: float
-    threshold: float | None
-    high_params: SupervisedCoefficients | None
-    provenance: dict = field(default_factory=dict)
-
-    @property
-    def digest(self) -> str:
-        return runs_digest(self.runs)
-
-    @property
-    def unbounded(self) -> list[str]:
-        """Coefficients whose bootstrap interval the runs do not bound (see :func:`growth_provenance`)."""
-        return list(self.provenance.get("unbounded", []))
-
-    def predictions(self) -> pd.DataFrame:
-        """Per run: the law's prediction from all runs (``pred_all``, ``err_all`` = L_hat/L - 1) and from the
-        high-loss runs (``pred_high``, ``err_high``), whether it was ``held_out`` of the latter, and whether
-        it is among the ``lowest`` fifth of losses."""
-        from .laws import supervised_loss
-
-        t = self.runs[["key", "n_params", "tokens", "val_loss"]].copy()
-        n, d, obs = t["n_params"].to_numpy(float), t["tokens"].to_numpy(float), t["val_loss"].to_numpy(float)
-        t["pred_all"] = supervised_loss(n, d, self.params)
-        t["err_all"] = t["pred_all"] / obs - 1
-        if self.high_params is not None:
-            t["pred_high"] = supervised_loss(n, d, self.high_params)
-            t["err_high"] = t["pred_high"] / obs - 1
-            t["held_out"] = obs < self.threshold
-        else:
-            t["pred_high"] = t["err_high"] = np.nan
-            t["held_out"] = False
-        k = max(1, int(round(LOWEST_FRACTION * len(t))))
-        t["lowest"] = False
-        t.loc[t["val_loss"].nsmallest(k).index, "lowest"] = True
-        return t
-
-    def errors(self) -> dict[str, float]:
-        """Relative-error summaries (fractions): in-sample (all runs), and of the extrapolation fit on the
-        held-out runs and on the lowest-loss fifth."""
-        p = self.predictions()
-        out = {
-            "rms_all": float(np.sqrt(np.mean(p["err_all"] ** 2))),
-            "max_all": float(np.max(np.abs(p["err_all"]))),
-            "n_runs": len(p),
-        }
-        held, low = p[p["held_out"]], p[p["lowest"]]
-        for name, part in (("held_out", held), ("lowest", low)):
-            e = part["err_high"].to_numpy(float)
-            ok = self.high_params is not None and len(e) > 0
-            out[f"n_{name}"] = len(part) if self.high_params is not None else 0
-            out[f"max_{name}"] = float(np.max(np.abs(e))) if ok else math.nan
-            out[f"mean_{name}"] = float(np.mean(np.abs(e))) if ok else math.nan
-            out[f"bias_{name}"] = float(np.mean(e)) if ok else math.nan
-        out["n_fit_high"] = int((~p["held_out"]).sum()) if self.high_params is not None else 0
-        return out
-
-    def sample_coefficients(self) -> list[SupervisedCoefficients]:
-        """The bootstrap samples as coefficient sets (for the planner's paired samples)."""
-        return coefficient_samples(self.samples, SupervisedCoefficients)
-
-    def coefficient_table(self, paper: SupervisedCoefficients | None = None) -> pd.DataFrame:
-        """Ours (estimate and interval) beside the paper's Table 6, for E, A, B, alpha, beta, gamma, a, b."""
-        from .laws import PAPER_SUPERVISED
-
-        return coefficient_table(self.params, PAPER_SUPERVISED if paper is None else paper)
-
-
-def coefficient_samples(samples: pd.DataFrame, cls: type) -> list:
-    """Bootstrap samples (one row per refit) as coefficient sets of ``cls`` (either law), leaving out a row
-    with a missing coefficient (a refit whose coefficients are not finite)."""
-    cols = [c for c in cls.NAMES if c in samples.columns]
-    return [cls(**{c: float(r[c]) for c in cols}) for _, r in samples[cols].dropna().iterrows()]
-
-
-def coefficient_table(
-    ours: SupervisedCoefficients | DistillationCoefficients,
-    paper: SupervisedCoefficients | DistillationCoefficients,
-) -> pd.DataFrame:
-    """Every coefficient of a law and its ratios a, b: our estimate and interval beside the paper's (one row
-    each; the supervised and the distillation law alike)."""
-    rows = []
-    for name in (*type(ours).NAMES, "a", "b"):
-        lo, hi = ours.intervals.get(name, (math.nan, math.nan))
-        plo, phi = paper.intervals.get(name, (math.nan, math.nan))
-        rows.append(
-            {
-                "coefficient": name,
-                "ours": float(getattr(ours, name)),
-                "ours_low": lo,
-                "ours_high": hi,
-                "paper": float(getattr(paper, name)),
-                "paper_low": plo,
-                "paper_high": phi,
-            }
-        )
-    return pd.DataFrame(rows).set_index("coefficient")
-
-
-def bootstrap_intervals(samples: pd.DataFrame, level: float) -> dict[str, tuple[float, float]]:
-    """Percentile intervals of every column of bootstrap samples, and of the ratios a and b they imply."""
-    if samples.empty:
-        return {}
-    s = samples.copy()
-    s["a"] = s["beta"] / (s["alpha"] + s["beta"])
-    s["b"] = s["alpha"] / (s["alpha"] + s["beta"])
-    q = [(1 - level) / 2, (1 + level) / 2]
-    return {c: tuple(float(v) for v in np.quantile(s[c], q)) for c in s.columns}
-
-
-def growth_provenance(result, seed: int = 0) -> dict:
-    """Run :func:`distill_scaling.bootstrap.interval_growth` on a fit and return what the provenance keeps:
-    ``unbounded`` (coefficients the runs do not bound) and ``interval_growth`` (the widths), or
-    ``interval_growth_error`` if it failed (reported, not hidden)."""
-    from .bootstrap import interval_growth
-
-    try:
-        g = interval_growth(result, seed=seed)
-    except (ArithmeticError, ValueError, FloatingPointError, np.linalg.LinAlgError) as exc:
-        return {"interval_growth_error": f"{type(exc).__name__}: {exc}"}
-    return {"unbounded": g.unbounded(), "interval_growth": g.to_dict()}
-
-
-def fit_supervised_law(
-    runs: pd.DataFrame,
-    *,
-    n_resamples: int = 4096,
-    level: float = 0.9,
-    seed: int = 0,
-    holdout: float = HOLDOUT_FRACTION,
-    refine: int | None = None,
-    maxiter: int | None = None,
-) -> SupervisedLawFit:
-    """Fit the supervised law to runs (columns ``key, n_params, tokens, val_loss``) with the paper's procedure
-    (:func:`distill_scaling.fit.fit_supervised`: log-space Huber, delta = 1e-4, L-BFGS-B from the paper's
-    grid), ``n_resamples`` bootstrap refits for ``level`` intervals, and the extrapolation fit on the runs
-    above :func:`holdout_threshold`. ``refine`` and ``maxiter`` (scipy L-BFGS-B iterations per refinement)
-    default to the fitter's. Raises :class:`InsufficientData` with fewer than six runs.
-
-    A bootstrap that fails is reported in ``provenance["bootstrap_error"]`` (no intervals), not hidden.
-    """
-    import time
-
-    from . import fit
-    from . import runs as runs_mod
-
-    need = {"key", "n_params", "tokens", "val_loss"}
-    if not need <= set(runs.columns):
-        raise ValueError(f"fit_supervised_law: runs lack the column(s) {sorted(need - set(runs.columns))}")
-    if len(runs) < 6:
-        raise InsufficientData(f"the supervised law has 6 coefficients; {len(runs)} run(s) recorded")
-    if isinstance(n_resamples, bool) or not isinstance(n_resamples, (int, np.integer)) or n_resamples < 0:
-        raise ValueError(
-            f"fit_supervised_law: argument 'n_resamples' must be an int >= 0, got {n_resamples!r}"
-        )
-    t = runs[["key", "n_params", "tokens", "val_loss"]].reset_index(drop=True).copy()
-    kw: dict = {} if refine is None else {"refine": refine}
-    if maxiter is not None:
-        kw["settings"] = fit.OptimizerSettings(maxiter=int(maxiter))
-    t0 = time.perf_counter()
-    res = fit.fit_supervised(t["n_params"], t["tokens"], t["val_loss"], **kw)
-    t_fit = time.perf_counter() - t0
-    prov: dict = {
-        "procedure": "fit.fit_supervised (gamma free, Huber delta=1e-4, paper grid, L-BFGS-B)",
-        "refine": res.refine,
-        "maxiter": res.settings.maxiter,
-        "converged": bool(res.converged),
-        "projected_gradient": float(res.projected_gradient),
-        "objective": float(res.objective),
-        "fit_seconds": round(t_fit, 2),
-    }
-    samples = pd.DataFrame(columns=list(SupervisedCoefficients.NAMES))
-    conv = math.nan
-    if n_resamples >= 2:
-        t0 = time.perf_counter()
-        try:
-            boot = fit.bootstrap(res, int(n_resamples), level=level, seed=seed)
-            samples = boot.samples[boot.converged].reset_index(drop=True)
-            conv = boot.converged_fraction
-            prov["bootstrap"] = {"strategy": boot.strategy, "seed": seed, "n_resamples": int(n_resamples)}
-        except (ArithmeticError, ValueError, FloatingPointError) as exc:
-            prov["bootstrap_error"] = f"{type(exc).__name__}: {exc}"
-        prov["bootstrap_seconds"] = round(time.perf_counter() - t0, 2)
-        prov.update(growth_provenance(res, seed))
-    threshold = high = None
-    try:
-        threshold = holdout_threshold(t["val_loss"], holdout)
-        if int((t["val_loss"] >= threshold).sum()) >= 6:
-            t0 = time.perf_counter()
-            high = fit.extrapolation_check(res, threshold).fit.params
-            prov["extrapolation_seconds"] = round(time.perf_counter() - t0, 2)
-        else:
-            threshold = None
-    except InsufficientData:
-        threshold = None
-    params = res.params.replace(intervals=bootstrap_intervals(samples, level))
-    prov.update(
-        {
-            "date": pd.Timestamp.now("UTC").isoformat(timespec="seconds"),
-            "git_commit": runs_mod.git_commit(),
-            "n_runs": len(t),
-            "runs_digest": runs_digest(t),
-            "level": level,
-            "holdout_fraction": holdout,
-        }
-    )
-    return SupervisedLawFit(params, t, samples, int(n_resamples), conv, level, threshold, high, prov)
-
-
-def save_supervised_fit(result: SupervisedLawFit, path: Path | str | None = None) -> Path:
-    """Write a fit as JSON in the planner's coefficient-file format (``distill_scaling/coefficients/1``:
-    ``supervised`` point estimate via ``laws.as_dict``, ``samples.supervised`` one list per coefficient,
-    ``provenance``), plus ``extrapolation`` and the fitted ``runs``. Atomic (temporary file, then rename).
-
-    The file holds the supervised law only; the distillation fit adds its law to make a set the planner
-    loads (``planner.write_coefficient_set(..., supervised_samples=result.sample_coefficients())``).
-    """
-    from . import laws
-    from .planner import FIT_FORMAT
-    from .runs import write_json_atomic
-
-    path = fits_path() if path is None else Path(path)
-    doc = {
-        "format": FIT_FORMAT,
-        "name": path.stem,
-        "description": f"supervised law fitted to {len(result.runs)} study runs "
-        f"({result.level:.0%} intervals from {result.n_resamples} bootstrap resamples)",
-        "supervised": laws.as_dict(result.params),
-        "samples": {"supervised": {c: result.samples[c].astype(float).tolist() for c in result.samples}},
-        "extrapolation": {
-            "threshold": result.threshold,
-            "supervised": None if result.high_params is None else laws.as_dict(result.high_params),
-        },
-        "bootstrap": {
-            "n_resamples": result.n_resamples,
-            "converged_fraction": result.converged_fraction,
-            "level": result.level,
-        },
-        "runs": result.runs.to_dict("records"),
-        "provenance": result.provenance,
-    }
-    write_json_atomic(path, doc)
-    return path
-
-
-def load_supervised_fit(path: Path | str | None = None) -> SupervisedLawFit:
-    """Read a fit written by :func:`save_supervised_fit` (default: ``data/fits/supervised.json``)."""
-    from . import laws
-    from .planner import FIT_FORMAT
-
-    path = fits_path() if path is None else Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"no supervised fit at {path}; it is written by the supervised-scaling chapter"
-        )
-    doc = json.loads(path.read_text())
-    if doc.get("format") != FIT_FORMAT:
-        raise ValueError(f"{path}: format must be {FIT_FORMAT!r}; got {doc.get('format')!r}")
-    ex = doc.get("extrapolation") or {}
-    boot = doc.get("bootstrap") or {}
-    samples = pd.DataFrame((doc.get("samples") or {}).get("supervised") or {})
-    conv = boot.get("converged_fraction")
-    return SupervisedLawFit(
-        params=laws.from_dict(doc["supervised"]),
-        runs=pd.DataFrame(doc["runs"], columns=["key", "n_params", "tokens", "val_loss"]),
-        samples=samples,
-        n_resamples=int(boot.get("n_resamples", len(samples))),
-        converged_fraction=math.nan if conv is None else float(conv),
-        level=float(boot.get("level", 0.9)),
-        threshold=ex.get("threshold"),
-        high_params=laws.from_dict(ex["supervised"]) if ex.get("supervised") else None,
-        provenance=doc.get("provenance", {}),
-    )

@@ -1,5 +1,5 @@
-"""Records -> tables: designs, seed noise, IsoFLOP minima, M* and the supervised-law fit, on synthetic
-records.
+"""Records -> tables: designs, seed noise, IsoFLOP minima and M*, on synthetic records (the law fit is tested
+in ``test_fits.py``).
 
 The synthetic records follow a known supervised law with C = 6ND, so the true compute-optimal size and ratio
 are known: the analysis must find them, with intervals that are finite only when the noise is measured.
@@ -7,15 +7,14 @@ are known: the analysis must find them, with intervals that are finite only when
 
 from __future__ import annotations
 
-import json
 import math
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from distill_scaling import analysis as an
 from distill_scaling import laws
+from distill_scaling import supervised_study as ss
 
 LAW = laws.SupervisedCoefficients(E=1.0, A=50.0, B=500.0, alpha=0.4, beta=0.35, gamma=0.9)
 BUDGETS = (1e12, 3e12, 1e13, 3e13)
@@ -24,7 +23,7 @@ BUDGETS = (1e12, 3e12, 1e13, 3e13)
 def records(
     budgets=BUDGETS, sizes=None, seeds=(0, 1, 2), rel_noise=0.004, seed=1, coef=LAW, extra=None
 ) -> pd.DataFrame:
-    """Records shaped like ``runs.load_records()``: IsoFLOP profiles of ``coef`` with C = 6ND, each run's
+    """Records shaped like ``store.load_records()``: IsoFLOP profiles of ``coef`` with C = 6ND, each run's
     loss multiplied by (1 + rel_noise * N(0, 1))."""
     rng = np.random.default_rng(seed)
     sizes = np.geomspace(3e3, 3e6, 11) if sizes is None else np.asarray(sizes, float)
@@ -62,7 +61,7 @@ def true_optimum(c: float, coef=LAW) -> tuple[float, float]:
 
 
 def test_snap_budget_assigns_only_close_values():
-    out = an.snap_budget([1.01e12, 2.9e12, 2e12, 3.05e13], BUDGETS, rtol=0.02)
+    out = ss.snap_budget([1.01e12, 2.9e12, 2e12, 3.05e13], BUDGETS, rtol=0.02)
     assert out[0] == 1e12 and out[3] == 3e13
     assert np.isnan(out[1]) and np.isnan(out[2])
 
@@ -78,7 +77,7 @@ def test_supervised_runs_keeps_supervised_records_of_the_design():
             "budget": [1e12, 1e12, 1e12, 1e12],
         }
     )
-    t = an.supervised_runs(rec, design)
+    t = ss.supervised_runs(rec, design)
     assert list(t["key"]) == list(
         rec["key"][:2]
     )  # the third run is not in the design, the student not supervised
@@ -87,12 +86,12 @@ def test_supervised_runs_keeps_supervised_records_of_the_design():
 
 
 def test_supervised_runs_without_design_snaps_budgets_and_handles_empty_records():
-    t = an.supervised_runs(records(budgets=(3e12,), sizes=[1e4, 2e4], seeds=(0,)), budgets=BUDGETS)
+    t = ss.supervised_runs(records(budgets=(3e12,), sizes=[1e4, 2e4], seeds=(0,)), budgets=BUDGETS)
     assert (t["budget"] == 3e12).all()
-    empty = an.supervised_runs(pd.DataFrame())
-    assert empty.empty and set(an.RUN_COLUMNS) <= set(empty.columns)
+    empty = ss.supervised_runs(pd.DataFrame())
+    assert empty.empty and set(ss.RUN_COLUMNS) <= set(empty.columns)
     with pytest.raises(ValueError, match="val_loss"):
-        an.supervised_runs(pd.DataFrame({"key": ["a"], "model": ["m"], "n_params": [1.0]}))
+        ss.supervised_runs(pd.DataFrame({"key": ["a"], "model": ["m"], "n_params": [1.0]}))
 
 
 def test_progress_table_counts_recorded_runs_per_block():
@@ -104,12 +103,12 @@ def test_progress_table_counts_recorded_runs_per_block():
         }
     )
     rec = pd.DataFrame({"key": ["k2", "zzz"], "wall_time_s": [7200.0, 3600.0]})
-    p = an.progress_table(rec, design)
+    p = ss.progress_table(rec, design)
     assert p.loc["a", "wall_hours"] == 2.0 and p.loc["all (distinct runs)", "wall_hours"] == 2.0
-    shown = an.progress_frame(p)
+    shown = ss.progress_frame(p)
     assert shown.loc["b", "runs recorded"] == "1 of 2" and shown.loc["b", "training wall time (h)"] == 2.0
-    assert an.progress_frame(p.iloc[:0]).empty
-    assert an.progress_table(rec.drop(columns="wall_time_s"), design)["wall_hours"].eq(0).all()
+    assert ss.progress_frame(p.iloc[:0]).empty
+    assert ss.progress_table(rec.drop(columns="wall_time_s"), design)["wall_hours"].eq(0).all()
     assert p.loc["a", "recorded"] == 1 and p.loc["a", "total"] == 2
     assert p.loc["b", "flops_recorded"] == 2.0 and p.loc["b", "flops_total"] == 6.0
     assert p.loc["all (distinct runs)", "recorded"] == 1 and p.loc["all (distinct runs)", "total"] == 3
@@ -119,12 +118,12 @@ def test_progress_table_counts_recorded_runs_per_block():
 def test_study_design_matches_the_study_blocks():
     from distill_scaling import study
 
-    design = an.study_design(["isoflop-small", "noise"])
-    assert set(design.loc[design["block"] == "noise", "key"]) == set(an.block_keys("noise"))
+    design = ss.study_design(["isoflop-small", "noise"])
+    assert set(design.loc[design["block"] == "noise", "key"]) == set(ss.block_keys("noise"))
     assert design["budget"].notna().all()  # every IsoFLOP and noise run lies on a study budget
     assert set(design["budget"]) <= set(study.ISOFLOP_BUDGETS)
     with pytest.raises(ValueError, match="unknown study block"):
-        an.study_design(["nope"])
+        ss.study_design(["nope"])
 
 
 # --- noise --------------------------------------------------------------------------------------------------
@@ -141,30 +140,30 @@ def test_pooled_noise_matches_the_definition_and_recovers_a_known_spread():
             "val_loss": [2.0, 2.1, 1.9, 3.0, 3.3, 5.0],
         }
     )
-    noise = an.pooled_noise(t)
-    ss = (0.01 + 0 + 0.01) + (0.15**2 * 2)
+    noise = ss.pooled_noise(t)
+    sum_sq = (0.01 + 0 + 0.01) + (0.15**2 * 2)
     assert noise.dof == 3 and noise.configs == 2 and noise.runs == 5
-    assert noise.std == pytest.approx(math.sqrt(ss / 3))
+    assert noise.std == pytest.approx(math.sqrt(sum_sq / 3))
     lo, hi = noise.std_interval
     assert lo < noise.std < hi
 
-    big = an.supervised_runs(records(rel_noise=0.01, seed=3), budgets=BUDGETS)
-    n = an.pooled_noise(big)
+    big = ss.supervised_runs(records(rel_noise=0.01, seed=3), budgets=BUDGETS)
+    n = ss.pooled_noise(big)
     assert n.rel_std == pytest.approx(0.01, rel=0.2) and n.dof == 44 * 2
     assert n.rel_std_interval[0] < n.rel_std < n.rel_std_interval[1]
     assert n.verdict(0.005) == "above" and n.verdict(0.05) == "below"
 
 
 def test_noise_not_measured_without_repeated_seeds():
-    t = an.supervised_runs(records(seeds=(0,)), budgets=BUDGETS)
-    noise = an.pooled_noise(t)
+    t = ss.supervised_runs(records(seeds=(0,)), budgets=BUDGETS)
+    noise = ss.pooled_noise(t)
     assert not noise.measured and math.isnan(noise.rel_std) and noise.verdict(0.005) == "not measured"
-    assert an.seed_spread(t).empty
+    assert ss.seed_spread(t).empty
 
 
 def test_seed_spread_per_configuration():
-    t = an.supervised_runs(records(budgets=(1e12,), sizes=[1e4, 3e4], seeds=(0, 1, 2, 3)), budgets=BUDGETS)
-    s = an.seed_spread(t)
+    t = ss.supervised_runs(records(budgets=(1e12,), sizes=[1e4, 3e4], seeds=(0, 1, 2, 3)), budgets=BUDGETS)
+    s = ss.seed_spread(t)
     assert len(s) == 2 and (s["seeds"] == 4).all()
     for _, row in s.iterrows():
         x = t[t["n_params"] == row["n_params"]]["val_loss"]
@@ -194,7 +193,7 @@ def test_paired_differences_resolve_a_consistent_gap_but_not_pure_noise():
                 "val_loss": 2.0 + rng.normal(0, 0.05),
             },
         ]
-    p = an.paired_differences(pd.DataFrame(rows)).set_index("larger")
+    p = ss.paired_differences(pd.DataFrame(rows)).set_index("larger")
     assert p.loc["large", "resolved"] and p.loc["large", "mean_diff"] == pytest.approx(-0.02, abs=2e-3)
     assert p.loc["large", "low"] < p.loc["large", "mean_diff"] < p.loc["large", "high"]
     assert not p.loc["huge", "resolved"]
@@ -208,39 +207,39 @@ def test_parabola_minimum_recovers_the_vertex_of_a_parabola_in_log_n():
     x = np.log(n)
     x0 = math.log(2.5e4)
     y = 2.0 + 0.1 * (x - x0) ** 2
-    pm = an.parabola_minimum(n, y)
+    pm = ss.parabola_minimum(n, y)
     assert pm.interior and pm.n_star == pytest.approx(2.5e4, rel=1e-9) and pm.loss_star == pytest.approx(2.0)
     assert pm.curve(np.array([2.5e4]))[0] == pytest.approx(2.0)
     assert len(pm.window) == 3 and min(pm.window) < 2.5e4 < max(pm.window)
-    pm5 = an.parabola_minimum(n[::-1], y[::-1], n_points=5)  # order does not matter; least squares on 5
+    pm5 = ss.parabola_minimum(n[::-1], y[::-1], n_points=5)  # order does not matter; least squares on 5
     assert pm5.n_star == pytest.approx(2.5e4, rel=1e-9)
 
 
 def test_parabola_minimum_reports_edges_as_bounds():
     n = np.array([1e3, 1e4, 1e5])
-    small = an.parabola_minimum(n, [1.0, 1.2, 1.5])
+    small = ss.parabola_minimum(n, [1.0, 1.2, 1.5])
     assert small.edge == "small" and small.n_star == 1e3 and small.loss_star == 1.0 and not small.interior
-    large = an.parabola_minimum(n, [1.5, 1.2, 1.0])
+    large = ss.parabola_minimum(n, [1.5, 1.2, 1.0])
     assert large.edge == "large" and large.n_star == 1e5
-    two = an.parabola_minimum([1e3, 1e4], [1.0, 0.9])
+    two = ss.parabola_minimum([1e3, 1e4], [1.0, 0.9])
     assert two.edge == "large"
     with pytest.raises(ValueError, match="n_points"):
-        an.parabola_minimum(n, [1, 2, 3], n_points=2)
+        ss.parabola_minimum(n, [1, 2, 3], n_points=2)
 
 
 def test_minima_batch_agrees_with_parabola_minimum():
     rng = np.random.default_rng(5)
     n = np.geomspace(1e3, 1e6, 6)
     losses = 2 + 0.05 * (np.log(n) - np.log(3e4)) ** 2 + rng.normal(0, 0.03, (300, 6))
-    ns, ls = an.minima_batch(n, losses)
+    ns, ls = ss.minima_batch(n, losses)
     for i in range(len(losses)):
-        pm = an.parabola_minimum(n, losses[i])
+        pm = ss.parabola_minimum(n, losses[i])
         assert ns[i] == pytest.approx(pm.n_star, rel=1e-9) and ls[i] == pytest.approx(pm.loss_star, rel=1e-9)
 
 
 def test_compute_optimal_recovers_the_law_optimum_exponents_and_m_star():
-    t = an.supervised_runs(records(), budgets=BUDGETS)
-    co = an.compute_optimal(t, n_boot=500, seed=0)
+    t = ss.supervised_runs(records(), budgets=BUDGETS)
+    co = ss.compute_optimal(t, n_boot=500, seed=0)
     assert co.interior_budgets == list(BUDGETS)
     for _, row in co.minima.iterrows():
         n_true, m_true = true_optimum(row["budget"])
@@ -258,8 +257,8 @@ def test_compute_optimal_recovers_the_law_optimum_exponents_and_m_star():
 
 
 def test_compute_optimal_without_measured_noise_has_no_intervals():
-    t = an.supervised_runs(records(seeds=(0,)), budgets=BUDGETS)
-    co = an.compute_optimal(t, n_boot=200)
+    t = ss.supervised_runs(records(seeds=(0,)), budgets=BUDGETS)
+    co = ss.compute_optimal(t, n_boot=200)
     assert co.n_boot == 0 and math.isnan(co.noise)
     assert np.isfinite(co.m_star[0]) and math.isnan(co.m_star[1])
     assert co.minima["n_star_low"].isna().all()
@@ -270,8 +269,8 @@ def test_edge_profiles_are_bounds_and_stay_out_of_the_exponents():
     # Sizes that stop above the optimum at the two largest budgets: those minima lie at the small edge.
     small = records(budgets=BUDGETS[:2])
     big = records(budgets=BUDGETS[2:], sizes=np.geomspace(2e5, 3e6, 5), seed=2)
-    t = an.supervised_runs(pd.concat([small, big]), budgets=BUDGETS)
-    co = an.compute_optimal(t, n_boot=100)
+    t = ss.supervised_runs(pd.concat([small, big]), budgets=BUDGETS)
+    co = ss.compute_optimal(t, n_boot=100)
     m = co.minima.set_index("budget")
     assert list(m.loc[list(BUDGETS[2:]), "edge"]) == ["small", "small"]
     assert (m.loc[list(BUDGETS[2:]), "n_star"] == 2e5).all()
@@ -280,100 +279,24 @@ def test_edge_profiles_are_bounds_and_stay_out_of_the_exponents():
 
 
 def test_profiles_with_too_few_sizes_are_listed_not_analysed():
-    t = an.supervised_runs(records(budgets=(1e12,), sizes=[1e4, 3e4]), budgets=BUDGETS)
-    co = an.compute_optimal(t)
+    t = ss.supervised_runs(records(budgets=(1e12,), sizes=[1e4, 3e4]), budgets=BUDGETS)
+    co = ss.compute_optimal(t)
     assert list(co.minima["edge"]) == ["too few sizes"] and not co.parabolas
     assert math.isnan(co.m_star[0]) and math.isnan(co.exponents.loc["N*", "exponent"])
 
 
 def test_compute_optimal_rejects_bad_arguments():
-    t = an.supervised_runs(records(budgets=(1e12,)), budgets=BUDGETS)
+    t = ss.supervised_runs(records(budgets=(1e12,)), budgets=BUDGETS)
     with pytest.raises(ValueError, match="n_boot"):
-        an.compute_optimal(t, n_boot=-1)
+        ss.compute_optimal(t, n_boot=-1)
     with pytest.raises(ValueError, match="level"):
-        an.compute_optimal(t, level=1.5)
+        ss.compute_optimal(t, level=1.5)
 
 
 def test_m_star_api_returns_an_interval_or_says_what_is_missing():
     rec = records()
     design = pd.DataFrame({"block": "iso", "key": rec["key"], "budget": rec["flops_total"]})
-    v, lo, hi = an.m_star(rec, design, n_boot=300)
+    v, lo, hi = ss.m_star(rec, design, n_boot=300)
     assert lo < v < hi
-    with pytest.raises(an.InsufficientData, match="0 of"):
-        an.m_star(pd.DataFrame(), design)
-
-
-# --- the supervised law -------------------------------------------------------------------------------------
-
-
-def test_holdout_threshold_splits_the_runs():
-    losses = np.arange(1.0, 4.0, 0.1)  # 30 runs
-    thr = an.holdout_threshold(losses)
-    assert (losses < thr).sum() == 10 and (losses >= thr).sum() == 20
-    with pytest.raises(an.InsufficientData):
-        an.holdout_threshold([1.0], 1 / 3)
-
-
-def law_runs(n: int = 24, rel_noise: float = 0.0, seed: int = 0) -> pd.DataFrame:
-    rng = np.random.default_rng(seed)
-    N = np.exp(rng.uniform(np.log(3e3), np.log(2e6), n))
-    D = np.exp(rng.uniform(np.log(5e5), np.log(3e7), n))
-    L = laws.supervised_loss(N, D, LAW) * (1 + rel_noise * rng.standard_normal(n))
-    return pd.DataFrame({"key": [f"r{i}" for i in range(n)], "n_params": N, "tokens": D, "val_loss": L})
-
-
-@pytest.fixture(scope="module")
-def law_fit() -> an.SupervisedLawFit:
-    return an.fit_supervised_law(law_runs(), n_resamples=8, refine=16)
-
-
-@pytest.mark.slow
-def test_fit_supervised_law_recovers_a_known_law_and_extrapolates(law_fit):
-    p = law_fit.params
-    assert p.alpha == pytest.approx(LAW.alpha, rel=0.05) and p.beta == pytest.approx(LAW.beta, rel=0.05)
-    assert p.E == pytest.approx(LAW.E, rel=0.05)
-    e = law_fit.errors()
-    assert e["rms_all"] < 1e-3
-    assert e["n_fit_high"] == 16 and e["n_held_out"] == 8 and e["n_lowest"] == 5
-    assert e["max_lowest"] < 0.01  # exact data: the high-loss fit carries to the lowest fifth
-    pred = law_fit.predictions()
-    assert pred["held_out"].sum() == 8 and (pred.loc[pred["held_out"], "val_loss"] < law_fit.threshold).all()
-    assert pred["lowest"].sum() == 5
-    assert set(law_fit.params.intervals) >= {"E", "alpha", "a", "b"}
-    assert law_fit.provenance["n_runs"] == 24 and law_fit.provenance["runs_digest"] == law_fit.digest
-    # The interval-growth check ran, and a well-spread design of a known law leaves nothing unbounded.
-    assert law_fit.unbounded == [] and law_fit.provenance["interval_growth"]["iterations"][-1] == 400
-
-
-@pytest.mark.slow
-def test_supervised_fit_round_trips_through_the_planner_format(law_fit, tmp_path):
-    from distill_scaling.planner import FIT_FORMAT
-
-    path = an.save_supervised_fit(law_fit, tmp_path / "supervised.json")
-    doc = json.loads(path.read_text())
-    assert doc["format"] == FIT_FORMAT and doc["supervised"]["kind"] == "supervised"
-    assert set(doc["samples"]["supervised"]) >= set(laws.SupervisedCoefficients.NAMES) - {"gamma"}
-    back = an.load_supervised_fit(path)
-    assert back.params == law_fit.params and back.high_params == law_fit.high_params
-    assert back.digest == law_fit.digest and back.threshold == law_fit.threshold
-    assert len(back.samples) == len(law_fit.samples) == len(back.sample_coefficients())
-    assert back.coefficient_table().loc["alpha", "paper"] == laws.PAPER_SUPERVISED.alpha
-    with pytest.raises(FileNotFoundError, match="no supervised fit"):
-        an.load_supervised_fit(tmp_path / "missing.json")
-
-
-def test_fit_supervised_law_needs_six_runs_and_valid_arguments():
-    with pytest.raises(an.InsufficientData, match="6 coefficients"):
-        an.fit_supervised_law(law_runs(5))
-    with pytest.raises(ValueError, match="n_resamples"):
-        an.fit_supervised_law(law_runs(8), n_resamples=-1)
-    with pytest.raises(ValueError, match="val_loss"):
-        an.fit_supervised_law(law_runs(8).drop(columns="val_loss"))
-
-
-def test_runs_digest_depends_on_the_runs_not_their_order():
-    t = law_runs(8)
-    assert an.runs_digest(t) == an.runs_digest(t.iloc[::-1])
-    changed = t.copy()
-    changed.loc[0, "val_loss"] += 1e-6
-    assert an.runs_digest(changed) != an.runs_digest(t)
+    with pytest.raises(ss.InsufficientData, match="0 of"):
+        ss.m_star(pd.DataFrame(), design)

@@ -1,0 +1,136 @@
+"""How numbers, lists and tables read on the book's pages, and the sentences and tables about fitted laws
+that several chapters print: the text counterpart of :mod:`distill_scaling.plots`.
+
+- :func:`num`, :func:`sci`, :func:`with_interval`, :func:`and_join`: numbers and lists in prose;
+  :func:`styled`: a table with a caption for the page.
+- :data:`SUPERVISED_LABELS`, :data:`DISTILLATION_LABELS`: how the laws' coefficients read;
+  :func:`law_coefficient_frame` and :func:`unbounded_sentence`: a fitted law's coefficients beside the
+  paper's, and what the interval-growth check found (chapters 03, 06 and 07).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+# --- numbers, lists and tables ------------------------------------------------------------------------------
+
+
+def num(x: float, digits: int = 3) -> str:
+    """``digits`` significant figures, thousands as k and millions as M (25.3k, 1.98M); NaN as 'n/a'."""
+    if x is None or not np.isfinite(x):
+        return "n/a"
+    ax = abs(x)
+    for scale, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if ax >= scale:
+            return f"{x / scale:.{digits}g}{suffix}"
+    return f"{x:.{digits}g}"
+
+
+def sci(x: float) -> str:
+    """A compute budget as 1e12, 3e12."""
+    return "n/a" if not np.isfinite(x) else f"{x:.0e}".replace("e+", "e")
+
+
+def with_interval(v: float, lo: float, hi: float, f=num) -> str:
+    """``v (lo-hi)``, or just ``v`` when the interval is not known."""
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        return f(v)
+    return f"{f(v)} ({f(lo)}–{f(hi)})"
+
+
+def styled(table: pd.DataFrame, caption: str, digits: int = 3):
+    """A table for the page: a caption, floats to ``digits`` decimals."""
+    floats = [c for c in table.columns if pd.api.types.is_float_dtype(table[c])]
+    return table.style.set_caption(caption).format(f"{{:.{digits}f}}", subset=floats, na_rep="n/a")
+
+
+def and_join(items: Sequence[str], empty: str = "none") -> str:
+    """``["a", "b", "c"]`` -> "a, b and c"; one item alone; ``empty`` for none."""
+    items = list(items)
+    if not items:
+        return empty
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+# --- fitted laws on the page --------------------------------------------------------------------------------
+
+#: How the supervised coefficients read in tables and prose.
+SUPERVISED_LABELS = {"alpha": "α", "beta": "β", "gamma": "γ", "a": "a = β/(α+β)", "b": "b = α/(α+β)"}
+
+#: How the distillation coefficients read in tables and prose (plain text: glued text cannot hold LaTeX).
+DISTILLATION_LABELS = {
+    "A": "A′", "B": "B′", "alpha": "α′", "beta": "β′", "gamma": "γ′", "a": "a′ = β′/(α′+β′)",
+    "b": "b′ = α′/(α′+β′)",
+}  # fmt: skip
+
+
+#: Marks a coefficient whose interval the runs do not bound (:func:`distill_scaling.fits.growth_provenance`).
+UNBOUNDED_MARK = "not bounded by the runs"
+
+
+def law_coefficient_frame(law, paper, names: Mapping[str, str], paper_runs: int) -> pd.DataFrame:
+    """A fitted law's coefficients with bootstrap intervals (``law``: a :class:`distill_scaling.fits.LawFit`
+    of either law, or None while pending) beside the paper's Table 6 (``paper``), the coefficients named by
+    ``names`` (e.g. :data:`DISTILLATION_LABELS`).
+
+    A coefficient the runs do not bound (``law.unbounded``) says so in place of an interval, and so do the
+    ratios a, b when alpha or beta is unbounded: its interval is where the refits stopped, not a measurement.
+    """
+
+    def fmt(v: float) -> str:
+        return f"{v:.4g}" if abs(v) < 1e5 else f"{v:.3e}"
+
+    loose = set() if law is None else set(law.unbounded)
+    if loose & {"alpha", "beta"}:
+        loose |= {"a", "b"}
+    rows = []
+    for name in (*paper.NAMES, "a", "b"):
+        plo, phi = paper.intervals.get(name, (math.nan, math.nan))
+        row = {
+            "coefficient": names.get(name, name),
+            "paper (Table 6)": with_interval(getattr(paper, name), plo, phi, fmt),
+        }
+        if law is None:
+            row["ours"] = "pending"
+        elif name in loose:
+            row["ours"] = f"{fmt(getattr(law.params, name))} ({UNBOUNDED_MARK})"
+        else:
+            lo, hi = law.params.intervals.get(name, (math.nan, math.nan))
+            row["ours"] = with_interval(getattr(law.params, name), lo, hi, fmt)
+        rows.append(row)
+    rows.append(
+        {
+            "coefficient": "runs",
+            "paper (Table 6)": str(paper_runs),
+            "ours": "0" if law is None else str(len(law.runs)),
+        }
+    )
+    return pd.DataFrame(rows).set_index("coefficient")[["ours", "paper (Table 6)"]]
+
+
+def unbounded_sentence(law, labels: Mapping[str, str]) -> str:
+    """What the interval-growth check (chapter 03; :func:`distill_scaling.fits.growth_provenance`) found for a
+    law fit, as a sentence that starts with a space; empty when the fit had no bootstrap."""
+    prov = law.provenance
+    if "interval_growth_error" in prov:
+        return f" The interval-growth check of chapter 03 failed ({prov['interval_growth_error']})."
+    if "unbounded" not in prov:
+        if "bootstrap" not in prov:
+            return ""
+        return (
+            " This stored fit predates the interval-growth check of chapter 03; refreshing it (see the end "
+            "of the page) runs the check."
+        )
+    loose = [labels.get(n, n) for n in prov["unbounded"]]
+    if not loose:
+        return " The interval-growth check of chapter 03 finds every interval bounded by the runs."
+    names = and_join(loose)
+    return (
+        f" The interval-growth check of chapter 03 finds that the runs do not bound {names}: refits keep "
+        "moving them as long as they are allowed to while the objective keeps falling, so the table gives "
+        f"no interval for {'it' if len(loose) == 1 else 'them'}."
+    )

@@ -1,0 +1,38 @@
+"""Numbers, lists and law tables for the pages (``distill_scaling.prose``)."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+
+from distill_scaling import prose
+from distill_scaling.laws import PAPER_SUPERVISED
+
+
+def test_formatting_helpers():
+    assert prose.num(25312) == "25.3k" and prose.num(1.98e6) == "1.98M" and prose.num(float("nan")) == "n/a"
+    assert prose.sci(3e12) == "3e12"
+    assert prose.with_interval(2.0, 1.0, 3.0) == "2 (1–3)" and prose.with_interval(2.0, np.nan, np.nan) == "2"
+    assert prose.and_join(["a", "b", "c"]) == "a, b and c" and prose.and_join([]) == "none"
+
+
+def test_the_unbounded_sentence_says_what_the_interval_growth_check_found():
+    def fit(**prov):
+        return SimpleNamespace(provenance=prov)
+
+    labels = prose.DISTILLATION_LABELS
+    assert prose.unbounded_sentence(fit(bootstrap={}, unbounded=[]), labels).endswith("bounded by the runs.")
+    words = prose.unbounded_sentence(fit(bootstrap={}, unbounded=["gamma", "c1"]), labels)
+    assert "do not bound γ′ and c1" in words and "no interval for them" in words
+    assert "predates the interval-growth check" in prose.unbounded_sentence(fit(bootstrap={}), labels)
+    assert prose.unbounded_sentence(fit(), labels) == ""
+    assert "failed (ValueError: x)" in prose.unbounded_sentence(
+        fit(interval_growth_error="ValueError: x"), labels
+    )
+
+
+def test_the_coefficient_frame_is_pending_without_a_fit():
+    frame = prose.law_coefficient_frame(None, PAPER_SUPERVISED, prose.SUPERVISED_LABELS, 73)
+    assert (frame["ours"] == ["pending"] * 8 + ["0"]).all()
+    assert frame.loc["runs", "paper (Table 6)"] == "73" and "α" in frame.index

@@ -307,7 +307,7 @@ def test_the_supervised_law_inside_comes_from_the_stored_fit(fake_fitter, tmp_pa
     )
     stored = fits.supervised_inside(runs, tmp_path / "s.json")
     assert (stored.source, stored.current, stored.coef) == ("stored", True, path.fit.params)
-    assert stored.note == "chapter 06's stored fit of 8 supervised runs"
+    assert stored.note == "the stored supervised fit of 8 runs"
     assert not fits.supervised_inside(runs.iloc[:7], tmp_path / "s.json").current
 
 

@@ -18,14 +18,18 @@ def test_formatting_helpers():
 
 
 def test_the_unbounded_sentence_says_what_the_interval_growth_check_found():
-    def fit(**prov):
-        return SimpleNamespace(provenance=prov)
+    def fit(intervals=None, **prov):
+        intervals = intervals or {"gamma": (0.5, 2.0)}
+        params = SimpleNamespace(values=lambda: {"gamma": 1.0, "c1": 1.0}, intervals=intervals)
+        return SimpleNamespace(provenance=prov, params=params)
 
     labels = prose.DISTILLATION_LABELS
     assert prose.unbounded_sentence(fit(bootstrap={}, unbounded=[]), labels).endswith("bounded by the runs.")
+    at_zero = prose.unbounded_sentence(fit({"gamma": (0.0, 2.0)}, bootstrap={}, unbounded=[]), labels)
+    assert at_zero.endswith("bounded by the runs, though that of γ′ reaches the fit's bound at zero.")
     words = prose.unbounded_sentence(fit(bootstrap={}, unbounded=["gamma", "c1"]), labels)
     assert "do not bound γ′ and c1" in words and "no interval for them" in words
-    assert "predates the interval-growth check" in prose.unbounded_sentence(fit(bootstrap={}), labels)
+    assert "predates the check" in prose.unbounded_sentence(fit(bootstrap={}), labels)
     assert prose.unbounded_sentence(fit(), labels) == ""
     assert "failed (ValueError: x)" in prose.unbounded_sentence(
         fit(interval_growth_error="ValueError: x"), labels

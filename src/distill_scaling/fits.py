@@ -633,7 +633,7 @@ class SupervisedInside:
     def note(self) -> str:
         """Where the coefficients came from, as the distillation fit's provenance records it."""
         if self.source == "stored":
-            return f"chapter 06's stored fit of {self.n_runs} supervised runs"
+            return f"the stored supervised fit of {self.n_runs} runs"
         return f"fitted to the {self.n_runs} supervised runs recorded then"
 
 

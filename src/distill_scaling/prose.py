@@ -112,25 +112,36 @@ def law_coefficient_frame(law, paper, names: Mapping[str, str], paper_runs: int)
     return pd.DataFrame(rows).set_index("coefficient")[["ours", "paper (Table 6)"]]
 
 
+#: An interval whose low end is below this fraction of its estimate reaches the fit's bound at zero.
+AT_ZERO = 1e-6
+#: The check, as the pages name it (with the chapter that explains it).
+CHECK = "The interval-growth check (chapter *Can we trust the fit?*)"
+
+
 def unbounded_sentence(law, labels: Mapping[str, str]) -> str:
     """What the interval-growth check (chapter 03; :func:`distill_scaling.fits.growth_provenance`) found for a
     law fit, as a sentence that starts with a space; empty when the fit had no bootstrap."""
     prov = law.provenance
     if "interval_growth_error" in prov:
-        return f" The interval-growth check of chapter 03 failed ({prov['interval_growth_error']})."
+        return f" {CHECK} failed ({prov['interval_growth_error']})."
     if "unbounded" not in prov:
         if "bootstrap" not in prov:
             return ""
-        return (
-            " This stored fit predates the interval-growth check of chapter 03; refreshing it (see the end "
-            "of the page) runs the check."
-        )
+        return f" This stored fit predates the check: {CHECK.lower()} runs when it is refreshed."
     loose = [labels.get(n, n) for n in prov["unbounded"]]
+    values = law.params.values()
+    at_zero = [
+        labels.get(n, n)
+        for n, (low, _) in law.params.intervals.items()
+        if n in values and low <= AT_ZERO * values[n]
+    ]
     if not loose:
-        return " The interval-growth check of chapter 03 finds every interval bounded by the runs."
-    names = and_join(loose)
+        found = f" {CHECK} finds every interval bounded by the runs"
+        if not at_zero:
+            return found + "."
+        return found + f", though that of {and_join(at_zero)} reaches the fit's bound at zero."
     return (
-        f" The interval-growth check of chapter 03 finds that the runs do not bound {names}: refits keep "
-        "moving them as long as they are allowed to while the objective keeps falling, so the table gives "
-        f"no interval for {'it' if len(loose) == 1 else 'them'}."
+        f" {CHECK} finds that the runs do not bound {and_join(loose)}: refits keep moving them as long as "
+        "they are allowed to while the objective keeps falling, so the table gives no interval for "
+        f"{'it' if len(loose) == 1 else 'them'}."
     )

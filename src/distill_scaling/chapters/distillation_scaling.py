@@ -785,13 +785,14 @@ def supervised_source_sentence(sup: fits.SupervisedInside) -> str:
             else "fitted to an earlier set of the supervised runs; its refresh changes L~_S slightly"
         )
         return (
-            "L~_S inside the law comes from our supervised law as chapter 06 stored it in "
+            "L~_S inside the law comes from our supervised law as stored in "
             f"data/fits/supervised.json ({sup.n_runs} runs, {cur}); it is held fixed in the fit, as in the "
             "paper."
         )
     return (
         f"L~_S inside the law comes from our supervised law, fitted now to the {sup.n_runs} recorded "
-        "supervised runs with chapter 06's procedure (no stored fit exists yet); it is held fixed in the fit."
+        "supervised runs with the supervised chapter's procedure (no stored fit exists yet); it is held "
+        "fixed in the fit."
     )
 
 

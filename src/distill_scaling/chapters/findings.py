@@ -18,7 +18,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from .. import comparisons, corpus, fits, store, study, verdicts
+from .. import comparisons, corpus, fits, prose, store, study, verdicts
 from ..flops import forward_flops
 from ..model import config_from_name
 from ..params import Param
@@ -211,8 +211,6 @@ def threats_numbers(records: pd.DataFrame) -> dict[str, float | int | str]:
 
 #: How a coefficient's name reads in the page's text.
 SYMBOLS = {"alpha": "α", "beta": "β", "gamma": "γ"}
-#: An interval whose low end is below this fraction of its estimate reaches the fit's bound at zero.
-AT_ZERO = 1e-6
 
 
 def _names(by_law: dict[str, list[str]]) -> str:
@@ -238,7 +236,7 @@ def coefficient_numbers(fitted: dict[str, fits.LawFit]) -> dict[str, int | str]:
         at_bound[law] = [
             n
             for n, v in values.items()
-            if n not in fit.unbounded and fit.params.intervals.get(n, (math.nan,))[0] <= AT_ZERO * v
+            if n not in fit.unbounded and fit.params.intervals.get(n, (math.nan,))[0] <= prose.AT_ZERO * v
         ]
     return {
         "n_unidentified": sum(len(v) for v in unbounded.values()),

@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from . import bootstrap, fit, fit_data, paths, store
+from . import bootstrap, fit, fit_data, paths, replay, store
 from .laws import PAPER_DISTILLATION, PAPER_SUPERVISED
 from .spec import forward_flops
 
@@ -351,8 +351,28 @@ def bench_fit(quick: bool = False) -> dict[str, Any]:
 
 
 # -- command line --------------------------------------------------------------------------------------------
+def bench_replay(quick: bool = False) -> dict[str, Any]:
+    """The device check: every committed study run replayed on CUDA (``quick``: the cheapest
+    :data:`replay.QUICK_RUNS`) against its CPU record, with the wall time; skipped without a CUDA device."""
+    import torch  # noqa: PLC0415 - torch is heavy: only this section and the train section need it
+
+    if not torch.cuda.is_available():
+        return {"skipped": "no CUDA device (torch.cuda.is_available() is False)"}
+    specs = replay.study_specs()
+    # Tiny models leave a GPU idle: several processes share it.
+    workers = max(1, min(REPLAY_WORKERS, os.cpu_count() or 1))
+    return replay.replay(specs[: replay.QUICK_RUNS] if quick else specs, "cuda", workers=workers)
+
+
+#: Processes that share the GPU in the replay section.
+REPLAY_WORKERS = 8
+
 #: Section name -> the function that measures it (``--only NAME`` runs one).
-BENCHES: dict[str, Callable[..., dict[str, Any]]] = {"train": bench_train, "fit": bench_fit}
+BENCHES: dict[str, Callable[..., dict[str, Any]]] = {
+    "train": bench_train,
+    "fit": bench_fit,
+    "replay": bench_replay,
+}
 
 
 def cli(argv: list[str]) -> int:
@@ -389,7 +409,7 @@ def run_section(name: str, quick: bool = False, save: bool = True) -> dict[str, 
         "machine": {**prov, "loadavg_before": load_before},
         "results": results,
     }
-    if save:
+    if save and "skipped" not in results:  # a skipped section keeps the saved result of a machine that ran it
         path = bench_dir() / f"{name}.json"
         store.write_json_atomic(path, record)
         print(f"   saved {path}")

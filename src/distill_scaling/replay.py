@@ -1,0 +1,125 @@
+"""Replay recorded runs on another device into a scratch run store, and compare their losses with the records.
+
+The device check of a session that has a GPU: every run of the study, trained again on CUDA from its spec,
+lands in a temporary run store (the committed one is never touched), and each replayed final validation loss
+is compared with its committed CPU record, next to the seed noise of the same model size::
+
+    python -m distill_scaling bench --only replay          # all the study's runs, on CUDA
+    python -m distill_scaling bench --only replay --quick  # the smallest runs only
+
+Without a CUDA device the section is skipped. The same code replays on the CPU in the tests (two tiny runs),
+where a replay must reproduce its record.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from . import comparisons, runs, store, study
+from .spec import RunSpec, run_flops
+
+#: Runs the quick replay takes: the cheapest of the study.
+QUICK_RUNS = 8
+
+
+@contextmanager
+def scratch_store(root: Path) -> Iterator[Path]:
+    """Point the run store and the training cache at ``root`` for the duration (worker processes inherit
+    it), so that a replay neither reads the committed runs' checkpoints nor writes records beside them."""
+    names = ("DS_RUNS_DIR", "DS_CACHE_DIR")
+    before = {n: os.environ.get(n) for n in names}
+    os.environ["DS_RUNS_DIR"] = str(root / "runs")
+    os.environ["DS_CACHE_DIR"] = str(root / "cache")
+    try:
+        yield root / "runs"
+    finally:
+        for n, v in before.items():
+            if v is None:
+                os.environ.pop(n, None)
+            else:
+                os.environ[n] = v
+
+
+def study_specs(runs_dir: Path | None = None) -> list[RunSpec]:
+    """The specs of every committed run of the study (the study's learning rate), cheapest first, each
+    distillation run carrying its teacher's spec (so that the replay trains the teacher first)."""
+    out = []
+    for rec in store.iter_records(runs_dir):
+        spec = RunSpec.from_dict(rec["spec"])
+        if spec.lr != study.STUDY_LR:
+            continue
+        teacher = store.teacher_spec_of(spec, runs_dir)
+        out.append(spec if teacher is None else RunSpec.from_dict({**rec["spec"], "teacher_spec": teacher}))
+    return sorted(out, key=lambda s: run_flops(s)["total"])
+
+
+def replay(
+    specs: Sequence[RunSpec],
+    device: str,
+    *,
+    workers: int = 1,
+    committed_dir: Path | None = None,
+    **train_kwargs: Any,
+) -> dict[str, Any]:
+    """Train ``specs`` again on ``device`` in a scratch store; return the wall time and, per run, the
+    committed and the replayed final validation loss, with the seed noise of its size and kind of run."""
+    committed = store.load_records(committed_dir)
+    noise = comparisons.seed_noise(committed[committed["lr"] == study.STUDY_LR]) if len(committed) else None
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="ds-replay-") as tmp, scratch_store(Path(tmp)) as scratch:
+        runs.ensure(list(specs), workers=workers, threads=1, progress=False, device=device, **train_kwargs)
+        replayed = store.load_records(scratch)
+    wall = time.perf_counter() - t0
+    joined = committed.reset_index(drop=True).merge(
+        replayed.reset_index(drop=True)[["key", "val_loss"]], on="key", suffixes=("_committed", "_replayed")
+    )
+    rows = []
+    for r in joined.itertuples():
+        kind = "distilled" if isinstance(r.teacher, str) else "supervised"
+        sd = np.nan
+        if noise is not None and len(noise):  # no size repeated over seeds: the noise is unknown
+            sd, _ = comparisons.noise_of(noise, r.model, kind)
+        rows.append(
+            {
+                "key": r.key,
+                "model": r.model,
+                "kind": kind,
+                "committed": float(r.val_loss_committed),
+                "replayed": float(r.val_loss_replayed),
+                "difference": float(r.val_loss_replayed - r.val_loss_committed),
+                "seed_noise": float(sd),
+            }
+        )
+    return {
+        "device": device,
+        "runs": len(rows),
+        "wall_s": wall,
+        "per_run": rows,
+        **summary(pd.DataFrame(rows)),
+    }
+
+
+def summary(per_run: pd.DataFrame) -> dict[str, float]:
+    """The distribution of replayed minus committed losses, and of its size against the seed noise."""
+    if per_run.empty:
+        return {}
+    d = per_run["difference"].to_numpy(float)
+    ratio = (per_run["difference"].abs() / per_run["seed_noise"]).to_numpy(float)
+    ratio = ratio[np.isfinite(ratio)]
+    return {
+        "difference_mean": float(d.mean()),
+        "difference_median": float(np.median(d)),
+        "difference_abs_max": float(np.abs(d).max()),
+        "difference_quantiles": {q: float(np.quantile(d, q)) for q in (0.05, 0.25, 0.5, 0.75, 0.95)},
+        "over_seed_noise_median": float(np.median(ratio)) if ratio.size else float("nan"),
+        "over_seed_noise_max": float(ratio.max()) if ratio.size else float("nan"),
+    }

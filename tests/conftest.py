@@ -112,3 +112,11 @@ def artifacts_dir() -> Path:
     folder = paths.REPO / "test-artifacts"
     folder.mkdir(exist_ok=True)
     return folder
+
+
+@pytest.fixture
+def runs_dir(tmp_path, monkeypatch):
+    """A private run store and checkpoint cache, so tests never touch data/runs."""
+    monkeypatch.setenv("DS_RUNS_DIR", str(tmp_path / "runs"))
+    monkeypatch.setenv("DS_CACHE_DIR", str(tmp_path / "cache"))
+    return tmp_path / "runs"

@@ -26,14 +26,6 @@ FAST = {"eval_tokens": 8192}
 COMMITTED = paths.REPO / "data" / "runs"
 
 
-@pytest.fixture
-def runs_dir(tmp_path, monkeypatch):
-    """A private run store and checkpoint cache, so tests never touch data/runs."""
-    monkeypatch.setenv("DS_RUNS_DIR", str(tmp_path / "runs"))
-    monkeypatch.setenv("DS_CACHE_DIR", str(tmp_path / "cache"))
-    return tmp_path / "runs"
-
-
 def tiny(**kw) -> RunSpec:
     return RunSpec(kw.pop("model", "L1-d16"), tokens=kw.pop("tokens", TINY), **kw)
 

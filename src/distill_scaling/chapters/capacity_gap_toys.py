@@ -246,7 +246,7 @@ def mapping_progress(P) -> tuple[int, int]:
 
 
 def mapping_records(
-    P, *, progress: bool = True, seeds: Sequence[int] | None = None, device: str = "cpu"
+    P, *, progress: bool = False, seeds: Sequence[int] | None = None, device: str = "cpu"
 ) -> pd.DataFrame:
     """The records of the chapter's grid as a frame (:func:`toys.records_frame`). ``default`` reads the
     committed results and trains nothing (missing runs are left out; :func:`mapping_progress` counts them);
@@ -383,7 +383,7 @@ def other_context(P) -> str:
     return next(c for c in toys.CONTEXT_MODES if c != P.mlp_context)
 
 
-def context_check(P, *, progress: bool = True) -> pd.DataFrame:
+def context_check(P, *, progress: bool = False) -> pd.DataFrame:
     """Supervised students (seed 0) under both readings of the labelling rule, against each reading's Bayes
     limits: the evidence for the reading we use (see :mod:`distill_scaling.toys`). Trains what is missing,
     except in the ``default`` profile, which shows the recorded runs only."""
@@ -621,7 +621,7 @@ def cli(argv: Sequence[str]) -> int:
     if P.scratch:
         P.runs_dir = Path(tempfile.mkdtemp(prefix="ds-toys-")) / "runs"
     check(P)
-    frame = mapping_records(P, seeds=seeds, device=args.device)
+    frame = mapping_records(P, seeds=seeds, device=args.device, progress=True)
     experiment = mapping_experiment(P)
     print(f"{len(frame)} runs in {results_file(P)}; total wall time {frame['wall_s'].sum() / 3600:.2f} h")
     for sweep in ("fig11", "fig12"):

@@ -7,6 +7,7 @@ bibliography.
 
 from __future__ import annotations
 
+import json
 import re
 from html.parser import HTMLParser
 from pathlib import Path
@@ -15,7 +16,7 @@ import pytest
 import yaml
 from pybtex.database import parse_file
 
-from distill_scaling import book, paths
+from distill_scaling import book, explorer, paths
 
 pytestmark = pytest.mark.slow
 
@@ -165,3 +166,11 @@ def test_bibliography_entries_are_complete():
         for field in ("title", "year"):
             assert entry.fields.get(field), f"{key} has no {field}"
         assert entry.fields.get("journal") or entry.fields.get("booktitle"), f"{key}: where was it published?"
+
+
+def test_the_explorer_data_is_written_by_the_build(built_site: Path):
+    """The explorer page loads its data beside its script, written by this build from the package."""
+    page = (built_site / "book" / "explorer.html").read_text()
+    assert re.search(r'<script src="\.\./_static/explorer\.js">', page)
+    written = json.loads((built_site / "_static" / explorer.DATA_FILE).read_text())
+    assert written == json.loads(json.dumps(explorer.explorer_data()))

@@ -4,12 +4,14 @@ For the landing page and every chapter: no console error, no failed request, no 
 every image decoded (naturalWidth > 0), every equation typeset by MathJax without a TeX error, no stderr
 output and no absolute path of the machine that built it. Every page, at a desktop width (1400 px) and a
 phone width (400 px), has no sideways page scroll; full-page screenshots of both go to ``test-artifacts/``.
+The explorer page, set through its controls, shows the numbers of the Python planner and laws.
 """
 
 from __future__ import annotations
 
 import functools
 import http.server
+import math
 import re
 import threading
 from collections.abc import Iterator
@@ -18,7 +20,8 @@ from urllib.parse import urlparse
 
 import pytest
 
-from distill_scaling import book
+from distill_scaling import book, laws, optimal, planner
+from distill_scaling.fit_files import load_coefficient_set
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
@@ -39,7 +42,14 @@ PAGE_TIMEOUT_MS = 120_000
 
 PAGES = ["book/index", *(f"book/executed/{c.name}" for c in book.toc_chapters())]
 #: Every page of the site, prose pages included (the layout checks apply to all of them).
-ALL_PAGES = [*PAGES, "book/glossary", "book/figure_inventory", "book/about", "book/references"]
+ALL_PAGES = [
+    *PAGES,
+    "book/explorer",
+    "book/glossary",
+    "book/figure_inventory",
+    "book/about",
+    "book/references",
+]
 #: A desktop and a phone: the widths the layout checks run at.
 WIDTHS = {"desktop": 1400, "phone": 400}
 #: Text that betrays the machine that built the page: an absolute path of a build or home directory.
@@ -181,3 +191,128 @@ def test_page_fits_its_width_and_leaks_nothing(browser, site_url, artifacts_dir:
     assert not layout["stderr"], f"{name} shows stderr output: {layout['stderr']}"
     leaked = sorted(set(ABSOLUTE_PATH.findall(layout["text"])))
     assert not leaked, f"{name} shows absolute paths of the build machine: {leaked}"
+
+
+# --- The explorer page: the laws and the planner in the browser --------------------------------------------
+
+#: (coefficients, N_S, D_S, L_T, C, scenario): every scenario, both sets, flags of each kind (bounds, fitted
+#: ranges, a student outside its fitted range), and a budget the planner refuses.
+EXPLORER_CASES = [
+    ("paper", 1e9, 1e11, 2.3, 1e22, "teacher-inference"),
+    ("paper", 3e8, 2e10, 2.5, 3e21, "teacher-pretraining+inference"),
+    ("paper", 2e10, 3e11, 1.9, 1e24, "teacher-pretraining"),
+    ("ours", 1e5, 3e6, 1.6, 1e15, "best-case"),
+    ("ours", 3e4, 1e7, 1.9, 3e14, "teacher-pretraining"),
+    ("ours", 1e5, 1e6, 1.3, 1e14, "teacher-inference"),
+    ("paper", 1e9, 1e11, 2.3, 1e12, "best-case"),
+]
+#: "Agree to 4 significant digits": a relative difference below half a unit of the fourth digit.
+SIG4 = 5e-5
+
+
+def _agrees(js: float, py: float, scale: float | None = None) -> bool:
+    """``js`` and ``py`` agree to 4 significant digits (of ``scale`` for a difference of two such numbers)."""
+    if math.isnan(py):
+        return math.isnan(js)
+    return abs(js - py) <= SIG4 * abs(scale if scale is not None else py)
+
+
+def _set_explorer(page, coefficients, student_params, student_tokens, teacher_loss, compute, scenario):
+    """Set the explorer through its controls, as a reader does: the selects, then each text box and Enter."""
+    page.select_option("#distill-explorer select[name=set]", coefficients)  # resets the set's defaults
+    page.select_option("#distill-explorer select[name=scenario]", scenario)
+    for name, value in (
+        ("student_params", student_params),
+        ("student_tokens", student_tokens),
+        ("teacher_loss", teacher_loss),
+        ("compute", compute),
+    ):
+        box = page.locator(f"#distill-explorer input[name={name}]")
+        box.fill(repr(value))
+        box.press("Enter")
+    return page.evaluate("() => window.explorer.result")
+
+
+@pytest.fixture(scope="module")
+def explorer_page(browser, site_url):
+    page, problems = _open(browser, f"{site_url}/book/explorer.html")
+    page.wait_for_function("() => window.explorer && window.explorer.result")
+    yield page, problems
+    page.close()
+
+
+@pytest.mark.parametrize("case", EXPLORER_CASES, ids=lambda c: f"{c[0]}-{c[5]}-{c[4]:.0e}")
+def test_explorer_shows_the_planners_numbers(explorer_page, case):
+    page, problems = explorer_page
+    coefficients, N, D, L_T, C, scenario = case
+    result = _set_explorer(page, *case)
+    assert not problems, "\n".join(problems)
+    assert result["inputs"] == {
+        "set": coefficients,
+        "scenario": scenario,
+        "student_params": N,
+        "student_tokens": D,
+        "teacher_loss": L_T,
+        "compute": C,
+    }
+    cs = load_coefficient_set(coefficients)
+    # The law panel: the distillation law and the supervised law of the same student.
+    law = result["law"]
+    assert _agrees(
+        law["student_loss"], float(laws.distillation_loss(N, D, L_T, cs.distillation, cs.supervised))
+    )
+    assert _agrees(law["supervised_loss"], float(laws.supervised_loss(N, D, cs.supervised)))
+    # The plan panel: every quantity of `python -m distill_scaling plan --json`, its flags and warnings.
+    shown = result["plan"]
+    low, high = (float(x) for x in optimal.compute_range(N, scenario))
+    if not low <= C <= high:
+        with pytest.raises(ValueError, match="compute"):
+            planner.plan(N, C, scenario, cs, max_samples=0)
+        assert shown["error"] and "compute" in shown["error"]
+        assert page.locator("#distill-explorer .ex-error").is_visible()
+        return
+    expected = planner.plan(N, C, scenario, cs, max_samples=0)
+    q = expected.quantities()
+    assert shown["error"] is None
+    for key, value in q.items():
+        scale = q["supervised_loss"] if key == "advantage" else None  # a difference of two losses
+        assert _agrees(shown["quantities"][key], value, scale), (key, shown["quantities"][key], value)
+    assert shown["flags"] == {k: list(v) for k, v in expected.flags.items()}
+    assert shown["warnings"] == list(expected.warnings)
+    # What the reader sees: each value printed to 4 significant digits.
+    cells = page.eval_on_selector_all(
+        "#distill-explorer td.ex-value", "cells => cells.map(c => [c.dataset.quantity, c.textContent])"
+    )
+    assert [k for k, _ in cells] == list(planner.QUANTITIES)
+    for key, text in cells:
+        value = 100 * q[key] if key.endswith("_fraction") else q[key]
+        number = float(text.removesuffix(" %"))
+        assert text.removesuffix(" %") == format(number, ".4g"), (key, text)
+        if value == 0 or not math.isfinite(value):  # a cost the scenario does not count is exactly 0
+            assert number == value or (math.isnan(number) and math.isnan(value)), (key, text, value)
+        else:  # within rounding of the fourth significant digit
+            assert abs(number - value) <= 0.51 * 10 ** (math.floor(math.log10(abs(value))) - 3), (key, text)
+    flagged = page.eval_on_selector_all(
+        "#distill-explorer tr.ex-flagged td.ex-value", "cells => cells.map(c => c.dataset.quantity)"
+    )
+    assert sorted(flagged) == sorted(expected.flags)
+
+
+def test_explorer_sliders_move_the_plan(explorer_page):
+    """Dragging a slider (an input event on the range) re-solves the plan for the new value."""
+    page, problems = explorer_page
+    _set_explorer(page, "paper", 1e9, 1e11, 2.3, 1e22, "teacher-inference")
+    before = page.evaluate("() => window.explorer.updates")
+    page.eval_on_selector(
+        "#distill-explorer input[name=compute-slider]",
+        "e => { e.value = '22.5'; e.dispatchEvent(new Event('input', {bubbles: true})); }",
+    )
+    result = page.evaluate("() => window.explorer.result")
+    assert page.evaluate("() => window.explorer.updates") == before + 1
+    C = result["inputs"]["compute"]
+    assert math.isclose(C, 10**22.5, rel_tol=1e-12)
+    expected = planner.plan(1e9, C, "teacher-inference", "paper", max_samples=0).quantities()
+    for key in ("teacher_loss", "teacher_params", "student_tokens", "student_loss"):
+        assert _agrees(result["plan"]["quantities"][key], expected[key]), key
+    assert page.input_value("#distill-explorer input[name=compute]") == format(C, ".4g")
+    assert not problems, "\n".join(problems)

@@ -3,8 +3,10 @@
 The chapters are the ``book/executed/NN_slug`` entries of ``_toc.yml``. Each is executed from its source
 ``notebooks/NN_slug.ipynb`` by papermill into a temporary file; its ``parameters`` and
 ``injected-parameters`` cells are tagged so the website hides them; only a notebook that ran without an
-error is moved into ``book/executed/``. Then ``jupyter-book build . -W -n --keep-going`` builds the
-website (``_config.yml`` sets ``execute_notebooks: off``: Jupyter Book executes nothing itself).
+error is moved into ``book/executed/``. Then the explorer page's data is written from the package
+(:func:`distill_scaling.explorer.write_explorer_data`, into ``book/_static/``) and
+``jupyter-book build . -W -n --keep-going`` builds the website (``_config.yml`` sets
+``execute_notebooks: off``: Jupyter Book executes nothing itself).
 
 Examples::
 
@@ -36,7 +38,7 @@ from typing import Any
 
 import yaml
 
-from . import notebook, paths
+from . import explorer, notebook, paths
 from .params import PROFILES, ParameterError
 
 #: Tags (Jupyter Book) given to the cells papermill reads or writes, so the pages show the chapter, not its
@@ -474,6 +476,8 @@ def run(  # noqa: C901 - the build's steps in order (prepare, execute, build, pu
         return BookRun(executions, None, 1)
     if not build:
         return BookRun(executions, None, 0)
+    # The explorer page's data, from the package as it is now (the page computes with it in the browser).
+    explorer.write_explorer_data(root / "book" / "_static")
     site = build_site(root, echo=echo_build)
     if not site.ok:
         print(

@@ -74,6 +74,31 @@ SCENARIO_LABELS: dict[str, str] = {
 #: The paper's optimiser bounds on N_T, D_S and D_T (App. D.4): [1M, 100P].
 BOUNDS: tuple[float, float] = (1e6, 1e17)
 
+
+@dataclass(frozen=True)
+class SearchSettings:
+    """Grid points and golden-section steps of each stage of the solver (see the module docstring).
+
+    One place for them because the explorer page's JavaScript port of the solver reads them from the data
+    exported at build time (:mod:`distill_scaling.explorer`): both searches must be the same to agree.
+    """
+
+    #: The outer search over the teacher loss: grid points, local minima kept, golden-section steps.
+    outer_grid: int = 160
+    candidates: int = 3
+    outer_iters: int = 32
+    #: Teacher sizes per teacher loss on the outer grid (the grid stage only locates the basins).
+    grid_teachers: int = 64
+    #: The inner search for the best teacher at each teacher loss the outer golden section tries.
+    inner_grid: int = 16
+    inner_iters: int = 30
+    #: The inner search for the teacher that is reported (and for :func:`loss_profile`): finer.
+    final_grid: int = 48
+    final_iters: int = 80
+
+
+SEARCH = SearchSettings()
+
 ForwardFlops = Callable[[ArrayLike], np.ndarray]
 
 _INV_PHI = (math.sqrt(5.0) - 1.0) / 2.0
@@ -389,7 +414,9 @@ def _inner_objective(log_n: np.ndarray, s: np.ndarray, p: _Problem) -> np.ndarra
         return np.where(D_S > 0, -np.log10(np.where(D_S > 0, D_S, 1.0)), np.inf)
 
 
-def _best_teacher(s: np.ndarray, p: _Problem, *, grid: int = 16, iters: int = 30):
+def _best_teacher(
+    s: np.ndarray, p: _Problem, *, grid: int = SEARCH.inner_grid, iters: int = SEARCH.inner_iters
+):
     """(log10 N_T, log10 D_T, D_S) of the best teacher reaching each loss (s = (L_T - E)^(1/gamma))."""
     lo, hi = _iso_loss_range(s, p)
     ok = np.isfinite(lo) & np.isfinite(hi) & (lo <= hi)
@@ -426,7 +453,7 @@ def _student_loss(x: np.ndarray, p: _Problem) -> np.ndarray:
     return _loss_given_tokens(D_S, p.sup.E + np.exp(x), p)
 
 
-def _student_loss_on_grid(x: np.ndarray, p: _Problem, n_teacher: int = 64) -> np.ndarray:
+def _student_loss_on_grid(x: np.ndarray, p: _Problem, n_teacher: int = SEARCH.grid_teachers) -> np.ndarray:
     """The outer objective on a grid ``x`` of shape (G, 1) (shared) or (G, P), teacher searched by grid only.
 
     With shared coefficients the teacher's costs along the iso-loss curve do not depend on the problem, so
@@ -449,7 +476,13 @@ def _student_loss_on_grid(x: np.ndarray, p: _Problem, n_teacher: int = 64) -> np
     return _loss_given_tokens(np.where(D_S > 0, D_S, np.nan), L_T, p)
 
 
-def _solve(p: _Problem, *, grid: int = 160, iters: int = 32, candidates: int = 3) -> dict[str, np.ndarray]:
+def _solve(
+    p: _Problem,
+    *,
+    grid: int = SEARCH.outer_grid,
+    iters: int = SEARCH.outer_iters,
+    candidates: int = SEARCH.candidates,
+) -> dict[str, np.ndarray]:
     """Solve every problem of the batch; arrays of shape (P,), plus the runner-up local optimum."""
     E = p.sup.E
     x_lo = np.log(laws.supervised_loss(10.0**p.log_hi, 10.0**p.log_hi, p.sup) - E) + 1e-12
@@ -478,7 +511,7 @@ def _solve(p: _Problem, *, grid: int = 160, iters: int = 32, candidates: int = 3
     alt_value = np.take_along_axis(alt_v, k, axis=0)[0]
     alt_L_T = np.where(np.isfinite(alt_value), E + np.exp(np.take_along_axis(xs[1:], k, axis=0)[0]), np.nan)
     s = np.exp(np.where(feasible, best_x, x_hi) / p.sup.gamma)
-    log_n, log_d, D_S = _best_teacher(s, p, grid=48, iters=80)
+    log_n, log_d, D_S = _best_teacher(s, p, grid=SEARCH.final_grid, iters=SEARCH.final_iters)
     nan = np.where(feasible, 1.0, np.nan)
     N_T, D_T, D_S = 10.0**log_n * nan, 10.0**log_d * nan, D_S * nan
     F_T = p.flops(np.where(feasible, N_T, 1.0))
@@ -700,7 +733,7 @@ def loss_profile(
     above = L_T > supervised_coefficients.E
     x = np.log(np.where(above, L_T - supervised_coefficients.E, 1.0)).reshape(-1, 1)
     s = np.exp(x / supervised_coefficients.gamma)
-    log_n, log_d, D_S = _best_teacher(s, p, grid=48, iters=80)
+    log_n, log_d, D_S = _best_teacher(s, p, grid=SEARCH.final_grid, iters=SEARCH.final_iters)
     L_S = _loss_given_tokens(D_S, supervised_coefficients.E + np.exp(x), p)
     ok = above.reshape(-1, 1) & np.isfinite(L_S)
     shape = np.shape(L_T)

@@ -149,7 +149,11 @@ def plan(
 
 
 #: Quantities of a plan the solver bounds (BOUNDS) apply to.
-_BOUNDED = ("teacher_params", "teacher_tokens", "student_tokens")
+BOUNDED = ("teacher_params", "teacher_tokens", "student_tokens")
+#: Relative tolerances of :func:`advice_flags`: how near a solver bound counts as on it, and how far outside
+#: a fitted range still counts as inside (round-off of the stored ranges).
+BOUND_RTOL = 1e-6
+RANGE_RTOL = 1e-9
 #: quantity -> (law, range) it is checked against: the teacher is a supervised model, the student distilled.
 RANGE_OF = {
     "teacher_params": ("supervised", "n_params"),
@@ -172,26 +176,26 @@ def advice_flags(
     """
     lo, hi = BOUNDS
     flags: dict[str, list[str]] = {}
-    for key in _BOUNDED:
+    for key in BOUNDED:
         v = float(quantities[key])
         if not math.isfinite(v):
             continue
-        if v <= lo * (1 + 1e-6):
+        if v <= lo * (1 + BOUND_RTOL):
             flags.setdefault(key, []).append(f"on the solver's lower bound {lo:.0e}")
-        elif v >= hi * (1 - 1e-6):
+        elif v >= hi * (1 - BOUND_RTOL):
             flags.setdefault(key, []).append(f"on the solver's upper bound {hi:.0e}")
     for key, (law, what) in RANGE_OF.items():
         span = cs.ranges.get(law, {}).get(what)
         v = float(quantities[key])
         if span is None or not math.isfinite(v):
             continue
-        if not span[0] * (1 - 1e-9) <= v <= span[1] * (1 + 1e-9):
+        if not span[0] * (1 - RANGE_RTOL) <= v <= span[1] * (1 + RANGE_RTOL):
             flags.setdefault(key, []).append(
                 f"outside the fitted range [{span[0]:.3g}, {span[1]:.3g}] of the {law} law"
             )
     warnings = []
     span = cs.ranges.get("distillation", {}).get("n_params")
-    if span is not None and not span[0] * (1 - 1e-9) <= student_params <= span[1] * (1 + 1e-9):
+    if span is not None and not span[0] * (1 - RANGE_RTOL) <= student_params <= span[1] * (1 + RANGE_RTOL):
         warnings.append(
             f"student_params = {student_params:.3g} lies outside the range [{span[0]:.3g}, {span[1]:.3g}] "
             f"the {cs.name!r} coefficients were fitted on: every number is an extrapolation"

@@ -1,8 +1,9 @@
 """Every chapter of _toc.yml runs through papermill with its ``smoke`` parameters, in a temporary folder.
 
 The executions are the session's smoke book (``conftest.SmokeBook``): the whole-book build reuses them.
-The source notebooks themselves follow the book's conventions: committed without outputs, a ``parameters``
-cell, the ``python3`` kernel, listed in the table of contents.
+Every figure a chapter saves must read on the page (``plots.Legibility``: text of at least 10 pt where shown,
+at most two panels in a row). The source notebooks themselves follow the book's conventions: committed without
+outputs, a ``parameters`` cell, the ``python3`` kernel, listed in the table of contents.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import nbformat
 import pytest
 
-from distill_scaling import book, paths
+from distill_scaling import book, paths, plots
 
 CHAPTERS = [c.name for c in book.toc_chapters()]
 SOURCES = sorted(p.stem for p in paths.notebooks_dir().glob("*.ipynb"))
@@ -39,6 +40,12 @@ def test_notebook_runs_with_smoke_parameters(smoke_book, name):
         if "distill_scaling/" in o.text and "Warning" in o.text
     ]
     assert not leaks, leaks
+    pngs = sorted((smoke_book.root / "book" / "figures" / name).glob("*.png"))
+    records = {png.stem: plots.read_legibility(png) for png in pngs}
+    unrecorded = [stem for stem, record in records.items() if record is None]
+    assert not unrecorded, f"figures not saved by plots.save (no legibility record): {unrecorded}"
+    illegible = {stem: record.problems() for stem, record in records.items() if record.problems()}
+    assert not illegible, f"figures hard to read at the column's width: {illegible}"
     injected = [c for c in nb.cells if "injected-parameters" in _tags(c)]
     assert len(injected) == 1 and 'profile = "smoke"' in injected[0].source
     for cell in nb.cells:

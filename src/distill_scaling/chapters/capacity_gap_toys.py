@@ -185,16 +185,16 @@ def fig_kernel_regression(result: toys.KernelRegressionResult):
     colors = plots.sequential(len(result.n), "viridis")
     for i, n in enumerate(result.n):
         ax.plot(
-            result.m, result.student_error[i], ls="--", lw=1.4, color=colors[i], label=f"student, n = {n}"
+            result.m, result.student_error[i], ls="--", lw=1.4, color=colors[i], label=f"student, $n$ = {n}"
         )
         best = int(result.best_teacher()[i])
         ax.plot(best, result.student_error[i, best - result.m[0]], "o", ms=4, color=colors[i])
     ax.plot(result.m, result.teacher_error, color="black", lw=1.8, label="teacher")
-    ax.set_xlabel("teacher capacity m (basis functions)")
+    ax.set_xlabel("teacher capacity $m$ (basis functions)")
     ax.set_ylabel(r"error $\|f^* - \cdot\|$")
     ax.legend(ncol=2, loc="upper right")
     ax.set_title(
-        f"T = {result.teacher_norm:g}, D = {result.student_norm:g}, "
+        f"$T$ = {result.teacher_norm:g}, $D$ = {result.student_norm:g}, "
         rf"$\|\alpha\|$ = {result.target_norm:.1f}; dots: each student's best teacher"
     )
     return fig
@@ -433,7 +433,7 @@ def fig_mapping(frame: pd.DataFrame, experiment: toys.MappingExperiment, sweep: 
     colors = dict(
         zip(experiment.student_widths, plots.sequential(len(experiment.student_widths), "crest"), strict=True)
     )
-    fig, axes = plt.subplots(1, 3, figsize=(11.5, 3.8))
+    fig, axes = plots.panel_grid(len(metrics), height=3.0)
     for width, group in students.groupby("width"):
         summary = toys.quantile_summary(group, ["teacher_x"], metrics=[m for m, _ in metrics])
         x = summary.index.to_numpy()
@@ -454,7 +454,7 @@ def fig_mapping(frame: pd.DataFrame, experiment: toys.MappingExperiment, sweep: 
         ax.set_xlabel("teacher width $d_{ffn}$" if sweep == "fig11" else "teacher training steps")
         ax.set_ylabel(ylabel)
     axes[1].plot([], [], color="grey", ls=":", label="supervised student")
-    axes[1].legend(loc="best", fontsize="x-small")
+    plots.spare_legend(fig, *axes[1].get_legend_handles_labels(), ncols=2)
     return fig
 
 

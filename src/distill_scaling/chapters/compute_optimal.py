@@ -228,18 +228,12 @@ def sweep(cs: CoefficientSet, students: Sequence[float], compute: Sequence[float
     )
 
 
-def _panels(n: int, ncols: int = 4, width: float = 3.0, height: float = 2.6, sharey: bool = False):
-    ncols = min(n, ncols)
-    nrows = math.ceil(n / ncols)
-    fig, axes = plt.subplots(
-        nrows, ncols, figsize=(width * ncols, height * nrows), squeeze=False, sharey=sharey
-    )
-    for ax in axes.flat[n:]:
-        ax.set_visible(False)
-    return fig, list(axes.flat[:n])
+def _panels(n: int, height: float = 2.4, legend_rows: int = 0, sharey: bool = False):
+    """One panel per student, two to a row (:func:`plots.panel_grid`), room above for a legend's rows."""
+    return plots.panel_grid(n, height=height, extra_height=0.3 * legend_rows, sharey=sharey)
 
 
-def _legend_top(fig, handles, ncol: int = 5) -> None:
+def _legend_top(fig, handles, ncol: int = 2) -> None:
     """The figure's legend, outside the panels (at the top, clear of the shared x label)."""
     fig.legend(handles=handles, loc="outside upper center", ncol=ncol, frameon=False)
 
@@ -347,7 +341,7 @@ def regime_changes(f: pd.DataFrame) -> pd.DataFrame:
 def fig_student_loss(cs: CoefficientSet, students: Sequence[float], compute: Sequence[float]):
     """Figs. 8 and 17: the compute-optimal student loss against compute, four scenarios and supervised."""
     f = sweep(cs, students, compute)
-    fig, axes = _panels(len(students))
+    fig, axes = _panels(len(students), legend_rows=3)
     for ax, N in zip(axes, students, strict=True):
         for s in ("supervised",) + ALL:
             g = _rows(f, s, N)
@@ -362,15 +356,15 @@ def fig_student_loss(cs: CoefficientSet, students: Sequence[float], compute: Seq
             )
         plots.sparse_log_axis(ax, "x")
         ax.set_title(f"$N_S$ = {plots.size_label(N)}")
-    axes[0].set_ylabel("best student loss $L_S^*$ (nats)")
+    fig.supylabel("best student loss $L_S^*$ (nats)")
     fig.supxlabel("total compute $C$ (FLOPs)")
-    _legend_top(fig, plots.scenario_handles(("supervised",) + ALL), ncol=3)
+    _legend_top(fig, plots.scenario_handles(("supervised",) + ALL))
     return fig
 
 
 # --- Figures 9, 20, 22, 25, 28: optimal configurations ------------------------------------------------------
 
-CONFIG_COLORS = {"N_S": "#444444", "D_S": "#1f77b4", "N_T": "#d95f02", "D_T": "#2ca02c"}
+CONFIG_COLORS = plots.CONFIG_COLORS
 
 
 def fig_configurations(
@@ -383,7 +377,7 @@ def fig_configurations(
     """
     optimal.check_scenario(scenario)
     f = sweep(cs, students, compute)
-    fig, axes = _panels(len(students), sharey=True)
+    fig, axes = _panels(len(students), legend_rows=2, sharey=True)
     teacher_ls = "--" if scenario == "best-case" else "-"
     for ax, N in zip(axes, students, strict=True):
         g = _rows(f, scenario, N)
@@ -395,7 +389,7 @@ def fig_configurations(
         plots.sparse_log_axis(ax, "x")
         plots.sparse_log_axis(ax, "y")
         ax.set_title(f"$N_S$ = {plots.size_label(N)}")
-    axes[0].set_ylabel("optimal value (parameters or tokens)")
+    fig.supylabel("optimal value (parameters or tokens)")
     fig.supxlabel("total compute $C$ (FLOPs)")
     names = {
         "N_S": "student size $N_S$",
@@ -407,7 +401,7 @@ def fig_configurations(
         Line2D([], [], color=CONFIG_COLORS[k], ls=teacher_ls if k in ("N_T", "D_T") else "-", label=v)
         for k, v in names.items()
     ]
-    _legend_top(fig, handles, ncol=4)
+    _legend_top(fig, handles)
     return fig
 
 
@@ -428,7 +422,7 @@ def fig_quantity(cs: CoefficientSet, quantity: str, students: Sequence[float], c
     label, log = QUANTITIES[quantity]
     f = sweep(cs, students, compute)
     names = (("supervised",) if quantity == "student_tokens" else ()) + ALL
-    fig, axes = _panels(len(students), sharey=log)
+    fig, axes = _panels(len(students), legend_rows=math.ceil(len(names) / 2), sharey=log)
     for ax, N in zip(axes, students, strict=True):
         for s in names:
             g = _rows(f, s, N)
@@ -445,9 +439,9 @@ def fig_quantity(cs: CoefficientSet, quantity: str, students: Sequence[float], c
         if log:
             plots.sparse_log_axis(ax, "y")
         ax.set_title(f"$N_S$ = {plots.size_label(N)}")
-    axes[0].set_ylabel(label)
+    fig.supylabel(label)
     fig.supxlabel("total compute $C$ (FLOPs)")
-    _legend_top(fig, plots.scenario_handles(names), ncol=3)
+    _legend_top(fig, plots.scenario_handles(names))
     return fig
 
 
@@ -477,7 +471,7 @@ def fig_contours(cs: CoefficientSet, scenario: str, students: Sequence[float], c
     f = sweep(cs, students, compute)
     g = f[f["scenario"] == scenario]
     fields = [k for k in CONTOUR_FIELDS if not (scenario == "teacher-inference" and k == "teacher_tokens")]
-    fig, axes = _panels(len(fields), ncols=3, width=3.6, height=3.0)
+    fig, axes = plots.panel_grid(len(fields), height=2.7, sharex=True, sharey=True)
     C = np.sort(np.unique(g["compute"]))
     N = np.sort(np.unique(g["student_params"]))
     for ax, key in zip(axes, fields, strict=True):
@@ -486,14 +480,13 @@ def fig_contours(cs: CoefficientSet, scenario: str, students: Sequence[float], c
         Z = np.log10(Z) if log else Z
         cf = ax.contourf(C, N, Z, levels=14, cmap="viridis")
         cl = ax.contour(C, N, Z, levels=cf.levels[::2], colors="white", linewidths=0.6)
-        ax.clabel(cl, fmt="%.2f" if not log else "%.1f", fontsize=6)
+        ax.clabel(cl, cl.levels[::2], fmt="%.2f" if not log else "%.1f")
         plots.sparse_log_axis(ax, "x")
         plots.sparse_log_axis(ax, "y")
         ax.set_title(label)
-        fig.colorbar(cf, ax=ax, shrink=0.85)
-    for ax in axes:
-        ax.set_ylabel("student size $N_S$")
-        ax.set_xlabel("total compute $C$ (FLOPs)")
+        fig.colorbar(cf, ax=ax, shrink=0.9)
+    fig.supylabel("student size $N_S$")
+    fig.supxlabel("total compute $C$ (FLOPs)")
     return fig
 
 
@@ -504,7 +497,7 @@ def fig_allocations(cs: CoefficientSet, scenario: str, students: Sequence[float]
     """Figs. 23/26/29: the compute-optimal split of the budget (Eq. 9's three terms, %) against compute."""
     optimal.check_scenario(scenario)
     f = sweep(cs, students, compute)
-    fig, axes = _panels(len(students), sharey=True)
+    fig, axes = _panels(len(students), legend_rows=2, sharey=True)
     for ax, N in zip(axes, students, strict=True):
         g = _rows(f, scenario, N).dropna(subset=["student_loss"])
         ax.stackplot(
@@ -516,7 +509,7 @@ def fig_allocations(cs: CoefficientSet, scenario: str, students: Sequence[float]
         plots.sparse_log_axis(ax, "x")
         ax.set_ylim(0, 100)
         ax.set_title(f"$N_S$ = {plots.size_label(N)}")
-    axes[0].set_ylabel("share of the budget (%)")
+    fig.supylabel("share of the budget (%)")
     fig.supxlabel("total compute $C$ (FLOPs)")
     handles = [plt.Rectangle((0, 0), 1, 1, color=c, label=lab) for _, lab, c in plots.COMPUTE_SPLIT]
     _legend_top(fig, handles, ncol=3)
@@ -561,30 +554,21 @@ def fig_strategy_grid(
             panels[N, C] = (Z, ok, free, reachable)
     values = np.concatenate([z[np.isfinite(z)] for z, _, _, _ in panels.values()])
     levels = np.linspace(values.min(), np.percentile(values, 99), 16)
-    fig, axes = plt.subplots(
-        len(students),
-        len(budgets),
-        figsize=(2.7 * len(budgets) + 0.8, 2.3 * len(students)),
-        sharex=True,
-        sharey=True,
-        squeeze=False,
+    fig, axes = plots.panel_grid(len(panels), height=2.2, sharex=True, sharey=True)
+    for ax, (N, C) in zip(axes, panels, strict=True):
+        Z, ok, free, reachable = panels[N, C]
+        cf = ax.contourf(NT, LT, Z, levels=levels, cmap="viridis", extend="max")
+        ax.contour(NT, LT, Z, levels=levels[::3], colors="white", linewidths=0.5)
+        ax.fill_between(NT, LT[0], np.minimum(floor, LT[-1]), color="0.6", alpha=0.5, hatch="//", lw=0)
+        ax.plot(NT[ok], reachable[ok], color="red", lw=1.4)
+        differs = ok & (np.abs(free - reachable) > 1e-6)
+        ax.plot(NT[differs], free[differs], color="red", lw=0.9, ls="--")
+        plots.sparse_log_axis(ax, "x")
+        ax.set_title(f"$N_S$ = {plots.size_label(N)}, $C$ = {plots.tex_power(C)} FLOPs")
+    fig.colorbar(
+        cf, ax=axes, location="top", shrink=0.8, aspect=40, label="student loss $L_S$ (nats)", format="%.2f"
     )
-    for i, N in enumerate(students):
-        for j, C in enumerate(budgets):
-            ax = axes[i, j]
-            Z, ok, free, reachable = panels[N, C]
-            cf = ax.contourf(NT, LT, Z, levels=levels, cmap="viridis", extend="max")
-            ax.contour(NT, LT, Z, levels=levels[::3], colors="white", linewidths=0.5)
-            ax.fill_between(NT, LT[0], np.minimum(floor, LT[-1]), color="0.6", alpha=0.5, hatch="//", lw=0)
-            ax.plot(NT[ok], reachable[ok], color="red", lw=1.4)
-            differs = ok & (np.abs(free - reachable) > 1e-6)
-            ax.plot(NT[differs], free[differs], color="red", lw=0.9, ls="--")
-            plots.sparse_log_axis(ax, "x")
-            if i == 0:
-                ax.set_title(f"$C$ = {C:.0e} FLOPs")
-            if j == 0:
-                ax.set_ylabel(f"$N_S$ = {plots.size_label(N)}\nteacher loss $L_T$")
-    fig.colorbar(cf, ax=axes, shrink=0.6, label="student loss $L_S$ (nats)", format="%.2f")
+    fig.supylabel("teacher loss $L_T$ (nats)")
     fig.supxlabel("teacher size $N_T$")
     return fig
 
@@ -635,7 +619,7 @@ def fig_ratios(
     if kind not in ("compute", "data"):
         raise ValueError(f"kind must be 'compute' or 'data'; got {kind!r}")
     r = _ratios_cached(cs, tuple(students), n_targets, points_per_decade)
-    fig, axes = _panels(len(students), sharey=True)
+    fig, axes = _panels(len(students), legend_rows=2, sharey=True)
     for ax, N in zip(axes, students, strict=True):
         for s in ALL:
             g = r[(r["scenario"] == s) & np.isclose(r["student_params"], N)]
@@ -645,9 +629,9 @@ def fig_ratios(
         ax.axvline(float(laws.supervised_limit(N, cs.supervised)), color="0.3", ls=":", lw=0.8)
         plots.sparse_log_axis(ax, "y")
         ax.set_title(f"$N_S$ = {plots.size_label(N)}")
-    axes[0].set_ylabel(f"distillation {kind} / supervised {kind}")
+    fig.supylabel(f"distillation {kind} / supervised {kind}")
     fig.supxlabel("target student loss $L_S$ (nats)")
-    _legend_top(fig, plots.scenario_handles(ALL), ncol=2)
+    _legend_top(fig, plots.scenario_handles(ALL))
     return fig
 
 

@@ -515,10 +515,29 @@ def ece_summary(data: PracticeData) -> pd.DataFrame:
 # --- Figures ------------------------------------------------------------------------------------------------
 
 
+#: The y label of the loss figures: our tokens are bytes.
+LOSS_LABEL = "student validation loss $L_S$ (nats per byte)"
+
+
 def _legend(ax, **kw) -> None:
     """A legend, only when something is labelled (an empty profile draws pending panels)."""
     if ax.get_legend_handles_labels()[0]:
         ax.legend(**kw)
+
+
+def _pair_panels(data: PracticeData):
+    """One panel per pair, two to a row; the spare panel of the last row is kept for the legend."""
+    fig, axes = plots.panel_grid(len(PAIR_ORDER), height=2.9)
+    for ax, pair in zip(axes, PAIR_ORDER, strict=True):
+        ax.set_title(f"{pair}: {data.pairs[pair].label}" if pair in data.pairs else pair)
+    return fig, axes
+
+
+def _pair_legend(fig, axes) -> None:
+    """The legend of the pair panels (the labels of all of them, once each), in the spare panel."""
+    handles, labels = plots.legend_entries(axes)
+    if handles:
+        plots.spare_legend(fig, handles, labels)
 
 
 def _panel_sweep(
@@ -529,6 +548,7 @@ def _panel_sweep(
         ax.text(0.5, 0.5, "pending", transform=ax.transAxes, ha="center", va="center", color="grey")
         return g
     x = g["value"].to_numpy() if x_of is None else x_of(g["value"].to_numpy())
+    color = plots.OURS_COLOR if color is None else color
     ax.errorbar(x, g["mean"], yerr=_err(data, g["count"]), marker="o", capsize=3, color=color, label=label)
     if log_x:
         ax.set_xscale("log")
@@ -538,14 +558,20 @@ def _panel_sweep(
 def _teacher_line(ax, data: PracticeData, pair: str) -> None:
     t = data.res.loc[data.res["pair"] == pair, "teacher_val_loss"].dropna()
     if len(t):
-        ax.axhline(float(t.iloc[0]), color="k", ls="--", lw=1, label="teacher")
+        ax.axhline(float(t.iloc[0]), color=plots.TEACHER_COLOR, ls="--", lw=1, label="teacher")
 
 
 def _supervised_line(ax, data: PracticeData, pair: str) -> None:
     g = sweep(data, "mix", pair)
     sup = g[g["value"] == 0.0]
     if len(sup):
-        ax.axhline(float(sup["mean"].iloc[0]), color="grey", ls=":", lw=1.2, label="supervised student")
+        ax.axhline(
+            float(sup["mean"].iloc[0]),
+            color=plots.SUPERVISED_COLOR,
+            ls=":",
+            lw=1.2,
+            label="supervised student",
+        )
 
 
 def _mix_axis(v: np.ndarray) -> np.ndarray:
@@ -555,7 +581,7 @@ def _mix_axis(v: np.ndarray) -> np.ndarray:
 
 def fig_mix(data: PracticeData):
     """Paper Fig. 51a analogue: student loss against lambda, one panel per pair."""
-    fig, axes = plt.subplots(1, 3, figsize=(11, 3.4))
+    fig, axes = _pair_panels(data)
     ticks = np.array([0.0, 0.5, 0.9, 0.97, 0.99, 1.0])  # 0.7 would overlap 0.5 on this axis
     for ax, pair in zip(axes, PAIR_ORDER, strict=True):
         g = _panel_sweep(ax, data, "mix", pair, x_of=_mix_axis)
@@ -566,45 +592,53 @@ def fig_mix(data: PracticeData):
                 _mix_axis(np.array([g.loc[i, "value"]])),
                 [g.loc[i, "mean"]],
                 "*",
-                ms=14,
+                ms=16,
                 color="C3",
-                label="best",
+                mec="k",
+                zorder=5,
+                label=r"best $\lambda$",
             )
         ax.set_xticks(_mix_axis(ticks), [f"{t:g}" for t in ticks])
-        ax.set_title(f"{pair}: {data.pairs[pair].label}" if pair in data.pairs else pair)
-        ax.set_xlabel("mixing coefficient λ")
-    axes[0].set_ylabel("student validation loss (nats)")
-    _legend(axes[0])
+    fig.supxlabel(r"mixing coefficient $\lambda$")
+    fig.supylabel(LOSS_LABEL)
+    _pair_legend(fig, axes)
     return fig
 
 
 def fig_temperature(data: PracticeData):
     """Paper Fig. 52 analogue: student loss against tau, one panel per pair, supervised student for scale."""
-    fig, axes = plt.subplots(1, 3, figsize=(11, 3.4))
+    fig, axes = _pair_panels(data)
     for ax, pair in zip(axes, PAIR_ORDER, strict=True):
         _panel_sweep(ax, data, "temperature", pair, log_x=True)
         _teacher_line(ax, data, pair)
         _supervised_line(ax, data, pair)
-        ax.axvline(PAPER_TAU_BEST, color=plots.PAPER_COLOR, lw=1, alpha=0.6)
-        ax.set_title(f"{pair}: {data.pairs[pair].label}" if pair in data.pairs else pair)
-        ax.set_xlabel("temperature τ")
+        ax.axvline(PAPER_TAU_BEST, color=plots.PAPER_COLOR, lw=1, alpha=0.6, label=r"paper's best $\tau$")
         ax.set_xticks([0.5, 1, 2, 3, 5, 10], ["0.5", "1", "2", "3", "5", "10"])
-    axes[0].set_ylabel("student validation loss (nats)")
-    _legend(axes[0])
+    fig.supxlabel(r"temperature $\tau$")
+    fig.supylabel(LOSS_LABEL)
+    _pair_legend(fig, axes)
     return fig
 
 
 def fig_lr(data: PracticeData, study_lr: float):
     """Paper Fig. 53 analogue: the primary pair's student loss against the peak learning rate, distilled and
     (the control) supervised on the same tokens."""
-    fig, ax = plt.subplots(figsize=(6, 3.8))
-    _panel_sweep(ax, data, "lr", PRIMARY, log_x=True, label="distilled (λ = 1, τ = 1)", color="C0")
-    _panel_sweep(ax, data, "lr_supervised", PRIMARY, log_x=True, label="supervised, same tokens", color="C2")
+    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    _panel_sweep(ax, data, "lr", PRIMARY, log_x=True, label=r"distilled ($\lambda = 1$, $\tau = 1$)")
+    _panel_sweep(
+        ax,
+        data,
+        "lr_supervised",
+        PRIMARY,
+        log_x=True,
+        label="supervised, same tokens",
+        color=plots.SUPERVISED_COLOR,
+    )
     _teacher_line(ax, data, PRIMARY)
     ax.axvline(study_lr, color=plots.OURS_COLOR, ls="--", lw=1, label=f"study rate {study_lr:g}")
     ax.axvline(PAPER_LR_BEST, color=plots.PAPER_COLOR, ls="--", lw=1, label=f"paper's rate {PAPER_LR_BEST:g}")
-    ax.set_xlabel("peak learning rate η")
-    ax.set_ylabel("student validation loss (nats)")
+    ax.set_xlabel(r"peak learning rate $\eta$")
+    ax.set_ylabel(LOSS_LABEL)
     ax.set_title(data.pairs[PRIMARY].label)
     _legend(ax)
     return fig
@@ -634,23 +668,28 @@ def lr_summary(data: PracticeData, study_lr: float) -> dict[str, float]:
 def fig_truncation(data: PracticeData):
     """Paper Fig. 54 analogue: top-k (with and without lambda = 0.7) and top-p on the primary pair."""
     vocab = data.pairs[PRIMARY].teacher.config.vocab_size
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), sharey=True)
-    _panel_sweep(axes[0], data, "top_k", PRIMARY, log_x=True, label="top-k", color="C0")
-    _panel_sweep(axes[0], data, "top_k_mix", PRIMARY, log_x=True, label="top-k, λ = 0.7", color="C1")
-    axes[0].set_xticks([1, 4, 16, 64, vocab], ["1", "4", "16", "64", f"all ({vocab})"])
-    axes[0].set_xlabel("teacher tokens kept (k)")
-    _panel_sweep(axes[1], data, "top_p", PRIMARY, label="top-p", color="C2")
-    axes[1].set_xlabel("teacher probability mass kept (p)")
+    fig, axes = plt.subplots(1, 2, figsize=(plots.FULL_WIDTH, 4.0), sharey=True)
+    _panel_sweep(axes[0], data, "top_k", PRIMARY, log_x=True, label="top-$k$")
+    _panel_sweep(
+        axes[0], data, "top_k_mix", PRIMARY, log_x=True, label=r"top-$k$, $\lambda = 0.7$", color="C1"
+    )
+    axes[0].set_xticks([1, 4, 16, 64, vocab], ["1", "4", "16", "64", f"all\n({vocab})"])
+    axes[0].set_xlabel("teacher tokens kept ($k$)")
+    _panel_sweep(axes[1], data, "top_p", PRIMARY, label="top-$p$", color="C2")
+    axes[1].set_xlabel("teacher probability mass kept ($p$)")
     for ax in axes:
         _teacher_line(ax, data, PRIMARY)
         _supervised_line(ax, data, PRIMARY)
-        _legend(ax)
-    axes[0].set_ylabel("student validation loss (nats)")
+    axes[0].set_ylabel(LOSS_LABEL)
+    fig.align_xlabels(axes)
     fig.suptitle(data.pairs[PRIMARY].label)
+    handles, labels = plots.legend_entries(axes)
+    if handles:
+        fig.legend(handles, labels, loc="outside lower center", ncols=3)
     return fig
 
 
-def _reliability_panel(ax, stats: dict | None, title: str, color="C0") -> None:
+def _reliability_panel(ax, stats: dict | None, title: str, color=plots.OURS_COLOR) -> None:
     ax.plot([0, 1], [0, 1], color="grey", lw=1, ls="--")
     if stats is None:
         ax.text(0.5, 0.5, "pending", transform=ax.transAxes, ha="center", va="center", color="grey")
@@ -670,25 +709,26 @@ def _reliability_panel(ax, stats: dict | None, title: str, color="C0") -> None:
 def fig_teacher_calibration(data: PracticeData):
     """Paper Fig. 42 analogue: reliability diagrams of the teachers against the data."""
     models = data.calibration.get("models", {})
-    fig, axes = plt.subplots(1, len(data.teachers), figsize=(2.8 * len(data.teachers), 3.0), sharey=True)
-    axes = np.atleast_1d(axes)
+    fig, axes = plots.panel_grid(len(data.teachers), height=2.9, sharex=True, sharey=True)
     for ax, t in zip(axes, data.teachers, strict=True):
         m = models.get(t.key)
         _reliability_panel(ax, m["data"] if m else None, f"teacher {t.model}")
-        ax.set_xlabel("confidence")
-    axes[0].set_ylabel("accuracy / share")
+    fig.supxlabel("confidence")
+    fig.supylabel("accuracy / share")
     _legend(axes[0], loc="upper left")
     return fig
 
 
 def fig_student_calibration(data: PracticeData, target: str = "data"):
-    """Paper Figs. 43-45 analogue: students trained on the full distribution (top row) and on the teacher's
-    top-1 token (bottom row), one column per teacher, calibrated against ``target``."""
+    """Paper Figs. 43-45 analogue: students trained on the full distribution (left column) and on the
+    teacher's top-1 token (right column), one row per teacher, calibrated against ``target``."""
     models = data.calibration.get("models", {})
     rows_ = [r for r in data.rows if r.experiment == "calibration"]
     teachers = [t.model for t in data.teachers]
-    fig, axes = plt.subplots(2, len(teachers), figsize=(2.8 * len(teachers), 5.6), sharex=True, sharey=True)
-    axes = np.atleast_2d(axes)
+    fig, axes = plt.subplots(
+        max(len(teachers), 1), 2, figsize=(plots.FULL_WIDTH, 2.7 * max(len(teachers), 1)), sharex=True,
+        sharey=True, squeeze=False,
+    )  # fmt: skip
     for r in rows_:
         t = r.pair.split()[-1]
         if t not in teachers:
@@ -697,15 +737,13 @@ def fig_student_calibration(data: PracticeData, target: str = "data"):
         m = models.get(r.spec.key)
         kind = "top-1" if i else "full"
         _reliability_panel(
-            axes[i, teachers.index(t)],
+            axes[teachers.index(t), i],
             m.get(target) if m else None,
             f"{r.spec.model} ← {t}, {kind}",
-            color="C0" if i == 0 else "C4",
+            color=plots.OURS_COLOR if i == 0 else "C4",
         )
-    for ax in axes[-1]:
-        ax.set_xlabel("student confidence" if target != "teacher_bins" else "teacher confidence")
-    for ax in axes[:, 0]:
-        ax.set_ylabel("accuracy / share")
+    fig.supxlabel("student confidence" if target != "teacher_bins" else "teacher confidence")
+    fig.supylabel("accuracy / share")
     _legend(axes[0, 0], loc="upper left")
     return fig
 
@@ -716,11 +754,11 @@ def fig_temperature_calibration(data: PracticeData):
     g = data.res[(data.res["experiment"] == "temperature") & (data.res["pair"] == PRIMARY)]
     x = g["value"].to_numpy()
     y = np.array([100 * models[k]["data"]["ece"] if k in models else np.nan for k in g["key"]])
-    fig, ax = plt.subplots(figsize=(5, 3.2))
-    ax.plot(x, y, "o-")
+    fig, ax = plt.subplots(figsize=(5.4, 3.4))
+    ax.plot(x, y, "o-", color=plots.OURS_COLOR)
     ax.set_xscale("log")
     ax.set_xticks([0.5, 1, 2, 3, 5, 10], ["0.5", "1", "2", "3", "5", "10"])
-    ax.set_xlabel("temperature τ")
+    ax.set_xlabel(r"temperature $\tau$")
     ax.set_ylabel("student ECE against the data (%)")
     ax.set_title(data.pairs[PRIMARY].label)
     return fig

@@ -407,13 +407,34 @@ def budget_text(b: float) -> str:
 
 
 def _mult_label(k: float) -> str:
-    return f"{k:.3g} M*"
+    return f"{k:.3g} $M^*$"
 
 
 def _pending_axes(ax, text: str) -> None:
-    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes)
+    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, wrap=True)
     ax.set_xticks([])
     ax.set_yticks([])
+
+
+#: The unit of our losses: our tokens are bytes.
+LOSS_UNIT = "nats per byte"
+
+
+def _student_blocks(k: int, height: float, height_ratios=(1.6, 1)):
+    """Panels for ``k`` students, a pair per student (top and bottom share x), at most two students side by
+    side (more go below): ``(fig, axes)``, ``axes[0, j]`` and ``axes[1, j]`` the pair of student ``j``."""
+    k = max(1, k)
+    ncols = min(k, plots.MAX_PANELS_PER_ROW)
+    blocks = math.ceil(k / ncols)
+    fig = plt.figure(figsize=(plots.FULL_WIDTH, height * blocks))
+    grid = fig.add_gridspec(2 * blocks, ncols, height_ratios=list(height_ratios) * blocks)
+    axes = np.empty((2, k), dtype=object)
+    for j in range(k):
+        b, c = divmod(j, ncols)
+        axes[0, j] = fig.add_subplot(grid[2 * b, c])
+        axes[1, j] = fig.add_subplot(grid[2 * b + 1, c], sharex=axes[0, j])
+        axes[0, j].tick_params(labelbottom=False)
+    return fig, axes
 
 
 def _students(d: pd.DataFrame) -> list[str]:
@@ -427,9 +448,7 @@ def fig_protocol3(p3: pd.DataFrame, res: ds.Resolution, law: fits.LawFit | None 
     strong teachers, named on the top axis; the bars are one run's seed noise."""
     students = _students(p3) if len(p3) else []
     k = max(1, len(students))
-    fig, axes = plt.subplots(
-        2, k, figsize=(4.8 * k, 6.6), squeeze=False, sharex="col", height_ratios=[1.6, 1]
-    )
+    fig, axes = _student_blocks(k, 6.4)
     if not students:
         for ax in axes[:, 0]:
             _pending_axes(ax, "pending: no protocol-3 run recorded yet")
@@ -443,8 +462,7 @@ def fig_protocol3(p3: pd.DataFrame, res: ds.Resolution, law: fits.LawFit | None 
             gm = gm.sort_values("teacher_loss")
             c = colors[m]
             yerr = res.rel_std * gm["val_loss"] if res.measured else None
-            top.errorbar(gm["teacher_loss"], gm["val_loss"], yerr=yerr, fmt="o-", color=c, ms=5, capsize=2,
-                         label=f"{_mult_label(m)} ({num(gm['tokens'].iloc[0])} tokens)")  # fmt: skip
+            top.errorbar(gm["teacher_loss"], gm["val_loss"], yerr=yerr, fmt="o-", color=c, ms=5, capsize=2)
             base = gm["baseline_loss"].dropna()
             if len(base):
                 top.axhline(float(base.iloc[0]), color=c, ls="--", lw=1)
@@ -465,23 +483,24 @@ def fig_protocol3(p3: pd.DataFrame, res: ds.Resolution, law: fits.LawFit | None 
             tl = g.drop_duplicates("teacher")[["teacher_model", "teacher_loss"]].dropna()
             names = top.secondary_xaxis("top")
             names.set_xticks(tl["teacher_loss"].to_list(), labels=tl["teacher_model"].to_list())
-            names.tick_params(labelsize="x-small", colors="0.35")
-        top.set_title(f"student {model} (N_S = {num(g['n_params'].iloc[0])})")
-        bot.set_xlabel("teacher loss L_T (nats/byte; stronger →)")
+            names.tick_params(colors="0.35")
+        # The legend names the multiples (shared by the students); the title says what one multiple is here.
+        one = num(float((g["tokens"] / g["multiple"]).median()))
+        top.set_title(f"student {model} ($N_S$ = {num(g['n_params'].iloc[0])})\n$1\\,M^*$ = {one} tokens")
+        bot.set_xlabel(f"teacher loss $L_T$ ({LOSS_UNIT};\nstronger →)")
         if j == 0:
-            top.set_ylabel("student loss L_S")
-            bot.set_ylabel("KL(teacher ‖ student)")
-        top.legend(loc="best", fontsize="x-small")
+            top.set_ylabel(f"student loss $L_S$ ({LOSS_UNIT})")
+            bot.set_ylabel(f"KL(teacher ‖ student)\n({LOSS_UNIT})")
         if not top.xaxis_inverted():
             top.invert_xaxis()
-    handles = [
-        Line2D([], [], color="grey", ls="--", label="supervised baseline L~_S"),
-        Line2D([], [], color="k", ls=(0, (1, 2)), label="L_S = L_T"),
+    handles = [Line2D([], [], color=c, marker="o", ms=5, label=_mult_label(m)) for m, c in colors.items()]
+    handles += [
+        Line2D([], [], color="grey", ls="--", label=r"supervised baseline $\tilde{L}_S$"),
+        Line2D([], [], color="k", ls=(0, (1, 2)), label="$L_S = L_T$"),
     ]
     if law is not None:
         handles.append(Line2D([], [], color="grey", ls=":", label="fitted law"))
-    axes[0, -1].legend(handles=handles + axes[0, -1].get_legend_handles_labels()[0], fontsize="x-small",
-                       loc="best")  # fmt: skip
+    fig.legend(handles=handles, loc="outside upper center", ncols=4)
     return fig
 
 
@@ -550,7 +569,7 @@ def fig_advantage(p3: pd.DataFrame, res: ds.Resolution):
     resolution threshold (differences inside it are within the seed noise)."""
     students = _students(p3) if len(p3) else []
     k = max(1, len(students))
-    fig, axes = plt.subplots(2, k, figsize=(4.8 * k, 6.4), squeeze=False, sharex="col")
+    fig, axes = _student_blocks(k, 6.2, height_ratios=(1, 1))
     if not students:
         for ax in axes[:, 0]:
             _pending_axes(ax, "pending: no protocol-3 run recorded yet")
@@ -567,23 +586,25 @@ def fig_advantage(p3: pd.DataFrame, res: ds.Resolution):
                 gt = gt.dropna(subset=[col]).sort_values("tokens")
                 if gt.empty:
                     continue
-                label = f"{gt['teacher_model'].iloc[0]} (L_T {gt['teacher_loss'].iloc[0]:.3f})"
+                label = f"{gt['teacher_model'].iloc[0]} ($L_T$ = {gt['teacher_loss'].iloc[0]:.3f})"
                 ax.plot(gt["tokens"], gt[col], "o-", color=colors[t], ms=5, label=label)
             ax.axhline(0, color="k", lw=0.7)
             if res.measured and g[ref].notna().any():
                 thr = float(res.threshold(g[ref].mean()))
                 ax.axhspan(-thr, thr, color="0.85", lw=0, zorder=0)
             _log_x(ax)
-        axes[0, j].set_title(f"student {model} (N_S = {num(g['n_params'].iloc[0])})")
-        axes[1, j].set_xlabel("student tokens D_S")
+        axes[0, j].set_title(f"student {model} ($N_S$ = {num(g['n_params'].iloc[0])})")
+        axes[1, j].set_xlabel("student tokens $D_S$")
         toks = sorted(g["tokens"].unique())
         axes[1, j].set_xticks(toks, labels=[num(t) for t in toks])
         axes[1, j].xaxis.set_minor_locator(NullLocator())
         if j == 0:
-            axes[0, j].set_ylabel("L_S − L~_S (nats; < 0: distilled better)")
-            axes[1, j].set_ylabel("L_S − L_T (nats)")
-        if axes[0, j].get_legend_handles_labels()[0]:
-            axes[0, j].legend(fontsize="x-small", loc="best")
+            axes[0, j].set_ylabel(f"$L_S - \\tilde{{L}}_S$ ({LOSS_UNIT})\n< 0: distillation better")
+            axes[1, j].set_ylabel(f"$L_S - L_T$ ({LOSS_UNIT})\n< 0: student beats teacher")
+    # One legend for the teachers (the same colours in every panel).
+    handles, labels = plots.legend_entries(axes[0])
+    if handles:
+        fig.legend(handles, labels, loc="outside upper center", ncols=2)
     return fig
 
 
@@ -615,9 +636,9 @@ def fig_law_fit(law: fits.LawFit | None, reason: str = ""):
     return plots.law_fit_figure(
         law,
         pending=f"pending: {reason}",
-        observed="observed student loss L_S (nats/byte)",
-        predicted="predicted L_S",
-        symbol="L_S",
+        observed=f"observed student loss $L_S$ ({LOSS_UNIT})",
+        predicted=f"predicted $L_S$ ({LOSS_UNIT})",
+        symbol="$L_S$",
         paper_error=PAPER_ERROR,
     )
 
@@ -648,7 +669,10 @@ def _map_panel(ax, x, y, diff, run_x, run_y, run_diff, line: float, norm):
     the runs on top in the same colours, the size ``line`` dashed; log axes. Returns the mesh (colour bar)."""
     cs = ax.pcolormesh(x, y, diff, cmap="RdBu_r", norm=norm, shading="auto")
     ax.contour(x, y, diff, levels=[0.0], colors="k", linewidths=0.8)
-    ax.scatter(run_x, run_y, c=run_diff, cmap="RdBu_r", norm=norm, s=28, edgecolors="k", linewidths=0.6)
+    # The runs wear the map's colours: a white ring and a black edge keep them visible on it.
+    ax.scatter(run_x, run_y, s=150, color="white", linewidths=0, zorder=4)
+    ax.scatter(run_x, run_y, c=run_diff, cmap="RdBu_r", norm=norm, s=70, edgecolors="k", linewidths=1.2,
+               zorder=5)  # fmt: skip
     ax.axhline(line, color="w", ls="--", lw=1.2)
     ax.set_yscale("log")
     _log_x(ax)
@@ -662,25 +686,25 @@ def fig_advantage_maps(law: fits.LawFit | None, dist: pd.DataFrame, reason: str 
     runs_ = _map_runs(dist)
     teachers = runs_.drop_duplicates("teacher").sort_values("teacher_n_params") if len(runs_) else runs_
     k = max(1, len(teachers))
-    fig, axes = plt.subplots(1, k, figsize=(3.4 * k, 3.6), squeeze=False, sharey=True)
+    fig, axes = plots.panel_grid(k, height=3.0, sharey=True)
     if law is None or runs_.empty:
-        _pending_axes(axes[0, 0], f"pending: {reason or 'no protocol-1 or protocol-3 run recorded yet'}")
+        _pending_axes(axes[0], f"pending: {reason or 'no protocol-1 or protocol-3 run recorded yet'}")
         return fig
     maps = [advantage_map(law, t["teacher_loss"]) for _, t in teachers.iterrows()]
     # The colour scale is set by the runs, so that their colours read; the law's map saturates beyond them.
     lim = 1.2 * float(runs_["vs_supervised"].abs().max())
     norm = plt.matplotlib.colors.TwoSlopeNorm(vcenter=0.0, vmin=-lim, vmax=lim)
-    for ax, (_, t), (n, d, diff) in zip(axes[0], teachers.iterrows(), maps, strict=True):
+    for ax, (_, t), (n, d, diff) in zip(axes, teachers.iterrows(), maps, strict=True):
         g = runs_[runs_["teacher"] == t["teacher"]]
         cs = _map_panel(
             ax, d, n, diff, g["tokens"], g["n_params"], g["vs_supervised"], t["teacher_n_params"], norm
         )
         ax.set_xlim(min(d[0], g["tokens"].min()) / 1.2, max(d[-1], g["tokens"].max()) * 1.2)
         ax.set_ylim(min(n[0], runs_["n_params"].min()) / 1.2, max(n[-1], runs_["n_params"].max()) * 1.2)
-        ax.set_title(f"teacher {t['teacher_model']} (L_T {t['teacher_loss']:.3f})", fontsize="small")
-        ax.set_xlabel("student tokens D_S")
-    axes[0, 0].set_ylabel("student parameters N_S")
-    fig.colorbar(cs, ax=axes[0].tolist(), label="L_S − L~_S (nats/byte)", shrink=0.9, extend="both")
+        ax.set_title(f"teacher {t['teacher_model']} ($L_T$ = {t['teacher_loss']:.3f})")
+    fig.supxlabel("student tokens $D_S$")
+    fig.supylabel("student parameters $N_S$")
+    fig.colorbar(cs, ax=axes, label=f"$L_S - \\tilde{{L}}_S$ ({LOSS_UNIT})", shrink=0.9, extend="both")
     return fig
 
 
@@ -707,21 +731,21 @@ def fig_teacher_maps(law: fits.LawFit | None, p2: pd.DataFrame, reason: str = ""
     runs_ = p2.dropna(subset=["vs_supervised"])
     students = runs_.drop_duplicates("n_params").sort_values("n_params") if len(runs_) else runs_
     k = max(1, len(students))
-    fig, axes = plt.subplots(1, k, figsize=(4.2 * k, 3.6), squeeze=False, sharey=True)
+    fig, axes = plots.panel_grid(k, height=3.2, sharey=True)
     if law is None or runs_.empty:
-        _pending_axes(axes[0, 0], f"pending: {reason or 'no protocol-2 run recorded yet'}")
+        _pending_axes(axes[0], f"pending: {reason or 'no protocol-2 run recorded yet'}")
         return fig
     lim = 1.2 * float(runs_["vs_supervised"].abs().max())
     norm = plt.matplotlib.colors.TwoSlopeNorm(vcenter=0.0, vmin=-lim, vmax=lim)
-    for ax, (_, st) in zip(axes[0], students.iterrows(), strict=True):
+    for ax, (_, st) in zip(axes, students.iterrows(), strict=True):
         g = runs_[runs_["n_params"] == st["n_params"]]
         n, d, diff = teacher_map(law, st["n_params"], float(g["tokens"].median()), runs_)
         xy = (g["teacher_tokens"], g["teacher_n_params"])
         cs = _map_panel(ax, d, n, diff, *xy, g["vs_supervised"], st["n_params"], norm)
-        ax.set_title(f"student {st['model']} ({st['n_params']:.3g} parameters)", fontsize="small")
-        ax.set_xlabel("teacher tokens D_T")
-    axes[0, 0].set_ylabel("teacher parameters N_T")
-    fig.colorbar(cs, ax=axes[0].tolist(), label="L_S − L~_S (nats/byte)", shrink=0.9, extend="both")
+        ax.set_title(f"student {st['model']} ($N_S$ = {num(st['n_params'])})")
+    fig.supxlabel("teacher tokens $D_T$")
+    fig.supylabel("teacher parameters $N_T$")
+    fig.colorbar(cs, ax=axes, label=f"$L_S - \\tilde{{L}}_S$ ({LOSS_UNIT})", shrink=0.9, extend="both")
     return fig
 
 
@@ -921,7 +945,7 @@ def fig_protocol2(p2: pd.DataFrame):
     """IsoFLOP teachers, fixed-M* students (paper Fig. 3): (a) L_S against the teacher's size, colour = the
     teacher's compute, marker = student; (b) L_S against L_T for all of them, colour = student, dashed = the
     student's supervised baseline."""
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10.5, 4.2))
+    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(plots.FULL_WIDTH, 7.6))
     if p2.empty:
         for ax in (ax1, ax2):
             _pending_axes(ax, "pending: no protocol-2 run recorded yet")
@@ -942,17 +966,17 @@ def fig_protocol2(p2: pd.DataFrame):
         if len(base):
             ax2.axhline(float(base.iloc[0]), color=scol[s], ls="--", lw=1)
     _log_x(ax1)
-    ax1.set_xlabel("teacher parameters N_T")
-    ax1.set_ylabel("student loss L_S")
+    ax1.set_xlabel("teacher parameters $N_T$")
+    ax1.set_ylabel(f"student loss $L_S$\n({LOSS_UNIT})")
     ax1.set_title("(a) by teacher size")
-    handles = [Line2D([], [], color=bcol[b], marker="o", label=f"C_T = {budget_text(b)}") for b in budgets]
+    handles = [Line2D([], [], color=bcol[b], marker="o", label=f"$C_T$ = {budget_text(b)}") for b in budgets]
     handles += [Line2D([], [], color="grey", marker=markers[s], ls="", label=s) for s in students]
-    ax1.legend(handles=handles, fontsize="x-small")
-    ax2.set_xlabel("teacher loss L_T (stronger →)")
-    ax2.set_ylabel("student loss L_S")
-    ax2.set_title("(b) by teacher loss (dashed: supervised L~_S)")
+    ax1.legend(handles=handles, loc="center left", bbox_to_anchor=(1.02, 0.5))
+    ax2.set_xlabel(f"teacher loss $L_T$ ({LOSS_UNIT}; stronger →)")
+    ax2.set_ylabel(f"student loss $L_S$\n({LOSS_UNIT})")
+    ax2.set_title(r"(b) by teacher loss (dashed: supervised $\tilde{L}_S$)")
     ax2.invert_xaxis()
-    ax2.legend(fontsize="x-small")
+    ax2.legend(loc="center left", bbox_to_anchor=(1.02, 0.5))
     return fig
 
 
@@ -989,26 +1013,27 @@ def fig_protocol1(p1: pd.DataFrame):
     student-compute budget; dashed: the teacher's loss; dotted: the teacher's size."""
     teachers = p1.drop_duplicates("teacher").sort_values("teacher_n_params") if len(p1) else p1
     k = max(1, len(teachers))
-    fig, axes = plt.subplots(1, k, figsize=(3.6 * k, 3.8), squeeze=False, sharey=True)
+    fig, axes = plots.panel_grid(k, height=2.9, extra_height=0.4, sharey=True)
     if p1.empty:
-        _pending_axes(axes[0, 0], "pending: no protocol-1 run recorded yet")
+        _pending_axes(axes[0], "pending: no protocol-1 run recorded yet")
         return fig
     budgets = sorted(p1["student_budget"].dropna().unique())
     bcol = dict(zip(budgets, plots.sequential(max(1, len(budgets))), strict=False))
-    for ax, (_, t) in zip(axes[0], teachers.iterrows(), strict=True):
+    for ax, (_, t) in zip(axes, teachers.iterrows(), strict=True):
         g = p1[p1["teacher"] == t["teacher"]]
         for b, gb in g.groupby("student_budget", sort=True):
             gb = gb.sort_values("n_params")
             ax.plot(
-                gb["n_params"], gb["val_loss"], "o-", color=bcol[b], ms=5, label=f"C_S = {budget_text(b)}"
+                gb["n_params"], gb["val_loss"], "o-", color=bcol[b], ms=5, label=f"$C_S$ = {budget_text(b)}"
             )
-        ax.axhline(t["teacher_loss"], color="0.4", ls="--", lw=1)
-        ax.axvline(t["teacher_n_params"], color="0.4", ls=":", lw=1)
+        ax.axhline(t["teacher_loss"], color=plots.TEACHER_COLOR, ls="--", lw=1)
+        ax.axvline(t["teacher_n_params"], color=plots.TEACHER_COLOR, ls=":", lw=1)
         _log_x(ax)
-        ax.set_title(f"teacher {t['teacher_model']} (L_T {t['teacher_loss']:.3f})")
-        ax.set_xlabel("student parameters N_S")
-    axes[0, 0].set_ylabel("student loss L_S")
-    axes[0, -1].legend(fontsize="x-small", loc="upper left", bbox_to_anchor=(1.02, 1))
+        ax.set_title(f"teacher {t['teacher_model']} ($L_T$ = {t['teacher_loss']:.3f})")
+    fig.supxlabel("student parameters $N_S$")
+    fig.supylabel(f"student loss $L_S$ ({LOSS_UNIT})")
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside upper center", ncols=min(len(labels), 4))
     return fig
 
 
@@ -1066,7 +1091,7 @@ def _optima_panels(top, bot, opt, x: str, budget: str, label: str, larger_above:
         g = g.sort_values(x)
         col = bcol[b]
         top.plot(g[x], g["n_shown"], "-", color=col, lw=1)
-        bot.plot(g[x], g["loss_star"], "-", color=col, lw=1, label=f"{label} = {budget_text(b)}")
+        bot.plot(g[x], g["loss_star"], "-", color=col, lw=1, label=f"${label}$ = {budget_text(b)}")
         for _, r in g.iterrows():
             face = col if pd.isna(r["edge"]) else "white"
             beyond = "^" if r["n_star"] > hi_cap else "v" if r["n_star"] < lo_cap else "o"
@@ -1075,16 +1100,16 @@ def _optima_panels(top, bot, opt, x: str, budget: str, label: str, larger_above:
     lo = min(opt[x].min(), opt["n_shown"].min()) / 1.5
     hi = max(opt[x].max(), opt["n_shown"].max()) * 1.5
     if larger_above:
-        top.fill_between([lo, hi], [lo, hi], [hi, hi], color="0.9", zorder=0, label="N_S > N_T")
+        top.fill_between([lo, hi], [lo, hi], [hi, hi], color="0.9", zorder=0, label="$N_S > N_T$")
     else:
-        top.fill_between([lo, hi], [lo, lo], [lo, hi], color="0.9", zorder=0, label="N_S > N_T")
+        top.fill_between([lo, hi], [lo, lo], [lo, hi], color="0.9", zorder=0, label="$N_S > N_T$")
     top.plot([lo, hi], [lo, hi], color="0.5", lw=0.8)
     top.set_xlim(lo, hi)
     top.set_ylim(lo, hi)
     top.set_yscale("log")
     _log_x(top)
-    top.legend(fontsize="x-small", loc="upper left")
-    bot.legend(fontsize="x-small", loc="upper right")
+    top.legend(loc="upper left")
+    bot.legend(loc="upper right")
     return bcol
 
 
@@ -1093,7 +1118,7 @@ def fig_protocol_optima(opt1: pd.DataFrame, sup_star: dict[float, float], opt2: 
     one colour per student budget, dashed: the compute-optimal supervised loss at that budget. (b) protocol
     2: the best teacher size and the student's loss against the student's size, one colour per teacher
     budget, crosses: the student's supervised baseline."""
-    fig, axes = plt.subplots(2, 2, figsize=(9.6, 6.4), sharex="col")
+    fig, axes = plt.subplots(2, 2, figsize=(plots.FULL_WIDTH, 6.8), sharex="col")
     (a_top, b_top), (a_bot, b_bot) = axes
     if opt1.empty:
         _pending_axes(a_top, "pending: no protocol-1 run recorded yet")
@@ -1104,21 +1129,21 @@ def fig_protocol_optima(opt1: pd.DataFrame, sup_star: dict[float, float], opt2: 
         for b, v in sup_star.items():
             if b in bcol:
                 a_bot.axhline(v, color=bcol[b], ls="--", lw=1)
-    a_top.set_ylabel("best student size N*_S")
-    a_bot.set_ylabel("best student loss L*_S")
-    a_bot.set_xlabel("teacher parameters N_T")
-    a_top.set_title("(a) protocol 1: student IsoFLOPs", fontsize="medium")
+    a_top.set_ylabel("best student size $N^*_S$")
+    a_bot.set_ylabel(f"best student loss $L^*_S$\n({LOSS_UNIT})")
+    a_bot.set_xlabel("teacher parameters $N_T$")
+    a_top.set_title("(a) protocol 1: student IsoFLOPs")
     if opt2.empty:
         _pending_axes(b_top, "pending: no protocol-2 run recorded yet")
     else:
         _optima_panels(b_top, b_bot, opt2, "n_params", "teacher_budget", "C_T", larger_above=False)
         base = opt2.drop_duplicates("n_params")
         b_bot.plot(base["n_params"], base["baseline_loss"], "x", color="0.3", ms=7, label="supervised")
-        b_bot.legend(fontsize="x-small", loc="upper right")
-    b_top.set_ylabel("best teacher size N*_T")
-    b_bot.set_ylabel("student loss at the best teacher")
-    b_bot.set_xlabel("student parameters N_S")
-    b_top.set_title("(b) protocol 2: teacher IsoFLOPs", fontsize="medium")
+        b_bot.legend(loc="upper right")
+    b_top.set_ylabel("best teacher size $N^*_T$")
+    b_bot.set_ylabel(f"$L_S$ at the best teacher\n({LOSS_UNIT})")
+    b_bot.set_xlabel("student parameters $N_S$")
+    b_top.set_title("(b) protocol 2: teacher IsoFLOPs")
     return fig
 
 

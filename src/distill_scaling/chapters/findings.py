@@ -120,14 +120,13 @@ def fig_effects(findings: pd.DataFrame):
         y, [r["id"] + (" (no effect claimed)" if sign[r["id"]] == 0 else "") for _, r in f.iterrows()]
     )
     ax.set_xscale("symlog", linthresh=0.01)
-    ax.set_xlabel("effect in the paper's direction (nats), 90% interval")
+    ax.set_xlabel("effect in the paper's direction (nats per byte), 90% interval")
     handles = [
         plt.Line2D([], [], color=c, lw=2.5, label=v) for v, c in VERDICT_COLORS.items() if v != "not tested"
     ]
     lo, hi = float(f["lo"].min()), float(f["hi"].max())
     ax.set_xlim(min(lo * 1.5, -0.02), max(hi * 1.5, 0.02))
-    ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=3, fontsize="small",
-              frameon=False)  # fmt: skip
+    ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=3, frameon=False)
     return fig
 
 

@@ -343,16 +343,9 @@ def _loss_levels(values: np.ndarray, step: float = 0.05, max_levels: int = 24) -
         step *= 2
 
 
-def _panels(n: int, width: float, height: float):
-    """A grid of ``n`` panels sharing axes (two columns from two panels on), spare panels hidden."""
-    cols = 1 if n == 1 else 2 if n <= 4 else 3
-    rows = math.ceil(n / cols)
-    fig, axes = plt.subplots(
-        rows, cols, figsize=(width * cols + 1.2, height * rows), sharex=True, sharey=True, squeeze=False,
-        layout="constrained",
-    )  # fmt: skip
-    for ax in axes.flat[n:]:
-        ax.set_visible(False)
+def _panels(n: int, height: float):
+    """``n`` panels sharing axes, two to a row (:func:`plots.panel_grid`), spare panels hidden."""
+    fig, axes = plots.panel_grid(n, height=height, sharex=True, sharey=True, layout="constrained")
     fig.get_layout_engine().set(wspace=0.06)  # keeps the end tick labels of neighbouring panels apart
     return fig, axes
 
@@ -392,8 +385,7 @@ def fig_supervised_law(
         ax.plot(N, law(N), color=color, label=label)
         ax.plot(m, law(m), "o", color=color, ms=4)
     ax.axhline(coef.E, color="0.4", ls=":", lw=1)
-    ax.annotate(f"irreducible $E$ = {coef.E:.3f}", (N[0], coef.E), xytext=(4, 4), textcoords="offset points",
-                fontsize="small")  # fmt: skip
+    ax.annotate(f"irreducible $E$ = {coef.E:.3f}", (N[0], coef.E), xytext=(4, 4), textcoords="offset points")
     plots.log_axis(ax, "x")
     ax.set_xlabel("model size $N$ (non-embedding parameters)")
     ax.set_ylabel(f"cross-entropy $L(N, D)$ ({LOSS_LABEL})")
@@ -404,7 +396,7 @@ def fig_supervised_law(
 def fig_capacity_factor(coef: DistillationCoefficients = PAPER_DISTILLATION, points: int = 400):
     """The broken-power-law factor against L_T / L~_S (linear and log scale), d1, and the 90% intervals."""
     ratio = np.linspace(0.4, 1.6, points)
-    fig, (lin, log) = plt.subplots(1, 2, figsize=(9.4, 3.7), layout="constrained")
+    fig, (lin, log) = plt.subplots(1, 2, figsize=(plots.FULL_WIDTH, 4.3), layout="constrained")
     for ax in (lin, log):
         for name in ("d1", "f1"):
             for value, ls in zip(coef.intervals.get(name, ()), ("--", ":"), strict=False):
@@ -413,17 +405,17 @@ def fig_capacity_factor(coef: DistillationCoefficients = PAPER_DISTILLATION, poi
                         label=f"${_TEX[name]}$ = {value:g} (end of 90% interval)")  # fmt: skip
         ax.plot(ratio, capacity_factor(ratio, 1.0, coef), color="C0", lw=2, label="published coefficients")
         ax.axvline(coef.d1, color=OPTIMUM_COLOR, lw=1)
-        ax.set_xlabel(r"teacher loss over student's supervised loss, $L_T / \tilde{L}_S$")
+        ax.set_xlabel(r"$L_T / \tilde{L}_S$")
     half = _factor_inverse(0.5, coef)
     lin.plot(half, 0.5, "o", color="k", ms=4)
-    lin.annotate(f"half at {half:.2f}", (half, 0.5), xytext=(8, 0), textcoords="offset points", va="center",
-                 fontsize="small")  # fmt: skip
+    lin.annotate(f"half at {half:.2f}", (half, 0.5), xytext=(8, 0), textcoords="offset points", va="center")
     lin.text(coef.d1, 0.8, " $d_1$", color=OPTIMUM_COLOR, va="center")
     lin.set_ylabel(r"$\left(1 + (L_T / (d_1 \tilde{L}_S))^{1/f_1}\right)^{-c_1 f_1}$")
     log.set_yscale("log")
     log.set_ylim(1e-30, 3)
     log.set_ylabel("the same factor, log scale")
-    lin.legend(loc="lower left", fontsize="x-small")
+    fig.legend(*lin.get_legend_handles_labels(), loc="outside upper center", ncols=2)
+    fig.supxlabel("teacher loss over the student's supervised loss")
     return fig
 
 
@@ -449,8 +441,8 @@ def fig_student_vs_teacher(
     L_T = np.linspace(*teacher_losses, points)
     tokens = sorted(tokens)
     colors = plots.sequential(len(tokens), "viridis")
-    fig, axes = _panels(len(students), 4.2, 3.4)
-    for ax, N_S in zip(axes.flat, students, strict=False):
+    fig, axes = _panels(len(students), 3.0)
+    for ax, N_S in zip(axes, students, strict=True):
         for color, D_S in zip(colors, tokens, strict=True):
             L_S = distillation_loss(N_S, D_S, L_T, coef, supervised_coef)
             ax.plot(L_T, L_S, color=color, lw=1.4)
@@ -461,7 +453,7 @@ def fig_student_vs_teacher(
         ax.set_title(f"student $N_S$ = {human_count(N_S)}")
     fig.supxlabel(f"teacher cross-entropy $L_T$ ({LOSS_LABEL})", fontsize="medium")
     fig.supylabel(f"student cross-entropy $L_S$ ({LOSS_LABEL})", fontsize="medium")
-    axes.flat[0].legend(loc="upper left")
+    axes[0].legend(loc="upper left")
     _discrete_colorbar(fig, axes, colors, [human_count(t) for t in tokens], "distillation tokens $D_S$")
     return fig
 
@@ -482,11 +474,9 @@ def fig_capacity_gap(
     """
     N_T = np.geomspace(*teacher_sizes, points)
     L_T = supervised_loss(N_T, teacher_ratio * N_T, supervised_coef)
-    fig, axes = plt.subplots(
-        1, len(students), figsize=(4.4 * len(students), 3.7), squeeze=False, layout="constrained"
-    )
+    fig, axes = plots.panel_grid(len(students), height=3.4, layout="constrained")
     colors = plots.sequential(len(ratios), "viridis")
-    for ax, N_S in zip(axes.flat, students, strict=True):
+    for ax, N_S in zip(axes, students, strict=True):
         for color, M_S in zip(colors, ratios, strict=True):
             L_S = distillation_loss(N_S, M_S * N_S, L_T, coef, supervised_coef)
             ax.plot(N_T, L_S, color=color, label=f"$D_S = {M_S:g}\\,N_S$")
@@ -496,11 +486,11 @@ def fig_capacity_gap(
         plots.log_axis(ax, "x")
         ax.set_title(f"student $N_S$ = {human_count(N_S)}")
     fig.supxlabel(
-        f"teacher size $N_T$ (non-embedding parameters), teachers trained on $D_T = {teacher_ratio:g}\\,N_T$",
+        f"teacher size $N_T$ (non-embedding parameters), trained on $D_T = {teacher_ratio:g}\\,N_T$",
         fontsize="medium",
     )
-    axes.flat[0].set_ylabel(f"student cross-entropy $L_S$ ({LOSS_LABEL})")
-    axes.flat[-1].legend(title="student tokens", loc="upper right")
+    axes[0].set_ylabel(f"student cross-entropy $L_S$ ({LOSS_LABEL})")
+    axes[-1].legend(title="student tokens", loc="upper right")
     return fig
 
 
@@ -509,21 +499,21 @@ def _contour_panels(x, L_T, surfaces, best, titles, xlabel):
     levels = _loss_levels(np.array(surfaces))
     cmap = plt.get_cmap("mako_r")
     norm = BoundaryNorm(levels, cmap.N, extend="both")
-    fig, axes = _panels(len(surfaces), 4.4, 3.5)
+    fig, axes = _panels(len(surfaces), 2.9)
     filled = None
-    for ax, surface, line, title in zip(axes.flat, surfaces, best, titles, strict=False):
+    for ax, surface, line, title in zip(axes, surfaces, best, titles, strict=True):
         filled = ax.contourf(x, L_T, surface, levels=levels, cmap=cmap, norm=norm, extend="both")
         lines = ax.contour(x, L_T, surface, levels=levels, colors="white", linewidths=0.5, alpha=0.8)
         # Label every other level, but not those hugging the top or bottom edge (their labels get clipped).
         inner = levels[::2][(levels[::2] > L_T[0] + 0.04) & (levels[::2] < L_T[-1] - 0.04)]
-        ax.clabel(lines, levels=inner, fmt="%.2f", fontsize="x-small", inline=True)
+        ax.clabel(lines, levels=inner, fmt="%.2f", fontsize=plots.MIN_FONT_PT, inline=True)
         inside = (line >= L_T[0]) & (line <= L_T[-1])
         ax.plot(np.where(inside, x, np.nan), np.where(inside, line, np.nan), color=OPTIMUM_COLOR, lw=2.2,
                 label="optimal teacher $L^*_T$")  # fmt: skip
         ax.set_title(title)
         plots.log_axis(ax, "x")
         ax.grid(False)
-    fig.legend(*axes.flat[0].get_legend_handles_labels(), loc="outside upper center", frameon=False)
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="outside upper center", frameon=False)
     fig.supxlabel(xlabel, fontsize="medium")
     fig.supylabel(f"teacher cross-entropy $L_T$ ({LOSS_LABEL})", fontsize="medium")
     bar = fig.colorbar(filled, ax=axes, shrink=0.85)
@@ -580,7 +570,7 @@ def fig_token_contours(
             text = f"supervised better from {human_count(crossing.tokens, 2)} (off the axis)"
         else:
             text = "distillation stays better"
-        ax.text(0.03, 0.96, text, transform=ax.transAxes, va="top", fontsize="x-small",
+        ax.text(0.03, 0.96, text, transform=ax.transAxes, va="top", fontsize=plots.MIN_FONT_PT,
                 bbox={"facecolor": "white", "alpha": 0.85, "lw": 0})  # fmt: skip
     if crossings:
         handles = {}
@@ -624,7 +614,7 @@ def fig_crossover_gap(
     ax.set_ylabel(
         "gain of the best teacher over supervised (%)\n" + r"$(\tilde{L}_S - L_S(L^*_T)) / \tilde{L}_S$"
     )
-    ax.legend(loc="upper right", fontsize="small")
+    ax.legend(loc="upper right")
     return fig
 
 
@@ -654,16 +644,16 @@ def fig_infinite_data(
     top.plot(N, best.teacher_loss, color="0.45", lw=1, ls=":", label="its optimal teacher $L^*_T$")
     top.axhline(supervised_coef.E, color="0.6", lw=0.8)
     top.annotate(f"$E$ = {supervised_coef.E:.3f}", (N[0], supervised_coef.E), xytext=(2, 3),
-                 textcoords="offset points", fontsize="x-small", color="0.3")  # fmt: skip
+                 textcoords="offset points", fontsize=plots.MIN_FONT_PT, color="0.3")  # fmt: skip
     top.set_ylabel(f"cross-entropy ({LOSS_LABEL})")
-    top.legend(loc="upper right", fontsize="small")
+    top.legend(loc="upper right")
     diff = 100.0 * (best.student_loss / floor - 1.0)
     bottom.axhspan(-100 * rel_tol, 100 * rel_tol, color="0.85", lw=0, label=f"±{100 * rel_tol:g}%")
     bottom.plot(N, diff, color="C1", lw=1.5)
     bottom.axhline(0.0, color="k", lw=0.8)
     bottom.set_ylabel("distillation vs\nsupervised (%)")
     bottom.set_xlabel("student size $N_S$ (non-embedding parameters)")
-    bottom.legend(loc="lower left", fontsize="x-small")
+    bottom.legend(loc="lower left")
     for ax in (top, bottom):
         plots.log_axis(ax, "x")
         if checked_range is not None:
@@ -673,7 +663,7 @@ def fig_infinite_data(
     if checked_range is not None:
         middle = np.sqrt(checked_range[0] * checked_range[1])
         top.text(middle, 0.1, "range checked in the paper", transform=top.get_xaxis_transform(), ha="center",
-                 fontsize="x-small", color="C0")  # fmt: skip
+                 fontsize=plots.MIN_FONT_PT, color="C0")  # fmt: skip
     return fig
 
 

@@ -94,7 +94,7 @@ def fig_context(
     f = optimal.frontier(
         [student_params], grid, coefficients=cs.distillation, supervised_coefficients=cs.supervised
     )
-    fig, ax = plt.subplots(figsize=(6.4, 3.8))
+    fig, ax = plt.subplots(figsize=(plots.FULL_WIDTH, 4.6))
     names = ("supervised",) + tuple(optimal.SCENARIOS)
     for s in names:
         g = f[f["scenario"] == s].sort_values("compute")
@@ -124,7 +124,7 @@ def fig_context(
     ax.set_title(
         f"$N_S$ = {plots.size_label(student_params)}; the plan: {optimal.SCENARIO_LABELS[scenario].lower()}"
     )
-    ax.legend(handles=plots.scenario_handles(names), loc="upper right", fontsize="x-small")
+    fig.legend(handles=plots.scenario_handles(names), loc="outside lower center", ncols=2)
     return fig
 
 
@@ -148,7 +148,7 @@ def fig_profile(cs: CoefficientSet, student_params: float, compute: float, scena
         supervised_coefficients=cs.supervised,
     )
     sup = optimal.optimal_supervised(student_params, compute, coefficients=cs.supervised)
-    fig, (a, b) = plt.subplots(1, 2, figsize=(9.6, 3.4))
+    fig, (a, b) = plt.subplots(1, 2, figsize=(plots.FULL_WIDTH, 3.8))
     a.plot(L_T, prof["student_loss"], color=plots.SCENARIO_COLORS[scenario], lw=1.6)
     a.axhline(
         sup.loss, color=plots.SCENARIO_COLORS["supervised"], ls="--", lw=1.0, label="supervised, same budget"
@@ -165,22 +165,23 @@ def fig_profile(cs: CoefficientSet, student_params: float, compute: float, scena
         )
     a.set_xlabel("teacher loss $L_T$ (nats)")
     a.set_ylabel("student loss $L_S$ (nats)")
-    a.legend(fontsize="x-small")
-    b.plot(L_T, prof["teacher_params"], color="#d95f02", lw=1.4, label="teacher size $N_T$")
-    b.plot(L_T, prof["teacher_tokens"], color="#2ca02c", lw=1.4, label="teacher tokens $D_T$")
-    b.plot(L_T, prof["student_tokens"], color="#1f77b4", lw=1.4, label="student tokens $D_S$")
+    a.legend()
+    c = plots.CONFIG_COLORS
+    b.plot(L_T, prof["teacher_params"], color=c["N_T"], lw=1.4, label="teacher size $N_T$")
+    b.plot(L_T, prof["teacher_tokens"], color=c["D_T"], lw=1.4, label="teacher tokens $D_T$")
+    b.plot(L_T, prof["student_tokens"], color=c["D_S"], lw=1.4, label="student tokens $D_S$")
     b.axvline(result.teacher_loss, color="black", lw=0.8, ls=":")
     plots.sparse_log_axis(b, "y")
     b.set_xlabel("teacher loss $L_T$ (nats)")
     b.set_ylabel("best teacher for that loss")
-    b.legend(fontsize="x-small")
+    fig.legend(*b.get_legend_handles_labels(), loc="outside lower right", ncols=3)
     return fig
 
 
 def fig_split(plan: Plan):
     """The budget's split between the three terms of Eq. 9 (with intervals over samples, if any)."""
     q = plan.quantities()
-    fig, ax = plt.subplots(figsize=(6.4, 1.9))
+    fig, ax = plt.subplots(figsize=(6.4, 2.2))
     left = 0.0
     for key, label, color in plots.COMPUTE_SPLIT:
         share = q[key]
@@ -189,7 +190,7 @@ def fig_split(plan: Plan):
     ax.set_xlim(0, 1)
     ax.set_yticks([])
     ax.set_xlabel("share of the budget")
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.45), ncol=3, fontsize="x-small", frameon=False)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.5), ncol=2, frameon=False)
     return fig
 
 

@@ -281,7 +281,7 @@ def fig_lr_sweep(df: pd.DataFrame, chosen_lr: float | None = None, chosen_label:
     colors = plots.sequential(max(len(models), 2), "viridis")
     for color, model in zip(colors, models, strict=False):
         g = df[df["model"] == model].sort_values("lr")
-        label = f"{model} (N = {int(g['N'].iloc[0]):,})"
+        label = f"{model} ($N$ = {int(g['N'].iloc[0]):,})"
         ax.plot(g["lr"], g["val_loss"], "o-", color=color, label=label)
         i = g["val_loss"].idxmin()
         ax.plot(g.loc[i, "lr"], g.loc[i, "val_loss"], "*", color=color, markersize=14, markeredgecolor="k")
@@ -289,8 +289,8 @@ def fig_lr_sweep(df: pd.DataFrame, chosen_lr: float | None = None, chosen_label:
         ax.axvline(chosen_lr, color="k", lw=0.8, ls="--", label=f"{chosen_label} = {chosen_lr:g}")
     plots.log_axis(ax, "x")
     ax.xaxis.set_minor_formatter(plt.NullFormatter())
-    ax.set_xlabel("peak learning rate")
-    ax.set_ylabel("validation loss L (nats/byte)")
+    ax.set_xlabel(r"peak learning rate $\eta$")
+    ax.set_ylabel("validation loss $L$ (nats per byte)")
     ax.legend()
     return fig
 
@@ -298,19 +298,20 @@ def fig_lr_sweep(df: pd.DataFrame, chosen_lr: float | None = None, chosen_label:
 def fig_lr_sweep_curves(df: pd.DataFrame):
     """Loss on the fixed validation subset along training, one panel per width, one curve per peak LR."""
     models = list(dict.fromkeys(df["model"]))
-    fig, axes = plt.subplots(1, len(models), figsize=(4.2 * len(models), 3.6), sharey=True, squeeze=False)
+    fig, axes = plots.panel_grid(len(models), height=3.0, extra_height=0.6, sharey=True)
     lrs = sorted(df["lr"].unique())
     colors = dict(zip(lrs, plots.sequential(max(len(lrs), 2), "plasma"), strict=False))
-    for ax, model in zip(axes[0], models, strict=True):
+    for ax, model in zip(axes, models, strict=True):
         for _, row in df[df["model"] == model].sort_values("lr").iterrows():
             c = row["curve"]
             tokens = np.asarray(c["val_step"]) * row["batch_tokens"]
             ax.plot(tokens, c["val_loss"], "-", color=colors[row["lr"]], label=f"{row['lr']:g}")
         plots.log_axis(ax, "x")
         ax.set_title(model)
-        ax.set_xlabel("training tokens D")
-    axes[0][0].set_ylabel("loss on the validation subset (nats/byte)")
-    axes[0][-1].legend(title="peak LR", ncol=1)
+    fig.supxlabel("training tokens $D$")
+    fig.supylabel("loss on the validation subset\n(nats per byte)")
+    handles, labels = axes[-1].get_legend_handles_labels()
+    plots.spare_legend(fig, handles, labels, title=r"peak learning rate $\eta$", ncols=min(len(labels), 5))
     return fig
 
 

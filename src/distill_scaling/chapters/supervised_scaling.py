@@ -24,6 +24,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib.lines import Line2D
+from matplotlib.ticker import NullFormatter
 
 from .. import fit_files, fits, plots, runs, spec, store, study
 from .. import supervised_study as ss
@@ -44,6 +45,8 @@ CHAPTER = "06_supervised_scaling"
 
 #: The paper's compute-optimal tokens per parameter (digest Sec. 2: the Chinchilla rule of thumb it uses).
 PAPER_M_STAR = 20.0
+#: The y label of our loss figures: our tokens are bytes.
+LOSS_LABEL = "validation loss $L$ (nats per byte)"
 #: The paper's extrapolation split for Fig. 5a: runs with L >= 2.2 (48 of its 73 runs) are fitted.
 PAPER_HIGH_LOSS = 2.2
 PAPER_RUNS, PAPER_HIGH_RUNS = 73, 48
@@ -311,7 +314,7 @@ def noise_sentence(data: StudyData, noise: ss.NoiseSummary, target: float) -> st
 def fig_noise(runs_table: pd.DataFrame, spread: pd.DataFrame, noise: ss.NoiseSummary, target: float):
     """Left: each seed's deviation from its configuration's mean (%); right: relative std per configuration
     with its chi-square interval, the pooled value and the target."""
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9.5, 3.6), width_ratios=[1.2, 1])
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(plots.FULL_WIDTH, 3.8), width_ratios=[1.2, 1])
     if spread.empty:
         for ax in (ax1, ax2):
             ax.text(0.5, 0.5, "pending: no configuration\nwith two seeds recorded", ha="center", va="center")
@@ -329,8 +332,8 @@ def fig_noise(runs_table: pd.DataFrame, spread: pd.DataFrame, noise: ss.NoiseSum
     for s in (-1, 1):
         ax1.axvline(s * 100 * target, color="k", ls="--", lw=1)
     ax1.set_yticks(y, labels)
-    ax1.set_xlabel("seed's loss relative to its configuration's mean (%)")
-    ax1.set_title("each seed (band: pooled ±1 std; dashed: target)")
+    ax1.set_xlabel("seed's loss relative to\nits configuration's mean (%)")
+    ax1.set_title("each seed")
     rel, lo, hi = spread["rel_std_pct"], spread["rel_std_low_pct"], spread["rel_std_high_pct"]
     ax2.errorbar(rel, y, xerr=[rel - lo, hi - rel], fmt="o", color=plots.OURS_COLOR, capsize=3)
     if noise.measured:
@@ -340,9 +343,9 @@ def fig_noise(runs_table: pd.DataFrame, spread: pd.DataFrame, noise: ss.NoiseSum
     ax2.axvline(100 * target, color="k", ls="--", lw=1, label=f"target {100 * target:g}%")
     ax2.set_xscale("log")
     ax2.set_yticks(y, [""] * len(y))
-    ax2.set_xlabel("relative std of the final loss (%)")
-    ax2.set_title(f"std per configuration ({noise.level:.0%} interval)")
-    ax2.legend(loc="lower right")
+    ax2.set_xlabel("relative std of\nthe final loss (%)")
+    ax2.set_title(f"std per configuration\n({noise.level:.0%} interval)")
+    fig.legend(*ax2.get_legend_handles_labels(), loc="outside lower center", ncols=2)
     return fig
 
 
@@ -502,8 +505,8 @@ def fig_isoflops(runs_table: pd.DataFrame, co: ss.ComputeOptimal, law=None):
         ax.text(
             0.5, 0.5, "pending: no IsoFLOP run recorded yet", ha="center", va="center", transform=ax.transAxes
         )
-        ax.set_xlabel("non-embedding parameters N")
-        ax.set_ylabel("validation loss (nats/byte)")
+        ax.set_xlabel("non-embedding parameters $N$")
+        ax.set_ylabel(LOSS_LABEL)
         return fig
     budgets = sorted(pts["budget"].unique())
     colors = dict(zip(budgets, plots.sequential(len(budgets)), strict=True))
@@ -514,7 +517,7 @@ def fig_isoflops(runs_table: pd.DataFrame, co: ss.ComputeOptimal, law=None):
         ax.scatter(r["n_params"], r["val_loss"], s=10, color=c, alpha=0.45, lw=0)
         p = pts[pts["budget"] == b].sort_values("n_params")
         ax.errorbar(p["n_params"], p["val_loss"], yerr=p["std"].fillna(0), fmt="o-", color=c, ms=5, lw=0.8,
-                    capsize=2, label=f"C = {sci(b)}")  # fmt: skip
+                    capsize=2, label=f"$C$ = {sci(b)}")  # fmt: skip
         pm = co.parabolas.get(b)
         if pm is not None and np.all(np.isfinite(pm.coef)) and len(pm.window) >= 3:
             n = np.geomspace(min(pm.window), max(pm.window), 50)
@@ -534,8 +537,8 @@ def fig_isoflops(runs_table: pd.DataFrame, co: ss.ComputeOptimal, law=None):
             n, l_hat = _law_curve(p, law)
             ax.plot(n, l_hat, color=c, ls="--", lw=1)
     plots.log_axis(ax, "x")
-    ax.set_xlabel("non-embedding parameters N")
-    ax.set_ylabel("validation loss (nats/byte)")
+    ax.set_xlabel("non-embedding parameters $N$")
+    ax.set_ylabel(LOSS_LABEL)
     handles, labels = ax.get_legend_handles_labels()
     extra = [
         Line2D([], [], marker="*", color="grey", mec="k", ms=12, ls="", label="parabola minimum"),
@@ -551,15 +554,16 @@ def fig_optimal(co: ss.ComputeOptimal, paper=PAPER_SUPERVISED):
     """Compute-optimal size, tokens and tokens per parameter against compute (paper Fig. 36c): interior
     minima with intervals and the fitted power laws; edge bounds as triangles; the paper's exponents as
     dashed slopes through our fit's centre, and its M* = 20."""
-    fig, axes = plt.subplots(1, 3, figsize=(11, 3.6))
+    fig, axes = plots.panel_grid(3, height=3.0)
     m = co.minima[co.minima["edge"] != "too few sizes"] if len(co.minima) else co.minima
     specs = (
-        ("n_star", "N*", "compute-optimal size N*", paper.a),
-        ("d_star", "D*", "compute-optimal tokens D*", paper.b),
-        ("m_star", "M*", "tokens per parameter M* = D*/N*", paper.b - paper.a),
+        ("n_star", "N*", "compute-optimal size $N^*$", paper.a),
+        ("d_star", "D*", "compute-optimal tokens $D^*$", paper.b),
+        ("m_star", "M*", "tokens per parameter\n$M^* = D^* / N^*$", paper.b - paper.a),
     )
+    fig.supxlabel("compute $C$ (FLOPs)")
+    shared = {}  # legend entries that mean the same in every panel, for the spare panel
     for ax, (col, q, label, paper_exp) in zip(axes, specs, strict=True):
-        ax.set_xlabel("compute C (FLOPs)")
         ax.set_ylabel(label)
         if m.empty:
             ax.text(0.5, 0.5, "pending", ha="center", va="center", transform=ax.transAxes)
@@ -568,31 +572,40 @@ def fig_optimal(co: ss.ComputeOptimal, paper=PAPER_SUPERVISED):
         if len(inter):
             lo, hi = inter[f"{col}_low"], inter[f"{col}_high"]
             yerr = None if lo.isna().all() else [inter[col] - lo, hi - inter[col]]
-            ax.errorbar(inter["budget"], inter[col], yerr=yerr, fmt="o", color=plots.OURS_COLOR, capsize=3,
-                        label="ours (interior minima)")  # fmt: skip
+            shared["ours: interior minima"] = ax.errorbar(
+                inter["budget"], inter[col], yerr=yerr, fmt="o", color=plots.OURS_COLOR, capsize=3
+            )
         for _, r in m[m["edge"].isin(["small", "large"])].iterrows():
             down = (r["edge"] == "small") == (col == "n_star")
             marker = "v" if down else "^"
-            ax.plot(r["budget"], r[col], marker=marker, color=plots.OURS_COLOR, mfc="none", ms=9, ls="")
+            (bound,) = ax.plot(
+                r["budget"], r[col], marker=marker, color=plots.OURS_COLOR, mfc="none", ms=9, ls=""
+            )
+            shared["ours: bound from an edge minimum"] = bound
         e = co.exponents.loc[q]
         if np.isfinite(e["exponent"]):
             c = np.geomspace(m["budget"].min() / 1.5, m["budget"].max() * 1.5, 20)
             ax.plot(c, e["prefactor"] * c ** e["exponent"], color=plots.OURS_COLOR,
-                    label=f"ours: ∝ C^{e['exponent']:.2f}")  # fmt: skip
+                    label=f"ours: $\\propto C^{{{e['exponent']:.2f}}}$")  # fmt: skip
             centre = np.exp(np.mean(np.log(inter["budget"])))
             y0 = e["prefactor"] * centre ** e["exponent"]
             ax.plot(c, y0 * (c / centre) ** paper_exp, color=plots.PAPER_COLOR, ls="--",
                     label=f"paper's slope {paper_exp:.3f}")  # fmt: skip
         if col == "m_star":
-            ax.axhline(PAPER_M_STAR, color=plots.PAPER_COLOR, ls=":", label=f"paper's M* = {PAPER_M_STAR:g}")
+            shared[f"paper's $M^*$ = {PAPER_M_STAR:g}"] = ax.axhline(
+                PAPER_M_STAR, color=plots.PAPER_COLOR, ls=":"
+            )
             if np.isfinite(co.m_star[0]):
                 ax.axhline(co.m_star[0], color=plots.OURS_COLOR, ls=":", lw=1)
                 if np.isfinite(co.m_star[1]):
                     ax.axhspan(co.m_star[1], co.m_star[2], color=plots.OURS_COLOR, alpha=0.1, lw=0)
         plots.log_axis(ax, "x")
+        ax.xaxis.set_minor_formatter(NullFormatter())  # labelled minor ticks collide on a narrow range
         plots.log_axis(ax, "y")
         if ax.get_legend_handles_labels()[0]:
-            ax.legend(loc="best", fontsize="x-small")
+            ax.legend(loc="best")
+    if shared:
+        plots.spare_legend(fig, list(shared.values()), list(shared))
     return fig
 
 
@@ -724,9 +737,9 @@ def fig_law_fit(law: fits.LawFit | None):
     return plots.law_fit_figure(
         law,
         pending="pending: fewer than six supervised runs recorded",
-        observed="observed validation loss (nats/byte)",
-        predicted="predicted loss",
-        symbol="L",
+        observed="observed validation loss $L$ (nats per byte)",
+        predicted="predicted loss $L$ (nats per byte)",
+        symbol="$L$",
         paper_error=PAPER_ERROR,
     )
 

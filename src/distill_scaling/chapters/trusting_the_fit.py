@@ -164,16 +164,23 @@ def chinchilla_table(res: fit.SupervisedFit, boot) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("coefficient")
 
 
+def _tex(name: str) -> str:
+    """A coefficient's name in mathtext: E as $E$, alpha as $\\alpha$, c0 as $c_0$."""
+    if len(name) > 2:
+        return f"$\\{name}$"
+    return f"${name[0]}_{name[1]}$" if len(name) == 2 else f"${name}$"
+
+
 def fig_chinchilla_bootstrap(res: fit.SupervisedFit, boot) -> plt.Figure:
     """Histograms of our bootstrap refits, our 95% interval (shaded) and Epoch's (dashed)."""
     eb = fit_data.EPOCH_BOOTSTRAP["interval_95"]
     ours = boot.intervals(0.95)
     ok = boot.samples[boot.converged]
-    fig, axes = plt.subplots(1, 5, figsize=(13, 2.8))
+    fig, axes = plots.panel_grid(len(CHINCHILLA_NAMES), height=2.1)
     for ax, n in zip(axes, CHINCHILLA_NAMES, strict=True):
         values = ok[n].to_numpy()
         if values.size == 0:  # no refit converged: nothing to histogram (the table says so)
-            ax.set_title(n)
+            ax.set_title(_tex(n))
             continue
         log = n in ("A", "B")
         bins = np.geomspace(values.min(), values.max(), 40) if log else 40
@@ -185,12 +192,12 @@ def fig_chinchilla_bootstrap(res: fit.SupervisedFit, boot) -> plt.Figure:
         ax.axvline(getattr(res.params, n), color=plots.OURS_COLOR, lw=1.5, label="ours")
         if log:
             ax.set_xscale("log")
-        ax.set_title(n if len(n) == 1 else f"$\\{n}$")
+        ax.set_title(_tex(n))
         ax.set_yticks([])
-    axes[0].legend(loc="upper right", fontsize="x-small")
-    fig.supxlabel(
-        "coefficient value over the bootstrap refits (dashed: Epoch's 95% interval)", fontsize="small"
-    )
+    handles, labels = axes[0].get_legend_handles_labels()
+    if handles:
+        plots.spare_legend(fig, handles, labels)
+    fig.supxlabel("coefficient value over the bootstrap refits (dashed: Epoch's 95% interval)")
     return fig
 
 
@@ -241,7 +248,7 @@ def convergence_trap(
 
 def fig_convergence_trap(fits: dict[str, fit.SupervisedFit]) -> plt.Figure:
     """Projected gradient and error in E at the end of every L-BFGS-B run, for both settings."""
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3))
+    fig, axes = plt.subplots(1, 2, figsize=(plots.FULL_WIDTH, 3.6))
     for i, (label, res) in enumerate(fits.items()):
         pol = res.search.polished
         pg = np.array([max(r.projected_gradient, 1e-16) for r in pol])
@@ -255,7 +262,7 @@ def fig_convergence_trap(fits: dict[str, fit.SupervisedFit]) -> plt.Figure:
         ax.set_yscale("log")
         ax.set_xticks([0, 1], ["scipy defaults", "ours"])
         ax.set_title(title)
-    axes[0].legend(fontsize="x-small", loc="center right")
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="outside upper center", ncols=2)
     return fig
 
 
@@ -311,8 +318,8 @@ def fig_shortcut(ex: dict[str, Any]) -> plt.Figure:
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("start's rank by its initial objective")
-    ax.set_ylabel("objective / (delta n) reached")
-    ax.legend(fontsize="x-small")
+    ax.set_ylabel(r"objective / $(\delta n)$ reached")
+    ax.legend()
     return fig
 
 
@@ -425,8 +432,10 @@ def _theta(c: laws.DistillationCoefficients) -> np.ndarray:
 def fig_recovery(table: pd.DataFrame) -> plt.Figure:
     """|relative error| of every coefficient, per law, design and noise level."""
     laws_present = list(dict.fromkeys(table["law"]))
-    fig, axes = plt.subplots(1, len(laws_present), figsize=(6 * len(laws_present), 3.4), squeeze=False)
-    for ax, law in zip(axes[0], laws_present, strict=True):
+    fig, axes = plt.subplots(
+        len(laws_present), 1, figsize=(plots.FULL_WIDTH, 3.2 * len(laws_present)), squeeze=False
+    )
+    for ax, law in zip(axes[:, 0], laws_present, strict=True):
         sub = table[table["law"] == law]
         names = [c[4:] for c in sub.columns if c.startswith("err_") and sub[c].notna().any()]
         groups = list(sub.groupby(["design", "noise"]))
@@ -437,11 +446,11 @@ def fig_recovery(table: pd.DataFrame) -> plt.Figure:
             ax.scatter(
                 np.repeat(x[None], len(g), 0), np.maximum(err, 1e-6), s=14, label=f"{design}, {noise:.1%}"
             )
-        ax.set_xticks(range(len(names)), [n if len(n) <= 2 else f"$\\{n}$" for n in names])
+        ax.set_xticks(range(len(names)), [_tex(n) for n in names])
         ax.set_yscale("log")
         ax.axhline(0.01, color="k", lw=0.8, ls=":")
-        ax.set_title(f"{law} law: |fitted / true - 1|")
-        ax.legend(fontsize="x-small", ncol=2)
+        ax.set_title(f"{law} law: $|$fitted / true $- 1|$")
+        ax.legend(title="design, noise", loc="center left", bbox_to_anchor=(1.01, 0.5))
     return fig
 
 
@@ -533,10 +542,10 @@ def fig_identifiability(
         x - 0.2, np.maximum(width, 1e-8), 0.4, color=plots.OURS_COLOR, label="synthetic fit, our bootstrap"
     )
     ax.bar(x + 0.2, np.maximum(paper_width, 1e-8), 0.4, color=plots.PAPER_COLOR, label="paper, Table 6")
-    ax.set_xticks(x, [n if len(n) <= 2 else f"$\\{n}$" for n in names])
+    ax.set_xticks(x, [_tex(n) for n in names])
     ax.set_yscale("log")
     ax.set_ylabel("90% interval width / estimate")
-    ax.legend(fontsize="x-small")
+    ax.legend()
     return fig
 
 

@@ -13,7 +13,7 @@ pytestmark = pytest.mark.slow
 
 
 def test_study_specs_are_the_committed_study_runs_cheapest_first_with_their_teachers():
-    specs = replay.study_specs(paths.REPO / "data" / "runs")
+    specs = replay.committed_study_specs(paths.REPO / "data" / "runs")
     assert len(specs) > 100
     flops = [run_flops(s)["total"] for s in specs]
     assert flops == sorted(flops)

@@ -358,7 +358,7 @@ def bench_replay(quick: bool = False) -> dict[str, Any]:
 
     if not torch.cuda.is_available():
         return {"skipped": "no CUDA device (torch.cuda.is_available() is False)"}
-    specs = replay.study_specs()
+    specs = replay.committed_study_specs()
     # Tiny models leave a GPU idle: several processes share it.
     workers = max(1, min(REPLAY_WORKERS, os.cpu_count() or 1))
     return replay.replay(specs[: replay.QUICK_RUNS] if quick else specs, "cuda", workers=workers)

@@ -49,7 +49,7 @@ def scratch_store(root: Path) -> Iterator[Path]:
                 os.environ[n] = v
 
 
-def study_specs(runs_dir: Path | None = None) -> list[RunSpec]:
+def committed_study_specs(runs_dir: Path | None = None) -> list[RunSpec]:
     """The specs of every committed run of the study (the study's learning rate), cheapest first, each
     distillation run carrying its teacher's spec (so that the replay trains the teacher first)."""
     out = []

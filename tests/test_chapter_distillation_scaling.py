@@ -131,7 +131,7 @@ def test_formatting_helpers():
     assert ch.budget_text(float("nan")) == "n/a"
 
 
-def test_the_supervised_law_comes_from_chapter_06s_stored_fit(P, tmp_path, monkeypatch):
+def test_the_supervised_law_comes_from_the_stored_supervised_fit(P, tmp_path, monkeypatch):
     from test_supervised_study import records
 
     sup_runs = ss.supervised_runs(records(budgets=(1e12,), seeds=(0,)))
@@ -143,7 +143,7 @@ def test_the_supervised_law_comes_from_chapter_06s_stored_fit(P, tmp_path, monke
     data.supervised = sup_runs
     state = ch.supervised_law(data, P)
     assert state.source == "stored" and state.current and state.coef == stored.params
-    assert "as chapter 06 stored it" in ch.supervised_source_sentence(state)
+    assert "as stored in data/fits/supervised.json" in ch.supervised_source_sentence(state)
     data.supervised = sup_runs.iloc[:-1]
     assert not ch.supervised_law(data, P).current
     path.unlink()

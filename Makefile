@@ -17,8 +17,9 @@ BOOK_ARGS := $(if $(NOTEBOOK),--only $(NOTEBOOK)) $(if $(PARAMS),--params-file $
 
 # The numerical tests (fits, bootstrap, optimiser, laws), run again by `make test-kernels` under other BLAS
 # kernels than the CPU's own: a result must not depend on which kernels OpenBLAS picks (Intel or AMD).
-NUMERICS_TESTS := tests/test_fit.py tests/test_supervised_study.py tests/test_distillation_study.py tests/test_optimal.py \
-                  tests/test_laws.py tests/test_practice.py tests/test_chapter_trusting_the_fit.py
+NUMERICS_TESTS := tests/test_fit.py tests/test_fits.py tests/test_comparisons.py tests/test_supervised_study.py \
+                  tests/test_distillation_study.py tests/test_optimal.py tests/test_laws.py tests/test_practice.py \
+                  tests/test_chapter_trusting_the_fit.py
 # Sandybridge (AVX) and Nehalem (SSE) kernels run on every x86-64 machine and differ from the AVX2 (Haswell,
 # Zen) and AVX-512 (SkylakeX) kernels a modern CPU picks by itself.
 KERNELS ?= Sandybridge Nehalem

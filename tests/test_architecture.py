@@ -37,8 +37,9 @@ def _resolve(module: str, path: Path, node: ast.ImportFrom) -> str:
     return ".".join(base + ([node.module] if node.module else []))
 
 
-def imports(module: str) -> Iterator[tuple[str, str | None, int]]:
-    """(package module, imported name or None, line) for every import of the package in ``module``."""
+def imports(module: str) -> Iterator[tuple[str, str | None, str | None, int]]:
+    """(package module, imported name or None, local name bound or None, line) for every import of the
+    package in ``module``."""
     path = MODULES[module]
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.ImportFrom):
@@ -48,19 +49,19 @@ def imports(module: str) -> Iterator[tuple[str, str | None, int]]:
             for alias in node.names:
                 full = f"{target}.{alias.name}"
                 if full in MODULES:  # `from . import runs`: the module itself
-                    yield full, None, node.lineno
+                    yield full, None, alias.asname or alias.name, node.lineno
                 else:
-                    yield target, alias.name, node.lineno
+                    yield target, alias.name, alias.asname or alias.name, node.lineno
         elif isinstance(node, ast.Import):
             for alias in node.names:
                 if alias.name.startswith("distill_scaling"):
-                    yield alias.name, None, node.lineno
+                    yield alias.name, None, alias.asname, node.lineno
 
 
 def import_graph() -> dict[str, set[str]]:
     graph: dict[str, set[str]] = {m: set() for m in MODULES}
     for module in MODULES:
-        for target, _, _ in imports(module):
+        for target, _, _, _ in imports(module):
             # Importing `a.b` runs `a/__init__` too, but the package inits import nothing of the package.
             if target in MODULES and target != module:
                 graph[module].add(target)
@@ -94,23 +95,13 @@ def private_imports(module: str) -> list[str]:
     """Private names of another package module that ``module`` imports or reads as an attribute."""
     found = []
     aliases: dict[str, str] = {}  # local name -> package module it is bound to
-    path = MODULES[module]
-    tree = ast.parse(path.read_text())
-    for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom):
-            target = _resolve(module, path, node)
-            if not target.startswith("distill_scaling"):
-                continue
-            for alias in node.names:
-                full = f"{target}.{alias.name}"
-                if full in MODULES:
-                    aliases[alias.asname or alias.name] = full
-                elif alias.name.startswith("_") and target != module:
-                    found.append(f"line {node.lineno}: from {target} import {alias.name}")
-        elif isinstance(node, ast.Import):
-            for alias in node.names:
-                if alias.name in MODULES and alias.asname:
-                    aliases[alias.asname] = alias.name
+    for target, name, local, line in imports(module):
+        if name is None:
+            if local:
+                aliases[local] = target
+        elif name.startswith("_") and target != module:
+            found.append(f"line {line}: from {target} import {name}")
+    tree = ast.parse(MODULES[module].read_text())
     for node in ast.walk(tree):
         if (
             isinstance(node, ast.Attribute)
@@ -169,6 +160,20 @@ def test_lower_layers_never_import_the_chapters_or_the_commands_above_them():
         if t.startswith(top)
     ]
     assert bad == []
+
+
+#: The training path, in the order data flows (corpus -> model / flops -> train -> runs): each module may
+#: import only modules before it.
+FLOW = (
+    "errors", "paths", "flops", "synthetic", "corpus", "losses", "model", "spec", "train", "store", "runs"
+)  # fmt: skip
+
+
+@pytest.mark.parametrize("module", FLOW)
+def test_the_training_path_imports_one_way(module):
+    later = {f"distill_scaling.{m}" for m in FLOW[FLOW.index(module) :]}
+    wrong = import_graph()[f"distill_scaling.{module}"] & later
+    assert not wrong, f"{module} imports {sorted(wrong)}"
 
 
 @pytest.mark.parametrize("module", sorted(MODULES))

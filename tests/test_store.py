@@ -4,7 +4,6 @@ has the key its spec hashes to."""
 
 from __future__ import annotations
 
-import ast
 import fcntl
 import json
 import os
@@ -222,36 +221,3 @@ def test_runs_cli_lists_and_shows_records(runs_dir, capsys):
     assert shown["key"] == a.key and shown["results"]["val_loss"] > 0
     with pytest.raises(SystemExit, match="no record"):
         cli.main(["runs", "show", "zzzz"])
-
-
-# -- the direction of the imports ----------------------------------------------------------------------------
-def _imports(module: str) -> set[str]:
-    """The package modules that ``module`` imports anywhere in its source (in functions and under
-    TYPE_CHECKING too)."""
-    tree = ast.parse((paths.REPO / "src" / "distill_scaling" / f"{module}.py").read_text())
-    out: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom):
-            mod = node.module or ""
-            if node.level == 1 or mod.startswith("distill_scaling"):
-                base = mod.removeprefix("distill_scaling").lstrip(".")
-                if base:
-                    out.add(base.split(".")[0])
-                else:
-                    out.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.Import):
-            out.update(a.name.split(".")[1] for a in node.names if a.name.startswith("distill_scaling."))
-    return out
-
-
-#: The training path, in the order data flows (corpus -> model / flops -> train -> runs): each module may
-#: import only modules before it.
-FLOW = (
-    "errors", "paths", "flops", "synthetic", "corpus", "losses", "model", "spec", "train", "store", "runs"
-)  # fmt: skip
-
-
-@pytest.mark.parametrize("module", FLOW)
-def test_the_training_path_imports_one_way(module):
-    later = set(FLOW[FLOW.index(module) :])
-    assert not (_imports(module) & later), f"{module} imports {sorted(_imports(module) & later)}"

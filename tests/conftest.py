@@ -51,7 +51,7 @@ class SmokeBook:
     def execute(self, name: str) -> book.Execution:
         """Execute one chapter (once per session) the way ``python -m distill_scaling book`` does."""
         if name not in self._executions:
-            with book._environment(book.kernel_environment(self.root, "smoke")):
+            with paths.environment(book.kernel_environment(self.root, "smoke")):
                 self._executions[name] = book.execute_chapter(self.chapters[name], {"profile": "smoke"})
         return self._executions[name]
 

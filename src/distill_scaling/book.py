@@ -214,21 +214,6 @@ def check_params(chapter: str, given: Mapping[str, Any]) -> dict[str, Any]:
 # Executing chapters
 
 
-@contextlib.contextmanager
-def _environment(values: Mapping[str, str]) -> Iterator[None]:
-    """Set environment variables (which the notebook kernels inherit) for the duration of the block."""
-    saved = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for key, old in saved.items():
-            if old is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = old
-
-
 def kernel_environment(root: Path, profile: str) -> dict[str, str]:
     """What the kernels of a build of the book rooted at ``root`` need in their environment.
 
@@ -456,7 +441,7 @@ def run(  # noqa: C901 - the build's steps in order (prepare, execute, build, pu
     if todo:
         where = (root / "book" / "executed").relative_to(root)
         print(f"Executing {len(todo)} notebook(s) with profile {profile!r} into {where}/", flush=True)
-    with _environment(kernel_environment(root, profile)):
+    with paths.environment(kernel_environment(root, profile)):
         for i, (chapter, with_params) in enumerate(todo, 1):
             print(f"[{i}/{len(todo)}] {chapter.name} ...", end=" ", flush=True)
             given = {"profile": profile, **(params if with_params else {})}

@@ -7,6 +7,8 @@ redirect every *written* location to a temporary folder, so that committed recor
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 
 #: The repository root (the book root): three levels above this file in the src layout.
@@ -54,3 +56,19 @@ def executed_dir() -> Path:
 def notebooks_dir() -> Path:
     """Parameterized source notebooks (no outputs)."""
     return REPO / "notebooks"
+
+
+@contextmanager
+def environment(values: Mapping[str, str]) -> Iterator[None]:
+    """Set environment variables (``DS_*`` redirects; processes started inside inherit them) for the
+    duration of the block, then restore what was there."""
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, old in saved.items():
+            if old is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = old

@@ -13,7 +13,6 @@ where a replay must reproduce its record.
 
 from __future__ import annotations
 
-import os
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
@@ -24,7 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import comparisons, runs, store, study
+from . import comparisons, paths, runs, store, study
 from .spec import RunSpec, run_flops
 
 #: Runs the quick replay takes: the cheapest of the study.
@@ -35,18 +34,8 @@ QUICK_RUNS = 8
 def scratch_store(root: Path) -> Iterator[Path]:
     """Point the run store and the training cache at ``root`` for the duration (worker processes inherit
     it), so that a replay neither reads the committed runs' checkpoints nor writes records beside them."""
-    names = ("DS_RUNS_DIR", "DS_CACHE_DIR")
-    before = {n: os.environ.get(n) for n in names}
-    os.environ["DS_RUNS_DIR"] = str(root / "runs")
-    os.environ["DS_CACHE_DIR"] = str(root / "cache")
-    try:
+    with paths.environment({"DS_RUNS_DIR": str(root / "runs"), "DS_CACHE_DIR": str(root / "cache")}):
         yield root / "runs"
-    finally:
-        for n, v in before.items():
-            if v is None:
-                os.environ.pop(n, None)
-            else:
-                os.environ[n] = v
 
 
 def committed_study_specs(runs_dir: Path | None = None) -> list[RunSpec]:

@@ -177,29 +177,22 @@ def threats_numbers(records: pd.DataFrame) -> dict[str, float | int | str]:
     configuration and the range of seed noise over model sizes and kinds of run
     (:func:`comparisons.seed_noise`, estimates of at least ``MIN_NOISE_DOF`` degrees of freedom)."""
     rec = records[records["lr"] == study.STUDY_LR] if not records.empty else records
-    if rec.empty:  # no study run recorded (the smoke profile): every size unknown
-        names = ("params_max", "params_gap", "compute_decades", "noise_min", "noise_max", "noise_ratio")
-        return {
-            **dict.fromkeys(names, math.nan),
-            "paper_params_min": PAPER_SMALLEST_PARAMS,
-            "vocab_ours": OUR_VOCABULARY,
-            "vocab_paper": PAPER_VOCABULARY,
-            "seeds_max": 0,
-            "configs_seeded": 0,
-        }
     out: dict[str, float | int | str] = {
-        "params_max": float(rec["n_params"].max()) if len(rec) else math.nan,
         "paper_params_min": PAPER_SMALLEST_PARAMS,
         "vocab_ours": OUR_VOCABULARY,
         "vocab_paper": PAPER_VOCABULARY,
     }
-    out["params_gap"] = PAPER_SMALLEST_PARAMS / out["params_max"] if len(rec) else math.nan
-    flops = rec["flops_total"].to_numpy(float) if len(rec) else np.array([])
-    out["compute_decades"] = float(np.log10(flops.max() / flops.min())) if flops.size else math.nan
+    if rec.empty:  # no study run recorded (the smoke profile): every size unknown
+        names = ("params_max", "params_gap", "compute_decades", "noise_min", "noise_max", "noise_ratio")
+        return {**out, **dict.fromkeys(names, math.nan), "seeds_max": 0, "configs_seeded": 0}
+    out["params_max"] = float(rec["n_params"].max())
+    out["params_gap"] = PAPER_SMALLEST_PARAMS / out["params_max"]
+    flops = rec["flops_total"].to_numpy(float)
+    out["compute_decades"] = float(np.log10(flops.max() / flops.min()))
     seeds = rec.groupby(["model", "split", "tokens", rec["teacher"].fillna("-")])["seed"].nunique()
-    out["seeds_max"] = int(seeds.max()) if len(seeds) else 0
-    out["configs_seeded"] = int((seeds >= 2).sum()) if len(seeds) else 0
-    noise = comparisons.seed_noise(rec) if len(rec) else pd.DataFrame(columns=["sd", "dof"])
+    out["seeds_max"] = int(seeds.max())
+    out["configs_seeded"] = int((seeds >= 2).sum())
+    noise = comparisons.seed_noise(rec)
     # A standard deviation from one degree of freedom is too rough to bound a range with.
     sd = noise.loc[noise["dof"] >= MIN_NOISE_DOF, "sd"].to_numpy(float)
     out["noise_min"] = float(sd.min()) if sd.size else math.nan

@@ -184,7 +184,7 @@ def test_coefficient_table_says_which_coefficients_the_runs_do_not_bound():
 
     from distill_scaling.chapters import distillation_scaling as chapter
     from distill_scaling.laws import PAPER_DISTILLATION
-    from distill_scaling.prose import UNBOUNDED_MARK
+    from distill_scaling.presentation import UNBOUNDED_MARK
 
     params = PAPER_DISTILLATION.replace(
         intervals={n: (0.9 * getattr(PAPER_DISTILLATION, n), 1.1 * getattr(PAPER_DISTILLATION, n))

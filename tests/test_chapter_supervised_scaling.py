@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from test_supervised_study import BUDGETS, records
 
-from distill_scaling import fits, prose
+from distill_scaling import fits, presentation
 from distill_scaling import supervised_study as ss
 from distill_scaling.chapters import supervised_scaling as ch
 from distill_scaling.notebook import chapter_params
@@ -84,7 +84,7 @@ def test_a_complete_study_quotes_measured_numbers(P):
     noise, co, law = analyse(data, P)
     nums = ch.numbers(data, noise, co, law, P)
     assert nums["sup_progress"].startswith("All")
-    assert nums["sup_m_star"] == prose.num(co.m_star[0]) and nums["sup_m_star_interval"] != "n/a"
+    assert nums["sup_m_star"] == presentation.num(co.m_star[0]) and nums["sup_m_star_interval"] != "n/a"
     assert (
         "lowest loss inside the sizes trained" in nums["sup_isoflop_sentence"]
         and "C^" in nums["sup_exponent_sentence"]

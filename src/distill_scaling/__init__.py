@@ -18,7 +18,8 @@ The modules a researcher uses, in the order data flows through them (README, "Ar
 - :mod:`~distill_scaling.optimal`, :mod:`~distill_scaling.planner`: compute-optimal distillation and the
   planner (``python -m distill_scaling plan``).
 - :mod:`~distill_scaling.verdicts`: the paper's claims judged on our records (``data/findings.json``).
-- :mod:`~distill_scaling.plots`: the book's figure theme and helpers.
+- :mod:`~distill_scaling.plots`, :mod:`~distill_scaling.presentation`: the book's figure theme and helpers;
+  how numbers, labels and tables read on its pages.
 
 Above them: :mod:`~distill_scaling.chapters` (one module per chapter), :mod:`~distill_scaling.notebook` (a
 chapter notebook's ``setup``), :mod:`~distill_scaling.book` (the build) and :mod:`~distill_scaling.cli`

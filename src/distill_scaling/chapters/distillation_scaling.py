@@ -33,7 +33,7 @@ from .. import supervised_study as ss
 from ..laws import PAPER_DISTILLATION, supervised_loss
 from ..model import config_from_name
 from ..params import Param, Params
-from ..prose import DISTILLATION_LABELS, law_coefficient_frame, num, styled, unbounded_sentence
+from ..presentation import DISTILLATION_LABELS, law_coefficient_frame, num, styled, unbounded_sentence
 
 CHAPTER = "07_distillation_scaling"
 

@@ -18,7 +18,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from .. import comparisons, corpus, fits, prose, store, study, verdicts
+from .. import comparisons, corpus, fits, presentation, store, study, verdicts
 from ..flops import forward_flops
 from ..model import config_from_name
 from ..params import Param
@@ -228,7 +228,8 @@ def coefficient_numbers(fitted: dict[str, fits.LawFit]) -> dict[str, int | str]:
         at_bound[law] = [
             n
             for n, v in values.items()
-            if n not in fit.unbounded and fit.params.intervals.get(n, (math.nan,))[0] <= prose.AT_ZERO * v
+            if n not in fit.unbounded
+            and fit.params.intervals.get(n, (math.nan,))[0] <= presentation.AT_ZERO * v
         ]
     return {
         "n_unidentified": sum(len(v) for v in unbounded.values()),

@@ -31,7 +31,7 @@ from .. import supervised_study as ss
 from ..distillation_study import PAPER_M_MULTIPLES
 from ..laws import PAPER_SUPERVISED, supervised_loss
 from ..params import Param, Params
-from ..prose import (
+from ..presentation import (
     SUPERVISED_LABELS,
     and_join,
     law_coefficient_frame,

@@ -23,7 +23,7 @@ import pandas as pd
 from .. import fit, fit_data, laws, paths, plots, store
 from ..bootstrap import bootstrap, extrapolation_check, interval_growth
 from ..params import Param
-from ..prose import DISTILLATION_LABELS, and_join
+from ..presentation import DISTILLATION_LABELS, and_join
 
 PARAMS: dict[str, Param] = {
     "n_resamples": Param(

@@ -88,3 +88,20 @@ def test_crossover_is_where_a_planted_line_crosses_zero():
     assert row["low"] == pytest.approx(10**6.5) and row["high"] == pytest.approx(10**6.5)  # no scatter
     rising = pairs.assign(advantage=-pairs["advantage"])
     assert math.isnan(comparisons.crossovers(rising).iloc[0]["crossover_tokens"])
+
+
+def test_crossover_slope_recovers_a_planted_size_trend():
+    rows = []
+    for teacher, offset in (("t1", 0.0), ("t2", 0.7)):
+        for n in (1e3, 1e4, 1e5):
+            x0 = 6.0 + offset - 0.5 * np.log10(n)  # crossover tokens fall half a decade per decade of N_S
+            for i, x in enumerate(np.arange(x0 - 1.5, x0 + 1.6, 0.5)):
+                rows.append({"model": f"m{n:.0e}", "n_params": n, "teacher": teacher, "teacher_model": "T",
+                             "tokens": 10**x, "advantage": 0.1 * (x0 - x) + 0.002 * (-1) ** i})  # fmt: skip
+    cross = comparisons.crossovers(pd.DataFrame(rows))
+    assert (cross["log10_se"] > 0).all()
+    c, used = comparisons.crossover_slope(cross)
+    assert used == 6 and c.interval[0] < -0.5 < c.interval[1] and c.effect == pytest.approx(-0.5, abs=0.02)
+    assert c.interval[1] < 0  # resolved: the scatter is small
+    # One teacher with one student carries no information about the slope; too few points give None.
+    assert comparisons.crossover_slope(cross[cross["teacher"] == "t1"].head(2)) is None

@@ -49,15 +49,21 @@ def test_student_beats_teacher_follows_a_planted_win(study):
     assert won.verdict == "reproduced" and won.effect == pytest.approx(base.effect - 0.05)
 
 
-def test_threshold_claim_follows_a_planted_size_trend(study):
+@pytest.mark.parametrize(("k", "verdict"), [(0.5, "reproduced"), (-1.5, "refuted")])
+def test_threshold_claim_follows_a_planted_size_trend(study, k, verdict):
     rec, noise = study
     base = verdicts.threshold_grows(rec, noise)
-    distilled = rec["teacher"].notna()
-    # Distilled losses falling by 0.1 nats per decade of student size: the advantage grows with size.
+    assert base.extra["crossovers_used"] >= 4
+    assert base.effect == pytest.approx(base.extra["token_slope"] + 1)  # compute 6 N D_x: one decade more
+    # Shift each student's advantage line so that its crossover moves k decades of tokens per decade of
+    # student size: the slope of the crossovers must follow (up to the re-weighting of the moved points).
     planted = rec.copy()
-    planted.loc[distilled, "val_loss"] -= 0.1 * np.log10(planted.loc[distilled, "n_params"])
-    grown = verdicts.threshold_grows(planted, noise)
-    assert grown.effect == pytest.approx(base.effect + 0.1, abs=1e-9)
+    for c in base.extra["crossovers"]:
+        mask = (rec["model"] == c["student"]) & (rec["teacher"] == c["teacher"])
+        planted.loc[mask, "val_loss"] -= abs(c["slope_per_decade"]) * k * (np.log10(c["n_params"]) - 5)
+    moved = verdicts.threshold_grows(planted, noise)
+    assert moved.effect == pytest.approx(base.effect + k, abs=0.15)
+    assert moved.verdict == verdict
 
 
 def test_findings_file_has_every_claim_with_the_required_keys():

@@ -8,7 +8,8 @@ would resolve an effect. :func:`study_records` prepares the records (the study's
 distillation, each teacher's model, size and loss beside its students); :func:`seed_noise` and
 :func:`noise_of` give the seed-to-seed spread per model size and kind of run, never pooled over sizes.
 :func:`crossovers` finds where the advantage of distillation over supervised training, a line in log
-tokens, crosses zero, with a delta-method interval.
+tokens, crosses zero, with a delta-method interval; :func:`crossover_slope` says how that point moves with
+the student's size.
 
 :mod:`distill_scaling.verdicts` judges the paper's claims with these; the chapters use them directly.
 """
@@ -182,7 +183,7 @@ def crossovers(pairs: pd.DataFrame, level: float = LEVEL) -> pd.DataFrame:
     with tokens or the line crosses zero more than a decade from the runs. ``pairs``: model, n_params,
     teacher, teacher_model, tokens, advantage."""
     rows = []
-    for (model, _), g in pairs.groupby(["model", "teacher"]):
+    for (model, teacher), g in pairs.groupby(["model", "teacher"]):
         first = g.iloc[0]
         g = g.groupby("tokens", as_index=False)["advantage"].mean()
         if len(g) < 3:
@@ -195,20 +196,51 @@ def crossovers(pairs: pd.DataFrame, level: float = LEVEL) -> pd.DataFrame:
         a, b = float(beta[0]), float(beta[1])
         x0 = -a / b if b < 0 else math.nan
         inside = math.isfinite(x0) and x.min() - 1 <= x0 <= x.max() + 1
-        half = math.nan
+        half = se = math.nan
         if inside:
             var = (cov[0, 0] + x0**2 * cov[1, 1] + 2 * x0 * cov[0, 1]) / b**2
-            half = float(stats.t.ppf((1 + level) / 2, dof)) * math.sqrt(max(var, 0.0))
+            se = math.sqrt(max(var, 0.0))
+            half = float(stats.t.ppf((1 + level) / 2, dof)) * se
         rows.append(
             {
                 "student": model,
                 "n_params": int(first["n_params"]),
+                "teacher": teacher,
                 "teacher_model": first["teacher_model"],
                 "token_counts": len(g),
                 "slope_per_decade": b,
                 "crossover_tokens": 10**x0 if inside else math.nan,
                 "low": 10 ** (x0 - half) if inside else math.nan,
                 "high": 10 ** (x0 + half) if inside else math.nan,
+                "log10_se": se,
             }
         )
     return pd.DataFrame(rows)
+
+
+def crossover_slope(cross: pd.DataFrame, level: float = LEVEL) -> tuple[Comparison, int] | None:
+    """How the crossover tokens of :func:`crossovers` move with the student's size: the slope of log10 D_x on
+    log10 N_S, one level per teacher (teachers with crossovers for at least two students), weighted by each
+    crossover's delta-method variance, with a ``level`` t interval (the residual scale is inflated, never
+    deflated, when the points scatter more than their own intervals say). Returns the comparison and the
+    number of crossovers used; None when fewer than two teachers' worth of points leave a degree of freedom.
+    The crossover compute 6 N_S D_x has slope one more."""
+    c = cross.dropna(subset=["crossover_tokens", "log10_se"])
+    c = c[c["log10_se"] > 0]
+    c = c[c.groupby("teacher")["student"].transform("nunique") >= 2]
+    teachers = sorted(set(c["teacher"]))
+    if not teachers or len(c) <= len(teachers) + 1:
+        return None
+    w = 1.0 / c["log10_se"].to_numpy(float)
+    X = np.column_stack(
+        [(c["teacher"] == t).to_numpy(float) for t in teachers] + [np.log10(c["n_params"].to_numpy(float))]
+    )
+    y = np.log10(c["crossover_tokens"].to_numpy(float))
+    Xw, yw = X * w[:, None], y * w
+    beta, *_ = np.linalg.lstsq(Xw, yw, rcond=None)
+    dof = len(y) - X.shape[1]
+    scale = max(1.0, float(((yw - Xw @ beta) ** 2).sum()) / dof)
+    se = math.sqrt(scale * np.linalg.inv(Xw.T @ Xw)[-1, -1])
+    half = float(stats.t.ppf((1 + level) / 2, dof)) * se
+    b = float(beta[-1])
+    return Comparison(b, (b - half, b + half), len(y), se), len(y)

@@ -287,22 +287,63 @@ def teacher_only_through_lt(rec: pd.DataFrame, noise: pd.DataFrame) -> Finding:
 
 def threshold_grows(rec: pd.DataFrame, noise: pd.DataFrame) -> Finding:
     """Protocol-1 students against supervised runs of the same size and tokens (the IsoFLOP block, seed 0):
-    the advantage of distillation (supervised - distilled loss) regressed on log10 of the student's training
-    compute and log10 N_S, one level per teacher; the effect is the change of the advantage per decade of
-    student size at fixed compute. The paper: positive (the compute below which distillation wins grows with
-    the student's size, Sec. 5.3)."""
+    for each student and teacher, the student tokens D_x at which distillation stops beating supervised
+    training (:func:`comparisons.crossovers`); the effect is the slope of log10 of the crossover's student
+    compute, 6 N_S D_x, on log10 N_S at a fixed teacher (decades of compute per decade of student size). The
+    paper: positive (the compute below which distillation wins grows with the student's size, Sec. 5.3). The
+    slope of D_x itself (one less) says whether more than the student's own size moves the threshold; the
+    advantage at fixed compute per decade of N_S is kept beside it."""
     sup = rec[rec["teacher"].isna() & (rec["seed"] == 0)].drop_duplicates(["model", "tokens"], keep="first")
     dist = rec[rec["teacher"].notna() & (rec["seed"] == 0)]
     both = dist.merge(sup[["model", "tokens", "val_loss"]], on=["model", "tokens"], suffixes=("", "_sup"))
+    unit = "decades per decade"
     if len(both) < 8 or both["model"].nunique() < 3:
         return _finding(
             "threshold-grows-with-student",
             None,
             +1,
             len(both) * 2,
+            unit=unit,
             reason="fewer than 3 student sizes with a supervised run of the same tokens",
         )
     adv = (both["val_loss_sup"] - both["val_loss"]).to_numpy(float)
+    pairs = both.assign(advantage=adv)[
+        ["model", "n_params", "teacher", "teacher_model", "tokens", "advantage"]
+    ]
+    cross = comparisons.crossovers(pairs)
+    slope = comparisons.crossover_slope(cross)
+    extra = {
+        "pairs": len(both),
+        "students": sorted(set(both["model"])),
+        "crossovers": [{k: _plain(v) for k, v in r.items()} for r in cross.to_dict("records")],
+        "advantage_at_fixed_compute": _advantage_at_fixed_compute(both, adv),
+    }
+    if slope is None:
+        return _finding(
+            "threshold-grows-with-student",
+            None,
+            +1,
+            2 * len(both),
+            unit=unit,
+            reason="fewer than two teachers with crossovers for two student sizes",
+            extra=extra,
+        )
+    tokens, used = slope
+    c = comparisons.Comparison(
+        tokens.effect + 1, (tokens.interval[0] + 1, tokens.interval[1] + 1), used, tokens.sd
+    )
+    extra.update(
+        crossovers_used=used,
+        crossover_student_sizes=int(cross.dropna(subset=["crossover_tokens"])["student"].nunique()),
+        token_slope=tokens.effect,
+        token_slope_interval=list(tokens.interval),
+    )
+    return _finding("threshold-grows-with-student", c, +1, 2 * len(both), unit=unit, extra=extra)
+
+
+def _advantage_at_fixed_compute(both: pd.DataFrame, adv: np.ndarray) -> dict[str, Any]:
+    """The advantage (supervised - distilled loss) regressed on log10 of the student's compute and log10 N_S,
+    one level per teacher: its change per decade of N_S at fixed compute, in nats, with a t interval."""
     teachers = sorted(set(both["teacher"]))
     compute = 3 * both["tokens"].to_numpy(float) * [forward_flops(m) for m in both["model"]]
     cols = [(both["teacher"] == t).to_numpy(float) for t in teachers]
@@ -311,28 +352,9 @@ def threshold_grows(rec: pd.DataFrame, noise: pd.DataFrame) -> Finding:
     beta, *_ = np.linalg.lstsq(X, adv, rcond=None)
     resid = adv - X @ beta
     dof = len(adv) - X.shape[1]
-    cov = float(resid @ resid) / dof * np.linalg.pinv(X.T @ X)
-    se = math.sqrt(cov[-1, -1])
+    se = math.sqrt(float(resid @ resid) / dof * np.linalg.pinv(X.T @ X)[-1, -1])
     half = float(stats.t.ppf((1 + comparisons.LEVEL) / 2, dof)) * se
-    c = comparisons.Comparison(
-        float(beta[-1]), (float(beta[-1] - half), float(beta[-1] + half)), len(adv), se
-    )
-    pairs = both.assign(advantage=adv)[
-        ["model", "n_params", "teacher", "teacher_model", "tokens", "advantage"]
-    ]
-    cross = comparisons.crossovers(pairs)
-    return _finding(
-        "threshold-grows-with-student",
-        c,
-        +1,
-        2 * len(both),
-        extra={
-            "pairs": len(both),
-            "students": sorted(set(both["model"])),
-            "compute_slope": float(beta[-2]),
-            "crossovers": [{k: _plain(v) for k, v in r.items()} for r in cross.to_dict("records")],
-        },
-    )
+    return {"effect": float(beta[-1]), "interval": [float(beta[-1] - half), float(beta[-1] + half)]}
 
 
 #: Solver bounds on N_T, D_S and D_T at our scale (the paper's [1e6, 1e17] would pin our teachers to 1e6).
@@ -669,12 +691,13 @@ CLAIMS: dict[str, dict[str, str]] = {
     },
     "threshold-grows-with-student": {
         "claim": "Distillation wins only below a compute threshold that grows with the student's size",
-        "paper": "Fixed teachers: L_S - L~_S goes from negative to positive with compute; the crossing moves "
+        "paper": "Fixed teachers: L_S − L̃_S goes from negative to positive with compute; the crossing moves "
         "right for larger students (Figs. 6, 8, 15)",
         "chapter": "07_distillation_scaling",
-        "criterion": "Effect: the change per decade of student size, at fixed student compute and teacher, "
-        "of the advantage of distillation over supervised runs of the same size, tokens and seed (the "
-        "baselines and the IsoFLOP runs). " + _RUNS,
+        "criterion": "For each student and teacher, the student tokens D_x where distillation stops beating "
+        "a supervised run of the same size, tokens and seed (a line of the advantage in log tokens). Effect: "
+        "the slope of log10 of the crossover compute 6 N_S D_x on log10 N_S at a fixed teacher, weighted by "
+        "each crossover's interval (decades of compute per decade of student size). " + _RUNS,
     },
     "teacher-pretraining-never-wins": {
         "claim": "Counting the teacher's pretraining, distillation never beats supervised training",

@@ -54,6 +54,9 @@ def _fmt_effect(row: pd.Series) -> str:
         text = f"{100 * row['effect']:+.1f}% [{100 * lo:+.1f}, {100 * hi:+.1f}]"
         largest = _number(row.get("max_error"))
         return text + (f"; largest {100 * largest:.1f}%" if math.isfinite(largest) else "")
+    unit = row.get("unit")
+    if isinstance(unit, str) and unit not in ("nats", ""):
+        return f"{row['effect']:+.2f} [{lo:+.2f}, {hi:+.2f}] {unit}"
     return f"{row['effect']:+.4f} [{lo:+.4f}, {hi:+.4f}]"
 
 
@@ -85,7 +88,9 @@ def styled(table: pd.DataFrame):
         shown.style.hide(axis="index")
         .map(colour, subset=["verdict"])
         .set_properties(**{"text-align": "left", "font-size": "0.85em"})
-        .set_caption("The paper's claims, our effect (nats; ECE and errors in %) and the verdict")
+        .set_caption(
+            "The paper's claims, our effect (nats unless a unit is given; ECE and errors in %), the verdict"
+        )
     )
 
 
@@ -271,6 +276,20 @@ def glued_numbers(findings: pd.DataFrame) -> dict[str, str | float | int]:
         out[f"{key}_max_error"] = 100 * _number(r.get("max_error"))
         out[f"{key}_mean_error"] = 100 * _number(r.get("mean_error"))
         out[f"{key}_runs_for_predicted"] = _number(r.get("runs_for_predicted"))
+    slope = by_id.get("threshold-grows-with-student", pd.Series(dtype=object))
+    interval = slope.get("token_slope_interval")
+    out["threshold_token_slope"] = _number(slope.get("token_slope"))
+    out["threshold_token_slope_lo"], out["threshold_token_slope_hi"] = (
+        (_number(interval[0]), _number(interval[1])) if isinstance(interval, list) else (math.nan, math.nan)
+    )
+    lo, hi = out["threshold_token_slope_lo"], out["threshold_token_slope_hi"]
+    out["threshold_token_trend"] = (
+        "falls as the student grows"
+        if hi < 0
+        else "grows with the student"
+        if lo > 0
+        else "has no resolved trend"
+    )
     for v, n in counts(findings).items():
         out[f"n_{v.replace(' ', '_')}"] = n
     out["n_claims"] = len(findings)

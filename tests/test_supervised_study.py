@@ -300,3 +300,19 @@ def test_m_star_api_returns_an_interval_or_says_what_is_missing():
     assert lo < v < hi
     with pytest.raises(ss.InsufficientData, match="0 of"):
         ss.m_star(pd.DataFrame(), design)
+
+
+def test_fixed_m_cost_is_the_parabola_above_its_minimum_at_that_ratio():
+    t = ss.supervised_runs(records(seeds=(0,)), budgets=BUDGETS)
+    co = ss.compute_optimal(t, n_boot=0)
+    for _, row in co.minima.iterrows():
+        # At each profile's own M* the cost vanishes; at another ratio it is the parabola's rise there.
+        own = ss.fixed_m_cost(co, row["m_star"]).set_index("budget").loc[row["budget"]]
+        assert own["extra_loss"] == pytest.approx(0.0, abs=1e-4)
+    cost = ss.fixed_m_cost(co, 2 * co.m_star[0])
+    assert (cost["extra_loss"].dropna() > 0).all() and (cost["n_at_fixed"] < cost["n_star"]).all()
+    pm = co.parabolas[cost["budget"].iloc[0]]
+    assert cost["extra_loss"].iloc[0] == pytest.approx(
+        pm.curve([cost["n_at_fixed"].iloc[0]])[0] - pm.loss_star
+    )
+    assert ss.fixed_m_cost(co, 1e9)["extra_loss"].isna().all()  # outside every profile

@@ -92,3 +92,12 @@ def test_findings_file_has_every_claim_with_the_required_keys():
     for r in rows:
         if r["id"].endswith("-extrapolation"):
             assert 0 <= r["mean_error"] <= r["max_error"] < 1
+
+
+def test_runs_with_pretraining_counted_follow_a_planted_gain(study):
+    rec, _ = study
+    base = verdicts.runs_with_pretraining_counted(rec)
+    assert base["compared"] >= 10 and "best_group" in base
+    gained = verdicts.runs_with_pretraining_counted(_shift(rec, rec["teacher"].notna(), -0.1))
+    assert gained["compared"] == base["compared"] and gained["ahead"] > base["ahead"]
+    assert gained["best_group"]["advantage"] == pytest.approx(base["best_group"]["advantage"] + 0.1)

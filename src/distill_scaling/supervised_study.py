@@ -677,6 +677,25 @@ def compute_optimal(  # noqa: C901 - the IsoFLOP optima and their bootstrap, wit
     )
 
 
+def fixed_m_cost(res: ComputeOptimal, m_fixed: float) -> pd.DataFrame:
+    """What training at ``m_fixed`` tokens per parameter instead of each profile's own M* costs: per budget
+    with an interior minimum, the size at which the profile's D/N equals ``m_fixed`` (interpolated in log
+    space) and the parabola's loss there above its minimum (nats). NaN where ``m_fixed`` lies outside the
+    profile's sizes."""
+    rows = []
+    for budget, pm in res.parabolas.items():
+        if not pm.interior:
+            continue
+        prof = res.points[res.points["budget"] == budget].sort_values("n_params")
+        x = np.log(prof["n_params"].to_numpy(float))
+        m = np.log(prof["tokens"].to_numpy(float) / prof["n_params"].to_numpy(float))  # falls with N
+        inside = m.min() <= math.log(m_fixed) <= m.max()
+        n_at = math.exp(float(np.interp(math.log(m_fixed), m[::-1], x[::-1]))) if inside else math.nan
+        extra = float(pm.curve(np.array([n_at]))[0] - pm.loss_star) if inside else math.nan
+        rows.append({"budget": budget, "n_at_fixed": n_at, "n_star": pm.n_star, "extra_loss": extra})
+    return pd.DataFrame(rows, columns=["budget", "n_at_fixed", "n_star", "extra_loss"])
+
+
 def m_star(
     records: pd.DataFrame | None = None,
     design: pd.DataFrame | None = None,

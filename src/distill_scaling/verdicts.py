@@ -452,8 +452,53 @@ def teacher_pretraining_never_wins(rec: pd.DataFrame, noise: pd.DataFrame, n_sam
         -1,
         n_runs,
         reason="" if c else "our coefficient set has too few bootstrap samples",
-        extra={"plans_inside_fitted_ranges": plans, "bounds": list(OUR_BOUNDS), "best_plan": where},
+        extra={
+            "plans_inside_fitted_ranges": plans,
+            "bounds": list(OUR_BOUNDS),
+            "best_plan": where,
+            "runs": runs_with_pretraining_counted(rec),
+        },
     )
+
+
+def runs_with_pretraining_counted(rec: pd.DataFrame) -> dict[str, Any]:
+    """The same question asked of the runs, without the law: each distilled run against a supervised run of
+    the same student given the teacher's training compute as well (its loss interpolated in log tokens
+    between the student's supervised runs; runs outside them are skipped). Per student, tokens and teacher,
+    the mean advantage (supervised - distilled loss) over seeds; the best group with a t interval (at least
+    two seeds), how many runs were compared and how many came out ahead."""
+    sup = rec[rec["teacher"].isna()].groupby(["model", "tokens"])["val_loss"].mean()
+    teachers = rec.drop_duplicates("key").set_index("key")
+    rows = []
+    for r in rec[rec["teacher"].notna()].itertuples():
+        if r.teacher not in teachers.index or r.model not in sup.index.get_level_values(0):
+            continue
+        t = teachers.loc[r.teacher]
+        per_token = 3 * forward_flops(r.model)
+        tokens = r.tokens + 3 * forward_flops(t["model"]) * t["tokens"] / per_token
+        curve = sup.loc[r.model]
+        x = np.log10(curve.index.to_numpy(float))
+        if len(x) < 2 or not x.min() <= math.log10(tokens) <= x.max():
+            continue
+        loss = float(np.interp(math.log10(tokens), x, curve.to_numpy(float)))
+        rows.append(
+            {"model": r.model, "tokens": r.tokens, "teacher": r.teacher, "advantage": loss - r.val_loss}
+        )
+    d = pd.DataFrame(rows)
+    out: dict[str, Any] = {"compared": len(d), "ahead": int((d["advantage"] > 0).sum()) if len(d) else 0}
+    groups = [g for _, g in d.groupby(["model", "tokens", "teacher"])] if len(d) else []
+    best = max((g for g in groups if len(g) >= 2), key=lambda g: g["advantage"].mean(), default=None)
+    if best is not None:
+        c = comparisons.paired(best["advantage"].to_numpy(float))
+        out["best_group"] = {
+            "student": best["model"].iloc[0],
+            "student_tokens": float(best["tokens"].iloc[0]),
+            "teacher_model": teachers.loc[best["teacher"].iloc[0], "model"],
+            "seeds": len(best),
+            "advantage": c.effect,
+            "interval": list(c.interval),
+        }
+    return out
 
 
 def _inside(ranges, law: str, what: str, value: float) -> bool:

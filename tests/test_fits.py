@@ -33,6 +33,27 @@ def sup_fit() -> fits.LawFit:
     return fits.fit_study_law("supervised", sup_runs(), n_resamples=8, refine=16)
 
 
+def test_decade_extrapolation_holds_out_the_top_compute_and_sees_a_planted_bend():
+    rng = np.random.default_rng(3)
+    low = sup_runs(24, seed=1)  # compute 6ND up to about 4e14
+    N = np.exp(rng.uniform(np.log(1e7), np.log(2e7), 4))
+    top = pd.DataFrame({"key": [f"t{i}" for i in range(4)], "n_params": N, "tokens": 1e8 * np.ones(4)})
+    top["val_loss"] = laws.supervised_loss(top["n_params"], top["tokens"], LAW)
+    runs = pd.concat([low, top], ignore_index=True)
+    res = fits.fit.fit_supervised(runs["n_params"], runs["tokens"], runs["val_loss"], refine=8)
+    exact = fits.decade_extrapolation(res, runs)
+    compute = 6 * runs["n_params"] * runs["tokens"]
+    assert exact["held_out_keys"] == list(top["key"]) and exact["decades"] >= 1
+    assert exact["fit_runs"] == int((compute <= compute[runs["key"].str.startswith("t")].min() / 10).sum())
+    assert exact["max_error"] < 0.01  # exact data: the law carries a decade out
+    bent = runs.assign(val_loss=np.where(runs["key"].str.startswith("t"), 1.05, 1.0) * runs["val_loss"])
+    res = fits.fit.fit_supervised(bent["n_params"], bent["tokens"], bent["val_loss"], refine=8)
+    errors = np.asarray(fits.decade_extrapolation(res, bent)["errors"])
+    assert errors == pytest.approx(1 / 1.05 - 1, abs=0.01)
+    flat = low.assign(tokens=1e13 / (6 * low["n_params"]))  # one compute budget: nothing a decade apart
+    assert "skipped" in fits.decade_extrapolation(res, flat)
+
+
 def test_holdout_threshold_splits_the_runs():
     losses = np.arange(1.0, 4.0, 0.1)  # 30 runs
     thr = fits.holdout_threshold(losses, 1 / 3)

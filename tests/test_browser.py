@@ -164,6 +164,27 @@ def test_page_renders(browser, site_url, artifacts_dir: Path, name: str):
         assert math["rendered"] >= 2, "the landing page's two laws are typeset"
 
 
+def test_a_figure_enlarges_to_its_full_resolution_and_closes(browser, site_url):
+    page, problems = _open(browser, f"{site_url}/{PAGES[1]}.html")
+    try:
+        shown = page.locator("img.ds-enlargeable").first
+        shown.scroll_into_view_if_needed()
+        drawn = page.evaluate(
+            "() => document.querySelector('img.ds-enlargeable').getBoundingClientRect().width"
+        )
+        shown.click()
+        big = page.locator(".ds-enlarged img")
+        big.wait_for()
+        natural, width = big.evaluate("i => [i.naturalWidth, i.getBoundingClientRect().width]")
+        page.keyboard.press("Escape")
+        closed = page.locator(".ds-enlarged").count() == 0
+    finally:
+        page.close()
+    assert not problems, "\n".join(problems)
+    assert width == pytest.approx(natural, abs=1) and width > drawn, (natural, width, drawn)
+    assert closed
+
+
 @pytest.mark.parametrize("width", sorted(WIDTHS))
 @pytest.mark.parametrize("name", ALL_PAGES)
 def test_page_fits_its_width_and_leaks_nothing(browser, site_url, artifacts_dir: Path, name: str, width: str):

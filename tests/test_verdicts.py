@@ -101,3 +101,11 @@ def test_runs_with_pretraining_counted_follow_a_planted_gain(study):
     gained = verdicts.runs_with_pretraining_counted(_shift(rec, rec["teacher"].notna(), -0.1))
     assert gained["compared"] == base["compared"] and gained["ahead"] > base["ahead"]
     assert gained["best_group"]["advantage"] == pytest.approx(base["best_group"]["advantage"] + 0.1)
+
+
+@pytest.mark.parametrize(("shift", "verdict"), [(-0.1, "refuted"), (+0.1, "reproduced")])
+def test_teacher_pretraining_claim_is_judged_on_the_runs(study, shift, verdict):
+    rec, noise = study
+    moved = verdicts.teacher_pretraining_never_wins(_shift(rec, rec["teacher"].notna(), shift), noise)
+    assert moved.extra["judged_on"] == "runs" and moved.verdict == verdict
+    assert "effect" in moved.extra["law"]  # the law's answer stays beside the runs'

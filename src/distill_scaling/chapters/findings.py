@@ -282,6 +282,12 @@ def glued_numbers(findings: pd.DataFrame) -> dict[str, str | float | int]:
     out["threshold_token_slope_lo"], out["threshold_token_slope_hi"] = (
         (_number(interval[0]), _number(interval[1])) if isinstance(interval, list) else (math.nan, math.nan)
     )
+    never = by_id.get("teacher-pretraining-never-wins", pd.Series(dtype=object))
+    runs = never.get("runs") if isinstance(never.get("runs"), dict) else {}
+    law = never.get("law") if isinstance(never.get("law"), dict) else {}
+    out["pretraining_runs_compared"] = int(runs.get("compared", 0))
+    out["pretraining_runs_ahead"] = int(runs.get("ahead", 0))
+    out["pretraining_law_effect"] = _number(law.get("effect"))
     lo, hi = out["threshold_token_slope_lo"], out["threshold_token_slope_hi"]
     out["threshold_token_trend"] = (
         "falls as the student grows"

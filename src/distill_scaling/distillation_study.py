@@ -2,7 +2,7 @@
 
 The second half of the analysis of the study's records (:mod:`distill_scaling.supervised_study` is the first).
 A distillation run is judged against two other records: its **teacher's** (``L_T``, the teacher's own final
-validation loss, the paper's measured teacher pretraining loss) and its **supervised baseline** (``L~_S``,
+validation loss, the paper's measured teacher pretraining loss) and its **supervised baseline** (``L̃_S``,
 the same student model trained supervised on the same tokens of the student split with the same seed).
 :func:`design_table` describes the distillation runs of a design (one row per block and run, with the
 teacher's size and tokens, the token multiple of M*, the IsoFLOP budgets and the baseline's key);
@@ -205,8 +205,8 @@ def distillation_runs(records: pd.DataFrame, design: pd.DataFrame) -> pd.DataFra
     student's L_S, ``teacher_loss`` the teacher's own recorded final loss L_T (NaN if the teacher's record is
     missing), ``teacher_val_loss`` the teacher's loss as measured again in the student's run (the same
     validation tokens, so equal to L_T up to evaluation noise), ``val_kl`` KL(teacher || student) on the
-    validation tokens, ``baseline_loss`` the supervised baseline's L~_S (NaN while it is missing),
-    ``vs_teacher = L_S - L_T`` and ``vs_supervised = L_S - L~_S`` (negative: the student is better).
+    validation tokens, ``baseline_loss`` the supervised baseline's L̃_S (NaN while it is missing),
+    ``vs_teacher = L_S - L_T`` and ``vs_supervised = L_S - L̃_S`` (negative: the student is better).
     """
     if records is None or records.empty or design.empty:
         return pd.DataFrame(columns=list(RUN_COLUMNS))
@@ -384,7 +384,7 @@ def versus_teacher(dist: pd.DataFrame, res: Resolution) -> pd.DataFrame:
 
 
 def versus_supervised(dist: pd.DataFrame, res: Resolution) -> pd.DataFrame:
-    """Every run with a recorded baseline, ``vs_supervised = L_S - L~_S``, the ``threshold`` of that
+    """Every run with a recorded baseline, ``vs_supervised = L_S - L̃_S``, the ``threshold`` of that
     difference (the student size's distilled and supervised seed noise) and ``judged``: ``better``
     (distillation beats supervised learning by more than the noise), ``worse``, ``within noise`` or ``not
     judged``."""
@@ -396,7 +396,7 @@ def versus_supervised(dist: pd.DataFrame, res: Resolution) -> pd.DataFrame:
 
 def convergence(dist: pd.DataFrame, res: Resolution) -> pd.DataFrame:
     """Per student with baselines at two or more token budgets: the best teacher's advantage over supervised
-    learning, ``gap = min over teachers of L_S - L~_S``, at the fewest and the most tokens, and the
+    learning, ``gap = min over teachers of L_S - L̃_S``, at the fewest and the most tokens, and the
     ``threshold`` of one such difference at the most tokens (:func:`versus_supervised`)."""
     cols = ["model", "budgets", "tokens_low", "tokens_high", "gap_low", "gap_high", "threshold"]
     d = versus_supervised(dist, res)

@@ -427,7 +427,7 @@ def law_numbers(state: fits.FitState, P: Params) -> dict[str, float | int]:
 
 
 def _advantage(law: fits.LawFit, n_params, tokens, teacher_loss) -> np.ndarray:
-    """L_S - L~_S by the fitted laws: the distillation law's student loss minus the supervised law's (the one
+    """L_S - L̃_S by the fitted laws: the distillation law's student loss minus the supervised law's (the one
     held fixed in the fit) for the same student size and tokens."""
     return law.predict(n_params, tokens, teacher_loss) - supervised_loss(n_params, tokens, law.supervised)
 
@@ -438,7 +438,7 @@ def _map_runs(dist: pd.DataFrame) -> pd.DataFrame:
 
 
 def advantage_map(law: fits.LawFit, teacher_loss: float, n_grid: int = 60):
-    """Our law's L_S - L~_S over the fitted range of student sizes and tokens for a teacher of loss
+    """Our law's L_S - L̃_S over the fitted range of student sizes and tokens for a teacher of loss
     ``teacher_loss``: ``(N_S grid, D_S grid, difference)``, the difference of shape (sizes, tokens)."""
     r = law.runs
     n = np.geomspace(r["n_params"].min(), r["n_params"].max(), n_grid)
@@ -467,7 +467,7 @@ def map_numbers(law: fits.LawFit | None, dist: pd.DataFrame) -> dict[str, float 
 
 
 def teacher_map(law: fits.LawFit, n_s: float, d_s: float, teachers: pd.DataFrame, n_grid: int = 60):
-    """Our laws' L_S - L~_S for a student of ``n_s`` parameters and ``d_s`` tokens over teacher sizes and
+    """Our laws' L_S - L̃_S for a student of ``n_s`` parameters and ``d_s`` tokens over teacher sizes and
     tokens (the range of ``teachers``' ``teacher_n_params`` and ``teacher_tokens``), the teacher's loss from
     the supervised law held fixed in the fit: ``(N_T grid, D_T grid, difference)``, shape (sizes, tokens)."""
     n = np.geomspace(teachers["teacher_n_params"].min(), teachers["teacher_n_params"].max(), n_grid)
@@ -682,7 +682,7 @@ def versus_teacher_frame(dist: pd.DataFrame, res: ds.Resolution) -> pd.DataFrame
 
 
 def convergence_frame(p3: pd.DataFrame, res: ds.Resolution) -> pd.DataFrame:
-    """Per student: the best teacher's L_S - L~_S at the fewest and at the most tokens, and the noise
+    """Per student: the best teacher's L_S - L̃_S at the fewest and at the most tokens, and the noise
     threshold of one such difference (:func:`distill_scaling.distillation_study.convergence`)."""
     conv = ds.convergence(p3, res)
     cols = ["token budgets", "fewest tokens", "L_S − L̃_S there", "most tokens", "L_S − L̃_S at the most",
@@ -945,7 +945,7 @@ def _band(g: pd.DataFrame, col: str, res: ds.Resolution) -> float:
 
 
 def fig_advantage(p3: pd.DataFrame, res: ds.Resolution):
-    """Distillation against supervised learning (top, L_S - L~_S) and against the teacher (bottom,
+    """Distillation against supervised learning (top, L_S - L̃_S) and against the teacher (bottom,
     L_S - L_T) as the student's tokens grow, one line per teacher, one column per student; the band is the
     noise threshold of the student's size (differences inside it are within the seed noise)."""
     students = _students(p3) if len(p3) else []
@@ -1000,7 +1000,7 @@ def fig_law_fit(law: fits.LawFit | None, reason: str = ""):
 
 
 def _map_panel(ax, x, y, diff, run_x, run_y, run_diff, line: float, norm):
-    """One panel of a map of L_S - L~_S: the law's values on the grid ``(y, x)`` (colour, break-even line),
+    """One panel of a map of L_S - L̃_S: the law's values on the grid ``(y, x)`` (colour, break-even line),
     the runs on top in the same colours, the size ``line`` dashed; log axes. Returns the mesh (colour bar)."""
     cs = ax.pcolormesh(x, y, diff, cmap="RdBu_r", norm=norm, shading="auto")
     ax.contour(x, y, diff, levels=[0.0], colors="k", linewidths=0.8)
@@ -1015,7 +1015,7 @@ def _map_panel(ax, x, y, diff, run_x, run_y, run_diff, line: float, norm):
 
 
 def fig_advantage_maps(law: fits.LawFit | None, dist: pd.DataFrame, reason: str = ""):
-    """Paper Fig. 6 analogue: per teacher of protocols 1 and 3, our law's L_S - L~_S over student tokens and
+    """Paper Fig. 6 analogue: per teacher of protocols 1 and 3, our law's L_S - L̃_S over student tokens and
     size (colour; blue: distillation better), the runs with that teacher on top in the same colours
     (their measured L_S minus their supervised baseline), the teacher's size dashed."""
     runs_ = _map_runs(dist)
@@ -1044,7 +1044,7 @@ def fig_advantage_maps(law: fits.LawFit | None, dist: pd.DataFrame, reason: str 
 
 
 def fig_teacher_maps(law: fits.LawFit | None, p2: pd.DataFrame, reason: str = ""):
-    """Paper Fig. 13a analogue: per protocol-2 student, our laws' L_S - L~_S over the teacher's tokens and
+    """Paper Fig. 13a analogue: per protocol-2 student, our laws' L_S - L̃_S over the teacher's tokens and
     size (colour; blue: distillation better), the protocol-2 runs on top coloured by their measured
     difference, the student's size dashed."""
     runs_ = p2.dropna(subset=["vs_supervised"])

@@ -1,4 +1,5 @@
-"""Chapter 'Distillation scaling': the page builds, and says what is pending, from any state of the study.
+"""Chapter 'Distillation scaling': the page's numbers, tables and figures from any state of the study, and its
+verdicts read from a findings file.
 
 Synthetic records stand in for the study's (the analysis is tested in ``test_distillation_study.py``); the
 notebook's smoke run is in ``test_notebooks.py``.
@@ -12,15 +13,17 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
-from test_distillation_study import RES, TEACHERS, crossing_rows, scenario, u_shaped
+from test_distillation_study import NOISE, RES, TEACHERS, crossing_rows, scenario, u_shaped
 
 from distill_scaling import distillation_study as ds
-from distill_scaling import fits
+from distill_scaling import fits, verdicts
 from distill_scaling import supervised_study as ss
 from distill_scaling.chapters import distillation_scaling as ch
 from distill_scaling.laws import PAPER_DISTILLATION, PAPER_SUPERVISED
 from distill_scaling.notebook import chapter_params
 from distill_scaling.params import ParameterError, Params, validate
+
+NO_FINDINGS = pd.DataFrame(columns=["id", "verdict", "effect", "interval", "resolution", "unit"])
 
 
 @pytest.fixture(scope="module")
@@ -28,24 +31,21 @@ def P() -> Params:
     return Params(validate(chapter_params(ch.CHAPTER), {"profile": "default"}))
 
 
-def study_data(design: pd.DataFrame, rec: pd.DataFrame) -> ch.StudyData:
-    """StudyData of synthetic records (no supervised study runs: noise and law come from the tests)."""
+def study_data(design: pd.DataFrame, rec: pd.DataFrame, noise: pd.DataFrame = NOISE) -> ch.StudyData:
+    """StudyData of synthetic records (no supervised study runs: the law comes from the tests)."""
     support = pd.DataFrame(
         {"block": "teachers", "key": list(TEACHERS), "flops": 1e12, "model": "m", "budget": math.nan}
     )
     both = pd.concat([support[["block", "key", "flops"]], design[["block", "key", "flops"]]])
     empty = ss.supervised_runs(None)
     return ch.StudyData(
-        design, support, rec, ds.distillation_runs(rec, design), empty, empty, ss.progress_table(rec, both)
+        design, support, rec, ds.distillation_runs(rec, design), empty, noise, ss.progress_table(rec, both)
     )
 
 
-def page(data: ch.StudyData, P: Params, law: fits.FitState | None = None):
-    noise = ss.NoiseSummary(0.006, (0.004, 0.01), 0.003, (0.002, 0.005), 5, 15, 10, 0.9)
-    sup = fits.SupervisedInside(None, "pending", 0)
+def page(data: ch.StudyData, P: Params, law: fits.FitState | None = None, findings=NO_FINDINGS):
     law = law or fits.FitState(None, "pending", reason="too few runs")
-    found = ds.findings(data.dist, RES)
-    return ch.numbers(data, noise, RES, sup, law, found, P), found
+    return ch.numbers(data, RES, law, findings, P)
 
 
 def draw_all(data: ch.StudyData, law=None) -> None:
@@ -60,37 +60,85 @@ def draw_all(data: ch.StudyData, law=None) -> None:
         plt.close(fig)
 
 
-def test_an_empty_study_gives_a_page_of_pending_statements(P):
+def test_an_empty_study_gives_zero_counts_empty_tables_and_untested_claims(P):
     design, rec = scenario(u_shaped() + crossing_rows())
-    data = study_data(design, rec.iloc[:0])
-    nums, found = page(data, P)
-    assert all(isinstance(v, str) for v in nums.values())
-    assert nums["dis_progress"].startswith(f"None of the {data.n_total} distillation runs")
-    assert "pending" in nums["dis_law_source"] and nums["dis_threshold"] == "pending"
-    assert nums["dis_supervised"].startswith("Pending") and nums["dis_p1"].startswith("None of the")
-    assert nums["dis_verdicts"] == f"{len(ds.PAPER_CLAIMS)} pending" and (found["verdict"] == "pending").all()
+    data = study_data(design, rec.iloc[:0], noise=NOISE.iloc[:0])
+    nums = page(data, P)
+    assert all(type(v) in (int, float, str) for v in nums.values())
+    assert nums["dis_n_runs"] == 0 and nums["dis_n_design"] == data.n_total > 0
+    assert nums["dis_compute_pflop"] == 0.0 and nums["dis_agreement_runs"] == 0
+    assert math.isnan(nums["dis_rms_all"]) and math.isnan(nums["dis_noise_min"])
+    assert nums["dis_gap_verdict"] == "not tested" and math.isnan(nums["dis_gap_effect"])
     draw_all(data)
     assert (ch.coefficient_frame(None)["ours"].iloc[:-1] == "pending").all()
+    for table in (
+        ch.protocol3_frame(data.block("protocol3")), ch.gap_frame(ds.capacity_gap(data.dist, RES)),
+        ch.versus_teacher_frame(data.dist, RES), ch.convergence_frame(data.dist, RES),
+        ch.noise_frame(data.noise), ch.teacher_map_frame(None, data.block("protocol2")),
+    ):  # fmt: skip
+        assert table.empty
     assert (
-        ch.protocol3_frame(data.block("protocol3")).empty
-        and ch.gap_frame(ds.capacity_gap(data.dist, RES)).empty
+        ch.law_fit_frame(fits.FitState(None, "pending"), fits.SupervisedInside(None, "pending", 0)).loc[
+            "fit", ""
+        ]
+        == ch.FIT_SOURCES["pending"]
     )
 
 
-def test_a_recorded_study_quotes_its_numbers(P):
+def test_a_recorded_study_counts_its_runs_and_compares_them_with_the_noise(P):
     design, rec = scenario(u_shaped(0.06) + crossing_rows(-0.05, 0.05))
     data = study_data(design, rec)
-    nums, found = page(data, P)
-    assert nums["dis_progress"].startswith(f"All {data.n_total} distillation runs")
-    assert "resolved gap" in nums["dis_gap"] and "L5-d80" in nums["dis_gap"]
-    assert "cross from better to worse" in nums["dis_supervised"]
-    assert nums["dis_noise_rel"] == "0.30%" and "√2" in nums["dis_noise"]
-    assert nums["dis_verdicts"].count("reproduced") >= 1
-    table = ch.findings_table(found).data
-    assert list(table.columns) == ["paper's evidence", "ours", "verdict"]
+    nums = page(data, P)
+    assert nums["dis_n_runs"] == nums["dis_n_design"] == data.n_total == len(rec[rec["teacher"].notna()])
+    assert nums["dis_teachers_recorded"] == nums["dis_teachers_total"] == len(TEACHERS)
+    assert nums["dis_agreement_runs"] == data.n_total and nums["dis_agreement_max"] == 0.0
+    assert nums["dis_noise_min"] == nums["dis_noise_max"] == pytest.approx(0.0057)
+    assert nums["dis_noise_distilled_configs"] == 10 and nums["dis_resolve_factor"] == 2.0
+    gap = ch.gap_frame(ds.capacity_gap(data.gap_runs(), RES))
+    assert gap.loc[("L1-d16", gap.index[0][1]), "rise against the noise"] == "beyond noise"
+    vt = ch.versus_teacher_frame(data.dist, RES).loc["protocol3"]
+    assert vt["runs"] == data.n_total and vt["below L_T"] == int((data.dist["vs_teacher"] < 0).sum())
+    conv = ch.convergence_frame(data.block("protocol3"), RES).loc["L2-d32"]
+    assert conv["L_S − L̃_S there"] == pytest.approx(-0.05) and conv["L_S − L̃_S at the most"] == pytest.approx(
+        0.05
+    )
     frame = ch.protocol3_frame(data.block("protocol3"))
-    assert len(frame) == len(data.block("protocol3")) and frame["L_S − L~_S"].notna().all()
+    assert len(frame) == len(data.block("protocol3")) and frame["L_S − L̃_S"].notna().all()
+    noise = ch.noise_frame(NOISE)
+    assert noise.loc[("distilled", "L2-d32"), "seed sd (nats)"] == 0.0057
     draw_all(data)
+
+
+def test_the_verdicts_are_read_from_the_findings_file(P, tmp_path):
+    """The page quotes data/findings.json as written: verdict, effect, interval, the claim's own fields."""
+    gap = verdicts.Finding(
+        "capacity-gap", "claim", "paper", "reproduced", 0.0042, [0.0001, 0.0083], 0.0041, 28,
+        "07_distillation_scaling", "criterion", predicted=0.0235,
+        extra={"pairs": 14, "strongest_teacher": "L6-d96", "runs_for_predicted": 2},
+    )  # fmt: skip
+    extrapolation = verdicts.Finding(
+        "distillation-extrapolation", "claim", "paper", "not resolved at our scale", 0.0102, [0.0068, 0.0137],
+        0.0034, 124, "07_distillation_scaling", "criterion", unit="fraction",
+        extra={"max_error": 0.024, "mean_error": 0.012, "n_held_out": 25},
+    )  # fmt: skip
+    path = verdicts.write_findings([gap, extrapolation], tmp_path / "findings.json")
+    found = verdicts.load_findings(path)
+    nums = ch.claim_numbers(found)
+    assert nums["dis_gap_verdict"] == "reproduced" and nums["dis_gap_effect"] == 0.0042
+    assert (nums["dis_gap_lo"], nums["dis_gap_hi"], nums["dis_gap_resolution"]) == (0.0001, 0.0083, 0.0041)
+    assert nums["dis_gap_pairs"] == 14 and type(nums["dis_gap_pairs"]) is int
+    assert nums["dis_gap_strongest_teacher"] == "L6-d96" and nums["dis_gap_predicted"] == 0.0235
+    # a claim in fractions is quoted in percent
+    assert nums["dis_extrapolation_effect"] == pytest.approx(1.02)
+    assert (
+        nums["dis_extrapolation_max_error"] == pytest.approx(2.4)
+        and nums["dis_extrapolation_n_held_out"] == 25
+    )
+    # a claim the file lacks is not tested
+    assert nums["dis_beat_verdict"] == "not tested" and math.isnan(nums["dis_beat_effect"])
+    assert math.isnan(nums["dis_beat_weak_to_strong_runs"])
+    design, rec = scenario(u_shaped())
+    assert page(study_data(design, rec), P, findings=found)["dis_gap_verdict"] == "reproduced"
 
 
 def test_the_law_state_is_pending_until_nine_runs_and_a_supervised_law(P):
@@ -101,8 +149,10 @@ def test_the_law_state_is_pending_until_nine_runs_and_a_supervised_law(P):
     sup = fits.SupervisedInside(PAPER_SUPERVISED, "fitted", 10)
     state = ch.distillation_law(data, sup, P)
     assert state.fit is None and "4 distillation run(s)" in state.reason
-    assert "pending" in ch.law_source_sentence(state, P)
-    assert "fitted now" in ch.supervised_source_sentence(sup)
+    facts = ch.law_fit_frame(state, sup)[""]
+    assert facts["fit"] == ch.FIT_SOURCES["pending"] and "runs" not in facts.index
+    assert facts["supervised law inside (L̃_S)"] == f"{ch.SUPERVISED_SOURCES['fitted']}, 10 runs"
+    assert math.isnan(ch.law_numbers(state, P)["dis_rms_all"])
 
 
 def test_smoke_design_is_tiny_and_covers_the_three_protocols():
@@ -143,7 +193,6 @@ def test_the_supervised_law_comes_from_the_stored_supervised_fit(P, tmp_path, mo
     data.supervised = sup_runs
     state = ch.supervised_law(data, P)
     assert state.source == "stored" and state.current and state.coef == stored.params
-    assert "as stored in data/fits/supervised.json" in ch.supervised_source_sentence(state)
     data.supervised = sup_runs.iloc[:-1]
     assert not ch.supervised_law(data, P).current
     path.unlink()
@@ -171,9 +220,9 @@ def test_a_stored_fit_of_the_same_runs_is_read_even_with_a_newer_supervised_law(
     monkeypatch.setattr(ch, "fit_path", lambda _P: path)
     state = ch.distillation_law(data, fits.SupervisedInside(PAPER_SUPERVISED, "fitted", 40), P)
     assert state.source == "stored" and not state.supervised_current
-    assert "supervised runs recorded since" in ch.law_source_sentence(state, P)
-    nums, _ = page(data, P, state)
-    assert "carries the one of its date" in nums["dis_supervised_source"]
+    facts = ch.law_fit_frame(state, fits.SupervisedInside(PAPER_SUPERVISED, "fitted", 40))[""]
+    assert facts["fit"] == ch.FIT_SOURCES["stored"] and facts["supervised law of the fit is today's"] == "no"
+    assert facts["runs"] == str(len(ds.fit_runs(data.dist)))
     same = ch.distillation_law(data, fits.SupervisedInside(old_sup, "stored", 30), P)
     assert same.source == "stored" and same.supervised_current
 
@@ -222,27 +271,17 @@ def test_protocol1_optima_find_the_vertex_and_mark_profile_ends():
     assert opt.loc[(2e4, 1e12), "n_star"] == pytest.approx(6e4, rel=1e-6)
     assert pd.isna(opt.loc[(2e4, 1e12), "edge"])
     assert opt.loc[(2e4, 3e12), "edge"] == "large" and opt.loc[(2e4, 3e12), "n_star"] == 3e5
-    words = ch.protocol1_optima_sentence(opt.reset_index(), {1e12: 1.81})
-    assert words.startswith("Of the 3 student IsoFLOP profiles, 2 have an interior minimum")
-    assert "2 of the 2 interior optima are students larger than their teacher" in words
-    assert "for 2 of 2 teachers at C_S = 1e12" in words
-    fig = ch.fig_protocol_optima(
-        opt.reset_index(),
-        {1e12: 1.81},
-        ch.protocol2_optima(
-            pd.DataFrame(
-                columns=[
-                    "model",
-                    "n_params",
-                    "baseline_loss",
-                    "teacher_budget",
-                    "teacher_n_params",
-                    "val_loss",
-                ]
-            )
-        ),
+    none = ch.protocol2_optima(
+        pd.DataFrame(
+            columns=["model", "n_params", "baseline_loss", "teacher_budget", "teacher_n_params", "val_loss"]
+        )
     )
-    plt.close(fig)
+    nums = ch.optima_numbers(opt.reset_index(), none)
+    assert (nums["dis_p1_profiles"], nums["dis_p1_interior"], nums["dis_p1_larger"]) == (3, 2, 2)
+    table = ch.protocol1_optima_frame(opt.reset_index(), {1e12: 1.81})
+    assert table.loc["1e12", "profiles"] == 2 and table.loc["1e12", "best student below L*(C)"] == "2"
+    assert table.loc["3e12", "best student below L*(C)"] == "n/a"  # no supervised optimum at that budget
+    plt.close(ch.fig_protocol_optima(opt.reset_index(), {1e12: 1.81}, none))
 
 
 def test_protocol2_optima_find_the_best_teacher_and_compare_with_the_baseline():
@@ -253,10 +292,15 @@ def test_protocol2_optima_find_the_best_teacher_and_compare_with_the_baseline():
     ]  # fmt: skip
     opt = ch.protocol2_optima(pd.DataFrame(rows))
     assert opt["n_star"].iloc[0] == pytest.approx(1e5, rel=1e-6) and pd.isna(opt["edge"].iloc[0])
-    words = ch.protocol2_optima_sentence(opt)
-    assert words.startswith("All 1 teacher IsoFLOP profiles of protocol 2 have an interior best teacher")
-    assert "the best teacher is smaller than its student in 0 of the 1 interior cases" in words
-    assert words.endswith("at 1 of 1 the student beats its supervised baseline.")
+    nums = ch.optima_numbers(
+        ch.protocol1_optima(pd.DataFrame(_isoflop_rows(2e4, 1e12, [1e4, 3e4, 1e5], 3e4))), opt
+    )
+    assert (
+        nums["dis_p2_profiles"],
+        nums["dis_p2_interior"],
+        nums["dis_p2_smaller"],
+        nums["dis_p2_beats"],
+    ) == (1, 1, 0, 1)
 
 
 def test_advantage_maps_follow_the_law_and_check_the_runs_sign():
@@ -280,13 +324,11 @@ def test_advantage_maps_follow_the_law_and_check_the_runs_sign():
             "vs_supervised": [-0.02, -0.01, np.nan, 0.3],
         }
     )  # fmt: skip
-    words = ch.advantage_map_sentence(law, dist)
-    assert "on 50% of the plane for the smallest teacher" in words  # 30 of 60 sizes lie below 1e4
-    assert words.endswith("the 2 runs on the maps agree in sign with the law at 1 of 2.")
+    nums = ch.map_numbers(law, dist)
+    assert nums["dis_map_share_weak"] == pytest.approx(50.0)  # 30 of 60 sizes lie below 1e4
+    assert (nums["dis_map_runs"], nums["dis_map_agree"]) == (2, 1)
     plt.close(ch.fig_advantage_maps(law, dist))
-    assert "pending" in ch.advantage_map_sentence(None, dist) or "follow once" in ch.advantage_map_sentence(
-        None, dist
-    )
+    assert math.isnan(ch.map_numbers(None, dist)["dis_map_share_weak"])
 
 
 def test_teacher_maps_take_the_teacher_loss_from_the_supervised_law():
@@ -309,8 +351,10 @@ def test_teacher_maps_take_the_teacher_loss_from_the_supervised_law():
     n, d, diff = ch.teacher_map(law, 1e8, 2e9, p2, n_grid=9)
     lt = supervised_loss(n[:, None], d[None, :], PAPER_SUPERVISED)
     assert np.array_equal(diff < 0, lt < 2.0)
-    words = ch.teacher_map_sentence(law, p2)
+    row = ch.teacher_map_frame(law, p2).loc["S"]
     lt_runs = supervised_loss(p2["teacher_n_params"], p2["teacher_tokens"], PAPER_SUPERVISED)
     expected = int(np.sum((lt_runs < 2.0) == (p2["vs_supervised"] < 0)))
-    assert words.endswith(f"the 3 protocol-2 runs agree in sign with them at {expected}.")
+    assert row["runs"] == 3 and row["runs agreeing in sign"] == expected
+    share = 100 * np.mean(ch.teacher_map(law, 1e8, 2e9, p2)[2] < 0)  # the default grid
+    assert row["distillation ahead (% of the teacher plane)"] == pytest.approx(share)
     plt.close(ch.fig_teacher_maps(law, p2))

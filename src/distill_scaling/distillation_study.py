@@ -1,27 +1,28 @@
-"""The study's distillation records -> the tables and the findings of chapter 07.
+"""The study's distillation records -> the tables of chapter 07.
 
 The second half of the analysis of the study's records (:mod:`distill_scaling.supervised_study` is the first).
 A distillation run is judged against two other records: its **teacher's** (``L_T``, the teacher's own final
-validation loss, the paper's measured teacher pretraining loss) and its **supervised baseline** (``L~_S``,
+validation loss, the paper's measured teacher pretraining loss) and its **supervised baseline** (``L̃_S``,
 the same student model trained supervised on the same tokens of the student split with the same seed).
 :func:`design_table` describes the distillation runs of a design (one row per block and run, with the
 teacher's size and tokens, the token multiple of M*, the IsoFLOP budgets and the baseline's key);
 :func:`distillation_runs` joins it with the records that exist, so a chapter shows what is there.
 
-Judging a difference: the study repeats seeds only for supervised configurations (chapter 06's noise block).
-:class:`Resolution` turns that pooled relative seed noise ``s`` into a threshold for a difference between two
-single runs: ``factor * sqrt(2) * s * L`` (``sqrt(2)``: both runs carry their own noise).
+Differences and the seed noise: the study repeats seeds for supervised configurations (chapter 06's noise
+block) and for distilled students (the ``gap-seeds`` and ``capacity-gap`` blocks). :class:`Resolution` takes
+one run's seed noise per model size and kind of run (:func:`comparisons.seed_noise`, never pooled over sizes)
+and gives the threshold of a difference between runs: ``factor`` standard deviations of that difference.
+It screens the tables' single-run differences; the claims' verdicts are :mod:`distill_scaling.verdicts`'.
 
 From the joined table:
 
 - :func:`capacity_gap`: per student and token budget (protocol 3), the best teacher, how much the strongest
   teacher's student is worse than the best one, and whether KL(teacher || student) rises with the teacher;
-- :func:`versus_teacher`, :func:`versus_supervised`, :func:`supervised_trend`, :func:`convergence`: students
-  below their teacher's loss, distillation against supervised learning and how that changes with tokens;
-- :func:`teacher_collapse`: protocol 2's test that the teacher acts only through ``L_T``;
+- :func:`versus_teacher`, :func:`versus_supervised`, :func:`convergence`: students against their teacher's
+  loss, distillation against supervised learning, and the best teacher's advantage as the tokens grow;
+- :func:`teacher_collapse`: protocol 2's check that the teacher acts only through ``L_T``, per student;
 - :func:`fit_runs`: the runs the distillation law is fitted to (the fit itself is
-  :func:`distill_scaling.fits.fit_study_law`, stored in ``data/fits/distillation.json``);
-- :func:`findings`: the paper's claims beside ours, each with a verdict computed from the tables.
+  :func:`distill_scaling.fits.fit_study_law`, stored in ``data/fits/distillation.json``).
 
 Units: N = non-embedding parameters, D = tokens trained, C = FLOPs (3 F(N) D), L = validation cross-entropy
 in nats per token (byte).
@@ -38,7 +39,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from . import store, study
+from . import comparisons, store, study
 from . import supervised_study as ss
 from .spec import RunSpec, run_flops
 
@@ -49,13 +50,11 @@ DISTILL_BLOCKS = ("protocol3", "protocol2", "protocol1", "gap-seeds")
 GAP_BLOCKS = ("protocol3", "gap-seeds")
 #: Supervised blocks the distillation runs need: their teachers and their supervised baselines.
 SUPPORT_BLOCKS = ("teachers", "baselines", "gap-seeds")
-#: Chapter 06's blocks whose seed repeats measure the noise.
-NOISE_BLOCKS = ss.ISOFLOP_BLOCKS
 #: The paper's student token multiples of M* in the fixed-M protocols (D_S = 20N..320N, its Figs. 4 and 37).
 PAPER_M_MULTIPLES = (1, 2, 4, 8, 16)
 
-#: A difference between two single runs is resolved when it exceeds this many standard deviations of such a
-#: difference (sqrt(2) times one run's seed noise).
+#: A difference between runs is beyond the seed noise when it exceeds this many standard deviations of such a
+#: difference.
 RESOLVE_FACTOR = 2.0
 
 DESIGN_COLUMNS = (
@@ -68,9 +67,6 @@ RUN_COLUMNS = (
     *DESIGN_COLUMNS, "val_loss", "teacher_loss", "teacher_val_loss", "val_kl", "baseline_loss",
     "vs_teacher", "vs_supervised",
 )  # fmt: skip
-
-VERDICTS = ("reproduced", "partly", "not reproduced", "pending")
-
 
 # --- designs and records ------------------------------------------------------------------------------------
 
@@ -209,8 +205,8 @@ def distillation_runs(records: pd.DataFrame, design: pd.DataFrame) -> pd.DataFra
     student's L_S, ``teacher_loss`` the teacher's own recorded final loss L_T (NaN if the teacher's record is
     missing), ``teacher_val_loss`` the teacher's loss as measured again in the student's run (the same
     validation tokens, so equal to L_T up to evaluation noise), ``val_kl`` KL(teacher || student) on the
-    validation tokens, ``baseline_loss`` the supervised baseline's L~_S (NaN while it is missing),
-    ``vs_teacher = L_S - L_T`` and ``vs_supervised = L_S - L~_S`` (negative: the student is better).
+    validation tokens, ``baseline_loss`` the supervised baseline's L̃_S (NaN while it is missing),
+    ``vs_teacher = L_S - L_T`` and ``vs_supervised = L_S - L̃_S`` (negative: the student is better).
     """
     if records is None or records.empty or design.empty:
         return pd.DataFrame(columns=list(RUN_COLUMNS))
@@ -246,49 +242,65 @@ def teacher_agreement(dist: pd.DataFrame) -> dict[str, float]:
     return {"n": len(d), "max_abs": float(d.max()) if len(d) else math.nan}
 
 
-# --- judging differences against the seed noise -------------------------------------------------------------
+# --- differences against the seed noise --------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Resolution:
-    """When is a difference between two single runs larger than their seed noise?
+    """When is a difference between runs larger than their seed noise?
 
-    ``rel_std`` is one run's relative seed-to-seed standard deviation (a fraction of the loss, from
-    :func:`supervised_study.pooled_noise`); a difference of two runs at loss ``L`` has standard deviation
-    ``sqrt(2) * rel_std * L``, and it is *resolved* when it exceeds ``factor`` times that. NaN ``rel_std``:
-    the noise is not measured and nothing is judged.
+    ``noise`` is :func:`comparisons.seed_noise` of the study's records: one run's seed-to-seed standard
+    deviation (nats) per model size and kind of run (``supervised``, ``distilled``), never pooled over sizes;
+    a size never repeated over seeds takes the nearest repeated size of the same kind
+    (:func:`comparisons.noise_of`). A difference between a mean over ``n_a`` runs of one model and kind and a
+    mean over ``n_b`` runs of another has standard deviation ``sqrt(sd_a**2 / n_a + sd_b**2 / n_b)``; it is
+    beyond the noise when it exceeds ``factor`` times that. Empty ``noise``: nothing is judged (NaN).
     """
 
-    rel_std: float
+    noise: pd.DataFrame
     factor: float = RESOLVE_FACTOR
-    rel_std_interval: tuple[float, float] = (math.nan, math.nan)
 
     @property
     def measured(self) -> bool:
-        return bool(np.isfinite(self.rel_std))
+        return not self.noise.empty
 
-    def threshold(self, loss: float | np.ndarray) -> float | np.ndarray:
-        """The smallest resolved difference at loss ``loss`` (nats; NaN if the noise is not measured)."""
-        return self.factor * math.sqrt(2) * self.rel_std * np.asarray(loss, float)
+    def sd(self, model: str, kind: str) -> float:
+        """One run's seed noise (nats) of ``model`` for ``kind`` (NaN when no size was repeated)."""
+        return comparisons.noise_of(self.noise, model, kind)[0] if self.measured else math.nan
 
-    def classify(self, diff, loss) -> np.ndarray:
-        """``"lower"`` / ``"higher"`` (resolved, by the sign of ``diff``), ``"within noise"`` or
-        ``"not judged"`` (noise not measured, or a NaN difference)."""
-        d = np.atleast_1d(np.asarray(diff, float))
-        thr = np.broadcast_to(self.threshold(loss), d.shape)
-        out = np.full(d.shape, "not judged", dtype=object)
-        ok = np.isfinite(d) & np.isfinite(thr)
-        out[ok & (np.abs(d) <= thr)] = "within noise"
-        out[ok & (d < -thr)] = "lower"
-        out[ok & (d > thr)] = "higher"
-        return out
+    def sds(self, models, kind: str) -> np.ndarray:
+        """:meth:`sd` for each of ``models``."""
+        models = list(models)
+        by_model = {m: self.sd(m, kind) for m in dict.fromkeys(models)}
+        return np.asarray([by_model[m] for m in models], float)
+
+    def threshold(self, sd_a, sd_b, n_a=1, n_b=1) -> np.ndarray:
+        """The smallest difference beyond the noise between means of ``n_a`` and ``n_b`` runs of seed noise
+        ``sd_a`` and ``sd_b`` (nats; NaN if the noise is not measured)."""
+        sd_a, sd_b, n_a, n_b = (np.asarray(x, float) for x in (sd_a, sd_b, n_a, n_b))
+        return self.factor * np.sqrt(sd_a**2 / n_a + sd_b**2 / n_b)
 
 
-def resolution(noise: ss.NoiseSummary, factor: float = RESOLVE_FACTOR) -> Resolution:
-    """A :class:`Resolution` from the pooled seed noise (``supervised_study.pooled_noise``)."""
+def resolution(records: pd.DataFrame, factor: float = RESOLVE_FACTOR) -> Resolution:
+    """A :class:`Resolution` from the per-size seed noise of the study's runs among ``records``
+    (:func:`comparisons.seed_noise`)."""
     if not (isinstance(factor, (int, float)) and not isinstance(factor, bool) and factor > 0):
         raise ValueError(f"resolution: argument 'factor' must be a positive number, got {factor!r}")
-    return Resolution(float(noise.rel_std), float(factor), tuple(noise.rel_std_interval))
+    rec = comparisons.study_records(records) if records is not None and not records.empty else pd.DataFrame()
+    return Resolution(comparisons.seed_noise(rec), float(factor))
+
+
+def classify(diff, threshold, *, lower: str, higher: str) -> np.ndarray:
+    """``lower`` / ``higher`` (beyond ``threshold``, by the sign of ``diff``), ``"within noise"`` or ``"not
+    judged"`` (no threshold, or a NaN difference)."""
+    d = np.atleast_1d(np.asarray(diff, float))
+    thr = np.broadcast_to(np.asarray(threshold, float), d.shape)
+    out = np.full(d.shape, "not judged", dtype=object)
+    ok = np.isfinite(d) & np.isfinite(thr)
+    out[ok & (np.abs(d) <= thr)] = "within noise"
+    out[ok & (d < -thr)] = lower
+    out[ok & (d > thr)] = higher
+    return out
 
 
 # --- protocol 3: capacity gap, students against teachers and against supervised learning -------------------
@@ -303,8 +315,9 @@ def _spearman(x: np.ndarray, y: np.ndarray) -> float:
 def capacity_gap(dist: pd.DataFrame, res: Resolution) -> pd.DataFrame:
     """Per student and token budget with two or more teachers (paper Figs. 4, 37): the best teacher (lowest
     mean L_S over the seeds recorded), the strongest teacher (lowest L_T) and ``rise`` = L_S(strongest) -
-    L_S(best) >= 0, judged against the noise of a difference of two means (``gap``: ``resolved``, ``within
-    noise``, ``none`` when the strongest teacher is the best, or ``not judged``); ``seeds``, the fewest seeds
+    L_S(best) >= 0, against the ``threshold`` of a difference of two means of this student size (``gap``:
+    ``beyond noise``, ``within noise``, ``none`` when the strongest teacher is the best, or ``not judged``);
+    ``seeds``, the fewest seeds
     of any teacher, and ``seeds_worse``, in how many of the seeds both teachers have the strongest teacher's
     student is worse than the best one's (a paired count: a seed fixes the student's initialisation and data
     order); the KL of the strongest and the weakest teacher's student and ``kl_rank`` = Spearman's rho between
@@ -329,17 +342,17 @@ def capacity_gap(dist: pd.DataFrame, res: Resolution) -> pd.DataFrame:
             continue
         best, strongest, weakest = per.loc[per["val_loss"].idxmin()], per.iloc[0], per.iloc[-1]
         rise = float(strongest["val_loss"] - best["val_loss"])
-        # A difference of two means over n_b and n_s independent seeds: sqrt((1/n_b + 1/n_s) / 2) times the
-        # noise of a difference of two single runs (conservative: seeds pair the students).
-        shrink = math.sqrt((1 / best["seeds"] + 1 / strongest["seeds"]) / 2)
-        thr = float(res.threshold(best["val_loss"])) * shrink
+        # A difference of two means over n_b and n_s independent seeds of the same student size (conservative:
+        # seeds pair the students).
+        sd = res.sd(model, "distilled")
+        thr = float(res.threshold(sd, sd, best["seeds"], strongest["seeds"]))
         if best.name == strongest.name:
             gap, worse = "none", ""
         else:
             by_seed = g.pivot_table(index="seed", columns="teacher", values="val_loss")
             both = by_seed[[best.name, strongest.name]].dropna()
             worse = f"{int((both[strongest.name] > both[best.name]).sum())}/{len(both)}"
-            gap = "not judged" if not np.isfinite(thr) else "resolved" if rise > thr else "within noise"
+            gap = "not judged" if not np.isfinite(thr) else "beyond noise" if rise > thr else "within noise"
         rows.append(
             {
                 "model": model, "n_params": float(g["n_params"].iloc[0]), "tokens": float(tokens),
@@ -358,72 +371,34 @@ def capacity_gap(dist: pd.DataFrame, res: Resolution) -> pd.DataFrame:
 
 
 def versus_teacher(dist: pd.DataFrame, res: Resolution) -> pd.DataFrame:
-    """Every run with its margin over its teacher, ``vs_teacher = L_S - L_T``, judged: ``below`` (the
-    student beats its teacher by more than the noise), ``above``, ``within noise`` or ``not judged``."""
-    return _judged(dist, res, "vs_teacher", "teacher_loss", lower="below", higher="above")
-
-
-def versus_supervised(dist: pd.DataFrame, res: Resolution) -> pd.DataFrame:
-    """Every run with a recorded baseline and ``vs_supervised = L_S - L~_S`` judged: ``better`` (distillation
-    beats supervised learning by more than the noise), ``worse``, ``within noise`` or ``not judged``."""
-    return _judged(dist, res, "vs_supervised", "baseline_loss", lower="better", higher="worse")
-
-
-def _judged(dist: pd.DataFrame, res: Resolution, diff: str, reference: str, *, lower: str, higher: str):
-    """The runs with a ``reference`` loss, their noise ``threshold`` and the verdict on ``diff`` (``lower`` /
-    ``higher`` renamed for the comparison at hand)."""
-    d = unique_runs(dist).dropna(subset=[reference]).copy()
-    d["threshold"] = res.threshold(d[reference].to_numpy(float)) if len(d) else []
-    cls = res.classify(d[diff], d[reference]) if len(d) else []
-    d["judged"] = pd.Series(cls, index=d.index, dtype=object).replace({"lower": lower, "higher": higher})
+    """Every run with a recorded teacher, its margin ``vs_teacher = L_S - L_T``, the ``threshold`` of that
+    difference (the student size's distilled seed noise and the teacher size's supervised one) and ``judged``:
+    ``below`` (the student beats its teacher by more than the noise), ``above``, ``within noise`` or ``not
+    judged``."""
+    d = unique_runs(dist).dropna(subset=["teacher_loss"]).copy()
+    d["threshold"] = res.threshold(
+        res.sds(d["model"], "distilled"), res.sds(d["teacher_model"], "supervised")
+    )
+    d["judged"] = classify(d["vs_teacher"], d["threshold"], lower="below", higher="above")
     return d
 
 
-def supervised_trend(dist: pd.DataFrame, res: Resolution) -> pd.DataFrame:
-    """Per (student, teacher) with baselines at two or more token budgets: distillation's advantage
-    ``vs_supervised`` at the fewest and at the most tokens, and ``pattern``: ``crossing`` (resolved better at
-    the fewest tokens, resolved worse at the most: the paper's claim), ``rising`` (the difference grows by
-    more than the noise, without a resolved crossing), ``flat or falling``, or ``not judged``."""
-    cols = [
-        "model", "teacher_model", "teacher_loss", "budgets", "tokens_low", "tokens_high", "low", "high",
-        "change", "threshold", "pattern",
-    ]  # fmt: skip
-    rows = []
-    d = versus_supervised(dist, res)
-    for (model, _), g in d.groupby(["model", "teacher"], sort=True):
-        g = g.sort_values("tokens")
-        if g["tokens"].nunique() < 2:
-            continue
-        lo, hi = g.iloc[0], g.iloc[-1]
-        thr = float(res.threshold(max(lo["baseline_loss"], hi["baseline_loss"])))
-        change = float(hi["vs_supervised"] - lo["vs_supervised"])
-        if not np.isfinite(thr):
-            pattern = "not judged"
-        elif lo["judged"] == "better" and hi["judged"] == "worse":
-            pattern = "crossing"
-        elif change > thr:
-            pattern = "rising"
-        else:
-            pattern = "flat or falling"
-        rows.append(
-            {
-                "model": model, "teacher_model": lo["teacher_model"],
-                "teacher_loss": float(lo["teacher_loss"]),
-                "budgets": int(g["tokens"].nunique()), "tokens_low": float(lo["tokens"]),
-                "tokens_high": float(hi["tokens"]), "low": float(lo["vs_supervised"]),
-                "high": float(hi["vs_supervised"]), "change": change, "threshold": thr, "pattern": pattern,
-            }
-        )  # fmt: skip
-    return pd.DataFrame(rows, columns=cols)
+def versus_supervised(dist: pd.DataFrame, res: Resolution) -> pd.DataFrame:
+    """Every run with a recorded baseline, ``vs_supervised = L_S - L̃_S``, the ``threshold`` of that
+    difference (the student size's distilled and supervised seed noise) and ``judged``: ``better``
+    (distillation beats supervised learning by more than the noise), ``worse``, ``within noise`` or ``not
+    judged``."""
+    d = unique_runs(dist).dropna(subset=["baseline_loss"]).copy()
+    d["threshold"] = res.threshold(res.sds(d["model"], "distilled"), res.sds(d["model"], "supervised"))
+    d["judged"] = classify(d["vs_supervised"], d["threshold"], lower="better", higher="worse")
+    return d
 
 
 def convergence(dist: pd.DataFrame, res: Resolution) -> pd.DataFrame:
     """Per student with baselines at two or more token budgets: the best teacher's advantage over supervised
-    learning, ``gap = min over teachers of L_S - L~_S``, at the fewest and the most tokens, and ``pattern``:
-    ``converged`` (|gap| shrinks into the noise), ``shrinking`` (shrinks by more than the noise, not into
-    it), ``within noise throughout``, ``growing`` or ``unchanged`` (|gap| changes by more or by less than the
-    noise), or ``not judged``."""
-    cols = ["model", "budgets", "tokens_low", "tokens_high", "gap_low", "gap_high", "threshold", "pattern"]
+    learning, ``gap = min over teachers of L_S - L̃_S``, at the fewest and the most tokens, and the
+    ``threshold`` of one such difference at the most tokens (:func:`versus_supervised`)."""
+    cols = ["model", "budgets", "tokens_low", "tokens_high", "gap_low", "gap_high", "threshold"]
     d = versus_supervised(dist, res)
     if d.empty:
         return pd.DataFrame(columns=cols)
@@ -434,25 +409,11 @@ def convergence(dist: pd.DataFrame, res: Resolution) -> pd.DataFrame:
         if len(g) < 2:
             continue
         lo, hi = g.iloc[0], g.iloc[-1]
-        thr = float(res.threshold(hi["baseline_loss"]))
-        a, b = abs(lo["vs_supervised"]), abs(hi["vs_supervised"])
-        if not np.isfinite(thr):
-            pattern = "not judged"
-        elif a <= thr and b <= thr:
-            pattern = "within noise throughout"
-        elif b <= thr:
-            pattern = "converged"
-        elif a - b > thr:
-            pattern = "shrinking"
-        elif b - a > thr:
-            pattern = "growing"
-        else:
-            pattern = "unchanged"
         rows.append(
             {
                 "model": model, "budgets": len(g), "tokens_low": float(lo["tokens"]),
                 "tokens_high": float(hi["tokens"]), "gap_low": float(lo["vs_supervised"]),
-                "gap_high": float(hi["vs_supervised"]), "threshold": thr, "pattern": pattern,
+                "gap_high": float(hi["vs_supervised"]), "threshold": float(hi["threshold"]),
             }
         )  # fmt: skip
     return pd.DataFrame(rows, columns=cols)
@@ -473,12 +434,11 @@ def teacher_collapse(dist: pd.DataFrame, res: Resolution, level: float = 0.9) ->
     log N_T, fitted jointly (IsoFLOP teachers' sizes and losses are correlated, so the size term must not be
     fitted to the curve's residuals), gives the teacher size's own effect: its ``slope`` (relative change of
     L_S per e-fold of N_T) with a ``level`` t interval, and ``size_effect``, the change in nats over the
-    teachers' range of sizes. ``collapse``: ``yes`` (scatter within 2x the noise and the size effect not
-    resolved: its interval holds zero or it is below the resolution threshold), ``no: size effect resolved``
-    or ``no: scatter above noise`` (one of the two fails), ``no`` (both), or ``not judged``."""
+    teachers' range of sizes, beside the ``threshold`` of a difference of two runs of this student size. The
+    claim's verdict is :mod:`distill_scaling.verdicts`' (all students at once)."""
     cols = [
         "model", "teachers", "rms_resid", "noise_ratio", "slope", "slope_low", "slope_high", "size_effect",
-        "threshold", "collapse",
+        "threshold",
     ]  # fmt: skip
     rows = []
     d = dist.dropna(subset=["teacher_loss", "val_loss"])
@@ -500,27 +460,13 @@ def teacher_collapse(dist: pd.DataFrame, res: Resolution, level: float = 0.9) ->
             half = float(stats.t.ppf(0.5 + level / 2, dof)) * se
             slope, lo, hi = float(beta[3]), float(beta[3] - half), float(beta[3] + half)
             effect = float(slope * np.ptp(ln_n) * g["val_loss"].mean())
-        thr = float(res.threshold(g["val_loss"].mean()))
-        ratio = rms / res.rel_std if res.measured else math.nan
-        if not res.measured or not np.isfinite(slope):
-            verdict = "not judged"
-        else:
-            tight = ratio <= 2.0
-            no_size = (lo <= 0 <= hi) or abs(effect) <= thr
-            verdict = (
-                "yes"
-                if tight and no_size
-                else "no: size effect resolved"
-                if tight
-                else "no: scatter above noise"
-                if no_size
-                else "no"
-            )
+        sd = res.sd(model, "distilled")
+        thr = float(res.threshold(sd, sd))
+        ratio = rms / (sd / float(g["val_loss"].mean()))
         rows.append(
             {
                 "model": model, "teachers": len(g), "rms_resid": rms, "noise_ratio": ratio, "slope": slope,
                 "slope_low": lo, "slope_high": hi, "size_effect": effect, "threshold": thr,
-                "collapse": verdict,
             }
         )  # fmt: skip
     return pd.DataFrame(rows, columns=cols)
@@ -534,233 +480,3 @@ def fit_runs(dist: pd.DataFrame) -> pd.DataFrame:
     (``key, n_params, tokens, teacher_loss, val_loss``)."""
     d = unique_runs(dist).dropna(subset=["teacher_loss", "val_loss"])
     return d[["key", "n_params", "tokens", "teacher_loss", "val_loss"]].reset_index(drop=True)
-
-
-# --- findings -----------------------------------------------------------------------------------------------
-
-#: The paper's claims and its evidence (digest Secs. 1, 4.1, 9 and the figure inventory).
-PAPER_CLAIMS = {
-    "teacher only through L_T": (
-        "The teacher acts on the student only through its loss L_T",
-        "Students of 198M-1.82B distilled from teachers along four IsoFLOP profiles (3e19-1e21 FLOPs) "
-        "fall on one smooth curve of L_S against L_T (Figs. 1, 3b); the law uses L_T alone",
-    ),
-    "capacity gap": (
-        "Capacity gap: a stronger teacher can give a worse student",
-        "Students of 143M, 198M and 546M at D_S = 20-320 N_S: L_S falls, then rises as the M=20 teacher "
-        "grows from 546M to 7.75B; KL(teacher || student) rises with the teacher in all cases (Figs. 4, 37)",
-    ),
-    "students beat teachers": (
-        "Students can beat their teacher, at finite distillation data",
-        "Students larger than a weak teacher (N_T <= 2.72B) reach L_S < L_T at large budgets (Figs. 2, "
-        "38a); with many more tokens the student returns to the teacher's loss (Fig. 41, D_S = 8B-512B)",
-    ),
-    "better below, worse above": (
-        "Distillation beats supervised learning below a compute threshold and loses above it",
-        "Fixed teachers: L_S - L~_S from about -0.18 (distillation better) at small student budgets to "
-        "+0.18 at large ones (Fig. 6); the threshold grows with the student's size (Figs. 8, 15)",
-    ),
-    "convergence": (
-        "With enough compute, distillation and supervised learning converge",
-        "Compute-optimal distillation and supervised learning reach the same L_S at large compute (Fig. 8); "
-        "only the optimal teacher reaches the supervised limit as D -> infinity (App. E.6, Fig. 40)",
-    ),
-}
-
-
-@dataclass(frozen=True)
-class Finding:
-    """One row of the findings table: the paper's claim and evidence, ours in words, the verdict."""
-
-    claim: str
-    paper: str
-    ours: str
-    verdict: str
-
-
-def _mtok(tokens: float) -> str:
-    return f"{tokens / 1e6:.3g}M tokens"
-
-
-def judge_collapse(p2: pd.DataFrame, res: Resolution) -> tuple[str, str]:
-    """Verdict and evidence on 'the teacher acts only through L_T' from protocol-2 runs."""
-    if p2.empty:
-        return "pending", "no protocol-2 runs recorded yet (IsoFLOP teachers, fixed-M* students)"
-    col = teacher_collapse(p2, res)
-    if col.empty:
-        n = p2.groupby("model")["teacher"].nunique().max()
-        return "pending", (
-            f"{p2['key'].nunique()} protocol-2 run(s); at most {n} teacher(s) per student, "
-            f"{MIN_COLLAPSE_TEACHERS} needed"
-        )
-    if (col["collapse"] == "not judged").all():
-        return "pending", "seed noise not measured yet: the scatter cannot be judged"
-    parts = [
-        f"{r.model}: {r.teachers} teachers scatter by {100 * r.rms_resid:.2f}% around one curve in L_T "
-        f"({r.noise_ratio:.1f}x one run's noise); the teacher's size adds {r.size_effect:+.4f} nats over "
-        f"its range (threshold {r.threshold:.4f})"
-        for r in col.itertuples()
-    ]
-    v = col["collapse"]
-    verdict = "reproduced" if (v == "yes").all() else "not reproduced"
-    return verdict, "; ".join(parts)
-
-
-def _seeds_text(r: pd.Series) -> str:
-    """ ", mean of 3 seeds, worse in 3/3" for a capacity-gap row judged over several seeds, else ""."""
-    return f", mean of {r.seeds} seeds, worse in {r.seeds_worse}" if r.seeds > 1 else ""
-
-
-def judge_gap(p3: pd.DataFrame, res: Resolution) -> tuple[str, str]:
-    """Verdict and evidence on the capacity gap from protocol-3 runs."""
-    if p3.empty:
-        return "pending", "no protocol-3 runs recorded yet (fixed-M* teachers and students)"
-    gap = capacity_gap(p3, res)
-    if gap.empty:
-        return "pending", f"{p3['key'].nunique()} protocol-3 run(s); no student budget has two teachers yet"
-    kl = gap["kl_rank"].dropna()
-    kl_txt = (
-        f"; KL(teacher || student) rises with the teacher's strength (Spearman ρ ≤ -0.5) in "
-        f"{int((kl <= -0.5).sum())} of {len(kl)} budgets with three or more teachers"
-        if len(kl)
-        else ""
-    )
-    head = f"{len(gap)} student budget(s) with two or more teachers: "
-    resolved, within = gap[gap["gap"] == "resolved"], gap[gap["gap"] == "within noise"]
-    if len(resolved):
-        r = resolved.loc[resolved["rise"].idxmax()]
-        txt = (
-            f"{head}{len(resolved)} with a resolved gap (largest: {r.model} at {r.multiple:.3g} M*, whose "
-            f"student of the strongest teacher, {r.strongest_teacher}, is {r.rise:.4f} nats worse than that "
-            f"of {r.best_teacher}{_seeds_text(r)}; threshold {r.threshold:.4f})"
-        )
-        return "reproduced", txt + kl_txt
-    if gap["gap"].eq("not judged").all():
-        return "pending", head + "seed noise not measured yet" + kl_txt
-    if len(within):
-        r = within.loc[within["rise"].idxmax()]
-        txt = (
-            f"{head}in {len(within)}, the strongest teacher is not the best, but by at most {r.rise:.4f} "
-            f"nats ({r.model} at {r.multiple:.3g} M*{_seeds_text(r)}), within the noise "
-            f"(threshold {r.threshold:.4f}): the "
-            "student stops improving with a stronger teacher, without a resolved rise"
-        )
-        return "partly", txt + kl_txt
-    return "not reproduced", head + "the strongest teacher gives the best student in every one" + kl_txt
-
-
-def judge_beat(dist: pd.DataFrame, res: Resolution) -> tuple[str, str]:
-    """Verdict and evidence on 'students can beat their teacher' from all runs, with whether the margin
-    shrinks again at the most tokens (the paper's 'finite data')."""
-    vt = versus_teacher(dist, res)
-    if vt.empty:
-        return "pending", "no distillation run with a recorded teacher yet"
-    below, under = vt[vt["judged"] == "below"], vt[vt["vs_teacher"] < 0]
-    if not res.measured:
-        return "pending", f"{len(under)} of {len(vt)} runs below their teacher's loss; noise not measured yet"
-    if not len(under):
-        if not (vt["n_params"] > vt["teacher_n_params"]).any():
-            return "pending", (
-                f"none of {len(vt)} runs is below its teacher's loss, but none of them has a student larger "
-                "than its teacher, where the paper finds it (protocol 1)"
-            )
-        return "not reproduced", f"none of {len(vt)} runs is below its teacher's loss"
-    if not len(below):
-        return (
-            "partly",
-            f"{len(under)} of {len(vt)} runs below their teacher's loss, none by more than the noise",
-        )
-    r = below.loc[below["vs_teacher"].idxmin()]
-    txt = (
-        f"{len(below)} of {len(vt)} runs beat their teacher by more than the noise (largest: {r.model} on "
-        f"{_mtok(r.tokens)} from {r.teacher_model}, L_S - L_T = {r.vs_teacher:+.4f} nats; threshold "
-        f"{r.threshold:.4f})"
-    )
-    pairs = [
-        g.sort_values("tokens") for _, g in vt.groupby(["model", "teacher"]) if g["tokens"].nunique() > 2
-    ]
-    pairs = [g for g in pairs if (g["vs_teacher"] < 0).any()]
-    if pairs:
-        back = sum(
-            g["vs_teacher"].iloc[-1] - g["vs_teacher"].min() > float(res.threshold(g["teacher_loss"].iloc[0]))
-            for g in pairs
-        )
-        txt += (
-            f"; of {len(pairs)} student-teacher pair(s) below the teacher at three or more token budgets, "
-            f"{back} move back towards the teacher's loss by more than the noise at the most tokens"
-        )
-    return "reproduced", txt
-
-
-def judge_crossing(p3: pd.DataFrame, res: Resolution) -> tuple[str, str]:
-    """Verdict and evidence on 'distillation better below a compute threshold, worse above' (protocol 3)."""
-    vs = versus_supervised(p3, res)
-    if vs.empty:
-        return "pending", "no protocol-3 run has its supervised baseline recorded yet"
-    counts = vs["judged"].value_counts()
-    head = (
-        f"{len(vs)} runs with baselines: distillation better in {counts.get('better', 0)}, worse in "
-        f"{counts.get('worse', 0)}, within the noise in {counts.get('within noise', 0)}"
-    )
-    trend = supervised_trend(p3, res)
-    if trend.empty:
-        return "pending", head + "; no student-teacher pair has baselines at two token budgets yet"
-    if trend["pattern"].eq("not judged").all():
-        return "pending", head + "; seed noise not measured yet"
-    cross, rising = trend[trend["pattern"] == "crossing"], trend[trend["pattern"] == "rising"]
-    tail = (
-        f"; over token budgets, {len(cross)} of {len(trend)} student-teacher pairs cross from better to worse"
-    )
-    if len(rising):
-        tail += f", {len(rising)} more move towards supervised by more than the noise without crossing"
-    if len(cross):
-        r = cross.iloc[0]
-        tail += (
-            f" (e.g. {r.model} from {r.teacher_model}: {r.low:+.4f} nats at {_mtok(r.tokens_low)}, "
-            f"{r.high:+.4f} at {_mtok(r.tokens_high)})"
-        )
-        return "reproduced", head + tail
-    return ("partly" if len(rising) else "not reproduced"), head + tail
-
-
-def judge_convergence(p3: pd.DataFrame, res: Resolution) -> tuple[str, str]:
-    """Verdict and evidence on 'distillation and supervised learning converge' (protocol 3's best teacher)."""
-    conv = convergence(p3, res)
-    if conv.empty:
-        return "pending", "no student has baselines at two token budgets yet"
-    if conv["pattern"].eq("not judged").all():
-        return "pending", "seed noise not measured yet"
-    parts = [
-        f"{r.model}: the best teacher's L_S - L~_S is {r.gap_low:+.4f} nats at {_mtok(r.tokens_low)} and "
-        f"{r.gap_high:+.4f} at {_mtok(r.tokens_high)} ({r.pattern}; threshold {r.threshold:.4f})"
-        for r in conv.itertuples()
-    ]
-    p = conv["pattern"]
-    if p.eq("converged").all():
-        verdict = "reproduced"
-    elif p.isin(["converged", "shrinking", "within noise throughout"]).any():
-        verdict = "partly"
-    else:
-        verdict = "not reproduced"
-    return verdict, "; ".join(parts)
-
-
-def findings(dist: pd.DataFrame, res: Resolution) -> pd.DataFrame:
-    """The paper's five distillation claims beside ours, each with a verdict computed from ``dist``
-    (:func:`distillation_runs`): ``reproduced``, ``partly``, ``not reproduced`` or ``pending``."""
-    p3 = dist[dist["block"] == "protocol3"]
-    p2 = dist[dist["block"] == "protocol2"]
-    judged = {
-        "teacher only through L_T": judge_collapse(p2, res),
-        "capacity gap": judge_gap(dist[dist["block"].isin(GAP_BLOCKS)], res),
-        "students beat teachers": judge_beat(dist, res),
-        "better below, worse above": judge_crossing(p3, res),
-        "convergence": judge_convergence(p3, res),
-    }
-    rows = [
-        Finding(PAPER_CLAIMS[k][0], PAPER_CLAIMS[k][1], ours, verdict)
-        for k, (verdict, ours) in judged.items()
-    ]
-    return pd.DataFrame([r.__dict__ for r in rows]).rename(
-        columns={"claim": "the paper's claim", "paper": "paper's evidence", "ours": "ours"}
-    )

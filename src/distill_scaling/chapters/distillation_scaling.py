@@ -1,10 +1,12 @@
-"""Chapter "Distillation scaling at small scale": the three protocols, the distillation law and the findings.
+"""Chapter "Distillation scaling at small scale": the three protocols, the distillation law and its claims.
 
 The chapter reads the study's distillation records (:func:`distill_scaling.distillation_study.study_design`)
 with their teachers and supervised baselines; ``full`` trains the missing ones first, ``smoke`` trains a tiny
 design (:func:`smoke_specs`) into a temporary store in seconds. The analysis is in
-:mod:`distill_scaling.distillation_study`; this module holds the chapter's parameters, figures, tables and
-sentences. The law fit with its bootstrap is stored in ``data/fits/distillation.json``; refresh it from the
+:mod:`distill_scaling.distillation_study`; the verdicts on the paper's claims are read from
+``data/findings.json`` (:mod:`distill_scaling.verdicts`). This module holds the chapter's parameters, the
+loading of its runs and laws, and the numbers, tables and figures of its page; the page's prose is in the
+notebook. The law fit with its bootstrap is stored in ``data/fits/distillation.json``; refresh it from the
 committed records (``--profile full`` trains the missing runs first) with::
 
     python -m distill_scaling fit --law distillation
@@ -33,7 +35,7 @@ from .. import supervised_study as ss
 from ..laws import PAPER_DISTILLATION, supervised_loss
 from ..model import config_from_name
 from ..params import Param, Params
-from ..presentation import DISTILLATION_LABELS, law_coefficient_frame, num, styled, unbounded_sentence
+from ..presentation import DISTILLATION_LABELS, and_join, law_coefficient_frame, num
 
 CHAPTER = "07_distillation_scaling"
 
@@ -45,6 +47,30 @@ N_COEFFICIENTS = fits.LAWS["distillation"].n_coefficients
 PAPER_ERROR = 0.01
 #: The paper's fixed-M protocols: M = 20 tokens per parameter, students at 20N..320N (1..16 M).
 PAPER_M = 20.0
+
+#: The claims of ``data/findings.json`` this chapter shows: glue prefix -> (claim id, the claim's own fields
+#: glued besides its verdict, effect, interval and resolution; a list is glued as its length, ``n_<field>``).
+CLAIMS = {
+    "gap": ("capacity-gap", ("pairs", "strongest_teacher", "predicted", "runs_for_predicted")),
+    "beat": (
+        "student-beats-teacher",
+        ("student", "teacher_model", "student_tokens", "below_teacher", "weak_to_strong_runs"),
+    ),
+    "collapse": ("teacher-only-through-LT", ("margin", "students", "teachers")),
+    "threshold": ("threshold-grows-with-student", ("pairs", "students", "compute_slope", "crossovers")),
+    "pretraining": ("teacher-pretraining-never-wins", ("plans_inside_fitted_ranges",)),
+    "extrapolation": (
+        "distillation-extrapolation",
+        ("max_error", "mean_error", "n_held_out", "compute_decades_beyond_fit"),
+    ),
+}
+#: Fields of a claim in fractions, glued in percent.
+PERCENT_FIELDS = ("max_error", "mean_error")
+#: Fields of a claim that count runs, pairs, plans or tokens (glued as ints where known).
+COUNT_FIELDS = (
+    "pairs", "runs_for_predicted", "student_tokens", "below_teacher", "weak_to_strong_runs", "teachers",
+    "plans_inside_fitted_ranges", "n_held_out",
+)  # fmt: skip
 
 #: The smoke profile's tiny design. Teachers: one IsoFLOP budget (they serve protocols 3 and 2 at once);
 #: students L1-d16 at 1 and 2 x M* N_S with a stand-in M* small enough for runs of a second (protocol 3),
@@ -98,8 +124,8 @@ PARAMS: dict[str, Param] = {
     "level": Param("float", "coverage of every interval", min=0.5, max=0.999, default=0.9),
     "resolve_factor": Param(
         "float",
-        "a difference of two single runs is resolved when it exceeds this many standard deviations of such "
-        "a difference (sqrt(2) x one run's seed noise)",
+        "the tables mark a difference of runs beyond the seed noise when it exceeds this many standard "
+        "deviations of such a difference (the noise of each run's model size and kind)",
         min=0.5,
         max=10.0,
         default=ds.RESOLVE_FACTOR,
@@ -185,14 +211,15 @@ def smoke_design() -> tuple[pd.DataFrame, pd.DataFrame]:
 @dataclass
 class StudyData:
     """What the chapter reads: designs, records, the joined distillation runs, the supervised runs (for the
-    law inside the distillation law) and those that measure the seed noise."""
+    law inside the distillation law), the seed noise per model size and kind of run
+    (:func:`comparisons.seed_noise`) and the progress of the design."""
 
     design: pd.DataFrame
     support: pd.DataFrame
     records: pd.DataFrame
     dist: pd.DataFrame
     supervised: pd.DataFrame
-    noise_runs: pd.DataFrame
+    noise: pd.DataFrame
     progress: pd.DataFrame
 
     def block(self, name: str) -> pd.DataFrame:
@@ -200,12 +227,8 @@ class StudyData:
         return self.dist[self.dist["block"] == name]
 
     def gap_runs(self) -> pd.DataFrame:
-        """The recorded runs that judge the capacity gap: protocol 3 and its extra seeds."""
+        """The recorded runs of the capacity gap: protocol 3 and its extra seeds."""
         return self.dist[self.dist["block"].isin(ds.GAP_BLOCKS)]
-
-    @property
-    def skipped(self) -> dict[str, str]:
-        return dict(self.design.attrs.get("skipped", {}))
 
     @property
     def n_recorded(self) -> int:
@@ -236,14 +259,19 @@ def load_study(P: Params, progress: bool | None = None) -> StudyData:
     records = store.load_records(P.runs_dir)
     dist = ds.distillation_runs(records, design)
     sup = ss.supervised_runs(records, sup_design)
-    noise_runs = sup if P.profile == "smoke" else sup[sup["block"].isin(ds.NOISE_BLOCKS)]
+    noise = comparisons.seed_noise(comparisons.study_records(records) if not records.empty else records)
     cols = ["block", "key", "flops"]
     both = pd.concat([support[cols], design[cols]], ignore_index=True)
     prog = ss.progress_table(records, both) if len(both) else pd.DataFrame()
-    return StudyData(design, support, records, dist, sup, noise_runs, prog)
+    return StudyData(design, support, records, dist, sup, noise, prog)
 
 
-# --- the supervised law inside the distillation law ---------------------------------------------------------
+def resolution(data: StudyData, P: Params) -> ds.Resolution:
+    """The screen of the tables' single-run differences: the per-size seed noise, ``P.resolve_factor``."""
+    return ds.Resolution(data.noise, P.resolve_factor)
+
+
+# --- the laws -----------------------------------------------------------------------------------------------
 
 
 def supervised_law(data: StudyData, P: Params) -> fits.SupervisedInside:
@@ -277,374 +305,129 @@ def distillation_law(
     )  # fmt: skip
 
 
-# --- progress -----------------------------------------------------------------------------------------------
+# --- numbers ------------------------------------------------------------------------------------------------
 
 
-def progress_sentence(data: StudyData) -> str:
-    """How many distillation runs (and of their teachers and baselines) are recorded."""
-    n, total = data.n_recorded, data.n_total
-    p = data.progress
-    support = [
-        f"{p.loc[block, 'recorded']} of {p.loc[block, 'total']} {what}"
-        for block, what in (("teachers", "teachers"), ("baselines", "supervised baselines"))
-        if len(p) and block in p.index
-    ]
-    with_support = f" (with {' and '.join(support)})" if support else ""
-    if total == 0:
-        out = "The study's distillation design cannot be built yet, so every result below is pending."
-    elif n == total:
-        out = f"All {total} distillation runs of the design are recorded{with_support}."
-    elif n == 0:
-        out = (
-            f"None of the {total} distillation runs of the design is recorded yet{with_support}: the study "
-            "is running, and every result below that needs them is pending: nothing is shown that was not "
-            "measured."
-        )
-    else:
-        out = (
-            f"{n} of {total} distillation runs of the design are recorded so far{with_support}; the study is "
-            "still running, and every number below uses the recorded runs only and says what still waits."
-        )
-    if data.skipped:
-        out += f" Not built yet: {', '.join(data.skipped)} ({next(iter(data.skipped.values()))})."
+def _plain(v):
+    """A glued value: a plain float, int or str (None and missing numbers as NaN)."""
+    if isinstance(v, bool | np.bool_):
+        return int(v)
+    if isinstance(v, int | np.integer):
+        return int(v)
+    if isinstance(v, str):
+        return v
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def claim_numbers(findings: pd.DataFrame) -> dict[str, float | int | str]:
+    """Of each claim of :data:`CLAIMS` in ``findings`` (:func:`distill_scaling.verdicts.load_findings`):
+    ``dis_<prefix>_verdict``, ``_effect``, ``_lo``, ``_hi``, ``_resolution`` (percent for a claim in
+    fractions) and its own fields (:data:`CLAIMS`); ``not tested`` and NaN for a claim the file lacks."""
+    by_id = {r["id"]: r for r in findings.to_dict("records")} if len(findings) else {}
+    out: dict[str, float | int | str] = {}
+    for prefix, (cid, fields) in CLAIMS.items():
+        r = by_id.get(cid, {})
+        key = f"dis_{prefix}"
+        scale = 100.0 if r.get("unit") == "fraction" else 1.0
+        interval = r.get("interval")
+        lo, hi = interval if isinstance(interval, list | tuple) and len(interval) == 2 else (None, None)
+        out[f"{key}_verdict"] = str(r.get("verdict", "not tested"))
+        for name, v in (
+            ("effect", r.get("effect")),
+            ("lo", lo),
+            ("hi", hi),
+            ("resolution", r.get("resolution")),
+        ):
+            out[f"{key}_{name}"] = scale * _plain(v)
+        for field in fields:
+            v = r.get(field)
+            if isinstance(v, list | tuple):
+                out[f"{key}_n_{field}"] = len(v)
+            elif field in PERCENT_FIELDS:
+                out[f"{key}_{field}"] = 100.0 * _plain(v)
+            elif field in COUNT_FIELDS and isinstance(_plain(v), float) and math.isfinite(_plain(v)):
+                out[f"{key}_{field}"] = int(_plain(v))
+            else:
+                out[f"{key}_{field}"] = _plain(v)
     return out
 
 
-def progress_frame(data: StudyData) -> pd.DataFrame:
-    """Runs, compute (PFLOP) and training wall time recorded per block of the chapter's design."""
-    return ss.progress_frame(data.progress)
+def progress_numbers(data: StudyData) -> dict[str, float | int]:
+    """Runs recorded of the design (distillation runs, teachers, baselines, each protocol), the distillation
+    runs' compute (PFLOP), and how well the teacher's loss measured in the students' runs matches the
+    teacher's record."""
+    p = data.progress
+    out: dict[str, float | int] = {"dis_n_runs": data.n_recorded, "dis_n_design": data.n_total}
+    for block in ("teachers", "baselines"):
+        have = len(p) and block in p.index
+        out[f"dis_{block}_recorded"] = int(p.loc[block, "recorded"]) if have else 0
+        out[f"dis_{block}_total"] = int(p.loc[block, "total"]) if have else 0
+    out["dis_compute_pflop"] = (
+        float(data.dist.drop_duplicates("key")["flops"].sum()) / 1e15 if len(data.dist) else 0.0
+    )
+    agreement = ds.teacher_agreement(data.dist)
+    out["dis_agreement_runs"] = int(agreement["n"])
+    out["dis_agreement_max"] = float(agreement["max_abs"])
+    for block in ("protocol2", "protocol1"):
+        out[f"dis_{block}_recorded"] = int(data.block(block)["key"].nunique())
+        out[f"dis_{block}_total"] = int(data.design.loc[data.design["block"] == block, "key"].nunique())
+    out["dis_protocol1_teachers"] = int(data.block("protocol1")["teacher"].nunique())
+    return out
 
 
-def design_sentence(data: StudyData) -> str:
-    """Protocol 3's design in words, from the design table."""
+def design_numbers(data: StudyData) -> dict[str, float | int]:
+    """Protocol 3's design: teachers (how many, smallest and largest N_T), students, the tokens per
+    parameter of M*, the distillation settings; the token rules of :mod:`distill_scaling.spec`."""
     d = data.design[data.design["block"] == "protocol3"]
-    if d.empty:
-        return "Protocol 3's design cannot be built yet (it needs the study's M*)."
-    students = list(dict.fromkeys(d.sort_values("n_params")["model"]))
-    teachers = d.drop_duplicates("teacher").sort_values("teacher_n_params")
-    m_star = float(np.median(d["tokens_requested"] / (d["multiple"] * d["n_params"])))
-    parts = []
-    for s in students:
-        ks = sorted({round(k, 3) for k in d.loc[d["model"] == s, "multiple"]})
-        parts.append(
-            f"{s} (N_S = {num(d.loc[d['model'] == s, 'n_params'].iloc[0])}) at "
-            f"{', '.join(f'{k:g}' for k in ks)} x M*"
-        )
-    mix, tau = sorted(set(d["mix"])), sorted(set(d["temperature"]))
-    return (
-        f"{len(teachers)} teachers, {', '.join(teachers['teacher_model'])} "
-        f"(N_T = {num(teachers['teacher_n_params'].min())} to "
-        f"{num(teachers['teacher_n_params'].max())}), each "
-        f"trained on about M* = {num(m_star)} tokens per parameter, teach students "
-        f"{'; '.join(parts)}, with pure distillation (λ = {', '.join(f'{v:g}' for v in mix)}) at temperature "
-        f"τ = {', '.join(f'{v:g}' for v in tau)}, the paper's setting. Token multiples the "
-        f"{spec.MAX_EPOCHS:g}-epoch cap or the {spec.MIN_STEPS}-step minimum rule out are not trained."
-    )
+    teachers = d.drop_duplicates("teacher")
+    m_star = float(np.median(d["tokens_requested"] / (d["multiple"] * d["n_params"]))) if len(d) else math.nan
+    return {
+        "dis_p3_teachers": len(teachers),
+        "dis_p3_teacher_min": float(teachers["teacher_n_params"].min()) if len(d) else math.nan,
+        "dis_p3_teacher_max": float(teachers["teacher_n_params"].max()) if len(d) else math.nan,
+        "dis_p3_students": int(d["model"].nunique()),
+        "dis_m_star": m_star,
+        "dis_mix": float(d["mix"].iloc[0]) if len(d) else math.nan,
+        "dis_temperature": float(d["temperature"].iloc[0]) if len(d) else math.nan,
+        "dis_max_epochs": float(spec.MAX_EPOCHS),
+        "dis_min_steps": int(spec.MIN_STEPS),
+    }
 
 
-# --- noise --------------------------------------------------------------------------------------------------
+def noise_numbers(noise: pd.DataFrame, res: ds.Resolution) -> dict[str, float | int]:
+    """The seed noise: configurations repeated over seeds per kind of run, the smallest and largest noise of
+    one run over sizes and kinds, and the screen's factor."""
+    kinds = noise.groupby("kind")["configs"].sum() if len(noise) else pd.Series(dtype=int)
+    return {
+        "dis_noise_distilled_configs": int(kinds.get("distilled", 0)),
+        "dis_noise_supervised_configs": int(kinds.get("supervised", 0)),
+        "dis_noise_min": float(noise["sd"].min()) if len(noise) else math.nan,
+        "dis_noise_max": float(noise["sd"].max()) if len(noise) else math.nan,
+        "dis_resolve_factor": float(res.factor),
+    }
 
 
-def noise_sentence(noise: ss.NoiseSummary, res: ds.Resolution, loss: float, records: pd.DataFrame) -> str:
-    """The seed noise per model size and kind of run, and the screen for single-run differences."""
-    if not noise.measured:
-        return (
-            "The seed-to-seed noise is not measured yet (chapter 06's noise block), so no difference below "
-            "is judged against it; the differences are shown as measured."
-        )
-    need = {"model", "n_params", "split", "tokens", "teacher", "seed", "lr", "val_loss"}
-    per = (
-        comparisons.seed_noise(comparisons.study_records(records))
-        if not records.empty and need <= set(records.columns)
-        else pd.DataFrame(columns=["model", "n_params", "kind", "sd", "dof", "configs"])
-    )
-    parts = [
-        f"{r.model} {r.kind} {r.sd:.4f} nats ({r.configs} configuration(s))"
-        for r in per.sort_values(["kind", "n_params"]).itertuples()
-    ]
-    lo, hi = noise.rel_std_interval
-    at = loss if np.isfinite(loss) else 2.0
-    by_size = (
-        "Seeds are repeated for supervised runs (chapter 06's noise block) and for distilled students (the "
-        f"gap-seeds and capacity-gap blocks); one run's final loss moves, per size and kind, by "
-        f"{'; '.join(parts)}. The noise differs between sizes, so the verdicts (Findings at a glance) judge "
-        "each comparison with its own size's noise or, better, with paired seeds. "
-        if parts
-        else ""
-    )
-    return (
-        by_size + f"The tables below screen single-run differences with one pooled figure: over "
-        f"{noise.configs} supervised configuration(s) ({noise.runs} runs), {100 * noise.rel_std:.2f}% of the "
-        f"loss ({noise.level:.0%} interval {100 * lo:.2f}–{100 * hi:.2f}%); a difference between two single "
-        f"runs is marked resolved when it exceeds {res.factor:g} times √2 of that: "
-        f"{float(res.threshold(at)):.4f} nats at a loss of {at:.3f}. It is a screen, not a verdict."
-    )
-
-
-def teacher_agreement_sentence(data: StudyData) -> str:
-    a = ds.teacher_agreement(data.dist)
-    if a["n"] == 0:
-        return ""
-    return (
-        f"Each student's run also measures its teacher on the same validation tokens; over {a['n']} runs, "
-        f"that measurement differs from the teacher's own record by at most {a['max_abs']:.2g} nats, so L_T "
-        "is the same number either way."
-    )
-
-
-# --- protocol 3 ---------------------------------------------------------------------------------------------
-
-
-def _log_x(ax) -> None:
-    """Log x axis; no minor-tick labels (they collide on the narrow ranges of these figures)."""
-    plots.log_axis(ax, "x")
-    ax.xaxis.set_minor_formatter(NullFormatter())
-
-
-def budget_text(b: float) -> str:
-    """A compute budget as 3e11 or 1.5e9."""
-    return "n/a" if not np.isfinite(b) else f"{b:.2g}".replace("e+0", "e").replace("e+", "e")
-
-
-def _mult_label(k: float) -> str:
-    return f"{k:.3g} $M^*$"
-
-
-def _pending_axes(ax, text: str) -> None:
-    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, wrap=True)
-    ax.set_xticks([])
-    ax.set_yticks([])
-
-
-#: The unit of our losses: our tokens are bytes.
-LOSS_UNIT = "nats per byte"
-
-
-def _student_blocks(k: int, height: float, height_ratios=(1.6, 1)):
-    """Panels for ``k`` students, a pair per student (top and bottom share x), at most two students side by
-    side (more go below): ``(fig, axes)``, ``axes[0, j]`` and ``axes[1, j]`` the pair of student ``j``."""
-    k = max(1, k)
-    ncols = min(k, plots.MAX_PANELS_PER_ROW)
-    blocks = math.ceil(k / ncols)
-    fig = plt.figure(figsize=(plots.FULL_WIDTH, height * blocks))
-    grid = fig.add_gridspec(2 * blocks, ncols, height_ratios=list(height_ratios) * blocks)
-    axes = np.empty((2, k), dtype=object)
-    for j in range(k):
-        b, c = divmod(j, ncols)
-        axes[0, j] = fig.add_subplot(grid[2 * b, c])
-        axes[1, j] = fig.add_subplot(grid[2 * b + 1, c], sharex=axes[0, j])
-        axes[0, j].tick_params(labelbottom=False)
-    return fig, axes
-
-
-def _students(d: pd.DataFrame) -> list[str]:
-    return list(dict.fromkeys(d.sort_values("n_params")["model"]))
-
-
-def fig_protocol3(p3: pd.DataFrame, res: ds.Resolution, law: fits.LawFit | None = None):
-    """Student loss (top) and KL(teacher || student) (bottom) against the teacher's loss, one column per
-    student size, one colour per token multiple (paper Figs. 4, 37). Dashed: the supervised baseline of the
-    same (N_S, D_S); dotted diagonal: L_S = L_T; thin lines: the fitted law. The x axis runs from weak to
-    strong teachers, named on the top axis; the bars are one run's seed noise."""
-    students = _students(p3) if len(p3) else []
-    k = max(1, len(students))
-    fig, axes = _student_blocks(k, 6.4)
-    if not students:
-        for ax in axes[:, 0]:
-            _pending_axes(ax, "pending: no protocol-3 run recorded yet")
-        return fig
-    mults = sorted({round(float(m), 3) for m in p3["multiple"]})
-    colors = dict(zip(mults, plots.sequential(len(mults)), strict=True))
-    for j, model in enumerate(students):
-        top, bot = axes[0, j], axes[1, j]
-        g = p3[p3["model"] == model].assign(mr=lambda x: x["multiple"].round(3))
-        for m, gm in g.groupby("mr", sort=True):
-            gm = gm.sort_values("teacher_loss")
-            c = colors[m]
-            yerr = res.rel_std * gm["val_loss"] if res.measured else None
-            top.errorbar(gm["teacher_loss"], gm["val_loss"], yerr=yerr, fmt="o-", color=c, ms=5, capsize=2)
-            base = gm["baseline_loss"].dropna()
-            if len(base):
-                top.axhline(float(base.iloc[0]), color=c, ls="--", lw=1)
-            bot.plot(gm["teacher_loss"], gm["val_kl"], "o-", color=c, ms=5)
-            if law is not None:
-                x = np.linspace(gm["teacher_loss"].min() * 0.99, gm["teacher_loss"].max() * 1.01, 60)
-                y = law.predict(gm["n_params"].iloc[0], gm["tokens"].iloc[0], x)
-                top.plot(x, y, color=c, lw=0.8, alpha=0.7, ls=":")
-        lt = g["teacher_loss"].dropna()
-        if len(lt):
-            # The diagonal is drawn but does not set the scale: the students' losses (and baselines) do.
-            ys = pd.concat([g["val_loss"], g["baseline_loss"]]).dropna()
-            bar = res.rel_std * float(ys.max()) if res.measured else 0.0
-            pad = 0.06 * max(float(ys.max() - ys.min()), 0.02) + bar
-            top.set_ylim(float(ys.min()) - pad, float(ys.max()) + pad)
-            span = np.array([lt.min() * 0.99, lt.max() * 1.01])
-            top.plot(span, span, color="k", lw=0.7, ls=(0, (1, 2)), scalex=False, scaley=False)
-            tl = g.drop_duplicates("teacher")[["teacher_model", "teacher_loss"]].dropna()
-            names = top.secondary_xaxis("top")
-            names.set_xticks(tl["teacher_loss"].to_list(), labels=tl["teacher_model"].to_list())
-            names.tick_params(colors="0.35")
-        # The legend names the multiples (shared by the students); the title says what one multiple is here.
-        one = num(float((g["tokens"] / g["multiple"]).median()))
-        top.set_title(f"student {model} ($N_S$ = {num(g['n_params'].iloc[0])})\n$1\\,M^*$ = {one} tokens")
-        bot.set_xlabel(f"teacher loss $L_T$ ({LOSS_UNIT};\nstronger →)")
-        if j == 0:
-            top.set_ylabel(f"student loss $L_S$ ({LOSS_UNIT})")
-            bot.set_ylabel(f"KL(teacher ‖ student)\n({LOSS_UNIT})")
-        if not top.xaxis_inverted():
-            top.invert_xaxis()
-    handles = [Line2D([], [], color=c, marker="o", ms=5, label=_mult_label(m)) for m, c in colors.items()]
-    handles += [
-        Line2D([], [], color="grey", ls="--", label=r"supervised baseline $\tilde{L}_S$"),
-        Line2D([], [], color="k", ls=(0, (1, 2)), label="$L_S = L_T$"),
-    ]
-    if law is not None:
-        handles.append(Line2D([], [], color="grey", ls=":", label="fitted law"))
-    fig.legend(handles=handles, loc="outside upper center", ncols=4)
-    return fig
-
-
-def protocol3_frame(p3: pd.DataFrame) -> pd.DataFrame:
-    """The protocol-3 runs: student, token multiple, teacher, the three losses, KL and the two differences."""
-    cols = ["student", "M* multiple", "D_S", "teacher", "L_T", "L_S", "L~_S", "KL", "L_S − L_T", "L_S − L~_S"]
-    if p3.empty:
-        return pd.DataFrame(columns=cols)
-    d = p3.sort_values(["n_params", "tokens", "teacher_loss"], ascending=[True, True, False])
-    out = pd.DataFrame(
-        {
-            "student": d["model"],
-            "M* multiple": d["multiple"].round(3),
-            "D_S": [num(t) for t in d["tokens"]],
-            "teacher": d["teacher_model"],
-            "L_T": d["teacher_loss"],
-            "L_S": d["val_loss"],
-            "L~_S": d["baseline_loss"],
-            "KL": d["val_kl"],
-            "L_S − L_T": d["vs_teacher"],
-            "L_S − L~_S": d["vs_supervised"],
-        }
-    )
-    return out.set_index(["student", "M* multiple", "D_S", "teacher"])
-
-
-def gap_frame(gap: pd.DataFrame) -> pd.DataFrame:
-    """The capacity-gap table for display."""
-    cols = [
-        "teachers", "seeds", "best teacher", "strongest teacher", "rise (nats)", "threshold", "gap",
-        "seeds worse", "KL rank ρ",
-    ]  # fmt: skip
-    if gap.empty:
-        return pd.DataFrame(columns=cols)
-    out = pd.DataFrame(
-        {
-            "student": gap["model"],
-            "M* multiple": gap["multiple"].round(3),
-            "teachers": gap["teachers"],
-            "seeds": gap["seeds"],
-            "best teacher": gap["best_teacher"] + " (L_S " + gap["best_loss"].map("{:.4f}".format) + ")",
-            "strongest teacher": gap["strongest_teacher"]
-            + " (L_S "
-            + gap["strongest_loss"].map("{:.4f}".format)
-            + ")",
-            "rise (nats)": gap["rise"],
-            "threshold": gap["threshold"],
-            "gap": gap["gap"],
-            "seeds worse": gap["seeds_worse"],
-            "KL rank ρ": gap["kl_rank"],
-        }
-    )
-    return out.set_index(["student", "M* multiple"])
-
-
-def gap_sentence(gap: pd.DataFrame, p3: pd.DataFrame, res: ds.Resolution) -> str:
-    verdict, text = ds.judge_gap(p3, res)
-    if gap.empty:
-        return f"The capacity-gap test is pending: {text}."
-    return f"Over {text}."
-
-
-def fig_advantage(p3: pd.DataFrame, res: ds.Resolution):
-    """Distillation against supervised learning (top, L_S - L~_S) and against the teacher (bottom,
-    L_S - L_T) as the student's tokens grow, one line per teacher, one column per student; the band is the
-    resolution threshold (differences inside it are within the seed noise)."""
-    students = _students(p3) if len(p3) else []
-    k = max(1, len(students))
-    fig, axes = _student_blocks(k, 6.2, height_ratios=(1, 1))
-    if not students:
-        for ax in axes[:, 0]:
-            _pending_axes(ax, "pending: no protocol-3 run recorded yet")
-        return fig
-    teachers = p3.drop_duplicates("teacher").sort_values("teacher_loss", ascending=False)
-    colors = dict(zip(teachers["teacher"], plots.sequential(len(teachers), "rocket_r"), strict=True))
-    for j, model in enumerate(students):
-        g = p3[p3["model"] == model]
-        for row, (col, ref) in enumerate(
-            (("vs_supervised", "baseline_loss"), ("vs_teacher", "teacher_loss"))
-        ):
-            ax = axes[row, j]
-            for t, gt in g.groupby("teacher", sort=False):
-                gt = gt.dropna(subset=[col]).sort_values("tokens")
-                if gt.empty:
-                    continue
-                label = f"{gt['teacher_model'].iloc[0]} ($L_T$ = {gt['teacher_loss'].iloc[0]:.3f})"
-                ax.plot(gt["tokens"], gt[col], "o-", color=colors[t], ms=5, label=label)
-            ax.axhline(0, color="k", lw=0.7)
-            if res.measured and g[ref].notna().any():
-                thr = float(res.threshold(g[ref].mean()))
-                ax.axhspan(-thr, thr, color="0.85", lw=0, zorder=0)
-            _log_x(ax)
-        axes[0, j].set_title(f"student {model} ($N_S$ = {num(g['n_params'].iloc[0])})")
-        axes[1, j].set_xlabel("student tokens $D_S$")
-        toks = sorted(g["tokens"].unique())
-        axes[1, j].set_xticks(toks, labels=[num(t) for t in toks])
-        axes[1, j].xaxis.set_minor_locator(NullLocator())
-        if j == 0:
-            axes[0, j].set_ylabel(f"$L_S - \\tilde{{L}}_S$ ({LOSS_UNIT})\n< 0: distillation better")
-            axes[1, j].set_ylabel(f"$L_S - L_T$ ({LOSS_UNIT})\n< 0: student beats teacher")
-    # One legend for the teachers (the same colours in every panel).
-    handles, labels = plots.legend_entries(axes[0])
-    if handles:
-        fig.legend(handles, labels, loc="outside upper center", ncols=2)
-    return fig
-
-
-def beat_sentence(dist: pd.DataFrame, res: ds.Resolution) -> str:
-    verdict, text = ds.judge_beat(dist, res)
-    if verdict == "pending":
-        return f"Pending: {text}."
-    vt = ds.versus_teacher(dist, res)
-    by_block = vt.groupby("block")["vs_teacher"].apply(lambda s: int((s < 0).sum())).to_dict()
-    blocks = ", ".join(f"{k}: {v}" for k, v in by_block.items())
-    return f"{text[0].upper()}{text[1:]}. Runs below their teacher's loss, by protocol: {blocks}."
-
-
-def supervised_sentence(p3: pd.DataFrame, res: ds.Resolution) -> str:
-    verdict, text = ds.judge_crossing(p3, res)
-    return f"{'Pending: ' if verdict == 'pending' else ''}{text}."
-
-
-def convergence_sentence(p3: pd.DataFrame, res: ds.Resolution) -> str:
-    verdict, text = ds.judge_convergence(p3, res)
-    return f"{'Pending: ' if verdict == 'pending' else ''}{text}."
-
-
-# --- the law ------------------------------------------------------------------------------------------------
-
-
-def fig_law_fit(law: fits.LawFit | None, reason: str = ""):
-    """Predicted against observed student loss and the relative error (paper Fig. 5b)."""
-    return plots.law_fit_figure(
-        law,
-        pending=f"pending: {reason}",
-        observed=f"observed student loss $L_S$ ({LOSS_UNIT})",
-        predicted=f"predicted $L_S$ ({LOSS_UNIT})",
-        symbol="$L_S$",
-        paper_error=PAPER_ERROR,
-    )
+def law_numbers(state: fits.FitState, P: Params) -> dict[str, float | int]:
+    """The distillation-law fit: runs, the in-sample error and the extrapolation split (fractions in %)."""
+    f = state.fit
+    out: dict[str, float | int] = {"dis_fit_refine": int(P.fit_refine), "dis_n_coefficients": N_COEFFICIENTS}
+    if f is None:
+        names = ("dis_rms_all", "dis_max_all", "dis_high_threshold", "dis_n_fit_high")
+        return out | dict.fromkeys(names, math.nan)
+    e = f.errors()
+    return out | {
+        "dis_rms_all": 100 * e["rms_all"],
+        "dis_max_all": 100 * e["max_all"],
+        "dis_high_threshold": float(f.threshold) if f.threshold is not None else math.nan,
+        "dis_n_fit_high": int(e["n_fit_high"]),
+    }
 
 
 def _advantage(law: fits.LawFit, n_params, tokens, teacher_loss) -> np.ndarray:
-    """L_S - L~_S by the fitted laws: the distillation law's student loss minus the supervised law's (the one
+    """L_S - L̃_S by the fitted laws: the distillation law's student loss minus the supervised law's (the one
     held fixed in the fit) for the same student size and tokens."""
     return law.predict(n_params, tokens, teacher_loss) - supervised_loss(n_params, tokens, law.supervised)
 
@@ -655,7 +438,7 @@ def _map_runs(dist: pd.DataFrame) -> pd.DataFrame:
 
 
 def advantage_map(law: fits.LawFit, teacher_loss: float, n_grid: int = 60):
-    """Our law's L_S - L~_S over the fitted range of student sizes and tokens for a teacher of loss
+    """Our law's L_S - L̃_S over the fitted range of student sizes and tokens for a teacher of loss
     ``teacher_loss``: ``(N_S grid, D_S grid, difference)``, the difference of shape (sizes, tokens)."""
     r = law.runs
     n = np.geomspace(r["n_params"].min(), r["n_params"].max(), n_grid)
@@ -664,52 +447,27 @@ def advantage_map(law: fits.LawFit, teacher_loss: float, n_grid: int = 60):
     return n, d, _advantage(law, nn, dd, np.full_like(nn, teacher_loss))
 
 
-def _map_panel(ax, x, y, diff, run_x, run_y, run_diff, line: float, norm):
-    """One panel of a map of L_S - L~_S: the law's values on the grid ``(y, x)`` (colour, break-even line),
-    the runs on top in the same colours, the size ``line`` dashed; log axes. Returns the mesh (colour bar)."""
-    cs = ax.pcolormesh(x, y, diff, cmap="RdBu_r", norm=norm, shading="auto")
-    ax.contour(x, y, diff, levels=[0.0], colors="k", linewidths=0.8)
-    # The runs wear the map's colours: a white ring and a black edge keep them visible on it.
-    ax.scatter(run_x, run_y, s=150, color="white", linewidths=0, zorder=4)
-    ax.scatter(run_x, run_y, c=run_diff, cmap="RdBu_r", norm=norm, s=70, edgecolors="k", linewidths=1.2,
-               zorder=5)  # fmt: skip
-    ax.axhline(line, color="w", ls="--", lw=1.2)
-    ax.set_yscale("log")
-    _log_x(ax)
-    return cs
-
-
-def fig_advantage_maps(law: fits.LawFit | None, dist: pd.DataFrame, reason: str = ""):
-    """Paper Fig. 6 analogue: per teacher of protocols 1 and 3, our law's L_S - L~_S over student tokens and
-    size (colour; blue: distillation better), the runs with that teacher on top in the same colours
-    (their measured L_S minus their supervised baseline), the teacher's size dashed."""
+def map_numbers(law: fits.LawFit | None, dist: pd.DataFrame) -> dict[str, float | int]:
+    """The student maps: the share (%) of the plane where our law puts distillation ahead for the weakest and
+    the strongest teacher, the runs on the maps and how many agree in sign with the law."""
     runs_ = _map_runs(dist)
-    teachers = runs_.drop_duplicates("teacher").sort_values("teacher_n_params") if len(runs_) else runs_
-    k = max(1, len(teachers))
-    fig, axes = plots.panel_grid(k, height=3.0, sharey=True)
     if law is None or runs_.empty:
-        _pending_axes(axes[0], f"pending: {reason or 'no protocol-1 or protocol-3 run recorded yet'}")
-        return fig
-    maps = [advantage_map(law, t["teacher_loss"]) for _, t in teachers.iterrows()]
-    # The colour scale is set by the runs, so that their colours read; the law's map saturates beyond them.
-    lim = 1.2 * float(runs_["vs_supervised"].abs().max())
-    norm = plt.matplotlib.colors.TwoSlopeNorm(vcenter=0.0, vmin=-lim, vmax=lim)
-    for ax, (_, t), (n, d, diff) in zip(axes, teachers.iterrows(), maps, strict=True):
-        g = runs_[runs_["teacher"] == t["teacher"]]
-        cs = _map_panel(
-            ax, d, n, diff, g["tokens"], g["n_params"], g["vs_supervised"], t["teacher_n_params"], norm
-        )
-        ax.set_xlim(min(d[0], g["tokens"].min()) / 1.2, max(d[-1], g["tokens"].max()) * 1.2)
-        ax.set_ylim(min(n[0], runs_["n_params"].min()) / 1.2, max(n[-1], runs_["n_params"].max()) * 1.2)
-        ax.set_title(f"teacher {t['teacher_model']} ($L_T$ = {t['teacher_loss']:.3f})")
-    fig.supxlabel("student tokens $D_S$")
-    fig.supylabel("student parameters $N_S$")
-    fig.colorbar(cs, ax=axes, label=f"$L_S - \\tilde{{L}}_S$ ({LOSS_UNIT})", shrink=0.9, extend="both")
-    return fig
+        return {"dis_map_share_weak": math.nan, "dis_map_share_strong": math.nan, "dis_map_runs": len(runs_),
+                "dis_map_agree": 0}  # fmt: skip
+    teachers = runs_.drop_duplicates("teacher").sort_values("teacher_n_params")
+    shares = [float(np.mean(advantage_map(law, t["teacher_loss"])[2] < 0)) for _, t in teachers.iterrows()]
+    n, d, lt = (runs_[c].to_numpy(float) for c in ("n_params", "tokens", "teacher_loss"))
+    agree = int(np.sum(np.sign(_advantage(law, n, d, lt)) == np.sign(runs_["vs_supervised"].to_numpy(float))))
+    return {
+        "dis_map_share_weak": 100 * shares[0],
+        "dis_map_share_strong": 100 * shares[-1],
+        "dis_map_runs": len(runs_),
+        "dis_map_agree": agree,
+    }
 
 
 def teacher_map(law: fits.LawFit, n_s: float, d_s: float, teachers: pd.DataFrame, n_grid: int = 60):
-    """Our laws' L_S - L~_S for a student of ``n_s`` parameters and ``d_s`` tokens over teacher sizes and
+    """Our laws' L_S - L̃_S for a student of ``n_s`` parameters and ``d_s`` tokens over teacher sizes and
     tokens (the range of ``teachers``' ``teacher_n_params`` and ``teacher_tokens``), the teacher's loss from
     the supervised law held fixed in the fit: ``(N_T grid, D_T grid, difference)``, shape (sizes, tokens)."""
     n = np.geomspace(teachers["teacher_n_params"].min(), teachers["teacher_n_params"].max(), n_grid)
@@ -722,319 +480,6 @@ def teacher_map(law: fits.LawFit, n_s: float, d_s: float, teachers: pd.DataFrame
             law, np.full_like(nn, n_s), np.full_like(nn, d_s), supervised_loss(nn, dd, law.supervised)
         ),
     )
-
-
-def fig_teacher_maps(law: fits.LawFit | None, p2: pd.DataFrame, reason: str = ""):
-    """Paper Fig. 13a analogue: per protocol-2 student, our laws' L_S - L~_S over the teacher's tokens and
-    size (colour; blue: distillation better), the protocol-2 runs on top coloured by their measured
-    difference, the student's size dashed."""
-    runs_ = p2.dropna(subset=["vs_supervised"])
-    students = runs_.drop_duplicates("n_params").sort_values("n_params") if len(runs_) else runs_
-    k = max(1, len(students))
-    fig, axes = plots.panel_grid(k, height=3.2, sharey=True)
-    if law is None or runs_.empty:
-        _pending_axes(axes[0], f"pending: {reason or 'no protocol-2 run recorded yet'}")
-        return fig
-    lim = 1.2 * float(runs_["vs_supervised"].abs().max())
-    norm = plt.matplotlib.colors.TwoSlopeNorm(vcenter=0.0, vmin=-lim, vmax=lim)
-    for ax, (_, st) in zip(axes, students.iterrows(), strict=True):
-        g = runs_[runs_["n_params"] == st["n_params"]]
-        n, d, diff = teacher_map(law, st["n_params"], float(g["tokens"].median()), runs_)
-        xy = (g["teacher_tokens"], g["teacher_n_params"])
-        cs = _map_panel(ax, d, n, diff, *xy, g["vs_supervised"], st["n_params"], norm)
-        ax.set_title(f"student {st['model']} ($N_S$ = {num(st['n_params'])})")
-    fig.supxlabel("teacher tokens $D_T$")
-    fig.supylabel("teacher parameters $N_T$")
-    fig.colorbar(cs, ax=axes, label=f"$L_S - \\tilde{{L}}_S$ ({LOSS_UNIT})", shrink=0.9, extend="both")
-    return fig
-
-
-def teacher_map_sentence(law: fits.LawFit | None, p2: pd.DataFrame) -> str:
-    """The teacher maps in words: per student, the share of the teacher plane where distillation wins by
-    our laws, and how many protocol-2 runs agree in sign with them."""
-    runs_ = p2.dropna(subset=["vs_supervised"])
-    if law is None or runs_.empty:
-        return "The teacher maps follow once the law is fitted and protocol-2 runs are recorded."
-    parts, agree = [], 0
-    for n_s, g in runs_.groupby("n_params", sort=True):
-        d_s = float(g["tokens"].median())
-        share = float(np.mean(teacher_map(law, n_s, d_s, runs_)[2] < 0))
-        parts.append(f"{100 * share:.0f}% for the {n_s:.3g}-parameter student")
-        lt = supervised_loss(g["teacher_n_params"].to_numpy(float), g["teacher_tokens"].to_numpy(float),
-                             law.supervised)  # fmt: skip
-        pred = _advantage(law, np.full(len(g), n_s), g["tokens"].to_numpy(float), lt)
-        agree += int(np.sum(np.sign(pred) == np.sign(g["vs_supervised"].to_numpy(float))))
-    return (
-        "Over the teachers' range, our laws put distillation ahead on "
-        + " and ".join(parts)
-        + f"; the {len(runs_)} protocol-2 runs agree in sign with them at {agree}."
-    )
-
-
-def advantage_map_sentence(law: fits.LawFit | None, dist: pd.DataFrame) -> str:
-    """The maps in words: where our law puts distillation ahead per teacher, and whether the runs agree in
-    sign with the law at their own sizes and tokens."""
-    runs_ = _map_runs(dist)
-    if law is None or runs_.empty:
-        return "The maps follow once the law is fitted and protocol-1 or protocol-3 runs are recorded."
-    teachers = runs_.drop_duplicates("teacher").sort_values("teacher_n_params")
-    shares = [float(np.mean(advantage_map(law, t["teacher_loss"])[2] < 0)) for _, t in teachers.iterrows()]
-    n, d, lt = (runs_[c].to_numpy(float) for c in ("n_params", "tokens", "teacher_loss"))
-    pred = _advantage(law, n, d, lt)
-    agree = int(np.sum(np.sign(pred) == np.sign(runs_["vs_supervised"].to_numpy(float))))
-    return (
-        f"Over the sizes and tokens it was fitted to, our law puts distillation ahead of supervised training "
-        f"on {100 * shares[0]:.0f}% of the plane for the smallest teacher and {100 * shares[-1]:.0f}% for "
-        f"the largest; the {len(runs_)} runs on the maps agree in sign with the law at {agree} of "
-        f"{len(runs_)}."
-    )
-
-
-def coefficient_frame(law: fits.LawFit | None) -> pd.DataFrame:
-    """Our distillation coefficients with bootstrap intervals beside the paper's Table 6."""
-    return law_coefficient_frame(law, PAPER_DISTILLATION, DISTILLATION_LABELS, PAPER_RUNS)
-
-
-def supervised_source_sentence(sup: fits.SupervisedInside) -> str:
-    """Where the supervised law inside the distillation law comes from."""
-    if sup.coef is None:
-        return (
-            f"The law needs the supervised law for L~_S; with {sup.n_runs} supervised run(s) recorded, it is "
-            "not fitted yet."
-        )
-    if sup.source == "stored":
-        cur = (
-            "fitted to exactly the supervised runs recorded now"
-            if sup.current
-            else "fitted to an earlier set of the supervised runs; its refresh changes L~_S slightly"
-        )
-        return (
-            "L~_S inside the law comes from our supervised law as stored in "
-            f"data/fits/supervised.json ({sup.n_runs} runs, {cur}); it is held fixed in the fit, as in the "
-            "paper."
-        )
-    return (
-        f"L~_S inside the law comes from our supervised law, fitted now to the {sup.n_runs} recorded "
-        "supervised runs with the supervised chapter's procedure (no stored fit exists yet); it is held "
-        "fixed in the fit."
-    )
-
-
-def law_source_sentence(state: fits.FitState, P: Params) -> str:
-    """Which runs the law was fitted to, how, with what intervals, and where the fit on this page comes
-    from."""
-    if state.fit is None:
-        return f"The distillation-law fit is pending: {state.reason}."
-    f = state.fit
-    k = len(f.runs)
-    boot_ran = f.n_resamples >= 2 and np.isfinite(f.converged_fraction)
-    if boot_ran:
-        boot = (
-            f"{f.level:.0%} intervals from {f.n_resamples} bootstrap resamples of the runs "
-            f"({100 * f.converged_fraction:.1f}% of the refits converged)"
-        )
-    elif "bootstrap_error" in f.provenance:
-        boot = f"no bootstrap intervals (the bootstrap failed: {f.provenance['bootstrap_error']})"
-    elif "bootstrap_skipped" in f.provenance:
-        boot = f"no bootstrap intervals yet ({f.provenance['bootstrap_skipped']})"
-    else:
-        boot = "no bootstrap intervals"
-    if state.source == "stored":
-        where = (
-            f"read from data/fits/distillation.json, fitted on {f.provenance.get('date', '?')} to exactly "
-            "these runs"
-        )
-    elif state.source == "fitted":
-        where = "made now and stored in data/fits/distillation.json"
-    else:
-        why = (
-            f"is for a different set of {state.stored_runs} runs or supervised coefficients"
-            if state.stored_runs is not None
-            else "does not exist yet"
-        )
-        where = f"made now, while this page was built, because the stored fit {why}"
-        if boot_ran:
-            where += (
-                f"; its intervals come from a quick {f.n_resamples}-resample bootstrap, and refreshing the "
-                f"stored fit (see the end of the page) gives the full {P.n_resamples}"
-            )
-    few = ""
-    if k < 3 * N_COEFFICIENTS:
-        few = (
-            f" With {k} runs for {N_COEFFICIENTS} coefficients ({k - N_COEFFICIENTS} degrees of "
-            f"freedom; the paper had {PAPER_RUNS}), the runs pin down only a few combinations of the "
-            "coefficients: read the curves, not the individual values."
-        )
-    n_s, d_s, l_t = (int(f.runs[c].nunique()) for c in ("n_params", "tokens", "teacher_loss"))
-    span = (
-        f" The fitted runs span {n_s} student size(s), {d_s} token budget(s) and {l_t} teacher loss(es)"
-        + (
-            ": with fewer than three student sizes, the size term (A′, α′) is not separated from the data "
-            "term and γ′, so those coefficients can wander far from any physical value while the curves fit."
-            if n_s < 3
-            else "."
-        )
-    )
-    conv = "" if f.provenance.get("converged", True) else " The optimiser did not pass its convergence test."
-    if state.source == "stored" and not state.supervised_current:
-        conv += (
-            " The supervised law it holds fixed is the one of its date "
-            f"({f.provenance.get('supervised', '?')}); supervised runs recorded since would move L~_S "
-            "slightly, and refreshing the stored fit uses them."
-        )
-    return (
-        f"We fit the law to all {k} recorded distillation runs with the paper's procedure: log-space Huber "
-        f"loss with δ = 1e-4, L-BFGS-B from the paper's grid of 216,000 starts (the best {P.fit_refine} "
-        f"refined), the teacher's measured L_T, and {boot}. The fit was {where}.{few}{span}{conv}"
-        + unbounded_sentence(f, DISTILLATION_LABELS)
-    )
-
-
-def extrapolation_sentence(law: fits.LawFit | None, noise: ss.NoiseSummary) -> str:
-    if law is None:
-        return "The extrapolation test is pending until the law can be fitted."
-    e = law.errors()
-    in_sample = (
-        f"In sample, the law misses our runs by {100 * e['rms_all']:.2f}% (root mean square; largest "
-        f"{100 * e['max_all']:.2f}%)"
-        + (f", {e['rms_all'] / noise.rel_std:.1f} times one run's seed noise" if noise.measured else "")
-        + "."
-    )
-    if law.high_params is None:
-        return (
-            f"{in_sample} The extrapolation test needs {N_COEFFICIENTS} runs above the threshold and one "
-            f"below; with {e['n_runs']} runs it is pending."
-        )
-    goal = "within" if e["max_held_out"] <= PAPER_ERROR else "outside"
-    return (
-        f"{in_sample} As the paper does (it fits the {PAPER_HIGH_RUNS} of its {PAPER_RUNS} runs with "
-        f"L_S ≥ {PAPER_HIGH_LOSS:g}), we fit only the {e['n_fit_high']} runs with L_S ≥ "
-        f"{law.threshold:.3f} and "
-        f"predict the lowest-loss fifth, {e['n_held_out']} runs it never saw: their errors are "
-        f"{100 * e['mean_held_out']:.2f}% on average (largest {100 * e['max_held_out']:.2f}%, mean signed "
-        f"{100 * e['bias_held_out']:+.2f}%), {goal} the paper's {100 * PAPER_ERROR:g}%."
-    )
-
-
-def law_comparison_sentence(law: fits.LawFit | None) -> str:
-    """What of the coefficients can be compared with the paper's: a', d1 and c0, each against our interval
-    when there is one."""
-    if law is None:
-        return ""
-    p, q = law.params, PAPER_DISTILLATION
-
-    def compare(name: str, label: str, digits: str) -> str:
-        ours, theirs = getattr(p, name), getattr(q, name)
-        lo, hi = p.intervals.get(name, (math.nan, math.nan))
-        if not (np.isfinite(lo) and np.isfinite(hi)):
-            return f"{label} = {ours:{digits}} (paper {theirs:{digits}}; no interval yet)"
-        where = "inside" if lo <= theirs <= hi else "outside"
-        return (
-            f"{label} = {ours:{digits}} ({lo:{digits}} to {hi:{digits}}; the paper's {theirs:{digits}} is "
-            f"{where} it)"
-        )
-
-    parts = [compare("a", "a′", ".3f"), compare("d1", "d1", ".3g"), compare("c0", "c0", ".3g")]
-    return "Ours: " + "; ".join(parts) + "."
-
-
-# --- protocols 2 and 1 --------------------------------------------------------------------------------------
-
-
-def fig_protocol2(p2: pd.DataFrame):
-    """IsoFLOP teachers, fixed-M* students (paper Fig. 3): (a) L_S against the teacher's size, colour = the
-    teacher's compute, marker = student; (b) L_S against L_T for all of them, colour = student, dashed = the
-    student's supervised baseline."""
-    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(plots.FULL_WIDTH, 7.6))
-    if p2.empty:
-        for ax in (ax1, ax2):
-            _pending_axes(ax, "pending: no protocol-2 run recorded yet")
-        return fig
-    budgets = sorted(p2["teacher_budget"].dropna().unique())
-    bcol = dict(zip(budgets, plots.sequential(max(1, len(budgets))), strict=False))
-    students = _students(p2)
-    markers = dict(zip(students, "os^Dv", strict=False))
-    scol = dict(zip(students, sns.color_palette("colorblind", len(students)), strict=True))
-    for (s, b), g in p2.groupby(["model", "teacher_budget"], sort=True):
-        g = g.sort_values("teacher_n_params")
-        ax1.plot(
-            g["teacher_n_params"], g["val_loss"], marker=markers.get(s, "o"), color=bcol[b], ls="-", ms=5
-        )
-    for s, g in p2.groupby("model", sort=False):
-        ax2.scatter(g["teacher_loss"], g["val_loss"], color=scol[s], s=24, label=f"student {s}")
-        base = g["baseline_loss"].dropna()
-        if len(base):
-            ax2.axhline(float(base.iloc[0]), color=scol[s], ls="--", lw=1)
-    _log_x(ax1)
-    ax1.set_xlabel("teacher parameters $N_T$")
-    ax1.set_ylabel(f"student loss $L_S$\n({LOSS_UNIT})")
-    ax1.set_title("(a) by teacher size")
-    handles = [Line2D([], [], color=bcol[b], marker="o", label=f"$C_T$ = {budget_text(b)}") for b in budgets]
-    handles += [Line2D([], [], color="grey", marker=markers[s], ls="", label=s) for s in students]
-    ax1.legend(handles=handles, loc="center left", bbox_to_anchor=(1.02, 0.5))
-    ax2.set_xlabel(f"teacher loss $L_T$ ({LOSS_UNIT}; stronger →)")
-    ax2.set_ylabel(f"student loss $L_S$\n({LOSS_UNIT})")
-    ax2.set_title(r"(b) by teacher loss (dashed: supervised $\tilde{L}_S$)")
-    ax2.invert_xaxis()
-    ax2.legend(loc="center left", bbox_to_anchor=(1.02, 0.5))
-    return fig
-
-
-def collapse_frame(col: pd.DataFrame) -> pd.DataFrame:
-    cols = ["teachers", "scatter (%)", "× seed noise", "size effect (nats)", "threshold", "only through L_T?"]
-    if col.empty:
-        return pd.DataFrame(columns=cols)
-    out = pd.DataFrame(
-        {
-            "student": col["model"],
-            "teachers": col["teachers"],
-            "scatter (%)": 100 * col["rms_resid"],
-            "× seed noise": col["noise_ratio"],
-            "size effect (nats)": col["size_effect"],
-            "threshold": col["threshold"],
-            "only through L_T?": col["collapse"],
-        }
-    )
-    return out.set_index("student")
-
-
-def protocol2_sentence(data: StudyData, res: ds.Resolution) -> str:
-    total = int(data.design.loc[data.design["block"] == "protocol2", "key"].nunique())
-    p2 = data.block("protocol2")
-    verdict, text = ds.judge_collapse(p2, res)
-    head = f"{p2['key'].nunique()} of {total} protocol-2 runs are recorded. "
-    if verdict == "pending":
-        return head + f"The test is pending: {text}."
-    return head + text[0].upper() + text[1:] + "."
-
-
-def fig_protocol1(p1: pd.DataFrame):
-    """Fixed-M* teachers, student IsoFLOPs (paper Fig. 2): per teacher, L_S against the student's size on each
-    student-compute budget; dashed: the teacher's loss; dotted: the teacher's size."""
-    teachers = p1.drop_duplicates("teacher").sort_values("teacher_n_params") if len(p1) else p1
-    k = max(1, len(teachers))
-    fig, axes = plots.panel_grid(k, height=2.9, extra_height=0.4, sharey=True)
-    if p1.empty:
-        _pending_axes(axes[0], "pending: no protocol-1 run recorded yet")
-        return fig
-    budgets = sorted(p1["student_budget"].dropna().unique())
-    bcol = dict(zip(budgets, plots.sequential(max(1, len(budgets))), strict=False))
-    for ax, (_, t) in zip(axes, teachers.iterrows(), strict=True):
-        g = p1[p1["teacher"] == t["teacher"]]
-        for b, gb in g.groupby("student_budget", sort=True):
-            gb = gb.sort_values("n_params")
-            ax.plot(
-                gb["n_params"], gb["val_loss"], "o-", color=bcol[b], ms=5, label=f"$C_S$ = {budget_text(b)}"
-            )
-        ax.axhline(t["teacher_loss"], color=plots.TEACHER_COLOR, ls="--", lw=1)
-        ax.axvline(t["teacher_n_params"], color=plots.TEACHER_COLOR, ls=":", lw=1)
-        _log_x(ax)
-        ax.set_title(f"teacher {t['teacher_model']} ($L_T$ = {t['teacher_loss']:.3f})")
-    fig.supxlabel("student parameters $N_S$")
-    fig.supylabel(f"student loss $L_S$ ({LOSS_UNIT})")
-    handles, labels = axes[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="outside upper center", ncols=min(len(labels), 4))
-    return fig
 
 
 def _optima(frame: pd.DataFrame, size: str, groups: list[str], n_points: int = 3) -> pd.DataFrame:
@@ -1075,6 +520,620 @@ def supervised_optima(supervised: pd.DataFrame, budgets: Sequence[float]) -> dic
             if pm.interior and math.isclose(c, b, rel_tol=ss.BUDGET_RTOL):
                 out[float(b)] = float(pm.loss_star)
     return out
+
+
+def protocol_best(data: StudyData) -> tuple[pd.DataFrame, dict[float, float], pd.DataFrame]:
+    """The optima of protocols 1 and 2 and the supervised compute-optimal losses at protocol 1's student
+    budgets (for the figure and its sentences)."""
+    opt1 = protocol1_optima(data.block("protocol1"))
+    sup_star = supervised_optima(data.supervised, opt1["student_budget"].unique())
+    return opt1, sup_star, protocol2_optima(data.block("protocol2"))
+
+
+def optima_numbers(opt1: pd.DataFrame, opt2: pd.DataFrame) -> dict[str, int]:
+    """Of the IsoFLOP optima: protocol 1's profiles, interior minima and interior best students larger than
+    their teacher; protocol 2's profiles, interior minima, interior best teachers smaller than their student
+    and profiles whose best student beats its supervised baseline."""
+    in1, in2 = opt1[opt1["edge"].isna()], opt2[opt2["edge"].isna()]
+    return {
+        "dis_p1_profiles": len(opt1),
+        "dis_p1_interior": len(in1),
+        "dis_p1_larger": int((in1["n_star"] > in1["teacher_n_params"]).sum()),
+        "dis_p2_profiles": len(opt2),
+        "dis_p2_interior": len(in2),
+        "dis_p2_smaller": int((in2["n_star"] < in2["n_params"]).sum()),
+        "dis_p2_beats": int((opt2["loss_star"] < opt2["baseline_loss"]).sum()),
+    }
+
+
+def paper_numbers() -> dict[str, float | int | str]:
+    """The paper's numbers the page quotes."""
+    return {
+        "dis_paper_runs": PAPER_RUNS,
+        "dis_paper_high_runs": PAPER_HIGH_RUNS,
+        "dis_paper_high_loss": PAPER_HIGH_LOSS,
+        "dis_paper_error": 100 * PAPER_ERROR,
+        "dis_paper_m": PAPER_M,
+        "dis_paper_multiples": and_join([str(k) for k in ds.PAPER_M_MULTIPLES]),
+        "dis_level": 100 * comparisons.LEVEL,
+        "dis_null_margin": 100 * comparisons.NULL_MARGIN,
+    }
+
+
+def numbers(
+    data: StudyData, res: ds.Resolution, state: fits.FitState, findings: pd.DataFrame, P: Params
+) -> dict[str, float | int | str]:
+    """Every value glued into the page's prose: plain numbers, model names and verdict words."""
+    opt1, _, opt2 = protocol_best(data)
+    out = (
+        paper_numbers() | progress_numbers(data) | design_numbers(data) | noise_numbers(data.noise, res)
+        | claim_numbers(findings) | law_numbers(state, P) | map_numbers(state.fit, data.dist)
+        | optima_numbers(opt1, opt2)
+    )  # fmt: skip
+    return {k: _plain(v) for k, v in out.items()}
+
+
+# --- tables -------------------------------------------------------------------------------------------------
+
+
+def progress_frame(data: StudyData) -> pd.DataFrame:
+    """Runs, compute (PFLOP) and training wall time recorded per block of the chapter's design."""
+    return ss.progress_frame(data.progress)
+
+
+def noise_frame(noise: pd.DataFrame) -> pd.DataFrame:
+    """The seed noise of one run's final loss per model size and kind of run (:func:`comparisons.seed_noise`):
+    its standard deviation, degrees of freedom and the configurations repeated over seeds."""
+    cols = ["kind", "model", "N", "seed sd (nats)", "dof", "configurations"]
+    if noise.empty:
+        return pd.DataFrame(columns=cols).set_index(["kind", "model"])
+    n = noise.sort_values(["kind", "n_params"])
+    out = pd.DataFrame(
+        {
+            "kind": n["kind"], "model": n["model"], "N": [num(v) for v in n["n_params"]],
+            "seed sd (nats)": n["sd"].astype(float), "dof": n["dof"], "configurations": n["configs"],
+        }
+    )  # fmt: skip
+    return out.set_index(["kind", "model"])
+
+
+def protocol3_design_frame(design: pd.DataFrame) -> pd.DataFrame:
+    """Protocol 3's design per student: its size, the teachers and the token multiples of M* trained."""
+    d = design[design["block"] == "protocol3"]
+    cols = ["student", "N_S", "teachers", "M* multiples"]
+    if d.empty:
+        return pd.DataFrame(columns=cols).set_index("student")
+    rows = [
+        {
+            "student": model, "N_S": num(g["n_params"].iloc[0]), "teachers": g["teacher"].nunique(),
+            "M* multiples": ", ".join(f"{k:g}" for k in sorted({round(float(k), 3) for k in g["multiple"]})),
+        }
+        for model, g in d.sort_values("n_params").groupby("model", sort=False)
+    ]  # fmt: skip
+    return pd.DataFrame(rows, columns=cols).set_index("student")
+
+
+def protocol3_frame(p3: pd.DataFrame) -> pd.DataFrame:
+    """The protocol-3 runs: student, token multiple, teacher, the three losses, KL and the two differences."""
+    cols = ["student", "M* multiple", "D_S", "teacher", "L_T", "L_S", "L̃_S", "KL", "L_S − L_T", "L_S − L̃_S"]
+    if p3.empty:
+        return pd.DataFrame(columns=cols)
+    d = p3.sort_values(["n_params", "tokens", "teacher_loss"], ascending=[True, True, False])
+    out = pd.DataFrame(
+        {
+            "student": d["model"],
+            "M* multiple": d["multiple"].round(3),
+            "D_S": [num(t) for t in d["tokens"]],
+            "teacher": d["teacher_model"],
+            "L_T": d["teacher_loss"],
+            "L_S": d["val_loss"],
+            "L̃_S": d["baseline_loss"],
+            "KL": d["val_kl"],
+            "L_S − L_T": d["vs_teacher"],
+            "L_S − L̃_S": d["vs_supervised"],
+        }
+    )
+    return out.set_index(["student", "M* multiple", "D_S", "teacher"])
+
+
+def gap_frame(gap: pd.DataFrame) -> pd.DataFrame:
+    """The capacity-gap table for display (:func:`distill_scaling.distillation_study.capacity_gap`)."""
+    cols = [
+        "teachers", "seeds", "best teacher", "strongest teacher", "rise (nats)", "noise threshold",
+        "rise against the noise", "seeds worse", "KL rank ρ",
+    ]  # fmt: skip
+    if gap.empty:
+        return pd.DataFrame(columns=cols)
+    out = pd.DataFrame(
+        {
+            "student": gap["model"],
+            "M* multiple": gap["multiple"].round(3),
+            "teachers": gap["teachers"],
+            "seeds": gap["seeds"],
+            "best teacher": gap["best_teacher"] + " (L_S " + gap["best_loss"].map("{:.4f}".format) + ")",
+            "strongest teacher": gap["strongest_teacher"]
+            + " (L_S "
+            + gap["strongest_loss"].map("{:.4f}".format)
+            + ")",
+            "rise (nats)": gap["rise"],
+            "noise threshold": gap["threshold"],
+            "rise against the noise": gap["gap"],
+            "seeds worse": gap["seeds_worse"],
+            "KL rank ρ": gap["kl_rank"],
+        }
+    )
+    return out.set_index(["student", "M* multiple"])
+
+
+def versus_teacher_frame(dist: pd.DataFrame, res: ds.Resolution) -> pd.DataFrame:
+    """Per protocol: the runs with a recorded teacher, those below the teacher's loss (and by more than the
+    noise of that difference), the students larger than their teacher and how many of those end below it."""
+    cols = ["runs", "below L_T", "below by more than the noise", "students larger than the teacher",
+            "of them below L_T"]  # fmt: skip
+    vt = ds.versus_teacher(dist, res)
+    if vt.empty:
+        return pd.DataFrame(columns=["protocol", *cols]).set_index("protocol")
+    rows = []
+    for block, g in vt.groupby("block", sort=True):
+        larger = g[g["n_params"] > g["teacher_n_params"]]
+        below, beyond = int((g["vs_teacher"] < 0).sum()), int((g["judged"] == "below").sum())
+        rows.append([block, len(g), below, beyond, len(larger), int((larger["vs_teacher"] < 0).sum())])
+    return pd.DataFrame(rows, columns=["protocol", *cols]).set_index("protocol")
+
+
+def convergence_frame(p3: pd.DataFrame, res: ds.Resolution) -> pd.DataFrame:
+    """Per student: the best teacher's L_S - L̃_S at the fewest and at the most tokens, and the noise
+    threshold of one such difference (:func:`distill_scaling.distillation_study.convergence`)."""
+    conv = ds.convergence(p3, res)
+    cols = ["token budgets", "fewest tokens", "L_S − L̃_S there", "most tokens", "L_S − L̃_S at the most",
+            "noise threshold"]  # fmt: skip
+    if conv.empty:
+        return pd.DataFrame(columns=["student", *cols]).set_index("student")
+    out = pd.DataFrame(
+        {
+            "student": conv["model"], "token budgets": conv["budgets"],
+            "fewest tokens": [num(t) for t in conv["tokens_low"]], "L_S − L̃_S there": conv["gap_low"],
+            "most tokens": [num(t) for t in conv["tokens_high"]], "L_S − L̃_S at the most": conv["gap_high"],
+            "noise threshold": conv["threshold"],
+        }
+    )  # fmt: skip
+    return out.set_index("student")
+
+
+#: How the page names where the law fit comes from (:attr:`distill_scaling.fits.FitState.source`).
+FIT_SOURCES = {
+    "stored": "read from data/fits/distillation.json",
+    "fitted": "fitted while the page was built, and stored",
+    "live": "fitted while the page was built (the stored fit is of other runs), quick bootstrap",
+    "pending": "not fitted",
+}
+#: How the page names where the supervised law inside the distillation law comes from.
+SUPERVISED_SOURCES = {
+    "stored": "data/fits/supervised.json",
+    "fitted": "fitted while the page was built",
+    "pending": "not fitted",
+}
+
+
+def law_fit_frame(state: fits.FitState, sup: fits.SupervisedInside) -> pd.DataFrame:
+    """Facts of the distillation-law fit: where it comes from, its runs and their span, the bootstrap and
+    the supervised law held fixed inside it."""
+    f = state.fit
+    rows = {"fit": FIT_SOURCES.get(state.source, state.source)}
+    if f is not None:
+        prov = f.provenance
+        rows |= {
+            "fitted on": str(prov.get("date", "n/a")),
+            "runs": str(len(f.runs)),
+            "student sizes, token budgets, teacher losses": ", ".join(
+                str(int(f.runs[c].nunique())) for c in ("n_params", "tokens", "teacher_loss")
+            ),
+            "bootstrap resamples": str(f.n_resamples),
+            "refits converged": f"{100 * f.converged_fraction:.1f}%"
+            if np.isfinite(f.converged_fraction)
+            else "n/a",
+            "optimiser converged": "yes" if prov.get("converged", True) else "no",
+        }
+    rows |= {
+        "supervised law inside (L̃_S)": f"{SUPERVISED_SOURCES.get(sup.source, sup.source)}, {sup.n_runs} runs",
+        "supervised law of the fit is today's": "yes" if state.supervised_current else "no",
+    }
+    return pd.DataFrame({"": list(rows.values())}, index=pd.Index(list(rows), name="distillation-law fit"))
+
+
+#: The coefficients whose value can be compared with the paper's (the others carry our units of N and D).
+SHAPE_COEFFICIENTS = {"a": "a′ = β′/(α′+β′)", "d1": "d₁", "c0": "c₀"}
+
+
+def law_shape_frame(law: fits.LawFit | None) -> pd.DataFrame:
+    """The comparable coefficients, a′, d₁ and c₀: ours with its interval beside the paper's, and whether the
+    paper's value lies inside our interval."""
+    cols = ["ours", "low", "high", "paper", "paper inside ours"]
+    rows = []
+    for name, label in SHAPE_COEFFICIENTS.items():
+        theirs = float(getattr(PAPER_DISTILLATION, name))
+        if law is None:
+            rows.append([label, math.nan, math.nan, math.nan, theirs, "n/a"])
+            continue
+        lo, hi = law.params.intervals.get(name, (math.nan, math.nan))
+        inside = "n/a" if not (np.isfinite(lo) and np.isfinite(hi)) else "yes" if lo <= theirs <= hi else "no"
+        rows.append([label, float(getattr(law.params, name)), float(lo), float(hi), theirs, inside])
+    return pd.DataFrame(rows, columns=["coefficient", *cols]).set_index("coefficient")
+
+
+def coefficient_frame(law: fits.LawFit | None) -> pd.DataFrame:
+    """Our distillation coefficients with bootstrap intervals beside the paper's Table 6."""
+    return law_coefficient_frame(law, PAPER_DISTILLATION, DISTILLATION_LABELS, PAPER_RUNS)
+
+
+def teacher_map_frame(law: fits.LawFit | None, p2: pd.DataFrame) -> pd.DataFrame:
+    """Per protocol-2 student: the share of the teacher plane where our laws put distillation ahead, and how
+    many of its protocol-2 runs agree in sign with them."""
+    cols = ["N_S", "distillation ahead (% of the teacher plane)", "runs", "runs agreeing in sign"]
+    runs_ = p2.dropna(subset=["vs_supervised"])
+    if law is None or runs_.empty:
+        return pd.DataFrame(columns=["student", *cols]).set_index("student")
+    rows = []
+    for n_s, g in runs_.groupby("n_params", sort=True):
+        share = float(np.mean(teacher_map(law, n_s, float(g["tokens"].median()), runs_)[2] < 0))
+        lt = supervised_loss(g["teacher_n_params"].to_numpy(float), g["teacher_tokens"].to_numpy(float),
+                             law.supervised)  # fmt: skip
+        pred = _advantage(law, np.full(len(g), n_s), g["tokens"].to_numpy(float), lt)
+        agree = int(np.sum(np.sign(pred) == np.sign(g["vs_supervised"].to_numpy(float))))
+        rows.append([g["model"].iloc[0], num(n_s), 100 * share, len(g), agree])
+    return pd.DataFrame(rows, columns=["student", *cols]).set_index("student")
+
+
+def collapse_frame(col: pd.DataFrame) -> pd.DataFrame:
+    """Per protocol-2 student (:func:`distill_scaling.distillation_study.teacher_collapse`): the scatter
+    around one curve in L_T against the seed noise, and the teacher size's own effect against the noise
+    threshold."""
+    cols = ["teachers", "scatter (%)", "× seed noise", "size effect (nats)", "noise threshold"]
+    if col.empty:
+        return pd.DataFrame(columns=cols)
+    out = pd.DataFrame(
+        {
+            "student": col["model"],
+            "teachers": col["teachers"],
+            "scatter (%)": 100 * col["rms_resid"],
+            "× seed noise": col["noise_ratio"],
+            "size effect (nats)": col["size_effect"],
+            "noise threshold": col["threshold"],
+        }
+    )
+    return out.set_index("student")
+
+
+def protocol1_optima_frame(opt: pd.DataFrame, sup_star: dict[float, float]) -> pd.DataFrame:
+    """Per student budget of protocol 1: the student IsoFLOP profiles (one per teacher), those with an
+    interior minimum, the interior best students larger than their teacher, the compute-optimal supervised
+    loss L*(C) at that budget and how many best students end below it."""
+    cols = ["profiles", "interior minima", "best student larger than the teacher", "supervised L*(C)",
+            "best student below L*(C)"]  # fmt: skip
+    rows = []
+    for b, g in opt.groupby("student_budget", sort=True):
+        interior = g[g["edge"].isna()]
+        star = sup_star.get(float(b), math.nan)
+        larger = int((interior["n_star"] > interior["teacher_n_params"]).sum())
+        below = str(int((g["loss_star"] < star).sum())) if np.isfinite(star) else "n/a"
+        rows.append([budget_text(b), len(g), len(interior), larger, star, below])
+    return pd.DataFrame(rows, columns=["C_S (FLOPs)", *cols]).set_index("C_S (FLOPs)")
+
+
+# --- figures ------------------------------------------------------------------------------------------------
+
+
+#: The unit of our losses: our tokens are bytes.
+LOSS_UNIT = "nats per byte"
+
+
+def _log_x(ax) -> None:
+    """Log x axis; no minor-tick labels (they collide on the narrow ranges of these figures)."""
+    plots.log_axis(ax, "x")
+    ax.xaxis.set_minor_formatter(NullFormatter())
+
+
+def budget_text(b: float) -> str:
+    """A compute budget as 3e11 or 1.5e9."""
+    return "n/a" if not np.isfinite(b) else f"{b:.2g}".replace("e+0", "e").replace("e+", "e")
+
+
+def _mult_label(k: float) -> str:
+    return f"{k:.3g} $M^*$"
+
+
+def _note_axes(ax, text: str) -> None:
+    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, wrap=True)
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def _student_blocks(k: int, height: float, height_ratios=(1.6, 1)):
+    """Panels for ``k`` students, a pair per student (top and bottom share x), at most two students side by
+    side (more go below): ``(fig, axes)``, ``axes[0, j]`` and ``axes[1, j]`` the pair of student ``j``."""
+    k = max(1, k)
+    ncols = min(k, plots.MAX_PANELS_PER_ROW)
+    blocks = math.ceil(k / ncols)
+    fig = plt.figure(figsize=(plots.FULL_WIDTH, height * blocks))
+    grid = fig.add_gridspec(2 * blocks, ncols, height_ratios=list(height_ratios) * blocks)
+    axes = np.empty((2, k), dtype=object)
+    for j in range(k):
+        b, c = divmod(j, ncols)
+        axes[0, j] = fig.add_subplot(grid[2 * b, c])
+        axes[1, j] = fig.add_subplot(grid[2 * b + 1, c], sharex=axes[0, j])
+        axes[0, j].tick_params(labelbottom=False)
+    return fig, axes
+
+
+def _students(d: pd.DataFrame) -> list[str]:
+    return list(dict.fromkeys(d.sort_values("n_params")["model"]))
+
+
+def fig_protocol3(p3: pd.DataFrame, res: ds.Resolution, law: fits.LawFit | None = None):
+    """Student loss (top) and KL(teacher || student) (bottom) against the teacher's loss, one column per
+    student size, one colour per token multiple (paper Figs. 4, 37). Dashed: the supervised baseline of the
+    same (N_S, D_S); dotted diagonal: L_S = L_T; thin lines: the fitted law. The x axis runs from weak to
+    strong teachers, named on the top axis; the bars are one run's seed noise at the student's size."""
+    students = _students(p3) if len(p3) else []
+    k = max(1, len(students))
+    fig, axes = _student_blocks(k, 6.4)
+    if not students:
+        for ax in axes[:, 0]:
+            _note_axes(ax, "no protocol-3 run recorded")
+        return fig
+    mults = sorted({round(float(m), 3) for m in p3["multiple"]})
+    colors = dict(zip(mults, plots.sequential(len(mults)), strict=True))
+    for j, model in enumerate(students):
+        top, bot = axes[0, j], axes[1, j]
+        g = p3[p3["model"] == model].assign(mr=lambda x: x["multiple"].round(3))
+        sd = res.sd(model, "distilled")
+        for m, gm in g.groupby("mr", sort=True):
+            gm = gm.sort_values("teacher_loss")
+            c = colors[m]
+            yerr = sd if np.isfinite(sd) else None
+            top.errorbar(gm["teacher_loss"], gm["val_loss"], yerr=yerr, fmt="o-", color=c, ms=5, capsize=2)
+            base = gm["baseline_loss"].dropna()
+            if len(base):
+                top.axhline(float(base.iloc[0]), color=c, ls="--", lw=1)
+            bot.plot(gm["teacher_loss"], gm["val_kl"], "o-", color=c, ms=5)
+            if law is not None:
+                x = np.linspace(gm["teacher_loss"].min() * 0.99, gm["teacher_loss"].max() * 1.01, 60)
+                y = law.predict(gm["n_params"].iloc[0], gm["tokens"].iloc[0], x)
+                top.plot(x, y, color=c, lw=0.8, alpha=0.7, ls=":")
+        lt = g["teacher_loss"].dropna()
+        if len(lt):
+            # The diagonal is drawn but does not set the scale: the students' losses (and baselines) do.
+            ys = pd.concat([g["val_loss"], g["baseline_loss"]]).dropna()
+            bar = sd if np.isfinite(sd) else 0.0
+            pad = 0.06 * max(float(ys.max() - ys.min()), 0.02) + bar
+            top.set_ylim(float(ys.min()) - pad, float(ys.max()) + pad)
+            span = np.array([lt.min() * 0.99, lt.max() * 1.01])
+            top.plot(span, span, color="k", lw=0.7, ls=(0, (1, 2)), scalex=False, scaley=False)
+            tl = g.drop_duplicates("teacher")[["teacher_model", "teacher_loss"]].dropna()
+            names = top.secondary_xaxis("top")
+            names.set_xticks(tl["teacher_loss"].to_list(), labels=tl["teacher_model"].to_list())
+            names.tick_params(colors="0.35")
+        # The legend names the multiples (shared by the students); the title says what one multiple is here.
+        one = num(float((g["tokens"] / g["multiple"]).median()))
+        top.set_title(f"student {model} ($N_S$ = {num(g['n_params'].iloc[0])})\n$1\\,M^*$ = {one} tokens")
+        bot.set_xlabel(f"teacher loss $L_T$ ({LOSS_UNIT};\nstronger →)")
+        if j == 0:
+            top.set_ylabel(f"student loss $L_S$ ({LOSS_UNIT})")
+            bot.set_ylabel(f"KL(teacher ‖ student)\n({LOSS_UNIT})")
+        if not top.xaxis_inverted():
+            top.invert_xaxis()
+    handles = [Line2D([], [], color=c, marker="o", ms=5, label=_mult_label(m)) for m, c in colors.items()]
+    handles += [
+        Line2D([], [], color="grey", ls="--", label=r"supervised baseline $\tilde{L}_S$"),
+        Line2D([], [], color="k", ls=(0, (1, 2)), label="$L_S = L_T$"),
+    ]
+    if law is not None:
+        handles.append(Line2D([], [], color="grey", ls=":", label="fitted law"))
+    fig.legend(handles=handles, loc="outside upper center", ncols=4)
+    return fig
+
+
+def _band(g: pd.DataFrame, col: str, res: ds.Resolution) -> float:
+    """The noise threshold of one student's differences ``col`` (``vs_supervised``: its distilled and
+    supervised seed noise; ``vs_teacher``: its distilled noise and the noisiest of its teachers'); NaN when
+    the noise is not measured."""
+    model = g["model"].iloc[0]
+    if not res.measured or g[col].isna().all():
+        return math.nan
+    others = [model] if col == "vs_supervised" else list(g["teacher_model"].dropna().unique())
+    return float(max(res.threshold(res.sd(model, "distilled"), res.sd(m, "supervised")) for m in others))
+
+
+def fig_advantage(p3: pd.DataFrame, res: ds.Resolution):
+    """Distillation against supervised learning (top, L_S - L̃_S) and against the teacher (bottom,
+    L_S - L_T) as the student's tokens grow, one line per teacher, one column per student; the band is the
+    noise threshold of the student's size (differences inside it are within the seed noise)."""
+    students = _students(p3) if len(p3) else []
+    k = max(1, len(students))
+    fig, axes = _student_blocks(k, 6.2, height_ratios=(1, 1))
+    if not students:
+        for ax in axes[:, 0]:
+            _note_axes(ax, "no protocol-3 run recorded")
+        return fig
+    teachers = p3.drop_duplicates("teacher").sort_values("teacher_loss", ascending=False)
+    colors = dict(zip(teachers["teacher"], plots.sequential(len(teachers), "rocket_r"), strict=True))
+    for j, model in enumerate(students):
+        g = p3[p3["model"] == model]
+        for row, col in enumerate(("vs_supervised", "vs_teacher")):
+            ax = axes[row, j]
+            for t, gt in g.groupby("teacher", sort=False):
+                gt = gt.dropna(subset=[col]).sort_values("tokens")
+                if gt.empty:
+                    continue
+                label = f"{gt['teacher_model'].iloc[0]} ($L_T$ = {gt['teacher_loss'].iloc[0]:.3f})"
+                ax.plot(gt["tokens"], gt[col], "o-", color=colors[t], ms=5, label=label)
+            ax.axhline(0, color="k", lw=0.7)
+            thr = _band(g, col, res)
+            if np.isfinite(thr):
+                ax.axhspan(-thr, thr, color="0.85", lw=0, zorder=0)
+            _log_x(ax)
+        axes[0, j].set_title(f"student {model} ($N_S$ = {num(g['n_params'].iloc[0])})")
+        axes[1, j].set_xlabel("student tokens $D_S$")
+        toks = sorted(g["tokens"].unique())
+        axes[1, j].set_xticks(toks, labels=[num(t) for t in toks])
+        axes[1, j].xaxis.set_minor_locator(NullLocator())
+        if j == 0:
+            axes[0, j].set_ylabel(f"$L_S - \\tilde{{L}}_S$ ({LOSS_UNIT})\n< 0: distillation better")
+            axes[1, j].set_ylabel(f"$L_S - L_T$ ({LOSS_UNIT})\n< 0: student beats teacher")
+    # One legend for the teachers (the same colours in every panel).
+    handles, labels = plots.legend_entries(axes[0])
+    if handles:
+        fig.legend(handles, labels, loc="outside upper center", ncols=2)
+    return fig
+
+
+def fig_law_fit(law: fits.LawFit | None, reason: str = ""):
+    """Predicted against observed student loss and the relative error (paper Fig. 5b)."""
+    return plots.law_fit_figure(
+        law,
+        pending=reason,
+        observed=f"observed student loss $L_S$ ({LOSS_UNIT})",
+        predicted=f"predicted $L_S$ ({LOSS_UNIT})",
+        symbol="$L_S$",
+        paper_error=PAPER_ERROR,
+    )
+
+
+def _map_panel(ax, x, y, diff, run_x, run_y, run_diff, line: float, norm):
+    """One panel of a map of L_S - L̃_S: the law's values on the grid ``(y, x)`` (colour, break-even line),
+    the runs on top in the same colours, the size ``line`` dashed; log axes. Returns the mesh (colour bar)."""
+    cs = ax.pcolormesh(x, y, diff, cmap="RdBu_r", norm=norm, shading="auto")
+    ax.contour(x, y, diff, levels=[0.0], colors="k", linewidths=0.8)
+    # The runs wear the map's colours: a white ring and a black edge keep them visible on it.
+    ax.scatter(run_x, run_y, s=150, color="white", linewidths=0, zorder=4)
+    ax.scatter(run_x, run_y, c=run_diff, cmap="RdBu_r", norm=norm, s=70, edgecolors="k", linewidths=1.2,
+               zorder=5)  # fmt: skip
+    ax.axhline(line, color="w", ls="--", lw=1.2)
+    ax.set_yscale("log")
+    _log_x(ax)
+    return cs
+
+
+def fig_advantage_maps(law: fits.LawFit | None, dist: pd.DataFrame, reason: str = ""):
+    """Paper Fig. 6 analogue: per teacher of protocols 1 and 3, our law's L_S - L̃_S over student tokens and
+    size (colour; blue: distillation better), the runs with that teacher on top in the same colours
+    (their measured L_S minus their supervised baseline), the teacher's size dashed."""
+    runs_ = _map_runs(dist)
+    teachers = runs_.drop_duplicates("teacher").sort_values("teacher_n_params") if len(runs_) else runs_
+    k = max(1, len(teachers))
+    fig, axes = plots.panel_grid(k, height=3.0, sharey=True)
+    if law is None or runs_.empty:
+        _note_axes(axes[0], reason or "no protocol-1 or protocol-3 run recorded")
+        return fig
+    maps = [advantage_map(law, t["teacher_loss"]) for _, t in teachers.iterrows()]
+    # The colour scale is set by the runs, so that their colours read; the law's map saturates beyond them.
+    lim = 1.2 * float(runs_["vs_supervised"].abs().max())
+    norm = plt.matplotlib.colors.TwoSlopeNorm(vcenter=0.0, vmin=-lim, vmax=lim)
+    for ax, (_, t), (n, d, diff) in zip(axes, teachers.iterrows(), maps, strict=True):
+        g = runs_[runs_["teacher"] == t["teacher"]]
+        cs = _map_panel(
+            ax, d, n, diff, g["tokens"], g["n_params"], g["vs_supervised"], t["teacher_n_params"], norm
+        )
+        ax.set_xlim(min(d[0], g["tokens"].min()) / 1.2, max(d[-1], g["tokens"].max()) * 1.2)
+        ax.set_ylim(min(n[0], runs_["n_params"].min()) / 1.2, max(n[-1], runs_["n_params"].max()) * 1.2)
+        ax.set_title(f"teacher {t['teacher_model']} ($L_T$ = {t['teacher_loss']:.3f})")
+    fig.supxlabel("student tokens $D_S$")
+    fig.supylabel("student parameters $N_S$")
+    fig.colorbar(cs, ax=axes, label=f"$L_S - \\tilde{{L}}_S$ ({LOSS_UNIT})", shrink=0.9, extend="both")
+    return fig
+
+
+def fig_teacher_maps(law: fits.LawFit | None, p2: pd.DataFrame, reason: str = ""):
+    """Paper Fig. 13a analogue: per protocol-2 student, our laws' L_S - L̃_S over the teacher's tokens and
+    size (colour; blue: distillation better), the protocol-2 runs on top coloured by their measured
+    difference, the student's size dashed."""
+    runs_ = p2.dropna(subset=["vs_supervised"])
+    students = runs_.drop_duplicates("n_params").sort_values("n_params") if len(runs_) else runs_
+    k = max(1, len(students))
+    fig, axes = plots.panel_grid(k, height=3.2, sharey=True)
+    if law is None or runs_.empty:
+        _note_axes(axes[0], reason or "no protocol-2 run recorded")
+        return fig
+    lim = 1.2 * float(runs_["vs_supervised"].abs().max())
+    norm = plt.matplotlib.colors.TwoSlopeNorm(vcenter=0.0, vmin=-lim, vmax=lim)
+    for ax, (_, st) in zip(axes, students.iterrows(), strict=True):
+        g = runs_[runs_["n_params"] == st["n_params"]]
+        n, d, diff = teacher_map(law, st["n_params"], float(g["tokens"].median()), runs_)
+        xy = (g["teacher_tokens"], g["teacher_n_params"])
+        cs = _map_panel(ax, d, n, diff, *xy, g["vs_supervised"], st["n_params"], norm)
+        ax.set_title(f"student {st['model']} ($N_S$ = {num(st['n_params'])})")
+    fig.supxlabel("teacher tokens $D_T$")
+    fig.supylabel("teacher parameters $N_T$")
+    fig.colorbar(cs, ax=axes, label=f"$L_S - \\tilde{{L}}_S$ ({LOSS_UNIT})", shrink=0.9, extend="both")
+    return fig
+
+
+def fig_protocol2(p2: pd.DataFrame):
+    """IsoFLOP teachers, fixed-M* students (paper Fig. 3): (a) L_S against the teacher's size, colour = the
+    teacher's compute, marker = student; (b) L_S against L_T for all of them, colour = student, dashed = the
+    student's supervised baseline."""
+    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(plots.FULL_WIDTH, 7.6))
+    if p2.empty:
+        for ax in (ax1, ax2):
+            _note_axes(ax, "no protocol-2 run recorded")
+        return fig
+    budgets = sorted(p2["teacher_budget"].dropna().unique())
+    bcol = dict(zip(budgets, plots.sequential(max(1, len(budgets))), strict=False))
+    students = _students(p2)
+    markers = dict(zip(students, "os^Dv", strict=False))
+    scol = dict(zip(students, sns.color_palette("colorblind", len(students)), strict=True))
+    for (s, b), g in p2.groupby(["model", "teacher_budget"], sort=True):
+        g = g.sort_values("teacher_n_params")
+        ax1.plot(
+            g["teacher_n_params"], g["val_loss"], marker=markers.get(s, "o"), color=bcol[b], ls="-", ms=5
+        )
+    for s, g in p2.groupby("model", sort=False):
+        ax2.scatter(g["teacher_loss"], g["val_loss"], color=scol[s], s=24, label=f"student {s}")
+        base = g["baseline_loss"].dropna()
+        if len(base):
+            ax2.axhline(float(base.iloc[0]), color=scol[s], ls="--", lw=1)
+    _log_x(ax1)
+    ax1.set_xlabel("teacher parameters $N_T$")
+    ax1.set_ylabel(f"student loss $L_S$\n({LOSS_UNIT})")
+    ax1.set_title("(a) by teacher size")
+    handles = [Line2D([], [], color=bcol[b], marker="o", label=f"$C_T$ = {budget_text(b)}") for b in budgets]
+    handles += [Line2D([], [], color="grey", marker=markers[s], ls="", label=s) for s in students]
+    ax1.legend(handles=handles, loc="center left", bbox_to_anchor=(1.02, 0.5))
+    ax2.set_xlabel(f"teacher loss $L_T$ ({LOSS_UNIT}; stronger →)")
+    ax2.set_ylabel(f"student loss $L_S$\n({LOSS_UNIT})")
+    ax2.set_title(r"(b) by teacher loss (dashed: supervised $\tilde{L}_S$)")
+    ax2.invert_xaxis()
+    ax2.legend(loc="center left", bbox_to_anchor=(1.02, 0.5))
+    return fig
+
+
+def fig_protocol1(p1: pd.DataFrame):
+    """Fixed-M* teachers, student IsoFLOPs (paper Fig. 2): per teacher, L_S against the student's size on each
+    student-compute budget; dashed: the teacher's loss; dotted: the teacher's size."""
+    teachers = p1.drop_duplicates("teacher").sort_values("teacher_n_params") if len(p1) else p1
+    k = max(1, len(teachers))
+    fig, axes = plots.panel_grid(k, height=2.9, extra_height=0.4, sharey=True)
+    if p1.empty:
+        _note_axes(axes[0], "no protocol-1 run recorded")
+        return fig
+    budgets = sorted(p1["student_budget"].dropna().unique())
+    bcol = dict(zip(budgets, plots.sequential(max(1, len(budgets))), strict=False))
+    for ax, (_, t) in zip(axes, teachers.iterrows(), strict=True):
+        g = p1[p1["teacher"] == t["teacher"]]
+        for b, gb in g.groupby("student_budget", sort=True):
+            gb = gb.sort_values("n_params")
+            ax.plot(
+                gb["n_params"], gb["val_loss"], "o-", color=bcol[b], ms=5, label=f"$C_S$ = {budget_text(b)}"
+            )
+        ax.axhline(t["teacher_loss"], color=plots.TEACHER_COLOR, ls="--", lw=1)
+        ax.axvline(t["teacher_n_params"], color=plots.TEACHER_COLOR, ls=":", lw=1)
+        _log_x(ax)
+        ax.set_title(f"teacher {t['teacher_model']} ($L_T$ = {t['teacher_loss']:.3f})")
+    fig.supxlabel("student parameters $N_S$")
+    fig.supylabel(f"student loss $L_S$ ({LOSS_UNIT})")
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside upper center", ncols=min(len(labels), 4))
+    return fig
 
 
 def _optima_panels(top, bot, opt, x: str, budget: str, label: str, larger_above: bool) -> dict:
@@ -1121,7 +1180,7 @@ def fig_protocol_optima(opt1: pd.DataFrame, sup_star: dict[float, float], opt2: 
     fig, axes = plt.subplots(2, 2, figsize=(plots.FULL_WIDTH, 6.8), sharex="col")
     (a_top, b_top), (a_bot, b_bot) = axes
     if opt1.empty:
-        _pending_axes(a_top, "pending: no protocol-1 run recorded yet")
+        _note_axes(a_top, "no protocol-1 run recorded")
     else:
         bcol = _optima_panels(
             a_top, a_bot, opt1, "teacher_n_params", "student_budget", "C_S", larger_above=True
@@ -1134,7 +1193,7 @@ def fig_protocol_optima(opt1: pd.DataFrame, sup_star: dict[float, float], opt2: 
     a_bot.set_xlabel("teacher parameters $N_T$")
     a_top.set_title("(a) protocol 1: student IsoFLOPs")
     if opt2.empty:
-        _pending_axes(b_top, "pending: no protocol-2 run recorded yet")
+        _note_axes(b_top, "no protocol-2 run recorded")
     else:
         _optima_panels(b_top, b_bot, opt2, "n_params", "teacher_budget", "C_T", larger_above=False)
         base = opt2.drop_duplicates("n_params")
@@ -1145,162 +1204,3 @@ def fig_protocol_optima(opt1: pd.DataFrame, sup_star: dict[float, float], opt2: 
     b_bot.set_xlabel("student parameters $N_S$")
     b_top.set_title("(b) protocol 2: teacher IsoFLOPs")
     return fig
-
-
-def protocol_best(data: StudyData) -> tuple[pd.DataFrame, dict[float, float], pd.DataFrame]:
-    """The optima of protocols 1 and 2 and the supervised compute-optimal losses at protocol 1's student
-    budgets (for the figure and its sentences)."""
-    opt1 = protocol1_optima(data.block("protocol1"))
-    sup_star = supervised_optima(data.supervised, opt1["student_budget"].unique())
-    return opt1, sup_star, protocol2_optima(data.block("protocol2"))
-
-
-def protocol1_optima_sentence(opt: pd.DataFrame, sup_star: dict[float, float]) -> str:
-    """Protocol 1's optima in words: where the best student sits against its teacher, and against the
-    compute-optimal supervised loss at the same budget."""
-    if opt.empty:
-        return "The optima follow once protocol-1 runs are recorded."
-    interior = opt[opt["edge"].isna()]
-    parts = [
-        f"Of the {len(opt)} student IsoFLOP profiles, {len(interior)} have an interior minimum; the others "
-        "are lowest at an end of the sizes we trained, so their optimum lies beyond it (open markers)"
-    ]
-    if len(interior):
-        larger = int((interior["n_star"] > interior["teacher_n_params"]).sum())
-        parts.append(
-            f"{larger} of the {len(interior)} interior optima are students larger than their teacher"
-        )
-    beats = [
-        (b, int((opt.loc[opt["student_budget"] == b, "loss_star"] < v).sum()),
-         int((opt["student_budget"] == b).sum()))
-        for b, v in sorted(sup_star.items())
-    ]  # fmt: skip
-    if beats:
-        parts.append(
-            "the best distilled student is below the compute-optimal supervised loss at its budget for "
-            + ", ".join(f"{k} of {n} teachers at C_S = {budget_text(b)}" for b, k, n in beats)
-            + " (the teacher's cost not counted, as in the paper's protocol 1)"
-        )
-    return "; ".join(parts) + "."
-
-
-def protocol2_optima_sentence(opt: pd.DataFrame) -> str:
-    """Protocol 2's optima in words: where the best teacher sits against the student, and whether distilling
-    from it beats the student's supervised baseline."""
-    if opt.empty:
-        return "The teacher optima follow once protocol-2 runs are recorded."
-    interior = opt[opt["edge"].isna()]
-    ends = opt[opt["edge"].notna()]
-    out = (
-        f"Of the {len(opt)} teacher IsoFLOP profiles of protocol 2, {len(interior)} have an interior best "
-        f"teacher ({', '.join(sorted({str(e) for e in ends['edge']}))} end for the others)"
-        if len(ends)
-        else f"All {len(opt)} teacher IsoFLOP profiles of protocol 2 have an interior best teacher"
-    )
-    if len(interior):
-        smaller = int((interior["n_star"] < interior["n_params"]).sum())
-        n_int = len(interior)
-        out += f"; the best teacher is smaller than its student in {smaller} of the {n_int} interior cases"
-    beats = int((opt["loss_star"] < opt["baseline_loss"]).sum())
-    return out + f"; at {beats} of {len(opt)} the student beats its supervised baseline."
-
-
-def protocol1_sentence(data: StudyData, res: ds.Resolution) -> str:
-    total = int(data.design.loc[data.design["block"] == "protocol1", "key"].nunique())
-    p1 = data.block("protocol1")
-    if p1.empty:
-        return f"None of the {total} protocol-1 runs is recorded yet; the figure fills in as they arrive."
-    vt = ds.versus_teacher(p1, res)
-    below = vt[vt["judged"] == "below"]
-    bigger = vt[vt["n_params"] > vt["teacher_n_params"]]
-    out = (
-        f"{p1['key'].nunique()} of {total} protocol-1 runs are recorded, over "
-        f"{p1['teacher'].nunique()} teacher(s). {int((vt['vs_teacher'] < 0).sum())} of {len(vt)} "
-        "students end "
-        f"below their teacher's loss, {len(below)} by more than the noise"
-    )
-    if len(bigger):
-        out += (
-            f"; of the {len(bigger)} students larger than their teacher, "
-            f"{int((bigger['vs_teacher'] < 0).sum())} "
-            "beat it"
-        )
-    return out + "."
-
-
-# --- findings -----------------------------------------------------------------------------------------------
-
-
-def findings_table(findings: pd.DataFrame):
-    """The findings for the page: one row per claim, long texts wrapped, the verdict last."""
-    t = findings.set_index("the paper's claim")
-    return styled(t, "The paper's claims and ours (verdicts computed from the records)").set_properties(
-        **{"white-space": "normal", "text-align": "left"}
-    )
-
-
-def verdict_counts(findings: pd.DataFrame) -> str:
-    c = findings["verdict"].value_counts()
-    return ", ".join(f"{c[v]} {v}" for v in ds.VERDICTS if v in c)
-
-
-# --- numbers ------------------------------------------------------------------------------------------------
-
-
-def numbers(
-    data: StudyData, noise: ss.NoiseSummary, res: ds.Resolution, sup: fits.SupervisedInside,
-    state: fits.FitState, findings: pd.DataFrame, P: Params,
-) -> dict[str, str]:  # fmt: skip
-    """Every value glued into the prose (strings, so that a pending quantity reads as such)."""
-    p3 = data.block("protocol3")
-    gap_runs = data.gap_runs()
-    gap = ds.capacity_gap(gap_runs, res)
-    opt1, sup_star, opt2 = protocol_best(data)
-    typical = (
-        float(p3["val_loss"].median())
-        if len(p3)
-        else float(data.dist["val_loss"].median())
-        if len(data.dist)
-        else math.nan
-    )
-    return {
-        "dis_progress": progress_sentence(data),
-        "dis_design": design_sentence(data),
-        "dis_noise": noise_sentence(noise, res, typical, data.records),
-        "dis_noise_rel": f"{100 * noise.rel_std:.2f}%" if noise.measured else "pending",
-        "dis_resolve_factor": f"{res.factor:g}",
-        "dis_teacher_agreement": teacher_agreement_sentence(data),
-        "dis_gap": gap_sentence(gap, gap_runs, res),
-        "dis_beat": beat_sentence(data.dist, res),
-        "dis_supervised": supervised_sentence(p3, res),
-        "dis_convergence": convergence_sentence(p3, res),
-        "dis_supervised_source": supervised_source_sentence(sup)
-        if state.source != "stored" or state.supervised_current
-        else "L~_S inside the law comes from our supervised law, held fixed in the fit as in the paper; the "
-        "stored fit carries the one of its date (see below).",
-        "dis_law_source": law_source_sentence(state, P),
-        "dis_extrapolation": extrapolation_sentence(state.fit, noise),
-        "dis_law_comparison": law_comparison_sentence(state.fit),
-        "dis_threshold": f"{state.fit.threshold:.3f}"
-        if state.fit is not None and state.fit.threshold is not None
-        else "pending",
-        "dis_p2": protocol2_sentence(data, res),
-        "dis_p1": protocol1_sentence(data, res),
-        "dis_map": advantage_map_sentence(state.fit, data.dist),
-        "dis_teacher_map": teacher_map_sentence(state.fit, data.block("protocol2")),
-        "dis_p1_optima": protocol1_optima_sentence(opt1, sup_star),
-        "dis_p2_optima": protocol2_optima_sentence(opt2),
-        "dis_verdicts": verdict_counts(findings),
-        "dis_level": f"{P.level:.0%}",
-        "dis_paper_runs": str(PAPER_RUNS),
-        "dis_paper_high_runs": str(PAPER_HIGH_RUNS),
-        "dis_paper_high_loss": f"{PAPER_HIGH_LOSS:g}",
-        "dis_paper_error": f"{100 * PAPER_ERROR:g}%",
-        "dis_paper_m": f"{PAPER_M:g}",
-        "dis_paper_multiples": ", ".join(str(k) for k in ds.PAPER_M_MULTIPLES[:-1])
-        + f" and {ds.PAPER_M_MULTIPLES[-1]}",
-        "dis_n_runs": str(data.n_recorded),
-        "dis_compute_recorded": f"{data.dist.drop_duplicates('key')['flops'].sum():.3g}"
-        if len(data.dist)
-        else "0",
-    }

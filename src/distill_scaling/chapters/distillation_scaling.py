@@ -57,8 +57,38 @@ CLAIMS = {
         ("student", "teacher_model", "student_tokens", "below_teacher", "weak_to_strong_runs"),
     ),
     "collapse": ("teacher-only-through-LT", ("margin", "students", "teachers")),
-    "threshold": ("threshold-grows-with-student", ("pairs", "students", "compute_slope", "crossovers")),
-    "pretraining": ("teacher-pretraining-never-wins", ("plans_inside_fitted_ranges",)),
+    "threshold": (
+        "threshold-grows-with-student",
+        (
+            "pairs",
+            "students",
+            "crossovers",
+            "crossovers_used",
+            "crossover_student_sizes",
+            "token_slope",
+            "token_slope_interval.0",
+            "token_slope_interval.1",
+            "advantage_at_fixed_compute.effect",
+            "advantage_at_fixed_compute.interval.0",
+            "advantage_at_fixed_compute.interval.1",
+        ),
+    ),
+    "pretraining": (
+        "teacher-pretraining-never-wins",
+        (
+            "judged_on",
+            "runs.compared",
+            "runs.ahead",
+            "runs.best_group.student",
+            "runs.best_group.teacher_model",
+            "runs.best_group.student_tokens",
+            "runs.best_group.seeds",
+            "law.plans_inside_fitted_ranges",
+            "law.effect",
+            "law.interval.0",
+            "law.interval.1",
+        ),
+    ),
     "extrapolation": (
         "distillation-extrapolation",
         ("max_error", "mean_error", "n_held_out", "compute_decades_beyond_fit"),
@@ -69,8 +99,23 @@ PERCENT_FIELDS = ("max_error", "mean_error")
 #: Fields of a claim that count runs, pairs, plans or tokens (glued as ints where known).
 COUNT_FIELDS = (
     "pairs", "runs_for_predicted", "student_tokens", "below_teacher", "weak_to_strong_runs", "teachers",
-    "plans_inside_fitted_ranges", "n_held_out",
+    "plans_inside_fitted_ranges", "n_held_out", "crossovers_used", "crossover_student_sizes", "compared",
+    "ahead", "seeds",
 )  # fmt: skip
+
+
+def _field(record: dict, path: str):
+    """``record["a"]["b"][0]`` for the path ``a.b.0``; None where any step is missing."""
+    v = record
+    for step in path.split("."):
+        if isinstance(v, dict):
+            v = v.get(step)
+        elif isinstance(v, list | tuple) and step.isdigit() and int(step) < len(v):
+            v = v[int(step)]
+        else:
+            return None
+    return v
+
 
 #: The smoke profile's tiny design. Teachers: one IsoFLOP budget (they serve protocols 3 and 2 at once);
 #: students L1-d16 at 1 and 2 x M* N_S with a stand-in M* small enough for runs of a second (protocol 3),
@@ -343,15 +388,25 @@ def claim_numbers(findings: pd.DataFrame) -> dict[str, float | int | str]:
         ):
             out[f"{key}_{name}"] = scale * _plain(v)
         for field in fields:
-            v = r.get(field)
+            v = _field(r, field)
+            name = field.replace(".", "_")
+            last = field.rsplit(".", 1)[-1]
             if isinstance(v, list | tuple):
-                out[f"{key}_n_{field}"] = len(v)
-            elif field in PERCENT_FIELDS:
-                out[f"{key}_{field}"] = 100.0 * _plain(v)
-            elif field in COUNT_FIELDS and isinstance(_plain(v), float) and math.isfinite(_plain(v)):
-                out[f"{key}_{field}"] = int(_plain(v))
+                out[f"{key}_n_{name}"] = len(v)
+            elif last in PERCENT_FIELDS:
+                out[f"{key}_{name}"] = 100.0 * _plain(v)
+            elif last in COUNT_FIELDS and isinstance(_plain(v), float) and math.isfinite(_plain(v)):
+                out[f"{key}_{name}"] = int(_plain(v))
             else:
-                out[f"{key}_{field}"] = _plain(v)
+                out[f"{key}_{name}"] = _plain(v)
+    lo, hi = out["dis_threshold_token_slope_interval_0"], out["dis_threshold_token_slope_interval_1"]
+    out["dis_threshold_token_trend"] = (
+        "falls as the student grows"
+        if hi < 0
+        else "grows with the student"
+        if lo > 0
+        else "has no resolved trend"
+    )
     return out
 
 

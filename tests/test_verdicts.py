@@ -33,7 +33,7 @@ def test_capacity_gap_follows_a_planted_gap(study, shift, verdict):
     base = verdicts.capacity_gap(rec, noise)
     assert base.n_runs >= 2 and base.verdict in comparisons.VERDICTS
     model = base.extra["strongest_teacher"]
-    teacher = study_mod.supervised(model, study_mod.capped_tokens(model, study_mod.m_star(), "teacher"))
+    teacher = study_mod.supervised(model, study_mod.capped_tokens(model, study_mod.protocol_m(), "teacher"))
     strongest = rec["teacher"] == teacher.key
     planted = verdicts.capacity_gap(_shift(rec, strongest, shift), noise)
     assert planted.effect == pytest.approx(base.effect + shift)

@@ -147,7 +147,7 @@ def study_design(blocks: Sequence[str] = DISTILL_BLOCKS) -> pd.DataFrame:
     frames, skipped = [], {}
     try:
         teachers = {t.key: t for t in study.teacher_block() + study.isoflop_block()}
-        m_star = study.m_star()
+        m_star = study.protocol_m()
     except ValueError as exc:
         return _empty_design({b: str(exc) for b in blocks})
     for name in blocks:

@@ -119,8 +119,10 @@ def isoflop_block(budgets: Sequence[float] = ISOFLOP_BUDGETS) -> list[RunSpec]:
     return specs
 
 
-def m_star() -> float:
-    """The fixed M* of the study; a clear error while it is not measured yet."""
+def protocol_m() -> float:
+    """The tokens per parameter of the study's fixed-M blocks (STUDY_M_STAR: the M* measured when they were
+    designed, not :func:`distill_scaling.supervised_study.m_star`, today's estimate); a clear error while
+    it is not set."""
     if STUDY_M_STAR is None:
         raise ValueError(
             "study.STUDY_M_STAR is not fixed yet: train the supervised IsoFLOP blocks "
@@ -139,7 +141,7 @@ def capped_tokens(model: str, tokens_per_param: float, split: str) -> int:
 
 def teacher_block() -> list[RunSpec]:
     """Fixed-M* teachers (capped at 4 epochs of the teacher split for the largest)."""
-    return [supervised(m, capped_tokens(m, m_star(), "teacher")) for m in TEACHERS]
+    return [supervised(m, capped_tokens(m, protocol_m(), "teacher")) for m in TEACHERS]
 
 
 def distill(student: str, tokens: int, teacher: RunSpec, *, seed: int = 0, **kw) -> RunSpec:
@@ -160,7 +162,7 @@ def protocol3_block(students: Sequence[str] = STUDENTS[:2]) -> list[RunSpec]:
     """Fixed-M* teachers / fixed-M students (paper Figs. 4, 37): the capacity gap. Students at 1..16 M*."""
     out = []
     for s in students:
-        base = m_star() * _n_params(s)
+        base = protocol_m() * _n_params(s)
         for k in TOKEN_MULTIPLES:
             d = int(k * base)
             if not feasible(s, d, "student"):
@@ -174,7 +176,7 @@ def protocol2_block(students: Sequence[str] = STUDENTS) -> list[RunSpec]:
     teachers = isoflop_block()
     out = []
     for s in students:
-        d = int(m_star() * _n_params(s))
+        d = int(protocol_m() * _n_params(s))
         if feasible(s, d, "student"):
             out += [distill(s, d, t) for t in teachers]
     return out
@@ -204,7 +206,7 @@ def gap_seeds_block(seeds: Sequence[int] = GAP_SEEDS) -> list[RunSpec]:
     student = STUDENTS[0]
     out = []
     for k in GAP_MULTIPLES:
-        d = int(k * m_star() * _n_params(student))
+        d = int(k * protocol_m() * _n_params(student))
         if not feasible(student, d, "student"):
             continue
         for seed in seeds:
@@ -244,7 +246,7 @@ GAP_DESIGN_SEEDS = {"L1-d16": (0, 1, 2, 3), "L2-d32": (0, 1, 2)}
 
 def gap_teacher_block() -> list[RunSpec]:
     """The fixed-M* teachers L6 and L7, stronger than any of protocol 3."""
-    return [supervised(m, capped_tokens(m, m_star(), "teacher")) for m in GAP_TEACHERS]
+    return [supervised(m, capped_tokens(m, protocol_m(), "teacher")) for m in GAP_TEACHERS]
 
 
 def capacity_gap_block(teacher_models: Sequence[str] | None = None) -> list[RunSpec]:
@@ -257,7 +259,7 @@ def capacity_gap_block(teacher_models: Sequence[str] | None = None) -> list[RunS
     out = []
     for student, seeds in GAP_DESIGN_SEEDS.items():
         for k in GAP_MULTIPLES:
-            d = int(k * m_star() * _n_params(student))
+            d = int(k * protocol_m() * _n_params(student))
             if not feasible(student, d, "student"):
                 continue
             for seed in seeds:
@@ -277,7 +279,7 @@ W2S_SEEDS = (0, 1, 2)
 def weak_to_strong_block(tokens: Sequence[int | None] = W2S_TOKENS) -> list[RunSpec]:
     """Students L4 and L5 of the L2 teacher over D_S from 0.5M tokens to the cap, 3 paired seeds each, with
     their supervised baselines: can a student beat its (weaker) teacher, and from how many tokens on?"""
-    teacher = supervised(W2S_TEACHER, capped_tokens(W2S_TEACHER, m_star(), "teacher"))
+    teacher = supervised(W2S_TEACHER, capped_tokens(W2S_TEACHER, protocol_m(), "teacher"))
     out = []
     for d in tokens:
         for s in W2S_STUDENTS:
@@ -322,7 +324,7 @@ def protocol1_decade_block() -> list[RunSpec]:
     distillation law's student terms (A', B', gamma')."""
     out = []
     for t in P1_DECADE_TEACHERS:
-        teacher = supervised(t, capped_tokens(t, m_star(), "teacher"))
+        teacher = supervised(t, capped_tokens(t, protocol_m(), "teacher"))
         for s in P1_DECADE_STUDENTS:
             d = tokens_for_compute(s, P1_DECADE_BUDGET)
             if feasible(s, d, "student"):
@@ -335,52 +337,54 @@ def _n_params(model: str) -> int:
 
 
 @dataclass(frozen=True)
-class Block:
+class StudyBlock:
     name: str
     build: Callable[[], list[RunSpec]]
     description: str
 
 
-BLOCKS: dict[str, Block] = {
+BLOCKS: dict[str, StudyBlock] = {
     b.name: b
     for b in (
-        Block(
+        StudyBlock(
             "isoflop-small", lambda: isoflop_block(ISOFLOP_BUDGETS[:2]), "supervised IsoFLOPs at 1e12, 3e12"
         ),
-        Block("noise", noise_block, "seed-to-seed spread: 5 IsoFLOP configurations x 3 seeds"),
-        Block(
+        StudyBlock("noise", noise_block, "seed-to-seed spread: 5 IsoFLOP configurations x 3 seeds"),
+        StudyBlock(
             "isoflop-large", lambda: isoflop_block(ISOFLOP_BUDGETS[2:]), "supervised IsoFLOPs at 1e13, 3e13"
         ),
-        Block("teachers", teacher_block, "fixed-M* teachers L2..L5 (4-epoch cap for the largest)"),
-        Block("protocol3", protocol3_block, "fixed-M* teachers / students at 1..16 M* (capacity gap)"),
-        Block("baselines", baseline_block, "supervised students at every distillation (N_S, D_S)"),
-        Block("protocol2", protocol2_block, "IsoFLOP teachers / fixed-M* students (L_T collapse)"),
-        Block("protocol1", protocol1_block, "fixed-M* teachers / student IsoFLOPs"),
-        Block("gap-seeds", gap_seeds_block, "protocol 3's L1 student at 8, 16 M* with seeds 1, 2"),
-        Block(
+        StudyBlock("teachers", teacher_block, "fixed-M* teachers L2..L5 (4-epoch cap for the largest)"),
+        StudyBlock("protocol3", protocol3_block, "fixed-M* teachers / students at 1..16 M* (capacity gap)"),
+        StudyBlock("baselines", baseline_block, "supervised students at every distillation (N_S, D_S)"),
+        StudyBlock("protocol2", protocol2_block, "IsoFLOP teachers / fixed-M* students (L_T collapse)"),
+        StudyBlock("protocol1", protocol1_block, "fixed-M* teachers / student IsoFLOPs"),
+        StudyBlock("gap-seeds", gap_seeds_block, "protocol 3's L1 student at 8, 16 M* with seeds 1, 2"),
+        StudyBlock(
             "capacity-gap",
             lambda: gap_teacher_block()[:1] + capacity_gap_block((*TEACHERS, GAP_TEACHERS[0])),
             "teacher L6; L1 (4 seeds) and L2 (3 seeds) at 8, 16 M* from L2..L6, with baselines",
         ),
-        Block(
+        StudyBlock(
             "capacity-gap-l7",
             lambda: gap_teacher_block()[1:] + capacity_gap_block(GAP_TEACHERS[1:]),
             "teacher L7 (1.9e14 FLOPs: 2.6 CPU-hours) and its capacity-gap students",
         ),
-        Block(
+        StudyBlock(
             "weak-to-strong",
             lambda: weak_to_strong_block(W2S_TOKENS[:-1]),
             "L2 teacher; L4, L5 students at 0.5M, 2M, 8M tokens, 3 seeds, with baselines",
         ),
-        Block(
+        StudyBlock(
             "weak-to-strong-cap",
             lambda: weak_to_strong_block(W2S_TOKENS[-1:]),
             "the weak-to-strong students at the 4-epoch cap, 3 seeds, with baselines",
         ),
-        Block(
+        StudyBlock(
             "protocol1-decade", protocol1_decade_block, "L3..L6 students at 1e13 FLOPs, L2 and L4 teachers"
         ),
-        Block("isoflop-decade", isoflop_decade_block, "supervised IsoFLOP at 1e14 (L6..L10), L7, L8 seeded"),
+        StudyBlock(
+            "isoflop-decade", isoflop_decade_block, "supervised IsoFLOP at 1e14 (L6..L10), L7, L8 seeded"
+        ),
     )
 }
 

@@ -16,6 +16,10 @@ has one run a side, the spread is the seed noise of that model size and kind of 
 (:func:`comparisons.seed_noise`), never a noise pooled over sizes. The statistics themselves live in
 :mod:`distill_scaling.comparisons`. ``python -m distill_scaling findings`` writes the table to
 ``data/findings.json``; the chapters and the landing page read it from there.
+
+Why this module is long: it holds one small statistical design per claim (thirteen), each with its own
+selection of runs, beside the claims' texts and criteria that the table prints. They share the finding record
+and the verdict rule; split by chapter, the one table a reader checks would be spread over several files.
 """
 
 from __future__ import annotations
@@ -147,7 +151,7 @@ def capacity_gap(rec: pd.DataFrame, noise: pd.DataFrame) -> Finding:
     seeds, tokens) from the second strongest: L_S(strongest) - L_S(second). The paper: positive (a stronger
     teacher, a worse student)."""
     teachers = rec[rec["teacher"].isna() & (rec["split"] == "teacher")]
-    m_star = study.m_star()
+    m_star = study.protocol_m()
     fixed = teachers[
         np.isclose(
             teachers["tokens"],
@@ -252,7 +256,7 @@ def teacher_only_through_lt(rec: pd.DataFrame, noise: pd.DataFrame) -> Finding:
     p2 = rec[rec["teacher"].isin(iso_keys) & rec["teacher_loss"].notna()]
     p2 = p2[
         [
-            abs(t / (study.m_star() * _n_params(m)) - 1) < 0.02
+            abs(t / (study.protocol_m() * _n_params(m)) - 1) < 0.02
             for m, t in zip(p2["model"], p2["tokens"], strict=True)
         ]
     ]

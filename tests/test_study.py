@@ -202,3 +202,12 @@ def test_study_on_cuda_without_a_gpu_says_so(capsys):
         pytest.skip("this machine has a GPU")
     assert cli.main(["study", "--blocks", "isoflop-small", "--device", "cuda"]) == 2
     assert "no CUDA device" in capsys.readouterr().err
+
+
+def test_study_on_cuda_checks_this_machine_only_when_it_trains_here():
+    """With --address the cluster's workers train: a client without a GPU may send CUDA runs to them."""
+    assert study._check_executor("cuda", "dask", "tcp://10.0.0.5:8786") == ""
+    import torch
+
+    if not torch.cuda.is_available():
+        assert "no CUDA device" in study._check_executor("cuda", "dask", None)  # a LocalCluster: here

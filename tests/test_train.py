@@ -188,6 +188,28 @@ def test_compiled_training_is_deterministic_and_agrees_with_eager(store):
     assert not train.train(spec, resume=False, eval_tokens=EVAL)["compiled"]
 
 
+def test_compile_pays_above_a_flops_threshold_per_device_and_train_asks_it(store, monkeypatch):
+    """The compile decision of ``compile=None`` (no GPU needed): the CPU from COMPILE_MIN_FLOPS, CUDA from
+    its own (launch-bound steps) threshold, other devices never; train() asks with its device and FLOPs,
+    and the record says which device, precision and compilation ran."""
+    for device, threshold in (("cpu", train.COMPILE_MIN_FLOPS), ("cuda", train.COMPILE_MIN_FLOPS_CUDA)):
+        assert train.compile_pays(device, threshold) and train.compile_pays(device, 10 * threshold)
+        assert not train.compile_pays(device, 0.99 * threshold)
+    assert not train.compile_pays("mps", 1e20) and not train.compile_pays("meta", 1e20)
+    # The study's biggest runs compile on a GPU; its smallest, seconds long there, do not.
+    big, small = RunSpec("L10-d160", tokens=5_000_000), RunSpec("L1-d16", tokens=TINY)
+    assert train.compile_pays("cuda", run_flops(big)["total"])
+    assert not train.compile_pays("cuda", run_flops(small)["total"])
+
+    asked = []
+    monkeypatch.setattr(train, "compile_pays", lambda device, flops: asked.append((device, flops)) or False)
+    rec = runs.run(small, eval_tokens=EVAL)
+    assert asked == [("cpu", run_flops(small)["total"])]
+    res, prov = rec["results"], rec["provenance"]
+    assert (res["device"], res["precision_used"], res["compiled"]) == ("cpu", "fp32", False)
+    assert (prov["device"], prov["precision_used"], prov["compiled"]) == ("cpu", "fp32", False)
+
+
 def test_checkpoints_load_without_unpickling_code(store, tmp_path):
     """Resumable state and final weights are read with weights_only=True; a file that needs more is ignored
     (the run starts afresh) rather than unpickled."""

@@ -458,7 +458,9 @@ def _dask_task(
     """Train one run on a Dask worker and return its record; the parent writes it to the store.
 
     ``_dep`` (the teacher's task) only orders the work. The teacher's weights come from the checkpoint cache,
-    which a LocalCluster shares; a worker on another machine retrains the teacher deterministically.
+    which a LocalCluster shares; a worker on another machine retrains the teacher deterministically unless
+    its ``DS_CACHE_DIR`` is the same shared folder. A task run again after its worker died resumes from the
+    run's last checkpoint there.
     """
     import torch  # noqa: PLC0415 - torch is heavy: only this path needs it
 
@@ -472,6 +474,13 @@ def _dask_task(
         need_weights=need_weights,
         **train_kwargs,
     )
+
+
+#: Times Dask runs a task again after it raised (a lost mount, a full disk, CUDA out of memory beside another
+#: job); it resumes from its last checkpoint. A worker that dies mid-run is another matter: the scheduler
+#: moves its task to another worker by itself, up to its ``distributed.scheduler.allowed-failures`` deaths
+#: (default 3), and that run resumes from its checkpoint in the shared cache too.
+DASK_RETRIES = 2
 
 
 def _run_dask(p: Plan, workers: int, threads: int, progress: bool, runs_dir: Path, address, train_kwargs):
@@ -503,6 +512,7 @@ def _run_dask(p: Plan, workers: int, threads: int, progress: bool, runs_dir: Pat
                 dep,
                 key=f"run-{s.key}",
                 pure=False,
+                retries=DASK_RETRIES,
             )
         by_future = {f: k for k, f in futures.items()}
         for fut in as_completed(list(futures.values())):

@@ -484,7 +484,7 @@ def _check_executor(device: str | None, backend: str, address: str | None) -> st
     """Why ``--device/--backend/--address`` cannot run here ("" when they can), before any work."""
     if device is not None and device not in DEVICES:
         return f"--device {device!r} is invalid; allowed: {', '.join(DEVICES)}"
-    if device == "cuda":
+    if device == "cuda" and address is None:  # with --address, the cluster's workers train, not this machine
         import torch  # noqa: PLC0415 - torch is heavy: only this path needs it
 
         if not torch.cuda.is_available():

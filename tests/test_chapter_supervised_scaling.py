@@ -109,3 +109,25 @@ def test_smoke_design_is_tiny_and_on_its_budgets():
     assert set(d["budget"]) == set(ch.SMOKE_BUDGETS)
     assert d["key"].is_unique and (d["flops"] < 1e11).all()
     assert d.groupby(["model", "budget"])["seed"].nunique().max() == 1 + len(ch.SMOKE_SEEDS)
+
+
+def test_decade_numbers_read_the_fits_decade_test():
+    from types import SimpleNamespace
+
+    ran = SimpleNamespace(
+        provenance={
+            "decade_extrapolation": {
+                "errors": [0.02, -0.04],
+                "held_out_runs": 2,
+                "fit_runs": 40,
+                "decades": 1.2,
+            }
+        }  # fmt: skip
+    )
+    n = ch.decade_numbers(ran)
+    assert n["sup_decade_status"] == "ran" and n["sup_decade_held_out"] == 2 and n["sup_decade_fitted"] == 40
+    assert n["sup_decade_bias"] == pytest.approx(-1.0) and n["sup_decade_mean"] == pytest.approx(3.0)
+    assert n["sup_decade_max"] == pytest.approx(4.0) and n["sup_decade_decades"] == pytest.approx(1.2)
+    skipped = SimpleNamespace(provenance={"decade_extrapolation": {"skipped": "1 held-out run"}})
+    assert ch.decade_numbers(skipped)["sup_decade_status"] == "1 held-out run"
+    assert ch.decade_numbers(None)["sup_decade_status"] == "no stored fit"

@@ -904,6 +904,40 @@ def study_m_star_sentence(co: ss.ComputeOptimal) -> str:
     )
 
 
+def decade_numbers(law: fits.LawFit | None) -> dict[str, float | int | str]:
+    """The extrapolation test a decade out (:func:`distill_scaling.fits.decade_extrapolation`) of the fit:
+    held-out and fitted runs, the decades between them, the mean signed, mean and largest error (percent);
+    ``sup_decade_status`` is ``"ran"`` or why it did not."""
+    d = {} if law is None else law.provenance.get("decade_extrapolation", {})
+    errors = np.asarray(d.get("errors", []), float)
+    return {
+        "sup_decade_status": "ran" if errors.size else d.get("skipped", "no stored fit"),
+        "sup_decade_held_out": int(d.get("held_out_runs", 0)),
+        "sup_decade_fitted": int(d.get("fit_runs", 0)),
+        "sup_decade_decades": float(d.get("decades", math.nan)),
+        "sup_decade_bias": 100 * float(errors.mean()) if errors.size else math.nan,
+        "sup_decade_mean": 100 * float(np.abs(errors).mean()) if errors.size else math.nan,
+        "sup_decade_max": 100 * float(np.abs(errors).max()) if errors.size else math.nan,
+    }
+
+
+def fixed_m_numbers(co: ss.ComputeOptimal, noise: ss.NoiseSummary) -> dict[str, float]:
+    """The protocols' fixed M (``study.STUDY_M_STAR``) against today's M*: on each IsoFLOP parabola, the loss
+    above its minimum at the fixed M and at M*; the largest difference between the two (nats), beside one
+    run's seed noise (nats)."""
+    fixed, v = study.STUDY_M_STAR, co.m_star[0]
+    if fixed is None or not np.isfinite(v):
+        return {"sup_fixed_m": math.nan, "sup_fixed_m_cost": math.nan, "sup_noise_abs": noise.std}
+    at_fixed = ss.fixed_m_cost(co, fixed).set_index("budget")["extra_loss"]
+    at_star = ss.fixed_m_cost(co, v).set_index("budget")["extra_loss"]
+    diff = (at_fixed - at_star).abs().dropna()
+    return {
+        "sup_fixed_m": float(fixed),
+        "sup_fixed_m_cost": float(diff.max()) if len(diff) else math.nan,
+        "sup_noise_abs": float(noise.std),
+    }
+
+
 def numbers(
     data: StudyData, noise: ss.NoiseSummary, co: ss.ComputeOptimal, state: fits.FitState, P: Params
 ) -> dict:

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 
 from distill_scaling import losses
 from distill_scaling.losses import (
-    distillation_loss,
+    kd_loss,
     kl_divergence,
     next_token_loss,
     student_loss,
@@ -57,10 +57,10 @@ def test_mix_zero_is_next_token_training():
 def test_mix_interpolates_and_pure_distillation_is_the_default_with_a_teacher():
     s, t = rand_logits(4, 9, seed=3), rand_logits(4, 9, seed=4)
     y = torch.randint(0, 9, (4,))
-    ntp, kd = next_token_loss(s, y), distillation_loss(s, t, temperature=2.0)
+    ntp, kd = next_token_loss(s, y), kd_loss(s, t, temperature=2.0)
     got = student_loss(s, y, t, mix=0.3, temperature=2.0, z_loss_coef=0.0)
     torch.testing.assert_close(got, 0.7 * ntp + 0.3 * kd)
-    torch.testing.assert_close(student_loss(s, None, t, z_loss_coef=0.0), distillation_loss(s, t))
+    torch.testing.assert_close(student_loss(s, None, t, z_loss_coef=0.0), kd_loss(s, t))
     parts = student_loss_parts(s, y, t, mix=0.3, temperature=2.0)
     torch.testing.assert_close(parts.next_token, ntp)
     torch.testing.assert_close(parts.distillation, kd)
@@ -72,7 +72,7 @@ def test_forward_kd_is_cross_entropy_form_and_kl_differs_by_teacher_entropy():
     p = F.softmax(t, -1)
     ce = -(p * F.log_softmax(s, -1)).sum(-1).mean()
     entropy = -(p * F.log_softmax(t, -1)).sum(-1).mean()
-    torch.testing.assert_close(distillation_loss(s, t), ce)
+    torch.testing.assert_close(kd_loss(s, t), ce)
     torch.testing.assert_close(kl_divergence(t, s), ce - entropy)
     assert kl_divergence(t, t).item() == pytest.approx(0.0, abs=1e-12)
 
@@ -81,14 +81,14 @@ def test_temperature_scales_both_distributions_and_multiplies_by_tau_squared():
     s, t = rand_logits(3, 5, seed=7), rand_logits(3, 5, seed=8)
     tau = 3.0
     expected = -(tau**2) * (F.softmax(t / tau, -1) * F.log_softmax(s / tau, -1)).sum(-1).mean()
-    torch.testing.assert_close(distillation_loss(s, t, temperature=tau), expected)
+    torch.testing.assert_close(kd_loss(s, t, temperature=tau), expected)
 
 
 def test_forward_kl_gradient_is_the_difference_of_softmaxes():
     n, v = 5, 13
     s = rand_logits(n, v, seed=9).requires_grad_()
     t = rand_logits(n, v, seed=10)
-    distillation_loss(s, t).backward()
+    kd_loss(s, t).backward()
     # Per token (before averaging over the n tokens): softmax(student) - softmax(teacher).
     torch.testing.assert_close(s.grad * n, F.softmax(s.detach(), -1) - F.softmax(t, -1))
 
@@ -104,16 +104,16 @@ def test_reverse_kl_hand_value():
     s = torch.tensor([[0.0, 0.0]], dtype=torch.float64)  # q = [1/2, 1/2]
     t = torch.tensor([[math.log(3.0), 0.0]], dtype=torch.float64)  # p = [3/4, 1/4]
     expected = 0.5 * math.log(0.5 / 0.75) + 0.5 * math.log(0.5 / 0.25)
-    assert distillation_loss(s, t, kl="reverse").item() == pytest.approx(expected, rel=1e-12)
+    assert kd_loss(s, t, kl="reverse").item() == pytest.approx(expected, rel=1e-12)
     # Forward on the same pair, by hand: -(3/4 log 1/2 + 1/4 log 1/2) = log 2.
-    assert distillation_loss(s, t).item() == pytest.approx(math.log(2.0), rel=1e-12)
+    assert kd_loss(s, t).item() == pytest.approx(math.log(2.0), rel=1e-12)
 
 
 def test_top_k_equal_to_vocabulary_is_full_distillation():
     s, t = rand_logits(3, 4, 10, seed=13), rand_logits(3, 4, 10, seed=14)
-    full = distillation_loss(s, t)
-    torch.testing.assert_close(distillation_loss(s, t, top_k=10), full)
-    torch.testing.assert_close(distillation_loss(s, t, top_p=1.0), full)
+    full = kd_loss(s, t)
+    torch.testing.assert_close(kd_loss(s, t, top_k=10), full)
+    torch.testing.assert_close(kd_loss(s, t, top_p=1.0), full)
 
 
 def test_top_k_hand_value():
@@ -122,11 +122,11 @@ def test_top_k_hand_value():
     logp = teacher_log_probs(t, top_k=2)
     torch.testing.assert_close(logp.exp(), torch.tensor([[4 / 7, 3 / 7, 0.0, 0.0]], dtype=torch.float64))
     # Uniform student: -sum p log(1/4) = log 4 whatever the (renormalised) teacher.
-    assert distillation_loss(s, t, top_k=2).item() == pytest.approx(math.log(4.0))
+    assert kd_loss(s, t, top_k=2).item() == pytest.approx(math.log(4.0))
     s2 = torch.tensor([[0.0, 0.0, 5.0, 5.0]], dtype=torch.float64)
     logq = F.log_softmax(s2, -1)
     expected = -(4 / 7 * logq[0, 0] + 3 / 7 * logq[0, 1])
-    assert distillation_loss(s2, t, top_k=2).item() == pytest.approx(expected.item())
+    assert kd_loss(s2, t, top_k=2).item() == pytest.approx(expected.item())
 
 
 def test_top_p_example():
@@ -151,7 +151,7 @@ def test_top_p_example():
 def test_truncated_loss_is_finite_and_trains_only_through_kept_tokens():
     s = rand_logits(2, 8, seed=15).requires_grad_()
     t = rand_logits(2, 8, seed=16)
-    loss = distillation_loss(s, t, top_k=3)
+    loss = kd_loss(s, t, top_k=3)
     loss.backward()
     assert torch.isfinite(loss) and torch.isfinite(s.grad).all()
     kept = teacher_log_probs(t, top_k=3).exp()
@@ -164,9 +164,9 @@ def test_works_in_float32_and_with_extreme_logits():
     y = torch.tensor([0])
     for value in (
         student_loss(s, y, t, mix=0.5),
-        distillation_loss(s, t, kl="reverse"),
+        kd_loss(s, t, kl="reverse"),
         kl_divergence(t, s),
-        distillation_loss(s, t, top_p=0.5),
+        kd_loss(s, t, top_p=0.5),
     ):
         assert torch.isfinite(value) and value.dtype == torch.float32
 
@@ -189,7 +189,7 @@ def test_works_in_float32_and_with_extreme_logits():
 def test_bad_distillation_arguments_fail_clearly(kwargs, message):
     s, t = rand_logits(2, 10, seed=0), rand_logits(2, 10, seed=1)
     with pytest.raises(ValueError, match=message):
-        distillation_loss(s, t, **kwargs)
+        kd_loss(s, t, **kwargs)
 
 
 @pytest.mark.parametrize(
@@ -210,7 +210,7 @@ def test_bad_student_loss_arguments_fail_clearly(args, kwargs, message):
 def test_shape_mismatches_fail_clearly():
     s = rand_logits(2, 10)
     with pytest.raises(ValueError, match="same shape"):
-        distillation_loss(s, rand_logits(2, 9))
+        kd_loss(s, rand_logits(2, 9))
     with pytest.raises(ValueError, match="targets must have shape"):
         next_token_loss(s, torch.zeros(3, dtype=torch.long))
     with pytest.raises(ValueError, match="targets are needed"):

@@ -279,13 +279,13 @@ def test_distillation_uses_the_training_core_loss(monkeypatch):
     from distill_scaling import losses
 
     calls = []
-    real = losses.distillation_loss
+    real = losses.kd_loss
 
     def spy(*args, **kwargs):
         calls.append(kwargs)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(losses, "distillation_loss", spy)
+    monkeypatch.setattr(losses, "kd_loss", spy)
     run = toys.MLPRun(width=8, seed=0, steps=3, teacher="bayes", context="iid", **TINY)
     toys.train(run, eval_set=toys.eval_batch(8, "iid", size=256))
     assert len(calls) == 3 and calls[0] == {"temperature": 1.0, "kl": "forward"}

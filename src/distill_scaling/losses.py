@@ -12,7 +12,9 @@ temperature ``tau``:
   gradient); ``kl="reverse"`` uses ``tau^2 KL(q_S || p_T)`` instead;
 * the student's loss ``(1 - mix) L_NTP + mix L_KD + z_loss_coef L_Z`` (``mix`` is the paper's lambda).
 
-The teacher never receives gradients: its logits are detached.
+The teacher never receives gradients: its logits are detached. The distillation term is :func:`kd_loss`,
+a training loss; :func:`distill_scaling.laws.distillation_loss` is the paper's law that predicts a student's
+final loss.
 """
 
 from __future__ import annotations
@@ -179,7 +181,7 @@ def _kd(
     return temperature**2 * per_token.mean()
 
 
-def distillation_loss(
+def kd_loss(
     student_logits: torch.Tensor,
     teacher_logits: torch.Tensor,
     *,

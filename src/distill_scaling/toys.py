@@ -466,7 +466,7 @@ def _loss_fn(run: MLPRun) -> Callable[[Any, Any, MappingBatch], Any]:
         return lambda logits, _teacher, batch: losses.next_token_loss(logits, batch.y)
 
     def distill(logits: Any, teacher_logits: Any, _batch: MappingBatch) -> Any:
-        return losses.distillation_loss(logits, teacher_logits, temperature=run.temperature, kl="forward")
+        return losses.kd_loss(logits, teacher_logits, temperature=run.temperature, kl="forward")
 
     return distill
 

@@ -164,17 +164,23 @@ def test_chapter_without_specification_is_a_clear_error():
 def test_plan(fake_chapter, tmp_path: Path):
     other = book.Chapter("99_other", tmp_path / "notebooks" / "99_other.ipynb", tmp_path / "99_other.ipynb")
     chapters = [fake_chapter, other]
-    assert book.plan(chapters, None, keep_executed=False) == [(fake_chapter, True), (other, True)]
+    assert book.chapters_to_execute(chapters, None, keep_executed=False) == [
+        (fake_chapter, True),
+        (other, True),
+    ]
     # --only: the named chapter with the parameters, the others only if their page is missing
-    assert book.plan(chapters, ["99_other"], keep_executed=False) == [(fake_chapter, False), (other, True)]
+    assert book.chapters_to_execute(chapters, ["99_other"], keep_executed=False) == [
+        (fake_chapter, False),
+        (other, True),
+    ]
     fake_chapter.executed.parent.mkdir(parents=True)
     fake_chapter.executed.write_text("{}")
-    assert book.plan(chapters, ["99_other"], keep_executed=False) == [(other, True)]
-    assert book.plan(chapters, None, keep_executed=True) == [(other, True)]
+    assert book.chapters_to_execute(chapters, ["99_other"], keep_executed=False) == [(other, True)]
+    assert book.chapters_to_execute(chapters, None, keep_executed=True) == [(other, True)]
     with pytest.raises(
         book.BookError, match="--only 42_x: not a chapter of _toc.yml; allowed: 98_fake, 99_other"
     ):
-        book.plan(chapters, ["42_x"], keep_executed=False)
+        book.chapters_to_execute(chapters, ["42_x"], keep_executed=False)
 
 
 def test_bad_parameter_stops_the_command_before_any_notebook_runs(

@@ -39,9 +39,9 @@ def test_a_teacher_is_found_among_the_given_specs_not_in_a_registry(runs_dir):
     by_key = tiny(split="student", teacher=teacher.key, seed=1)
     # Building `carried` does not make the teacher known elsewhere: a student naming it by key alone fails.
     with pytest.raises(SpecError, match=r"RunSpec\.teacher.*not a recorded run"):
-        runs.plan([by_key])
-    assert [s.key for s in runs.plan([by_key, teacher]).todo] == [teacher.key, by_key.key]
-    p = runs.plan([by_key, carried])  # the teacher another student carries
+        runs.schedule([by_key])
+    assert [s.key for s in runs.schedule([by_key, teacher]).todo] == [teacher.key, by_key.key]
+    p = runs.schedule([by_key, carried])  # the teacher another student carries
     assert [s.key for s in p.todo] == [teacher.key, by_key.key, carried.key]
     assert p.teachers[by_key.key] is teacher and p.teachers[carried.key] is teacher
     assert p.flops[by_key.key] == pytest.approx(
@@ -71,7 +71,7 @@ def test_ensure_trains_only_missing_runs_and_records_provenance(runs_dir):
     for name in ("git_commit", "date", "torch_version", "device", "threads", "wall_time_s", "tokens_per_s"):
         assert prov[name] is not None, name
     mtime = store.record_path(a.key).stat().st_mtime_ns
-    assert runs.plan([a, b]).todo == []
+    assert runs.schedule([a, b]).todo == []
     runs.ensure([a, b], progress=False, **FAST)
     assert store.record_path(a.key).stat().st_mtime_ns == mtime  # not retrained, not rewritten
 
@@ -103,7 +103,7 @@ def test_a_student_retrains_its_teacher_when_the_checkpoint_is_gone(runs_dir):
     ckpt = train.checkpoint_dir(teacher.key) / "final.pt"
     ckpt.unlink()
     student = tiny(split="student", teacher=teacher.key)  # by key: the teacher is a recorded run
-    assert [s.key for s in runs.plan([student]).todo] == [teacher.key, student.key]
+    assert [s.key for s in runs.schedule([student]).todo] == [teacher.key, student.key]
     rec = runs.ensure([student], workers=1, progress=False, **FAST)[0]
     assert ckpt.exists()
     # Deterministic retraining: the same teacher, hence the same teacher loss as recorded.

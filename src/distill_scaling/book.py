@@ -384,7 +384,7 @@ class BookRun:
     returncode: int
 
 
-def plan(
+def chapters_to_execute(
     chapters: Sequence[Chapter], only: Sequence[str] | None, keep_executed: bool
 ) -> list[tuple[Chapter, bool]]:
     """For each chapter, whether it runs with the command's parameters (``True``), with its profile only
@@ -480,8 +480,9 @@ def run(  # noqa: C901 - the build's steps in order (prepare, execute, build, pu
 def _validated_plan(
     chapters: Sequence[Chapter], only: Sequence[str] | None, keep_executed: bool
 ) -> list[tuple[Chapter, bool]]:
-    """:func:`plan`, and a :class:`BookError` if a chapter to execute has no source notebook."""
-    todo = plan(chapters, only, keep_executed)
+    """:func:`chapters_to_execute`, and a :class:`BookError` if a chapter to execute has no source
+    notebook."""
+    todo = chapters_to_execute(chapters, only, keep_executed)
     missing = [_shown(c.source) for c, _ in todo if not c.source.is_file()]
     if missing:
         raise BookError(f"_toc.yml lists chapters whose source notebook is missing: {', '.join(missing)}")

@@ -1,11 +1,11 @@
 """The executor: train the runs whose records are missing, teachers before their students.
 
-:func:`ensure` takes :class:`~distill_scaling.spec.RunSpec` objects, works out what is missing (:func:`plan`:
-runs without a record, teachers that are not recorded yet, teachers whose checkpoints are gone) and trains it
-in this process, in a local process pool or on a Dask cluster, writing each record to the store
-(:mod:`distill_scaling.store`) as soon as its run ends. :func:`run` trains one spec. A teacher's spec comes
-from the specs the executor was given (a student carries the spec it was built with as ``teacher_spec``) or
-from the teacher's record; :func:`distill_scaling.train.train` receives it and never reads the store.
+:func:`ensure` takes :class:`~distill_scaling.spec.RunSpec` objects, works out what is missing
+(:func:`schedule`: runs without a record, teachers that are not recorded yet, teachers whose checkpoints are
+gone) and trains it in this process, in a local process pool or on a Dask cluster, writing each record to the
+store (:mod:`distill_scaling.store`) as soon as its run ends. :func:`run` trains one spec. A teacher's spec
+comes from the specs the executor was given (a student carries the spec it was built with as ``teacher_spec``)
+or from the teacher's record; :func:`distill_scaling.train.train` receives it and never reads the store.
 
 Example::
 
@@ -94,7 +94,7 @@ def default_workers() -> tuple[int, int]:
 
 
 @dataclass
-class Plan:
+class Schedule:
     """Missing runs in dependency order, the teacher of each, and their FLOPs."""
 
     todo: list[RunSpec] = field(default_factory=list)
@@ -106,7 +106,7 @@ class Plan:
         return [spec.teacher] if spec.teacher and spec.teacher in {s.key for s in self.todo} else []
 
 
-def plan(specs: Sequence[RunSpec], runs_dir: Path | None = None) -> Plan:
+def schedule(specs: Sequence[RunSpec], runs_dir: Path | None = None) -> Schedule:
     """Validate ``specs`` and work out what :func:`ensure` must train: missing runs (deduplicated), teachers
     that are not recorded yet (added), and teachers whose checkpoints are gone (retrained first).
 
@@ -115,7 +115,7 @@ def plan(specs: Sequence[RunSpec], runs_dir: Path | None = None) -> Plan:
     """
     from . import train as train_mod  # noqa: PLC0415 - imports torch, which only this path needs
 
-    p = Plan()
+    p = Schedule()
     given: dict[str, RunSpec] = {}
     for s in specs:
         if not isinstance(s, RunSpec):
@@ -187,7 +187,7 @@ def ensure(
     if not is_int(threads) or threads < 1:
         raise SpecError(f"ensure(threads={threads!r}) is invalid; allowed: an int >= 1 or None")
     runs_dir = Path(runs_dir or paths.runs_dir())
-    p = plan(specs, runs_dir)
+    p = schedule(specs, runs_dir)
     if p.todo:
         if backend == "dask":
             runner = _run_dask
@@ -219,7 +219,9 @@ def _bar(total: float, n: int, progress: bool):
     )
 
 
-def _run_inline(p: Plan, workers: int, threads: int, progress: bool, runs_dir: Path, address, train_kwargs):
+def _run_inline(
+    p: Schedule, workers: int, threads: int, progress: bool, runs_dir: Path, address, train_kwargs
+):
     """One worker: train the runs one after another in this process (no pool to start)."""
     import torch  # noqa: PLC0415 - torch is heavy: only this path needs it
 
@@ -360,12 +362,14 @@ def _caller_script_hidden():
             main.__dict__.update(saved)
 
 
-def _run_local(p: Plan, workers: int, threads: int, progress: bool, runs_dir: Path, address, train_kwargs):
+def _run_local(
+    p: Schedule, workers: int, threads: int, progress: bool, runs_dir: Path, address, train_kwargs
+):
     with _caller_script_hidden():
         return _run_pool(p, workers, threads, progress, runs_dir, train_kwargs)
 
 
-def _run_pool(p: Plan, workers: int, threads: int, progress: bool, runs_dir: Path, train_kwargs):
+def _run_pool(p: Schedule, workers: int, threads: int, progress: bool, runs_dir: Path, train_kwargs):
     # Workers fork from a server process that has imported torch but never run a parallel region (safe to
     # fork, unlike this process), so each worker starts in milliseconds instead of re-importing torch.
     ctx = mp.get_context("forkserver")
@@ -428,7 +432,7 @@ def _run_pool(p: Plan, workers: int, threads: int, progress: bool, runs_dir: Pat
     return failures
 
 
-def _drain(queue, frac: dict[str, float], p: Plan, bar) -> None:
+def _drain(queue, frac: dict[str, float], p: Schedule, bar) -> None:
     changed = False
     while True:
         try:
@@ -441,7 +445,7 @@ def _drain(queue, frac: dict[str, float], p: Plan, bar) -> None:
         _update_bar(bar, frac, p)
 
 
-def _update_bar(bar, frac: dict[str, float], p: Plan) -> None:
+def _update_bar(bar, frac: dict[str, float], p: Schedule) -> None:
     done = sum(p.flops[k] * f for k, f in frac.items() if k in p.flops)
     bar.update(done - bar.n)
 
@@ -483,7 +487,7 @@ def _dask_task(
 DASK_RETRIES = 2
 
 
-def _run_dask(p: Plan, workers: int, threads: int, progress: bool, runs_dir: Path, address, train_kwargs):
+def _run_dask(p: Schedule, workers: int, threads: int, progress: bool, runs_dir: Path, address, train_kwargs):
     from distributed import Client, LocalCluster, as_completed  # noqa: PLC0415 - Dask is optional: only its backend needs it
 
     cluster = None

@@ -295,6 +295,8 @@ def weak_to_strong_block(tokens: Sequence[int | None] = W2S_TOKENS) -> list[RunS
 #: A supervised IsoFLOP budget a decade above the largest of the study, for an extrapolation test that spans a
 #: decade of compute; seeds 1 and 2 repeat the two models nearest the expected optimum.
 DECADE_BUDGET = 1e14
+#: Every budget of a supervised IsoFLOP profile: the two blocks' and the decade above them.
+PROFILE_BUDGETS = (*ISOFLOP_BUDGETS, DECADE_BUDGET)
 DECADE_MODELS = ("L6-d96", "L7-d112", "L8-d128", "L9-d144", "L10-d160")
 DECADE_SEEDED = ("L7-d112", "L8-d128")
 

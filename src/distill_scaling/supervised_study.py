@@ -93,7 +93,7 @@ def study_design(blocks: Sequence[str] | None = None, *, supervised_only: bool =
     """The study's design (:data:`distill_scaling.study.BLOCKS`), one row per (block, run).
 
     ``blocks``: the block names (default: all). ``supervised_only``: drop distillation runs. IsoFLOP budgets
-    are the study's :data:`~distill_scaling.study.ISOFLOP_BUDGETS`. A block that cannot be built yet (the
+    are the study's :data:`~distill_scaling.study.PROFILE_BUDGETS`. A block that cannot be built yet (the
     protocols need the measured M*) is left out; ``design.attrs["skipped"]`` maps it to the reason.
     """
     names = list(study.BLOCKS) if blocks is None else list(blocks)
@@ -109,7 +109,7 @@ def study_design(blocks: Sequence[str] | None = None, *, supervised_only: bool =
             continue
         specs = [s for s in built if not (supervised_only and s.teacher is not None)]
         if specs:
-            frames.append(design_table(specs, name, study.ISOFLOP_BUDGETS))
+            frames.append(design_table(specs, name, study.PROFILE_BUDGETS))
     design = pd.concat(frames, ignore_index=True) if frames else design_table([], "")
     design.attrs["skipped"] = skipped
     return design

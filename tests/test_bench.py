@@ -67,7 +67,7 @@ def test_fit_speed_table_and_sentences_judge_the_budgets():
     assert "2.0 times our budget of 120 s" in slow["fit"] and "2.0 times our budget" in slow["boot"]
     assert chapter.speed_table(_fit_bench(240.0, 1200.0))["within budget"].tolist()[2:] == ["no", "no"]
     assert "not measured" in chapter.speed_numbers(None)["fit"]
-    assert chapter.speed_numbers(None)["when"].startswith("No fit benchmark is saved yet")
+    assert chapter.speed_numbers(None)["when"].startswith("No fit benchmark is saved")
     assert words["when"].startswith("Measured on 2026-11-28, with a load average of 3.0")
 
 

@@ -6,6 +6,7 @@ import json
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from scipy.optimize import minimize
@@ -471,4 +472,52 @@ def test_seeds_text_counts_seeds_across_each_seeds_own_teacher(tmp_path):
     store = toys.ResultStore(toys.results_path(tmp_path))
     frame = toys.records_frame(toys.ensure(exp, store, progress=False))
     assert chapter.seeds_text(frame, exp) == "2"
-    assert chapter.seeds_text(frame[frame["seed"] == 0], exp) == "1 of the planned 2"
+    assert chapter.seeds_text(frame[frame["seed"] == 0], exp) == "1"
+    mixed = frame[(frame["seed"] == 0) | (frame["kind"] != "distilled")]
+    assert chapter.seeds_text(mixed, exp) == "1 to 2"
+
+
+def _shape_row(weak: float, best: float, strong: float, u: bool) -> dict:
+    return {
+        "best teacher": 256,
+        "CE, weakest teacher": weak,
+        "CE, best teacher": best,
+        "CE, strongest teacher": strong,
+        "seeds where strongest is worse": "3/4",
+        "U-shape": u,
+    }
+
+
+def test_u_shape_numbers_name_the_shape_and_give_its_numbers():
+    from distill_scaling.chapters import capacity_gap_toys as chapter
+
+    table = pd.DataFrame(
+        [_shape_row(1.2, 1.0, 1.1, True), _shape_row(1.2, 1.0, 1.0, False), _shape_row(1.0, 1.0, 1.3, False)],
+        index=pd.Index([128, 256, 362], name="student width"),
+    )
+    u = chapter.u_shape_numbers(table, 128, "x")
+    assert u["x_shape"] == "a U-shape" and u["x_ce_best"] == 1.0 and u["x_worse"] == "3/4"
+    assert u["x_best_teacher"] == 256 and all(type(v) in (int, float, str) for v in u.values())
+    assert chapter.u_shape_numbers(table, 256, "x")["x_shape"].startswith("no U-shape: it keeps improving")
+    assert "monotone capacity gap" in chapter.u_shape_numbers(table, 362, "x")["x_shape"]
+    missing = chapter.u_shape_numbers(table, 999, "x")
+    assert missing["x_shape"] == "no recorded runs" and np.isnan(missing["x_ce_best"])
+
+
+def test_device_and_context_numbers_count_the_records():
+    from distill_scaling.chapters import capacity_gap_toys as chapter
+
+    frame = pd.DataFrame({"device": ["cpu", "cuda (NVIDIA H100 80GB HBM3)", "cuda (NVIDIA H100 80GB HBM3)"]})
+    assert chapter.device_numbers(frame) == {
+        "map_runs_cpu": 1,
+        "map_runs_gpu": 2,
+        "map_gpus": "NVIDIA H100 80GB HBM3",
+    }
+    assert chapter.device_numbers(frame.iloc[:1])["map_gpus"] == "none"
+    readings = pd.DataFrame(
+        {"context": ["iid", "iid"], "width": [8, 16], "cross-entropy": [1.0, 0.5], "accuracy": [0.6, 0.9]}
+    ).set_index(["context", "width"])
+    n = chapter.context_numbers(readings)
+    assert (n["map_iid_inside"], n["map_iid_students"], n["map_iid_acc_hi"]) == (1, 2, 0.9)
+    assert n["map_pairs_students"] == 0 and np.isnan(n["map_pairs_acc_lo"])
+    assert chapter.context_table(readings).loc["pairs", "supervised students"] == 0

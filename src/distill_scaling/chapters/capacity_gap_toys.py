@@ -1,7 +1,8 @@
 """Chapter "Why stronger teachers can hurt": the capacity gap in the toy models of the paper's appendix C.
 
-Parameters, the two experiments as the chapter runs them, their summaries (the U-shape diagnosis) and the
-figures. The models themselves live in :mod:`distill_scaling.toys`.
+Parameters, the two experiments as the chapter runs them, and the numbers, tables (the U-shape diagnosis)
+and figures of its page; the prose is the notebook's. The models themselves live in
+:mod:`distill_scaling.toys`.
 
 Train the mapping-problem grid of a profile without the notebook (what the ``full`` profile does)::
 
@@ -112,8 +113,8 @@ PARAMS: dict[str, Param] = {
 #: Share of seeds in which a difference must have the same sign to count (3 of 4 with the paper's 4 trials).
 AGREEMENT = 0.75
 
-#: The y-axis ranges of the paper's Fig. 11 (student cross-entropy in nats, accuracy), as read from the figure
-#: (digest section 8); the paper gives no table of these results.
+#: The y-axis ranges of the paper's Fig. 11 (student cross-entropy in nats, accuracy), as read from the
+#: figure; the paper gives no table of these results.
 PAPER_FIG11_AXES = {"cross_entropy": (0.75, 2.0), "accuracy": (0.5, 0.8)}
 
 
@@ -134,7 +135,7 @@ def check(P) -> None:
         raise ParameterError("parameter 'mlp_num_classes' must be >= 4 with mlp_context = 'pairs'")
 
 
-# --- Kernel regression --------------------------------------------------------------------------------------
+# --- The experiments ----------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -161,48 +162,6 @@ def kernel_regression_study(P) -> KernelRegressionStudy:
     return KernelRegressionStudy(result, P.kr_draws, violations, matched)
 
 
-def kernel_regression_table(result: toys.KernelRegressionResult) -> pd.DataFrame:
-    """Per student capacity n: the best teacher capacity, and the errors it gives and the largest gives."""
-    rows = []
-    for i, n in enumerate(result.n):
-        err = result.student_error[i]
-        best = int(result.best_teacher()[i])
-        rows.append(
-            {
-                "student capacity n": int(n),
-                "best teacher capacity m*": best,
-                "student error at m*": err[best - result.m[0]],
-                f"student error at m = {int(result.m[-1])}": err[-1],
-                "teacher error at m*": result.teacher_error[best - result.m[0]],
-            }
-        )
-    return pd.DataFrame(rows).set_index("student capacity n")
-
-
-def fig_kernel_regression(result: toys.KernelRegressionResult):
-    """Paper Fig. 10: teacher error (solid) and student errors (dashed) against teacher capacity m."""
-    fig, ax = plt.subplots(figsize=(6.4, 4.0))
-    colors = plots.sequential(len(result.n), "viridis")
-    for i, n in enumerate(result.n):
-        ax.plot(
-            result.m, result.student_error[i], ls="--", lw=1.4, color=colors[i], label=f"student, $n$ = {n}"
-        )
-        best = int(result.best_teacher()[i])
-        ax.plot(best, result.student_error[i, best - result.m[0]], "o", ms=4, color=colors[i])
-    ax.plot(result.m, result.teacher_error, color="black", lw=1.8, label="teacher")
-    ax.set_xlabel("teacher capacity $m$ (basis functions)")
-    ax.set_ylabel(r"error $\|f^* - \cdot\|$")
-    ax.legend(ncol=2, loc="upper right")
-    ax.set_title(
-        f"$T$ = {result.teacher_norm:g}, $D$ = {result.student_norm:g}, "
-        rf"$\|\alpha\|$ = {result.target_norm:.1f}; dots: each student's best teacher"
-    )
-    return fig
-
-
-# --- The mapping problem ------------------------------------------------------------------------------------
-
-
 def mapping_experiment(P) -> toys.MappingExperiment:
     """The mapping-problem grid of the chapter's parameters."""
     return toys.MappingExperiment(
@@ -222,20 +181,6 @@ def mapping_experiment(P) -> toys.MappingExperiment:
 def results_file(P) -> Path:
     """Committed ``data/toys/mlp_mapping.json``; a temporary folder for the smoke profile."""
     return toys.results_path(P.runs_dir.parent / "toys") if P.scratch else toys.results_path()
-
-
-def seeds_text(frame: pd.DataFrame, experiment: toys.MappingExperiment) -> str:
-    """How many seeds the recorded runs have: "4", or "1 to 4 (the grid is incomplete)"."""
-    planned = len(experiment.seeds)
-    if frame.empty:
-        return "0"
-    # Each seed has its own teachers, so a configuration is the teacher's width and steps, not its key.
-    config = ["kind", "width", "steps", "teacher", "teacher_width", "teacher_steps"]
-    per_config = frame.groupby(config, dropna=False)["seed"].nunique()
-    lo, hi = int(per_config.min()), int(per_config.max())
-    if lo == hi == planned:
-        return str(planned)
-    return f"{lo} to {hi} of the planned {planned}" if lo != hi else f"{lo} of the planned {planned}"
 
 
 def mapping_progress(P) -> tuple[int, int]:
@@ -298,72 +243,6 @@ def references(frame: pd.DataFrame, experiment: toys.MappingExperiment) -> pd.Da
     return toys.quantile_summary(frame[frame["key"].isin(keys)], ["kind", "width"])
 
 
-def u_shape_table(frame: pd.DataFrame, experiment: toys.MappingExperiment, sweep: str) -> pd.DataFrame:
-    """The U-shape diagnosis of each student in one sweep (``fig11`` or ``fig12``).
-
-    Per student width: the teacher with the lowest median student cross-entropy (the best teacher), and the
-    paired (same seed) differences from the best teacher to the weakest and to the strongest teacher. A
-    student shows a U-shape when its best teacher is neither the weakest nor the strongest, and both
-    differences are positive in at least 75% of the seeds.
-    """
-    students, _ = sweep_frames(frame, experiment, sweep)
-    rows = []
-    for width, group in students.groupby("width"):
-        wide = group.pivot_table(index="seed", columns="teacher_x", values="cross_entropy")
-        medians = wide.median()
-        best = int(medians.idxmin())
-        weakest, strongest = int(wide.columns.min()), int(wide.columns.max())
-        fall = wide[weakest] - wide[best]
-        rise = wide[strongest] - wide[best]
-        falls = best != weakest and (fall > 0).mean() >= AGREEMENT
-        rises = best != strongest and (rise > 0).mean() >= AGREEMENT
-        rows.append(
-            {
-                "student width": int(width),
-                "best teacher": best,
-                "CE, weakest teacher": medians[weakest],
-                "CE, best teacher": medians[best],
-                "CE, strongest teacher": medians[strongest],
-                "rise to strongest (median)": rise.median(),
-                "seeds where strongest is worse": f"{int((rise > 0).sum())}/{len(rise)}",
-                "U-shape": bool(falls and rises),
-            }
-        )
-    return pd.DataFrame(rows).set_index("student width")
-
-
-def u_shape_sentence(table: pd.DataFrame, width: int, unit: str) -> str:
-    """A clause on the shape of the student of ``width`` in a :func:`u_shape_table`, numbers included; it
-    completes "The width-N student ..."."""
-    if width not in table.index:
-        return f"is not part of this run (student widths: {', '.join(map(str, table.index))})"
-    row = table.loc[width]
-    weak, best, strong = (row[f"CE, {k} teacher"] for k in ("weakest", "best", "strongest"))
-    at = f"{int(row['best teacher'])} {unit}"
-    seeds = row["seeds where strongest is worse"]
-    if row["U-shape"]:
-        return (
-            f"shows a U-shape: its median cross-entropy falls from {weak:.3f} with the weakest teacher to "
-            f"{best:.3f} with the best one ({at}), then rises to {strong:.3f} with the strongest teacher, "
-            f"worse than with the best one in {seeds} seeds"
-        )
-    if best == strong:
-        return (
-            f"shows no U-shape: its median cross-entropy keeps falling as the teacher gets stronger, from "
-            f"{weak:.3f} with the weakest teacher to {strong:.3f} with the strongest"
-        )
-    if best == weak:
-        return (
-            f"shows no U-shape but a monotone capacity gap: its median cross-entropy is lowest with "
-            f"the weakest teacher ({weak:.3f}) and rises to {strong:.3f} with the strongest"
-        )
-    return (
-        f"shows no clear U-shape: its median cross-entropy is lowest with an intermediate teacher ({at}, "
-        f"{best:.3f}, against {weak:.3f} with the weakest and {strong:.3f} with the strongest), but the "
-        f"strongest teacher is worse than the best one in only {seeds} seeds"
-    )
-
-
 def supervised_students(P, context: str, seed: int = 0) -> list[toys.MLPRun]:
     """Students of every student width trained on labels (one seed) under the given reading of the rule."""
     return [
@@ -408,6 +287,274 @@ def context_check(P, *, progress: bool = False) -> pd.DataFrame:
                 }
             )
     return pd.DataFrame(rows).set_index(["context", "width"])
+
+
+# --- Numbers ------------------------------------------------------------------------------------------------
+
+
+def kernel_numbers(study: KernelRegressionStudy) -> dict[str, float | int | str]:
+    """Every number the kernel-regression section quotes (for glue)."""
+    res = study.result
+    mid = int(res.n[len(res.n) // 2])
+    i = int(np.flatnonzero(res.n == mid)[0])
+    best = int(res.best_teacher()[i])
+    return {
+        "kr_basis": int(res.m[-1]),
+        "kr_target_norm": res.target_norm,
+        "kr_T": res.teacher_norm,
+        "kr_D": res.student_norm,
+        "kr_students": ", ".join(str(int(n)) for n in res.n),
+        "kr_draws": study.draws,
+        "kr_violations": study.draws_with_violations,
+        "kr_matched": study.draws_best_teacher_is_student,
+        "kr_mid_n": mid,
+        "kr_mid_best": best,
+        "kr_mid_err_best": float(res.student_error[i, best - res.m[0]]),
+        "kr_mid_err_largest": float(res.student_error[i, -1]),
+        "kr_teacher_err_largest": float(res.teacher_error[-1]),
+        "kr_teacher_err_mid": float(res.teacher_error[mid - res.m[0]]),
+    }
+
+
+def mapping_numbers(frame: pd.DataFrame, experiment: toys.MappingExperiment) -> dict[str, float | int | str]:
+    """Every number the mapping-problem sections quote (for glue); ``mid`` is the middle student width."""
+    bayes = toys.bayes_limits(experiment.num_classes, experiment.context)
+    widths = sorted(experiment.student_widths)
+    mid = widths[len(widths) // 2]
+    out: dict[str, float | int | str] = {
+        "map_bayes_ce": bayes["cross_entropy"],
+        "map_bayes_acc": bayes["accuracy"],
+        "map_runs": len(frame),
+        # Seeds actually recorded: a default-profile page of an incomplete grid must not claim the design's.
+        "map_seeds": seeds_text(frame, experiment),
+        "map_hours": float(frame["wall_s"].sum() / 3600),
+        "map_mid_width": mid,
+        "map_student_widths": ", ".join(map(str, widths)),
+        "map_teacher_widths": ", ".join(map(str, experiment.teacher_widths)),
+        "map_teacher_steps": ", ".join(map(str, experiment.teacher_steps)),
+        "map_fig12_width": experiment.fig12_teacher_width,
+        "paper_fig11_ce_low": PAPER_FIG11_AXES["cross_entropy"][0],
+        "paper_fig11_ce_high": PAPER_FIG11_AXES["cross_entropy"][1],
+        "paper_fig11_acc_low": PAPER_FIG11_AXES["accuracy"][0],
+        "paper_fig11_acc_high": PAPER_FIG11_AXES["accuracy"][1],
+        **device_numbers(frame),
+    }
+    for w in widths:
+        run = toys.MLPRun(
+            w,
+            0,
+            experiment.student_steps,
+            num_classes=experiment.num_classes,
+            context=experiment.context,
+            batch_size=experiment.batch_size,
+        )
+        out[f"map_steps_{w}"] = run.total_steps
+        out[f"map_params_{w}"] = toys.mlp_params(w, experiment.num_classes)
+    refs = references(frame, experiment)
+    if ("supervised", mid) in refs.index:
+        out["map_mid_supervised_ce"] = float(refs.loc[("supervised", mid), ("cross_entropy", "median")])
+        out["map_mid_supervised_acc"] = float(refs.loc[("supervised", mid), ("accuracy", "median")])
+    if ("bayes", mid) in refs.index:
+        out["map_mid_bayes_teacher_ce"] = float(refs.loc[("bayes", mid), ("cross_entropy", "median")])
+    for sweep in ("fig11", "fig12"):
+        table = u_shape_table(frame, experiment, sweep)
+        out.update(u_shape_numbers(table, mid, f"{sweep}_mid"))
+        out[f"{sweep}_u_shapes"] = ", ".join(str(w) for w in table.index[table["U-shape"]]) or "none"
+        students, teachers = sweep_frames(frame, experiment, sweep)
+        kl = students[students["width"] == mid].groupby("teacher_x")["kl_to_teacher"].median()
+        out[f"{sweep}_mid_kl_weakest"] = float(kl.iloc[0])
+        out[f"{sweep}_mid_kl_strongest"] = float(kl.iloc[-1])
+        t_ce = teachers.groupby("teacher_x")["cross_entropy"].median()
+        out[f"{sweep}_teacher_ce_weakest"] = float(t_ce.iloc[0])
+        out[f"{sweep}_teacher_ce_strongest"] = float(t_ce.iloc[-1])
+        best_ce = students[students["width"] == mid].groupby("teacher_x")["cross_entropy"].median().min()
+        out[f"{sweep}_mid_best_ce"] = float(best_ce)
+    return out
+
+
+def seeds_text(frame: pd.DataFrame, experiment: toys.MappingExperiment) -> str:
+    """How many seeds each configuration of the recorded runs has: "4", or "1 to 4" when they differ."""
+    if frame.empty:
+        return "0"
+    # Each seed has its own teachers, so a configuration is the teacher's width and steps, not its key.
+    config = ["kind", "width", "steps", "teacher", "teacher_width", "teacher_steps"]
+    per_config = frame.groupby(config, dropna=False)["seed"].nunique()
+    lo, hi = int(per_config.min()), int(per_config.max())
+    return str(lo) if lo == hi else f"{lo} to {hi}"
+
+
+def u_shape_numbers(table: pd.DataFrame, width: int, prefix: str) -> dict[str, float | int | str]:
+    """The shape of the student of ``width`` in a :func:`u_shape_table`: a short phrase (``shape``), its
+    best teacher, median cross-entropies with the weakest, best and strongest teacher, and in how many seeds
+    the strongest teacher is worse than the best (``worse``, "3/4")."""
+    if width not in table.index:
+        nan = float("nan")
+        return {
+            f"{prefix}_shape": "no recorded runs",
+            f"{prefix}_best_teacher": 0,
+            f"{prefix}_ce_weakest": nan,
+            f"{prefix}_ce_best": nan,
+            f"{prefix}_ce_strongest": nan,
+            f"{prefix}_worse": "0/0",
+        }
+    row = table.loc[width]
+    weak, best, strong = (float(row[f"CE, {k} teacher"]) for k in ("weakest", "best", "strongest"))
+    if row["U-shape"]:
+        shape = "a U-shape"
+    elif best == strong:
+        shape = "no U-shape: it keeps improving as the teacher gets stronger"
+    elif best == weak:
+        shape = "no U-shape but a monotone capacity gap: the weakest teacher is best"
+    else:
+        shape = "no clear U-shape: the strongest teacher is not worse in enough seeds"
+    return {
+        f"{prefix}_shape": shape,
+        f"{prefix}_best_teacher": int(row["best teacher"]),
+        f"{prefix}_ce_weakest": weak,
+        f"{prefix}_ce_best": best,
+        f"{prefix}_ce_strongest": strong,
+        f"{prefix}_worse": str(row["seeds where strongest is worse"]),
+    }
+
+
+def context_numbers(table: pd.DataFrame) -> dict[str, float | int]:
+    """Per reading of the labelling rule (``iid``, ``pairs``): how many supervised students fall inside both
+    of the paper's Fig. 11 ranges, of how many, and their accuracies' range."""
+    (ce_lo, ce_hi), (acc_lo, acc_hi) = PAPER_FIG11_AXES["cross_entropy"], PAPER_FIG11_AXES["accuracy"]
+    out: dict[str, float | int] = {}
+    for context in toys.CONTEXT_MODES:
+        part = table.xs(context, level="context") if context in table.index.get_level_values(0) else None
+        if part is None or part.empty:
+            out.update({f"map_{context}_inside": 0, f"map_{context}_students": 0})
+            out.update({f"map_{context}_acc_lo": float("nan"), f"map_{context}_acc_hi": float("nan")})
+            continue
+        inside = part["cross-entropy"].between(ce_lo, ce_hi) & part["accuracy"].between(acc_lo, acc_hi)
+        out[f"map_{context}_inside"] = int(inside.sum())
+        out[f"map_{context}_students"] = len(part)
+        out[f"map_{context}_acc_lo"] = float(part["accuracy"].min())
+        out[f"map_{context}_acc_hi"] = float(part["accuracy"].max())
+    return out
+
+
+def device_numbers(frame: pd.DataFrame) -> dict[str, int | str]:
+    """Where the recorded runs trained: how many on one CPU thread, how many on a GPU, and which GPU(s)."""
+    devices = frame["device"] if "device" in frame.columns else pd.Series(dtype=str)
+    gpu = devices[devices != "cpu"]
+    names = sorted({d.split("(", 1)[1].rstrip(")") if "(" in d else d for d in gpu})
+    return {
+        "map_runs_cpu": int((devices == "cpu").sum()),
+        "map_runs_gpu": len(gpu),
+        "map_gpus": " and ".join(names) or "none",
+    }
+
+
+# --- Tables -------------------------------------------------------------------------------------------------
+
+
+def kernel_regression_table(result: toys.KernelRegressionResult) -> pd.DataFrame:
+    """Per student capacity n: the best teacher capacity, and the errors it gives and the largest gives."""
+    rows = []
+    for i, n in enumerate(result.n):
+        err = result.student_error[i]
+        best = int(result.best_teacher()[i])
+        rows.append(
+            {
+                "student capacity n": int(n),
+                "best teacher capacity m*": best,
+                "student error at m*": err[best - result.m[0]],
+                f"student error at m = {int(result.m[-1])}": err[-1],
+                "teacher error at m*": result.teacher_error[best - result.m[0]],
+            }
+        )
+    return pd.DataFrame(rows).set_index("student capacity n")
+
+
+def u_shape_table(frame: pd.DataFrame, experiment: toys.MappingExperiment, sweep: str) -> pd.DataFrame:
+    """The U-shape diagnosis of each student in one sweep (``fig11`` or ``fig12``).
+
+    Per student width: the teacher with the lowest median student cross-entropy (the best teacher), and the
+    paired (same seed) differences from the best teacher to the weakest and to the strongest teacher. A
+    student shows a U-shape when its best teacher is neither the weakest nor the strongest, and both
+    differences are positive in at least 75% of the seeds.
+    """
+    students, _ = sweep_frames(frame, experiment, sweep)
+    rows = []
+    for width, group in students.groupby("width"):
+        wide = group.pivot_table(index="seed", columns="teacher_x", values="cross_entropy")
+        medians = wide.median()
+        best = int(medians.idxmin())
+        weakest, strongest = int(wide.columns.min()), int(wide.columns.max())
+        fall = wide[weakest] - wide[best]
+        rise = wide[strongest] - wide[best]
+        falls = best != weakest and (fall > 0).mean() >= AGREEMENT
+        rises = best != strongest and (rise > 0).mean() >= AGREEMENT
+        rows.append(
+            {
+                "student width": int(width),
+                "best teacher": best,
+                "CE, weakest teacher": medians[weakest],
+                "CE, best teacher": medians[best],
+                "CE, strongest teacher": medians[strongest],
+                "rise to strongest (median)": rise.median(),
+                "seeds where strongest is worse": f"{int((rise > 0).sum())}/{len(rise)}",
+                "U-shape": bool(falls and rises),
+            }
+        )
+    return pd.DataFrame(rows).set_index("student width")
+
+
+def styled(table: pd.DataFrame, caption: str, digits: int = 3):
+    """A table for the page: a caption, floats to ``digits`` decimals, everything else as it is."""
+    floats = [c for c in table.columns if pd.api.types.is_float_dtype(table[c])]
+    return table.style.set_caption(caption).format(f"{{:.{digits}f}}", subset=floats)
+
+
+def context_table(table: pd.DataFrame) -> pd.DataFrame:
+    """Per reading of the labelling rule: the supervised students of :func:`context_check`, how many fall
+    inside both of the paper's Fig. 11 ranges, and their accuracies (:func:`context_numbers`)."""
+    n = context_numbers(table)
+    rows = [
+        {
+            "reading": context,
+            "supervised students": n[f"map_{context}_students"],
+            "inside both Fig. 11 ranges": n[f"map_{context}_inside"],
+            "lowest accuracy": n[f"map_{context}_acc_lo"],
+            "highest accuracy": n[f"map_{context}_acc_hi"],
+        }
+        for context in toys.CONTEXT_MODES
+    ]
+    return pd.DataFrame(rows).set_index("reading")
+
+
+def runtime_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """Wall time of the mapping-problem runs by device and kind, in seconds (see each record's provenance)."""
+    out = frame.groupby(["device", "kind"])["wall_s"].agg(["count", "sum", "median"])
+    out.columns = ["runs", "total wall time (s)", "median per run (s)"]
+    return out
+
+
+# --- Figures ------------------------------------------------------------------------------------------------
+
+
+def fig_kernel_regression(result: toys.KernelRegressionResult):
+    """Paper Fig. 10: teacher error (solid) and student errors (dashed) against teacher capacity m."""
+    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    colors = plots.sequential(len(result.n), "viridis")
+    for i, n in enumerate(result.n):
+        ax.plot(
+            result.m, result.student_error[i], ls="--", lw=1.4, color=colors[i], label=f"student, $n$ = {n}"
+        )
+        best = int(result.best_teacher()[i])
+        ax.plot(best, result.student_error[i, best - result.m[0]], "o", ms=4, color=colors[i])
+    ax.plot(result.m, result.teacher_error, color="black", lw=1.8, label="teacher")
+    ax.set_xlabel("teacher capacity $m$ (basis functions)")
+    ax.set_ylabel(r"error $\|f^* - \cdot\|$")
+    ax.legend(ncol=2, loc="upper right")
+    ax.set_title(
+        f"$T$ = {result.teacher_norm:g}, $D$ = {result.student_norm:g}, "
+        rf"$\|\alpha\|$ = {result.target_norm:.1f}; dots: each student's best teacher"
+    )
+    return fig
 
 
 def _band(ax, x, summary: pd.DataFrame, metric: str, color, label: str, **kwargs) -> None:
@@ -456,124 +603,6 @@ def fig_mapping(frame: pd.DataFrame, experiment: toys.MappingExperiment, sweep: 
     axes[1].plot([], [], color="grey", ls=":", label="supervised student")
     plots.spare_legend(fig, *axes[1].get_legend_handles_labels(), ncols=2)
     return fig
-
-
-def kernel_numbers(study: KernelRegressionStudy) -> dict[str, float | int | str]:
-    """Every number the kernel-regression section quotes (for glue)."""
-    res = study.result
-    mid = int(res.n[len(res.n) // 2])
-    i = int(np.flatnonzero(res.n == mid)[0])
-    best = int(res.best_teacher()[i])
-    return {
-        "kr_basis": int(res.m[-1]),
-        "kr_target_norm": res.target_norm,
-        "kr_T": res.teacher_norm,
-        "kr_D": res.student_norm,
-        "kr_students": ", ".join(str(int(n)) for n in res.n),
-        "kr_draws": study.draws,
-        "kr_violations": study.draws_with_violations,
-        "kr_matched": study.draws_best_teacher_is_student,
-        "kr_mid_n": mid,
-        "kr_mid_best": best,
-        "kr_mid_err_best": float(res.student_error[i, best - res.m[0]]),
-        "kr_mid_err_largest": float(res.student_error[i, -1]),
-        "kr_teacher_err_largest": float(res.teacher_error[-1]),
-        "kr_teacher_err_mid": float(res.teacher_error[mid - res.m[0]]),
-    }
-
-
-def mapping_numbers(frame: pd.DataFrame, experiment: toys.MappingExperiment) -> dict[str, float | int | str]:
-    """Every number the mapping-problem sections quote (for glue); ``mid`` is the middle student width."""
-    bayes = toys.bayes_limits(experiment.num_classes, experiment.context)
-    widths = sorted(experiment.student_widths)
-    mid = widths[len(widths) // 2]
-    out: dict[str, float | int | str] = {
-        "map_bayes_ce": bayes["cross_entropy"],
-        "map_bayes_acc": bayes["accuracy"],
-        "map_runs": len(frame),
-        # Seeds actually recorded: a default-profile page of an incomplete grid must not claim the design's.
-        "map_seeds": seeds_text(frame, experiment),
-        "map_hours": float(frame["wall_s"].sum() / 3600),
-        "map_devices": device_text(frame),
-        "map_mid_width": mid,
-        "map_student_widths": ", ".join(map(str, widths)),
-        "map_teacher_widths": ", ".join(map(str, experiment.teacher_widths)),
-        "map_teacher_steps": ", ".join(map(str, experiment.teacher_steps)),
-        "map_fig12_width": experiment.fig12_teacher_width,
-        "paper_fig11_ce_low": PAPER_FIG11_AXES["cross_entropy"][0],
-        "paper_fig11_ce_high": PAPER_FIG11_AXES["cross_entropy"][1],
-        "paper_fig11_acc_low": PAPER_FIG11_AXES["accuracy"][0],
-        "paper_fig11_acc_high": PAPER_FIG11_AXES["accuracy"][1],
-    }
-    for w in widths:
-        run = toys.MLPRun(
-            w,
-            0,
-            experiment.student_steps,
-            num_classes=experiment.num_classes,
-            context=experiment.context,
-            batch_size=experiment.batch_size,
-        )
-        out[f"map_steps_{w}"] = run.total_steps
-        out[f"map_params_{w}"] = toys.mlp_params(w, experiment.num_classes)
-    refs = references(frame, experiment)
-    if ("supervised", mid) in refs.index:
-        out["map_mid_supervised_ce"] = float(refs.loc[("supervised", mid), ("cross_entropy", "median")])
-        out["map_mid_supervised_acc"] = float(refs.loc[("supervised", mid), ("accuracy", "median")])
-    if ("bayes", mid) in refs.index:
-        out["map_mid_bayes_teacher_ce"] = float(refs.loc[("bayes", mid), ("cross_entropy", "median")])
-    for sweep, unit in (("fig11", "wide"), ("fig12", "steps")):
-        table = u_shape_table(frame, experiment, sweep)
-        out[f"{sweep}_mid_sentence"] = u_shape_sentence(table, mid, unit)
-        out[f"{sweep}_u_shapes"] = ", ".join(str(w) for w in table.index[table["U-shape"]]) or "none"
-        students, teachers = sweep_frames(frame, experiment, sweep)
-        kl = students[students["width"] == mid].groupby("teacher_x")["kl_to_teacher"].median()
-        out[f"{sweep}_mid_kl_weakest"] = float(kl.iloc[0])
-        out[f"{sweep}_mid_kl_strongest"] = float(kl.iloc[-1])
-        t_ce = teachers.groupby("teacher_x")["cross_entropy"].median()
-        out[f"{sweep}_teacher_ce_weakest"] = float(t_ce.iloc[0])
-        out[f"{sweep}_teacher_ce_strongest"] = float(t_ce.iloc[-1])
-        best_ce = students[students["width"] == mid].groupby("teacher_x")["cross_entropy"].median().min()
-        out[f"{sweep}_mid_best_ce"] = float(best_ce)
-    return out
-
-
-def context_sentence(table: pd.DataFrame) -> str:
-    """How many supervised students of each reading land inside the paper's Fig. 11 ranges (a clause)."""
-    (ce_lo, ce_hi), (acc_lo, acc_hi) = PAPER_FIG11_AXES["cross_entropy"], PAPER_FIG11_AXES["accuracy"]
-    parts = []
-    for context, part in table.groupby(level="context", sort=False):
-        inside = part["cross-entropy"].between(ce_lo, ce_hi) & part["accuracy"].between(acc_lo, acc_hi)
-        parts.append(
-            f"with the {context} reading, {int(inside.sum())} of {len(part)} supervised students fall inside "
-            f"both ranges (accuracies {part['accuracy'].min():.3f} to {part['accuracy'].max():.3f})"
-        )
-    return "; ".join(parts)
-
-
-def styled(table: pd.DataFrame, caption: str, digits: int = 3):
-    """A table for the page: a caption, floats to ``digits`` decimals, everything else as it is."""
-    floats = [c for c in table.columns if pd.api.types.is_float_dtype(table[c])]
-    return table.style.set_caption(caption).format(f"{{:.{digits}f}}", subset=floats)
-
-
-def runtime_table(frame: pd.DataFrame) -> pd.DataFrame:
-    """Wall time of the mapping-problem runs by device and kind, in seconds (see each record's provenance)."""
-    out = frame.groupby(["device", "kind"])["wall_s"].agg(["count", "sum", "median"])
-    out.columns = ["runs", "total wall time (s)", "median per run (s)"]
-    return out
-
-
-def device_text(frame: pd.DataFrame) -> str:
-    """Where the recorded runs trained, e.g. "26 on one CPU thread and 118 on cuda (NVIDIA H100 ...)"."""
-    if frame.empty:
-        return "none yet"
-    counts = frame["device"].value_counts()
-    parts = [
-        f"{n} on one CPU thread" if device == "cpu" else f"{n} on {device}"
-        for device, n in sorted(counts.items(), key=lambda item: item[0] != "cpu")
-    ]
-    return " and ".join(parts)
 
 
 # --- Command line -------------------------------------------------------------------------------------------
@@ -634,8 +663,9 @@ __all__ = [
     "PARAMS",
     "check",
     "context_check",
-    "context_sentence",
-    "device_text",
+    "context_numbers",
+    "context_table",
+    "device_numbers",
     "styled",
     "fig_kernel_regression",
     "fig_mapping",
@@ -648,6 +678,7 @@ __all__ = [
     "references",
     "runtime_table",
     "sweep_frames",
-    "u_shape_sentence",
+    "seeds_text",
+    "u_shape_numbers",
     "u_shape_table",
 ]

@@ -158,7 +158,7 @@ TABLE3_ROWS = (
 #: (N_S, target L_S) -> (compute ratio, data ratio), as printed in the paper.
 D5_QUOTED = {(5e8, 2.4): (0.75, 2 / 3), (1e10, 2.2): (0.5, 0.5)}
 
-#: Table 13 of the paper (digest §5.1): name, N (non-embedding), C_fwd (exact forward FLOPs per token) and
+#: Table 13 of the paper: name, N (non-embedding), C_fwd (exact forward FLOPs per token) and
 #: the 2N + sigma approximation it prints, all in billions.
 PAPER_TABLE13 = (
     ("103M", 0.1028, 0.3411, 0.3398),

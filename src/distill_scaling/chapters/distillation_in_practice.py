@@ -1,7 +1,8 @@
 """Chapter "Distillation in practice": lambda, tau, learning rate, truncation, KL direction and calibration.
 
 The designs and the calibration measurements are in :mod:`distill_scaling.practice`; this module holds the
-chapter's parameters, the loading of one profile's data, its figures, tables and sentences. ``default`` reads
+chapter's parameters, the loading of one profile's data, and the numbers, tables and figures of its page (the
+prose is the notebook's; the verdicts on its claims are read from ``data/findings.json``). ``default`` reads
 the committed records and ``data/practice/calibration.json`` and trains nothing; ``full`` trains the missing
 runs (one worker: the study uses the other core), repeats the close calls with more seeds, then measures the
 calibration from the checkpoints and stores it::
@@ -211,7 +212,7 @@ def calibration_path(P: Params) -> Path:
     return practice.calibration_path()
 
 
-# --- The paper's numbers (digest Secs. 8-9) ----------------------------------------------------------------
+# --- The paper's numbers (its Apps. E.8 and G, Table 7) -----------------------------------------------------
 
 #: App. G.1: lambda = 1 is "statistically similar" to the best lambda; lower lambda helps only weak teachers.
 PAPER_MIX_BEST = 1.0
@@ -294,6 +295,260 @@ def load(P: Params, log=print) -> PracticeData:
     return PracticeData(rows, res, practice.noise_sd(res), pairs, teachers, cal, records, P.runs_dir)
 
 
+def sweep(data: PracticeData, experiment: str, pair: str | None = None) -> pd.DataFrame:
+    """Mean loss per swept value (over recorded seeds) with its count, for one experiment (and pair)."""
+    s = practice.summary(data.res)
+    s = s[s["experiment"] == experiment]
+    if pair is not None:
+        s = s[s["pair"] == pair]
+    order = s["pair"].map({p: i for i, p in enumerate(PAIR_ORDER)}).fillna(len(PAIR_ORDER))
+    return (
+        s.assign(_order=order)
+        .sort_values(["_order", "pair", "value"])
+        .drop(columns="_order")
+        .reset_index(drop=True)
+    )
+
+
+def _gap(
+    data: PracticeData,
+    experiment: str,
+    value: float,
+    ref: float,
+    pair: str = PRIMARY,
+    ref_experiment: str | None = None,
+) -> float:
+    """Mean loss at ``value`` minus the mean loss at ``ref`` (of ``ref_experiment``, default the same)."""
+    a = sweep(data, experiment, pair)
+    b = sweep(data, ref_experiment or experiment, pair)
+    a = a.loc[np.isclose(a["value"], value), "mean"]
+    b = b.loc[np.isclose(b["value"], ref), "mean"]
+    return float(a.iloc[0] - b.iloc[0]) if len(a) and len(b) else float("nan")
+
+
+def _within(data: PracticeData, gap: float) -> bool | None:
+    """Whether a loss gap is within two seed-noise standard deviations (None when either is unknown)."""
+    if not (np.isfinite(gap) and np.isfinite(data.sd)):
+        return None
+    return bool(gap < 2 * data.sd)
+
+
+# --- Numbers ------------------------------------------------------------------------------------------------
+
+#: The claims of this chapter in ``data/findings.json`` (:mod:`distill_scaling.verdicts`) -> their glue stem.
+FINDINGS = {
+    "mixing": "mix",
+    "temperature-1-best": "tau",
+    "learning-rate": "lr",
+    "truncation": "trunc",
+    "kl-direction": "kl",
+    "calibration": "cal",
+}
+
+
+def numbers(data: PracticeData, P: Params, findings: pd.DataFrame) -> dict[str, float | int | str]:
+    """Every number the page glues, as plain floats, ints and short strings (NaN where the runs are
+    missing), and a short phrase where the advice depends on the data. ``findings``:
+    :func:`distill_scaling.verdicts.load_findings`, whose verdicts the page quotes."""
+    out: dict[str, float | int | str] = {}
+    out.update(_design_numbers(data, P))
+    out.update(_finding_numbers(findings))
+    out.update(_preference_numbers(data, "mix", "mix", "λ", PAPER_MIX_BEST))
+    out.update(_preference_numbers(data, "temperature", "tau", "τ", PAPER_TAU_BEST))
+    out.update(_lr_numbers(data, P, out["prac_verdict_lr"]))
+    out.update(_truncation_numbers(data))
+    out.update(_kl_numbers(data))
+    out.update(_calibration_numbers(data, P))
+    out.update(_paper_numbers())
+    return {k: (float(v) if isinstance(v, float | np.floating) else v) for k, v in out.items()}
+
+
+def _design_numbers(data: PracticeData, P: Params) -> dict[str, float | int | str]:
+    pair = data.pairs[PRIMARY]
+    student = RunSpec(pair.student, tokens=pair.tokens).config.n_params
+    noise = data.res[data.res["experiment"] == "noise"]["val_loss"].dropna()
+    return {
+        "prac_runs_done": data.n_done,
+        "prac_runs_total": data.n_total,
+        "prac_flops": practice.design_flops(practice.unique_specs(data.rows), data.teachers),
+        "prac_wall_min": data.res.drop_duplicates("key")["wall_time_s"].sum() / 60,
+        "prac_tokens": int(pair.tokens),
+        "prac_steps": MIN_STEPS,
+        "prac_tokens_per_param": pair.tokens / student,
+        "prac_primary": pair.label,
+        "prac_pairs": len(data.pairs),
+        "prac_noise_n": len(noise),
+        "prac_noise_sd": data.sd,
+        "prac_two_sd": 2 * data.sd,
+        "prac_bins": P.calibration_bins,
+    }
+
+
+def _finding_numbers(findings: pd.DataFrame) -> dict[str, float | str]:
+    """Verdict, effect and 90% interval of each claim of the chapter, as ``data/findings.json`` has them."""
+    rows = findings.set_index("id") if "id" in findings.columns else pd.DataFrame()
+    out: dict[str, float | str] = {}
+    for claim, stem in FINDINGS.items():
+        row = rows.loc[claim] if claim in rows.index else None
+        interval = None if row is None else row.get("interval")
+        has = row is not None and row.get("effect") is not None and np.isfinite(row["effect"])
+        lo, hi = interval if has and interval is not None else (np.nan, np.nan)
+        out[f"prac_verdict_{stem}"] = "not tested" if row is None else str(row["verdict"])
+        out[f"prac_effect_{stem}"] = float(row["effect"]) if has else np.nan
+        out[f"prac_lo_{stem}"], out[f"prac_hi_{stem}"] = float(lo), float(hi)
+    return out
+
+
+def _preference_numbers(
+    data: PracticeData, experiment: str, stem: str, symbol: str, ref: float
+) -> dict[str, int | str]:
+    """How many pairs have the paper's value (``ref``) within noise of their best, which, and the advice."""
+    b = best_frame(data, experiment)
+    ok = [p for p, g in zip(b["pair"], b[GAP_COL], strict=True) if _within(data, g)]
+    everywhere = len(ok) == len(data.pairs)
+    return {
+        f"prac_{stem}_within": len(ok),
+        f"prac_{stem}_ok_pairs": ", ".join(ok) or "none",
+        f"prac_{stem}_advice": f"keep {symbol} = {ref:g}"
+        if everywhere
+        else f"sweep {symbol} for the pair at hand",
+    }
+
+
+def lr_summary(data: PracticeData, study_lr: float) -> dict[str, float]:
+    """The learning-rate sweep in numbers: best distilled and supervised rates, the loss range within a decade
+    around the distilled best (the paper's flatness measure), and the study rate's gap to the best."""
+    out = {k: float("nan") for k in ("best", "best_supervised", "decade_range", "gap_study", "gap_paper")}
+    lr = sweep(data, "lr", PRIMARY)
+    if len(lr) >= 3:
+        i = lr["mean"].idxmin()
+        best = float(lr.loc[i, "value"])
+        near = lr[(lr["value"] >= best / math.sqrt(10)) & (lr["value"] <= best * math.sqrt(10))]
+        out.update(
+            best=best,
+            decade_range=float(near["mean"].max() - lr.loc[i, "mean"]),
+            gap_study=_gap(data, "lr", study_lr, best),
+            gap_paper=_gap(data, "lr", PAPER_LR_BEST, best),
+        )
+    sup = sweep(data, "lr_supervised", PRIMARY)
+    if len(sup) >= 3:
+        out["best_supervised"] = float(sup.loc[sup["mean"].idxmin(), "value"])
+    return out
+
+
+#: The advice on the learning rate, by the verdict on "the supervised (muP) rate transfers to distillation".
+LR_ADVICE = {
+    "reproduced": "tune it as for supervised training of the same length",
+    "refuted": "sweep it for distillation runs on their own",
+}
+
+
+def _lr_numbers(data: PracticeData, P: Params, verdict: str) -> dict[str, float | str]:
+    lr = lr_summary(data, study.STUDY_LR)
+    return {
+        "prac_lr_best": lr["best"],
+        "prac_lr_best_sup": lr["best_supervised"],
+        "prac_lr_gap_paper": lr["gap_paper"],
+        "prac_lr_gap_study": lr["gap_study"],
+        "prac_lr_range": lr["decade_range"],
+        "prac_study_lr": study.STUDY_LR,
+        # The Setup chapter's learning-rate sweep fixed STUDY_LR on this many tokens.
+        "prac_setup_lr_tokens_m": study.LR_SWEEP_TOKENS / 1e6,
+        "prac_lr_low": min(P.lrs),
+        "prac_lr_high": max(P.lrs),
+        "prac_lr_advice": LR_ADVICE.get(verdict, "tune it as for supervised training, then check it"),
+    }
+
+
+def _smallest_ok(data: PracticeData, experiment: str, values: list[float], ref: float) -> float:
+    """The smallest swept value whose loss is within 2 seed-noise sd of the reference run (NaN if none)."""
+    for v in sorted(values):
+        if _within(data, _gap(data, experiment, v, ref)):
+            return float(v)
+    return float("nan")
+
+
+def _truncation_numbers(data: PracticeData) -> dict[str, float | str]:
+    vocab = data.pairs[PRIMARY].teacher.config.vocab_size
+    out: dict[str, float | str] = {"prac_vocab": vocab}
+    for k in (1, 4, 16, 64):
+        out[f"prac_topk{k}_gap"] = _gap(data, "top_k", k, vocab)
+        out[f"prac_topk{k}_mix_gap"] = _gap(data, "top_k_mix", k, vocab, ref_experiment="top_k")
+    for p in (0.1, 0.5, 0.9):
+        out[f"prac_topp{int(p * 10)}_gap"] = _gap(data, "top_p", p, 1.0)
+    ks = [float(k) for k in sweep(data, "top_k", PRIMARY)["value"] if k < vocab]
+    k_ok = _smallest_ok(data, "top_k", ks, vocab)
+    k_min = min(ks) if ks else float("nan")
+    plain = _gap(data, "top_k", k_min, vocab)
+    mixed = _gap(data, "top_k_mix", k_min, vocab, ref_experiment="top_k")
+    out.update(
+        {
+            "prac_k_ok": k_ok,
+            "prac_k_ok_bytes": practice.storage_per_token(k_ok, vocab) if np.isfinite(k_ok) else np.nan,
+            "prac_full_bytes": practice.storage_per_token(vocab, vocab),
+            "prac_k_min": k_min,
+            "prac_k_min_gap": plain,
+            "prac_k_min_mix_gap": mixed,
+            "prac_mix_helps": "helps" if mixed < plain else "does not help",
+            "prac_same_fraction_k": vocab * PAPER_TOP_K / PAPER_VOCAB,
+        }
+    )
+    return out
+
+
+def _kl_numbers(data: PracticeData) -> dict[str, float]:
+    k = kl_frame(data)
+    return {
+        "prac_kl_gap": float(k["loss (ours)"].iloc[1] - k["loss (ours)"].iloc[0]),
+        "prac_kl_time_ratio": float(k["ms / step (ours)"].iloc[1] / k["ms / step (ours)"].iloc[0]),
+    }
+
+
+def _calibration_numbers(data: PracticeData, P: Params) -> dict[str, float | str]:
+    """ECE ranges (percent) over the teachers, and its trend from the smallest teacher to the largest."""
+    c = calibration_frame(data)
+    out: dict[str, float | str] = {}
+    for kind, target in (("teacher", "data"), ("full", "data"), ("top-1", "data")):
+        v = c[(c["kind"] == kind) & (c["target"] == target)]["ECE % (ours)"].dropna()
+        name = f"prac_ece_{kind.replace('-', '')}"
+        out[f"{name}_lo"] = float(v.min()) if len(v) else np.nan
+        out[f"{name}_hi"] = float(v.max()) if len(v) else np.nan
+    for kind, target in (("top-1", "data"), ("full", "teacher_bins"), ("full", "teacher_dist")):
+        g = c[(c["kind"] == kind) & (c["target"] == target)].dropna(subset=["ECE % (ours)"])
+        name = f"prac_trend_{kind.replace('-', '')}_{target}"
+        two = len(g) >= 2
+        out[f"{name}_first"] = float(g["ECE % (ours)"].iloc[0]) if two else np.nan
+        out[f"{name}_last"] = float(g["ECE % (ours)"].iloc[-1]) if two else np.nan
+        paper = PAPER_ECE[(kind, target)]
+        out[f"prac_paper_trend_{kind.replace('-', '')}_{target}_first"] = paper[0]
+        out[f"prac_paper_trend_{kind.replace('-', '')}_{target}_last"] = paper[-1]
+    out["prac_teacher_smallest"] = data.teachers[0].model if data.teachers else "n/a"
+    out["prac_teacher_largest"] = data.teachers[-1].model if data.teachers else "n/a"
+    out["prac_cal_teachers"] = len(data.teachers)
+    return out
+
+
+def _paper_numbers() -> dict[str, float | int]:
+    """The paper's numbers the page sets beside ours."""
+    out: dict[str, float | int] = {
+        "prac_paper_topk": PAPER_TOP_K,
+        "prac_paper_vocab": PAPER_VOCAB,
+        "prac_paper_topk_gap": PAPER_TOP_K_GAP,
+        "prac_paper_topp": PAPER_TOP_P,
+        "prac_paper_topp_gap": PAPER_TOP_P_GAP,
+        "prac_paper_topk_mix_gap": PAPER_TOP_K_MIX_GAP,
+        "prac_paper_kl_gap": PAPER_KL["reverse"] - PAPER_KL["forward"],
+        "prac_paper_lr": PAPER_LR_BEST,
+        "prac_paper_lr_spread": PAPER_LR_SPREAD,
+        "prac_paper_full_kb": practice.storage_per_token(PAPER_VOCAB_TEXT, PAPER_VOCAB_TEXT) / 1e3,
+        "prac_paper_pb": float(paper_storage_frame()["PB for 2T tokens"].iloc[0]),
+    }
+    for kind, target in (("teacher", "data"), ("full", "data"), ("top-1", "data")):
+        name = f"prac_paper_ece_{kind.replace('-', '')}"
+        out[f"{name}_lo"], out[f"{name}_hi"] = min(PAPER_ECE[(kind, target)]), max(PAPER_ECE[(kind, target)])
+    return out
+
+
 # --- Tables -------------------------------------------------------------------------------------------------
 
 
@@ -335,36 +590,16 @@ def pairs_frame(data: PracticeData) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
-def sweep(data: PracticeData, experiment: str, pair: str | None = None) -> pd.DataFrame:
-    """Mean loss per swept value (over recorded seeds) with its count, for one experiment (and pair)."""
-    s = practice.summary(data.res)
-    s = s[s["experiment"] == experiment]
-    if pair is not None:
-        s = s[s["pair"] == pair]
-    order = s["pair"].map({p: i for i, p in enumerate(PAIR_ORDER)}).fillna(len(PAIR_ORDER))
-    return (
-        s.assign(_order=order)
-        .sort_values(["_order", "pair", "value"])
-        .drop(columns="_order")
-        .reset_index(drop=True)
-    )
-
-
-def _err(data: PracticeData, counts: pd.Series) -> np.ndarray:
-    """Error bar of a mean of ``count`` seeds: the measured seed noise / sqrt(count)."""
-    sd = data.sd if math.isfinite(data.sd) else 0.0
-    return sd / np.sqrt(np.maximum(counts.to_numpy(dtype=float), 1.0))
-
-
 def best_frame(data: PracticeData, experiment: str) -> pd.DataFrame:
-    """Per pair: the best swept value, its loss, and the gap of the paper's recommended value to it, in nats
-    and in units of the seed noise."""
+    """Per pair: the best swept value, its loss, the gap of the paper's recommended value to it, in nats and
+    in units of the seed noise, and whether that gap is within two standard deviations of the noise."""
     rec_value = {"mix": PAPER_MIX_BEST, "temperature": PAPER_TAU_BEST, "lr": PAPER_LR_BEST}[experiment]
     out = []
     for pair, g in sweep(data, experiment).groupby("pair", sort=False):
         i = g["mean"].idxmin()
         at = g[np.isclose(g["value"], rec_value)]
         gap = float(at["mean"].iloc[0] - g.loc[i, "mean"]) if len(at) else np.nan
+        within = _within(data, gap)
         out.append(
             {
                 "pair": pair,
@@ -374,6 +609,7 @@ def best_frame(data: PracticeData, experiment: str) -> pd.DataFrame:
                 "paper's choice": rec_value,
                 GAP_COL: gap,
                 "gap / seed noise": gap / data.sd if math.isfinite(data.sd) and data.sd > 0 else np.nan,
+                "within noise": "n/a" if within is None else ("yes" if within else "no"),
             }
         )
     cols = [
@@ -384,6 +620,7 @@ def best_frame(data: PracticeData, experiment: str) -> pd.DataFrame:
         "paper's choice",
         GAP_COL,
         "gap / seed noise",
+        "within noise",
     ]
     return pd.DataFrame(out, columns=cols)
 
@@ -485,8 +722,7 @@ def calibration_frame(data: PracticeData) -> pd.DataFrame:
                     "teacher": teacher,
                 }
             )
-    df = pd.DataFrame(out, columns=["model", "kind", "target", "ECE % (ours)", "teacher"])
-    return df
+    return pd.DataFrame(out, columns=["model", "kind", "target", "ECE % (ours)", "teacher"])
 
 
 def ece_summary(data: PracticeData) -> pd.DataFrame:
@@ -497,19 +733,118 @@ def ece_summary(data: PracticeData) -> pd.DataFrame:
     keys = [("teacher", "data")] + [(k, t) for t in TARGETS for k in ("full", "top-1")]
     for kind, target in keys:
         g = df[(df["kind"] == kind) & (df["target"] == target)]
-        ours = ", ".join("pending" if not np.isfinite(v) else f"{v:.1f}" for v in g["ECE % (ours)"])
+        ours = ", ".join("n/a" if not np.isfinite(v) else f"{v:.1f}" for v in g["ECE % (ours)"])
         paper = PAPER_ECE[(kind, target)]
         out.append(
             {
                 "model": "teachers" if kind == "teacher" else f"students on the {kind} target",
                 "calibrated against": TARGETS[target],
                 "ECE % (ours, by teacher " + ", ".join(g["teacher"]) + ")": ours,
-                "ECE % (paper, 198M ... 7.75B)": f"{min(paper):.1f} ... {max(paper):.1f}"
-                if kind != "teacher"
-                else f"{min(paper):.1f} ... {max(paper):.1f}",
+                "ECE % (paper, 198M ... 7.75B)": f"{min(paper):.1f} ... {max(paper):.1f}",
             }
         )
     return pd.DataFrame(out)
+
+
+def findings_frame(findings: pd.DataFrame) -> pd.DataFrame:
+    """The chapter's claims as ``data/findings.json`` judges them: the claim, the paper's evidence, our effect
+    with its 90% interval (nats; calibration in ECE percentage points) and the verdict."""
+    rows = findings[findings["id"].isin(FINDINGS)] if "id" in findings.columns else findings.iloc[0:0]
+    out = []
+    for _, r in rows.iterrows():
+        scale, spec = (100.0, "+.1f") if r.get("unit") == "fraction" else (1.0, "+.4f")
+        effect = r.get("effect")
+        if effect is None or not np.isfinite(effect):
+            shown = "n/a"
+        else:
+            lo, hi = r["interval"]
+            shown = f"{scale * effect:{spec}} [{scale * lo:{spec}}, {scale * hi:{spec}}]"
+        out.append(
+            {
+                "claim": r["claim"],
+                "paper's evidence": r["paper"],
+                "ours: effect [90% interval]": shown,
+                "verdict": r["verdict"],
+            }
+        )
+    return pd.DataFrame(out, columns=["claim", "paper's evidence", "ours: effect [90% interval]", "verdict"])
+
+
+def _fmt(x: float, spec: str) -> str:
+    return "n/a" if x is None or not np.isfinite(x) else format(x, spec)
+
+
+def _ranges(values) -> str:
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v)]
+    return f"{v.min():.1f}-{v.max():.1f}%" if v.size else "n/a"
+
+
+def comparison_frame(data: PracticeData) -> pd.DataFrame:
+    """The paper's numbers beside ours, one line per experiment (the claims among them are judged in
+    :func:`findings_frame`)."""
+    vocab = data.pairs[PRIMARY].teacher.config.vocab_size
+    rows = []
+    for experiment, symbol, paper in (
+        ("mix", "λ", "λ = 1 statistically similar to the best λ (Fig. 51)"),
+        ("temperature", "τ", "τ = 1 best at every scale (Fig. 52)"),
+    ):
+        b = best_frame(data, experiment)
+        ours = "; ".join(
+            f"{p}: best {symbol} = {v:g}" for p, v in zip(b["pair"], b["best value (ours)"], strict=True)
+        )
+        rows.append((paper, ours or "n/a"))
+    lr = lr_summary(data, study.STUDY_LR)
+    rows.append(
+        (
+            f"η* = {PAPER_LR_BEST:g}, its μP rate; < {PAPER_LR_SPREAD:g} nats over a decade (Fig. 53)",
+            f"best η = {_fmt(lr['best'], 'g')} (supervised: {_fmt(lr['best_supervised'], 'g')}); "
+            f"{_fmt(lr['decade_range'], '.3f')} nats within a decade",
+        )
+    )
+    rows.append(
+        (
+            f"top-k = {PAPER_TOP_K} of {PAPER_VOCAB} ({PAPER_TOP_K / PAPER_VOCAB:.2%} of V): "
+            f"+{PAPER_TOP_K_GAP} nats (Fig. 54)",
+            f"top-k = 1 of {vocab} ({1 / vocab:.2%} of V): "
+            f"{_fmt(_gap(data, 'top_k', 1, vocab), '+.3f')} nats",
+        )
+    )
+    mix1 = _gap(data, "top_k_mix", 1, vocab, ref_experiment="top_k")
+    mix16 = _gap(data, "top_k_mix", 16, vocab, ref_experiment="top_k")
+    rows.append(
+        (
+            f"top-k = {PAPER_TOP_K}, λ = 0.7: within {PAPER_TOP_K_MIX_GAP} nats of full (Fig. 54)",
+            f"k = 1: {_fmt(mix1, '+.3f')} nats; k = 16: {_fmt(mix16, '+.3f')} nats",
+        )
+    )
+    top_p = _gap(data, "top_p", PAPER_TOP_P, 1.0)
+    rows.append(
+        (
+            f"top-p = {PAPER_TOP_P}: +{PAPER_TOP_P_GAP} nats (Fig. 54)",
+            f"top-p = {PAPER_TOP_P}: {_fmt(top_p, '+.3f')} nats",
+        )
+    )
+    k = kl_frame(data)
+    kl = float(k["loss (ours)"].iloc[1] - k["loss (ours)"].iloc[0])
+    rows.append(
+        (
+            f"reverse KL {PAPER_KL['reverse'] - PAPER_KL['forward']:+.2f} nats (Table 7)",
+            f"reverse KL {_fmt(kl, '+.3f')} nats",
+        )
+    )
+    c = calibration_frame(data)
+    ece = {
+        kind: c[(c["kind"] == kind) & (c["target"] == "data")]["ECE % (ours)"] for kind in ("full", "top-1")
+    }
+    rows.append(
+        (
+            f"ECE, full distribution {_ranges(PAPER_ECE[('full', 'data')])}; "
+            f"top-1 {_ranges(PAPER_ECE[('top-1', 'data')])} (Figs. 42-43)",
+            f"full distribution {_ranges(ece['full'])}; top-1 {_ranges(ece['top-1'])}",
+        )
+    )
+    return pd.DataFrame(rows, columns=["paper", "ours"])
 
 
 # --- Figures ------------------------------------------------------------------------------------------------
@@ -519,8 +854,14 @@ def ece_summary(data: PracticeData) -> pd.DataFrame:
 LOSS_LABEL = "student validation loss $L_S$ (nats per byte)"
 
 
+def _err(data: PracticeData, counts: pd.Series) -> np.ndarray:
+    """Error bar of a mean of ``count`` seeds: the measured seed noise / sqrt(count)."""
+    sd = data.sd if math.isfinite(data.sd) else 0.0
+    return sd / np.sqrt(np.maximum(counts.to_numpy(dtype=float), 1.0))
+
+
 def _legend(ax, **kw) -> None:
-    """A legend, only when something is labelled (an empty profile draws pending panels)."""
+    """A legend, only when something is labelled (a panel without runs has none)."""
     if ax.get_legend_handles_labels()[0]:
         ax.legend(**kw)
 
@@ -545,7 +886,7 @@ def _panel_sweep(
 ):
     g = sweep(data, experiment, pair)
     if g.empty:
-        ax.text(0.5, 0.5, "pending", transform=ax.transAxes, ha="center", va="center", color="grey")
+        ax.text(0.5, 0.5, "no runs", transform=ax.transAxes, ha="center", va="center", color="grey")
         return g
     x = g["value"].to_numpy() if x_of is None else x_of(g["value"].to_numpy())
     color = plots.OURS_COLOR if color is None else color
@@ -644,27 +985,6 @@ def fig_lr(data: PracticeData, study_lr: float):
     return fig
 
 
-def lr_summary(data: PracticeData, study_lr: float) -> dict[str, float]:
-    """The learning-rate sweep in numbers: best distilled and supervised rates, the loss range within a decade
-    around the distilled best (the paper's flatness measure), and the study rate's gap to the best."""
-    out = {k: float("nan") for k in ("best", "best_supervised", "decade_range", "gap_study", "gap_paper")}
-    lr = sweep(data, "lr", PRIMARY)
-    if len(lr) >= 3:
-        i = lr["mean"].idxmin()
-        best = float(lr.loc[i, "value"])
-        near = lr[(lr["value"] >= best / math.sqrt(10)) & (lr["value"] <= best * math.sqrt(10))]
-        out.update(
-            best=best,
-            decade_range=float(near["mean"].max() - lr.loc[i, "mean"]),
-            gap_study=_gap(data, "lr", study_lr, best),
-            gap_paper=_gap(data, "lr", PAPER_LR_BEST, best),
-        )
-    sup = sweep(data, "lr_supervised", PRIMARY)
-    if len(sup) >= 3:
-        out["best_supervised"] = float(sup.loc[sup["mean"].idxmin(), "value"])
-    return out
-
-
 def fig_truncation(data: PracticeData):
     """Paper Fig. 54 analogue: top-k (with and without lambda = 0.7) and top-p on the primary pair."""
     vocab = data.pairs[PRIMARY].teacher.config.vocab_size
@@ -692,7 +1012,7 @@ def fig_truncation(data: PracticeData):
 def _reliability_panel(ax, stats: dict | None, title: str, color=plots.OURS_COLOR) -> None:
     ax.plot([0, 1], [0, 1], color="grey", lw=1, ls="--")
     if stats is None:
-        ax.text(0.5, 0.5, "pending", transform=ax.transAxes, ha="center", va="center", color="grey")
+        ax.text(0.5, 0.5, "not measured", transform=ax.transAxes, ha="center", va="center", color="grey")
         ax.set_title(title)
         return
     n = len(stats["count"])
@@ -762,425 +1082,6 @@ def fig_temperature_calibration(data: PracticeData):
     ax.set_ylabel("student ECE against the data (%)")
     ax.set_title(data.pairs[PRIMARY].label)
     return fig
-
-
-# --- Numbers quoted in the prose ----------------------------------------------------------------------------
-
-
-def _f(x: float, fmt: str = ".3f") -> str:
-    return "pending" if x is None or not np.isfinite(x) else format(x, fmt)
-
-
-def _gap(
-    data: PracticeData,
-    experiment: str,
-    value: float,
-    ref: float,
-    pair: str = PRIMARY,
-    ref_experiment: str | None = None,
-) -> float:
-    """Mean loss at ``value`` minus the mean loss at ``ref`` (of ``ref_experiment``, default the same)."""
-    a = sweep(data, experiment, pair)
-    b = sweep(data, ref_experiment or experiment, pair)
-    a = a.loc[np.isclose(a["value"], value), "mean"]
-    b = b.loc[np.isclose(b["value"], ref), "mean"]
-    return float(a.iloc[0] - b.iloc[0]) if len(a) and len(b) else float("nan")
-
-
-def _sigmas(data: PracticeData, gap: float) -> str:
-    if not (np.isfinite(gap) and np.isfinite(data.sd) and data.sd > 0):
-        return "pending"
-    return f"{gap / data.sd:.1f}"
-
-
-def _best_sentence(data: PracticeData, experiment: str, symbol: str, ref: float) -> str:
-    b = best_frame(data, experiment)
-    if b.empty:
-        return "pending: no run of this sweep is recorded yet"
-    parts = []
-    for _, r in b.iterrows():
-        gap = r[GAP_COL]
-        tail = (
-            f"{symbol} = {ref:g} is {_f(gap)} nats worse ({_sigmas(data, gap)} seed-noise sd)"
-            if np.isfinite(gap) and gap > 0
-            else f"{symbol} = {ref:g} is the best"
-            if np.isfinite(gap)
-            else f"{symbol} = {ref:g} pending"
-        )
-        parts.append(
-            f"{r['pair']}: best {symbol} = {r['best value (ours)']:g} of {int(r['values recorded'])} "
-            f"recorded values, {tail}"
-        )
-    return "; ".join(parts)
-
-
-def _within(data: PracticeData, gap: float) -> bool | None:
-    if not (np.isfinite(gap) and np.isfinite(data.sd)):
-        return None
-    return gap < 2 * data.sd
-
-
-def _yes_no(agree: bool | None) -> str:
-    return "pending" if agree is None else ("yes" if agree else "no")
-
-
-def _share(ok: list) -> str:
-    """Verdict of a per-pair criterion: yes on every pair, partly, or no; pending until all are measured."""
-    if len(ok) < len(PAIR_ORDER) or None in ok:
-        return "pending"
-    n = sum(bool(x) for x in ok)
-    return "yes" if n == len(ok) else ("no" if n == 0 else f"partly ({n} of {len(ok)} pairs)")
-
-
-def _magnitude(ours: float, paper: float, sd: float) -> str:
-    """A cost the paper measured: 'yes' when ours is above the noise and within a factor 3 of the paper's,
-    'direction only' when it is above the noise but further off, 'no' when it is within the noise."""
-    if not (np.isfinite(ours) and np.isfinite(sd)):
-        return "pending"
-    if ours <= 2 * sd:
-        return "no"
-    ratio = ours / paper
-    return "yes" if 1 / 3 <= ratio <= 3 else f"direction only ({ratio:.1f}x the paper's)"
-
-
-def verdicts(data: PracticeData) -> pd.DataFrame:
-    """One line per experiment: the paper's finding, ours, and whether they agree (computed, 'pending' when
-    the runs are missing). 'Within noise' means less than two seed-noise standard deviations; a cost agrees
-    when it is above the noise and within a factor of three of the paper's (:func:`_magnitude`)."""
-    vocab = data.pairs[PRIMARY].teacher.config.vocab_size
-    out = []
-
-    def add(name, paper, ours, agree):
-        out.append(
-            {
-                "experiment": name,
-                "paper": paper,
-                "ours": ours,
-                "agree?": agree if isinstance(agree, str) else _yes_no(agree),
-            }
-        )
-
-    b = best_frame(data, "mix")
-    gaps = b[GAP_COL].to_numpy() if len(b) else np.array([])
-    ok = [_within(data, g) for g in gaps]
-    add(
-        "mixing λ (Fig. 51)",
-        "λ = 1 statistically similar to the best λ",
-        "; ".join(f"{p}: best λ = {v:g}" for p, v in zip(b["pair"], b["best value (ours)"], strict=True))
-        or "pending",
-        _share(ok),
-    )
-    b = best_frame(data, "temperature")
-    ok = [_within(data, g) for g in b[GAP_COL]] if len(b) else []
-    add(
-        "temperature τ (Fig. 52)",
-        "τ = 1 best at every scale",
-        "; ".join(f"{p}: best τ = {v:g}" for p, v in zip(b["pair"], b["best value (ours)"], strict=True))
-        or "pending",
-        _share(ok),
-    )
-    lr = lr_summary(data, study.STUDY_LR)
-    if not np.isfinite(lr["best"]):
-        lr_verdict, lr_text = "pending", "pending"
-    else:
-        flat = lr["decade_range"] < PAPER_LR_SPREAD
-        ours_best = _within(data, lr["gap_study"])
-        lr_verdict = (
-            "yes" if flat and ours_best else ("no" if not flat else "partly (flat, but not at our μP rate)")
-        )
-        lr_text = (
-            f"best η = {lr['best']:g} (supervised, same tokens: {lr['best_supervised']:g}); "
-            f"{lr['decade_range']:.3f} nats within a decade of it; study rate {study.STUDY_LR:g} "
-            f"{lr['gap_study']:+.3f} nats"
-        )
-    add(
-        "learning rate (Fig. 53)",
-        f"η* = {PAPER_LR_BEST:g} (its μP rate) for distillation; < {PAPER_LR_SPREAD} nats over a decade",
-        lr_text,
-        lr_verdict,
-    )
-    g1 = _gap(data, "top_k", 1, vocab)
-    add(
-        "top-k (Fig. 54)",
-        f"k = {PAPER_TOP_K} of {PAPER_VOCAB} ({PAPER_TOP_K / PAPER_VOCAB:.2%} of V): +{PAPER_TOP_K_GAP} nats",
-        f"k = 1 of {vocab} ({1 / vocab:.2%} of V): {_f(g1, '+.3f')} nats",
-        _magnitude(g1, PAPER_TOP_K_GAP, data.sd),
-    )
-    gm = _gap(data, "top_k_mix", 1, vocab, ref_experiment="top_k")
-    gm16 = _gap(data, "top_k_mix", 16, vocab, ref_experiment="top_k")
-    add(
-        "top-k with λ = 0.7 (Fig. 54)",
-        f"k = {PAPER_TOP_K}, λ = 0.7: within {PAPER_TOP_K_MIX_GAP} nats of full",
-        f"k = 1: {_f(gm, '+.3f')} nats; k = 16: {_f(gm16, '+.3f')} nats",
-        None if not np.isfinite(gm) else abs(gm) < 2 * data.sd,
-    )
-    gp = _gap(data, "top_p", PAPER_TOP_P, 1.0)
-    add(
-        "top-p (Fig. 54)",
-        f"p = {PAPER_TOP_P}: +{PAPER_TOP_P_GAP} nats",
-        f"p = {PAPER_TOP_P}: {_f(gp, '+.3f')} nats",
-        _magnitude(gp, PAPER_TOP_P_GAP, data.sd),
-    )
-    k = kl_frame(data)
-    d = float(k["loss (ours)"].iloc[1] - k["loss (ours)"].iloc[0])
-    add(
-        "KL direction (Table 7)",
-        f"reverse {PAPER_KL['reverse'] - PAPER_KL['forward']:+.2f} nats",
-        f"reverse {_f(d, '+.3f')} nats",
-        _magnitude(d, PAPER_KL["reverse"] - PAPER_KL["forward"], data.sd),
-    )
-    c = calibration_frame(data)
-    full = c[(c["kind"] == "full") & (c["target"] == "data")]["ECE % (ours)"]
-    top1 = c[(c["kind"] == "top-1") & (c["target"] == "data")]["ECE % (ours)"]
-    ok = None
-    if full.notna().any() and top1.notna().any():
-        ok = bool(full.max() < 2.0 and top1.min() > 5 * max(full.max(), 0.1))
-    add(
-        "calibration (Figs. 42-43)",
-        f"full distribution: ECE {_range(PAPER_ECE[('full', 'data')])}; "
-        f"top-1: {_range(PAPER_ECE[('top-1', 'data')])}",
-        f"full distribution: {_range(full)}; top-1: {_range(top1)}",
-        ok,
-    )
-    return pd.DataFrame(out)
-
-
-def _smallest_ok(data: PracticeData, experiment: str, values: list[float], ref: float, ref_exp: str) -> float:
-    """The smallest swept value whose loss is within 2 seed-noise sd of the reference run (NaN if none)."""
-    for v in sorted(values):
-        g = _gap(data, experiment, v, ref, ref_experiment=ref_exp)
-        if np.isfinite(g) and np.isfinite(data.sd) and g < 2 * data.sd:
-            return float(v)
-    return float("nan")
-
-
-def recommendations(data: PracticeData) -> dict[str, str]:  # noqa: C901 - one branch per experiment of the chapter, each a short rule
-    """The practitioner's advice of each section, decided by our measurements ('pending' without them)."""
-    vocab = data.pairs[PRIMARY].teacher.config.vocab_size
-    v = verdicts(data).set_index("experiment")["agree?"]
-    out: dict[str, str] = {}
-    b = best_frame(data, "mix")
-    if v.iloc[0] == "pending":
-        out["prac_rec_mix"] = "Pending: the λ sweeps are not all recorded yet."
-    elif v.iloc[0] == "yes":
-        out["prac_rec_mix"] = (
-            "Use pure distillation, λ = 1: on every pair it is within two seed-noise standard deviations of "
-            "the best λ we measured, which is the paper's finding too."
-        )
-    else:
-        worse = b[b[GAP_COL] >= 2 * data.sd]
-        fine = b[b[GAP_COL] < 2 * data.sd]
-        out["prac_rec_mix"] = (
-            (
-                "Use λ = 1 where it was within noise of the best ("
-                + ", ".join(fine["pair"])
-                + "); elsewhere mix in the data: "
-                if len(fine)
-                else "Mix in the data: "
-            )
-            + ", ".join(
-                f"{r['pair']}: λ = {r['best value (ours)']:g} was {r[GAP_COL]:.3f} nats better than λ = 1"
-                for _, r in worse.iterrows()
-            )
-            + ". The paper found λ = 1 within noise of the best at its scale, and a lower λ helpful only "
-            "with particularly weak teachers."
-        )
-    b = best_frame(data, "temperature")
-    if v.iloc[1] == "pending":
-        out["prac_rec_tau"] = "Pending: the τ sweeps are not all recorded yet."
-    elif v.iloc[1] == "yes":
-        out["prac_rec_tau"] = (
-            "Use τ = 1: no temperature beat it by two seed-noise standard deviations on any pair, as in the "
-            "paper."
-        )
-    else:
-        worse = b[b[GAP_COL] >= 2 * data.sd]
-        out["prac_rec_tau"] = (
-            "τ = 1 is not the best everywhere at our scale: "
-            + ", ".join(
-                f"{r['pair']} (best τ = {r['best value (ours)']:g}, τ = 1 is {r[GAP_COL]:.3f} nats worse)"
-                for _, r in worse.iterrows()
-            )
-            + ". Temperatures far from 1 still hurt most; start at τ = 1 and sweep a factor of two around it."
-        )
-    lr = lr_summary(data, study.STUDY_LR)
-    if not np.isfinite(lr["best"]):
-        out["prac_rec_lr"] = "Pending: the learning-rate sweep is not recorded yet."
-    elif _within(data, lr["gap_study"]):
-        out["prac_rec_lr"] = (
-            f"Keep the supervised μP rate for distillation: the study's rate {study.STUDY_LR:g} is within "
-            "two "
-            f"seed-noise sd of the best swept rate ({lr['best']:g})."
-        )
-    else:
-        head = (
-            f"The best rate here is {lr['best']:g}, {lr['gap_study']:.3f} nats better than the study's "
-            f"{study.STUDY_LR:g}"
-        )
-        sup = lr["best_supervised"]
-        if np.isfinite(sup) and np.isclose(sup, lr["best"]):
-            tail = (
-                "; the supervised student on the same tokens prefers the same rate, so the short budget, "
-                "not distillation, moves the optimum. Tune the rate for the run's length as for supervised "
-                "training; distillation needs no rate of its own."
-            )
-        elif np.isfinite(sup):
-            tail = (
-                f"; the supervised student on the same tokens prefers {sup:g}, so at our scale distillation "
-                "shifts the best rate: sweep it for distillation runs."
-            )
-        else:
-            tail = "; the supervised control is pending."
-        out["prac_rec_lr"] = head + tail
-    ks = [float(k) for k in sweep(data, "top_k", PRIMARY)["value"] if k < vocab]
-    if not ks:
-        out["prac_rec_trunc"] = "Pending: the truncation runs are not recorded yet."
-    else:
-        k_ok = _smallest_ok(data, "top_k", ks, vocab, "top_k")
-        k1, k1_mix = (
-            _gap(data, "top_k", min(ks), vocab),
-            _gap(data, "top_k_mix", min(ks), vocab, ref_experiment="top_k"),
-        )
-        if np.isfinite(k_ok):
-            size = practice.storage_per_token(k_ok, vocab)
-            text = (
-                f"Store the teacher's top {k_ok:g} logits with their token indices: k = {k_ok:g} is the "
-                f"smallest k within two seed-noise sd of the full distribution, at {size:.0f} bytes per "
-                f"token instead of {practice.storage_per_token(vocab, vocab):.0f}."
-            )
-        else:
-            text = "No truncated top-k came within two seed-noise sd of the full distribution."
-        if np.isfinite(k1) and np.isfinite(k1_mix) and k1_mix < k1:
-            text += (
-                f" If storage forces a smaller k, mix in the ground-truth token: at k = {min(ks):g}, λ = 0.7 "
-                f"cut the cost from {k1:+.3f} to {k1_mix:+.3f} nats."
-            )
-        elif np.isfinite(k1_mix):
-            text += f" Mixing in the ground truth (λ = 0.7) did not help at k = {min(ks):g}."
-        out["prac_rec_trunc"] = text
-    k = kl_frame(data)
-    d = float(k["loss (ours)"].iloc[1] - k["loss (ours)"].iloc[0])
-    if not np.isfinite(d):
-        out["prac_rec_kl"] = "Pending: the KL runs are not recorded yet."
-    else:
-        out["prac_rec_kl"] = (
-            f"Use the forward KL: the reverse KL was {d:+.3f} nats against it."
-            if d > 0
-            else f"At our scale the reverse KL was not worse ({d:+.3f} nats); the paper's forward KL is "
-            "still the safe default."
-        )
-    c = calibration_frame(data)
-    full = c[(c["kind"] == "full") & (c["target"] == "data")]["ECE % (ours)"]
-    top1 = c[(c["kind"] == "top-1") & (c["target"] == "data")]["ECE % (ours)"]
-    if not (full.notna().any() and top1.notna().any()):
-        out["prac_rec_cal"] = "Pending: the calibration students are not measured yet."
-    else:
-        better = full.max() < top1.min()
-        out["prac_rec_cal"] = (
-            (
-                "Distil from the teacher's full distribution when calibrated probabilities matter: "
-                if better
-                else "At our scale the full distribution did not give better-calibrated students than the "
-                "teacher's top-1 token: "
-            )
-            + f"full-distribution students had an ECE of {full.min():.1f}-{full.max():.1f}% against the "
-            f"data, top-1 students {top1.min():.1f}-{top1.max():.1f}%."
-        )
-    return out
-
-
-def numbers(data: PracticeData, P: Params) -> dict[str, str]:
-    """Every number and sentence the prose glues, as text ('pending' where the runs are missing)."""
-    vocab = data.pairs[PRIMARY].teacher.config.vocab_size
-    specs = practice.unique_specs(data.rows)
-    noise = data.res[data.res["experiment"] == "noise"]["val_loss"].dropna()
-    n = {
-        "prac_progress": f"{data.n_done} of the {data.n_total} runs of this design are recorded"
-        + ("" if data.n_done == data.n_total else f"; {data.n_total - data.n_done} are pending"),
-        "prac_flops": f"{practice.design_flops(specs, data.teachers):.3g}",
-        "prac_wall_min": _f(data.res.drop_duplicates("key")["wall_time_s"].sum() / 60, ".0f"),
-        "prac_tokens": f"{data.pairs[PRIMARY].tokens:,}",
-        "prac_primary": data.pairs[PRIMARY].label,
-        "prac_noise_sd": _f(data.sd, ".4f"),
-        "prac_noise_n": str(len(noise)),
-        "prac_two_sd": _f(2 * data.sd, ".4f"),
-        "prac_mix_sentence": _best_sentence(data, "mix", "λ", PAPER_MIX_BEST),
-        "prac_tau_sentence": _best_sentence(data, "temperature", "τ", PAPER_TAU_BEST),
-        "prac_vocab": str(vocab),
-    }
-    lr = lr_summary(data, study.STUDY_LR)
-    n["prac_lr_best"] = _f(lr["best"], "g")
-    n["prac_lr_best_sup"] = _f(lr["best_supervised"], "g")
-    n["prac_lr_gap_paper"] = _f(lr["gap_paper"])
-    n["prac_lr_gap_study"] = _f(lr["gap_study"])
-    n["prac_lr_range"] = _f(lr["decade_range"])
-    n["prac_study_lr"] = f"{study.STUDY_LR:g}"
-    # The Setup chapter's learning-rate sweep fixed STUDY_LR; its parameters say on how many tokens.
-    sweep_tokens = study.LR_SWEEP_TOKENS
-    n["prac_setup_lr_tokens"] = f"{sweep_tokens / 1e6:g}M"
-    n["prac_lr_low"], n["prac_lr_high"] = f"{min(P.lrs):g}", f"{max(P.lrs):g}"
-    for k in (1, 4, 16, 64):
-        n[f"prac_topk{k}_gap"] = _f(_gap(data, "top_k", k, vocab), "+.3f")
-        n[f"prac_topk{k}_mix_gap"] = _f(_gap(data, "top_k_mix", k, vocab, ref_experiment="top_k"), "+.3f")
-    for p in (0.1, 0.5, 0.9):
-        n[f"prac_topp{int(p * 10)}_gap"] = _f(_gap(data, "top_p", p, 1.0), "+.3f")
-    n["prac_full_bytes"] = f"{practice.storage_per_token(vocab, vocab):.0f}"
-    n["prac_paper_full_kb"] = f"{practice.storage_per_token(PAPER_VOCAB_TEXT, PAPER_VOCAB_TEXT) / 1e3:.0f}"
-    n["prac_paper_pb"] = f"{paper_storage_frame()['PB for 2T tokens'].iloc[0]:.0f}"
-    n["prac_paper_k128_bytes"] = f"{practice.storage_per_token(PAPER_TOP_K, PAPER_VOCAB_TEXT):.0f}"
-    k = kl_frame(data)
-    n["prac_kl_gap"] = _f(float(k["loss (ours)"].iloc[1] - k["loss (ours)"].iloc[0]), "+.3f")
-    ratio = float(k["ms / step (ours)"].iloc[1] / k["ms / step (ours)"].iloc[0])
-    n["prac_kl_time_ratio"] = _f(ratio, ".2f")
-    c = calibration_frame(data)
-    t = c[c["kind"] == "teacher"]["ECE % (ours)"]
-    n["prac_teacher_ece"] = _range(t)
-    for kind in ("full", "top-1"):
-        for target in TARGETS:
-            v = c[(c["kind"] == kind) & (c["target"] == target)]["ECE % (ours)"]
-            n[f"prac_ece_{kind.replace('-', '')}_{target}"] = _range(v)
-    n.update(recommendations(data))
-    n["prac_bins_text"] = str(P.calibration_bins)
-    for kind, target in (("top-1", "data"), ("full", "teacher_bins"), ("full", "teacher_dist")):
-        g = c[(c["kind"] == kind) & (c["target"] == target)].dropna(subset=["ECE % (ours)"])
-        name = f"prac_trend_{kind.replace('-', '')}_{target}"
-        n[name] = (
-            f"{g['ECE % (ours)'].iloc[0]:.1f}% with the {g['teacher'].iloc[0]} teacher to "
-            f"{g['ECE % (ours)'].iloc[-1]:.1f}% with the {g['teacher'].iloc[-1]} teacher"
-            if len(g) >= 2
-            else "pending"
-        )
-        paper = PAPER_ECE[(kind, target)]
-        n[f"prac_paper_trend_{kind.replace('-', '')}_{target}"] = f"{paper[0]:.1f}% to {paper[-1]:.1f}%"
-    n["prac_steps"] = str(MIN_STEPS)
-    student = RunSpec(data.pairs[PRIMARY].student, tokens=data.pairs[PRIMARY].tokens)
-    n["prac_tokens_per_param"] = f"{data.pairs[PRIMARY].tokens / student.config.n_params:.0f}"
-    n["prac_same_fraction_k"] = f"{vocab * PAPER_TOP_K / PAPER_VOCAB:g}"
-    # The paper's numbers the prose compares with (digest Secs. 8-9), glued like ours.
-    n.update(
-        {
-            "prac_paper_topk": str(PAPER_TOP_K),
-            "prac_paper_vocab": str(PAPER_VOCAB),
-            "prac_paper_topk_gap": f"{PAPER_TOP_K_GAP:g}",
-            "prac_paper_topp": f"{PAPER_TOP_P:g}",
-            "prac_paper_topp_gap": f"{PAPER_TOP_P_GAP:g}",
-            "prac_paper_topk_mix_gap": f"{PAPER_TOP_K_MIX_GAP:g}",
-            "prac_paper_kl_gap": f"{PAPER_KL['reverse'] - PAPER_KL['forward']:.2f}",
-            "prac_paper_lr": f"{PAPER_LR_BEST:g}",
-            "prac_paper_lr_spread": f"{PAPER_LR_SPREAD:g}",
-            "prac_paper_teacher_ece": _range(PAPER_ECE[("teacher", "data")]),
-            "prac_paper_full_ece": _range(PAPER_ECE[("full", "data")]),
-            "prac_paper_top1_ece": _range(PAPER_ECE[("top-1", "data")]),
-        }
-    )
-    return n
-
-
-def _range(values) -> str:
-    """``lo-hi%`` of the finite values, or 'pending' when there are none."""
-    v = np.asarray(values, dtype=float)
-    v = v[np.isfinite(v)]
-    return f"{v.min():.1f}-{v.max():.1f}%" if v.size else "pending"
 
 
 def cli(argv: list[str]) -> int:

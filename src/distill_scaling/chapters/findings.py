@@ -34,7 +34,7 @@ VERDICT_COLORS = {
     "not tested": "#bcbd22",
 }
 
-#: The paper's scale (digest of Busbridge et al. 2025: Table 13, App. E, Secs. 2 and 4).
+#: The paper's scale (Busbridge et al. 2025: Table 13, App. E, Secs. 2 and 4).
 PAPER_SCALE = {
     "non-embedding parameters": "143M to 12.6B",
     "FLOPs per run": "up to about 1e22 (student IsoFLOPs 3e19 to 1e21)",

@@ -74,7 +74,7 @@ PARAMS: dict[str, Param] = {
     ),
 }
 
-#: Non-embedding sizes of the paper's models named in its figures (Table 13; digest §5.1 and §14).
+#: Non-embedding sizes of the paper's models named in its figures (its Table 13).
 PAPER_MODEL_SIZES = (143e6, 198e6, 546e6, 975e6, 1.82e9, 7.75e9, 12.6e9)
 #: Distillation-token budgets of the colour bar of the paper's Fig. 1.
 FIG1_TOKENS = (4e9, 8e9, 16e9, 32e9, 64e9, 128e9, 256e9, 512e9)

@@ -221,6 +221,27 @@ def plan_table(plan: Plan) -> pd.DataFrame:
     return shown
 
 
+def on_solver_bound(plan: Plan) -> bool:
+    """Whether the teacher's size or tokens sit on a solver bound (:data:`distill_scaling.optimal.BOUNDS`):
+    the optimum lies there or beyond, so the teacher quoted is a limit of the law, not a recommendation."""
+    lo, hi = optimal.BOUNDS
+    values = [float(getattr(plan.optimum, k)) for k in ("teacher_params", "teacher_tokens")]
+    return any(
+        math.isfinite(v) and (v <= lo * (1 + planner.BOUND_RTOL) or v >= hi * (1 - planner.BOUND_RTOL))
+        for v in values
+    )
+
+
+def teacher_status(plan: Plan) -> str:
+    """A short phrase on the quoted teacher: on a solver bound, not determined by the problem, or set by the
+    budget."""
+    if on_solver_bound(plan):
+        return "on the solver's bound: a limit of the law, not advice"
+    if not plan.optimum.identified:
+        return "any teacher with this loss will do; this one is the cheapest, the paper's convention"
+    return "set by the budget"
+
+
 def prose_numbers(plan: Plan) -> dict[str, float | str]:
     """Every number and phrase the page quotes."""
     o = plan.optimum
@@ -237,18 +258,10 @@ def prose_numbers(plan: Plan) -> dict[str, float | str]:
         if adv > 0
         else f"supervised training beats distillation by {-adv:.4f} nats"
     )
-    out["teacher_note"] = (
-        "is not determined by the problem (the teacher costs nothing, so any teacher reaching this loss will "
-        "do); the size and tokens quoted are the cheapest such teacher, the paper's convention"
-        if not o.identified
-        else (
-            "is trained on the 1e17-token bound: teacher pretraining is not paid for, so the smallest "
-            "teacher reaching the loss, the one trained longest, costs the least to query"
-            if bool(o.teacher_at_token_bound)
-            else "is determined by the budget"
-        )
-    )
-    flagged = [planner.QUANTITIES[k][0] for k in plan.flags]
+    out["teacher_status"] = teacher_status(plan)
+    # The quantities by name, without their symbols (glued text cannot hold math): "teacher tokens D_T" ->
+    # "teacher tokens".
+    flagged = [" ".join(w for w in planner.QUANTITIES[k][0].split() if "_" not in w) for k in plan.flags]
     out["cautions"] = " ".join(
         [*(f"{w[0].upper()}{w[1:]}." for w in plan.warnings)]
         + (

@@ -598,10 +598,10 @@ def speed_table(saved: dict[str, Any]) -> pd.DataFrame:
 def speed_numbers(saved: dict[str, Any] | None) -> dict[str, str]:
     """The prose's speed figures as strings ("not measured" when no benchmark is saved)."""
     if saved is None:
-        none = "not measured yet"
+        none = "not measured"
         return {
             "fit": none, "boot": none, "runs": "~700",
-            "when": "No fit benchmark is saved yet: `python -m distill_scaling bench --only fit` measures it",
+            "when": "No fit benchmark is saved: `python -m distill_scaling bench --only fit` measures it",
         }  # fmt: skip
     res = saved["results"]
     fit_, boot = res["distillation_fit"], res["distillation_bootstrap"]

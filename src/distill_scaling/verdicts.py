@@ -737,44 +737,46 @@ CLAIMS: dict[str, dict[str, str]] = {
         "claim": "The supervised law extrapolates to stronger models with about 1% error",
         "paper": "Fit on weaker models, predicts stronger ones within about 1% (Fig. 5a, App. E.2)",
         "chapter": "06_supervised_scaling",
-        "criterion": "Held-out runs' relative errors of the fit to the higher-loss runs. Reproduced: largest "
-        "error at most 1% with the held-out runs a decade of compute beyond the fitted ones.",
+        "criterion": "Relative errors on the runs of the largest compute, held out of a fit to the runs at "
+        "least a decade of compute below them (the paper's split by loss where the runs span less). "
+        "Reproduced: the largest error at most 1%, a decade away; refuted: the mean error's interval lies "
+        "beyond ±1%.",
     },
     "distillation-extrapolation": {
         "claim": "The distillation law extrapolates to stronger students with about 1% error",
-        "paper": "Fit on L_S > 2.3, predicts the rest within about 1% (Figs. 5, 36)",
+        "paper": "Fit on Lₛ > 2.3, predicts the rest within about 1% (Figs. 5, 36)",
         "chapter": "07_distillation_scaling",
         "criterion": "As for the supervised law, on the distillation runs.",
     },
     "capacity-gap": {
         "claim": "Capacity gap: a stronger teacher can give a worse student",
-        "paper": "Students of 143M-546M: L_S rises as the M=20 teacher grows past the best one (Figs. 4, 37)",
+        "paper": "Students of 143M-546M: Lₛ rises as the M=20 teacher grows past the best one (Figs. 4, 37)",
         "chapter": "07_distillation_scaling",
-        "criterion": "Effect: L_S from the strongest fixed-M* teacher minus L_S from the second strongest, "
+        "criterion": "Effect: Lₛ from the strongest fixed-M* teacher minus Lₛ from the second strongest, "
         "paired by seed, students L1 and L2 at 8 and 16 M*. " + _RUNS,
     },
     "student-beats-teacher": {
         "claim": "A student larger than a weak teacher can end below the teacher's loss",
-        "paper": "Students above weak teachers reach L_S < L_T at large budgets (Figs. 2, 41)",
+        "paper": "Students above weak teachers reach Lₛ < Lₜ at large budgets (Figs. 2, 41)",
         "chapter": "07_distillation_scaling",
-        "criterion": "Effect: L_S - L_T over the student's seeds, for the weak-to-strong pair with the most "
+        "criterion": "Effect: Lₛ - Lₜ over the student's seeds, for the weak-to-strong pair with the most "
         "student tokens. " + _RUNS,
     },
     "teacher-only-through-LT": {
-        "claim": "The teacher acts on the student only through its loss L_T",
-        "paper": "Students of IsoFLOP teachers fall on one curve of L_S against L_T (Figs. 3, 38b)",
+        "claim": "The teacher acts on the student only through its loss Lₜ",
+        "paper": "Students of IsoFLOP teachers fall on one curve of Lₛ against Lₜ (Figs. 3, 38b)",
         "chapter": "07_distillation_scaling",
-        "criterion": "Effect: the change of L_S per decade of teacher size at fixed L_T (protocol 2, a "
-        "quadratic in log L_T per student). " + _NULL,
+        "criterion": "Effect: the change of Lₛ per decade of teacher size at fixed Lₜ (protocol 2, a "
+        "quadratic in log Lₜ per student). " + _NULL,
     },
     "threshold-grows-with-student": {
         "claim": "Distillation wins only below a compute threshold that grows with the student's size",
-        "paper": "Fixed teachers: L_S − L̃_S goes from negative to positive with compute; the crossing moves "
+        "paper": "Fixed teachers: Lₛ − L̃ₛ goes from negative to positive with compute; the crossing moves "
         "right for larger students (Figs. 6, 8, 15)",
         "chapter": "07_distillation_scaling",
-        "criterion": "For each student and teacher, the student tokens D_x where distillation stops beating "
+        "criterion": "For each student and teacher, the student tokens Dₓ where distillation stops beating "
         "a supervised run of the same size, tokens and seed (a line of the advantage in log tokens). Effect: "
-        "the slope of log10 of the crossover compute 6 N_S D_x on log10 N_S at a fixed teacher, weighted by "
+        "the slope of log₁₀ of the crossover compute 6 Nₛ Dₓ on log₁₀ Nₛ at a fixed teacher, weighted by "
         "each crossover's interval (decades of compute per decade of student size). " + _RUNS,
     },
     "teacher-pretraining-never-wins": {
@@ -789,34 +791,34 @@ CLAIMS: dict[str, dict[str, str]] = {
     },
     "temperature-1-best": {
         "claim": "Temperature 1 is best",
-        "paper": "tau = 1 gives the lowest L_S (App. G.2, Fig. 52)",
+        "paper": "τ = 1 gives the lowest Lₛ (App. G.2, Fig. 52)",
         "chapter": "08_distillation_in_practice",
-        "criterion": "Effect: the smaller of L_S(tau = 0.5) - L_S(1) and L_S(2) - L_S(1), strong-to-weak "
+        "criterion": "Effect: the smaller of Lₛ(τ = 0.5) - Lₛ(1) and Lₛ(2) - Lₛ(1), strong-to-weak "
         "pair (both must be resolved: an intersection-union test). " + _RUNS,
     },
     "mixing": {
-        "claim": "Pure distillation (lambda = 1) is best",
-        "paper": "lambda = 1 is best or equal in the paper's setting (App. G.1, Fig. 51)",
+        "claim": "Pure distillation (λ = 1) is best",
+        "paper": "λ = 1 is best or equal in the paper's setting (App. G.1, Fig. 51)",
         "chapter": "08_distillation_in_practice",
-        "criterion": "Effect: L_S(lambda = 0.5) - L_S(1), strong-to-weak pair. " + _RUNS,
+        "criterion": "Effect: Lₛ(λ = 0.5) - Lₛ(1), strong-to-weak pair. " + _RUNS,
     },
     "truncation": {
         "claim": "Truncating the teacher's distribution costs loss",
         "paper": "Top-k = 128 of 32768 costs +0.11 nats, top-p = 0.9 +0.13 (App. G.4, Fig. 54)",
         "chapter": "08_distillation_in_practice",
-        "criterion": "Effect: L_S(top-4 of 256) - L_S(full distribution), strong-to-weak pair. " + _RUNS,
+        "criterion": "Effect: Lₛ(top-4 of 256) - Lₛ(full distribution), strong-to-weak pair. " + _RUNS,
     },
     "kl-direction": {
         "claim": "Forward KL beats reverse KL",
         "paper": "Reverse KL: CE 2.70 against forward's lower loss (Table 7, App. G.5)",
         "chapter": "08_distillation_in_practice",
-        "criterion": "Effect: L_S(reverse KL) - L_S(forward KL), strong-to-weak pair. " + _RUNS,
+        "criterion": "Effect: Lₛ(reverse KL) - Lₛ(forward KL), strong-to-weak pair. " + _RUNS,
     },
     "learning-rate": {
         "claim": "The supervised (muP) learning rate transfers to distillation",
-        "paper": "eta* = 0.01 for every student and teacher (App. G.3, Fig. 53)",
+        "paper": "η* = 0.01 for every student and teacher (App. G.3, Fig. 53)",
         "chapter": "08_distillation_in_practice",
-        "criterion": "Effect: L_S at the supervised sweep's best rate minus the distillation sweep's best. "
+        "criterion": "Effect: Lₛ at the supervised sweep's best rate minus the distillation sweep's best. "
         + _NULL,
     },
     "calibration": {

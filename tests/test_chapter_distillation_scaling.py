@@ -70,7 +70,7 @@ def test_an_empty_study_gives_zero_counts_empty_tables_and_untested_claims(P):
     assert math.isnan(nums["dis_rms_all"]) and math.isnan(nums["dis_noise_min"])
     assert nums["dis_gap_verdict"] == "not tested" and math.isnan(nums["dis_gap_effect"])
     draw_all(data)
-    assert (ch.coefficient_frame(None)["ours"].iloc[:-1] == "pending").all()
+    assert (ch.coefficient_frame(None)["ours"].iloc[:-1] == "not fitted").all()
     for table in (
         ch.protocol3_frame(data.block("protocol3")), ch.gap_frame(ds.capacity_gap(data.dist, RES)),
         ch.versus_teacher_frame(data.dist, RES), ch.convergence_frame(data.dist, RES),

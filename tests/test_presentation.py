@@ -47,5 +47,5 @@ def test_the_unbounded_sentence_says_what_the_interval_growth_check_found():
 
 def test_the_coefficient_frame_is_pending_without_a_fit():
     frame = presentation.law_coefficient_frame(None, PAPER_SUPERVISED, presentation.SUPERVISED_LABELS, 73)
-    assert (frame["ours"] == ["pending"] * 8 + ["0"]).all()
+    assert (frame["ours"] == ["not fitted"] * 8 + ["0"]).all()
     assert frame.loc["runs", "paper (Table 6)"] == "73" and "α" in frame.index

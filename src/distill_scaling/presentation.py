@@ -95,7 +95,7 @@ def law_coefficient_frame(law, paper, names: Mapping[str, str], paper_runs: int)
             "paper (Table 6)": with_interval(getattr(paper, name), plo, phi, fmt),
         }
         if law is None:
-            row["ours"] = "pending"
+            row["ours"] = "not fitted"
         elif name in loose:
             row["ours"] = f"{fmt(getattr(law.params, name))} ({UNBOUNDED_MARK})"
         else:

@@ -29,7 +29,9 @@ def test_saved_results_carry_provenance_and_numpy_values(tmp_path, monkeypatch):
     from distill_scaling.chapters import trusting_the_fit as ch
 
     monkeypatch.setenv("DS_DATA_DIR", str(tmp_path))
-    path = ch.save_json("x", {"a": np.arange(3), "n": np.int64(4), "provenance": ch.provenance(n_runs=3)})
+    path = ch.save_json(
+        "x", {"a": np.arange(3), "n": np.int64(4), "provenance": ch.result_provenance(n_runs=3)}
+    )
     assert path == tmp_path / "fits" / "trusting_the_fit" / "x.json"
     back = ch.load_json("x")
     assert back["a"] == [0, 1, 2] and back["n"] == 4 and back["provenance"]["n_runs"] == 3

@@ -539,7 +539,7 @@ def train(
         **result,
         "wall_s": wall,
         "steps_per_s": total / wall if wall > 0 else None,
-        "provenance": provenance(device),
+        "provenance": toy_provenance(device),
     }
     return model, record
 
@@ -572,7 +572,7 @@ def _to_device(batch: MappingBatch, device: str) -> MappingBatch:
     return MappingBatch(x=batch.x.to(device), y=batch.y.to(device), probs=batch.probs.to(device))
 
 
-def provenance(device: str = "cpu") -> dict[str, Any]:
+def toy_provenance(device: str = "cpu") -> dict[str, Any]:
     """Where and with what a record was produced: :func:`distill_scaling.store.provenance` (commit, date,
     versions of torch, NumPy and Python, host) plus :data:`CODE_VERSION`, the device and the thread count."""
     torch = _torch()
@@ -892,7 +892,7 @@ __all__ = [
     "mlp",
     "mlp_params",
     "one_cycle_lr",
-    "provenance",
+    "toy_provenance",
     "records_frame",
     "spec_key",
     "quantile_summary",

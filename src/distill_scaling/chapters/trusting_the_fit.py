@@ -96,7 +96,7 @@ def results_dir() -> Path:
 # --- Provenance ---------------------------------------------------------------------------------------------
 
 
-def provenance(**extra: Any) -> dict[str, Any]:
+def result_provenance(**extra: Any) -> dict[str, Any]:
     """Who computed a saved result, when, where and with which code (:func:`distill_scaling.store.provenance`
     with the NumPy version), the machine's load while it ran, and ``extra``."""
     return store.provenance(
@@ -662,7 +662,7 @@ def compute_saved(
         t0, c0 = time.perf_counter(), time.process_time()
         res = chinchilla_fit(SMOKE_CHINCHILLA_GRID if small else None)
         ex = exhaustive_search(res)
-        ex["provenance"] = provenance(
+        ex["provenance"] = result_provenance(
             **params, wall_seconds=time.perf_counter() - t0, cpu_seconds=time.process_time() - c0
         )
         out["exhaustive"] = ex
@@ -672,7 +672,7 @@ def compute_saved(
     if "distillation_recovery" in parts:
         t0, c0 = time.perf_counter(), time.process_time()
         table = distillation_recovery(noise_levels, seed, grid=grid, thin=thin, refine=16 if small else None)
-        meta = provenance(
+        meta = result_provenance(
             **params, wall_seconds=time.perf_counter() - t0, cpu_seconds=time.process_time() - c0
         )
         out["distillation_recovery"] = {"table": table.to_dict(orient="list"), "provenance": meta}
@@ -715,7 +715,7 @@ def compute_saved(
             "max_abs_error": ext.max_abs_error,
             "mean_abs_error": ext.mean_abs_error,
         },
-        "provenance": provenance(
+        "provenance": result_provenance(
             **params, wall_seconds=time.perf_counter() - t0, cpu_seconds=time.process_time() - c0
         ),
     }

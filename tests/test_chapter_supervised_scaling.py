@@ -100,6 +100,7 @@ def test_an_empty_study_reads_n_a_not_pending(P):
     assert nums["sup_n_recorded"] == 0 and nums["sup_n_total"] == len(full)
     assert nums["sup_m_star"] == nums["sup_noise_rel"] == nums["sup_extrap_max"] == "n/a"
     assert nums["sup_iso_profiled"] == 0 and nums["sup_noise_verdict"] == "is not measured against"
+    assert nums["sup_student_m"] == nums["sup_study_m_star_more"] == nums["sup_study_m_star_inside"] == "n/a"
     for fig in (
         ch.fig_noise(data.runs, ss.seed_spread(data.runs), noise, P.noise_target),
         ch.fig_isoflops(data.runs, co),

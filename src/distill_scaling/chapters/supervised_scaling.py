@@ -304,7 +304,7 @@ def optimal_numbers(co: ss.ComputeOptimal, n_budgets: int) -> dict[str, int | fl
         "sup_m_star_max": num(interior["m_star"].max()) if len(interior) else "n/a",
         "sup_multiples": and_join([f"{k:g}" for k in PAPER_M_MULTIPLES]),
         "sup_paper_student_m": and_join([f"{k * PAPER_M_STAR:g}" for k in PAPER_M_MULTIPLES]),
-        "sup_student_m": and_join([num(k * v) for k in PAPER_M_MULTIPLES]),
+        "sup_student_m": and_join([num(k * v) for k in PAPER_M_MULTIPLES]) if np.isfinite(v) else "n/a",
         "sup_study_m_star": num(study.STUDY_M_STAR) if study.STUDY_M_STAR else "n/a",
     }
     for key, r in (("a", a), ("b", b), ("m", mm)):
@@ -315,7 +315,7 @@ def optimal_numbers(co: ss.ComputeOptimal, n_budgets: int) -> dict[str, int | fl
     inside = np.isfinite(lo) and lo <= fixed_m <= hi
     out["sup_study_m_star_inside"] = "inside" if inside else ("outside" if np.isfinite(lo) else "n/a")
     out["sup_study_m_star_diff"] = pct(abs(fixed_m / v - 1), 0) if np.isfinite(v) else "n/a"
-    out["sup_study_m_star_more"] = "more" if fixed_m >= v else "fewer"
+    out["sup_study_m_star_more"] = ("more" if fixed_m >= v else "fewer") if np.isfinite(v) else "n/a"
     return out
 
 

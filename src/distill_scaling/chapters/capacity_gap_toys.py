@@ -23,6 +23,7 @@ import pandas as pd
 from .. import paths, plots, toys
 from ..errors import CommandParser
 from ..params import Param, ParameterError, Params, validate, with_profile
+from ..presentation import styled  # the notebook calls ch.styled: every table has one look
 
 CHAPTER = "10_capacity_gap_toys"
 
@@ -549,12 +550,6 @@ def context_sentence(table: pd.DataFrame) -> str:
             f"both ranges (accuracies {part['accuracy'].min():.3f} to {part['accuracy'].max():.3f})"
         )
     return "; ".join(parts)
-
-
-def styled(table: pd.DataFrame, caption: str, digits: int = 3):
-    """A table for the page: a caption, floats to ``digits`` decimals, everything else as it is."""
-    floats = [c for c in table.columns if pd.api.types.is_float_dtype(table[c])]
-    return table.style.set_caption(caption).format(f"{{:.{digits}f}}", subset=floats)
 
 
 def runtime_table(frame: pd.DataFrame) -> pd.DataFrame:

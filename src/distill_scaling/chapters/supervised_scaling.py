@@ -168,21 +168,12 @@ class StudyData:
         return self.runs[self.runs["block"].isin(self.isoflop_blocks)]
 
     @property
-    def skipped(self) -> dict[str, str]:
-        """Blocks of the study not built yet, with the reason."""
-        return dict(self.design.attrs.get("skipped", {}))
-
-    @property
     def n_recorded(self) -> int:
         return len(self.runs)
 
     @property
     def n_total(self) -> int:
         return int(self.design["key"].nunique())
-
-    @property
-    def complete(self) -> bool:
-        return self.n_recorded == self.n_total
 
 
 def load_study(P: Params, progress: bool | None = None) -> StudyData:

@@ -385,6 +385,20 @@ def numbers(
 
 # --- tables -------------------------------------------------------------------------------------------------
 
+#: How the tables' plain column names read on the page (MathJax renders the output cells):
+#: ``presentation.styled(table, caption, names=NAMES)``.
+NAMES = {
+    "N*": r"\(N^*\)",
+    "D*": r"\(D^*\)",
+    "M* = D*/N*": r"\(M^* = D^*/N^*\)",
+    "L*": r"\(L^*\)",
+    "N": r"\(N\)",
+    "tokens at M*": r"tokens at \(M^*\)",
+    "epochs at M*": r"epochs at \(M^*\)",
+    "enough steps at M*": r"enough steps at \(M^*\)",
+    "multiples of M* within the epoch limit": r"multiples of \(M^*\) within the epoch limit",
+}
+
 
 def progress_frame(data: StudyData) -> pd.DataFrame:
     """The progress table for display: runs, compute (PFLOP) and training wall time recorded per block."""

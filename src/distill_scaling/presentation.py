@@ -1,11 +1,12 @@
 """How numbers, lists and tables read on the book's pages, and the sentences and tables about fitted laws
 that several chapters print: the text counterpart of :mod:`distill_scaling.plots`.
 
-- :func:`num`, :func:`sci`, :func:`with_interval`, :func:`and_join`: numbers and lists in prose;
-  :func:`styled`: a table with a caption for the page.
+- :func:`num`, :func:`sci`, :func:`fixed`, :func:`pct`, :func:`with_interval`, :func:`and_join`: numbers and
+  lists in prose and tables (a missing number reads "n/a"); :func:`styled`: a table with a caption for the
+  page.
 - :data:`SUPERVISED_LABELS`, :data:`DISTILLATION_LABELS`: how the laws' coefficients read;
-  :func:`law_coefficient_frame` and :func:`unbounded_sentence`: a fitted law's coefficients beside the
-  paper's, and what the interval-growth check found (chapters 03, 06 and 07).
+  :func:`law_coefficient_frame`, :func:`interval_check` and :func:`unbounded_sentence`: a fitted law's
+  coefficients beside the paper's, and what the interval-growth check found (chapters 03, 06 and 07).
 """
 
 from __future__ import annotations
@@ -30,9 +31,26 @@ def num(x: float, digits: int = 3) -> str:
     return f"{x:.{digits}g}"
 
 
-def sci(x: float) -> str:
-    """A compute budget as 1e12, 3e12."""
-    return "n/a" if not np.isfinite(x) else f"{x:.0e}".replace("e+", "e")
+def sci(x: float, digits: int = 1) -> str:
+    """A compute budget as 1e12, 3e12 (``digits`` significant figures: 3.2e20); NaN as 'n/a'."""
+    if x is None or not np.isfinite(x):
+        return "n/a"
+    mantissa, exponent = f"{x:.{digits - 1}e}".split("e")
+    return f"{mantissa}e{int(exponent)}"
+
+
+def fixed(x: float, digits: int = 3, signed: bool = False) -> str:
+    """``digits`` decimals (``signed``: with its sign, +0.012); NaN as 'n/a'."""
+    if x is None or not np.isfinite(x):
+        return "n/a"
+    return f"{x:{'+' if signed else ''}.{digits}f}"
+
+
+def pct(x: float, digits: int = 2, signed: bool = False) -> str:
+    """A fraction as a percentage with ``digits`` decimals (0.0034 -> 0.34%); NaN as 'n/a'."""
+    if x is None or not np.isfinite(x):
+        return "n/a"
+    return f"{100 * x:{'+' if signed else ''}.{digits}f}%"
 
 
 def with_interval(v: float, lo: float, hi: float, f=num) -> str:
@@ -42,10 +60,29 @@ def with_interval(v: float, lo: float, hi: float, f=num) -> str:
     return f"{f(v)} ({f(lo)}–{f(hi)})"
 
 
-def styled(table: pd.DataFrame, caption: str, digits: int = 3):
-    """A table for the page: a caption, floats to ``digits`` decimals."""
-    floats = [c for c in table.columns if pd.api.types.is_float_dtype(table[c])]
-    return table.style.set_caption(caption).format(f"{{:.{digits}f}}", subset=floats, na_rep="n/a")
+def styled(
+    table: pd.DataFrame,
+    caption: str,
+    digits: int = 3,
+    *,
+    significant: bool = False,
+    names: Mapping[str, str] | None = None,
+):
+    """A table for the page, the one look of every chapter's tables: a caption; floats to ``digits`` decimals
+    (``significant``: to ``digits`` significant figures, for values across many decades); missing numbers as
+    'n/a'; the column and index names shown as ``names`` maps them (MathJax such as ``\\(N^*\\)`` renders in
+    the page); cells spaced; the index hidden when it only numbers the rows (unnamed integers)."""
+    names = names or {}
+    floats = [names.get(c, c) for c in table.columns if pd.api.types.is_float_dtype(table[c])]
+    shown = table.rename(columns=lambda c: names.get(c, c))
+    shown = shown.rename_axis(index=[names.get(n, n) for n in table.index.names])
+    out = (
+        shown.style.set_caption(caption)
+        .format(f"{{:.{digits}{'g' if significant else 'f'}}}", subset=floats, na_rep="n/a")
+        .set_table_styles([{"selector": "th, td", "props": "padding: 0.15em 0.7em;"}])
+    )
+    numbered = all(n is None for n in table.index.names) and pd.api.types.is_integer_dtype(table.index)
+    return out.hide(axis="index") if numbered else out
 
 
 def and_join(items: Sequence[str], empty: str = "none") -> str:
@@ -72,10 +109,12 @@ DISTILLATION_LABELS = {
 UNBOUNDED_MARK = "not bounded by the runs"
 
 
-def law_coefficient_frame(law, paper, names: Mapping[str, str], paper_runs: int) -> pd.DataFrame:
+def law_coefficient_frame(
+    law, paper, names: Mapping[str, str], paper_runs: int, missing: str = "not fitted"
+) -> pd.DataFrame:
     """A fitted law's coefficients with bootstrap intervals (``law``: a :class:`distill_scaling.fits.LawFit`
-    of either law, or None while pending) beside the paper's Table 6 (``paper``), the coefficients named by
-    ``names`` (e.g. :data:`DISTILLATION_LABELS`).
+    of either law, or None, when every coefficient reads ``missing``) beside the paper's Table 6 (``paper``),
+    the coefficients named by ``names`` (e.g. :data:`DISTILLATION_LABELS`).
 
     A coefficient the runs do not bound (``law.unbounded``) says so in place of an interval, and so do the
     ratios a, b when alpha or beta is unbounded: its interval is where the refits stopped, not a measurement.
@@ -95,7 +134,7 @@ def law_coefficient_frame(law, paper, names: Mapping[str, str], paper_runs: int)
             "paper (Table 6)": with_interval(getattr(paper, name), plo, phi, fmt),
         }
         if law is None:
-            row["ours"] = "not fitted"
+            row["ours"] = missing
         elif name in loose:
             row["ours"] = f"{fmt(getattr(law.params, name))} ({UNBOUNDED_MARK})"
         else:
@@ -116,6 +155,29 @@ def law_coefficient_frame(law, paper, names: Mapping[str, str], paper_runs: int)
 AT_ZERO = 1e-6
 #: The check, as the pages name it (with the chapter that explains it).
 CHECK = "The interval-growth check (chapter *Can we trust the fit?*)"
+
+
+def interval_check(law, labels: Mapping[str, str]) -> dict[str, str]:
+    """What the interval-growth check (chapter 03; :func:`distill_scaling.fits.growth_provenance`) found for a
+    law fit, as two short lists for the page: ``unbounded``, the coefficients the runs do not bound, and
+    ``at_zero``, those whose interval reaches the fit's bound at zero (:data:`AT_ZERO`), each "none" when
+    there is none; both "not checked" when the fit has no check (no bootstrap, a stored fit from before the
+    check, or the check failed) and "n/a" without a fit."""
+    if law is None:
+        return {"unbounded": "n/a", "at_zero": "n/a"}
+    prov = law.provenance
+    if "unbounded" not in prov or "interval_growth_error" in prov:
+        return {"unbounded": "not checked", "at_zero": "not checked"}
+    values = law.params.values()
+    at_zero = [
+        labels.get(n, n)
+        for n, (low, _) in law.params.intervals.items()
+        if n in values and low <= AT_ZERO * values[n]
+    ]
+    return {
+        "unbounded": and_join([labels.get(n, n) for n in prov["unbounded"]]),
+        "at_zero": and_join(at_zero),
+    }
 
 
 def unbounded_sentence(law, labels: Mapping[str, str]) -> str:

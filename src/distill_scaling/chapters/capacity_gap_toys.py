@@ -24,6 +24,7 @@ import pandas as pd
 from .. import paths, plots, toys
 from ..errors import CommandParser
 from ..params import Param, ParameterError, Params, validate, with_profile
+from ..presentation import styled  # noqa: F401 - the notebook calls ch.styled: every table has one look
 
 CHAPTER = "10_capacity_gap_toys"
 
@@ -501,12 +502,6 @@ def u_shape_table(frame: pd.DataFrame, experiment: toys.MappingExperiment, sweep
             }
         )
     return pd.DataFrame(rows).set_index("student width")
-
-
-def styled(table: pd.DataFrame, caption: str, digits: int = 3):
-    """A table for the page: a caption, floats to ``digits`` decimals, everything else as it is."""
-    floats = [c for c in table.columns if pd.api.types.is_float_dtype(table[c])]
-    return table.style.set_caption(caption).format(f"{{:.{digits}f}}", subset=floats)
 
 
 def context_table(table: pd.DataFrame) -> pd.DataFrame:

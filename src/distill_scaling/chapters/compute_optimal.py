@@ -29,6 +29,7 @@ from .. import laws, optimal, plots
 from ..fit_files import COEFFICIENT_SETS, CoefficientSet, load_coefficient_set
 from ..flops import PAPER_N_VOCAB, paper_forward_flops
 from ..params import Param
+from ..presentation import sci
 
 PAPER_STUDENTS = [3e8, 5e8, 1e9, 3e9, 5e9, 1e10, 3e10, 5e10]
 
@@ -837,17 +838,7 @@ def appendix_d5(cs: CoefficientSet, points_per_decade: int = 12) -> pd.DataFrame
     )
 
 
-def styled(table: pd.DataFrame, caption: str, digits: int = 3):
-    """A table for the page: a caption, floats to ``digits`` significant digits, text as it is."""
-    floats = [c for c in table.columns if pd.api.types.is_float_dtype(table[c])]
-    return table.style.set_caption(caption).format(f"{{:.{digits}g}}", subset=floats).hide(axis="index")
-
-
 # --- Numbers quoted in the prose ----------------------------------------------------------------------------
-
-
-def _sci(x: float) -> str:
-    return "n/a" if not np.isfinite(x) else f"{x:.2g}"
 
 
 def crossover_statement(cross: pd.DataFrame) -> str:
@@ -904,7 +895,7 @@ def prose_numbers(
     )
     # Claim (i): best-case crossover.
     for r in cross.itertuples():
-        out[f"cross_{plots.size_label(r.student_params)}"] = _sci(r.crossover_compute)
+        out[f"cross_{plots.size_label(r.student_params)}"] = sci(r.crossover_compute, 2)
     out["cross_statement"] = crossover_statement(cross)
     out["cross_found"] = float(cross["crossover_compute"].notna().sum())
     out["cross_students"] = float(len(cross))

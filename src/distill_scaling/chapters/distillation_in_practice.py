@@ -29,6 +29,7 @@ from .. import plots, practice, store, study
 from ..errors import CommandParser
 from ..params import Param, Params, prepare, validate, with_profile
 from ..practice import Grids, Pair, Row
+from ..presentation import styled  # noqa: F401 - the notebook calls ch.styled: every table has one look
 from ..spec import MIN_STEPS, RunSpec
 
 CHAPTER = "08_distillation_in_practice"
@@ -550,16 +551,6 @@ def _paper_numbers() -> dict[str, float | int]:
 
 
 # --- Tables -------------------------------------------------------------------------------------------------
-
-
-def styled(table: pd.DataFrame, caption: str, digits: int = 3):
-    """A table for the page: a caption, floats to ``digits`` decimals, the index hidden."""
-    floats = [c for c in table.columns if pd.api.types.is_float_dtype(table[c])]
-    return (
-        table.style.set_caption(caption)
-        .format(f"{{:.{digits}f}}", subset=floats, na_rep="pending")
-        .hide(axis="index")
-    )
 
 
 def progress_frame(data: PracticeData) -> pd.DataFrame:

@@ -670,8 +670,9 @@ def fig_infinite_data(
 # --- the numbers the prose quotes ---------------------------------------------------------------------------
 
 
-#: How the tables' plain column and index names are shown on the page (MathJax renders the output cells).
-_DISPLAY_NAMES = {
+#: How the tables' plain column and index names are shown on the page (MathJax renders the output cells):
+#: ``presentation.styled(table, caption, names=DISPLAY_NAMES)``.
+DISPLAY_NAMES = {
     "L*_T": r"\(L^*_T\)",
     "L_S with L*_T": r"\(L_S\) with \(L^*_T\)",
     "L~_S (supervised)": r"\(\tilde{L}_S\) (supervised)",
@@ -686,19 +687,6 @@ _DISPLAY_NAMES = {
     "gap at D_S = ∞ (nats)": r"gain at \(D_S = \infty\) (nats)",
     "|gap| < tol from D_S": r"\(|\mathrm{gap}|\) < 1% from \(D_S\)",
 }
-
-
-def styled(table: pd.DataFrame, caption: str, digits: int = 3):
-    """A table for the page: a caption, floats to ``digits`` decimals, headers typeset, cells spaced."""
-    floats = [c for c in table.columns if pd.api.types.is_float_dtype(table[c])]
-    shown = table.rename(columns=lambda c: _DISPLAY_NAMES.get(c, c))
-    shown = shown.rename_axis(index=[_DISPLAY_NAMES.get(n, n) for n in table.index.names])
-    shown_floats = [_DISPLAY_NAMES.get(c, c) for c in floats]
-    return (
-        shown.style.set_caption(caption)
-        .format(f"{{:.{digits}f}}", subset=shown_floats)
-        .set_table_styles([{"selector": "th, td", "props": "padding: 0.15em 0.7em;"}])
-    )
 
 
 def prose_numbers(

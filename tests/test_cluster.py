@@ -126,7 +126,7 @@ _STUDY = textwrap.dedent(
     teacher = RunSpec("L2-d32", tokens={tiny})
     specs = [RunSpec("L1-d16", tokens={tiny}, split="student", teacher=teacher),
              RunSpec("L1-d16", tokens={tiny}, seed=3)]
-    study.BLOCKS = {{"smoke": study.StudyBlock("smoke", lambda: specs, "a teacher, a student, a supervised run")}}
+    study.BLOCKS = {{"smoke": study.StudyBlock("smoke", lambda: specs, "teacher, student, supervised")}}
     runs.ensure = functools.partial(runs.ensure, eval_tokens={eval_tokens}, progress=False)
     sys.exit(cli.main(["study", "--blocks", "smoke", "--threads", "1", *sys.argv[1:]]))
     """

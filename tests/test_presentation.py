@@ -85,3 +85,11 @@ def test_the_interval_check_lists_unbounded_and_at_zero_coefficients():
     failed = fit({}, unbounded=[], interval_growth_error="ValueError: x")
     assert set(presentation.interval_check(failed, labels).values()) == {"not checked"}
     assert set(presentation.interval_check(None, labels).values()) == {"n/a"}
+
+
+def test_direction_names_the_sign_of_an_interval():
+    words = ("down", "up", "neither")
+    assert presentation.direction(-2.0, -1.0, *words) == "down"
+    assert presentation.direction(1.0, 2.0, *words) == "up"
+    assert presentation.direction(-1.0, 1.0, *words) == "neither"
+    assert presentation.direction(float("nan"), float("nan"), *words) == "neither"

@@ -85,6 +85,12 @@ def styled(
     return out.hide(axis="index") if numbered else out
 
 
+def direction(lo: float, hi: float, down: str, up: str, neither: str) -> str:
+    """The word for an interval's sign: ``down`` when it lies below zero, ``up`` above, ``neither`` when it
+    includes zero (or is not known)."""
+    return down if hi < 0 else up if lo > 0 else neither
+
+
 def and_join(items: Sequence[str], empty: str = "none") -> str:
     """``["a", "b", "c"]`` -> "a, b and c"; one item alone; ``empty`` for none."""
     items = list(items)

@@ -35,7 +35,7 @@ from .. import supervised_study as ss
 from ..laws import PAPER_DISTILLATION, supervised_loss
 from ..model import config_from_name
 from ..params import Param, Params
-from ..presentation import DISTILLATION_LABELS, and_join, law_coefficient_frame, num
+from ..presentation import DISTILLATION_LABELS, and_join, direction, law_coefficient_frame, num
 
 CHAPTER = "07_distillation_scaling"
 
@@ -400,12 +400,8 @@ def claim_numbers(findings: pd.DataFrame) -> dict[str, float | int | str]:
             else:
                 out[f"{key}_{name}"] = _plain(v)
     lo, hi = out["dis_threshold_token_slope_interval_0"], out["dis_threshold_token_slope_interval_1"]
-    out["dis_threshold_token_trend"] = (
-        "falls as the student grows"
-        if hi < 0
-        else "grows with the student"
-        if lo > 0
-        else "has no resolved trend"
+    out["dis_threshold_token_trend"] = direction(
+        lo, hi, "falls as the student grows", "grows with the student", "has no resolved trend"
     )
     return out
 

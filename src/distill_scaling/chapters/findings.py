@@ -289,12 +289,8 @@ def glued_numbers(findings: pd.DataFrame) -> dict[str, str | float | int]:
     out["pretraining_runs_ahead"] = int(runs.get("ahead", 0))
     out["pretraining_law_effect"] = _number(law.get("effect"))
     lo, hi = out["threshold_token_slope_lo"], out["threshold_token_slope_hi"]
-    out["threshold_token_trend"] = (
-        "falls as the student grows"
-        if hi < 0
-        else "grows with the student"
-        if lo > 0
-        else "has no resolved trend"
+    out["threshold_token_trend"] = presentation.direction(
+        lo, hi, "falls as the student grows", "grows with the student", "has no resolved trend"
     )
     for v, n in counts(findings).items():
         out[f"n_{v.replace(' ', '_')}"] = n

@@ -253,31 +253,17 @@ def prose_numbers(plan: Plan) -> dict[str, float | str]:
     out["coefficients"] = plan.coefficients.name
     out["coefficients_description"] = plan.coefficients.description or plan.coefficients.name
     adv = out["advantage"]
-    out["verdict"] = (
-        f"distillation beats supervised training by {adv:.4f} nats"
-        if adv > 0
-        else f"supervised training beats distillation by {-adv:.4f} nats"
+    out["winner"], out["loser"] = (
+        ("distillation", "supervised training") if adv > 0 else ("supervised training", "distillation")
     )
+    out["margin"] = abs(float(adv))
     out["teacher_status"] = teacher_status(plan)
     # The quantities by name, without their symbols (glued text cannot hold math): "teacher tokens D_T" ->
     # "teacher tokens".
     flagged = [" ".join(w for w in planner.QUANTITIES[k][0].split() if "_" not in w) for k in plan.flags]
-    out["cautions"] = " ".join(
-        [*(f"{w[0].upper()}{w[1:]}." for w in plan.warnings)]
-        + (
-            [
-                f"{len(flagged)} value(s) sit on a solver bound or outside the range the coefficients were "
-                f"fitted on ({', '.join(flagged)}): read them as limits of the law, not as advice (the "
-                "caution column of the table says which)."
-            ]
-            if flagged
-            else ["Every value lies inside the solver's bounds and the coefficients' fitted ranges."]
-        )
-    )
-    out["intervals"] = (
-        f"Every number comes with a {100 * plan.level:.0f}% interval over {plan.n_samples} bootstrap samples "
-        "of the coefficients (the table)"
-        if plan.intervals
-        else "None quoted: this coefficient set has no bootstrap samples"
-    )
+    out["n_flagged"] = len(flagged)
+    out["flagged"] = ", ".join(flagged) if flagged else "none"
+    out["warnings"] = " ".join(f"{w[0].upper()}{w[1:]}." for w in plan.warnings) if plan.warnings else "none"
+    out["level"] = float(plan.level)
+    out["n_samples"] = int(plan.n_samples) if plan.intervals else 0
     return out

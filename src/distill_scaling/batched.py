@@ -1,0 +1,308 @@
+"""Many small runs of one shape trained at once, as one batched model.
+
+Runs that share a shape (:func:`group_key`: the model and its configuration, the batch size and context, the
+teacher or none, the precision) can differ in everything else: seed, data seed, learning rate and the other
+optimiser settings, token budget (hence steps and warmup), distillation settings. :func:`train_group` trains
+them together: each step stacks the runs' weights into tensors with a leading group dimension, runs one
+batched forward pass (:func:`group_forward`: every matmul a ``bmm`` over the group, attention with the group
+folded into the batch), computes each run's own loss and backpropagates their sum, whose gradient with
+respect to one run's weights is that run's gradient. Each run then takes its own clipped AdamW step on its
+own optimiser with its own learning-rate schedule.
+
+Everything but the forward pass is :mod:`distill_scaling.train`'s: each run is a :class:`train.Session`
+(model, optimiser with the muP groups, resume from ``state.pt``, data order, curves, checkpoints, final
+evaluation, ``final.pt`` and results), its update is :func:`train.apply_update`, its loss
+:func:`losses.student_loss` with :func:`train.loss_kwargs`. So a run's results, checkpoints and record are
+the ones :func:`train.train` would give, up to float rounding (a ``bmm`` and a per-run ``mm`` sum in other
+orders), and a run interrupted in a group resumes from its own ``state.pt``, in a group or alone.
+
+Runs with different step counts share the steps they have in common: a run leaves the group after its last
+step (it is evaluated, saved and reported through ``on_result`` at once), the others go on. A distillation
+group shares its teacher, whose forward pass runs once per distinct batch (runs with the same split and data
+seed read the same tokens), not once per student.
+
+This module never reads the run store; the executor (:func:`distill_scaling.runs.ensure`) forms the groups.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Hashable, Iterable, Sequence
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from . import losses, train
+from .model import ModelConfig, inv_rms, rms_backward
+from .spec import RunSpec, SpecError
+
+#: Most runs trained together by default (the executor's ``max_group``).
+MAX_GROUP = 8
+
+
+def group_key(spec: RunSpec) -> Hashable:
+    """What runs trained together must share: model configuration (context included), batch size, teacher
+    (None for supervised runs) and precision. Everything else may differ between the runs of a group."""
+    return (spec.config, spec.batch_size, spec.teacher, spec.precision)
+
+
+def check_group(specs: Sequence[RunSpec]) -> None:
+    """A :class:`SpecError` unless ``specs`` are distinct runs of one shape (:func:`group_key`)."""
+    if not specs:
+        raise SpecError("train_group() needs at least one RunSpec")
+    for s in specs:
+        if not isinstance(s, RunSpec):
+            raise SpecError(f"train_group() takes RunSpec objects, got {type(s).__name__}")
+    keys = [s.key for s in specs]
+    if len(set(keys)) != len(keys):
+        raise SpecError("train_group(): a run appears twice in the group; allowed: distinct runs")
+    first = group_key(specs[0])
+    for s in specs[1:]:
+        if group_key(s) != first:
+            raise SpecError(
+                f"train_group(): run {s.key} ({s.model}, batch {s.batch_size}, teacher {s.teacher}, "
+                f"{s.precision}) does not share the shape of run {specs[0].key} ({specs[0].model}, batch "
+                f"{specs[0].batch_size}, teacher {specs[0].teacher}, {specs[0].precision}); allowed: runs "
+                "with one model, batch size, teacher and precision"
+            )
+
+
+# -- the batched forward pass --------------------------------------------------------------------------------
+class _GroupRMSNormFn(torch.autograd.Function):
+    """``model``'s RMSNorm for ``x`` [G, M, d] with one gain per run, ``w`` [G, 1, d]."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, w: torch.Tensor, eps: float) -> torch.Tensor:
+        r = inv_rms(x, eps)
+        xhat = (x * r).to(x.dtype)
+        ctx.save_for_backward(xhat, r, w)
+        return xhat * w
+
+    @staticmethod
+    def backward(ctx, gy: torch.Tensor):
+        xhat, r, w = ctx.saved_tensors
+        gw = (gy * xhat).sum(1, keepdim=True).to(w.dtype)
+        gx = rms_backward(gy * w, xhat, r).to(xhat.dtype)
+        return gx, gw, None
+
+
+class _GroupQKNormRoPEFn(torch.autograd.Function):
+    """``model``'s fused QK-norm and RoPE for ``qk`` [G, B, T, 2, H, Dh], one gain per run ``g``
+    [G, 1, 1, 2, 1, Dh]; RoPE tables [T, 1, 1, Dh]."""
+
+    @staticmethod
+    def forward(ctx, qk, g, cos2, sin2, eps: float):
+        r = inv_rms(qk, eps)
+        xhat = (qk * r).to(qk.dtype)
+        u = xhat * g
+        half = u.shape[-1] // 2
+        out = u * cos2
+        out.addcmul_(u.roll(half, -1), sin2)
+        ctx.save_for_backward(xhat, r, g, cos2, sin2)
+        return out
+
+    @staticmethod
+    def backward(ctx, go):
+        xhat, r, g, cos2, sin2 = ctx.saved_tensors
+        half = go.shape[-1] // 2
+        gu = go * cos2
+        gu.add_((go * sin2).roll(half, -1))
+        gg = (gu * xhat).sum(dim=(1, 2)).sum(2, keepdim=True).reshape(g.shape).to(g.dtype)
+        gx = rms_backward(gu * g, xhat, r).to(xhat.dtype)
+        return gx, gg, None, None, None
+
+
+def _norm(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    return _GroupRMSNormFn.apply(x, w.unsqueeze(1), 1e-6)
+
+
+def _linear(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """``F.linear`` per run: ``x`` [G, M, in], ``w`` [G, out, in] -> [G, M, out]."""
+    return torch.bmm(x, w.transpose(1, 2))
+
+
+def group_forward(
+    params: dict[str, torch.Tensor],
+    cfg: ModelConfig,
+    idx: torch.Tensor,
+    rope_cos: torch.Tensor,
+    rope_sin: torch.Tensor,
+) -> torch.Tensor:
+    """Logits [G, B, T, V] (float32) of G transformers of configuration ``cfg`` on their own tokens
+    ``idx`` [G, B, T]; ``params`` maps each of :class:`model.Transformer`'s parameter names to the runs'
+    tensors stacked along a leading group dimension. The same operations as ``Transformer.forward``, with
+    every matmul a ``bmm`` over the group and attention over the group folded into the batch."""
+    G, B, T = idx.shape
+    V, d, H, Dh = cfg.vocab_size, cfg.d_model, cfg.n_heads, cfg.head_dim
+    emb = params["embed.weight"]
+    offsets = (torch.arange(G, device=idx.device) * V).view(G, 1, 1)
+    x = F.embedding(idx + offsets, emb.reshape(G * V, d)).view(G, B * T, d)
+    cos, sin = rope_cos[:T], rope_sin[:T]
+    for i in range(cfg.n_layers):
+        p = f"blocks.{i}."
+        qkv = _linear(_norm(x, params[p + "attn_norm.weight"]), params[p + "qkv.weight"])
+        qkv = qkv.view(G, B, T, 3, H, Dh)
+        gains = params[p + "qk_norm"].view(G, 1, 1, 2, 1, Dh)
+        qk = _GroupQKNormRoPEFn.apply(qkv[:, :, :, :2], gains, cos, sin, 1e-6)
+        q, k = qk.reshape(G * B, T, 2, H, Dh).transpose(1, 3).unbind(2)  # [G B, H, T, Dh] each
+        v = qkv[:, :, :, 2].reshape(G * B, T, H, Dh).transpose(1, 2)
+        y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        x = x + _linear(y.transpose(1, 2).reshape(G, B * T, d), params[p + "attn_out.weight"])
+        gate, up = _linear(_norm(x, params[p + "mlp_norm.weight"]), params[p + "gate_up.weight"]).split(
+            cfg.d_ff, dim=-1
+        )
+        x = x + _linear(F.silu(gate) * up, params[p + "down.weight"])
+    x = _norm(x, params["final_norm.weight"]) * cfg.logit_mult
+    return _linear(x, emb).float().view(G, B, T, V)
+
+
+def stack_params(models: Sequence[torch.nn.Module]) -> dict[str, torch.Tensor]:
+    """The models' parameters stacked along a new leading dimension, by name (differentiable: a gradient
+    at a stacked tensor lands, sliced, in each model's own ``.grad``)."""
+    names = [n for n, _ in models[0].named_parameters()]
+    per_model = [list(m.parameters()) for m in models]
+    return {n: torch.stack(ps) for n, ps in zip(names, zip(*per_model, strict=True), strict=True)}
+
+
+# -- one step of a group -------------------------------------------------------------------------------------
+def group_step(
+    sessions: Sequence[train.Session], step: int, teacher: torch.nn.Module | None = None
+) -> list[torch.Tensor]:
+    """One optimiser step of every run in ``sessions`` (learning rates already set): each run's batch
+    ``step``, the teacher's logits once per distinct batch, one batched forward pass, each run's loss, one
+    backward pass, then each run's own clipped AdamW update. Returns the runs' detached losses."""
+    first = sessions[0]
+    dev, precision, cfg = first.dev, first.precision, first.spec.config
+    batches = [r.batch(step) for r in sessions]
+    x = torch.stack([b[0] for b in batches])
+    y = torch.stack([b[1] for b in batches])
+    with train.autocast(dev, precision):
+        t_logits: list[torch.Tensor | None] = [None] * len(sessions)
+        if teacher is not None:
+            # Runs that read the same tokens (same corpus, split and data seed) share the teacher's pass.
+            seen: dict[tuple, torch.Tensor] = {}
+            for i, r in enumerate(sessions):
+                tokens = (r.spec.corpus, r.spec.split, r.spec.data_seed)
+                if tokens not in seen:
+                    with torch.inference_mode():
+                        seen[tokens] = teacher(batches[i][0])
+                t_logits[i] = seen[tokens]
+        logits = group_forward(
+            stack_params([r.model for r in sessions]), cfg, x, first.model.rope_cos, first.model.rope_sin
+        )
+        parts = []
+        for i, r in enumerate(sessions):
+            if t_logits[i] is None:
+                parts.append(losses.student_loss(logits[i], y[i], **r.loss_kw))
+            else:
+                # Inference tensors cannot be saved for backward; a plain copy can.
+                parts.append(losses.student_loss(logits[i], y[i], t_logits[i].clone(), **r.loss_kw))
+    for r in sessions:
+        r.opt.zero_grad(set_to_none=True)
+    # d(sum of losses) / d(run i's weights) = d(loss i) / d(run i's weights): the runs share no weights.
+    torch.stack(parts).sum().backward()
+    for r in sessions:
+        train.apply_update(r.model, r.opt, r.spec.grad_clip)
+    return [p.detach() for p in parts]
+
+
+# -- a group of runs -----------------------------------------------------------------------------------------
+def train_group(
+    specs: Sequence[RunSpec],
+    *,
+    teacher_spec: RunSpec | None = None,
+    threads: int | None = None,
+    device: str | None = None,
+    checkpoint_interval_s: float = train.CHECKPOINT_INTERVAL_S,
+    checkpoint_steps: Iterable[int] = (),
+    resume: bool = True,
+    progress: Callable[[str, int, int], None] | None = None,
+    on_checkpoint: Callable[[int], None] | None = None,
+    on_result: Callable[[RunSpec, dict[str, Any]], None] | None = None,
+    log: Callable[[str], None] | None = None,
+    eval_tokens: int | None = None,
+    compile: bool | None = None,
+) -> list[dict[str, Any]]:
+    """Train the runs ``specs`` (one shape, :func:`group_key`) together; returns their results in order,
+    each what :func:`train.train` returns for that run alone (up to float rounding).
+
+    Arguments as :func:`train.train`'s, for every run: ``teacher_spec`` the group's teacher (default: the
+    one the specs carry); checkpoints of every run still training after a step in ``checkpoint_steps`` and
+    every ``checkpoint_interval_s`` seconds (``on_checkpoint(step)`` once per checkpoint of the group);
+    ``resume`` takes each run from its own ``state.pt`` (runs may resume at different steps) or its
+    ``final.pt`` (finished earlier). ``progress(key, step, steps)`` after each step of each run;
+    ``on_result(spec, results)`` as soon as a run ends (the executor writes its record there). ``compile``
+    is accepted for the executor's sake: the batched pass always runs eagerly.
+    """
+    specs = list(specs)
+    check_group(specs)
+    log = log or (lambda msg: None)
+    dev, precision, teacher_spec = train.prepare(specs[0], teacher_spec, threads, device, log)
+    for s in specs[1:]:
+        train.prepare(s, teacher_spec, None, device, lambda msg: None)
+    results: dict[str, dict[str, Any]] = {}
+
+    def finished(spec: RunSpec, res: dict[str, Any]) -> None:
+        results[spec.key] = res
+        if on_result is not None:
+            on_result(spec, res)
+
+    sessions = []
+    for s in specs:
+        kw = {"eval_tokens": eval_tokens, "dev": dev, "precision": precision, "threads": threads, "log": log}
+        done = train.finished_results(s, teacher_spec, **kw) if resume else None
+        if done is not None:
+            finished(s, done)
+        else:
+            sessions.append(
+                train.Session(
+                    s, teacher_spec, dev, precision, resume=resume, eval_tokens=eval_tokens, log=log
+                )
+            )
+    if sessions:
+        teacher = train.load_teacher(teacher_spec, dev, threads, log) if teacher_spec is not None else None
+        _train_sessions(
+            sessions, teacher, set(checkpoint_steps), checkpoint_interval_s, progress, on_checkpoint, finished
+        )
+    return [results[s.key] for s in specs]
+
+
+def _train_sessions(
+    sessions: list[train.Session],
+    teacher: torch.nn.Module | None,
+    checkpoint_steps: set[int],
+    checkpoint_interval_s: float,
+    progress: Callable[[str, int, int], None] | None,
+    on_checkpoint: Callable[[int], None] | None,
+    finished: Callable[[RunSpec, dict[str, Any]], None],
+) -> None:
+    """The group's loop: at each step, the runs between their start (resumed) step and their last step."""
+    for r in sessions:
+        r.start_clock()
+    last_ckpt = time.perf_counter()
+    pending = list(sessions)
+    for step in range(min(r.start_step for r in sessions), max(r.spec.steps for r in sessions)):
+        active = [r for r in pending if r.start_step <= step < r.spec.steps]
+        done = step + 1
+        if active:
+            t_step = time.perf_counter()
+            factors = [r.set_lr(step) for r in active]
+            step_losses = group_step(active, step, teacher)
+            # The step's time, shared evenly: each run's train_time_s is its share of the group's.
+            seconds = (time.perf_counter() - t_step) / len(active)
+            for r, s, loss in zip(active, factors, step_losses, strict=True):
+                r.after_step(step, loss, s, seconds)
+                if progress is not None:
+                    progress(r.spec.key, done, r.spec.steps)
+        for r in [r for r in active if done == r.spec.steps]:
+            pending.remove(r)
+            finished(r.spec, r.finish(teacher))
+        training = [r for r in pending if r.start_step < done < r.spec.steps]
+        now = time.perf_counter()
+        if training and (done in checkpoint_steps or now - last_ckpt >= checkpoint_interval_s):
+            for r in training:
+                r.checkpoint(done)
+            if on_checkpoint is not None:
+                on_checkpoint(done)
+            last_ckpt = time.perf_counter()

@@ -37,9 +37,6 @@ from . import losses, train
 from .model import ModelConfig, inv_rms, rms_backward
 from .spec import RunSpec, SpecError
 
-#: Most runs trained together by default (the executor's ``max_group``).
-MAX_GROUP = 8
-
 
 def group_key(spec: RunSpec) -> Hashable:
     """What runs trained together must share: model configuration (context included), batch size, teacher
@@ -166,45 +163,68 @@ def stack_params(models: Sequence[torch.nn.Module]) -> dict[str, torch.Tensor]:
 
 
 # -- one step of a group -------------------------------------------------------------------------------------
+def batched_step(
+    models: Sequence[torch.nn.Module],
+    opts: Sequence[torch.optim.Optimizer],
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    loss_kws: Sequence[dict[str, Any]],
+    grad_clips: Sequence[float],
+    teacher_logits: Sequence[torch.Tensor | None] | None = None,
+    precision: str = "fp32",
+) -> list[torch.Tensor]:
+    """One optimiser step of G runs on their batches ``x``, ``y`` [G, B, T] (learning rates already set):
+    one batched forward pass, each run's loss (:func:`losses.student_loss` with its ``loss_kws``, against
+    its ``teacher_logits`` if any), one backward pass, then each run's own clipped AdamW update
+    (:func:`train.apply_update`). Returns the runs' detached losses. :func:`train.train_step` for a group."""
+    first = models[0]
+    t_logits = list(teacher_logits) if teacher_logits is not None else [None] * len(models)
+    with train.autocast(x.device, precision):
+        logits = group_forward(stack_params(models), first.config, x, first.rope_cos, first.rope_sin)
+        parts = []
+        for i, kw in enumerate(loss_kws):
+            if t_logits[i] is None:
+                parts.append(losses.student_loss(logits[i], y[i], **kw))
+            else:
+                # Inference tensors cannot be saved for backward; a plain copy can.
+                parts.append(losses.student_loss(logits[i], y[i], t_logits[i].clone(), **kw))
+    for opt in opts:
+        opt.zero_grad(set_to_none=True)
+    # d(sum of losses) / d(run i's weights) = d(loss i) / d(run i's weights): the runs share no weights.
+    torch.stack(parts).sum().backward()
+    for model, opt, clip in zip(models, opts, grad_clips, strict=True):
+        train.apply_update(model, opt, clip)
+    return [p.detach() for p in parts]
+
+
 def group_step(
     sessions: Sequence[train.Session], step: int, teacher: torch.nn.Module | None = None
 ) -> list[torch.Tensor]:
-    """One optimiser step of every run in ``sessions`` (learning rates already set): each run's batch
-    ``step``, the teacher's logits once per distinct batch, one batched forward pass, each run's loss, one
-    backward pass, then each run's own clipped AdamW update. Returns the runs' detached losses."""
+    """Step ``step`` of every run in ``sessions`` (learning rates already set): each run's own batch, the
+    teacher's logits once per distinct batch, then :func:`batched_step`. Returns the runs' detached losses."""
     first = sessions[0]
-    dev, precision, cfg = first.dev, first.precision, first.spec.config
     batches = [r.batch(step) for r in sessions]
-    x = torch.stack([b[0] for b in batches])
-    y = torch.stack([b[1] for b in batches])
-    with train.autocast(dev, precision):
-        t_logits: list[torch.Tensor | None] = [None] * len(sessions)
-        if teacher is not None:
-            # Runs that read the same tokens (same corpus, split and data seed) share the teacher's pass.
-            seen: dict[tuple, torch.Tensor] = {}
+    t_logits: list[torch.Tensor | None] = [None] * len(sessions)
+    if teacher is not None:
+        # Runs that read the same tokens (same corpus, split and data seed) share the teacher's pass.
+        seen: dict[tuple, torch.Tensor] = {}
+        with train.autocast(first.dev, first.precision), torch.inference_mode():
             for i, r in enumerate(sessions):
                 tokens = (r.spec.corpus, r.spec.split, r.spec.data_seed)
                 if tokens not in seen:
-                    with torch.inference_mode():
-                        seen[tokens] = teacher(batches[i][0])
+                    seen[tokens] = teacher(batches[i][0])
                 t_logits[i] = seen[tokens]
-        logits = group_forward(
-            stack_params([r.model for r in sessions]), cfg, x, first.model.rope_cos, first.model.rope_sin
-        )
-        parts = []
-        for i, r in enumerate(sessions):
-            if t_logits[i] is None:
-                parts.append(losses.student_loss(logits[i], y[i], **r.loss_kw))
-            else:
-                # Inference tensors cannot be saved for backward; a plain copy can.
-                parts.append(losses.student_loss(logits[i], y[i], t_logits[i].clone(), **r.loss_kw))
-    for r in sessions:
-        r.opt.zero_grad(set_to_none=True)
-    # d(sum of losses) / d(run i's weights) = d(loss i) / d(run i's weights): the runs share no weights.
-    torch.stack(parts).sum().backward()
-    for r in sessions:
-        train.apply_update(r.model, r.opt, r.spec.grad_clip)
-    return [p.detach() for p in parts]
+    return batched_step(
+        [r.model for r in sessions],
+        [r.opt for r in sessions],
+        torch.stack([b[0] for b in batches]),
+        torch.stack([b[1] for b in batches]),
+        loss_kws=[r.loss_kw for r in sessions],
+        grad_clips=[r.spec.grad_clip for r in sessions],
+        teacher_logits=t_logits,
+        precision=first.precision,
+    )
 
 
 # -- a group of runs -----------------------------------------------------------------------------------------

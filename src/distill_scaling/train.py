@@ -212,6 +212,15 @@ def compiled_module(module: torch.nn.Module | None) -> torch.nn.Module | None:
     return torch.compile(module)
 
 
+def use_compile(spec: RunSpec, device: str | torch.device | None, compile: bool | None = None) -> bool:
+    """Whether :func:`train` compiles ``spec`` on ``device`` (``None``: CUDA when available): ``compile``
+    if given, else on the CPU when the run costs at least COMPILE_MIN_FLOPS."""
+    if compile is not None:
+        return bool(compile)
+    dev = device if isinstance(device, torch.device) else resolve_device(device)
+    return dev.type == "cpu" and run_flops(spec)["total"] >= COMPILE_MIN_FLOPS
+
+
 # -- one optimiser step -------------------------------------------------------------------------------------
 def loss_kwargs(spec: RunSpec) -> dict[str, Any]:
     """Keyword arguments of :func:`losses.student_loss` for a spec."""
@@ -629,8 +638,7 @@ def train(
     model, opt = run.model, run.opt
     teacher = load_teacher(teacher_spec, dev, threads, log) if teacher_spec is not None else None
     checkpoint_steps = set(checkpoint_steps)
-    if compile is None:
-        compile = dev.type == "cpu" and run_flops(spec)["total"] >= COMPILE_MIN_FLOPS
+    compile = use_compile(spec, dev, compile)
     fwd, t_fwd = (compiled_module(model), compiled_module(teacher)) if compile else (model, teacher)
     step_kw = {"loss_kw": run.loss_kw, "grad_clip": spec.grad_clip, "precision": precision}
     run.start_clock()

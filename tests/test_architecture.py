@@ -1,6 +1,6 @@
 """The package's layering, read from its source: imports flow one way, no private names cross modules.
 
-The README's architecture section draws the data flowing one way (corpus -> model/flops -> train -> runs ->
+The README's architecture section draws the data flowing one way (corpus -> model/flops -> train -> batched -> runs ->
 fit -> optimal -> plots, with the chapters and notebooks on top). These tests parse every module's imports
 (including those inside functions and under ``TYPE_CHECKING``) so that a change which closes a circle, or
 reaches for another module's private helper, fails here with the names involved.

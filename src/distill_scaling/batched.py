@@ -183,12 +183,13 @@ def batched_step(
     with train.autocast(x.device, precision):
         logits = group_forward(stack_params(models), first.config, x, first.rope_cos, first.rope_sin)
         parts = []
-        for i, kw in enumerate(loss_kws):
-            if t_logits[i] is None:
-                parts.append(losses.student_loss(logits[i], y[i], **kw))
+        # unbind, not logits[i]: the backward of G selections would fill G zero tensors of the group's size.
+        for logits_i, y_i, t_i, kw in zip(logits.unbind(0), y.unbind(0), t_logits, loss_kws, strict=True):
+            if t_i is None:
+                parts.append(losses.student_loss(logits_i, y_i, **kw))
             else:
                 # Inference tensors cannot be saved for backward; a plain copy can.
-                parts.append(losses.student_loss(logits[i], y[i], t_logits[i].clone(), **kw))
+                parts.append(losses.student_loss(logits_i, y_i, t_i.clone(), **kw))
     for opt in opts:
         opt.zero_grad(set_to_none=True)
     # d(sum of losses) / d(run i's weights) = d(loss i) / d(run i's weights): the runs share no weights.

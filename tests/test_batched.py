@@ -11,6 +11,8 @@ On the machine these tests were written on, the group's results are bit-identica
 
 from __future__ import annotations
 
+import time
+
 import pytest
 import torch
 
@@ -53,7 +55,11 @@ def test_a_group_of_seeds_learning_rates_and_budgets_gives_each_run_its_own_resu
     specs = [base, base.replace(seed=1), base.replace(lr=3e-3), base.replace(tokens=TINY // 2, batch_size=8)]
     assert len({batched.group_key(s) for s in specs}) == 1 and specs[3].steps == 20
     ended = []
+    t0 = time.perf_counter()
     group = batched.train_group(specs, eval_tokens=EVAL, on_result=lambda s, r: ended.append(s.key))
+    # The group's time is shared out: the runs' wall and training times add up to at most the group's.
+    assert sum(g["wall_time_s"] for g in group) <= time.perf_counter() - t0
+    assert all(0 < g["train_time_s"] < g["wall_time_s"] for g in group)
     # The shortest run leaves the group after its own 20 steps, before the others end.
     assert ended[0] == specs[3].key and sorted(ended) == sorted(s.key for s in specs)
     alone = [_alone(s, cache, monkeypatch) for s in specs]

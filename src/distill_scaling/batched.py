@@ -111,7 +111,17 @@ class _GroupQKNormRoPEFn(torch.autograd.Function):
 
 
 def _norm(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    if torch.compiler.is_compiling():  # inductor fuses the composite form better than our function
+        return F.rms_norm(x, (x.shape[-1],), eps=1e-6) * w.unsqueeze(1)
     return _GroupRMSNormFn.apply(x, w.unsqueeze(1), 1e-6)
+
+
+def _qk_norm_rope(qk, g, cos2, sin2, eps: float) -> torch.Tensor:
+    """QK-norm and RoPE: the fused function in eager mode, composite operations under ``torch.compile``."""
+    if not torch.compiler.is_compiling():
+        return _GroupQKNormRoPEFn.apply(qk, g, cos2, sin2, eps)
+    u = F.rms_norm(qk, (qk.shape[-1],), eps=eps) * g
+    return u * cos2 + u.roll(u.shape[-1] // 2, -1) * sin2
 
 
 def _linear(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
@@ -125,11 +135,13 @@ def group_forward(
     idx: torch.Tensor,
     rope_cos: torch.Tensor,
     rope_sin: torch.Tensor,
-) -> torch.Tensor:
-    """Logits [G, B, T, V] (float32) of G transformers of configuration ``cfg`` on their own tokens
+) -> list[torch.Tensor]:
+    """Each run's logits [B, T, V] (float32) for G transformers of configuration ``cfg`` on their own tokens
     ``idx`` [G, B, T]; ``params`` maps each of :class:`model.Transformer`'s parameter names to the runs'
     tensors stacked along a leading group dimension. The same operations as ``Transformer.forward``, with
-    every matmul a ``bmm`` over the group and attention over the group folded into the batch."""
+    every matmul a ``bmm`` over the group and attention over the group folded into the batch, except the
+    unembedding, one matmul per run: the runs' losses then start from tensors of their own (a slice of one
+    [G, B, T, V] tensor would cost a copy of the whole group's logits gradient in the backward pass)."""
     G, B, T = idx.shape
     V, d, H, Dh = cfg.vocab_size, cfg.d_model, cfg.n_heads, cfg.head_dim
     emb = params["embed.weight"]
@@ -141,7 +153,7 @@ def group_forward(
         qkv = _linear(_norm(x, params[p + "attn_norm.weight"]), params[p + "qkv.weight"])
         qkv = qkv.view(G, B, T, 3, H, Dh)
         gains = params[p + "qk_norm"].view(G, 1, 1, 2, 1, Dh)
-        qk = _GroupQKNormRoPEFn.apply(qkv[:, :, :, :2], gains, cos, sin, 1e-6)
+        qk = _qk_norm_rope(qkv[:, :, :, :2], gains, cos, sin, 1e-6)
         q, k = qk.reshape(G * B, T, 2, H, Dh).transpose(1, 3).unbind(2)  # [G B, H, T, Dh] each
         v = qkv[:, :, :, 2].reshape(G * B, T, H, Dh).transpose(1, 2)
         y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
@@ -150,8 +162,8 @@ def group_forward(
             cfg.d_ff, dim=-1
         )
         x = x + _linear(F.silu(gate) * up, params[p + "down.weight"])
-    x = _norm(x, params["final_norm.weight"]) * cfg.logit_mult
-    return _linear(x, emb).float().view(G, B, T, V)
+    x = (_norm(x, params["final_norm.weight"]) * cfg.logit_mult).view(G, B, T, d)
+    return [F.linear(h, e).float() for h, e in zip(x.unbind(0), emb.unbind(0), strict=True)]
 
 
 def stack_params(models: Sequence[torch.nn.Module]) -> dict[str, torch.Tensor]:
@@ -183,8 +195,7 @@ def batched_step(
     with train.autocast(x.device, precision):
         logits = group_forward(stack_params(models), first.config, x, first.rope_cos, first.rope_sin)
         parts = []
-        # unbind, not logits[i]: the backward of G selections would fill G zero tensors of the group's size.
-        for logits_i, y_i, t_i, kw in zip(logits.unbind(0), y.unbind(0), t_logits, loss_kws, strict=True):
+        for logits_i, y_i, t_i, kw in zip(logits, y.unbind(0), t_logits, loss_kws, strict=True):
             if t_i is None:
                 parts.append(losses.student_loss(logits_i, y_i, **kw))
             else:
@@ -301,13 +312,14 @@ def _train_sessions(
     """The group's loop: at each step, the runs between their start (resumed) step and their last step."""
     for r in sessions:
         r.start_clock()
+        r.wall_share = 0.0  # wall time is shared like training time, so that runs' wall times add up
     last_ckpt = time.perf_counter()
     pending = list(sessions)
     for step in range(min(r.start_step for r in sessions), max(r.spec.steps for r in sessions)):
         active = [r for r in pending if r.start_step <= step < r.spec.steps]
         done = step + 1
+        t_step = time.perf_counter()
         if active:
-            t_step = time.perf_counter()
             factors = [r.set_lr(step) for r in active]
             step_losses = group_step(active, step, teacher)
             # The step's time, shared evenly: each run's train_time_s is its share of the group's.
@@ -316,6 +328,9 @@ def _train_sessions(
                 r.after_step(step, loss, s, seconds)
                 if progress is not None:
                     progress(r.spec.key, done, r.spec.steps)
+            share = (time.perf_counter() - t_step) / len(active)
+            for r in active:
+                r.wall_share += share
         for r in [r for r in active if done == r.spec.steps]:
             pending.remove(r)
             finished(r.spec, r.finish(teacher))

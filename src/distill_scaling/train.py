@@ -429,6 +429,8 @@ class Session:
         self.start_step, self.elapsed_prev, self.train_time_prev = 0, 0.0, 0.0
         self.resumed_from: int | None = None
         self.train_time = 0.0
+        #: A group's trainer sets this to the run's share of the group's wall time (None: since start_clock).
+        self.wall_share: float | None = None
         self.t0 = time.perf_counter()
         state_path = checkpoint_dir(spec.key) / "state.pt"
         if resume and state_path.exists():
@@ -446,6 +448,10 @@ class Session:
     def start_clock(self) -> None:
         """Start this session's wall clock (after the setup that is not training: teacher, compilation)."""
         self.t0 = time.perf_counter()
+
+    def elapsed(self) -> float:
+        """Wall seconds of this session so far: since :meth:`start_clock`, or its share of a group's."""
+        return self.wall_share if self.wall_share is not None else time.perf_counter() - self.t0
 
     def set_lr(self, step: int) -> float:
         """Set the learning rates for 0-based ``step`` of this run's own schedule; returns the factor."""
@@ -495,7 +501,7 @@ class Session:
                 "curve": _plain(self.curve),
                 "acc_loss": float(self.acc_loss),
                 "acc_n": self.acc_n,
-                "elapsed_s": self.elapsed_prev + (time.perf_counter() - self.t0),
+                "elapsed_s": self.elapsed_prev + self.elapsed(),
                 "train_time_s": self.train_time_prev + self.train_time,
             },
             checkpoint_dir(spec.key) / "state.pt",
@@ -517,7 +523,7 @@ class Session:
             self.model, eval_batches(spec, self.eval_tokens), teacher, device=dev, precision=self.precision
         )
         eval_time = time.perf_counter() - t_eval
-        wall = self.elapsed_prev + (time.perf_counter() - self.t0)
+        wall = self.elapsed_prev + self.elapsed() + (eval_time if self.wall_share is not None else 0.0)
         total_train_time = self.train_time_prev + self.train_time
         fl = run_flops(spec, teacher_spec.model if teacher_spec is not None else None)
         results: dict[str, Any] = {

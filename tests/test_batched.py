@@ -175,3 +175,18 @@ def test_ensure_groups_runs_of_one_shape_and_writes_each_record(cache, monkeypat
     assert [r["provenance"].get("group_size") for r in recs] == [3, 3, 3, None]
     with pytest.raises(SpecError, match="max_group"):
         runs.ensure(specs, max_group=0)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", ["local", "dask"])
+def test_groups_train_in_a_process_pool_and_on_dask(cache, monkeypatch, backend):
+    if backend == "dask":
+        pytest.importorskip("distributed")
+    specs = [RunSpec("L1-d16", tokens=TINY, seed=s) for s in range(4)]
+    recs = runs.ensure(specs, workers=2, threads=1, backend=backend, progress=False, eval_tokens=EVAL)
+    # Two workers: two groups of two, one per worker.
+    assert [r["provenance"]["group_size"] for r in recs] == [2, 2, 2, 2]
+    for spec, rec in zip(specs, recs, strict=True):
+        assert store.get(spec) == rec and rec["key"] == spec.key
+        alone = _alone(spec, cache, monkeypatch)
+        assert rec["results"]["val_loss"] == pytest.approx(alone["val_loss"], rel=REL)

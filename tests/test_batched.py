@@ -157,6 +157,9 @@ def test_ensure_groups_runs_of_one_shape_and_writes_each_record(cache, monkeypat
     assert [len(t) for t in runs.group_tasks(p, max_group=2)] == [2, 1, 1]
     assert [len(t) for t in runs.group_tasks(p, max_group=8, workers=2)] == [2, 1, 1]
     assert [len(t) for t in runs.group_tasks(p, max_group=1)] == [1, 1, 1, 1]
+    # Big batches go in smaller groups (runs.MAX_GROUP_TOKENS tokens per step of a group).
+    big = [RunSpec("L1-d16", tokens=2 * 256 * 128, batch_size=256, seed=s) for s in range(4)]
+    assert [len(t) for t in runs.group_tasks(runs.plan(big), max_group=8)] == [2, 2]
     # Compiled runs stay alone (the batched pass is eager).
     assert [len(t) for t in runs.group_tasks(p, train_kwargs={"compile": True})] == [1, 1, 1, 1]
 

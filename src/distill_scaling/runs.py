@@ -209,16 +209,21 @@ def plan(specs: Sequence[RunSpec], runs_dir: Path | None = None) -> Plan:
 
 #: Most runs trained together as one batched model by default (``ensure(max_group=...)``).
 MAX_GROUP = 8
+#: Most tokens per step of a whole group (its runs' batches together): a group of big-batch runs would hold
+#: the activations of all of them at once, and batching helps small steps, not big ones (``bench --only
+#: batched``). Batches of 256 x 128 tokens go in pairs, 32 x 128 in groups of up to 16.
+MAX_GROUP_TOKENS = 65536
 
 
 def group_tasks(
     p: Plan, max_group: int = MAX_GROUP, workers: int = 1, train_kwargs: dict[str, Any] | None = None
 ) -> list[list[RunSpec]]:
     """``p.todo`` as the runners' tasks: runs of one shape (:func:`distill_scaling.batched.group_key`) in
-    groups of at most ``max_group``, split so that each of ``workers`` processes gets a group where there are
-    enough runs; every other run alone. Tasks come in the order of their first run, so a teacher's task
-    precedes its students'. A run stays alone when it would be compiled (:func:`train.use_compile`: the
-    batched pass runs eagerly) or when only its weights are missing (a recorded teacher)."""
+    groups of at most ``max_group`` runs and MAX_GROUP_TOKENS tokens per step, split so that each of
+    ``workers`` processes gets a group where there are enough runs; every other run alone. Tasks come in the
+    order of their first run, so a teacher's task precedes its students'. A run stays alone when it would be
+    compiled (:func:`train.use_compile`: the batched pass runs eagerly) or when only its weights are missing
+    (a recorded teacher)."""
     from . import batched, train  # noqa: PLC0415 - imports torch, which only this path needs
 
     kw = train_kwargs or {}
@@ -232,7 +237,8 @@ def group_tasks(
             shapes.setdefault(batched.group_key(s), []).append(s)
     tasks = list(alone)
     for members in shapes.values():
-        size = min(max_group, -(-len(members) // max(1, workers)))
+        fits = max(1, MAX_GROUP_TOKENS // members[0].batch_tokens)
+        size = min(max_group, fits, -(-len(members) // max(1, workers)))
         tasks += [members[i : i + size] for i in range(0, len(members), size)]
     index = {s.key: i for i, s in enumerate(p.todo)}
     return sorted(tasks, key=lambda task: index[task[0].key])

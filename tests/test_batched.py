@@ -160,8 +160,12 @@ def test_ensure_groups_runs_of_one_shape_and_writes_each_record(cache, monkeypat
     # Big batches go in smaller groups (runs.MAX_GROUP_TOKENS tokens per step of a group).
     big = [RunSpec("L1-d16", tokens=2 * 256 * 128, batch_size=256, seed=s) for s in range(4)]
     assert [len(t) for t in runs.group_tasks(runs.plan(big), max_group=8)] == [2, 2]
-    # Compiled runs stay alone (the batched pass is eager).
-    assert [len(t) for t in runs.group_tasks(p, train_kwargs={"compile": True})] == [1, 1, 1, 1]
+    # Runs that train.train would compile stay alone by default; compile=True compiles their group.
+    big = [RunSpec("L10-d160", tokens=200_000, seed=s) for s in range(2)]
+    assert train.use_compile(big[0], "cpu")
+    assert [len(t) for t in runs.group_tasks(runs.plan(big))] == [1, 1]
+    assert [len(t) for t in runs.group_tasks(runs.plan(big), train_kwargs={"compile": True})] == [2]
+    assert [len(t) for t in runs.group_tasks(runs.plan(big), train_kwargs={"compile": False})] == [2]
 
     recs = runs.ensure(specs, workers=1, progress=False, eval_tokens=EVAL)
     monkeypatch.setenv("DS_RUNS_DIR", str(cache / "runs-alone"))
@@ -193,3 +197,14 @@ def test_groups_train_in_a_process_pool_and_on_dask(cache, monkeypatch, backend)
         assert store.get(spec) == rec and rec["key"] == spec.key
         alone = _alone(spec, cache, monkeypatch)
         assert rec["results"]["val_loss"] == pytest.approx(alone["val_loss"], rel=REL)
+
+
+@pytest.mark.slow
+def test_a_compiled_group_agrees_with_eager_training(cache, monkeypatch):
+    specs = [RunSpec("L1-d16", tokens=TINY, seed=s) for s in range(2)]
+    group = batched.train_group(specs, eval_tokens=EVAL, compile=True)
+    assert all(g["compiled"] for g in group)
+    for spec, g in zip(specs, group, strict=True):
+        alone = _alone(spec, cache, monkeypatch, compile=False)
+        # Same math, other float rounding (as for one compiled run, test_train): within a thousandth of a nat.
+        assert g["val_loss"] == pytest.approx(alone["val_loss"], abs=1e-3)

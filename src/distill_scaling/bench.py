@@ -194,10 +194,12 @@ def group_step_rate(
     seconds: float = 2.0,
     repeats: int = 3,
     warmup: int = 2,
+    compile: bool = False,
 ) -> tuple[float, float]:
     """Tokens per wall-clock second and per CPU second, all runs together, of
     :func:`batched.batched_step` (the batched trainer's own step) for a group of ``group`` supervised runs of
-    ``model`` on random tokens."""
+    ``model`` on random tokens; ``compile``: with the group's forward pass and losses compiled (compilation
+    happens in the warmup steps, outside the timing)."""
     import torch  # noqa: PLC0415 - torch is heavy: only this path needs it
 
     from . import batched, train  # noqa: PLC0415 - imports torch, which only this path needs
@@ -213,12 +215,13 @@ def group_step_rate(
         data = torch.randint(0, cfg.vocab_size, (group, batch, cfg.n_ctx + 1), generator=gen)
         x, y = data[..., :-1].contiguous(), data[..., 1:].contiguous()
         kws = [{"z_loss_coef": 1e-4}] * group
+        fn = train.compiled(batched.group_losses) if compile else batched.group_losses
 
         def one() -> float:
-            batched.batched_step(models, opts, x, y, loss_kws=kws, grad_clips=[1.0] * group)
+            batched.batched_step(models, opts, x, y, loss_kws=kws, grad_clips=[1.0] * group, losses_fn=fn)
             return float(x.numel())
 
-        for _ in range(warmup):
+        for _ in range(max(warmup, 2 if compile else 0)):
             one()
         return _best_rate(one, seconds, repeats)
     finally:
@@ -347,37 +350,41 @@ def bench_batched(quick: bool = False) -> dict[str, Any]:
         f"load average {os.getloadavg()[0]:.1f}"
     )
     print("1 thread, batch 32 x 128 tokens per run; tokens per CPU second of all runs, % of the matmul peak:")
-    rows = []
-    for model in models:
-        f = forward_flops(model)
-        wall, cpu = step_rate(model, seconds=seconds, repeats=repeats, warmup=1)
-        frac = 3 * f * cpu / 1e9 / peak["cpu"]
+    rows: list[dict[str, Any]] = []
+
+    def row(model: str, group: int | None, compiled: bool, rates: tuple[float, float], label: str) -> None:
+        wall, cpu = rates
+        frac = 3 * forward_flops(model) * cpu / 1e9 / peak["cpu"]
         rows.append(
             {
                 "model": model,
-                "group": None,
+                "group": group,
+                "compiled": compiled,
                 "tokens_per_s": wall,
                 "tokens_per_cpu_s": cpu,
                 "frac_peak_cpu": frac,
             }
         )
-        print(f"{model:>9} alone (train_step): {cpu:>9.0f} tok/CPU-s {frac:>6.1%}", flush=True)
+        target = TARGET_BATCHED_FRACTION.get(model) if group is not None else None
+        goal = f" (target {target:.0%})" if target is not None else ""
+        print(f"{model:>9} {label:<22} {cpu:>9.0f} tok/CPU-s {frac:>6.1%}{goal}", flush=True)
+
+    for model in models:
+        row(
+            model,
+            None,
+            False,
+            step_rate(model, seconds=seconds, repeats=repeats, warmup=1),
+            "alone (train_step)",
+        )
         for g in groups:
-            # The largest model's steps take seconds: fewer, shorter repeats keep the section to minutes.
-            wall, cpu = group_step_rate(model, g, seconds=seconds, repeats=repeats, warmup=1)
-            frac = 3 * f * cpu / 1e9 / peak["cpu"]
-            rows.append(
-                {
-                    "model": model,
-                    "group": g,
-                    "tokens_per_s": wall,
-                    "tokens_per_cpu_s": cpu,
-                    "frac_peak_cpu": frac,
-                }
-            )
-            target = TARGET_BATCHED_FRACTION.get(model)
-            goal = f" (target {target:.0%})" if target is not None else ""
-            print(f"{model:>9} group of {g}:        {cpu:>9.0f} tok/CPU-s {frac:>6.1%}{goal}", flush=True)
+            rates = group_step_rate(model, g, seconds=seconds, repeats=repeats, warmup=1)
+            row(model, g, False, rates, f"group of {g}")
+        if model == models[0] and not quick:
+            # Compiled groups of the smallest model only: compilation takes about a minute per group size.
+            for g in groups:
+                rates = group_step_rate(model, g, seconds=seconds, repeats=repeats, warmup=1, compile=True)
+                row(model, g, True, rates, f"group of {g}, compiled")
     out["steps"] = rows
     out["targets"] = TARGET_BATCHED_FRACTION
     out["loadavg_after"] = list(os.getloadavg())

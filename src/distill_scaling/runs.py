@@ -221,16 +221,17 @@ def group_tasks(
     """``p.todo`` as the runners' tasks: runs of one shape (:func:`distill_scaling.batched.group_key`) in
     groups of at most ``max_group`` runs and MAX_GROUP_TOKENS tokens per step, split so that each of
     ``workers`` processes gets a group where there are enough runs; every other run alone. Tasks come in the
-    order of their first run, so a teacher's task precedes its students'. A run stays alone when it would be
-    compiled (:func:`train.use_compile`: the batched pass runs eagerly) or when only its weights are missing
-    (a recorded teacher)."""
+    order of their first run, so a teacher's task precedes its students'. A run stays alone when only its
+    weights are missing (a recorded teacher) or when, ``compile`` not given, :func:`train.use_compile` would
+    compile it: a big run gains more from compilation alone than from a group (``bench --only batched``).
+    With ``compile=True`` groups are compiled as a whole."""
     from . import batched, train  # noqa: PLC0415 - imports torch, which only this path needs
 
     kw = train_kwargs or {}
     shapes: dict[Any, list[RunSpec]] = {}
     alone: list[list[RunSpec]] = []
     for s in p.todo:
-        compiled = train.use_compile(s, kw.get("device"), kw.get("compile"))
+        compiled = kw.get("compile") is None and train.use_compile(s, kw.get("device"))
         if max_group <= 1 or s.key in p.done or compiled:
             alone.append([s])
         else:

@@ -203,13 +203,16 @@ def evaluate(
 def compiled_module(module: torch.nn.Module | None) -> torch.nn.Module | None:
     """``torch.compile(module)`` sharing its parameters (the optimiser and checkpoints keep using
     ``module``); evaluation keeps the eager module, whose batch shapes differ."""
-    if module is None:
-        return None
+    return None if module is None else compiled(module)
+
+
+def compiled(fn: Callable) -> Callable:
+    """``torch.compile(fn)``, compiling in this process (a pool of compiler processes would crowd a small
+    shared machine)."""
     import torch._inductor.config as inductor_config  # noqa: PLC0415 - torch is heavy: only this path needs it
 
-    # Compile in this process: a pool of compiler processes would crowd a small shared machine.
     inductor_config.compile_threads = 1
-    return torch.compile(module)
+    return torch.compile(fn)
 
 
 def use_compile(spec: RunSpec, device: str | torch.device | None, compile: bool | None = None) -> bool:

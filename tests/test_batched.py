@@ -157,11 +157,15 @@ def test_ensure_groups_runs_of_one_shape_and_writes_each_record(cache, monkeypat
     assert [len(t) for t in runs.group_tasks(p, max_group=2)] == [2, 1, 1]
     assert [len(t) for t in runs.group_tasks(p, max_group=8, workers=2)] == [2, 1, 1]
     assert [len(t) for t in runs.group_tasks(p, max_group=1)] == [1, 1, 1, 1]
-    # Big batches go in smaller groups (runs.MAX_GROUP_TOKENS tokens per step of a group).
-    big = [RunSpec("L1-d16", tokens=2 * 256 * 128, batch_size=256, seed=s) for s in range(4)]
-    assert [len(t) for t in runs.group_tasks(runs.plan(big), max_group=8)] == [2, 2]
+    # On the CPU, big steps go in smaller groups (runs.MAX_GROUP_ACTIVATIONS), or alone.
+    wide = [RunSpec("L4-d64", tokens=2 * 16 * 128, batch_size=16, seed=s) for s in range(6)]
+    assert runs.group_size_cap(wide[0]) == 4 and runs.group_size_cap(specs[0]) >= 8
+    assert [len(t) for t in runs.group_tasks(runs.plan(wide), max_group=8)] == [4, 2]
+    assert [len(t) for t in runs.group_tasks(runs.plan(wide), max_group=8, workers=2)] == [3, 3]
+    deep = [RunSpec("L8-d128", tokens=2 * 32 * 128, batch_size=32, seed=s) for s in range(2)]
+    assert [len(t) for t in runs.group_tasks(runs.plan(deep), max_group=8)] == [1, 1]
     # Runs that train.train would compile stay alone by default; compile=True compiles their group.
-    big = [RunSpec("L10-d160", tokens=200_000, seed=s) for s in range(2)]
+    big = [RunSpec("L2-d32", tokens=8_000_000, seed=s) for s in range(2)]
     assert train.use_compile(big[0], "cpu")
     assert [len(t) for t in runs.group_tasks(runs.plan(big))] == [1, 1]
     assert [len(t) for t in runs.group_tasks(runs.plan(big), train_kwargs={"compile": True})] == [2]

@@ -4,25 +4,26 @@ Runs that share a shape (:func:`group_key`: the model and its configuration, the
 teacher or none, the precision) can differ in everything else: seed, data seed, learning rate and the other
 optimiser settings, token budget (hence steps and warmup), distillation settings. :func:`train_group` trains
 them together: each step stacks the runs' weights into tensors with a leading group dimension, runs one
-batched forward pass (:func:`group_forward`: every matmul a ``bmm`` over the group, attention with the group
-folded into the batch), computes each run's own loss and backpropagates their sum, whose gradient with
-respect to one run's weights is that run's gradient. Each run then takes its own clipped AdamW step on its
-own optimiser with its own learning-rate schedule.
+batched forward pass (:func:`group_forward`: every matmul of the blocks a ``bmm`` over the group, attention
+with the group folded into the batch, the unembedding one matmul per run), computes each run's own loss and
+backpropagates their sum, whose gradient with respect to one run's weights is that run's gradient. Each run
+then takes its own clipped AdamW step on its own optimiser with its own learning-rate schedule.
 
 Everything but the forward pass is :mod:`distill_scaling.train`'s: each run is a :class:`train.Session`
 (model, optimiser with the muP groups, resume from ``state.pt``, data order, curves, checkpoints, final
 evaluation, ``final.pt`` and results), its update is :func:`train.apply_update`, its loss
-:func:`losses.student_loss` with :func:`train.loss_kwargs`. So a run's results, checkpoints and record are
-the ones :func:`train.train` would give, up to float rounding (a ``bmm`` and a per-run ``mm`` sum in other
-orders), and a run interrupted in a group resumes from its own ``state.pt``, in a group or alone.
+:func:`losses.student_loss` with :func:`train.loss_kwargs`. So a run's results, checkpoints and record are the
+ones :func:`train.train` would give, up to float rounding (a ``bmm`` and a per-run ``mm`` may sum in other
+orders; on the CPU it was developed on, they came out bit-identical), and a run interrupted in a group
+resumes from its own ``state.pt``, in a group or alone.
 
 Runs with different step counts share the steps they have in common: a run leaves the group after its last
 step (it is evaluated, saved and reported through ``on_result`` at once), the others go on. A distillation
 group shares its teacher, whose forward pass runs once per distinct batch (runs with the same split and data
 seed read the same tokens), not once per student.
 
-With ``compile``, the group's forward pass and losses (:func:`group_losses`) run through ``torch.compile``
-as a whole (for L2-d32 on this CPU about 1.4 times the eager group's speed, after a minute of compilation per
+With ``compile``, the group's forward pass and losses (:func:`group_losses`) run through ``torch.compile`` as
+a whole (for L2-d32 on this CPU about 1.4 times the eager group's speed, after a minute of compilation per
 group size; ``bench --only batched``).
 
 This module never reads the run store; the executor (:func:`distill_scaling.runs.ensure`) forms the groups.

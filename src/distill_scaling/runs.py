@@ -209,17 +209,24 @@ def plan(specs: Sequence[RunSpec], runs_dir: Path | None = None) -> Plan:
 
 #: Most runs trained together as one batched model by default (``ensure(max_group=...)``).
 MAX_GROUP = 8
-#: Most tokens per step of a whole group (its runs' batches together): a group of big-batch runs would hold
-#: the activations of all of them at once, and batching helps small steps, not big ones (``bench --only
-#: batched``). Batches of 256 x 128 tokens go in pairs, 32 x 128 in groups of up to 16.
-MAX_GROUP_TOKENS = 65536
+#: On the CPU, a group's activations at most this big, counted as tokens per step x d_model x n_layers over
+#: its runs: eight L2-d32 runs of 32 x 128 tokens. Measured on the 2-core box (``bench --only batched``), a
+#: group's step beats its runs' own steps only while the group is small; bigger groups, as of L4-d64 at 16 x
+#: 128 tokens, ran no faster, and eight L10-d160 runs at 32 x 128 ran 0.7 times as fast.
+MAX_GROUP_ACTIVATIONS = 8 * 32 * 128 * 32 * 2
+
+
+def group_size_cap(spec: RunSpec) -> int:
+    """How many runs of ``spec``'s shape a group on the CPU may hold (at least 1): MAX_GROUP_ACTIVATIONS."""
+    cfg = spec.config
+    return max(1, MAX_GROUP_ACTIVATIONS // (spec.batch_tokens * cfg.d_model * cfg.n_layers))
 
 
 def group_tasks(
     p: Plan, max_group: int = MAX_GROUP, workers: int = 1, train_kwargs: dict[str, Any] | None = None
 ) -> list[list[RunSpec]]:
     """``p.todo`` as the runners' tasks: runs of one shape (:func:`distill_scaling.batched.group_key`) in
-    groups of at most ``max_group`` runs and MAX_GROUP_TOKENS tokens per step, split so that each of
+    groups of at most ``max_group`` runs (and, on the CPU, :func:`group_size_cap`), split so that each of
     ``workers`` processes gets a group where there are enough runs; every other run alone. Tasks come in the
     order of their first run, so a teacher's task precedes its students'. A run stays alone when only its
     weights are missing (a recorded teacher) or when, ``compile`` not given, :func:`train.use_compile` would
@@ -228,6 +235,7 @@ def group_tasks(
     from . import batched, train  # noqa: PLC0415 - imports torch, which only this path needs
 
     kw = train_kwargs or {}
+    on_cpu = train.resolve_device(kw.get("device")).type == "cpu"
     shapes: dict[Any, list[RunSpec]] = {}
     alone: list[list[RunSpec]] = []
     for s in p.todo:
@@ -238,7 +246,7 @@ def group_tasks(
             shapes.setdefault(batched.group_key(s), []).append(s)
     tasks = list(alone)
     for members in shapes.values():
-        fits = max(1, MAX_GROUP_TOKENS // members[0].batch_tokens)
+        fits = group_size_cap(members[0]) if on_cpu else max_group
         size = min(max_group, fits, -(-len(members) // max(1, workers)))
         tasks += [members[i : i + size] for i in range(0, len(members), size)]
     index = {s.key: i for i, s in enumerate(p.todo)}

@@ -1,9 +1,9 @@
 """The package's layering, read from its source: imports flow one way, no private names cross modules.
 
-The README's architecture section draws the data flowing one way (corpus -> model/flops -> train -> runs ->
-fit -> optimal -> plots, with the chapters and notebooks on top). These tests parse every module's imports
-(including those inside functions and under ``TYPE_CHECKING``) so that a change which closes a circle, or
-reaches for another module's private helper, fails here with the names involved.
+The README's architecture section draws the data flowing one way (corpus -> model/flops -> train -> batched ->
+runs -> fit -> optimal -> plots, with the chapters and notebooks on top). These tests parse every module's
+imports (including those inside functions and under ``TYPE_CHECKING``) so that a change which closes a circle,
+or reaches for another module's private helper, fails here with the names involved.
 """
 
 from __future__ import annotations
@@ -165,7 +165,8 @@ def test_lower_layers_never_import_the_chapters_or_the_commands_above_them():
 #: The training path, in the order data flows (corpus -> model / flops -> train -> runs): each module may
 #: import only modules before it.
 FLOW = (
-    "errors", "paths", "flops", "synthetic", "corpus", "losses", "model", "spec", "train", "store", "runs"
+    "errors", "paths", "flops", "synthetic", "corpus", "losses", "model", "spec", "train", "batched", "store",
+    "runs",
 )  # fmt: skip
 
 

@@ -174,7 +174,7 @@ def test_blocks_parse_into_stages_and_unknown_names_are_refused() -> None:
         study.parse_blocks(" , ")
 
 
-@pytest.mark.parametrize("option", ["--workers", "--threads"])
+@pytest.mark.parametrize("option", ["--workers", "--threads", "--max-group"])
 @pytest.mark.parametrize("value", ["0", "-2"])
 def test_study_rejects_a_pool_size_below_one_in_one_line(option, value, capsys):
     assert cli.main(["study", "--blocks", "isoflop-small", option, value]) == 2
@@ -211,3 +211,13 @@ def test_study_on_cuda_checks_this_machine_only_when_it_trains_here():
 
     if not torch.cuda.is_available():
         assert "no CUDA device" in study._check_executor("cuda", "dask", None)  # a LocalCluster: here
+
+
+def test_study_passes_its_grouping_options_to_the_executor(tmp_path, monkeypatch):
+    monkeypatch.setenv("DS_RUNS_DIR", str(tmp_path / "runs"))  # an empty store: every run is missing
+    monkeypatch.setattr(study, "_stop_children_on_signal", lambda: None)
+    seen = []
+    monkeypatch.setattr(study.runs, "ensure", lambda todo, **kw: seen.append(kw))
+    assert study.cli(["--blocks", "isoflop-small", "--no-group"]) == 0
+    assert study.cli(["--blocks", "isoflop-small", "--max-group", "3"]) == 0
+    assert [(kw["group"], kw["max_group"]) for kw in seen] == [(False, study.runs.MAX_GROUP), (True, 3)]

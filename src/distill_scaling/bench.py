@@ -11,6 +11,10 @@ tokens/s of two 1-thread processes against one 2-thread process (which chooses `
 Timings on a shared machine are noisy: every figure is the best of several repeats, and the load average is
 saved beside them.
 
+The ``batched`` section (:func:`bench_batched`) measures the batched trainer (:mod:`distill_scaling.batched`):
+for the smallest and the largest study model, the share of the one-thread matmul peak (measured in the same
+run) that one step of a group of 1, 4 and 8 runs achieves, beside a run's own eager step.
+
 The ``fit`` section (:func:`bench_fit`) times the fitter and its bootstrap on Chinchilla's runs and on
 synthetic runs of the paper's size. torch is imported inside the functions of the ``train`` section only:
 it is heavy, and the fit section and the chapters that read saved results (:func:`load`) do not need it.
@@ -45,6 +49,12 @@ BENCH_BATCH = 32
 #: one-thread matmul peak or more, and a distillation step at most this many times its FLOP-ideal ratio.
 TARGET_FRACTION_OF_PEAK = 0.60
 TARGET_KD_OVER_IDEAL = 1.15
+
+#: The batched section: the smallest and the largest study model, group sizes, and the issue's targets (share
+#: of the one-thread matmul peak a group's step achieves).
+BATCHED_MODELS = ["L2-d32", "L10-d160"]
+BATCHED_GROUPS = (1, 4, 8)
+TARGET_BATCHED_FRACTION = {"L2-d32": 0.50, "L10-d160": 0.65}
 
 
 def bench_dir():
@@ -175,6 +185,49 @@ def step_rate(
         torch.set_num_threads(prev)
 
 
+def group_step_rate(
+    model: str,
+    group: int,
+    *,
+    batch: int = BENCH_BATCH,
+    threads: int = 1,
+    seconds: float = 2.0,
+    repeats: int = 3,
+    warmup: int = 2,
+    compile: bool = False,
+) -> tuple[float, float]:
+    """Tokens per wall-clock second and per CPU second, all runs together, of
+    :func:`batched.batched_step` (the batched trainer's own step) for a group of ``group`` supervised runs of
+    ``model`` on random tokens; ``compile``: with the group's forward pass and losses compiled (compilation
+    happens in the warmup steps, outside the timing)."""
+    import torch  # noqa: PLC0415 - torch is heavy: only this path needs it
+
+    from . import batched, train  # noqa: PLC0415 - imports torch, which only this path needs
+    from .model import Transformer, config_from_name  # noqa: PLC0415 - imports torch, which only this path needs
+
+    prev = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        cfg = config_from_name(model)
+        models = [Transformer(cfg, seed=i) for i in range(group)]
+        opts = [train.make_optimizer(m) for m in models]
+        gen = torch.Generator().manual_seed(0)
+        data = torch.randint(0, cfg.vocab_size, (group, batch, cfg.n_ctx + 1), generator=gen)
+        x, y = data[..., :-1].contiguous(), data[..., 1:].contiguous()
+        kws = [{"z_loss_coef": 1e-4}] * group
+        fn = train.compiled(batched.group_losses) if compile else batched.group_losses
+
+        def one() -> float:
+            batched.batched_step(models, opts, x, y, loss_kws=kws, grad_clips=[1.0] * group, losses_fn=fn)
+            return float(x.numel())
+
+        for _ in range(max(warmup, 2 if compile else 0)):
+            one()
+        return _best_rate(one, seconds, repeats)
+    finally:
+        torch.set_num_threads(prev)
+
+
 def _parallel_child(model: str, threads: int, seconds: float, barrier, queue) -> None:
     import torch  # noqa: PLC0415 - torch is heavy: only this path needs it
 
@@ -282,6 +335,62 @@ def bench_train(quick: bool = False) -> dict[str, Any]:
     return out
 
 
+# -- the batched section ------------------------------------------------------------------------------------
+def bench_batched(quick: bool = False) -> dict[str, Any]:
+    """Share of the one-thread matmul peak (per CPU second, both measured here) of a batched step for groups
+    of 1, 4 and 8 runs of the smallest and the largest study model, beside a run's own eager step
+    (:func:`train.train_step`). ``quick``: the smallest model, groups of 1 and 4, short timings."""
+    seconds, repeats = (0.5, 1) if quick else (2.0, 2)
+    models = BATCHED_MODELS[:1] if quick else BATCHED_MODELS
+    groups = BATCHED_GROUPS[:2] if quick else BATCHED_GROUPS
+    peak = matmul_peak(1, repeats=repeats)
+    out: dict[str, Any] = {"batch_seqs": BENCH_BATCH, "n_ctx": 128, "threads": 1, "matmul_peak_gflops": peak}
+    print(
+        f"fp32 matmul peak: {peak['wall']:.1f} GFLOP/s on 1 thread ({peak['cpu']:.1f} per CPU second); "
+        f"load average {os.getloadavg()[0]:.1f}"
+    )
+    print("1 thread, batch 32 x 128 tokens per run; tokens per CPU second of all runs, % of the matmul peak:")
+    rows: list[dict[str, Any]] = []
+
+    def row(model: str, group: int | None, compiled: bool, rates: tuple[float, float], label: str) -> None:
+        wall, cpu = rates
+        frac = 3 * forward_flops(model) * cpu / 1e9 / peak["cpu"]
+        rows.append(
+            {
+                "model": model,
+                "group": group,
+                "compiled": compiled,
+                "tokens_per_s": wall,
+                "tokens_per_cpu_s": cpu,
+                "frac_peak_cpu": frac,
+            }
+        )
+        target = TARGET_BATCHED_FRACTION.get(model) if group is not None else None
+        goal = f" (target {target:.0%})" if target is not None else ""
+        print(f"{model:>9} {label:<22} {cpu:>9.0f} tok/CPU-s {frac:>6.1%}{goal}", flush=True)
+
+    for model in models:
+        row(
+            model,
+            None,
+            False,
+            step_rate(model, seconds=seconds, repeats=repeats, warmup=1),
+            "alone (train_step)",
+        )
+        for g in groups:
+            rates = group_step_rate(model, g, seconds=seconds, repeats=repeats, warmup=1)
+            row(model, g, False, rates, f"group of {g}")
+        if model == models[0] and not quick:
+            # Compiled groups of the smallest model only: compilation takes about a minute per group size.
+            for g in groups:
+                rates = group_step_rate(model, g, seconds=seconds, repeats=repeats, warmup=1, compile=True)
+                row(model, g, True, rates, f"group of {g}, compiled")
+    out["steps"] = rows
+    out["targets"] = TARGET_BATCHED_FRACTION
+    out["loadavg_after"] = list(os.getloadavg())
+    return out
+
+
 # -- the fit section -----------------------------------------------------------------------------------------
 def _timed(label: str, func, record: dict[str, Any]):
     """Run ``func``, store its wall and CPU seconds under ``label`` in ``record``, print them."""
@@ -370,6 +479,7 @@ REPLAY_WORKERS = 8
 #: Section name -> the function that measures it (``--only NAME`` runs one).
 BENCHES: dict[str, Callable[..., dict[str, Any]]] = {
     "train": bench_train,
+    "batched": bench_batched,
     "fit": bench_fit,
     "replay": bench_replay,
 }

@@ -209,13 +209,13 @@ def _rope_tables(cfg: ModelConfig) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.cat((cos, cos), -1).float().reshape(shape), torch.cat((-sin, sin), -1).float().reshape(shape)
 
 
-def _inv_rms(x: torch.Tensor, eps: float) -> torch.Tensor:
+def inv_rms(x: torch.Tensor, eps: float) -> torch.Tensor:
     """1 / sqrt(mean(x^2) + eps) over the last dimension, kept as [..., 1], in at least float32."""
     x32 = x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
     return torch.linalg.vector_norm(x32, dim=-1, keepdim=True).square_().div_(x.shape[-1]).add_(eps).rsqrt_()
 
 
-def _rms_backward(gx: torch.Tensor, xhat: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
+def rms_backward(gx: torch.Tensor, xhat: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
     """Gradient through xhat = x r(x), given the gradient ``gx`` at xhat (overwritten)."""
     m = (gx * xhat).mean(-1, keepdim=True)
     return gx.sub_(xhat * m).mul_(r)
@@ -230,7 +230,7 @@ class _RMSNormFn(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x: torch.Tensor, w: torch.Tensor, eps: float) -> torch.Tensor:
-        r = _inv_rms(x, eps)
+        r = inv_rms(x, eps)
         xhat = (x * r).to(x.dtype)
         ctx.save_for_backward(xhat, r, w)
         return xhat * w
@@ -239,7 +239,7 @@ class _RMSNormFn(torch.autograd.Function):
     def backward(ctx, gy: torch.Tensor):
         xhat, r, w = ctx.saved_tensors
         gw = (gy * xhat).reshape(-1, xhat.shape[-1]).sum(0).to(w.dtype)
-        gx = _rms_backward(gy * w, xhat, r).to(xhat.dtype)
+        gx = rms_backward(gy * w, xhat, r).to(xhat.dtype)
         return gx, gw, None
 
 
@@ -252,7 +252,7 @@ class _QKNormRoPEFn(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, qk, g, cos2, sin2, eps: float):
-        r = _inv_rms(qk, eps)
+        r = inv_rms(qk, eps)
         xhat = (qk * r).to(qk.dtype)
         u = xhat * g
         half = u.shape[-1] // 2
@@ -268,7 +268,7 @@ class _QKNormRoPEFn(torch.autograd.Function):
         gu = go * cos2
         gu.add_((go * sin2).roll(half, -1))
         gg = (gu * xhat).sum(dim=(0, 1)).sum(1, keepdim=True).to(g.dtype)
-        gx = _rms_backward(gu * g, xhat, r).to(xhat.dtype)
+        gx = rms_backward(gu * g, xhat, r).to(xhat.dtype)
         return gx, gg, None, None, None
 
 

@@ -3,9 +3,12 @@
 :func:`ensure` takes :class:`~distill_scaling.spec.RunSpec` objects, works out what is missing
 (:func:`schedule`: runs without a record, teachers that are not recorded yet, teachers whose checkpoints are
 gone) and trains it in this process, in a local process pool or on a Dask cluster, writing each record to the
-store (:mod:`distill_scaling.store`) as soon as its run ends. :func:`run` trains one spec. A teacher's spec
-comes from the specs the executor was given (a student carries the spec it was built with as ``teacher_spec``)
-or from the teacher's record; :func:`distill_scaling.train.train` receives it and never reads the store.
+store (:mod:`distill_scaling.store`) as soon as its run ends. Missing runs of one shape (same model, batch
+size, teacher and precision; :func:`distill_scaling.batched.group_key`) are trained together as one batched
+model, up to ``max_group`` at a time (:func:`group_tasks`; ``group=False`` trains every run alone); each still
+gets its own record. :func:`run` trains one spec, :func:`run_group` a group. A teacher's spec comes from the
+specs the executor was given (a student carries the spec it was built with as ``teacher_spec``) or from the
+teacher's record; :func:`distill_scaling.train.train` receives it and never reads the store.
 
 Example::
 
@@ -30,7 +33,7 @@ import time
 import traceback
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -79,6 +82,51 @@ def run(
         return rec
 
 
+def run_group(
+    specs: Sequence[RunSpec],
+    *,
+    teacher_spec: RunSpec | None = None,
+    threads: int | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
+    write: bool = True,
+    runs_dir: Path | None = None,
+    **train_kwargs: Any,
+) -> list[dict[str, Any]]:
+    """Train the specs of one shape that have no record together (:func:`distill_scaling.batched.train_group`)
+    and return all their records in order; each record is written as soon as its run ends (if ``write``),
+    with ``group_size`` (runs trained together) in its provenance. ``progress(key, step, steps)``."""
+    from . import batched  # noqa: PLC0415 - imports torch, which only this path needs
+
+    specs = list(specs)
+    batched.check_group(specs)
+    records: dict[str, dict[str, Any] | None] = {}
+    with ExitStack() as locks:
+        for key in sorted(s.key for s in specs):  # always in one order: two groups never deadlock
+            locks.enter_context(store.run_lock(key))
+        for s in specs:
+            records[s.key] = store.read_record(s.key, runs_dir)
+        todo = [s for s in specs if records[s.key] is None]
+        if todo and todo[0].teacher is not None and teacher_spec is None:
+            teacher_spec = store.teacher_spec_of(todo[0], runs_dir)
+
+        def on_result(spec: RunSpec, results: dict[str, Any]) -> None:
+            rec = store.make_record(spec, results, group_size=len(todo))
+            if write:
+                store.write_record(rec, runs_dir)
+            records[spec.key] = rec
+
+        if todo:
+            batched.train_group(
+                todo,
+                teacher_spec=teacher_spec,
+                threads=threads,
+                progress=progress,
+                on_result=on_result,
+                **train_kwargs,
+            )
+    return [records[s.key] for s in specs]
+
+
 # -- executing many specs ------------------------------------------------------------------------------------
 def default_workers() -> tuple[int, int]:
     """(workers, threads per worker) that gave the most total tokens/s when measured (``bench``): on the
@@ -101,6 +149,8 @@ class Schedule:
     teachers: dict[str, RunSpec] = field(default_factory=dict)
     flops: dict[str, float] = field(default_factory=dict)
     done: dict[str, dict] = field(default_factory=dict)
+    #: What the runners train, in order: each task one run, or a group of runs of one shape.
+    tasks: list[list[RunSpec]] = field(default_factory=list)
 
     def deps(self, spec: RunSpec) -> list[str]:
         return [spec.teacher] if spec.teacher and spec.teacher in {s.key for s in self.todo} else []
@@ -153,7 +203,54 @@ def schedule(specs: Sequence[RunSpec], runs_dir: Path | None = None) -> Schedule
     for s in order:
         t = p.teachers.get(s.key)
         p.flops[s.key] = run_flops(s, t.model if t else None)["total"]
+    p.tasks = [[s] for s in order]
     return p
+
+
+#: Most runs trained together as one batched model by default (``ensure(max_group=...)``).
+MAX_GROUP = 8
+#: On the CPU, a group's activations at most this big, counted as tokens per step x d_model x n_layers over
+#: its runs: eight L2-d32 runs of 32 x 128 tokens. Measured on the 2-core box (``bench --only batched``), a
+#: group's step beats its runs' own steps only while the group is small; bigger groups, as of L4-d64 at 16 x
+#: 128 tokens, ran no faster, and eight L10-d160 runs at 32 x 128 ran 0.7 times as fast.
+MAX_GROUP_ACTIVATIONS = 8 * 32 * 128 * 32 * 2
+
+
+def group_size_cap(spec: RunSpec) -> int:
+    """How many runs of ``spec``'s shape a group on the CPU may hold (at least 1): MAX_GROUP_ACTIVATIONS."""
+    cfg = spec.config
+    return max(1, MAX_GROUP_ACTIVATIONS // (spec.batch_tokens * cfg.d_model * cfg.n_layers))
+
+
+def group_tasks(
+    p: Schedule, max_group: int = MAX_GROUP, workers: int = 1, train_kwargs: dict[str, Any] | None = None
+) -> list[list[RunSpec]]:
+    """``p.todo`` as the runners' tasks: runs of one shape (:func:`distill_scaling.batched.group_key`) in
+    groups of at most ``max_group`` runs (and, on the CPU, :func:`group_size_cap`), split so that each of
+    ``workers`` processes gets a group where there are enough runs; every other run alone. Tasks come in the
+    order of their first run, so a teacher's task precedes its students'. A run stays alone when only its
+    weights are missing (a recorded teacher) or when, ``compile`` not given, :func:`train.use_compile` would
+    compile it: a big run gains more from compilation alone than from a group (``bench --only batched``).
+    With ``compile=True`` groups are compiled as a whole."""
+    from . import batched, train  # noqa: PLC0415 - imports torch, which only this path needs
+
+    kw = train_kwargs or {}
+    on_cpu = train.resolve_device(kw.get("device")).type == "cpu"
+    shapes: dict[Any, list[RunSpec]] = {}
+    alone: list[list[RunSpec]] = []
+    for s in p.todo:
+        compiled = kw.get("compile") is None and train.use_compile(s, kw.get("device"))
+        if max_group <= 1 or s.key in p.done or compiled:
+            alone.append([s])
+        else:
+            shapes.setdefault(batched.group_key(s), []).append(s)
+    tasks = list(alone)
+    for members in shapes.values():
+        fits = group_size_cap(members[0]) if on_cpu else max_group
+        size = min(max_group, fits, -(-len(members) // max(1, workers)))
+        tasks += [members[i : i + size] for i in range(0, len(members), size)]
+    index = {s.key: i for i, s in enumerate(p.todo)}
+    return sorted(tasks, key=lambda task: index[task[0].key])
 
 
 def ensure(
@@ -165,10 +262,16 @@ def ensure(
     *,
     address: str | None = None,
     runs_dir: Path | None = None,
+    group: bool = True,
+    max_group: int = MAX_GROUP,
     **train_kwargs: Any,
 ) -> list[dict[str, Any]]:
     """Make sure every spec has a record: train the missing ones (teachers first), in parallel, and return
     the records in the order of ``specs``.
+
+    ``group``: train missing runs of one shape together as one batched model, at most ``max_group`` at a
+    time (:func:`group_tasks`); ``group=False`` (or ``max_group=1``) trains each run alone. Either way each
+    run gets the record (and key) it would get alone; grouped records note ``group_size`` in provenance.
 
     ``backend``: ``"local"`` (a process pool of ``workers`` processes with ``threads`` threads each; default
     :func:`default_workers`; ``workers=1`` trains in this process) or ``"dask"`` (a Dask distributed cluster
@@ -186,9 +289,13 @@ def ensure(
         raise SpecError(f"ensure(workers={workers!r}) is invalid; allowed: an int >= 1 or None")
     if not is_int(threads) or threads < 1:
         raise SpecError(f"ensure(threads={threads!r}) is invalid; allowed: an int >= 1 or None")
+    if not is_int(max_group) or max_group < 1:
+        raise SpecError(f"ensure(max_group={max_group!r}) is invalid; allowed: an int >= 1")
     runs_dir = Path(runs_dir or paths.runs_dir())
     p = schedule(specs, runs_dir)
     if p.todo:
+        if group:
+            p.tasks = group_tasks(p, max_group, workers, train_kwargs)
         if backend == "dask":
             runner = _run_dask
         else:
@@ -219,46 +326,91 @@ def _bar(total: float, n: int, progress: bool):
     )
 
 
+def train_task(
+    task: Sequence[RunSpec],
+    teacher: RunSpec | None,
+    threads: int,
+    report: Callable[[str, int, int], None] | None,
+    runs_dir: Path,
+    need_weights: bool,
+    train_kwargs: dict[str, Any],
+    write: bool = True,
+) -> list[dict[str, Any]]:
+    """Train one task of a schedule (a run alone, :func:`run`, or a group, :func:`run_group`); its records.
+    ``report(key, step, steps)`` after each step of each run."""
+    if len(task) == 1:
+        key = task[0].key
+
+        def one(step: int, total: int) -> None:
+            if report is not None:
+                report(key, step, total)
+
+        rec = run(
+            task[0],
+            teacher_spec=teacher,
+            threads=threads,
+            progress=one,
+            write=write,
+            runs_dir=runs_dir,
+            need_weights=need_weights,
+            **train_kwargs,
+        )
+        return [rec]
+    return run_group(
+        task,
+        teacher_spec=teacher,
+        threads=threads,
+        progress=report,
+        write=write,
+        runs_dir=runs_dir,
+        **train_kwargs,
+    )
+
+
 def _run_inline(
     p: Schedule, workers: int, threads: int, progress: bool, runs_dir: Path, address, train_kwargs
 ):
-    """One worker: train the runs one after another in this process (no pool to start)."""
+    """One worker: train the tasks one after another in this process (no pool to start)."""
     import torch  # noqa: PLC0415 - torch is heavy: only this path needs it
 
     failures: dict[str, str] = {}
     frac: dict[str, float] = {}
     bar = _bar(sum(p.flops.values()), len(p.todo), progress)
     prev = torch.get_num_threads()
+
+    def report(key: str, step: int, total: int) -> None:
+        if step % 10 == 0 or step == total:
+            frac[key] = step / max(total, 1)
+            _update_bar(bar, frac, p)
+
     try:
-        for s in p.todo:
-            t = p.teachers.get(s.key)
+        for task in p.tasks:
+            t = p.teachers.get(task[0].key)
             if t is not None and t.key in failures:
-                failures[s.key] = f"teacher {t.key} failed"
+                failures.update({s.key: f"teacher {t.key} failed" for s in task})
                 continue
-
-            def report(step: int, total: int, key: str = s.key) -> None:
-                if step % 10 == 0 or step == total:
-                    frac[key] = step / max(total, 1)
-                    _update_bar(bar, frac, p)
-
             try:
-                p.done[s.key] = run(
-                    s,
-                    teacher_spec=t,
-                    threads=threads,
-                    progress=report,
-                    runs_dir=runs_dir,
-                    need_weights=s.key in p.done,
-                    **train_kwargs,
-                )
+                recs = train_task(task, t, threads, report, runs_dir, task[0].key in p.done, train_kwargs)
+                p.done.update({s.key: rec for s, rec in zip(task, recs, strict=True)})
             except Exception:  # noqa: BLE001 - reported together at the end
-                failures[s.key] = traceback.format_exc()
-            frac[s.key] = 1.0
+                _task_failed(task, traceback.format_exc(), failures, p, runs_dir)
+            for s in task:
+                frac[s.key] = 1.0
             _update_bar(bar, frac, p)
     finally:
         torch.set_num_threads(prev)
         bar.close()
     return failures
+
+
+def _task_failed(task, message: str, failures: dict[str, str], p: Schedule, runs_dir: Path) -> None:
+    """A task raised ``message``: its runs without a record failed (a group's finished runs are recorded)."""
+    for s in task:
+        rec = store.read_record(s.key, runs_dir) if len(task) > 1 else None
+        if rec is not None:
+            p.done[s.key] = rec
+        else:
+            failures[s.key] = message
 
 
 # Worker-side state of the local pool: the queue that carries progress back to the parent.
@@ -312,33 +464,24 @@ def _init_worker(threads: int, queue, parent_pid: int | None = None) -> None:
 
 
 def _worker(
-    spec: RunSpec,
+    task: list[RunSpec],
     teacher: RunSpec | None,
     threads: int,
     runs_dir: str,
     need_weights: bool,
     train_kwargs: dict,
 ):
-    """Train one run inside a pool process; write its record there (so it survives a dead parent)."""
-    key = spec.key
-    last = [0.0]
+    """Train one task inside a pool process; write its records there (so they survive a dead parent)."""
+    last: dict[str, float] = {}
 
-    def report(step: int, total: int) -> None:
+    def report(key: str, step: int, total: int) -> None:
         now = time.monotonic()
-        if _PROGRESS_QUEUE is not None and (now - last[0] > 1.0 or step == total):
-            last[0] = now
+        if _PROGRESS_QUEUE is not None and (now - last.get(key, 0.0) > 1.0 or step == total):
+            last[key] = now
             _PROGRESS_QUEUE.put((key, step / max(total, 1)))
 
     try:
-        return run(
-            spec,
-            teacher_spec=teacher,
-            threads=threads,
-            progress=report,
-            runs_dir=Path(runs_dir),
-            need_weights=need_weights,
-            **train_kwargs,
-        )
+        return train_task(task, teacher, threads, report, Path(runs_dir), need_weights, train_kwargs)
     except BaseException:
         raise RuntimeError(traceback.format_exc()) from None
 
@@ -376,45 +519,48 @@ def _run_pool(p: Schedule, workers: int, threads: int, progress: bool, runs_dir:
     ctx.set_forkserver_preload(["distill_scaling.train", "torch._dynamo"])
     queue = ctx.Queue()
     keys_todo = {s.key for s in p.todo}
-    waiting = list(p.todo)
-    running: dict[Any, RunSpec] = {}
+    waiting = list(p.tasks)
+    running: dict[Any, list[RunSpec]] = {}
     frac: dict[str, float] = {}
     failures: dict[str, str] = {}
     finished: set[str] = set()
     bar = _bar(sum(p.flops.values()), len(p.todo), progress)
-    workers = min(workers, len(p.todo))
+    workers = min(workers, len(p.tasks))
     pool = ProcessPoolExecutor(
         workers, mp_context=ctx, initializer=_init_worker, initargs=(threads, queue, os.getpid())
     )
     interrupted = True
     try:
         while waiting or running:
-            for s in list(waiting):
-                dep = p.teachers.get(s.key)
+            for task in list(waiting):
+                dep = p.teachers.get(task[0].key)
                 if dep is not None and dep.key in keys_todo and dep.key not in finished:
                     if dep.key in failures:
-                        failures[s.key] = f"teacher {dep.key} failed"
-                        waiting.remove(s)
+                        failures.update({s.key: f"teacher {dep.key} failed" for s in task})
+                        waiting.remove(task)
                     continue
                 # Keep the pool's queue short so a teacher's students start right after it.
                 if len(running) >= 2 * workers:
                     break
-                waiting.remove(s)
-                fut = pool.submit(_worker, s, dep, threads, str(runs_dir), s.key in p.done, train_kwargs)
-                running[fut] = s
+                waiting.remove(task)
+                need = task[0].key in p.done
+                fut = pool.submit(_worker, task, dep, threads, str(runs_dir), need, train_kwargs)
+                running[fut] = task
             if not running:
                 break
             done, _ = wait(list(running), timeout=0.5, return_when=FIRST_COMPLETED)
             _drain(queue, frac, p, bar)
             for fut in done:
-                s = running.pop(fut)
+                task = running.pop(fut)
                 try:
-                    rec = fut.result()
-                    p.done[s.key] = rec
-                    finished.add(s.key)
+                    recs = fut.result()
+                    p.done.update({s.key: rec for s, rec in zip(task, recs, strict=True)})
+                    finished.update(s.key for s in task)
                 except Exception as exc:  # noqa: BLE001 - reported together at the end
-                    failures[s.key] = str(exc)
-                frac[s.key] = 1.0
+                    _task_failed(task, str(exc), failures, p, runs_dir)
+                    finished.update(s.key for s in task if s.key in p.done)
+                for s in task:
+                    frac[s.key] = 1.0
                 _update_bar(bar, frac, p)
                 bar.set_postfix_str(f"done {len(finished)}/{len(p.todo)}", refresh=False)
         interrupted = False
@@ -451,7 +597,7 @@ def _update_bar(bar, frac: dict[str, float], p: Schedule) -> None:
 
 
 def _dask_task(
-    spec: RunSpec,
+    task: list[RunSpec],
     teacher: RunSpec | None,
     threads: int,
     runs_dir: str,
@@ -459,7 +605,7 @@ def _dask_task(
     train_kwargs: dict,
     _dep=None,
 ):
-    """Train one run on a Dask worker and return its record; the parent writes it to the store.
+    """Train one task on a Dask worker and return its records; the parent writes them to the store.
 
     ``_dep`` (the teacher's task) only orders the work. The teacher's weights come from the checkpoint cache,
     which a LocalCluster shares; a worker on another machine retrains the teacher deterministically unless
@@ -469,15 +615,7 @@ def _dask_task(
     import torch  # noqa: PLC0415 - torch is heavy: only this path needs it
 
     torch.set_num_threads(threads)
-    return run(
-        spec,
-        teacher_spec=teacher,
-        threads=threads,
-        write=False,
-        runs_dir=Path(runs_dir),
-        need_weights=need_weights,
-        **train_kwargs,
-    )
+    return train_task(task, teacher, threads, None, Path(runs_dir), need_weights, train_kwargs, write=False)
 
 
 #: Times Dask runs a task again after it raised (a lost mount, a full disk, CUDA out of memory beside another
@@ -501,33 +639,35 @@ def _run_dask(p: Schedule, workers: int, threads: int, progress: bool, runs_dir:
     failures: dict[str, str] = {}
     bar = _bar(sum(p.flops.values()), len(p.todo), progress)
     try:
-        futures: dict[str, Any] = {}
-        for s in p.todo:
-            t = p.teachers.get(s.key)
+        futures: dict[str, Any] = {}  # run key -> the future of its task
+        tasks: dict[Any, list[RunSpec]] = {}
+        for task in p.tasks:
+            t = p.teachers.get(task[0].key)
             dep = futures.get(t.key) if t is not None else None
-            futures[s.key] = client.submit(
+            fut = client.submit(
                 _dask_task,
-                s,
+                task,
                 t,
                 threads,
                 str(runs_dir),
-                s.key in p.done,
+                task[0].key in p.done,
                 train_kwargs,
                 dep,
-                key=f"run-{s.key}",
+                key=f"run-{task[0].key}" + (f"+{len(task) - 1}" if len(task) > 1 else ""),
                 pure=False,
                 retries=DASK_RETRIES,
             )
-        by_future = {f: k for k, f in futures.items()}
-        for fut in as_completed(list(futures.values())):
-            k = by_future[fut]
+            tasks[fut] = task
+            futures.update({s.key: fut for s in task})
+        for fut in as_completed(list(tasks)):
+            task = tasks[fut]
             try:
-                rec = fut.result()
-                store.write_record(rec, runs_dir)
-                p.done[k] = rec
+                for s, rec in zip(task, fut.result(), strict=True):
+                    store.write_record(rec, runs_dir)
+                    p.done[s.key] = rec
             except Exception as exc:  # noqa: BLE001 - reported together at the end
-                failures[k] = f"{type(exc).__name__}: {exc}"
-            bar.update(p.flops[k])
+                failures.update({s.key: f"{type(exc).__name__}: {exc}" for s in task})
+            bar.update(sum(p.flops[s.key] for s in task))
     finally:
         bar.close()
         client.close()

@@ -253,10 +253,11 @@ def load_records(runs_dir: Path | None = None, *, curves: bool = False, strict: 
     return df
 
 
-def make_record(spec: RunSpec, results: dict[str, Any]) -> dict[str, Any]:
-    """A run's record: key, spec, results and provenance (with the torch version and where the run ran)."""
+def make_record(spec: RunSpec, results: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    """A run's record: key, spec, results and provenance (with the torch version and where the run ran, then
+    ``extra``, e.g. ``group_size`` for a run trained in a batched group)."""
     ran = {name: results[name] for name in RESULT_PROVENANCE if name in results}
-    prov = provenance(versions=("torch",), **ran)
+    prov = provenance(versions=("torch",), **ran, **extra)
     return {"key": spec.key, "spec": spec.canonical(), "results": results, "provenance": prov}
 
 

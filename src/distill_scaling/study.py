@@ -534,16 +534,27 @@ def cli(argv: list[str]) -> int:  # noqa: C901 - one check per option before any
         "one of --workers processes)",
     )
     parser.add_argument("--address", default=None, help="the Dask scheduler, e.g. tcp://10.0.0.5:8786")
+    parser.add_argument(
+        "--max-group",
+        type=int,
+        default=runs.MAX_GROUP,
+        help=f"train at most this many missing runs of one shape together as one batched model (default "
+        f"{runs.MAX_GROUP}; 1 = every run alone)",
+    )
+    parser.add_argument(
+        "--no-group", action="store_true", help="train every run alone (the same as --max-group 1)"
+    )
     args = parser.parse_args(argv)
     problem = _check_executor(args.device, args.backend, args.address)
     if problem:
         print(f"error: {problem}", file=sys.stderr)
         return 2
-    for name in ("workers", "threads"):
+    for name in ("workers", "threads", "max_group"):
         value = getattr(args, name)
         if value is not None and value < 1:
+            option = "--" + name.replace("_", "-")
             print(
-                f"error: --{name} {value} is invalid; allowed: an int >= 1 (or leave it out)", file=sys.stderr
+                f"error: {option} {value} is invalid; allowed: an int >= 1 (or leave it out)", file=sys.stderr
             )
             return 2
     try:
@@ -591,6 +602,8 @@ def cli(argv: list[str]) -> int:  # noqa: C901 - one check per option before any
                     threads=args.threads,
                     backend=args.backend,
                     address=args.address,
+                    group=not args.no_group,
+                    max_group=args.max_group,
                     **kw,
                 )
     finally:

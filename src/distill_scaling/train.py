@@ -88,7 +88,8 @@ def resolve_precision(precision: str, device: torch.device) -> str:
     return precision
 
 
-def _autocast(device: torch.device, precision: str):
+def autocast(device: torch.device, precision: str):
+    """The autocast context of ``precision`` on ``device`` (bf16 autocast, or nothing for fp32)."""
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
 
 
@@ -190,7 +191,7 @@ def evaluate(
     for x, y in batches:
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
         count = y.numel()
-        with _autocast(device, precision):
+        with autocast(device, precision):
             logits = model(x).float()
             totals["val_loss"] += float(losses.next_token_loss(logits, y)) * count
             if teacher is not None:
@@ -217,13 +218,25 @@ def compile_pays(device_type: str, flops: float) -> bool:
 def compiled_module(module: torch.nn.Module | None) -> torch.nn.Module | None:
     """``torch.compile(module)`` sharing its parameters (the optimiser and checkpoints keep using
     ``module``); evaluation keeps the eager module, whose batch shapes differ."""
-    if module is None:
-        return None
+    return None if module is None else compiled(module)
+
+
+def compiled(fn: Callable) -> Callable:
+    """``torch.compile(fn)``, compiling in this process (a pool of compiler processes would crowd a small
+    shared machine)."""
     import torch._inductor.config as inductor_config  # noqa: PLC0415 - torch is heavy: only this path needs it
 
-    # Compile in this process: a pool of compiler processes would crowd a small shared machine.
     inductor_config.compile_threads = 1
-    return torch.compile(module)
+    return torch.compile(fn)
+
+
+def use_compile(spec: RunSpec, device: str | torch.device | None, compile: bool | None = None) -> bool:
+    """Whether :func:`train` compiles ``spec`` on ``device`` (``None``: CUDA when available): ``compile``
+    if given, else :func:`compile_pays` for the device and the run's FLOPs."""
+    if compile is not None:
+        return bool(compile)
+    dev = device if isinstance(device, torch.device) else resolve_device(device)
+    return compile_pays(dev.type, run_flops(spec)["total"])
 
 
 # -- one optimiser step -------------------------------------------------------------------------------------
@@ -252,7 +265,7 @@ def train_step(
     Returns the detached loss.
     """
     loss_kw = loss_kw or {}
-    with _autocast(x.device, precision):
+    with autocast(x.device, precision):
         logits = model(x)
         if teacher is not None:
             with torch.inference_mode():
@@ -263,9 +276,23 @@ def train_step(
             loss = losses.student_loss(logits, y, **loss_kw)
     opt.zero_grad(set_to_none=True)
     loss.backward()
+    apply_update(model, opt, grad_clip)
+    return loss.detach()
+
+
+def apply_update(model: torch.nn.Module, opt: torch.optim.Optimizer, grad_clip: float) -> None:
+    """The update once the gradients are in: global-norm clipping at ``grad_clip``, then the AdamW step
+    (shared by :func:`train_step` and the batched trainer, :mod:`distill_scaling.batched`)."""
     torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip, foreach=True)
     opt.step()
-    return loss.detach()
+
+
+def set_lr(opt: torch.optim.Optimizer, spec: RunSpec, step: int) -> float:
+    """Set every group's learning rate for 0-based ``step`` of ``spec``'s schedule; returns the factor."""
+    s = lr_factor(step, spec.steps, spec.warmup_steps, spec.final_lr_frac)
+    for g in opt.param_groups:
+        g["lr"] = g["peak_lr"] * s
+    return s
 
 
 def make_optimizer(
@@ -293,7 +320,7 @@ def _reevaluate(spec, teacher_spec, saved, eval_tokens, dev, precision, threads,
     model = Transformer(spec.config, seed=spec.seed)
     model.load_state_dict(saved["model"])
     model.to(dev)
-    teacher = _load_teacher(teacher_spec, dev, threads, log) if teacher_spec is not None else None
+    teacher = load_teacher(teacher_spec, dev, threads, log) if teacher_spec is not None else None
     final = evaluate(model, eval_batches(spec, eval_tokens), teacher, device=dev, precision=precision)
     results = {
         **saved["results"],
@@ -307,7 +334,7 @@ def _reevaluate(spec, teacher_spec, saved, eval_tokens, dev, precision, threads,
 
 
 # -- the run -------------------------------------------------------------------------------------------------
-def _load_teacher(
+def load_teacher(
     teacher_spec: RunSpec, device: torch.device, threads: int | None, log: Callable[[str], None]
 ) -> torch.nn.Module:
     """The teacher's weights from its checkpoint, retraining the teacher first (deterministically) if the
@@ -321,7 +348,259 @@ def _load_teacher(
     return teacher
 
 
-def train(  # noqa: C901 - the training loop reads top to bottom (resume, schedule, steps, evaluation, checkpoint), as in nanoGPT
+def prepare(
+    spec: RunSpec,
+    teacher_spec: RunSpec | None,
+    threads: int | None,
+    device: str | None,
+    log: Callable[[str], None],
+) -> tuple[torch.device, str, RunSpec | None]:
+    """Check a run's arguments before any work: the thread count (set here), the device, the precision and
+    the teacher's spec (default: the one ``spec`` carries). Returns ``(device, precision, teacher_spec)``."""
+    if threads is not None:
+        if not isinstance(threads, int) or threads < 1:
+            raise SpecError(f"train(threads={threads!r}) is invalid; allowed: an int >= 1 or None")
+        torch.set_num_threads(threads)
+    dev = resolve_device(device)
+    precision = resolve_precision(spec.precision, dev)
+    if precision == "bf16" and dev.type == "cpu":
+        log("bf16 autocast on the CPU: results may differ from fp32 by more than seed noise")
+    if teacher_spec is None:
+        teacher_spec = spec.teacher_spec
+    if spec.teacher is not None and teacher_spec is None:
+        raise SpecError(
+            f"train(): run {spec.key} distils from {spec.teacher}, but its teacher's spec was not given; "
+            "allowed: train(spec, teacher_spec=...) or a spec built with teacher=<the teacher's RunSpec> "
+            "(runs.run() and runs.ensure() find a recorded teacher's spec themselves)"
+        )
+    if teacher_spec is not None and teacher_spec.key != spec.teacher:
+        raise SpecError(f"teacher_spec has key {teacher_spec.key}, but RunSpec.teacher = {spec.teacher!r}")
+    return dev, precision, teacher_spec
+
+
+def finished_results(
+    spec: RunSpec,
+    teacher_spec: RunSpec | None,
+    *,
+    eval_tokens: int | None,
+    dev: torch.device,
+    precision: str,
+    threads: int | None,
+    log: Callable[[str], None],
+) -> dict[str, Any] | None:
+    """The results of a run that finished earlier (e.g. killed before its record was written), from its
+    ``final.pt``, evaluated again only if this call asks for a different evaluation; None if not finished."""
+    final_path = checkpoint_dir(spec.key) / "final.pt"
+    if not final_path.exists():
+        return None
+    saved = _load_checkpoint(final_path, log) or {}
+    if saved.get("results") is None or saved.get("key") != spec.key:
+        return None
+    log(f"{spec.key}: finished earlier, results taken from {final_path}")
+    if saved.get("eval_tokens", "missing") == eval_tokens:
+        return saved["results"]
+    return _reevaluate(spec, teacher_spec, saved, eval_tokens, dev, precision, threads, log)
+
+
+class Session:
+    """One run's training state between optimiser steps: model, optimiser, loss-curve accumulators, clocks.
+
+    The step itself is the caller's (:func:`train` for one run, :func:`distill_scaling.batched.train_group`
+    for several at once); the rest is here, shared by both: the model and optimiser built from the spec (and
+    resumed from ``state.pt`` when ``resume``), the schedule (:meth:`set_lr`), the data order
+    (:meth:`batch`), the logged curves (:meth:`after_step`), checkpoints (:meth:`checkpoint`, the same file
+    whoever trains the run) and the final evaluation, results and ``final.pt`` (:meth:`finish`).
+    """
+
+    def __init__(
+        self,
+        spec: RunSpec,
+        teacher_spec: RunSpec | None,
+        dev: torch.device,
+        precision: str,
+        *,
+        resume: bool = True,
+        eval_tokens: int | None = None,
+        on_checkpoint: Callable[[int], None] | None = None,
+        log: Callable[[str], None] | None = None,
+    ) -> None:
+        self.spec, self.teacher_spec, self.dev, self.precision = spec, teacher_spec, dev, precision
+        self.eval_tokens, self.on_checkpoint = eval_tokens, on_checkpoint
+        log = log or (lambda msg: None)
+        self.source = corpus.get_source(spec.corpus)
+        self.model = Transformer(spec.config, seed=spec.seed).to(dev)
+        self.opt = make_optimizer(self.model, spec.lr, spec.weight_decay, (spec.beta1, spec.beta2), spec.eps)
+        self.loss_kw = loss_kwargs(spec)
+        self.log_at = set(curve_steps(spec.steps))
+        self.val_at = set(curve_steps(spec.steps, VAL_CURVE_POINTS))
+        self.val_subset = _val_subset(spec.corpus, spec.config.n_ctx)
+        self.curve: dict[str, list] = {
+            "step": [],
+            "tokens": [],
+            "train_loss": [],
+            "lr": [],
+            "val_step": [],
+            "val_loss": [],
+        }
+        self.acc_loss: float | torch.Tensor = 0.0
+        self.acc_n = 0
+        self.start_step, self.elapsed_prev, self.train_time_prev = 0, 0.0, 0.0
+        self.resumed_from: int | None = None
+        self.train_time = 0.0
+        #: A group's trainer sets this to the run's share of the group's wall time (None: since start_clock).
+        self.wall_share: float | None = None
+        self.t0 = time.perf_counter()
+        state_path = checkpoint_dir(spec.key) / "state.pt"
+        if resume and state_path.exists():
+            state = _load_checkpoint(state_path, log) or {}
+            if state.get("key") == spec.key:
+                self.model.load_state_dict(state["model"])
+                self.opt.load_state_dict(state["optimizer"])
+                self.start_step, self.curve = state["step"], state["curve"]
+                self.acc_loss, self.acc_n = state["acc_loss"], state["acc_n"]
+                self.elapsed_prev, self.train_time_prev = state["elapsed_s"], state["train_time_s"]
+                self.resumed_from = self.start_step
+                log(f"{spec.key}: resuming at step {self.start_step}/{spec.steps}")
+        self.model.train()
+
+    def start_clock(self) -> None:
+        """Start this session's wall clock (after the setup that is not training: teacher, compilation)."""
+        self.t0 = time.perf_counter()
+
+    def elapsed(self) -> float:
+        """Wall seconds of this session so far: since :meth:`start_clock`, or its share of a group's."""
+        return self.wall_share if self.wall_share is not None else time.perf_counter() - self.t0
+
+    def set_lr(self, step: int) -> float:
+        """Set the learning rates for 0-based ``step`` of this run's own schedule; returns the factor."""
+        return set_lr(self.opt, self.spec, step)
+
+    def batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Batch ``step`` of the run's split, on the device: a pure function of ``data_seed`` and the step."""
+        spec = self.spec
+        x, y = self.source.batch(spec.split, step, spec.batch_size, spec.config.n_ctx, spec.data_seed)
+        return torch.as_tensor(x).to(self.dev, non_blocking=True), torch.as_tensor(y).to(
+            self.dev, non_blocking=True
+        )
+
+    def after_step(self, step: int, loss: torch.Tensor, s: float, seconds: float) -> None:
+        """Book-keeping after 0-based ``step`` (loss ``loss``, schedule factor ``s``, ``seconds`` of training
+        time): the training-loss curve at the logged steps, the validation curve at its steps."""
+        spec, curve = self.spec, self.curve
+        done = step + 1
+        # A tensor sum: no device sync per step on a GPU; read out at the logged steps only.
+        self.acc_loss = self.acc_loss + loss.detach().float()
+        self.acc_n += 1
+        self.train_time += seconds
+        if done in self.log_at:
+            curve["step"].append(done)
+            curve["tokens"].append(done * spec.batch_tokens)
+            mean_loss = float(self.acc_loss) / self.acc_n
+            if not math.isfinite(mean_loss):
+                raise FloatingPointError(f"run {spec.key}: training loss is {mean_loss} at step {done}")
+            curve["train_loss"].append(mean_loss)
+            curve["lr"].append(spec.lr * s)
+            self.acc_loss, self.acc_n = 0.0, 0
+        if done in self.val_at:
+            curve["val_step"].append(done)
+            ev = evaluate(self.model, self.val_subset, device=self.dev, precision=self.precision)
+            curve["val_loss"].append(ev["val_loss"])
+
+    def checkpoint(self, next_step: int) -> None:
+        """Save the resumable state (``state.pt``) before 0-based step ``next_step``."""
+        spec = self.spec
+        _save_atomic(
+            {
+                "key": spec.key,
+                "spec": spec.canonical(),
+                "step": next_step,
+                "model": self.model.state_dict(),
+                "optimizer": self.opt.state_dict(),
+                "curve": _plain(self.curve),
+                "acc_loss": float(self.acc_loss),
+                "acc_n": self.acc_n,
+                "elapsed_s": self.elapsed_prev + self.elapsed(),
+                "train_time_s": self.train_time_prev + self.train_time,
+            },
+            checkpoint_dir(spec.key) / "state.pt",
+        )
+        if self.on_checkpoint is not None:
+            self.on_checkpoint(next_step)
+
+    def finish(self, teacher: torch.nn.Module | None, compiled: bool = False) -> dict[str, Any]:
+        """Evaluate on the validation tokens, save ``final.pt``, drop ``state.pt``; returns the results."""
+        spec, teacher_spec, dev, curve, cfg = (
+            self.spec,
+            self.teacher_spec,
+            self.dev,
+            self.curve,
+            self.spec.config,
+        )
+        t_eval = time.perf_counter()
+        final = evaluate(
+            self.model, eval_batches(spec, self.eval_tokens), teacher, device=dev, precision=self.precision
+        )
+        eval_time = time.perf_counter() - t_eval
+        wall = self.elapsed_prev + self.elapsed() + (eval_time if self.wall_share is not None else 0.0)
+        total_train_time = self.train_time_prev + self.train_time
+        fl = run_flops(spec, teacher_spec.model if teacher_spec is not None else None)
+        results: dict[str, Any] = {
+            "val_loss": final["val_loss"],
+            "val_tokens": final["val_tokens"],
+            "n_params": cfg.n_params,
+            "n_params_total": cfg.n_params_total,
+            "steps": spec.steps,
+            "batch_tokens": spec.batch_tokens,
+            "tokens_trained": spec.tokens_trained,
+            "epochs": spec.tokens_trained / spec.split_size if spec.split_size else None,
+            "final_train_loss": curve["train_loss"][-1] if curve["train_loss"] else None,
+            "flops_student_training": fl["student_training"],
+            "flops_teacher_logits": fl["teacher_logits"],
+            "flops_total": fl["total"],
+            "wall_time_s": wall,
+            "train_time_s": total_train_time,
+            "eval_time_s": eval_time,
+            "tokens_per_s": spec.tokens_trained / total_train_time if self.resumed_from is None else None,
+            "resumed_from_step": self.resumed_from,
+            "device": dev.type,
+            "device_name": torch.cuda.get_device_name(dev)
+            if dev.type == "cuda"
+            else platform.processor() or "cpu",
+            "threads": torch.get_num_threads(),
+            "precision_used": self.precision,
+            "compiled": bool(compiled),
+            "curve": curve,
+        }
+        if self.resumed_from is not None and total_train_time > 0:
+            # Throughput over all sessions; sessions on different machines make this a rough figure.
+            results["tokens_per_s"] = spec.tokens_trained / total_train_time
+        if teacher_spec is not None:
+            results.update(
+                {
+                    "val_kl": final["val_kl"],
+                    "teacher_val_loss": final["teacher_val_loss"],
+                    "teacher_model": teacher_spec.model,
+                    "teacher_n_params": teacher_spec.config.n_params,
+                    "teacher_tokens": teacher_spec.tokens_trained,
+                    "flops_teacher_pretraining": run_flops(teacher_spec)["student_training"],
+                }
+            )
+        ckpt_dir = checkpoint_dir(spec.key)
+        _save_atomic(
+            {
+                "key": spec.key,
+                "spec": spec.canonical(),
+                "model": self.model.state_dict(),
+                "results": _plain(results),
+                "eval_tokens": self.eval_tokens,
+            },
+            ckpt_dir / "final.pt",
+        )
+        (ckpt_dir / "state.pt").unlink(missing_ok=True)
+        return results
+
+
+def train(
     spec: RunSpec,
     *,
     teacher_spec: RunSpec | None = None,
@@ -357,199 +636,59 @@ def train(  # noqa: C901 - the training loop reads top to bottom (resume, schedu
     precision (``precision_used``) and ``compiled``.
     """
     log = log or (lambda msg: None)
-    if threads is not None:
-        if not isinstance(threads, int) or threads < 1:
-            raise SpecError(f"train(threads={threads!r}) is invalid; allowed: an int >= 1 or None")
-        torch.set_num_threads(threads)
-    dev = resolve_device(device)
-    precision = resolve_precision(spec.precision, dev)
-    if precision == "bf16" and dev.type == "cpu":
-        log("bf16 autocast on the CPU: results may differ from fp32 by more than seed noise")
-    if teacher_spec is None:
-        teacher_spec = spec.teacher_spec
-    if spec.teacher is not None and teacher_spec is None:
-        raise SpecError(
-            f"train(): run {spec.key} distils from {spec.teacher}, but its teacher's spec was not given; "
-            "allowed: train(spec, teacher_spec=...) or a spec built with teacher=<the teacher's RunSpec> "
-            "(runs.run() and runs.ensure() find a recorded teacher's spec themselves)"
+    dev, precision, teacher_spec = prepare(spec, teacher_spec, threads, device, log)
+    if resume:
+        done = finished_results(
+            spec,
+            teacher_spec,
+            eval_tokens=eval_tokens,
+            dev=dev,
+            precision=precision,
+            threads=threads,
+            log=log,
         )
-    if teacher_spec is not None and teacher_spec.key != spec.teacher:
-        raise SpecError(f"teacher_spec has key {teacher_spec.key}, but RunSpec.teacher = {spec.teacher!r}")
+        if done is not None:
+            return done
 
-    ckpt_dir = checkpoint_dir(spec.key)
-    final_path, state_path = ckpt_dir / "final.pt", ckpt_dir / "state.pt"
-    if resume and final_path.exists():
-        # Finished earlier (e.g. killed before its record was written): the results are in the checkpoint,
-        # evaluated again only if this call asks for a different evaluation.
-        saved = _load_checkpoint(final_path, log) or {}
-        if saved.get("results") is not None and saved.get("key") == spec.key:
-            log(f"{spec.key}: finished earlier, results taken from {final_path}")
-            if saved.get("eval_tokens", "missing") == eval_tokens:
-                return saved["results"]
-            return _reevaluate(spec, teacher_spec, saved, eval_tokens, dev, precision, threads, log)
-
-    cfg = spec.config
-    steps, batch, n_ctx = spec.steps, spec.batch_size, cfg.n_ctx
-    source = corpus.get_source(spec.corpus)
-    model = Transformer(cfg, seed=spec.seed).to(dev)
-    opt = make_optimizer(model, spec.lr, spec.weight_decay, (spec.beta1, spec.beta2), spec.eps)
-    teacher = _load_teacher(teacher_spec, dev, threads, log) if teacher_spec is not None else None
-
-    log_at = set(curve_steps(steps))
-    val_at = set(curve_steps(steps, VAL_CURVE_POINTS))
-    val_subset = _val_subset(spec.corpus, n_ctx)
-    curve: dict[str, list] = {
-        "step": [],
-        "tokens": [],
-        "train_loss": [],
-        "lr": [],
-        "val_step": [],
-        "val_loss": [],
-    }
-    acc_loss, acc_n = 0.0, 0
-    start_step, elapsed_prev, train_time_prev, resumed_from = 0, 0.0, 0.0, None
-
-    if resume and state_path.exists():
-        state = _load_checkpoint(state_path, log) or {}
-        if state.get("key") == spec.key:
-            model.load_state_dict(state["model"])
-            opt.load_state_dict(state["optimizer"])
-            start_step, curve = state["step"], state["curve"]
-            acc_loss, acc_n = state["acc_loss"], state["acc_n"]
-            elapsed_prev, train_time_prev = state["elapsed_s"], state["train_time_s"]
-            resumed_from = start_step
-            log(f"{spec.key}: resuming at step {start_step}/{steps}")
-
-    def checkpoint(next_step: int) -> None:
-        _save_atomic(
-            {
-                "key": spec.key,
-                "spec": spec.canonical(),
-                "step": next_step,
-                "model": model.state_dict(),
-                "optimizer": opt.state_dict(),
-                "curve": _plain(curve),
-                "acc_loss": float(acc_loss),
-                "acc_n": acc_n,
-                "elapsed_s": elapsed_prev + (time.perf_counter() - t0),
-                "train_time_s": train_time_prev + train_time,
-            },
-            state_path,
-        )
-        if on_checkpoint is not None:
-            on_checkpoint(next_step)
-
+    steps = spec.steps
+    run = Session(
+        spec,
+        teacher_spec,
+        dev,
+        precision,
+        resume=resume,
+        eval_tokens=eval_tokens,
+        on_checkpoint=on_checkpoint,
+        log=log,
+    )
+    model, opt = run.model, run.opt
+    teacher = load_teacher(teacher_spec, dev, threads, log) if teacher_spec is not None else None
     checkpoint_steps = set(checkpoint_steps)
-    loss_kw = loss_kwargs(spec)
-    if compile is None:
-        compile = compile_pays(dev.type, run_flops(spec)["total"])
+    compile = use_compile(spec, dev, compile)
     fwd, t_fwd = (compiled_module(model), compiled_module(teacher)) if compile else (model, teacher)
-    t0 = time.perf_counter()
-    last_ckpt = t0
-    train_time = 0.0
-    model.train()
-    for step in range(start_step, steps):
+    step_kw = {"loss_kw": run.loss_kw, "grad_clip": spec.grad_clip, "precision": precision}
+    run.start_clock()
+    last_ckpt = run.t0
+    for step in range(run.start_step, steps):
         t_step = time.perf_counter()
-        s = lr_factor(step, steps, spec.warmup_steps, spec.final_lr_frac)
-        for g in opt.param_groups:
-            g["lr"] = g["peak_lr"] * s
-        x, y = source.batch(spec.split, step, batch, n_ctx, spec.data_seed)
-        x = torch.as_tensor(x).to(dev, non_blocking=True)
-        y = torch.as_tensor(y).to(dev, non_blocking=True)
+        s = run.set_lr(step)
+        x, y = run.batch(step)
         try:
-            loss = train_step(
-                fwd, opt, x, y, teacher=t_fwd, loss_kw=loss_kw, grad_clip=spec.grad_clip, precision=precision
-            )
+            loss = train_step(fwd, opt, x, y, teacher=t_fwd, **step_kw)
         except Exception as exc:  # noqa: BLE001 - only the first compiled step may fail, then train eagerly
-            if not compile or step != start_step:
+            if not compile or step != run.start_step:
                 raise
             # Compilation fails before the update is applied (no C++ compiler, an unsupported op): redo the
             # step eagerly; train_step zeroes the gradients first.
             log(f"torch.compile failed ({type(exc).__name__}: {exc}); training eagerly")
             compile, fwd, t_fwd = False, model, teacher
-            loss = train_step(
-                fwd, opt, x, y, teacher=t_fwd, loss_kw=loss_kw, grad_clip=spec.grad_clip, precision=precision
-            )
+            loss = train_step(fwd, opt, x, y, teacher=t_fwd, **step_kw)
         done = step + 1
-        # A tensor sum: no device sync per step on a GPU; read out at the logged steps only.
-        acc_loss = acc_loss + loss.detach().float()
-        acc_n += 1
-        train_time += time.perf_counter() - t_step
-        if done in log_at:
-            curve["step"].append(done)
-            curve["tokens"].append(done * spec.batch_tokens)
-            mean_loss = float(acc_loss) / acc_n
-            if not math.isfinite(mean_loss):
-                raise FloatingPointError(f"run {spec.key}: training loss is {mean_loss} at step {done}")
-            curve["train_loss"].append(mean_loss)
-            curve["lr"].append(spec.lr * s)
-            acc_loss, acc_n = 0.0, 0
-        if done in val_at:
-            curve["val_step"].append(done)
-            curve["val_loss"].append(evaluate(model, val_subset, device=dev, precision=precision)["val_loss"])
+        run.after_step(step, loss, s, time.perf_counter() - t_step)
         if progress is not None:
             progress(done, steps)
         now = time.perf_counter()
         if done < steps and (done in checkpoint_steps or now - last_ckpt >= checkpoint_interval_s):
-            checkpoint(done)
+            run.checkpoint(done)
             last_ckpt = time.perf_counter()
-
-    t_eval = time.perf_counter()
-    final = evaluate(model, eval_batches(spec, eval_tokens), teacher, device=dev, precision=precision)
-    eval_time = time.perf_counter() - t_eval
-    wall = elapsed_prev + (time.perf_counter() - t0)
-    total_train_time = train_time_prev + train_time
-    fl = run_flops(spec, teacher_spec.model if teacher_spec is not None else None)
-    results: dict[str, Any] = {
-        "val_loss": final["val_loss"],
-        "val_tokens": final["val_tokens"],
-        "n_params": cfg.n_params,
-        "n_params_total": cfg.n_params_total,
-        "steps": steps,
-        "batch_tokens": spec.batch_tokens,
-        "tokens_trained": spec.tokens_trained,
-        "epochs": spec.tokens_trained / spec.split_size if spec.split_size else None,
-        "final_train_loss": curve["train_loss"][-1] if curve["train_loss"] else None,
-        "flops_student_training": fl["student_training"],
-        "flops_teacher_logits": fl["teacher_logits"],
-        "flops_total": fl["total"],
-        "wall_time_s": wall,
-        "train_time_s": total_train_time,
-        "eval_time_s": eval_time,
-        "tokens_per_s": spec.tokens_trained / total_train_time if resumed_from is None else None,
-        "resumed_from_step": resumed_from,
-        "device": dev.type,
-        "device_name": torch.cuda.get_device_name(dev)
-        if dev.type == "cuda"
-        else platform.processor() or "cpu",
-        "threads": torch.get_num_threads(),
-        "precision_used": precision,
-        "compiled": bool(compile),
-        "curve": curve,
-    }
-    if resumed_from is not None and total_train_time > 0:
-        # Throughput over all sessions; sessions on different machines make this a rough figure.
-        results["tokens_per_s"] = spec.tokens_trained / total_train_time
-    if teacher_spec is not None:
-        results.update(
-            {
-                "val_kl": final["val_kl"],
-                "teacher_val_loss": final["teacher_val_loss"],
-                "teacher_model": teacher_spec.model,
-                "teacher_n_params": teacher_spec.config.n_params,
-                "teacher_tokens": teacher_spec.tokens_trained,
-                "flops_teacher_pretraining": run_flops(teacher_spec)["student_training"],
-            }
-        )
-    _save_atomic(
-        {
-            "key": spec.key,
-            "spec": spec.canonical(),
-            "model": model.state_dict(),
-            "results": _plain(results),
-            "eval_tokens": eval_tokens,
-        },
-        final_path,
-    )
-    state_path.unlink(missing_ok=True)
-    return results
+    return run.finish(teacher, compiled=bool(compile))

@@ -189,6 +189,8 @@ def test_decade_numbers_read_the_fits_decade_test():
         provenance={
             "decade_extrapolation": {
                 "errors": [0.02, -0.04],
+                "mean_error": 0.03,
+                "max_error": 0.04,
                 "held_out_runs": 2,
                 "fit_runs": 40,
                 "decades": 1.2,

@@ -373,8 +373,8 @@ def decade_numbers(law: fits.LawFit | None) -> dict[str, float | int | str]:
         "sup_decade_fitted": int(d.get("fit_runs", 0)),
         "sup_decade_decades": float(d.get("decades", math.nan)),
         "sup_decade_bias": 100 * float(errors.mean()) if errors.size else math.nan,
-        "sup_decade_mean": 100 * float(np.abs(errors).mean()) if errors.size else math.nan,
-        "sup_decade_max": 100 * float(np.abs(errors).max()) if errors.size else math.nan,
+        "sup_decade_mean": 100 * float(d["mean_error"]) if errors.size else math.nan,
+        "sup_decade_max": 100 * float(d["max_error"]) if errors.size else math.nan,
     }
 
 

@@ -115,8 +115,10 @@ def study_design(blocks: Sequence[str] | None = None, *, supervised_only: bool =
     return design
 
 
-#: The study's blocks whose runs make the IsoFLOP profiles and measure the seed noise.
-ISOFLOP_BLOCKS = ("isoflop-small", "noise", "isoflop-large")
+#: The study's blocks whose runs make the IsoFLOP profiles and measure the seed noise: every budget of
+#: :data:`~distill_scaling.study.PROFILE_BUDGETS`, the decade above the others included, so that each
+#: chapter measures M* on the same five profiles as :func:`m_star`.
+ISOFLOP_BLOCKS = ("isoflop-small", "noise", "isoflop-large", "isoflop-decade")
 
 
 def study_specs() -> list[RunSpec]:

@@ -29,7 +29,7 @@ from .. import laws, optimal, plots
 from ..fit_files import COEFFICIENT_SETS, CoefficientSet, load_coefficient_set
 from ..flops import PAPER_N_VOCAB, paper_forward_flops
 from ..params import Param
-from ..presentation import sci
+from ..presentation import and_join
 
 PAPER_STUDENTS = [3e8, 5e8, 1e9, 3e9, 5e9, 1e10, 3e10, 5e10]
 
@@ -798,9 +798,7 @@ def table3_summary(t: pd.DataFrame) -> pd.DataFrame:
     """One line per row of Table 3: how many cells agree with the paper's statement."""
     g = t.groupby(["row", "students", "compute", "paper", "criterion"], sort=True)["agrees"]
     out = g.agg(cells="size", agree="sum").reset_index()
-    out["verdict"] = np.where(
-        out["agree"] == out["cells"], "holds", np.where(out["agree"] == 0, "fails", "partly holds")
-    )
+    out["verdict"] = [verdict(a, c) for a, c in zip(out["agree"], out["cells"], strict=True)]
     return out
 
 
@@ -838,31 +836,34 @@ def appendix_d5(cs: CoefficientSet, points_per_decade: int = 12) -> pd.DataFrame
     )
 
 
-# --- Numbers quoted in the prose ----------------------------------------------------------------------------
+#: How close (relative) the law's ratios must come to App. D.5's quoted ones for a scenario to reproduce them.
+D5_TOLERANCE = 0.25
 
 
-def crossover_statement(cross: pd.DataFrame) -> str:
-    """Whether the best-case crossover budget grows with student size, in words (computed)."""
+def d5_matching(d5: pd.DataFrame, tolerance: float = D5_TOLERANCE) -> list[str]:
+    """The scenarios whose compute and data ratios both reproduce App. D.5's quoted ones, within ``tolerance``
+    (relative)."""
+    match = []
+    for s, g in d5.groupby("scenario", sort=False):
+        law = g[["compute ratio (law)", "data ratio (law)"]].to_numpy(float)
+        quoted = g[["compute ratio (paper, 'pretrain + inference')", "data ratio (paper)"]].to_numpy(float)
+        if np.all(np.abs(law / quoted - 1) <= tolerance):
+            match.append(s)
+    return match
+
+
+def crossover_steps(cross: pd.DataFrame) -> tuple[int, int]:
+    """From each student with a best-case crossover to the next larger one: in how many of these steps the
+    crossover budget grows, and how many steps there are."""
     c = cross.dropna(subset=["crossover_compute"]).sort_values("student_params")
-    if len(c) < 2:
-        return "cannot be judged (fewer than two crossovers in range)"
-    x = c["crossover_compute"].to_numpy()
-    sizes = c["student_params"].to_numpy()
-    if np.all(np.diff(x) > 0):
-        return "grows with student size for every student whose crossover lies in range"
-    drops = [
-        f"the {plots.size_label(sizes[i + 1])} student crosses earlier ({x[i + 1]:.2g} FLOPs) than the "
-        f"{plots.size_label(sizes[i])} one ({x[i]:.2g} FLOPs)"
-        for i in np.flatnonzero(np.diff(x) <= 0)
-    ]
-    rising = np.flatnonzero(np.diff(x) > 0)
-    tail = ""
-    if rising.size and np.all(np.diff(x)[rising[0] :] > 0):
-        tail = f"; from {plots.size_label(sizes[rising[0]])} up it grows with student size"
-    return "does not always grow with student size: " + "; ".join(drops) + tail
+    steps = np.diff(c["crossover_compute"].to_numpy(float))
+    return int(np.sum(steps > 0)), int(len(steps))
 
 
-def prose_numbers(
+# --- Numbers the page quotes --------------------------------------------------------------------------------
+
+
+def numbers(
     cs: CoefficientSet,
     cross: pd.DataFrame,
     advantage: pd.DataFrame,
@@ -871,120 +872,124 @@ def prose_numbers(
     d5: pd.DataFrame,
     solver: pd.DataFrame,
     frontier_table: pd.DataFrame,
-) -> dict[str, float | str]:
-    """Every number and computed phrase the chapter's prose quotes (plain floats and strings for glue)."""
-    out: dict[str, float | str] = {"coefficients": cs.name}
-    out.update({k: v for k, v in vocabulary_numbers().items()})
-    # The solver.
-    if len(solver):
-        gap = solver["SLSQP - ours"].to_numpy(float)
-        out["solver_points"] = float(len(solver))
-        out["solver_max_abs_gap"] = float(np.nanmax(np.abs(gap)))
-        out["solver_slsqp_better_by"] = float(max(0.0, -np.nanmin(gap)))
-    else:
-        out["solver_points"], out["solver_max_abs_gap"], out["solver_slsqp_better_by"] = 0.0, np.nan, np.nan
-    jumps = regime_changes(frontier_table)
-    out["regime_n"] = float(len(jumps))
-    out["regime_where"] = (
-        "; ".join(
-            f"{r.scenario}, {plots.size_label(r.student_params)} student near {r.compute:.2g} FLOPs "
-            f"(L_T* {r.teacher_loss:.3f} vs {r.alternative_teacher_loss:.3f})"
-            for r in jumps.itertuples()
-        )
-        or "none"
-    )
-    # Claim (i): best-case crossover.
-    for r in cross.itertuples():
-        out[f"cross_{plots.size_label(r.student_params)}"] = sci(r.crossover_compute, 2)
-    out["cross_statement"] = crossover_statement(cross)
-    out["cross_found"] = float(cross["crossover_compute"].notna().sum())
-    out["cross_students"] = float(len(cross))
-    missing = cross[cross["crossover_compute"].isna()]
-    out["cross_missing"] = (
-        ", ".join(
-            f"{plots.size_label(r.student_params)} "
-            f"(distillation's infinite-data limit {r.distillation_limit:.4f} "
-            f"against the supervised floor {r.supervised_floor:.4f})"
-            for r in missing.itertuples()
-        )
-        or "none"
-    )
+) -> dict[str, float | int | str]:
+    """Every value the page glues into its prose: plain numbers, and lists of names ("none" when empty)."""
+    out: dict[str, float | int | str] = {"coefficients": cs.name, **vocabulary_numbers()}
+    # The solver against SLSQP, and the jumps between the law's two optimal teachers.
+    gap = solver["SLSQP - ours"].to_numpy(float)
+    out["solver_points"] = int(len(solver))
+    out["solver_max_abs_gap"] = float(np.nanmax(np.abs(gap))) if len(gap) else math.nan
+    out["solver_slsqp_better_by"] = float(max(0.0, -np.nanmin(gap))) if len(gap) else math.nan
+    out["regime_n"] = int(len(regime_changes(frontier_table)))
+    # Claim (i): the best-case crossover.
+    out["cross_found"] = int(cross["crossover_compute"].notna().sum())
+    out["cross_students"] = int(len(cross))
+    missing = cross.loc[cross["crossover_compute"].isna(), "student_params"]
+    out["cross_missing"] = and_join([plots.size_label(n) for n in missing])
+    out["cross_rises"], out["cross_steps"] = crossover_steps(cross)
     # Claim (ii): counting pretraining.
-    wins = advantage[advantage["max_advantage"] > 0]
-    never = sorted(set(advantage["student_params"]) - set(wins["student_params"]))
-    out["pre_never_wins"] = ", ".join(plots.size_label(n) for n in never) or "none"
-    out["pre_exceptions"] = (
-        "; ".join(
-            f"{r.scenario}, {plots.size_label(r.student_params)}: by up to {r.max_advantage:.3f} nats at "
-            f"{r.at_compute:.2g} FLOPs (the supervised run there has {r.supervised_tokens_per_param:.3g} "
-            f"tokens per parameter; distillation wins at {r.distillation_wins_at} FLOPs)"
-            for r in wins.itertuples()
-        )
-        or "none"
-    )
+    wins = advantage["max_advantage"] > 0
+    never = sorted(set(advantage["student_params"]) - set(advantage.loc[wins, "student_params"]))
+    out["pre_never_wins"] = and_join([plots.size_label(n) for n in never])
+    out["pre_exceptions"] = int(wins.sum())
+    out["pre_pairs"] = int(len(advantage))
     out["pre_max_gap_at_top"] = float(advantage["gap_at_max_compute"].abs().max())
     # Claim (iii): teacher inference.
-    out["tb_points"] = float(token_bound["points"])
-    out["tb_at_bound"] = float(token_bound["at_bound"])
-    out["tb_min_tokens"] = token_bound["min_teacher_tokens"]
-    out["tb_min_ratio"] = token_bound["teacher_tokens_per_param_min"]
-    # Table 3.
-    summary = table3_summary(t3)
-    for r in summary.itertuples():
-        out[f"t3_row{r.row}"] = f"{r.verdict}, {r.agree} of {r.cells} cells"
-    # App. D.5.
+    out["tb_points"] = int(token_bound["points"])
+    out["tb_at_bound"] = int(token_bound["at_bound"])
+    out["tb_min_tokens"] = float(token_bound["min_teacher_tokens"])
+    out["tb_min_ratio"] = float(token_bound["teacher_tokens_per_param_min"])
+    # Claim (iv): Table 3, cells agreeing per row.
+    for r in table3_summary(t3).itertuples():
+        out[f"t3_row{r.row}_agree"], out[f"t3_row{r.row}_cells"] = int(r.agree), int(r.cells)
+    # Claim (v): App. D.5.
     for r in d5.itertuples():
         key = f"d5_{r.N_S}_{r.scenario}".replace("+", "_").replace("-", "_")
-        out[f"{key}_compute"] = r[4]
-        out[f"{key}_data"] = r[5]
-    out["d5_verdict"] = d5_verdict(d5)
+        out[f"{key}_compute"] = float(r[4])
+        out[f"{key}_data"] = float(r[5])
+    out["d5_tolerance"] = D5_TOLERANCE
+    out["d5_matching"] = and_join(d5_matching(d5))
     return out
 
 
-def d5_verdict(d5: pd.DataFrame, tolerance: float = 0.25) -> str:
-    """Which scenarios, if any, reproduce App. D.5's quoted ratios (within ``tolerance``), in words."""
-    match = []
-    for s, g in d5.groupby("scenario", sort=False):
-        law = g[["compute ratio (law)", "data ratio (law)"]].to_numpy(float)
-        quoted = g[["compute ratio (paper, 'pretrain + inference')", "data ratio (paper)"]].to_numpy(float)
-        if np.all(np.abs(law / quoted - 1) <= tolerance):
-            match.append(s)
-    if not match:
-        return (
-            f"no scenario reproduces the quoted ratios (within {100 * tolerance:.0f}%), so they cannot be "
-            "recovered from the law and these coefficients"
-        )
-    return "the quoted ratios are reproduced (within {:.0f}%) by: {}".format(
-        100 * tolerance, ", ".join(match)
+# --- Tables -------------------------------------------------------------------------------------------------
+
+#: How the tables' plain column names read on the page (MathJax renders the output cells):
+#: ``presentation.styled(table, caption, names=NAMES)``.
+NAMES = {
+    "N_S": r"\(N_S\)",
+    "L_T* after the jump": r"\(L_T^*\) after the jump",
+    "L_T of the other optimum": r"\(L_T\) of the other optimum",
+    "crossover_compute": "crossover budget (FLOPs)",
+    "loss_at_crossover": "loss there (nats)",
+    "distillation_limit": r"\(\min_{L_T} L_S(N_S, \infty, L_T)\)",
+    "supervised_floor": r"\(L(N_S, \infty)\)",
+}
+
+
+def regime_table(f: pd.DataFrame) -> pd.DataFrame:
+    """The jumps between the law's two optimal teachers along a sweep: where each happens (the first budget
+    after it), the optimal teacher loss there, and the other local optimum, near the one before the jump."""
+    g = regime_changes(f)
+    return pd.DataFrame(
+        {
+            "scenario": g["scenario"].to_numpy(),
+            "N_S": [plots.size_label(n) for n in g["student_params"]],
+            "C after the jump (FLOPs)": g["compute"].to_numpy(float),
+            "L_T* after the jump": g["teacher_loss"].to_numpy(float),
+            "L_T of the other optimum": g["alternative_teacher_loss"].to_numpy(float),
+        }
     )
 
 
-def claims_summary(numbers: dict[str, float | str]) -> pd.DataFrame:
-    """The paper's compute-optimal claims, what the law computes, and a verdict (all from ``numbers``)."""
-    n_bound, n_points = int(numbers["tb_at_bound"]), int(numbers["tb_points"])
+def verdict(agree: int, total: int) -> str:
+    """One word for how many of a claim's cases agree with it: "holds" (all), "fails" (none), "partly holds"
+    (some), "n/a" (no case to judge)."""
+    if total == 0:
+        return "n/a"
+    return "holds" if agree == total else "fails" if agree == 0 else "partly holds"
+
+
+def claims_summary(numbers: dict[str, float | int | str]) -> pd.DataFrame:
+    """The paper's compute-optimal claims, what is counted for each, how many cases agree and the verdict
+    (all from :func:`numbers`)."""
+    n = numbers
     rows = [
         (
-            "Best-case distillation meets supervised learning at some budget; the crossover grows with N_S "
-            "(Sec. 5.3 i)",
-            f"crossover {numbers['cross_statement']}; no crossover up to 1e28 FLOPs for: "
-            f"{numbers['cross_missing']}",
-            "holds"
-            if numbers["cross_statement"].startswith("grows") and numbers["cross_missing"] == "none"
-            else "partly holds",
+            "Best-case distillation meets supervised learning at some budget (Sec. 5.3 i)",
+            "students with a crossover up to 1e28 FLOPs",
+            n["cross_found"],
+            n["cross_students"],
+        ),
+        (
+            "... and that budget grows with N_S (Sec. 5.3 i)",
+            "steps from one student with a crossover to the next larger one where the budget grows",
+            n["cross_rises"],
+            n["cross_steps"],
         ),
         (
             "Counting teacher pretraining, distillation is never better than supervised learning, except "
             "where they coincide at very large compute (Sec. 5.3 ii)",
-            f"never better for: {numbers['pre_never_wins']}; exceptions: {numbers['pre_exceptions']}",
-            "holds" if numbers["pre_exceptions"] == "none" else "partly holds",
+            "(scenario, student) pairs where distillation wins at no budget",
+            n["pre_pairs"] - n["pre_exceptions"],
+            n["pre_pairs"],
         ),
         (
             "Teacher inference: the teacher is overtrained to the token bound (App. D.4.4)",
-            f"{n_bound} of {n_points} optima have D_T* on the 1e17 bound",
-            "holds" if n_bound == n_points else "partly holds",
+            "optima with D_T* on the 1e17 bound",
+            n["tb_at_bound"],
+            n["tb_points"],
         ),
     ]
     for k in range(1, 5):
-        text = str(numbers[f"t3_row{k}"])
-        rows.append((f"Table 3, row {k}: {TABLE3_ROWS[k - 1][4]}", text, text.split(",")[0]))
-    return pd.DataFrame(rows, columns=["the paper says", "the law with these coefficients", "verdict"])
+        rows.append(
+            (
+                f"Table 3, row {k}: {TABLE3_ROWS[k - 1][4]}",
+                f"cells with {TABLE3_CRITERIA[k - 1]}",
+                n[f"t3_row{k}_agree"],
+                n[f"t3_row{k}_cells"],
+            )
+        )
+    table = pd.DataFrame(rows, columns=["the paper says", "counted", "agree", "of"])
+    table["verdict"] = [verdict(a, t) for a, t in zip(table["agree"], table["of"], strict=True)]
+    return table

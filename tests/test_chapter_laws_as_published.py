@@ -109,9 +109,9 @@ def test_factor_inverse_inverts_the_factor():
         assert laws.capacity_factor(ratio, 1.0) == pytest.approx(level, rel=1e-9)
 
 
-def test_prose_numbers_are_plain_values_for_glue():
+def test_numbers_are_plain_values_for_glue():
     crossings = [ch.find_crossover(n) for n in (1e9, 30e9)]
-    numbers = ch.prose_numbers(1e9, crossings, points=30)
+    numbers = ch.numbers(1e9, crossings, points=30)
     assert all(type(v) in (float, str) for v in numbers.values()), "numpy scalars glue as 'np.float64(...)'"
     assert numbers["ref_N"] == "1B"
     assert numbers["ref_diff_pct"] == pytest.approx(

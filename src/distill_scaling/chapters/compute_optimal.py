@@ -1,18 +1,19 @@
 """Chapter "Compute-optimal distillation": the paper's Sec. 5.3 and App. D.3-D.5 regenerated from the law.
 
-Every figure and table function takes the coefficient set (:class:`distill_scaling.fit_files.CoefficientSet`,
-the paper's or ours) as its first argument, so the same page can later be drawn with our fitted coefficients::
+The module reads in the order the page uses it: the chapter's parameters and the numbers the paper prints; the
+solver's sweeps (:func:`sweep`; cached by :func:`distill_scaling.optimal.frontier`, so figures that share a
+sweep solve it once); the paper's claims computed from them; the numbers the page glues into its prose
+(:func:`numbers`); its tables; its figures. Every function of the law takes the coefficient set
+(:class:`distill_scaling.fit_files.CoefficientSet`, the paper's or ours) as its first argument, so the same
+page can be drawn with our fitted coefficients::
 
     from distill_scaling.chapters import compute_optimal as ch
     from distill_scaling.fit_files import load_coefficient_set
     fig = ch.fig_student_loss(load_coefficient_set("ours"), [3e8, 1e9], ch.compute_grid(1e20, 1e26, 8))
 
-The sweeps behind the figures are cached (:func:`distill_scaling.optimal.frontier`), so figures that share a
-sweep solve it once.
-
 Why this module is long: it regenerates about twenty of the paper's figures (Sec. 5.3, App. D.3-D.5) from one
-cached sweep of the solver; the figures share that sweep and its helpers, and splitting them by figure would
-only spread the sweep across files.
+cached sweep of the solver; the figures share that sweep and its helpers, and chapter modules do not import
+each other, so splitting the figures off would only copy the sweep's helpers into a second chapter module.
 """
 
 from __future__ import annotations
@@ -29,9 +30,10 @@ from .. import laws, optimal, plots
 from ..fit_files import COEFFICIENT_SETS, CoefficientSet, load_coefficient_set
 from ..flops import PAPER_N_VOCAB, paper_forward_flops
 from ..params import Param
-from ..presentation import sci
+from ..presentation import and_join
 
 PAPER_STUDENTS = [3e8, 5e8, 1e9, 3e9, 5e9, 1e10, 3e10, 5e10]
+
 
 PARAMS: dict[str, Param] = {
     "coefficients": Param(
@@ -136,12 +138,14 @@ PARAMS: dict[str, Param] = {
     ),
 }
 
+
 #: Fig. 16's rows (student sizes) and columns (total budgets).
 FIG16_STUDENTS = (1e9, 3e9, 1e10, 3e10)
 FIG16_BUDGETS = (1e21, 1e22, 1e23, 1e24)
 
+
 #: Table 3 of the paper: (student sizes, budgets) -> the stated allocation, for the pretraining+inference
-# case.
+#: case.
 TABLE3_ROWS = (
     ("small (<= 3B)", (3e8, 1e9, 3e9), "small (<= 1e21)", (1e20, 1e21), "mostly teacher pretraining"),
     (
@@ -155,9 +159,24 @@ TABLE3_ROWS = (
     ("large (>= 10B)", (1e10, 3e10, 5e10), "large (>= 1e25)", (1e25, 1e26), "all three about equal"),
 )
 
+
+#: The criterion each row of Table 3 is tested with (:func:`table3`).
+TABLE3_CRITERIA = (
+    "teacher pretraining > 50%",
+    "student and logit shares within a factor 1.5, pretraining < half of the smaller",
+    "student training > 50%",
+    "every share >= 15%",
+)
+
+
 #: App. D.5's quoted configurations and ratios (attributed there to "pretrain + inference"):
 #: (N_S, target L_S) -> (compute ratio, data ratio), as printed in the paper.
 D5_QUOTED = {(5e8, 2.4): (0.75, 2 / 3), (1e10, 2.2): (0.5, 0.5)}
+
+
+#: How close (relative) the law's ratios must come to App. D.5's quoted ones for a scenario to reproduce them.
+D5_TOLERANCE = 0.25
+
 
 #: Table 13 of the paper: name, N (non-embedding), C_fwd (exact forward FLOPs per token) and
 #: the 2N + sigma approximation it prints, all in billions.
@@ -197,12 +216,13 @@ PAPER_TABLE13 = (
     ("12.6B", 12.61, 27.24, 27.23),
 )
 
+
 ALL = tuple(optimal.SCENARIOS)
 COLORS = plots.SCENARIO_COLORS
 LABELS = optimal.SCENARIO_LABELS
 
 
-# --- Small helpers ------------------------------------------------------------------------------------------
+# --- The sweeps ---------------------------------------------------------------------------------------------
 
 
 def coefficient_set(name: str) -> CoefficientSet:
@@ -229,352 +249,14 @@ def sweep(cs: CoefficientSet, students: Sequence[float], compute: Sequence[float
     )
 
 
-def _panels(n: int, height: float = 2.4, legend_rows: int = 0, sharey: bool = False):
-    """One panel per student, two to a row (:func:`plots.panel_grid`), room above for a legend's rows."""
-    return plots.panel_grid(n, height=height, extra_height=0.3 * legend_rows, sharey=sharey)
-
-
-def _legend_top(fig, handles, ncol: int = 2) -> None:
-    """The figure's legend, outside the panels (at the top, clear of the shared x label)."""
-    fig.legend(handles=handles, loc="outside upper center", ncol=ncol, frameon=False)
-
-
 def _rows(f: pd.DataFrame, scenario: str, student: float) -> pd.DataFrame:
     g = f[(f["scenario"] == scenario) & np.isclose(f["student_params"], student)]
     return g.sort_values("compute")
 
 
-# --- FLOP accounting ----------------------------------------------------------------------------------------
-
-
-def vocabulary_table() -> pd.DataFrame:
-    """Table 13's forward FLOPs per token against the paper's formula with V = 32768 and with V = 32168."""
-    rows = []
-    for name, n_b, exact, approx in PAPER_TABLE13:
-        N = n_b * 1e9
-        f_32768 = float(paper_forward_flops(N, n_vocab=32768)) / 1e9
-        f_32168 = float(paper_forward_flops(N, n_vocab=32168)) / 1e9
-        rows.append(
-            {
-                "model": name,
-                "N (B)": n_b,
-                "C_fwd, Table 13 (GFLOPs)": exact,
-                "2N+σ, Table 13": approx,
-                "formula, V=32768": f_32768,
-                "formula, V=32168": f_32168,
-                "V=32768 vs C_fwd (%)": 100 * (f_32768 / exact - 1),
-                "V=32168 vs C_fwd (%)": 100 * (f_32168 / exact - 1),
-                "V=32768 vs 2N+σ (%)": 100 * (f_32768 / approx - 1),
-                "V=32168 vs 2N+σ (%)": 100 * (f_32168 / approx - 1),
-            }
-        )
-    return pd.DataFrame(rows)
-
-
-def vocabulary_numbers() -> dict[str, float]:
-    """Largest absolute relative errors (%) of the formula against Table 13's two columns, per vocabulary."""
-    t = vocabulary_table()
-    out = {"vocab_used": float(PAPER_N_VOCAB)}
-    for v in ("32768", "32168"):
-        out[f"vocab_{v}_vs_exact"] = float(t[f"V={v} vs C_fwd (%)"].abs().max())
-        out[f"vocab_{v}_vs_approx"] = float(t[f"V={v} vs 2N+σ (%)"].abs().max())
-    return out
-
-
-def scenario_table() -> pd.DataFrame:
-    """Paper Table 2: which teacher costs each scenario counts."""
-    return pd.DataFrame(
-        [
-            {"scenario": s, "teacher logits δ_lgt": dl, "teacher pretraining δ_pre": dp}
-            for s, (dl, dp) in optimal.SCENARIOS.items()
-        ]
-    )
-
-
-def accounting_check(cs: CoefficientSet, students: Sequence[float], compute: Sequence[float]) -> float:
-    """Largest relative gap between the budget and the sum of the Eq. 9 terms over a sweep (round-off)."""
-    f = sweep(cs, students, compute)
-    f = f[f["scenario"] != "supervised"].dropna(subset=["student_loss"])
-    total = f["student_training_flops"] + f["teacher_logits_flops"] + f["teacher_pretraining_flops"]
-    return float(np.max(np.abs(total / f["compute"] - 1)))
-
-
-# --- The solver, checked ------------------------------------------------------------------------------------
-
-
-def solver_check(cs: CoefficientSet, points: int) -> pd.DataFrame:
-    """Our nested solver against the paper's method (SLSQP on all three variables) at a few points."""
-    cases = [(1e9, 1e22), (1e10, 1e24), (3e8, 1e20), (5e10, 1e25), (3e9, 1e21), (1e9, 1e26)][: max(points, 0)]
-    rows = []
-    for scenario in ALL:
-        for N, C in cases:
-            ours = optimal.optimal_distillation(
-                N, C, scenario, coefficients=cs.distillation, supervised_coefficients=cs.supervised
-            )
-            ref = optimal.optimal_distillation_slsqp(
-                N, C, scenario, coefficients=cs.distillation, supervised_coefficients=cs.supervised
-            )
-            rows.append(
-                {
-                    "scenario": scenario,
-                    "N_S": plots.size_label(N),
-                    "C (FLOPs)": f"{C:.0e}",
-                    "L_S ours": ours.student_loss,
-                    "L_S SLSQP": ref["student_loss"],
-                    "SLSQP - ours": ref["student_loss"] - ours.student_loss,
-                    "L_T ours": ours.teacher_loss,
-                    "L_T SLSQP": ref.get("teacher_loss", np.nan),
-                    "SLSQP starts converged": f"{ref['converged']}/{ref['starts']}",
-                }
-            )
-    return pd.DataFrame(rows)
-
-
-def regime_changes(f: pd.DataFrame) -> pd.DataFrame:
-    """Where the optimum jumps between the law's two basins along a compute sweep."""
-    g = f[f["regime_change"]].copy()
-    return g[["scenario", "student_params", "compute", "teacher_loss", "alternative_teacher_loss"]]
-
-
-# --- Figures 8 and 17: the best student loss ----------------------------------------------------------------
-
-
-def fig_student_loss(cs: CoefficientSet, students: Sequence[float], compute: Sequence[float]):
-    """Figs. 8 and 17: the compute-optimal student loss against compute, four scenarios and supervised."""
-    f = sweep(cs, students, compute)
-    fig, axes = _panels(len(students), legend_rows=3)
-    for ax, N in zip(axes, students, strict=True):
-        for s in ("supervised",) + ALL:
-            g = _rows(f, s, N)
-            plots.broken_line(
-                ax,
-                g["compute"],
-                g["student_loss"],
-                g["regime_change"],
-                color=COLORS[s],
-                ls="--" if s == "supervised" else "-",
-                lw=1.4,
-            )
-        plots.sparse_log_axis(ax, "x")
-        ax.set_title(f"$N_S$ = {plots.size_label(N)}")
-    fig.supylabel("best student loss $L_S^*$ (nats)")
-    fig.supxlabel("total compute $C$ (FLOPs)")
-    _legend_top(fig, plots.scenario_handles(("supervised",) + ALL))
-    return fig
-
-
-# --- Figures 9, 20, 22, 25, 28: optimal configurations ------------------------------------------------------
-
-CONFIG_COLORS = plots.CONFIG_COLORS
-
-
-def fig_configurations(
-    cs: CoefficientSet, scenario: str, students: Sequence[float], compute: Sequence[float]
-):
-    """Figs. 9/20/22/25/28: the optimal N_S, D_S*, N_T*, D_T* against total compute, one panel per student.
-
-    In the best case the teacher is not identified; its curves (dashed) show the paper's convention, the
-    supervised compute-optimal teacher reaching L_T*.
-    """
-    optimal.check_scenario(scenario)
-    f = sweep(cs, students, compute)
-    fig, axes = _panels(len(students), legend_rows=2, sharey=True)
-    teacher_ls = "--" if scenario == "best-case" else "-"
-    for ax, N in zip(axes, students, strict=True):
-        g = _rows(f, scenario, N)
-        x, br = g["compute"], g["regime_change"]
-        ax.plot(x, np.full(len(g), N), color=CONFIG_COLORS["N_S"], lw=1.2)
-        plots.broken_line(ax, x, g["student_tokens"], br, color=CONFIG_COLORS["D_S"], lw=1.4)
-        plots.broken_line(ax, x, g["teacher_params"], br, color=CONFIG_COLORS["N_T"], lw=1.4, ls=teacher_ls)
-        plots.broken_line(ax, x, g["teacher_tokens"], br, color=CONFIG_COLORS["D_T"], lw=1.4, ls=teacher_ls)
-        plots.sparse_log_axis(ax, "x")
-        plots.sparse_log_axis(ax, "y")
-        ax.set_title(f"$N_S$ = {plots.size_label(N)}")
-    fig.supylabel("optimal value (parameters or tokens)")
-    fig.supxlabel("total compute $C$ (FLOPs)")
-    names = {
-        "N_S": "student size $N_S$",
-        "D_S": "student tokens $D_S^*$",
-        "N_T": "teacher size $N_T^*$",
-        "D_T": "teacher tokens $D_T^*$",
-    }
-    handles = [
-        Line2D([], [], color=CONFIG_COLORS[k], ls=teacher_ls if k in ("N_T", "D_T") else "-", label=v)
-        for k, v in names.items()
-    ]
-    _legend_top(fig, handles)
-    return fig
-
-
-# --- Figure 18 and Figures 30-32: one quantity across scenarios ---------------------------------------------
-
-QUANTITIES = {
-    "teacher_loss": ("optimal teacher loss $L_T^*$ (nats)", False),
-    "student_tokens": ("optimal student tokens $D_S^*$", True),
-    "teacher_tokens": ("optimal teacher tokens $D_T^*$", True),
-    "teacher_params": ("optimal teacher size $N_T^*$", True),
-}
-
-
-def fig_quantity(cs: CoefficientSet, quantity: str, students: Sequence[float], compute: Sequence[float]):
-    """Figs. 18 and 30-32: one optimal quantity against compute, four scenarios (and supervised tokens)."""
-    if quantity not in QUANTITIES:
-        raise ValueError(f"quantity must be one of {', '.join(QUANTITIES)}; got {quantity!r}")
-    label, log = QUANTITIES[quantity]
-    f = sweep(cs, students, compute)
-    names = (("supervised",) if quantity == "student_tokens" else ()) + ALL
-    fig, axes = _panels(len(students), legend_rows=math.ceil(len(names) / 2), sharey=log)
-    for ax, N in zip(axes, students, strict=True):
-        for s in names:
-            g = _rows(f, s, N)
-            plots.broken_line(
-                ax,
-                g["compute"],
-                g[quantity],
-                g["regime_change"],
-                color=COLORS[s],
-                ls="--" if s == "supervised" else "-",
-                lw=1.4,
-            )
-        plots.sparse_log_axis(ax, "x")
-        if log:
-            plots.sparse_log_axis(ax, "y")
-        ax.set_title(f"$N_S$ = {plots.size_label(N)}")
-    fig.supylabel(label)
-    fig.supxlabel("total compute $C$ (FLOPs)")
-    _legend_top(fig, plots.scenario_handles(names))
-    return fig
-
-
-# --- Figures 19, 21, 24, 27: contours over compute and student size -----------------------------------------
-
-CONTOUR_FIELDS = {
-    "student_loss": ("$L_S^*$ (nats)", False),
-    "teacher_loss": ("$L_T^*$ (nats)", False),
-    "student_tokens": ("$\\log_{10} D_S^*$", True),
-    "teacher_params": ("$\\log_{10} N_T^*$", True),
-    "teacher_tokens": ("$\\log_{10} D_T^*$", True),
-}
-
-
 def contour_students(n: int, low: float = 3e8, high: float = 5e10) -> np.ndarray:
     """``n`` log-spaced student sizes over the appendix figures' range."""
     return np.geomspace(low, high, n)
-
-
-def fig_contours(cs: CoefficientSet, scenario: str, students: Sequence[float], compute: Sequence[float]):
-    """Figs. 19/21/24/27: L_S*, L_T*, D_S*, N_T*, D_T* as contours over total compute and student size.
-
-    In the teacher-inference scenario D_T* sits on the token bound everywhere, so (like the paper) that panel
-    is left out.
-    """
-    optimal.check_scenario(scenario)
-    f = sweep(cs, students, compute)
-    g = f[f["scenario"] == scenario]
-    fields = [k for k in CONTOUR_FIELDS if not (scenario == "teacher-inference" and k == "teacher_tokens")]
-    fig, axes = plots.panel_grid(len(fields), height=2.7, sharex=True, sharey=True)
-    C = np.sort(np.unique(g["compute"]))
-    N = np.sort(np.unique(g["student_params"]))
-    for ax, key in zip(axes, fields, strict=True):
-        label, log = CONTOUR_FIELDS[key]
-        Z = g.pivot(index="student_params", columns="compute", values=key).loc[N, C].to_numpy(float)
-        Z = np.log10(Z) if log else Z
-        cf = ax.contourf(C, N, Z, levels=14, cmap="viridis")
-        cl = ax.contour(C, N, Z, levels=cf.levels[::2], colors="white", linewidths=0.6)
-        ax.clabel(cl, cl.levels[::2], fmt="%.2f" if not log else "%.1f")
-        plots.sparse_log_axis(ax, "x")
-        plots.sparse_log_axis(ax, "y")
-        ax.set_title(label)
-        fig.colorbar(cf, ax=ax, shrink=0.9)
-    fig.supylabel("student size $N_S$")
-    fig.supxlabel("total compute $C$ (FLOPs)")
-    return fig
-
-
-# --- Figures 23, 26, 29: where the compute goes -------------------------------------------------------------
-
-
-def fig_allocations(cs: CoefficientSet, scenario: str, students: Sequence[float], compute: Sequence[float]):
-    """Figs. 23/26/29: the compute-optimal split of the budget (Eq. 9's three terms, %) against compute."""
-    optimal.check_scenario(scenario)
-    f = sweep(cs, students, compute)
-    fig, axes = _panels(len(students), legend_rows=2, sharey=True)
-    for ax, N in zip(axes, students, strict=True):
-        g = _rows(f, scenario, N).dropna(subset=["student_loss"])
-        ax.stackplot(
-            g["compute"],
-            *(100 * g[k].to_numpy() for k, _, _ in plots.COMPUTE_SPLIT),
-            colors=[c for _, _, c in plots.COMPUTE_SPLIT],
-            alpha=0.85,
-        )
-        plots.sparse_log_axis(ax, "x")
-        ax.set_ylim(0, 100)
-        ax.set_title(f"$N_S$ = {plots.size_label(N)}")
-    fig.supylabel("share of the budget (%)")
-    fig.supxlabel("total compute $C$ (FLOPs)")
-    handles = [plt.Rectangle((0, 0), 1, 1, color=c, label=lab) for _, lab, c in plots.COMPUTE_SPLIT]
-    _legend_top(fig, handles, ncol=3)
-    return fig
-
-
-# --- Figure 16: fixed-compute strategy ----------------------------------------------------------------------
-
-
-def fig_strategy_grid(
-    cs: CoefficientSet,
-    students: Sequence[float] = FIG16_STUDENTS,
-    budgets: Sequence[float] = FIG16_BUDGETS,
-    resolution: int = 90,
-    teacher_range: tuple[float, float] = (1e9, 1e12),
-    max_teacher_loss: float = 2.5,
-):
-    """Fig. 16: student loss over teacher size and teacher loss at a fixed total budget with teacher logits.
-
-    The student gets D_S = C / (3 F(N_S) + F(N_T)) tokens (paper Eq. 27, delta_lgt = 1, pretraining not
-    counted). Red: the best teacher loss for each teacher size among the losses that size can reach within the
-    1e17-token bound (solid), and the law's unconstrained minimiser where it differs (dashed). Grey hatching:
-    losses a teacher of that size cannot reach. One colour scale for all panels.
-    """
-    sup, dist = cs.supervised, cs.distillation
-    NT = np.geomspace(*teacher_range, resolution)
-    LT = np.linspace(sup.E + 1e-3, max_teacher_loss, resolution)
-    floor = laws.supervised_loss(NT, optimal.BOUNDS[1], sup)
-    panels = {}
-    for N in students:
-        for C in budgets:
-            D_S = C / (3 * paper_forward_flops(N) + paper_forward_flops(NT))
-            ok = D_S >= optimal.BOUNDS[0]
-            D = np.where(ok, D_S, optimal.BOUNDS[0])
-            Z = np.where(ok[None, :], laws.distillation_loss(N, D[None, :], LT[:, None], dist, sup), np.nan)
-            free = laws.optimal_teacher(N, D, dist, sup, bounds=(LT[0], LT[-1])).teacher_loss
-            # The best reachable loss: the free minimiser where a teacher of that size reaches it, otherwise
-            # the best grid point among the losses it can reach.
-            masked = np.where(LT[:, None] >= floor[None, :], np.nan_to_num(Z, nan=np.inf), np.inf)
-            on_grid = LT[np.argmin(masked, axis=0)]
-            reachable = np.where(free >= floor, free, on_grid)
-            panels[N, C] = (Z, ok, free, reachable)
-    values = np.concatenate([z[np.isfinite(z)] for z, _, _, _ in panels.values()])
-    levels = np.linspace(values.min(), np.percentile(values, 99), 16)
-    fig, axes = plots.panel_grid(len(panels), height=2.2, sharex=True, sharey=True)
-    for ax, (N, C) in zip(axes, panels, strict=True):
-        Z, ok, free, reachable = panels[N, C]
-        cf = ax.contourf(NT, LT, Z, levels=levels, cmap="viridis", extend="max")
-        ax.contour(NT, LT, Z, levels=levels[::3], colors="white", linewidths=0.5)
-        ax.fill_between(NT, LT[0], np.minimum(floor, LT[-1]), color="0.6", alpha=0.5, hatch="//", lw=0)
-        ax.plot(NT[ok], reachable[ok], color="red", lw=1.4)
-        differs = ok & (np.abs(free - reachable) > 1e-6)
-        ax.plot(NT[differs], free[differs], color="red", lw=0.9, ls="--")
-        plots.sparse_log_axis(ax, "x")
-        ax.set_title(f"$N_S$ = {plots.size_label(N)}, $C$ = {plots.tex_power(C)} FLOPs")
-    fig.colorbar(
-        cf, ax=axes, location="top", shrink=0.8, aspect=40, label="student loss $L_S$ (nats)", format="%.2f"
-    )
-    fig.supylabel("teacher loss $L_T$ (nats)")
-    fig.supxlabel("teacher size $N_T$")
-    return fig
-
-
-# --- Figures 33-34: compute and data against supervised -----------------------------------------------------
 
 
 def ratio_targets(cs: CoefficientSet, student: float, n: int, top: float = 2.6) -> np.ndarray:
@@ -613,29 +295,6 @@ def ratios(
     return pd.concat(frames, ignore_index=True)
 
 
-def fig_ratios(
-    cs: CoefficientSet, kind: str, students: Sequence[float], n_targets: int, points_per_decade: int = 12
-):
-    """Figs. 33 (``kind="compute"``) and 34 (``kind="data"``): distillation over supervised, per target."""
-    if kind not in ("compute", "data"):
-        raise ValueError(f"kind must be 'compute' or 'data'; got {kind!r}")
-    r = _ratios_cached(cs, tuple(students), n_targets, points_per_decade)
-    fig, axes = _panels(len(students), legend_rows=2, sharey=True)
-    for ax, N in zip(axes, students, strict=True):
-        for s in ALL:
-            g = r[(r["scenario"] == s) & np.isclose(r["student_params"], N)]
-            y = g[f"{kind}_ratio"].to_numpy()
-            ax.plot(g["loss"], np.where(y > 0, y, np.nan), color=COLORS[s], lw=1.4)
-        ax.axhline(1.0, color="0.3", ls="--", lw=0.8)
-        ax.axvline(float(laws.supervised_limit(N, cs.supervised)), color="0.3", ls=":", lw=0.8)
-        plots.sparse_log_axis(ax, "y")
-        ax.set_title(f"$N_S$ = {plots.size_label(N)}")
-    fig.supylabel(f"distillation {kind} / supervised {kind}")
-    fig.supxlabel("target student loss $L_S$ (nats)")
-    _legend_top(fig, plots.scenario_handles(ALL))
-    return fig
-
-
 _RATIO_CACHE: dict = {}
 
 
@@ -646,7 +305,49 @@ def _ratios_cached(cs: CoefficientSet, students: tuple, n_targets: int, ppd: int
     return _RATIO_CACHE[key]
 
 
-# --- The paper's claims, checked ----------------------------------------------------------------------------
+# --- The paper's claims, computed ---------------------------------------------------------------------------
+
+
+def accounting_check(cs: CoefficientSet, students: Sequence[float], compute: Sequence[float]) -> float:
+    """Largest relative gap between the budget and the sum of the Eq. 9 terms over a sweep (round-off)."""
+    f = sweep(cs, students, compute)
+    f = f[f["scenario"] != "supervised"].dropna(subset=["student_loss"])
+    total = f["student_training_flops"] + f["teacher_logits_flops"] + f["teacher_pretraining_flops"]
+    return float(np.max(np.abs(total / f["compute"] - 1)))
+
+
+def solver_check(cs: CoefficientSet, points: int) -> pd.DataFrame:
+    """Our nested solver against the paper's method (SLSQP on all three variables) at a few points."""
+    cases = [(1e9, 1e22), (1e10, 1e24), (3e8, 1e20), (5e10, 1e25), (3e9, 1e21), (1e9, 1e26)][: max(points, 0)]
+    rows = []
+    for scenario in ALL:
+        for N, C in cases:
+            ours = optimal.optimal_distillation(
+                N, C, scenario, coefficients=cs.distillation, supervised_coefficients=cs.supervised
+            )
+            ref = optimal.optimal_distillation_slsqp(
+                N, C, scenario, coefficients=cs.distillation, supervised_coefficients=cs.supervised
+            )
+            rows.append(
+                {
+                    "scenario": scenario,
+                    "N_S": plots.size_label(N),
+                    "C (FLOPs)": f"{C:.0e}",
+                    "L_S ours": ours.student_loss,
+                    "L_S SLSQP": ref["student_loss"],
+                    "SLSQP - ours": ref["student_loss"] - ours.student_loss,
+                    "L_T ours": ours.teacher_loss,
+                    "L_T SLSQP": ref.get("teacher_loss", np.nan),
+                    "SLSQP starts converged": f"{ref['converged']}/{ref['starts']}",
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def regime_changes(f: pd.DataFrame) -> pd.DataFrame:
+    """Where the optimum jumps between the law's two basins along a compute sweep."""
+    g = f[f["regime_change"]].copy()
+    return g[["scenario", "student_params", "compute", "teacher_loss", "alternative_teacher_loss"]]
 
 
 def best_case_crossovers(
@@ -683,6 +384,14 @@ def best_case_crossovers(
             }
         )
     return pd.DataFrame(rows)
+
+
+def crossover_steps(cross: pd.DataFrame) -> tuple[int, int]:
+    """From each student with a best-case crossover to the next larger one: in how many of these steps the
+    crossover budget grows, and how many steps there are."""
+    c = cross.dropna(subset=["crossover_compute"]).sort_values("student_params")
+    steps = np.diff(c["crossover_compute"].to_numpy(float))
+    return int(np.sum(steps > 0)), int(len(steps))
 
 
 def _ranges(x: np.ndarray, mask: np.ndarray) -> str:
@@ -754,14 +463,6 @@ def _verdict(row: int, shares: np.ndarray) -> bool:
     return min(shares) >= 0.15
 
 
-TABLE3_CRITERIA = (
-    "teacher pretraining > 50%",
-    "student and logit shares within a factor 1.5, pretraining < half of the smaller",
-    "student training > 50%",
-    "every share >= 15%",
-)
-
-
 def table3(cs: CoefficientSet) -> pd.DataFrame:
     """Paper Table 3 (teacher pretraining + inference) against the law: shares per cell, verdict per row."""
     scenario = "teacher-pretraining+inference"
@@ -794,13 +495,19 @@ def table3(cs: CoefficientSet) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def verdict(agree: int, total: int) -> str:
+    """One word for how many of a claim's cases agree with it: "holds" (all), "fails" (none), "partly holds"
+    (some), "n/a" (no case to judge)."""
+    if total == 0:
+        return "n/a"
+    return "holds" if agree == total else "fails" if agree == 0 else "partly holds"
+
+
 def table3_summary(t: pd.DataFrame) -> pd.DataFrame:
     """One line per row of Table 3: how many cells agree with the paper's statement."""
     g = t.groupby(["row", "students", "compute", "paper", "criterion"], sort=True)["agrees"]
     out = g.agg(cells="size", agree="sum").reset_index()
-    out["verdict"] = np.where(
-        out["agree"] == out["cells"], "holds", np.where(out["agree"] == 0, "fails", "partly holds")
-    )
+    out["verdict"] = [verdict(a, c) for a, c in zip(out["agree"], out["cells"], strict=True)]
     return out
 
 
@@ -838,31 +545,32 @@ def appendix_d5(cs: CoefficientSet, points_per_decade: int = 12) -> pd.DataFrame
     )
 
 
-# --- Numbers quoted in the prose ----------------------------------------------------------------------------
+def d5_matching(d5: pd.DataFrame, tolerance: float = D5_TOLERANCE) -> list[str]:
+    """The scenarios whose compute and data ratios both reproduce App. D.5's quoted ones, within ``tolerance``
+    (relative)."""
+    match = []
+    for s, g in d5.groupby("scenario", sort=False):
+        law = g[["compute ratio (law)", "data ratio (law)"]].to_numpy(float)
+        quoted = g[["compute ratio (paper, 'pretrain + inference')", "data ratio (paper)"]].to_numpy(float)
+        if np.all(np.abs(law / quoted - 1) <= tolerance):
+            match.append(s)
+    return match
 
 
-def crossover_statement(cross: pd.DataFrame) -> str:
-    """Whether the best-case crossover budget grows with student size, in words (computed)."""
-    c = cross.dropna(subset=["crossover_compute"]).sort_values("student_params")
-    if len(c) < 2:
-        return "cannot be judged (fewer than two crossovers in range)"
-    x = c["crossover_compute"].to_numpy()
-    sizes = c["student_params"].to_numpy()
-    if np.all(np.diff(x) > 0):
-        return "grows with student size for every student whose crossover lies in range"
-    drops = [
-        f"the {plots.size_label(sizes[i + 1])} student crosses earlier ({x[i + 1]:.2g} FLOPs) than the "
-        f"{plots.size_label(sizes[i])} one ({x[i]:.2g} FLOPs)"
-        for i in np.flatnonzero(np.diff(x) <= 0)
-    ]
-    rising = np.flatnonzero(np.diff(x) > 0)
-    tail = ""
-    if rising.size and np.all(np.diff(x)[rising[0] :] > 0):
-        tail = f"; from {plots.size_label(sizes[rising[0]])} up it grows with student size"
-    return "does not always grow with student size: " + "; ".join(drops) + tail
+# --- Numbers the page quotes --------------------------------------------------------------------------------
 
 
-def prose_numbers(
+def vocabulary_numbers() -> dict[str, float]:
+    """Largest absolute relative errors (%) of the formula against Table 13's two columns, per vocabulary."""
+    t = vocabulary_table()
+    out = {"vocab_used": float(PAPER_N_VOCAB)}
+    for v in ("32768", "32168"):
+        out[f"vocab_{v}_vs_exact"] = float(t[f"V={v} vs C_fwd (%)"].abs().max())
+        out[f"vocab_{v}_vs_approx"] = float(t[f"V={v} vs 2N+σ (%)"].abs().max())
+    return out
+
+
+def numbers(
     cs: CoefficientSet,
     cross: pd.DataFrame,
     advantage: pd.DataFrame,
@@ -871,120 +579,405 @@ def prose_numbers(
     d5: pd.DataFrame,
     solver: pd.DataFrame,
     frontier_table: pd.DataFrame,
-) -> dict[str, float | str]:
-    """Every number and computed phrase the chapter's prose quotes (plain floats and strings for glue)."""
-    out: dict[str, float | str] = {"coefficients": cs.name}
-    out.update({k: v for k, v in vocabulary_numbers().items()})
-    # The solver.
-    if len(solver):
-        gap = solver["SLSQP - ours"].to_numpy(float)
-        out["solver_points"] = float(len(solver))
-        out["solver_max_abs_gap"] = float(np.nanmax(np.abs(gap)))
-        out["solver_slsqp_better_by"] = float(max(0.0, -np.nanmin(gap)))
-    else:
-        out["solver_points"], out["solver_max_abs_gap"], out["solver_slsqp_better_by"] = 0.0, np.nan, np.nan
-    jumps = regime_changes(frontier_table)
-    out["regime_n"] = float(len(jumps))
-    out["regime_where"] = (
-        "; ".join(
-            f"{r.scenario}, {plots.size_label(r.student_params)} student near {r.compute:.2g} FLOPs "
-            f"(L_T* {r.teacher_loss:.3f} vs {r.alternative_teacher_loss:.3f})"
-            for r in jumps.itertuples()
-        )
-        or "none"
-    )
-    # Claim (i): best-case crossover.
-    for r in cross.itertuples():
-        out[f"cross_{plots.size_label(r.student_params)}"] = sci(r.crossover_compute, 2)
-    out["cross_statement"] = crossover_statement(cross)
-    out["cross_found"] = float(cross["crossover_compute"].notna().sum())
-    out["cross_students"] = float(len(cross))
-    missing = cross[cross["crossover_compute"].isna()]
-    out["cross_missing"] = (
-        ", ".join(
-            f"{plots.size_label(r.student_params)} "
-            f"(distillation's infinite-data limit {r.distillation_limit:.4f} "
-            f"against the supervised floor {r.supervised_floor:.4f})"
-            for r in missing.itertuples()
-        )
-        or "none"
-    )
+) -> dict[str, float | int | str]:
+    """Every value the page glues into its prose: plain numbers, and lists of names ("none" when empty)."""
+    out: dict[str, float | int | str] = {"coefficients": cs.name, **vocabulary_numbers()}
+    # The solver against SLSQP, and the jumps between the law's two optimal teachers.
+    gap = solver["SLSQP - ours"].to_numpy(float)
+    out["solver_points"] = int(len(solver))
+    out["solver_max_abs_gap"] = float(np.nanmax(np.abs(gap))) if len(gap) else math.nan
+    out["solver_slsqp_better_by"] = float(max(0.0, -np.nanmin(gap))) if len(gap) else math.nan
+    out["regime_n"] = int(len(regime_changes(frontier_table)))
+    # Claim (i): the best-case crossover.
+    out["cross_found"] = int(cross["crossover_compute"].notna().sum())
+    out["cross_students"] = int(len(cross))
+    missing = cross.loc[cross["crossover_compute"].isna(), "student_params"]
+    out["cross_missing"] = and_join([plots.size_label(n) for n in missing])
+    out["cross_rises"], out["cross_steps"] = crossover_steps(cross)
     # Claim (ii): counting pretraining.
-    wins = advantage[advantage["max_advantage"] > 0]
-    never = sorted(set(advantage["student_params"]) - set(wins["student_params"]))
-    out["pre_never_wins"] = ", ".join(plots.size_label(n) for n in never) or "none"
-    out["pre_exceptions"] = (
-        "; ".join(
-            f"{r.scenario}, {plots.size_label(r.student_params)}: by up to {r.max_advantage:.3f} nats at "
-            f"{r.at_compute:.2g} FLOPs (the supervised run there has {r.supervised_tokens_per_param:.3g} "
-            f"tokens per parameter; distillation wins at {r.distillation_wins_at} FLOPs)"
-            for r in wins.itertuples()
-        )
-        or "none"
-    )
+    wins = advantage["max_advantage"] > 0
+    never = sorted(set(advantage["student_params"]) - set(advantage.loc[wins, "student_params"]))
+    out["pre_never_wins"] = and_join([plots.size_label(n) for n in never])
+    out["pre_exceptions"] = int(wins.sum())
+    out["pre_pairs"] = int(len(advantage))
     out["pre_max_gap_at_top"] = float(advantage["gap_at_max_compute"].abs().max())
     # Claim (iii): teacher inference.
-    out["tb_points"] = float(token_bound["points"])
-    out["tb_at_bound"] = float(token_bound["at_bound"])
-    out["tb_min_tokens"] = token_bound["min_teacher_tokens"]
-    out["tb_min_ratio"] = token_bound["teacher_tokens_per_param_min"]
-    # Table 3.
-    summary = table3_summary(t3)
-    for r in summary.itertuples():
-        out[f"t3_row{r.row}"] = f"{r.verdict}, {r.agree} of {r.cells} cells"
-    # App. D.5.
+    out["tb_points"] = int(token_bound["points"])
+    out["tb_at_bound"] = int(token_bound["at_bound"])
+    out["tb_min_tokens"] = float(token_bound["min_teacher_tokens"])
+    out["tb_min_ratio"] = float(token_bound["teacher_tokens_per_param_min"])
+    # Claim (iv): Table 3, cells agreeing per row.
+    for r in table3_summary(t3).itertuples():
+        out[f"t3_row{r.row}_agree"], out[f"t3_row{r.row}_cells"] = int(r.agree), int(r.cells)
+    # Claim (v): App. D.5.
     for r in d5.itertuples():
         key = f"d5_{r.N_S}_{r.scenario}".replace("+", "_").replace("-", "_")
-        out[f"{key}_compute"] = r[4]
-        out[f"{key}_data"] = r[5]
-    out["d5_verdict"] = d5_verdict(d5)
+        out[f"{key}_compute"] = float(r[4])
+        out[f"{key}_data"] = float(r[5])
+    out["d5_tolerance"] = D5_TOLERANCE
+    out["d5_matching"] = and_join(d5_matching(d5))
     return out
 
 
-def d5_verdict(d5: pd.DataFrame, tolerance: float = 0.25) -> str:
-    """Which scenarios, if any, reproduce App. D.5's quoted ratios (within ``tolerance``), in words."""
-    match = []
-    for s, g in d5.groupby("scenario", sort=False):
-        law = g[["compute ratio (law)", "data ratio (law)"]].to_numpy(float)
-        quoted = g[["compute ratio (paper, 'pretrain + inference')", "data ratio (paper)"]].to_numpy(float)
-        if np.all(np.abs(law / quoted - 1) <= tolerance):
-            match.append(s)
-    if not match:
-        return (
-            f"no scenario reproduces the quoted ratios (within {100 * tolerance:.0f}%), so they cannot be "
-            "recovered from the law and these coefficients"
+# --- Tables -------------------------------------------------------------------------------------------------
+
+
+#: How the tables' plain column names read on the page (MathJax renders the output cells):
+#: ``presentation.styled(table, caption, names=NAMES)``.
+NAMES = {
+    "N_S": r"\(N_S\)",
+    "L_T* after the jump": r"\(L_T^*\) after the jump",
+    "L_T of the other optimum": r"\(L_T\) of the other optimum",
+    "crossover_compute": "crossover budget (FLOPs)",
+    "loss_at_crossover": "loss there (nats)",
+    "distillation_limit": r"\(\min_{L_T} L_S(N_S, \infty, L_T)\)",
+    "supervised_floor": r"\(L(N_S, \infty)\)",
+}
+
+
+def vocabulary_table() -> pd.DataFrame:
+    """Table 13's forward FLOPs per token against the paper's formula with V = 32768 and with V = 32168."""
+    rows = []
+    for name, n_b, exact, approx in PAPER_TABLE13:
+        N = n_b * 1e9
+        f_32768 = float(paper_forward_flops(N, n_vocab=32768)) / 1e9
+        f_32168 = float(paper_forward_flops(N, n_vocab=32168)) / 1e9
+        rows.append(
+            {
+                "model": name,
+                "N (B)": n_b,
+                "C_fwd, Table 13 (GFLOPs)": exact,
+                "2N+σ, Table 13": approx,
+                "formula, V=32768": f_32768,
+                "formula, V=32168": f_32168,
+                "V=32768 vs C_fwd (%)": 100 * (f_32768 / exact - 1),
+                "V=32168 vs C_fwd (%)": 100 * (f_32168 / exact - 1),
+                "V=32768 vs 2N+σ (%)": 100 * (f_32768 / approx - 1),
+                "V=32168 vs 2N+σ (%)": 100 * (f_32168 / approx - 1),
+            }
         )
-    return "the quoted ratios are reproduced (within {:.0f}%) by: {}".format(
-        100 * tolerance, ", ".join(match)
+    return pd.DataFrame(rows)
+
+
+def scenario_table() -> pd.DataFrame:
+    """Paper Table 2: which teacher costs each scenario counts."""
+    return pd.DataFrame(
+        [
+            {"scenario": s, "teacher logits δ_lgt": dl, "teacher pretraining δ_pre": dp}
+            for s, (dl, dp) in optimal.SCENARIOS.items()
+        ]
     )
 
 
-def claims_summary(numbers: dict[str, float | str]) -> pd.DataFrame:
-    """The paper's compute-optimal claims, what the law computes, and a verdict (all from ``numbers``)."""
-    n_bound, n_points = int(numbers["tb_at_bound"]), int(numbers["tb_points"])
+def regime_table(f: pd.DataFrame) -> pd.DataFrame:
+    """The jumps between the law's two optimal teachers along a sweep: where each happens (the first budget
+    after it), the optimal teacher loss there, and the other local optimum, near the one before the jump."""
+    g = regime_changes(f)
+    return pd.DataFrame(
+        {
+            "scenario": g["scenario"].to_numpy(),
+            "N_S": [plots.size_label(n) for n in g["student_params"]],
+            "C after the jump (FLOPs)": g["compute"].to_numpy(float),
+            "L_T* after the jump": g["teacher_loss"].to_numpy(float),
+            "L_T of the other optimum": g["alternative_teacher_loss"].to_numpy(float),
+        }
+    )
+
+
+def claims_summary(numbers: dict[str, float | int | str]) -> pd.DataFrame:
+    """The paper's compute-optimal claims, what is counted for each, how many cases agree and the verdict
+    (all from :func:`numbers`)."""
+    n = numbers
     rows = [
         (
-            "Best-case distillation meets supervised learning at some budget; the crossover grows with N_S "
-            "(Sec. 5.3 i)",
-            f"crossover {numbers['cross_statement']}; no crossover up to 1e28 FLOPs for: "
-            f"{numbers['cross_missing']}",
-            "holds"
-            if numbers["cross_statement"].startswith("grows") and numbers["cross_missing"] == "none"
-            else "partly holds",
+            "Best-case distillation meets supervised learning at some budget (Sec. 5.3 i)",
+            "students with a crossover up to 1e28 FLOPs",
+            n["cross_found"],
+            n["cross_students"],
+        ),
+        (
+            "... and that budget grows with N_S (Sec. 5.3 i)",
+            "steps from one student with a crossover to the next larger one where the budget grows",
+            n["cross_rises"],
+            n["cross_steps"],
         ),
         (
             "Counting teacher pretraining, distillation is never better than supervised learning, except "
             "where they coincide at very large compute (Sec. 5.3 ii)",
-            f"never better for: {numbers['pre_never_wins']}; exceptions: {numbers['pre_exceptions']}",
-            "holds" if numbers["pre_exceptions"] == "none" else "partly holds",
+            "(scenario, student) pairs where distillation wins at no budget",
+            n["pre_pairs"] - n["pre_exceptions"],
+            n["pre_pairs"],
         ),
         (
             "Teacher inference: the teacher is overtrained to the token bound (App. D.4.4)",
-            f"{n_bound} of {n_points} optima have D_T* on the 1e17 bound",
-            "holds" if n_bound == n_points else "partly holds",
+            "optima with D_T* on the 1e17 bound",
+            n["tb_at_bound"],
+            n["tb_points"],
         ),
     ]
     for k in range(1, 5):
-        text = str(numbers[f"t3_row{k}"])
-        rows.append((f"Table 3, row {k}: {TABLE3_ROWS[k - 1][4]}", text, text.split(",")[0]))
-    return pd.DataFrame(rows, columns=["the paper says", "the law with these coefficients", "verdict"])
+        rows.append(
+            (
+                f"Table 3, row {k}: {TABLE3_ROWS[k - 1][4]}",
+                f"cells with {TABLE3_CRITERIA[k - 1]}",
+                n[f"t3_row{k}_agree"],
+                n[f"t3_row{k}_cells"],
+            )
+        )
+    table = pd.DataFrame(rows, columns=["the paper says", "counted", "agree", "of"])
+    table["verdict"] = [verdict(a, t) for a, t in zip(table["agree"], table["of"], strict=True)]
+    return table
+
+
+# --- Figures ------------------------------------------------------------------------------------------------
+
+
+def _panels(n: int, height: float = 2.4, legend_rows: int = 0, sharey: bool = False):
+    """One panel per student, two to a row (:func:`plots.panel_grid`), room above for a legend's rows."""
+    return plots.panel_grid(n, height=height, extra_height=0.3 * legend_rows, sharey=sharey)
+
+
+def _legend_top(fig, handles, ncol: int = 2) -> None:
+    """The figure's legend, outside the panels (at the top, clear of the shared x label)."""
+    fig.legend(handles=handles, loc="outside upper center", ncol=ncol, frameon=False)
+
+
+def fig_student_loss(cs: CoefficientSet, students: Sequence[float], compute: Sequence[float]):
+    """Figs. 8 and 17: the compute-optimal student loss against compute, four scenarios and supervised."""
+    f = sweep(cs, students, compute)
+    fig, axes = _panels(len(students), legend_rows=3)
+    for ax, N in zip(axes, students, strict=True):
+        for s in ("supervised",) + ALL:
+            g = _rows(f, s, N)
+            plots.broken_line(
+                ax,
+                g["compute"],
+                g["student_loss"],
+                g["regime_change"],
+                color=COLORS[s],
+                ls="--" if s == "supervised" else "-",
+                lw=1.4,
+            )
+        plots.sparse_log_axis(ax, "x")
+        ax.set_title(f"$N_S$ = {plots.size_label(N)}")
+    fig.supylabel("best student loss $L_S^*$ (nats)")
+    fig.supxlabel("total compute $C$ (FLOPs)")
+    _legend_top(fig, plots.scenario_handles(("supervised",) + ALL))
+    return fig
+
+
+CONFIG_COLORS = plots.CONFIG_COLORS
+
+
+def fig_configurations(
+    cs: CoefficientSet, scenario: str, students: Sequence[float], compute: Sequence[float]
+):
+    """Figs. 9/20/22/25/28: the optimal N_S, D_S*, N_T*, D_T* against total compute, one panel per student.
+
+    In the best case the teacher is not identified; its curves (dashed) show the paper's convention, the
+    supervised compute-optimal teacher reaching L_T*.
+    """
+    optimal.check_scenario(scenario)
+    f = sweep(cs, students, compute)
+    fig, axes = _panels(len(students), legend_rows=2, sharey=True)
+    teacher_ls = "--" if scenario == "best-case" else "-"
+    for ax, N in zip(axes, students, strict=True):
+        g = _rows(f, scenario, N)
+        x, br = g["compute"], g["regime_change"]
+        ax.plot(x, np.full(len(g), N), color=CONFIG_COLORS["N_S"], lw=1.2)
+        plots.broken_line(ax, x, g["student_tokens"], br, color=CONFIG_COLORS["D_S"], lw=1.4)
+        plots.broken_line(ax, x, g["teacher_params"], br, color=CONFIG_COLORS["N_T"], lw=1.4, ls=teacher_ls)
+        plots.broken_line(ax, x, g["teacher_tokens"], br, color=CONFIG_COLORS["D_T"], lw=1.4, ls=teacher_ls)
+        plots.sparse_log_axis(ax, "x")
+        plots.sparse_log_axis(ax, "y")
+        ax.set_title(f"$N_S$ = {plots.size_label(N)}")
+    fig.supylabel("optimal value (parameters or tokens)")
+    fig.supxlabel("total compute $C$ (FLOPs)")
+    names = {
+        "N_S": "student size $N_S$",
+        "D_S": "student tokens $D_S^*$",
+        "N_T": "teacher size $N_T^*$",
+        "D_T": "teacher tokens $D_T^*$",
+    }
+    handles = [
+        Line2D([], [], color=CONFIG_COLORS[k], ls=teacher_ls if k in ("N_T", "D_T") else "-", label=v)
+        for k, v in names.items()
+    ]
+    _legend_top(fig, handles)
+    return fig
+
+
+QUANTITIES = {
+    "teacher_loss": ("optimal teacher loss $L_T^*$ (nats)", False),
+    "student_tokens": ("optimal student tokens $D_S^*$", True),
+    "teacher_tokens": ("optimal teacher tokens $D_T^*$", True),
+    "teacher_params": ("optimal teacher size $N_T^*$", True),
+}
+
+
+def fig_quantity(cs: CoefficientSet, quantity: str, students: Sequence[float], compute: Sequence[float]):
+    """Figs. 18 and 30-32: one optimal quantity against compute, four scenarios (and supervised tokens)."""
+    if quantity not in QUANTITIES:
+        raise ValueError(f"quantity must be one of {', '.join(QUANTITIES)}; got {quantity!r}")
+    label, log = QUANTITIES[quantity]
+    f = sweep(cs, students, compute)
+    names = (("supervised",) if quantity == "student_tokens" else ()) + ALL
+    fig, axes = _panels(len(students), legend_rows=math.ceil(len(names) / 2), sharey=log)
+    for ax, N in zip(axes, students, strict=True):
+        for s in names:
+            g = _rows(f, s, N)
+            plots.broken_line(
+                ax,
+                g["compute"],
+                g[quantity],
+                g["regime_change"],
+                color=COLORS[s],
+                ls="--" if s == "supervised" else "-",
+                lw=1.4,
+            )
+        plots.sparse_log_axis(ax, "x")
+        if log:
+            plots.sparse_log_axis(ax, "y")
+        ax.set_title(f"$N_S$ = {plots.size_label(N)}")
+    fig.supylabel(label)
+    fig.supxlabel("total compute $C$ (FLOPs)")
+    _legend_top(fig, plots.scenario_handles(names))
+    return fig
+
+
+CONTOUR_FIELDS = {
+    "student_loss": ("$L_S^*$ (nats)", False),
+    "teacher_loss": ("$L_T^*$ (nats)", False),
+    "student_tokens": ("$\\log_{10} D_S^*$", True),
+    "teacher_params": ("$\\log_{10} N_T^*$", True),
+    "teacher_tokens": ("$\\log_{10} D_T^*$", True),
+}
+
+
+def fig_contours(cs: CoefficientSet, scenario: str, students: Sequence[float], compute: Sequence[float]):
+    """Figs. 19/21/24/27: L_S*, L_T*, D_S*, N_T*, D_T* as contours over total compute and student size.
+
+    In the teacher-inference scenario D_T* sits on the token bound everywhere, so (like the paper) that panel
+    is left out.
+    """
+    optimal.check_scenario(scenario)
+    f = sweep(cs, students, compute)
+    g = f[f["scenario"] == scenario]
+    fields = [k for k in CONTOUR_FIELDS if not (scenario == "teacher-inference" and k == "teacher_tokens")]
+    fig, axes = plots.panel_grid(len(fields), height=2.7, sharex=True, sharey=True)
+    C = np.sort(np.unique(g["compute"]))
+    N = np.sort(np.unique(g["student_params"]))
+    for ax, key in zip(axes, fields, strict=True):
+        label, log = CONTOUR_FIELDS[key]
+        Z = g.pivot(index="student_params", columns="compute", values=key).loc[N, C].to_numpy(float)
+        Z = np.log10(Z) if log else Z
+        cf = ax.contourf(C, N, Z, levels=14, cmap="viridis")
+        cl = ax.contour(C, N, Z, levels=cf.levels[::2], colors="white", linewidths=0.6)
+        ax.clabel(cl, cl.levels[::2], fmt="%.2f" if not log else "%.1f")
+        plots.sparse_log_axis(ax, "x")
+        plots.sparse_log_axis(ax, "y")
+        ax.set_title(label)
+        fig.colorbar(cf, ax=ax, shrink=0.9)
+    fig.supylabel("student size $N_S$")
+    fig.supxlabel("total compute $C$ (FLOPs)")
+    return fig
+
+
+def fig_allocations(cs: CoefficientSet, scenario: str, students: Sequence[float], compute: Sequence[float]):
+    """Figs. 23/26/29: the compute-optimal split of the budget (Eq. 9's three terms, %) against compute."""
+    optimal.check_scenario(scenario)
+    f = sweep(cs, students, compute)
+    fig, axes = _panels(len(students), legend_rows=2, sharey=True)
+    for ax, N in zip(axes, students, strict=True):
+        g = _rows(f, scenario, N).dropna(subset=["student_loss"])
+        ax.stackplot(
+            g["compute"],
+            *(100 * g[k].to_numpy() for k, _, _ in plots.COMPUTE_SPLIT),
+            colors=[c for _, _, c in plots.COMPUTE_SPLIT],
+            alpha=0.85,
+        )
+        plots.sparse_log_axis(ax, "x")
+        ax.set_ylim(0, 100)
+        ax.set_title(f"$N_S$ = {plots.size_label(N)}")
+    fig.supylabel("share of the budget (%)")
+    fig.supxlabel("total compute $C$ (FLOPs)")
+    handles = [plt.Rectangle((0, 0), 1, 1, color=c, label=lab) for _, lab, c in plots.COMPUTE_SPLIT]
+    _legend_top(fig, handles, ncol=3)
+    return fig
+
+
+def fig_strategy_grid(
+    cs: CoefficientSet,
+    students: Sequence[float] = FIG16_STUDENTS,
+    budgets: Sequence[float] = FIG16_BUDGETS,
+    resolution: int = 90,
+    teacher_range: tuple[float, float] = (1e9, 1e12),
+    max_teacher_loss: float = 2.5,
+):
+    """Fig. 16: student loss over teacher size and teacher loss at a fixed total budget with teacher logits.
+
+    The student gets D_S = C / (3 F(N_S) + F(N_T)) tokens (paper Eq. 27, delta_lgt = 1, pretraining not
+    counted). Red: the best teacher loss for each teacher size among the losses that size can reach within the
+    1e17-token bound (solid), and the law's unconstrained minimiser where it differs (dashed). Grey hatching:
+    losses a teacher of that size cannot reach. One colour scale for all panels.
+    """
+    sup, dist = cs.supervised, cs.distillation
+    NT = np.geomspace(*teacher_range, resolution)
+    LT = np.linspace(sup.E + 1e-3, max_teacher_loss, resolution)
+    floor = laws.supervised_loss(NT, optimal.BOUNDS[1], sup)
+    panels = {}
+    for N in students:
+        for C in budgets:
+            D_S = C / (3 * paper_forward_flops(N) + paper_forward_flops(NT))
+            ok = D_S >= optimal.BOUNDS[0]
+            D = np.where(ok, D_S, optimal.BOUNDS[0])
+            Z = np.where(ok[None, :], laws.distillation_loss(N, D[None, :], LT[:, None], dist, sup), np.nan)
+            free = laws.optimal_teacher(N, D, dist, sup, bounds=(LT[0], LT[-1])).teacher_loss
+            # The best reachable loss: the free minimiser where a teacher of that size reaches it, otherwise
+            # the best grid point among the losses it can reach.
+            masked = np.where(LT[:, None] >= floor[None, :], np.nan_to_num(Z, nan=np.inf), np.inf)
+            on_grid = LT[np.argmin(masked, axis=0)]
+            reachable = np.where(free >= floor, free, on_grid)
+            panels[N, C] = (Z, ok, free, reachable)
+    values = np.concatenate([z[np.isfinite(z)] for z, _, _, _ in panels.values()])
+    levels = np.linspace(values.min(), np.percentile(values, 99), 16)
+    fig, axes = plots.panel_grid(len(panels), height=2.2, sharex=True, sharey=True)
+    for ax, (N, C) in zip(axes, panels, strict=True):
+        Z, ok, free, reachable = panels[N, C]
+        cf = ax.contourf(NT, LT, Z, levels=levels, cmap="viridis", extend="max")
+        ax.contour(NT, LT, Z, levels=levels[::3], colors="white", linewidths=0.5)
+        ax.fill_between(NT, LT[0], np.minimum(floor, LT[-1]), color="0.6", alpha=0.5, hatch="//", lw=0)
+        ax.plot(NT[ok], reachable[ok], color="red", lw=1.4)
+        differs = ok & (np.abs(free - reachable) > 1e-6)
+        ax.plot(NT[differs], free[differs], color="red", lw=0.9, ls="--")
+        plots.sparse_log_axis(ax, "x")
+        ax.set_title(f"$N_S$ = {plots.size_label(N)}, $C$ = {plots.tex_power(C)} FLOPs")
+    fig.colorbar(
+        cf, ax=axes, location="top", shrink=0.8, aspect=40, label="student loss $L_S$ (nats)", format="%.2f"
+    )
+    fig.supylabel("teacher loss $L_T$ (nats)")
+    fig.supxlabel("teacher size $N_T$")
+    return fig
+
+
+def fig_ratios(
+    cs: CoefficientSet, kind: str, students: Sequence[float], n_targets: int, points_per_decade: int = 12
+):
+    """Figs. 33 (``kind="compute"``) and 34 (``kind="data"``): distillation over supervised, per target."""
+    if kind not in ("compute", "data"):
+        raise ValueError(f"kind must be 'compute' or 'data'; got {kind!r}")
+    r = _ratios_cached(cs, tuple(students), n_targets, points_per_decade)
+    fig, axes = _panels(len(students), legend_rows=2, sharey=True)
+    for ax, N in zip(axes, students, strict=True):
+        for s in ALL:
+            g = r[(r["scenario"] == s) & np.isclose(r["student_params"], N)]
+            y = g[f"{kind}_ratio"].to_numpy()
+            ax.plot(g["loss"], np.where(y > 0, y, np.nan), color=COLORS[s], lw=1.4)
+        ax.axhline(1.0, color="0.3", ls="--", lw=0.8)
+        ax.axvline(float(laws.supervised_limit(N, cs.supervised)), color="0.3", ls=":", lw=0.8)
+        plots.sparse_log_axis(ax, "y")
+        ax.set_title(f"$N_S$ = {plots.size_label(N)}")
+    fig.supylabel(f"distillation {kind} / supervised {kind}")
+    fig.supxlabel("target student loss $L_S$ (nats)")
+    _legend_top(fig, plots.scenario_handles(ALL))
+    return fig

@@ -123,6 +123,25 @@ def _with_interval(value: float, interval: tuple[float, float] | None, fmt: str)
 
 # --- tables -------------------------------------------------------------------------------------------------
 
+#: How the tables' plain column and index names are shown on the page (MathJax renders the output cells):
+#: ``presentation.styled(table, caption, names=DISPLAY_NAMES)``.
+DISPLAY_NAMES = {
+    "L*_T": r"\(L^*_T\)",
+    "L_S with L*_T": r"\(L_S\) with \(L^*_T\)",
+    "L~_S (supervised)": r"\(\tilde{L}_S\) (supervised)",
+    "gain L~_S − L_S": r"gain \(\tilde{L}_S - L_S\)",
+    "N_S": r"\(N_S\)",
+    "M_S = D_S/N_S": r"\(D_S / N_S\)",
+    "L_S(N_S, ∞, L*_T)": r"\(L_S(N_S, \infty, L^*_T)\)",
+    "L(N_S, ∞)": r"\(L(N_S, \infty)\)",
+    "crossover D_S": r"crossover \(D_S\)",
+    "N_T": r"teacher \(N_T\)",
+    "slope at crossover (nats / decade)": "slope at crossover (nats per decade)",
+    "gap at D_S = ∞ (nats)": r"gain at \(D_S = \infty\) (nats)",
+    "|gap| < tol from D_S": r"\(|\mathrm{gap}|\) < 1% from \(D_S\)",
+}
+
+
 _SYMBOLS = {
     "E": "E",
     "A": "A",
@@ -667,29 +686,10 @@ def fig_infinite_data(
     return fig
 
 
-# --- the numbers the prose quotes ---------------------------------------------------------------------------
+# --- numbers the page quotes --------------------------------------------------------------------------------
 
 
-#: How the tables' plain column and index names are shown on the page (MathJax renders the output cells):
-#: ``presentation.styled(table, caption, names=DISPLAY_NAMES)``.
-DISPLAY_NAMES = {
-    "L*_T": r"\(L^*_T\)",
-    "L_S with L*_T": r"\(L_S\) with \(L^*_T\)",
-    "L~_S (supervised)": r"\(\tilde{L}_S\) (supervised)",
-    "gain L~_S − L_S": r"gain \(\tilde{L}_S - L_S\)",
-    "N_S": r"\(N_S\)",
-    "M_S = D_S/N_S": r"\(D_S / N_S\)",
-    "L_S(N_S, ∞, L*_T)": r"\(L_S(N_S, \infty, L^*_T)\)",
-    "L(N_S, ∞)": r"\(L(N_S, \infty)\)",
-    "crossover D_S": r"crossover \(D_S\)",
-    "N_T": r"teacher \(N_T\)",
-    "slope at crossover (nats / decade)": "slope at crossover (nats per decade)",
-    "gap at D_S = ∞ (nats)": r"gain at \(D_S = \infty\) (nats)",
-    "|gap| < tol from D_S": r"\(|\mathrm{gap}|\) < 1% from \(D_S\)",
-}
-
-
-def prose_numbers(
+def numbers(
     reference_student: float,
     crossings: Sequence[Crossover],
     coef: DistillationCoefficients = PAPER_DISTILLATION,
@@ -697,7 +697,8 @@ def prose_numbers(
     checked_range: tuple[float, float] = (1e8, 1e11),
     points: int = 400,
 ) -> dict[str, float | str]:
-    """Every number the chapter's prose quotes, computed from the laws (plain floats and strings for glue)."""
+    """Every value the page glues into its prose, computed from the laws: plain floats, and counts written
+    like the paper's (198M, 1.82B; "none" where there is none)."""
     c, s = coef, supervised_coef
     out: dict[str, float | str] = {}
     for name in s.NAMES:

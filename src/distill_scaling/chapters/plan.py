@@ -21,6 +21,7 @@ from .. import optimal, planner, plots
 from ..fit_files import COEFFICIENT_SETS, CoefficientSet
 from ..params import Param, ParameterError
 from ..planner import Plan
+from ..presentation import and_join
 
 PARAMS: dict[str, Param] = {
     "student_params": Param(
@@ -233,37 +234,55 @@ def on_solver_bound(plan: Plan) -> bool:
 
 
 def teacher_status(plan: Plan) -> str:
-    """A short phrase on the quoted teacher: on a solver bound, not determined by the problem, or set by the
-    budget."""
+    """A short phrase on the quoted teacher: on a solver bound, one of many equally good (the problem does not
+    determine it), or set by the budget."""
     if on_solver_bound(plan):
-        return "on the solver's bound: a limit of the law, not advice"
+        return "on a bound of the solver"
     if not plan.optimum.identified:
-        return "any teacher with this loss will do; this one is the cheapest, the paper's convention"
+        return "the cheapest of many equally good ones"
     return "set by the budget"
 
 
-def prose_numbers(plan: Plan) -> dict[str, float | str]:
-    """Every number and phrase the page quotes."""
+def student_range(plan: Plan) -> tuple[float, float, str]:
+    """The student sizes the distillation law was fitted on (NaN when the set does not record them) and where
+    this student lies: "inside", "outside", or "not checked against" (no recorded range)."""
+    span = plan.coefficients.ranges.get("distillation", {}).get("n_params")
+    if span is None:
+        return math.nan, math.nan, "not checked against"
+    lo, hi = span
+    inside = lo * (1 - planner.RANGE_RTOL) <= plan.optimum.student_params <= hi * (1 + planner.RANGE_RTOL)
+    return float(lo), float(hi), "inside" if inside else "outside"
+
+
+def numbers(plan: Plan) -> dict[str, float | int | str]:
+    """Every value the page glues into its prose: the plan's quantities and plain numbers, and short words or
+    names (the winner, the teacher's status, the flagged quantities, where the student lies)."""
     o = plan.optimum
-    out: dict[str, float | str] = dict(plan.quantities())
+    out: dict[str, float | int | str] = dict(plan.quantities())
     out["student_params"] = float(o.student_params)
     out["compute"] = float(o.compute)
     out["scenario"] = o.scenario
-    out["scenario_label"] = optimal.SCENARIO_LABELS[o.scenario].lower()
     out["coefficients"] = plan.coefficients.name
-    out["coefficients_description"] = plan.coefficients.description or plan.coefficients.name
+    # The set's own description, without its final full stop (the page ends the sentence).
+    out["coefficients_description"] = (plan.coefficients.description or plan.coefficients.name).rstrip(". ")
     adv = out["advantage"]
     out["winner"], out["loser"] = (
         ("distillation", "supervised training") if adv > 0 else ("supervised training", "distillation")
     )
     out["margin"] = abs(float(adv))
     out["teacher_status"] = teacher_status(plan)
-    # The quantities by name, without their symbols (glued text cannot hold math): "teacher tokens D_T" ->
-    # "teacher tokens".
-    flagged = [" ".join(w for w in planner.QUANTITIES[k][0].split() if "_" not in w) for k in plan.flags]
+    # The quantities by name, without their symbols (glued text cannot hold math) or qualifiers (the list is
+    # comma-separated): "teacher tokens D_T" -> "teacher tokens", "supervised tokens, same budget" ->
+    # "supervised tokens".
+    names = [planner.QUANTITIES[k][0].split(",")[0] for k in plan.flags]
+    flagged = [" ".join(w for w in name.split() if "_" not in w) for name in names]
     out["n_flagged"] = len(flagged)
-    out["flagged"] = ", ".join(flagged) if flagged else "none"
-    out["warnings"] = " ".join(f"{w[0].upper()}{w[1:]}." for w in plan.warnings) if plan.warnings else "none"
+    out["flagged"] = and_join(flagged)
+    lo, hi, where = student_range(plan)
+    out["student_fitted_low"], out["student_fitted_high"] = (
+        f"{x:.3g}" if math.isfinite(x) else "n/a" for x in (lo, hi)
+    )
+    out["student_range"] = where
     out["level"] = float(plan.level)
     out["n_samples"] = int(plan.n_samples) if plan.intervals else 0
     return out

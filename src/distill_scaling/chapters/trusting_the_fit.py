@@ -23,7 +23,7 @@ import pandas as pd
 from .. import fit, fit_data, laws, paths, plots, store
 from ..bootstrap import bootstrap, extrapolation_check, interval_growth
 from ..params import Param
-from ..presentation import DISTILLATION_LABELS, and_join
+from ..presentation import DISTILLATION_LABELS, and_join, fixed, pct
 
 PARAMS: dict[str, Param] = {
     "n_resamples": Param(
@@ -512,14 +512,19 @@ def eigen_table(res: fit.FitResult) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def eigen_spread_text(eig: pd.DataFrame) -> str:
-    """How far the Hessian's eigenvalues spread, for the prose: "a factor of 3.2e+08", or, beyond what float64
-    can resolve (a ratio above 1e12, or a non-positive smallest eigenvalue), "more than 1e12: the Hessian is
-    singular to machine precision"."""
+#: A ratio of the Hessian's largest to smallest eigenvalue beyond this is more than float64 resolves.
+SINGULAR_SPREAD = 1e12
+
+
+def eigen_spread(eig: pd.DataFrame) -> tuple[str, str]:
+    """How far the Hessian's eigenvalues spread, as the page quotes it: the ratio of the largest to the
+    smallest ("3.2e+08"), or "more than 1e+12" beyond what float64 resolves (:data:`SINGULAR_SPREAD`, or a
+    smallest eigenvalue at or below zero); and whether the Hessian is then "singular" or "not singular" to
+    machine precision."""
     lo, hi = float(eig["eigenvalue"].min()), float(eig["eigenvalue"].max())
-    if lo <= 0 or hi / lo > 1e12:
-        return "more than 1e12: the Hessian is singular to machine precision"
-    return f"a factor of {hi / lo:.1e}"
+    if lo <= 0 or hi / lo > SINGULAR_SPREAD:
+        return f"more than {SINGULAR_SPREAD:.0e}", "singular"
+    return f"{hi / lo:.1e}", "not singular"
 
 
 def fig_identifiability(
@@ -595,34 +600,38 @@ def speed_table(saved: dict[str, Any]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+#: What :func:`speed_numbers` reads from a saved benchmark ("n/a" each when none is saved).
+SPEED_NUMBERS = (
+    "runs", "fit_cpu", "fit_wall", "fit_share", "boot_resamples", "boot_cpu", "boot_wall", "boot_share",
+    "boot_converged", "date", "load", "cpus",
+)  # fmt: skip
+
+
 def speed_numbers(saved: dict[str, Any] | None) -> dict[str, str]:
-    """The prose's speed figures as strings ("not measured" when no benchmark is saved)."""
+    """The numbers the page quotes from the saved fit benchmark (``bench.load("fit")``), formatted for the
+    page: the budgets, and :data:`SPEED_NUMBERS` ("n/a" where no benchmark is saved). The bootstrap's times
+    are per 4096 refits (scaled from the resamples it was timed on); a share is CPU time over the budget."""
+    out = {
+        "fit_budget": fixed(FIT_BUDGET_SECONDS, 0),
+        "boot_budget": fixed(BOOTSTRAP_BUDGET_SECONDS / 60, 0),
+    }
     if saved is None:
-        none = "not measured"
-        return {
-            "fit": none, "boot": none, "runs": "~700",
-            "when": "No fit benchmark is saved: `python -m distill_scaling bench --only fit` measures it",
-        }  # fmt: skip
+        return out | dict.fromkeys(SPEED_NUMBERS, "n/a")
     res = saved["results"]
     fit_, boot = res["distillation_fit"], res["distillation_bootstrap"]
-
-    def verdict(cpu: float, budget: float) -> str:
-        return "within" if cpu <= budget else f"{cpu / budget:.1f} times"
-
-    return {
-        "fit": f"{fit_['cpu_seconds']:.0f} CPU seconds ({fit_['wall_seconds']:.0f} s of wall time), "
-        f"{verdict(fit_['cpu_seconds'], FIT_BUDGET_SECONDS)} our budget of {FIT_BUDGET_SECONDS:.0f} s",
-        "boot": f"{boot['cpu_seconds_per_4096'] / 60:.1f} CPU minutes for 4096 refits "
-        f"({boot['wall_seconds_per_4096'] / 60:.1f} min of wall time"
-        + ("" if boot["n_resamples"] == 4096 else f"; scaled from {boot['n_resamples']} resamples")
-        + f"; {boot['converged_fraction']:.0%} of the refits converged), "
-        f"{verdict(boot['cpu_seconds_per_4096'], BOOTSTRAP_BUDGET_SECONDS)} our budget of "
-        f"{BOOTSTRAP_BUDGET_SECONDS / 60:.0f} minutes",
-        "when": f"Measured on {saved['date'][:10]}, with a load average of "
-        f"{saved['machine']['loadavg_before'][0]:.1f} when it started: the machine was training the study at "
-        "the same time, so we judge the budgets on the process's CPU time, which is what a machine free of "
-        "other work would take",
-        "runs": f"{fit_['n_runs']}",
+    return out | {
+        "runs": str(fit_["n_runs"]),
+        "fit_cpu": fixed(fit_["cpu_seconds"], 0),
+        "fit_wall": fixed(fit_["wall_seconds"], 0),
+        "fit_share": pct(fit_["cpu_seconds"] / FIT_BUDGET_SECONDS, 0),
+        "boot_resamples": str(boot["n_resamples"]),
+        "boot_cpu": fixed(boot["cpu_seconds_per_4096"] / 60, 1),
+        "boot_wall": fixed(boot["wall_seconds_per_4096"] / 60, 1),
+        "boot_share": pct(boot["cpu_seconds_per_4096"] / BOOTSTRAP_BUDGET_SECONDS, 0),
+        "boot_converged": pct(boot["converged_fraction"], 0),
+        "date": saved["date"][:10],
+        "load": fixed(saved["machine"]["loadavg_before"][0], 1),
+        "cpus": str(saved["machine"]["cpu_count"]),
     }
 
 

@@ -28,7 +28,8 @@ import multiprocessing as mp
 import os
 import platform
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -136,6 +137,29 @@ def matmul_peak(threads: int, n: int = 1024, seconds: float = 1.0, repeats: int 
         torch.set_num_threads(prev)
 
 
+@contextmanager
+def _torch_threads(threads: int) -> Iterator[None]:
+    """torch's intra-op thread count set to ``threads`` inside the block, restored after it."""
+    import torch  # noqa: PLC0415 - torch is heavy: only the timing paths need it
+
+    prev = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(prev)
+
+
+def _warm_rate(
+    one: Callable[[], float], *, warmup: int, compile: bool, seconds: float, repeats: int
+) -> tuple[float, float]:
+    """:func:`_best_rate` of the step ``one`` after ``warmup`` untimed steps (at least two when ``compile``:
+    the compilation happens there, outside the timing)."""
+    for _ in range(max(warmup, 2 if compile else 0)):
+        one()
+    return _best_rate(one, seconds, repeats)
+
+
 def step_rate(
     student: str,
     teacher: str | None = None,
@@ -155,9 +179,7 @@ def step_rate(
     from . import train  # noqa: PLC0415 - imports torch, which only this path needs
     from .model import Transformer, config_from_name  # noqa: PLC0415 - imports torch, which only this path needs
 
-    prev = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
+    with _torch_threads(threads):
         cfg = config_from_name(student)
         model = Transformer(cfg, seed=0)
         opt = train.make_optimizer(model)
@@ -178,11 +200,7 @@ def step_rate(
             train.train_step(fwd, opt, x, y, teacher=t_fwd, loss_kw=loss_kw, grad_clip=1.0)
             return float(x.numel())
 
-        for _ in range(max(warmup, 2 if compile else 0)):
-            one()
-        return _best_rate(one, seconds, repeats)
-    finally:
-        torch.set_num_threads(prev)
+        return _warm_rate(one, warmup=warmup, compile=compile, seconds=seconds, repeats=repeats)
 
 
 def group_step_rate(
@@ -205,9 +223,7 @@ def group_step_rate(
     from . import batched, train  # noqa: PLC0415 - imports torch, which only this path needs
     from .model import Transformer, config_from_name  # noqa: PLC0415 - imports torch, which only this path needs
 
-    prev = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
+    with _torch_threads(threads):
         cfg = config_from_name(model)
         models = [Transformer(cfg, seed=i) for i in range(group)]
         opts = [train.make_optimizer(m) for m in models]
@@ -221,11 +237,7 @@ def group_step_rate(
             batched.batched_step(models, opts, x, y, loss_kws=kws, grad_clips=[1.0] * group, losses_fn=fn)
             return float(x.numel())
 
-        for _ in range(max(warmup, 2 if compile else 0)):
-            one()
-        return _best_rate(one, seconds, repeats)
-    finally:
-        torch.set_num_threads(prev)
+        return _warm_rate(one, warmup=warmup, compile=compile, seconds=seconds, repeats=repeats)
 
 
 def _parallel_child(model: str, threads: int, seconds: float, barrier, queue) -> None:

@@ -876,6 +876,30 @@ def load_findings(path: Path | None = None) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def finding_numbers(row: Any) -> dict[str, Any]:
+    """The numbers every page quotes of one findings row (a dict or a row of :func:`load_findings`; None or
+    empty for a claim the file lacks): ``verdict`` ("not tested" where missing) and ``effect``, ``lo``,
+    ``hi``, ``resolution`` as floats (NaN where missing), in percent for a claim measured in fractions."""
+    row = {} if row is None else dict(row)
+
+    def number(v: Any) -> float:
+        try:
+            return float(v)
+        except (TypeError, ValueError):
+            return math.nan
+
+    scale = 100.0 if row.get("unit") == "fraction" else 1.0
+    interval = row.get("interval")
+    lo, hi = interval if isinstance(interval, list | tuple) and len(interval) == 2 else (None, None)
+    return {
+        "verdict": str(row.get("verdict") or "not tested"),
+        "effect": scale * number(row.get("effect")),
+        "lo": scale * number(lo),
+        "hi": scale * number(hi),
+        "resolution": scale * number(row.get("resolution")),
+    }
+
+
 def cli(argv: list[str]) -> int:
     """``python -m distill_scaling findings [--out FILE]``: compute the verdicts and write them."""
     ap = argparse.ArgumentParser(

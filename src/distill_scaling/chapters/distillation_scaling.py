@@ -29,7 +29,7 @@ import seaborn as sns
 from matplotlib.lines import Line2D
 from matplotlib.ticker import NullFormatter, NullLocator
 
-from .. import comparisons, fit, fit_files, fits, plots, runs, spec, store, study
+from .. import comparisons, fit, fit_files, fits, plots, runs, spec, store, study, verdicts
 from .. import distillation_study as ds
 from .. import supervised_study as ss
 from ..laws import PAPER_DISTILLATION, supervised_loss
@@ -376,17 +376,7 @@ def claim_numbers(findings: pd.DataFrame) -> dict[str, float | int | str]:
     for prefix, (cid, fields) in CLAIMS.items():
         r = by_id.get(cid, {})
         key = f"dis_{prefix}"
-        scale = 100.0 if r.get("unit") == "fraction" else 1.0
-        interval = r.get("interval")
-        lo, hi = interval if isinstance(interval, list | tuple) and len(interval) == 2 else (None, None)
-        out[f"{key}_verdict"] = str(r.get("verdict", "not tested"))
-        for name, v in (
-            ("effect", r.get("effect")),
-            ("lo", lo),
-            ("hi", hi),
-            ("resolution", r.get("resolution")),
-        ):
-            out[f"{key}_{name}"] = scale * _plain(v)
+        out |= {f"{key}_{name}": v for name, v in verdicts.finding_numbers(r).items()}
         for field in fields:
             v = _field(r, field)
             name = field.replace(".", "_")

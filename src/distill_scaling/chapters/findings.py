@@ -261,17 +261,9 @@ def glued_numbers(findings: pd.DataFrame) -> dict[str, str | float | int]:
     for cid in verdicts.CLAIMS:
         key = cid.replace("-", "_")
         r = by_id.get(cid, pd.Series(dtype=object))
-        scale = 100.0 if r.get("unit") == "fraction" else 1.0
-        interval = r.get("interval")
-        lo, hi = (
-            interval if isinstance(interval, list | tuple) and len(interval) == 2 else (math.nan, math.nan)
-        )
-        effect = _number(r.get("effect"))
-        out[f"{key}_verdict"] = r.get("verdict", "not tested")
-        out[f"{key}_effect"] = scale * effect
-        out[f"{key}_abs"] = scale * abs(effect)
-        out[f"{key}_lo"], out[f"{key}_hi"] = scale * _number(lo), scale * _number(hi)
-        out[f"{key}_resolution"] = scale * _number(r.get("resolution"))
+        shared = verdicts.finding_numbers(r)
+        out |= {f"{key}_{name}": v for name, v in shared.items()}
+        out[f"{key}_abs"] = abs(shared["effect"])
         out[f"{key}_predicted"] = _number(r.get("predicted"))
         out[f"{key}_max_error"] = 100 * _number(r.get("max_error"))
         out[f"{key}_mean_error"] = 100 * _number(r.get("mean_error"))

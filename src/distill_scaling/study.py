@@ -7,6 +7,12 @@ trains nothing and an interrupted study resumes where it stopped. Blocks run in 
 
 Compute is counted the paper's way: C = 3 F(N) D with F the exact forward FLOPs per token of our models
 (:func:`distill_scaling.flops.forward_flops`), not 6ND, which undercounts small models by 40-65%.
+
+Two scale profiles (``study --profile cpu|gpu``): :data:`BLOCKS`, the study of this book, and
+:data:`GPU_BLOCKS`, the same protocols at 100 to 1000 times the compute on the gpu zoo (context 1024) and the
+synthetic language, sized in H200-hours by :mod:`distill_scaling.gpu_cost`. Why this module is long: both
+profiles' designs share every helper here (runs, teachers, baselines, feasibility) and the command; split,
+the gpu half would import this one and the command would import it back.
 """
 
 from __future__ import annotations
@@ -556,6 +562,19 @@ GPU_BLOCKS: dict[str, StudyBlock] = {
             "gpu-weak-to-strong", gpu_weak_to_strong_block, "L3 teacher; L5, L6 students at 25M-400M tokens"
         ),
     )
+}
+
+#: The cpu block each gpu block repeats at gpu scale (for showing their results side by side).
+GPU_ANALOGUES = {
+    "gpu-isoflop-small": "isoflop-small",
+    "gpu-noise": "noise",
+    "gpu-isoflop-large": "isoflop-large",
+    "gpu-teachers": "teachers",
+    "gpu-protocol3": "protocol3",
+    "gpu-gap-seeds": "gap-seeds",
+    "gpu-protocol2": "protocol2",
+    "gpu-protocol1": "protocol1",
+    "gpu-weak-to-strong": "weak-to-strong",
 }
 
 #: The study's blocks in each scale profile (``study --profile``).

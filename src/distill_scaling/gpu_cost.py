@@ -66,12 +66,26 @@ def utilisation(step_flops: float | np.ndarray) -> np.ndarray:
     return np.interp(np.log10(np.asarray(step_flops, float)), x, y)
 
 
+def step_flops(spec: RunSpec, teacher: RunSpec | None = None) -> float:
+    """FLOPs of one optimiser step of a run (student training and teacher logits; the teacher defaults to the
+    spec's ``teacher_spec``)."""
+    return run_flops(spec, teacher if teacher is not None else spec.teacher_spec)["total"] / spec.steps
+
+
 def run_hours(spec: RunSpec, teacher: RunSpec | None = None) -> float:
     """H200-hours of one run (its teacher's training not included): its FLOPs (student training and teacher
     logits) at the utilisation of its step."""
     total = run_flops(spec, teacher if teacher is not None else spec.teacher_spec)["total"]
     share = float(utilisation(total / spec.steps))
     return total / (share * H200_PEAK_FLOPS) / 3600.0
+
+
+def outside_basis(specs: Iterable[RunSpec]) -> dict[str, int]:
+    """How many runs have steps smaller (``below``: priced optimistically) or larger (``above``) than every
+    measured step."""
+    measured = [m.step_flops() for m in MEASURED]
+    steps = [step_flops(s) for s in specs]
+    return {"below": sum(x < min(measured) for x in steps), "above": sum(x > max(measured) for x in steps)}
 
 
 def hours(specs: Iterable[RunSpec]) -> float:
@@ -95,4 +109,14 @@ def basis_table() -> list[dict[str, float | str | None]]:
     ]
 
 
-__all__ = ["H200_PEAK_FLOPS", "MEASURED", "Measured", "basis_table", "hours", "run_hours", "utilisation"]
+__all__ = [
+    "H200_PEAK_FLOPS",
+    "MEASURED",
+    "Measured",
+    "basis_table",
+    "hours",
+    "outside_basis",
+    "run_hours",
+    "step_flops",
+    "utilisation",
+]

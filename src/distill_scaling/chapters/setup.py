@@ -438,6 +438,10 @@ def gpu_summary() -> dict[str, float | int | str]:
         "cpu_recorded": sum(store.exists(s) for s in cpu),
         "m_star": study.GPU_M_STAR,
         "peak_tflops": gpu_cost.H200_PEAK_FLOPS / 1e12,
+        "aspect": largest.config.d_model // largest.config.n_layers,
+        "rope_base": largest.config.rope_base,
+        "rope_ratio": largest.config.rope_base / largest.config.n_ctx,
+        "runs_below_basis": gpu_cost.outside_basis(every)["below"],
     }
 
 

@@ -124,3 +124,17 @@ def test_saved_measurement_supports_the_profiles_corpus(gpu_specs) -> None:
     now = gpu_data.need(gpu_specs, res["large_corpus"]["split_tokens"])
     assert gpu_data.choose({"need_large": now}) == res["choice"]
     assert res["need"]["total_tokens_needed"] > res["large_corpus"]["unique_bytes"]
+
+
+def test_a_gpu_spec_trains_on_its_shape(tmp_path, monkeypatch) -> None:
+    """A few steps of a tiny model of the gpu profile on the CPU: one sequence a step is 1024 tokens of the
+    synthetic language (the path an H200 takes, bf16 aside), and the loss falls below the uniform one."""
+    from distill_scaling import train  # noqa: PLC0415 - imports torch, which only this test needs
+
+    monkeypatch.setenv("DS_RUNS_DIR", str(tmp_path / "runs"))
+    monkeypatch.setenv("DS_CACHE_DIR", str(tmp_path / "cache"))
+    spec = RunSpec("L1-d64", tokens=4 * 1024, batch_size=1, warmup_steps=1, corpus="synthetic", profile="gpu")
+    result = train.train(spec, eval_tokens=8 * 1024, compile=False)
+    assert result["steps"] == 4 and result["batch_tokens"] == 1024
+    assert result["tokens_trained"] == 4 * 1024
+    assert np.isfinite(result["val_loss"]) and result["val_loss"] < np.log(256)

@@ -180,7 +180,9 @@ def test_val_batches_are_fixed_non_overlapping_windows():
 
 
 def test_bad_names_splits_and_sizes_fail_clearly(tmp_path):
-    with pytest.raises(ValueError, match=r"unknown corpus 'x'; allowed: text, synthetic, synthetic:<seed>"):
+    with pytest.raises(
+        ValueError, match=r"unknown corpus 'x'; allowed: text, large, synthetic, synthetic:<seed>"
+    ):
         get_source("x")
     with pytest.raises(ValueError, match="seed must be a non-negative integer"):
         get_source("synthetic:abc")

@@ -15,6 +15,9 @@ The ``batched`` section (:func:`bench_batched`) measures the batched trainer (:m
 for the smallest and the largest study model, the share of the one-thread matmul peak (measured in the same
 run) that one step of a group of 1, 4 and 8 runs achieves, beside a run's own eager step.
 
+The ``gpu-data`` section (:func:`distill_scaling.gpu_data.measure`) builds the large English corpus from the
+registries and measures it, the synthetic language's sampler and floor, against what the gpu profile needs.
+
 The ``fit`` section (:func:`bench_fit`) times the fitter and its bootstrap on Chinchilla's runs and on
 synthetic runs of the paper's size. torch is imported inside the functions of the ``train`` section only:
 it is heavy, and the fit section and the chapters that read saved results (:func:`load`) do not need it.
@@ -34,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from . import bootstrap, fit, fit_data, paths, replay, store
+from . import bootstrap, fit, fit_data, gpu_data, paths, replay, store
 from .laws import PAPER_DISTILLATION, PAPER_SUPERVISED
 from .spec import forward_flops
 
@@ -494,6 +497,7 @@ BENCHES: dict[str, Callable[..., dict[str, Any]]] = {
     "batched": bench_batched,
     "fit": bench_fit,
     "replay": bench_replay,
+    "gpu-data": gpu_data.measure,
 }
 
 

@@ -50,7 +50,7 @@ SYNTHETIC_DEFAULT_N_CTX = 128
 
 _SPLIT_CODE = {"teacher": 1, "student": 2, "val": 3}
 #: The corpus names ``get_source`` accepts, for messages and help.
-NAMES_HELP = "text, synthetic, synthetic:<seed>, file:<path>"
+NAMES_HELP = "text, large, synthetic, synthetic:<seed>, file:<path>"
 
 
 # ===================================================================== tokenizer
@@ -408,6 +408,12 @@ def corpus_dir() -> Path:
     return here
 
 
+def large_corpus_dir() -> Path:
+    """The large corpus (``corpus build --source large``, :mod:`distill_scaling.corpus_large`): built into the
+    git-ignored cache, never committed."""
+    return paths.cache_dir() / "corpus-large"
+
+
 _SPLIT_CACHE: dict[Path, dict[str, np.ndarray]] = {}
 
 
@@ -417,9 +423,10 @@ def load_text_splits(directory: Path | None = None) -> dict[str, np.ndarray]:
     if directory not in _SPLIT_CACHE:
         missing = [s for s in SPLITS if not (directory / f"{s}.txt.gz").is_file()]
         if missing:
+            build = "corpus build --source large" if directory == large_corpus_dir() else "corpus build"
             raise FileNotFoundError(
                 f"the text corpus is missing {', '.join(missing)} in {directory}; "
-                "run `python -m distill_scaling corpus build`"
+                f"run `python -m distill_scaling {build}`"
             )
         _SPLIT_CACHE[directory] = {
             s: np.frombuffer(gzip.decompress((directory / f"{s}.txt.gz").read_bytes()), dtype=np.uint8)
@@ -478,8 +485,8 @@ def check_source_name(name: str) -> tuple[str, str]:
     """
     if not isinstance(name, str):
         raise ValueError(f"corpus name must be a str, got {type(name).__name__}; allowed: {NAMES_HELP}")
-    if name == "text":
-        return "text", ""
+    if name in ("text", "large"):
+        return name, ""
     if name == "synthetic":
         return "synthetic", "0"
     kind, _, arg = name.partition(":")
@@ -497,7 +504,8 @@ def check_source_name(name: str) -> tuple[str, str]:
 
 
 def get_source(name: str = "text") -> Source:
-    """The corpus called ``name``: "text" (committed), "synthetic", "synthetic:<seed>" or "file:<path>".
+    """The corpus called ``name``: "text" (committed), "large" (built into the cache by ``corpus
+    build --source large``), "synthetic", "synthetic:<seed>" or "file:<path>".
 
     Sources are cached per process, so the committed corpus is decompressed once.
     """
@@ -506,6 +514,8 @@ def get_source(name: str = "text") -> Source:
     kind, arg = check_source_name(name)
     if kind == "text":
         source: Source = TokenSource("text", load_text_splits)
+    elif kind == "large":
+        source = TokenSource("large", lambda: load_text_splits(large_corpus_dir()))
     elif kind == "synthetic":
         source = SyntheticSource(int(arg), name)
     else:

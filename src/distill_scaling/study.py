@@ -7,6 +7,12 @@ trains nothing and an interrupted study resumes where it stopped. Blocks run in 
 
 Compute is counted the paper's way: C = 3 F(N) D with F the exact forward FLOPs per token of our models
 (:func:`distill_scaling.flops.forward_flops`), not 6ND, which undercounts small models by 40-65%.
+
+Two scale profiles (``study --profile cpu|gpu``): :data:`BLOCKS`, the study of this book, and
+:data:`GPU_BLOCKS`, the same protocols at 100 to 1000 times the compute on the gpu zoo (context 1024) and the
+synthetic language, sized in H200-hours by :mod:`distill_scaling.gpu_cost`. Why this module is long: both
+profiles' designs share every helper here (runs, teachers, baselines, feasibility) and the command; split,
+the gpu half would import this one and the command would import it back.
 """
 
 from __future__ import annotations
@@ -21,7 +27,8 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from . import paths, runs, store
+from . import gpu_cost, paths, runs, store
+from .model import GPU_ASPECT_RATIO, GPU_ZOO_LAYERS
 from .spec import (
     MAX_BATCH_SEQS,
     MAX_EPOCHS,
@@ -69,29 +76,42 @@ STUDENT_BUDGETS = (3e11, 1e12, 3e12)
 STUDY_MODELS = ("L1-d16", "L2-d32", "L3-d48", "L4-d64", "L5-d80", "L6-d96", "L7-d112", "L8-d128")
 
 
+#: The corpus each scale profile trains on. The cpu study reads the committed text; the gpu profile reads the
+#: synthetic language, chosen by measurement (``bench --only gpu-data``, ``data/bench/gpu-data.json``): the
+#: English that the registries reachable here give holds a small share of the tokens its runs need within
+#: four epochs (chapter 02, "GPU scale"; ``tests/test_study.py`` checks the measurement still says so).
+PROFILE_CORPUS = {"cpu": "text", "gpu": "synthetic"}
+
+
 def _max_tokens(split: str, corpus: str = "text") -> int:
     size = split_size(corpus, split)
     return int(MAX_EPOCHS * size) if size is not None else sys.maxsize
 
 
-def min_tokens(model: str) -> int:
+def min_tokens(model: str, profile: str = "cpu") -> int:
     """The fewest tokens that still give MIN_STEPS optimiser steps at the smallest batch."""
-    return MIN_STEPS * MIN_BATCH_SEQS * model_config(model).n_ctx
+    return MIN_STEPS * MIN_BATCH_SEQS * model_config(model, profile).n_ctx
 
 
-def feasible(model: str, tokens: float, split: str) -> bool:
-    """Whether a run of ``tokens`` on ``split`` keeps >= MIN_STEPS steps and <= MAX_EPOCHS epochs."""
-    return min_tokens(model) <= tokens <= _max_tokens(split)
+def feasible(model: str, tokens: float, split: str, profile: str = "cpu") -> bool:
+    """Whether a run of ``tokens`` on ``split`` (of the profile's corpus) keeps >= MIN_STEPS steps and
+    <= MAX_EPOCHS epochs."""
+    return min_tokens(model, profile) <= tokens <= _max_tokens(split, PROFILE_CORPUS[profile])
 
 
-def tokens_for_compute(model: str, compute: float) -> int:
+def tokens_for_compute(model: str, compute: float, profile: str = "cpu") -> int:
     """Tokens D with 3 F(N) D = compute."""
-    return int(round(compute / (3.0 * forward_flops(model))))
+    return int(round(compute / (3.0 * forward_flops(model, profile))))
 
 
-def supervised(model: str, tokens: int, *, seed: int = 0, split: str = "teacher") -> RunSpec:
-    """A supervised run of the study (teachers train on the teacher split)."""
-    return RunSpec(model, tokens=int(tokens), split=split, lr=STUDY_LR, seed=seed, data_seed=seed)
+def supervised(
+    model: str, tokens: int, *, seed: int = 0, split: str = "teacher", profile: str = "cpu"
+) -> RunSpec:
+    """A supervised run (teachers train on the teacher split) in a scale profile, on its corpus."""
+    return RunSpec(
+        model, tokens=int(tokens), split=split, corpus=PROFILE_CORPUS[profile], lr=STUDY_LR, seed=seed,
+        data_seed=seed, profile=profile,
+    )  # fmt: skip
 
 
 # --- blocks -------------------------------------------------------------------------------------------------
@@ -131,11 +151,11 @@ def protocol_m() -> float:
     return STUDY_M_STAR
 
 
-def capped_tokens(model: str, tokens_per_param: float, split: str) -> int:
+def capped_tokens(model: str, tokens_per_param: float, split: str, profile: str = "cpu") -> int:
     """M N tokens, capped at MAX_EPOCHS epochs of the split (the paper's 512B-token runs are its analogue)."""
-    cfg = model_config(model)
+    cfg = model_config(model, profile)
     # One batch below the cap: the run's tokens are rounded to whole batches.
-    cap = _max_tokens(split) - MAX_BATCH_SEQS * cfg.n_ctx
+    cap = _max_tokens(split, PROFILE_CORPUS[profile]) - MAX_BATCH_SEQS * cfg.n_ctx
     return int(min(tokens_per_param * cfg.n_params, cap))
 
 
@@ -145,15 +165,18 @@ def teacher_block() -> list[RunSpec]:
 
 
 def distill(student: str, tokens: int, teacher: RunSpec, *, seed: int = 0, **kw) -> RunSpec:
-    """A pure-distillation student (lambda = 1, tau = 1, forward KL: the paper's scaling-law setting)."""
+    """A pure-distillation student (lambda = 1, tau = 1, forward KL: the paper's scaling-law setting), in its
+    teacher's profile and corpus."""
     return RunSpec(
         student,
         tokens=int(tokens),
         split="student",
+        corpus=teacher.corpus,
         lr=STUDY_LR,
         seed=seed,
         data_seed=seed,
         teacher=teacher,
+        profile=teacher.profile,
         **kw,
     )
 
@@ -217,10 +240,11 @@ def gap_seeds_block(seeds: Sequence[int] = GAP_SEEDS) -> list[RunSpec]:
 
 def baseline_of(spec: RunSpec) -> RunSpec:
     """The supervised baseline of a distillation spec: the same student model, tokens, seeds and learning
-    rate, trained on the same (student) split without a teacher."""
+    rate, trained on the same (student) split of the same corpus without a teacher."""
     return RunSpec(
-        spec.model, tokens=spec.tokens, split=spec.split, lr=spec.lr, seed=spec.seed, data_seed=spec.data_seed
-    )
+        spec.model, tokens=spec.tokens, split=spec.split, corpus=spec.corpus, lr=spec.lr, seed=spec.seed,
+        data_seed=spec.data_seed, profile=spec.profile,
+    )  # fmt: skip
 
 
 def baseline_block() -> list[RunSpec]:
@@ -391,14 +415,181 @@ BLOCKS: dict[str, StudyBlock] = {
 }
 
 
-def specs_for(blocks: Sequence[str]) -> list[RunSpec]:
-    """The specs of the named blocks, in order, without duplicates."""
-    unknown = [b for b in blocks if b not in BLOCKS]
+# --- the gpu profile: the same protocols at 100 to 1000 times the compute (issue 14) ------------------------
+
+#: Supervised IsoFLOP budgets of the gpu profile (3 F D FLOPs): a thousand times the cpu study's.
+GPU_BUDGETS = (1e15, 3e15, 1e16, 3e16, 1e17)
+#: The gpu zoo (``model.gpu_zoo``: L2-d128 .. L12-d768, context 1024, heads of 64).
+GPU_MODELS = tuple(f"L{n}-d{GPU_ASPECT_RATIO * n}" for n in GPU_ZOO_LAYERS)
+#: An IsoFLOP profile of the gpu profile takes the zoo models whose tokens per parameter D/N lie in this
+#: window (around the cpu study's M* = 24: both arms of the U, without the far ends that decide nothing).
+GPU_TOKENS_PER_PARAM = (2.0, 1000.0)
+#: The tokens per parameter of the gpu profile's fixed-M blocks: the cpu study's M* until the gpu IsoFLOPs
+#: measure their own (re-fix it then, before any fixed-M run of the profile is recorded).
+GPU_M_STAR = STUDY_M_STAR
+#: Fixed-M* teachers (L8-d512 at M* is ~1e17 FLOPs) and the students of the distillation protocols.
+GPU_TEACHERS = ("L3-d192", "L4-d256", "L5-d320", "L6-d384", "L8-d512")
+GPU_STUDENTS = ("L2-d128", "L3-d192")
+#: Multiples of M* N_S of the students of protocol 3 (the capacity gap), and the gap's seeds at 16 M*.
+GPU_TOKEN_MULTIPLES = (1, 4, 16)
+GPU_GAP_SEEDS = (1, 2)
+#: Seed repeats of the supervised noise: (model, budget) near the expected optima, seeds 1 and 2.
+GPU_NOISE_CONFIGS = (("L4-d256", 1e15), ("L5-d320", 1e16))
+#: Protocol 1: two fixed-M* teachers far apart in L_T, student IsoFLOPs at these student budgets.
+GPU_P1_TEACHERS = ("L4-d256", "L8-d512")
+GPU_P1_BUDGETS = (1e15, 1e16)
+#: Weak-to-strong: the weakest fixed-M* teacher, two larger students, over these student tokens.
+GPU_W2S_TEACHER = "L3-d192"
+GPU_W2S_STUDENTS = ("L5-d320", "L6-d384")
+GPU_W2S_TOKENS = (25_000_000, 100_000_000, 400_000_000)
+
+
+def gpu_isoflop_block(budgets: Sequence[float] = GPU_BUDGETS) -> list[RunSpec]:
+    """The gpu profile's supervised IsoFLOP profiles: every gpu zoo model with D/N in GPU_TOKENS_PER_PARAM."""
+    lo, hi = GPU_TOKENS_PER_PARAM
+    out = []
+    for c in budgets:
+        for m in GPU_MODELS:
+            d = tokens_for_compute(m, c, "gpu")
+            if lo <= d / model_config(m, "gpu").n_params <= hi and feasible(m, d, "teacher", "gpu"):
+                out.append(supervised(m, d, profile="gpu"))
+    return out
+
+
+def gpu_noise_block() -> list[RunSpec]:
+    """Seeds 1 and 2 of two gpu IsoFLOP points (seed 0 is the IsoFLOP run itself)."""
+    return [
+        supervised(m, tokens_for_compute(m, c, "gpu"), seed=s, profile="gpu")
+        for m, c in GPU_NOISE_CONFIGS
+        for s in NOISE_SEEDS[1:]
+    ]
+
+
+def gpu_teacher(model: str) -> RunSpec:
+    """A fixed-M* teacher of the gpu profile."""
+    return supervised(model, capped_tokens(model, GPU_M_STAR, "teacher", "gpu"), profile="gpu")
+
+
+def gpu_protocol3_block(
+    seeds: Sequence[int] = (0,), multiples: Sequence[int] = GPU_TOKEN_MULTIPLES
+) -> list[RunSpec]:
+    """Fixed-M* teachers / fixed-M students at ``multiples`` x M* N_S, with their supervised baselines: the
+    capacity gap at gpu scale (paper Figs. 4, 37)."""
+    teachers = [gpu_teacher(t) for t in GPU_TEACHERS]
+    out = []
+    for s in GPU_STUDENTS:
+        for k in multiples:
+            d = int(k * GPU_M_STAR * model_config(s, "gpu").n_params)
+            for seed in seeds:
+                students = [distill(s, d, t, seed=seed) for t in teachers]
+                out += [*students, baseline_of(students[0])]
+    return out
+
+
+def gpu_protocol2_block() -> list[RunSpec]:
+    """IsoFLOP teachers / fixed-M* students, with the students' baselines: does the teacher act only through
+    its loss L_T?"""
+    out = []
+    for s in GPU_STUDENTS:
+        d = int(GPU_M_STAR * model_config(s, "gpu").n_params)
+        students = [distill(s, d, t) for t in gpu_isoflop_block()]
+        out += [*students, baseline_of(students[0])]
+    return out
+
+
+def gpu_protocol1_block() -> list[RunSpec]:
+    """Fixed-M* teachers / student IsoFLOPs (student compute 3 F(N_S) D_S at GPU_P1_BUDGETS), students in the
+    IsoFLOP window of D/N."""
+    lo, hi = GPU_TOKENS_PER_PARAM
+    out = []
+    for t in GPU_P1_TEACHERS:
+        teacher = gpu_teacher(t)
+        for c in GPU_P1_BUDGETS:
+            for s in GPU_MODELS:
+                d = tokens_for_compute(s, c, "gpu")
+                if lo <= d / model_config(s, "gpu").n_params <= hi and model_config(s, "gpu").n_params < (
+                    teacher.config.n_params
+                ):
+                    out.append(distill(s, d, teacher))
+    return out
+
+
+def gpu_weak_to_strong_block() -> list[RunSpec]:
+    """Students larger than their (weakest fixed-M*) teacher over D_S, with their baselines."""
+    teacher = gpu_teacher(GPU_W2S_TEACHER)
+    out = []
+    for d in GPU_W2S_TOKENS:
+        for s in GPU_W2S_STUDENTS:
+            spec = distill(s, d, teacher)
+            out += [spec, baseline_of(spec)]
+    return out
+
+
+GPU_BLOCKS: dict[str, StudyBlock] = {
+    b.name: b
+    for b in (
+        StudyBlock(
+            "gpu-isoflop-small",
+            lambda: gpu_isoflop_block(GPU_BUDGETS[:3]),
+            "supervised IsoFLOPs at 1e15, 3e15, 1e16 (gpu zoo, 2 <= D/N <= 1000)",
+        ),
+        StudyBlock("gpu-noise", gpu_noise_block, "seeds 1, 2 of two IsoFLOP points near the optima"),
+        StudyBlock(
+            "gpu-isoflop-large",
+            lambda: gpu_isoflop_block(GPU_BUDGETS[3:]),
+            "supervised IsoFLOPs at 3e16, 1e17 (up to L12-d768, 85M parameters)",
+        ),
+        StudyBlock(
+            "gpu-teachers", lambda: [gpu_teacher(t) for t in GPU_TEACHERS], "fixed-M* teachers L3..L8"
+        ),
+        StudyBlock(
+            "gpu-protocol3",
+            gpu_protocol3_block,
+            "students L2, L3 at 1, 4, 16 M* from every fixed-M* teacher, with baselines (capacity gap)",
+        ),
+        StudyBlock(
+            "gpu-gap-seeds",
+            lambda: gpu_protocol3_block(GPU_GAP_SEEDS, GPU_TOKEN_MULTIPLES[-1:]),
+            "protocol 3 at 16 M* with seeds 1, 2, with baselines",
+        ),
+        StudyBlock(
+            "gpu-protocol2", gpu_protocol2_block, "IsoFLOP teachers / fixed-M* students L2, L3 (L_T collapse)"
+        ),
+        StudyBlock(
+            "gpu-protocol1", gpu_protocol1_block, "L4 and L8 teachers / student IsoFLOPs at 1e15, 1e16"
+        ),
+        StudyBlock(
+            "gpu-weak-to-strong", gpu_weak_to_strong_block, "L3 teacher; L5, L6 students at 25M-400M tokens"
+        ),
+    )
+}
+
+#: The cpu block each gpu block repeats at gpu scale (for showing their results side by side).
+GPU_ANALOGUES = {
+    "gpu-isoflop-small": "isoflop-small",
+    "gpu-noise": "noise",
+    "gpu-isoflop-large": "isoflop-large",
+    "gpu-teachers": "teachers",
+    "gpu-protocol3": "protocol3",
+    "gpu-gap-seeds": "gap-seeds",
+    "gpu-protocol2": "protocol2",
+    "gpu-protocol1": "protocol1",
+    "gpu-weak-to-strong": "weak-to-strong",
+}
+
+#: The study's blocks in each scale profile (``study --profile``).
+PROFILE_BLOCKS: dict[str, dict[str, StudyBlock]] = {"cpu": BLOCKS, "gpu": GPU_BLOCKS}
+
+
+def specs_for(blocks: Sequence[str], profile: str = "cpu") -> list[RunSpec]:
+    """The specs of the named blocks of a scale profile, in order, without duplicates."""
+    known = PROFILE_BLOCKS[profile]
+    unknown = [b for b in blocks if b not in known]
     if unknown:
-        raise ValueError(f"unknown study block(s) {unknown}; allowed: {', '.join(BLOCKS)}")
+        raise ValueError(f"unknown study block(s) {unknown}; allowed: {', '.join(known)}")
     seen: dict[str, RunSpec] = {}
     for b in blocks:
-        for s in BLOCKS[b].build():
+        for s in known[b].build():
             seen.setdefault(s.key, s)
     return list(seen.values())
 
@@ -465,14 +656,17 @@ def _stop_children_on_signal() -> None:
     signal.signal(signal.SIGINT, handler)
 
 
-def parse_blocks(text: str) -> list[list[str]]:
-    """Stages: ``"teachers+protocol3,protocol1"`` -> ``[["teachers", "protocol3"], ["protocol1"]]``."""
+def parse_blocks(text: str, profile: str = "cpu") -> list[list[str]]:
+    """Stages: ``"teachers+protocol3,protocol1"`` -> ``[["teachers", "protocol3"], ["protocol1"]]`` (blocks of
+    the scale profile ``profile``)."""
+    blocks = PROFILE_BLOCKS[profile]
     stages = [[b.strip() for b in part.split("+") if b.strip()] for part in text.split(",")]
     stages = [st for st in stages if st]
-    unknown = [b for st in stages for b in st if b not in BLOCKS]
+    unknown = [b for st in stages for b in st if b not in blocks]
     if unknown or not stages:
         raise ValueError(
-            f"--blocks: unknown study block(s) {unknown}; allowed: {', '.join(BLOCKS)} "
+            f"--blocks: unknown study block(s) {unknown} of --profile {profile}; allowed: "
+            f"{', '.join(blocks)} "
             "(comma-separated stages, '+' joins blocks into one stage)"
         )
     return stages
@@ -503,11 +697,19 @@ def cli(argv: list[str]) -> int:  # noqa: C901 - one check per option before any
         prog="python -m distill_scaling study", description=__doc__.split("\n")[0]
     )
     parser.add_argument(
+        "--profile",
+        default="cpu",
+        help="the study's scale: cpu (the study of this book, default) or gpu (the same protocols at "
+        "1e15-1e17 FLOPs, models up to 85M parameters, context 1024, on the synthetic language; trains on "
+        "CUDA)",
+    )
+    parser.add_argument(
         "--blocks",
-        default=",".join(BLOCKS),
+        default=None,
         help=(
-            f"comma-separated blocks, trained in order (default: all: {list(BLOCKS)}); join blocks with '+' "
-            "to train them as one stage (a teacher's students start while other teachers still train)"
+            f"comma-separated blocks, trained in order (default: all of the profile's; cpu: {list(BLOCKS)}; "
+            f"gpu: {list(GPU_BLOCKS)}); join blocks with '+' to train them as one stage (a teacher's "
+            "students start while other teachers still train)"
         ),
     )
     parser.add_argument(
@@ -545,6 +747,12 @@ def cli(argv: list[str]) -> int:  # noqa: C901 - one check per option before any
         "--no-group", action="store_true", help="train every run alone (the same as --max-group 1)"
     )
     args = parser.parse_args(argv)
+    if args.profile not in PROFILE_BLOCKS:
+        print(
+            f"error: --profile {args.profile!r} is invalid; allowed: {', '.join(PROFILE_BLOCKS)}",
+            file=sys.stderr,
+        )
+        return 2
     problem = _check_executor(args.device, args.backend, args.address)
     if problem:
         print(f"error: {problem}", file=sys.stderr)
@@ -558,23 +766,32 @@ def cli(argv: list[str]) -> int:  # noqa: C901 - one check per option before any
             )
             return 2
     try:
-        stages = parse_blocks(args.blocks)
+        stages = parse_blocks(args.blocks or ",".join(PROFILE_BLOCKS[args.profile]), args.profile)
     except ValueError as exc:
         parser.error(str(exc))
+    if args.profile == "gpu" and not args.dry_run:
+        problem = _check_gpu_profile(args.device, args.address)
+        if problem:
+            print(f"error: {problem}", file=sys.stderr)
+            return 2
     ready_stages = []
     for stage in stages:
         ready = []
         for b in stage:
             try:
-                BLOCKS[b].build()
+                PROFILE_BLOCKS[args.profile][b].build()
                 ready.append(b)
             except ValueError as exc:  # a block that needs a measurement first (M*)
                 print(f"study: skipping block {b}: {exc}")
         if ready:
             ready_stages.append(ready)
     blocks = [b for stage in ready_stages for b in stage]
-    specs = specs_for(blocks)
+    specs = specs_for(blocks, args.profile)
     missing = [s for s in specs if not store.exists(s)]
+    if args.profile == "gpu":
+        return (
+            _gpu_summary(blocks, specs, missing, args.dry_run) if args.dry_run else _train(args, ready_stages)
+        )
     flops = sum(run_flops(s)["total"] for s in missing) if missing else 0.0
     print(f"study: {len(specs)} runs in blocks {blocks}; {len(missing)} missing ({flops:.3g} FLOPs)")
     if args.dry_run:
@@ -584,6 +801,40 @@ def cli(argv: list[str]) -> int:  # noqa: C901 - one check per option before any
     if not missing:
         print("study: every record is there; nothing to train")
         return 0
+    return _train(args, ready_stages)
+
+
+def _check_gpu_profile(device: str | None, address: str | None) -> str:
+    """Why the gpu profile cannot train here ("" when it can): it trains on CUDA, here or on a cluster."""
+    if device == "cpu":
+        return "--profile gpu trains on CUDA; drop --device cpu (or list its runs with --dry-run)"
+    if address is None and device is None:
+        import torch  # noqa: PLC0415 - torch is heavy: only this path needs it
+
+        if not torch.cuda.is_available():
+            return "--profile gpu trains on CUDA and there is none here; list its runs with --dry-run"
+    return ""
+
+
+def _gpu_summary(
+    blocks: Sequence[str], specs: Sequence[RunSpec], missing: Sequence[RunSpec], listing: bool
+) -> int:
+    """Print the gpu profile's runs: FLOPs with the teachers' logits, and H200-hours (gpu_cost)."""
+    total = sum(run_flops(s, s.teacher_spec)["total"] for s in missing)
+    hours = gpu_cost.hours(missing)
+    print(
+        f"study --profile gpu: {len(specs)} runs in blocks {list(blocks)}; {len(missing)} missing "
+        f"({total:.3g} FLOPs with teacher logits, {hours:.2f} H200-hours at the measured utilisation)"
+    )
+    if listing:
+        for s in missing:
+            f = run_flops(s, s.teacher_spec)["total"]
+            print(f"  {s.key}  {s.label()}  {f:.3g} FLOPs  {gpu_cost.run_hours(s):.3f} H200-h")
+    return 0
+
+
+def _train(args: argparse.Namespace, ready_stages: list[list[str]]) -> int:
+    """Train the stages' missing runs in order (``runs.ensure``), committing records as asked."""
     _stop_children_on_signal()
     stop = threading.Event()
     committer = None
@@ -592,7 +843,7 @@ def cli(argv: list[str]) -> int:  # noqa: C901 - one check per option before any
         committer.start()
     try:
         for stage in ready_stages:  # stage by stage, so the deciding runs land first
-            todo = [s for s in specs_for(stage) if not store.exists(s)]
+            todo = [s for s in specs_for(stage, args.profile) if not store.exists(s)]
             if todo:
                 print(f"study: {'+'.join(stage)}: {len(todo)} runs")
                 kw = {"device": args.device} if args.device else {}

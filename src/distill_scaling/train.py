@@ -543,7 +543,7 @@ class Session:
         eval_time = time.perf_counter() - t_eval
         wall = self.elapsed_prev + self.elapsed() + (eval_time if self.wall_share is not None else 0.0)
         total_train_time = self.train_time_prev + self.train_time
-        fl = run_flops(spec, teacher_spec.model if teacher_spec is not None else None)
+        fl = run_flops(spec, teacher_spec)
         results: dict[str, Any] = {
             "val_loss": final["val_loss"],
             "val_tokens": final["val_tokens"],

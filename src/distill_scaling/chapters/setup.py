@@ -16,8 +16,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from .. import bench, plots, runs, store, study
+from .. import bench, flops, gpu_cost, plots, runs, store, study
 from ..errors import CommandParser, int_or_text
+from ..model import gpu_zoo
 from ..params import Param, Params, validate, with_profile
 from ..spec import (
     MAX_BATCH_SEQS,
@@ -29,6 +30,7 @@ from ..spec import (
     WARMUP_MIN,
     RunSpec,
     forward_flops,
+    run_flops,
 )
 
 CHAPTER = "02_setup"
@@ -364,6 +366,167 @@ def bench_targets(table: pd.DataFrame) -> dict[str, str]:
         else f"above our target of {kd_target:.2f}"
     )
     return {"peak": peak, "kd": kd}
+
+
+# -- the gpu profile ----------------------------------------------------------------------------------------
+def gpu_block_table() -> pd.DataFrame:
+    """The gpu profile's design, one row per block: runs, the models it trains, FLOPs (teacher logits
+    included) and H200-hours at the measured utilisation (``gpu_cost``); a last row totals the profile
+    (runs shared by blocks counted once)."""
+    rows = []
+    for name, block in study.GPU_BLOCKS.items():
+        specs = block.build()
+        rows.append(
+            {
+                "block": name,
+                "what": block.description,
+                "runs": len(specs),
+                "models": ", ".join(sorted({s.model for s in specs}, key=lambda m: int(m.split("-")[0][1:]))),
+                "FLOPs": sum(run_flops(s, s.teacher_spec)["total"] for s in specs),
+                "H200-hours": gpu_cost.hours(specs),
+            }
+        )
+    every = study.specs_for(list(study.GPU_BLOCKS), "gpu")
+    total = {"block": "total", "what": "every block, shared runs once", "runs": len(every), "models": ""}
+    total["FLOPs"] = sum(run_flops(s, s.teacher_spec)["total"] for s in every)
+    total["H200-hours"] = gpu_cost.hours(every)
+    return pd.DataFrame([*rows, total])
+
+
+def gpu_zoo_table() -> pd.DataFrame:
+    """The gpu zoo: shape, N, forward FLOPs per token, and how many runs of the profile train it."""
+    every = study.specs_for(list(study.GPU_BLOCKS), "gpu")
+    return pd.DataFrame(
+        [
+            {
+                "model": c.name,
+                "n_layers": c.n_layers,
+                "d_model": c.d_model,
+                "heads": c.n_heads,
+                "N": c.n_params,
+                "flops_fwd": flops.forward_flops(c),
+                "runs": sum(s.model == c.name for s in every),
+            }
+            for c in gpu_zoo()
+        ]
+    )
+
+
+def gpu_summary() -> dict[str, float | int | str]:
+    """The gpu profile's numbers for the prose: runs, FLOPs, H200-hours, the ratio to the cpu study's compute,
+    budgets, the largest model, context, and how many of its runs (and of the cpu study's) are recorded."""
+    every = study.specs_for(list(study.GPU_BLOCKS), "gpu")
+    cpu = study.specs_for(list(study.BLOCKS))
+    gpu_flops = sum(run_flops(s, s.teacher_spec)["total"] for s in every)
+    cpu_flops = sum(run_flops(s, s.teacher_spec)["total"] for s in cpu)
+    largest = max(every, key=lambda s: s.config.n_params)
+    return {
+        "runs": len(every),
+        "flops": gpu_flops,
+        "hours": gpu_cost.hours(every),
+        "cpu_runs": len(cpu),
+        "cpu_flops": cpu_flops,
+        "ratio": gpu_flops / cpu_flops,
+        "budget_min": min(study.GPU_BUDGETS),
+        "budget_max": max(study.GPU_BUDGETS),
+        "largest_model": largest.model,
+        "largest_params": largest.config.n_params,
+        "n_ctx": largest.config.n_ctx,
+        "head_dim": largest.config.head_dim,
+        "zoo_size": len(gpu_zoo()),
+        "recorded": sum(store.exists(s) for s in every),
+        "cpu_recorded": sum(store.exists(s) for s in cpu),
+        "m_star": study.GPU_M_STAR,
+        "peak_tflops": gpu_cost.H200_PEAK_FLOPS / 1e12,
+        "aspect": largest.config.d_model // largest.config.n_layers,
+        "rope_base": largest.config.rope_base,
+        "rope_ratio": largest.config.rope_base / largest.config.n_ctx,
+        "runs_below_basis": gpu_cost.outside_basis(every)["below"],
+    }
+
+
+def gpu_results_table() -> pd.DataFrame:
+    """Each gpu block beside the cpu block it repeats: runs recorded of runs designed and the lowest
+    validation loss recorded (NaN where none is)."""
+
+    def side(specs: list[RunSpec]) -> tuple[str, float]:
+        records = [r for r in (store.get(s) for s in specs) if r is not None]
+        best = min((r["results"]["val_loss"] for r in records), default=float("nan"))
+        return f"{len(records)} of {len(specs)}", best
+
+    rows = []
+    for name, analogue in study.GPU_ANALOGUES.items():
+        gpu_done, gpu_best = side(study.GPU_BLOCKS[name].build())
+        cpu_done, cpu_best = side(study.BLOCKS[analogue].build())
+        rows.append(
+            {
+                "gpu block": name,
+                "gpu runs recorded": gpu_done,
+                "gpu lowest val loss": gpu_best,
+                "cpu block": analogue,
+                "cpu runs recorded": cpu_done,
+                "cpu lowest val loss": cpu_best,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def gpu_basis_table() -> pd.DataFrame:
+    """The H200 measurements the hours are sized from (``gpu_cost.MEASURED``)."""
+    return pd.DataFrame(gpu_cost.basis_table())
+
+
+def gpu_data_tables(saved: dict) -> tuple[pd.DataFrame, dict[str, float | int | str]]:
+    """The saved data measurement (``bench --only gpu-data``): the large corpus's packages (unique bytes) and
+    the numbers the prose quotes (sizes, what the profile needs, the synthetic language's rate and floor)."""
+    res = saved["results"]
+    large = res["large_corpus"]
+    table = pd.DataFrame(
+        [
+            {"package": f"debian {name} {p['version']}", "archive bytes": p["bytes"],
+             "text bytes": p["text_bytes"], "unique bytes kept": p["unique_document_bytes"]}
+            for name, p in large["packages"].items()
+        ]
+    )  # fmt: skip
+    table.loc[len(table)] = {
+        "package": "the committed corpus",
+        "unique bytes kept": large["committed_corpus_bytes"],
+    }
+    need, over, syn = res["need"], res["need_large"], res["synthetic"]
+    iso = over["isoflop_models"][f"{max(study.GPU_BUDGETS):.0e}"]
+    ctx = str(syn["sampler_batch"][1] - 1)
+    numbers = {
+        "date": saved["date"][:10],
+        "packages": len(large["packages"]),
+        "unique_bytes": large["unique_bytes"],
+        "archive_bytes": large["registry_archive_bytes"],
+        "download_s": large["download_seconds"],
+        "build_s": large["build_seconds"],
+        "split_tokens": large["split_tokens"]["teacher"],
+        "largest_run": need["splits"]["teacher"]["largest_run_tokens"],
+        "teacher_need": need["splits"]["teacher"]["split_tokens_needed"],
+        "student_need": need["splits"]["student"]["split_tokens_needed"],
+        "total_need": need["total_tokens_needed"],
+        "need_ratio": need["total_tokens_needed"] / large["unique_bytes"],
+        "runs_over": over["runs_over_four_epochs"],
+        "runs": over["runs"],
+        "flops_over": over["flops_share_over_four_epochs"],
+        "iso_kept": iso["within_four_epochs"],
+        "iso_designed": iso["designed"],
+        "sampler_rate": syn["sampler_tokens_per_s"],
+        "fastest_rate": syn["fastest_run_tokens_per_s"],
+        "runs_faster": syn["runs_faster_than_sampler"],
+        "floor": syn["window_entropy"][ctx],
+        "floor_128": syn["window_entropy"]["128"],
+        "syn_unigram": syn["reference_losses"]["unigram"],
+        "syn_trigram": syn["reference_losses"]["trigram"],
+        "text_unigram": res["text"]["reference_losses"]["unigram"],
+        "text_trigram": res["text"]["reference_losses"]["trigram"],
+        "text_best": res["text"]["best_cpu_val_loss"],
+        "lexicon": syn["lexicon_words"],
+        "choice": res["choice"],
+    }
+    return table, numbers
 
 
 def cli(argv: list[str]) -> int:

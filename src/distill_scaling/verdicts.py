@@ -668,13 +668,14 @@ def _extrapolation(id_: str, law: str) -> Finding:
     decade = fit.provenance.get("decade_extrapolation", {})
     if decade.get("errors"):
         e, span, design = np.asarray(decade["errors"], float), float(decade["decades"]), "decade"
+        max_err, mean_err = float(decade["max_error"]), float(decade["mean_error"])  # as the fit stored them
     else:
         held = p[p["held_out"]] if "held_out" in p else p.iloc[:0]
         if held.empty or "err_high" not in p:
             return _finding(id_, None, 0, len(p), unit="fraction", reason="the fit has no held-out runs")
         e, span, design = held["err_high"].to_numpy(float), _compute_span(p[~p["held_out"]], held), "loss"
+        max_err, mean_err = float(np.max(np.abs(e))), float(np.mean(np.abs(e)))
     c = comparisons.paired(e) if len(e) >= 2 else None
-    max_err, mean_err = float(np.max(np.abs(e))), float(np.mean(np.abs(e)))
     if c is None:
         verdict = "not tested"
     elif c.interval[0] > 0.01 or c.interval[1] < -0.01:

@@ -197,9 +197,9 @@ def test_fused_qk_norm_rope_matches_autograd_reference():
     cos2, sin2 = (t.double() for t in model._rope_tables(cfg))
     qk = torch.randn(1, 4, 2, cfg.n_heads, cfg.head_dim, dtype=torch.float64, requires_grad=True)
     g = (1 + 0.1 * torch.randn(2, 1, cfg.head_dim, dtype=torch.float64)).requires_grad_()
-    fused = model._QKNormRoPEFn.apply(qk, g, cos2, sin2, 1e-6)
+    fused = model.QKNormRoPEFn.apply(qk, g, cos2, sin2, 1e-6)
     torch.testing.assert_close(fused, reference_block_attention_inputs(qk, g, cfg, 4))
-    assert torch.autograd.gradcheck(lambda a, b: model._QKNormRoPEFn.apply(a, b, cos2, sin2, 1e-6), (qk, g))
+    assert torch.autograd.gradcheck(lambda a, b: model.QKNormRoPEFn.apply(a, b, cos2, sin2, 1e-6), (qk, g))
 
 
 def test_rope_scores_depend_only_on_relative_position():
@@ -208,7 +208,7 @@ def test_rope_scores_depend_only_on_relative_position():
     vec = torch.randn(2, cfg.head_dim)
     # The same query and key vectors at every position: q_i . k_j must depend on i - j only.
     qk = vec[None, None, :, None, :].expand(1, 32, 2, 1, cfg.head_dim).contiguous()
-    out = model._QKNormRoPEFn.apply(qk, torch.ones(2, 1, cfg.head_dim), cos2, sin2, 1e-6)
+    out = model.QKNormRoPEFn.apply(qk, torch.ones(2, 1, cfg.head_dim), cos2, sin2, 1e-6)
     q, k = out[0, :, 0, 0], out[0, :, 1, 0]
     scores = q @ k.T
     torch.testing.assert_close(scores[5, 2], scores[20, 17])

@@ -39,7 +39,7 @@ import torch
 import torch.nn.functional as F
 
 from . import losses, train
-from .model import ModelConfig, inv_rms, rms_backward
+from .model import ModelConfig, QKNormRoPEFn, inv_rms, rms_backward
 from .spec import RunSpec, SpecError
 
 
@@ -89,32 +89,6 @@ class _GroupRMSNormFn(torch.autograd.Function):
         return gx, gw, None
 
 
-class _GroupQKNormRoPEFn(torch.autograd.Function):
-    """``model``'s fused QK-norm and RoPE for ``qk`` [G, B, T, 2, H, Dh], one gain per run ``g``
-    [G, 1, 1, 2, 1, Dh]; RoPE tables [T, 1, 1, Dh]."""
-
-    @staticmethod
-    def forward(ctx, qk, g, cos2, sin2, eps: float):
-        r = inv_rms(qk, eps)
-        xhat = (qk * r).to(qk.dtype)
-        u = xhat * g
-        half = u.shape[-1] // 2
-        out = u * cos2
-        out.addcmul_(u.roll(half, -1), sin2)
-        ctx.save_for_backward(xhat, r, g, cos2, sin2)
-        return out
-
-    @staticmethod
-    def backward(ctx, go):
-        xhat, r, g, cos2, sin2 = ctx.saved_tensors
-        half = go.shape[-1] // 2
-        gu = go * cos2
-        gu.add_((go * sin2).roll(half, -1))
-        gg = (gu * xhat).sum(dim=(1, 2)).sum(2, keepdim=True).reshape(g.shape).to(g.dtype)
-        gx = rms_backward(gu * g, xhat, r).to(xhat.dtype)
-        return gx, gg, None, None, None
-
-
 def _norm(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
     if torch.compiler.is_compiling():  # inductor fuses the composite form better than our function
         return F.rms_norm(x, (x.shape[-1],), eps=1e-6) * w.unsqueeze(1)
@@ -124,7 +98,7 @@ def _norm(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
 def _qk_norm_rope(qk, g, cos2, sin2, eps: float) -> torch.Tensor:
     """QK-norm and RoPE: the fused function in eager mode, composite operations under ``torch.compile``."""
     if not torch.compiler.is_compiling():
-        return _GroupQKNormRoPEFn.apply(qk, g, cos2, sin2, eps)
+        return QKNormRoPEFn.apply(qk, g, cos2, sin2, eps)
     u = F.rms_norm(qk, (qk.shape[-1],), eps=eps) * g
     return u * cos2 + u.roll(u.shape[-1] // 2, -1) * sin2
 

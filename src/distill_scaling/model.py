@@ -262,8 +262,10 @@ class _RMSNormFn(torch.autograd.Function):
         return gx, gw, None
 
 
-class _QKNormRoPEFn(torch.autograd.Function):
-    """QK-norm then RoPE on the stacked queries and keys ``qk`` [B, T, 2, H, Dh], gains ``g`` [2, 1, Dh].
+class QKNormRoPEFn(torch.autograd.Function):
+    """QK-norm then RoPE on the stacked queries and keys ``qk`` [B, T, 2, H, Dh], gains ``g`` [2, 1, Dh];
+    or, for a group of runs trained as one (:mod:`distill_scaling.batched`), ``qk`` [G, B, T, 2, H, Dh] and
+    one gain per run ``g`` [G, 1, 1, 2, 1, Dh].
 
     One function instead of about twenty autograd nodes (normalise, gain, split, rotate, concatenate); the
     backward applies the transposed rotation ``g * cos2 + swap_halves(g * sin2)``.
@@ -286,7 +288,10 @@ class _QKNormRoPEFn(torch.autograd.Function):
         half = go.shape[-1] // 2
         gu = go * cos2
         gu.add_((go * sin2).roll(half, -1))
-        gg = (gu * xhat).sum(dim=(0, 1)).sum(1, keepdim=True).to(g.dtype)
+        lead = go.dim() - 5  # 1 with a group dimension in front, else 0
+        # The gains' gradient sums over batch and time, then over heads: the same reductions, in the same
+        # order, with or without a group, so a grouped run's gradient is bit-identical to the run alone.
+        gg = (gu * xhat).sum(dim=(lead, lead + 1)).sum(lead + 1, keepdim=True).reshape(g.shape).to(g.dtype)
         gx = rms_backward(gu * g, xhat, r).to(xhat.dtype)
         return gx, gg, None, None, None
 
@@ -308,7 +313,7 @@ class RMSNorm(nn.Module):
 def _qk_norm_rope(qk, g, cos2, sin2, eps: float) -> torch.Tensor:
     """QK-norm and RoPE: the fused function in eager mode, composite operations under ``torch.compile``."""
     if not torch.compiler.is_compiling():
-        return _QKNormRoPEFn.apply(qk, g, cos2, sin2, eps)
+        return QKNormRoPEFn.apply(qk, g, cos2, sin2, eps)
     u = F.rms_norm(qk, (qk.shape[-1],), eps=eps) * g
     return u * cos2 + u.roll(u.shape[-1] // 2, -1) * sin2
 

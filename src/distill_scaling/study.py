@@ -577,13 +577,21 @@ GPU_ANALOGUES = {
     "gpu-weak-to-strong": "weak-to-strong",
 }
 
-#: The study's blocks in each scale profile (``study --profile``).
-PROFILE_BLOCKS: dict[str, dict[str, StudyBlock]] = {"cpu": BLOCKS, "gpu": GPU_BLOCKS}
+#: The scale profiles (``study --profile``).
+PROFILES = ("cpu", "gpu")
+
+
+def profile_blocks(profile: str) -> dict[str, StudyBlock]:
+    """The study's blocks of a scale profile, looked up when called (so that a caller who replaces
+    :data:`BLOCKS`, as the cluster tests do with a tiny block, is heard)."""
+    if profile not in PROFILES:
+        raise ValueError(f"unknown profile {profile!r}; allowed: {', '.join(PROFILES)}")
+    return BLOCKS if profile == "cpu" else GPU_BLOCKS
 
 
 def specs_for(blocks: Sequence[str], profile: str = "cpu") -> list[RunSpec]:
     """The specs of the named blocks of a scale profile, in order, without duplicates."""
-    known = PROFILE_BLOCKS[profile]
+    known = profile_blocks(profile)
     unknown = [b for b in blocks if b not in known]
     if unknown:
         raise ValueError(f"unknown study block(s) {unknown}; allowed: {', '.join(known)}")
@@ -659,7 +667,7 @@ def _stop_children_on_signal() -> None:
 def parse_blocks(text: str, profile: str = "cpu") -> list[list[str]]:
     """Stages: ``"teachers+protocol3,protocol1"`` -> ``[["teachers", "protocol3"], ["protocol1"]]`` (blocks of
     the scale profile ``profile``)."""
-    blocks = PROFILE_BLOCKS[profile]
+    blocks = profile_blocks(profile)
     stages = [[b.strip() for b in part.split("+") if b.strip()] for part in text.split(",")]
     stages = [st for st in stages if st]
     unknown = [b for st in stages for b in st if b not in blocks]
@@ -747,9 +755,9 @@ def cli(argv: list[str]) -> int:  # noqa: C901 - one check per option before any
         "--no-group", action="store_true", help="train every run alone (the same as --max-group 1)"
     )
     args = parser.parse_args(argv)
-    if args.profile not in PROFILE_BLOCKS:
+    if args.profile not in PROFILES:
         print(
-            f"error: --profile {args.profile!r} is invalid; allowed: {', '.join(PROFILE_BLOCKS)}",
+            f"error: --profile {args.profile!r} is invalid; allowed: {', '.join(PROFILES)}",
             file=sys.stderr,
         )
         return 2
@@ -766,7 +774,7 @@ def cli(argv: list[str]) -> int:  # noqa: C901 - one check per option before any
             )
             return 2
     try:
-        stages = parse_blocks(args.blocks or ",".join(PROFILE_BLOCKS[args.profile]), args.profile)
+        stages = parse_blocks(args.blocks or ",".join(profile_blocks(args.profile)), args.profile)
     except ValueError as exc:
         parser.error(str(exc))
     if args.profile == "gpu" and not args.dry_run:
@@ -779,7 +787,7 @@ def cli(argv: list[str]) -> int:  # noqa: C901 - one check per option before any
         ready = []
         for b in stage:
             try:
-                PROFILE_BLOCKS[args.profile][b].build()
+                profile_blocks(args.profile)[b].build()
                 ready.append(b)
             except ValueError as exc:  # a block that needs a measurement first (M*)
                 print(f"study: skipping block {b}: {exc}")

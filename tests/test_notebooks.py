@@ -8,6 +8,8 @@ outputs, a ``parameters`` cell, the ``python3`` kernel, listed in the table of c
 
 from __future__ import annotations
 
+import re
+
 import nbformat
 import pytest
 
@@ -78,3 +80,18 @@ def test_source_notebook_follows_the_conventions(name):
 def test_every_chapter_has_a_source_notebook():
     missing = [name for name in CHAPTERS if name not in SOURCES]
     assert not missing, f"_toc.yml lists chapters without notebooks/NN_slug.ipynb: {missing}"
+
+
+#: Words of the project's process, not of its science: a reader of the book never needs them.
+PROCESS_WORDS = re.compile(r"\b(issues?|pending|so far|digest|not yet|closing note|session)\b", re.IGNORECASE)
+
+
+def test_no_page_speaks_of_the_projects_process():
+    pages = {p.name: nbformat.read(p, as_version=4) for p in paths.notebooks_dir().glob("*.ipynb")}
+    texts = {
+        name: "\n".join(c.source for c in nb.cells if c.cell_type == "markdown") for name, nb in pages.items()
+    }
+    texts |= {p.name: p.read_text() for p in paths.book_dir().glob("*.md")}
+    found = {name: sorted({m.group(0) for m in PROCESS_WORDS.finditer(t)}) for name, t in texts.items()}
+    found = {name: words for name, words in found.items() if words}
+    assert not found, f"process words on reader's pages (say what is measured instead): {found}"

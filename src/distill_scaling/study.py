@@ -34,6 +34,7 @@ from .spec import (
     MAX_EPOCHS,
     MIN_BATCH_SEQS,
     MIN_STEPS,
+    PROFILES,
     RunSpec,
     forward_flops,
     model_config,
@@ -576,9 +577,6 @@ GPU_ANALOGUES = {
     "gpu-protocol1": "protocol1",
     "gpu-weak-to-strong": "weak-to-strong",
 }
-
-#: The scale profiles (``study --profile``).
-PROFILES = ("cpu", "gpu")
 
 
 def profile_blocks(profile: str) -> dict[str, StudyBlock]:

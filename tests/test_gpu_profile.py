@@ -14,7 +14,7 @@ from distill_scaling.spec import RunSpec, SpecError, run_flops
 
 @pytest.fixture(scope="module")
 def gpu_specs() -> list[RunSpec]:
-    return gpu_data.gpu_specs()
+    return study.profile_specs("gpu")
 
 
 @pytest.mark.parametrize("block", list(study.GPU_BLOCKS))

@@ -22,11 +22,6 @@ from .spec import MAX_EPOCHS, RunSpec, run_flops
 SAMPLER_BATCH = 256
 
 
-def gpu_specs() -> list[RunSpec]:
-    """Every run of the gpu profile (all its blocks)."""
-    return study.specs_for(list(study.GPU_BLOCKS), "gpu")
-
-
 def need(specs: Sequence[RunSpec], split_tokens: dict[str, int] | None = None) -> dict[str, Any]:
     """What runs need of a corpus: per split, the most tokens one run reads and the split size that allows
     it within MAX_EPOCHS epochs; with ``split_tokens`` (a real corpus's split sizes), the runs that would read
@@ -83,7 +78,7 @@ def choose(measured: dict[str, Any]) -> str:
 def measure(quick: bool = False, refresh: bool = True) -> dict[str, Any]:
     """The measurement behind the gpu profile's data (``bench --only gpu-data``); JSON-ready. ``quick`` keeps
     a downloaded copy and samples for one second."""
-    specs = gpu_specs()
+    specs = study.profile_specs("gpu")
     n_ctx = specs[0].config.n_ctx
     t0 = time.perf_counter()
     try:
@@ -140,4 +135,4 @@ def measure(quick: bool = False, refresh: bool = True) -> dict[str, Any]:
     return out
 
 
-__all__ = ["choose", "gpu_specs", "measure", "need", "sampler_rate", "token_rates"]
+__all__ = ["choose", "measure", "need", "sampler_rate", "token_rates"]

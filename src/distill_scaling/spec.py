@@ -28,6 +28,8 @@ from . import flops
 from .errors import InputError
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from .model import ModelConfig
 
 #: Version of the training semantics. Bump it whenever a change to the model, the losses, the data order or
@@ -369,3 +371,8 @@ def run_flops(spec: RunSpec, teacher: str | RunSpec | None = None) -> dict[str, 
         teacher = model_config(teacher, spec.profile)
     logits = float(flops.forward_flops(teacher)) * spec.tokens_trained if teacher is not None else 0.0
     return {"student_training": student, "teacher_logits": logits, "total": student + logits}
+
+
+def total_flops(specs: Iterable[RunSpec]) -> float:
+    """All the FLOPs of runs: the sum of their :func:`run_flops` totals, teacher logits included."""
+    return float(sum(run_flops(s, s.teacher_spec)["total"] for s in specs))

@@ -40,6 +40,7 @@ from .spec import (
     model_config,
     run_flops,
     split_size,
+    total_flops,
 )
 
 #: Peak learning rate of every run (muP simple: one rate for all widths). Chosen from the learning-rate
@@ -587,6 +588,11 @@ def profile_blocks(profile: str) -> dict[str, StudyBlock]:
     return BLOCKS if profile == "cpu" else GPU_BLOCKS
 
 
+def profile_specs(profile: str = "cpu") -> list[RunSpec]:
+    """Every run of a scale profile: all its blocks, shared runs once."""
+    return specs_for(list(profile_blocks(profile)), profile)
+
+
 def specs_for(blocks: Sequence[str], profile: str = "cpu") -> list[RunSpec]:
     """The specs of the named blocks of a scale profile, in order, without duplicates."""
     known = profile_blocks(profile)
@@ -826,7 +832,7 @@ def _gpu_summary(
     blocks: Sequence[str], specs: Sequence[RunSpec], missing: Sequence[RunSpec], listing: bool
 ) -> int:
     """Print the gpu profile's runs: FLOPs with the teachers' logits, and H200-hours (gpu_cost)."""
-    total = sum(run_flops(s, s.teacher_spec)["total"] for s in missing)
+    total = total_flops(missing)
     hours = gpu_cost.hours(missing)
     print(
         f"study --profile gpu: {len(specs)} runs in blocks {list(blocks)}; {len(missing)} missing "

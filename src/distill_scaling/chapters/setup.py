@@ -30,7 +30,7 @@ from ..spec import (
     WARMUP_MIN,
     RunSpec,
     forward_flops,
-    run_flops,
+    total_flops,
 )
 
 CHAPTER = "02_setup"
@@ -382,20 +382,20 @@ def gpu_block_table() -> pd.DataFrame:
                 "what": block.description,
                 "runs": len(specs),
                 "models": ", ".join(sorted({s.model for s in specs}, key=lambda m: int(m.split("-")[0][1:]))),
-                "FLOPs": sum(run_flops(s, s.teacher_spec)["total"] for s in specs),
+                "FLOPs": total_flops(specs),
                 "H200-hours": gpu_cost.hours(specs),
             }
         )
-    every = study.specs_for(list(study.GPU_BLOCKS), "gpu")
+    every = study.profile_specs("gpu")
     total = {"block": "total", "what": "every block, shared runs once", "runs": len(every), "models": ""}
-    total["FLOPs"] = sum(run_flops(s, s.teacher_spec)["total"] for s in every)
+    total["FLOPs"] = total_flops(every)
     total["H200-hours"] = gpu_cost.hours(every)
     return pd.DataFrame([*rows, total])
 
 
 def gpu_zoo_table() -> pd.DataFrame:
     """The gpu zoo: shape, N, forward FLOPs per token, and how many runs of the profile train it."""
-    every = study.specs_for(list(study.GPU_BLOCKS), "gpu")
+    every = study.profile_specs("gpu")
     return pd.DataFrame(
         [
             {
@@ -415,10 +415,8 @@ def gpu_zoo_table() -> pd.DataFrame:
 def gpu_summary() -> dict[str, float | int | str]:
     """The gpu profile's numbers for the prose: runs, FLOPs, H200-hours, the ratio to the cpu study's compute,
     budgets, the largest model, context, and how many of its runs (and of the cpu study's) are recorded."""
-    every = study.specs_for(list(study.GPU_BLOCKS), "gpu")
-    cpu = study.specs_for(list(study.BLOCKS))
-    gpu_flops = sum(run_flops(s, s.teacher_spec)["total"] for s in every)
-    cpu_flops = sum(run_flops(s, s.teacher_spec)["total"] for s in cpu)
+    every, cpu = study.profile_specs("gpu"), study.profile_specs("cpu")
+    gpu_flops, cpu_flops = total_flops(every), total_flops(cpu)
     largest = max(every, key=lambda s: s.config.n_params)
     return {
         "runs": len(every),

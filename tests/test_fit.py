@@ -70,6 +70,53 @@ def _true_theta(coef: laws.DistillationCoefficients) -> np.ndarray:
     )
 
 
+def _textbook_lse(a, b):
+    m = np.maximum(a, b)
+    ea, eb = np.exp(a - m), np.exp(b - m)
+    s = ea + eb
+    return m + np.log(s), ea / s
+
+
+def _textbook_distillation_jac(theta, data):
+    """The distillation law's log-prediction and Jacobian as the formulas read (Eq. 49), with fresh arrays."""
+    a, b, alpha, beta, gamma, c0, c1, f1, g = theta
+    s, w1 = _textbook_lse(a - alpha * data.x, b - beta * data.y)
+    z = data.log_teacher - data.log_student_sup - g
+    u = np.abs(z) / f1
+    e = np.exp(-u)
+    phi = np.maximum(z, 0.0) + f1 * np.log1p(e)
+    sig_neg = e / (1.0 + e)
+    dphi_dz = np.where(z >= 0, 1.0 - sig_neg, sig_neg)
+    dphi_df1 = np.log1p(e) + u * sig_neg
+    lt = data.log_teacher
+    m, q_t = _textbook_lse(lt, -c0 * lt - c1 * phi + gamma * s)
+    q = 1.0 - q_t
+    qg = q * gamma
+    rows = [qg * w1, qg * (1 - w1), -qg * w1 * data.x, -qg * (1 - w1) * data.y, q * s, -q * lt, -q * phi]
+    return m, np.stack(rows + [-q * c1 * dphi_df1, q * c1 * dphi_dz])
+
+
+def test_the_in_place_kernels_are_the_textbook_formulas_to_the_bit():
+    """The objective's kernels reuse their arrays and take one exp per log-sum-exp (a speed-up of the
+    bootstrap): the same numbers as the formulas written plainly, bit for bit, not merely close."""
+    from distill_scaling.fit_objective import lse
+
+    rng = np.random.default_rng(11)
+    a, b = rng.normal(0, 3, (6, 50)), rng.normal(0, 3, (6, 50))
+    b[0, :5] = a[0, :5]  # ties
+    a[1, :4] = -np.inf  # a term that vanishes
+    for x, y in [(a, b), (b, a), (a[2], b)]:
+        for got, want in zip(lse(x, y), _textbook_lse(x, y), strict=True):
+            np.testing.assert_array_equal(got, want)
+    law, data = DistillationLogLaw(), _distillation_data()
+    theta = _true_theta(laws.PAPER_DISTILLATION.replace(c1=20.0, f1=0.3))
+    thetas = theta + rng.normal(0, 0.05, (7, theta.size))
+    block = law.full(thetas).T[:, :, None]
+    got, want = law._log_predict_and_jac(block, data), _textbook_distillation_jac(block, data)
+    np.testing.assert_array_equal(got[0], want[0])
+    np.testing.assert_array_equal(got[1], want[1])
+
+
 @pytest.mark.parametrize("kind", ["supervised", "distillation"])
 def test_gradient_matches_finite_differences(kind):
     rng = np.random.default_rng(3)
@@ -322,6 +369,21 @@ def test_interval_growth_rejects_bad_input(noisy_fit, kwargs, match):
         interval_growth(noisy_fit, **kwargs)
 
 
+def test_bootstrap_in_worker_processes_is_the_same_to_the_bit(noisy_fit):
+    """Each refit depends on its own resample only, so chunks may run in any process."""
+    one = bootstrap(noisy_fit, 12, seed=5, chunk=4)
+    two = bootstrap(noisy_fit, 12, seed=5, chunk=4, workers=2)
+    np.testing.assert_array_equal(one.samples.to_numpy(), two.samples.to_numpy())
+    np.testing.assert_array_equal(one.converged, two.converged)
+    assert two.cpu_seconds > 0  # the workers' CPU time comes back with their refits
+
+
+def test_a_refit_does_not_depend_on_the_others_in_its_chunk(noisy_fit):
+    whole = bootstrap(noisy_fit, 12, seed=5, chunk=12)
+    pieces = bootstrap(noisy_fit, 12, seed=5, chunk=5)
+    np.testing.assert_array_equal(whole.samples.to_numpy(), pieces.samples.to_numpy())
+
+
 def test_bootstrap_is_reproducible_with_a_seed(noisy_fit):
     a = bootstrap(noisy_fit, 4, seed=7)
     b = bootstrap(noisy_fit, 4, seed=7)
@@ -412,6 +474,10 @@ def test_bootstrap_rejects_bad_input(noisy_fit):
         bootstrap(noisy_fit, 4, level=90)
     with pytest.raises(ValueError, match="'strategy'"):
         bootstrap(noisy_fit, 4, strategy="hot")
+    with pytest.raises(ValueError, match="'workers' must be an integer >= 1"):
+        bootstrap(noisy_fit, 4, workers=0)
+    with pytest.raises(ValueError, match="'chunk' must be an integer >= 1"):
+        bootstrap(noisy_fit, 4, chunk=0)
 
 
 # --- Data for the checks ----------------------------------------------------------------------------------

@@ -26,8 +26,10 @@ the converged refits and the result reports the fraction that converged.
 from __future__ import annotations
 
 import math
+import multiprocessing
 import time
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -84,6 +86,8 @@ class BootstrapResult:
     level: float
     strategy: str
     seconds: float
+    #: CPU seconds of the refits, summed over the processes that ran them (``seconds`` is wall time).
+    cpu_seconds: float = math.nan
 
     @property
     def converged_fraction(self) -> float:
@@ -174,13 +178,16 @@ def bootstrap(
     strategy: str = "warm",
     alternatives: int = 2,
     chunk: int = 1024,
+    workers: int = 1,
     progress: Callable[[int, int], None] | None = None,
 ) -> BootstrapResult:
     """Refit ``result``'s law on ``n_resamples`` bootstrap resamples of its runs (seeded).
 
     ``level`` is the default coverage of :meth:`BootstrapResult.intervals` (0.9: the 5th and 95th
     percentiles, as the paper's Table 6). ``strategy`` and ``alternatives``: see the module docstring.
-    ``progress(done, total)`` is called after every ``chunk`` resamples.
+    ``workers`` processes refit chunks of ``chunk`` resamples side by side (warm and quasi-Newton strategies);
+    a refit does not depend on the others in its chunk, so the result is the same to the bit for any number
+    of workers. ``progress(done, total)`` is called as chunks finish.
     """
     func = "bootstrap"
     if not isinstance(result, FitResult):
@@ -192,6 +199,10 @@ def bootstrap(
         raise ValueError(f"{func}: argument 'strategy' must be one of {STRATEGIES}, got {strategy!r}")
     if isinstance(alternatives, bool) or not isinstance(alternatives, (int, np.integer)) or alternatives < 0:
         raise ValueError(f"{func}: argument 'alternatives' must be an integer >= 0, got {alternatives!r}")
+    if isinstance(workers, bool) or not isinstance(workers, (int, np.integer)) or workers < 1:
+        raise ValueError(f"{func}: argument 'workers' must be an integer >= 1, got {workers!r}")
+    if isinstance(chunk, bool) or not isinstance(chunk, (int, np.integer)) or chunk < 1:
+        raise ValueError(f"{func}: argument 'chunk' must be an integer >= 1, got {chunk!r}")
 
     t0 = time.perf_counter()
     weights = resample_weights(result.n_runs, int(n_resamples), seed)
@@ -200,18 +211,22 @@ def bootstrap(
     pgrad = np.empty(n_resamples)
     if strategy in ("warm", "quasi-newton"):
         starts = _distinct_optima(result, alternatives)
-        for s in range(0, n_resamples, chunk):
-            e = min(s + chunk, n_resamples)
-            th, f, pg = _warm_refits(result, starts, weights[s:e], gauss_newton=strategy == "warm")
+        spans = [(s, min(s + chunk, n_resamples)) for s in range(0, n_resamples, chunk)]
+        args = [(result, starts, weights[s:e], strategy == "warm") for s, e in spans]
+        done, cpu = 0, 0.0
+        for (s, e), (th, f, pg, c) in zip(spans, _map(_warm_refits_of, args, workers), strict=True):
             thetas[s:e], objective[s:e], pgrad[s:e] = th, f, pg
+            done, cpu = done + e - s, cpu + c
             if progress is not None:
-                progress(e, n_resamples)
+                progress(done, n_resamples)
     else:
+        c0 = time.process_time()
         for b in range(n_resamples):
             refit = cold_refits(result, weights[b : b + 1])
             thetas[b], objective[b], pgrad[b] = refit[0]
             if progress is not None and ((b + 1) % chunk == 0 or b + 1 == n_resamples):
                 progress(b + 1, n_resamples)
+        cpu = time.process_time() - c0
     samples = _samples_frame(result, thetas)
     return BootstrapResult(
         fit=result,
@@ -224,7 +239,29 @@ def bootstrap(
         level=level,
         strategy=strategy,
         seconds=time.perf_counter() - t0,
+        cpu_seconds=cpu,
     )
+
+
+def _map(func: Callable, args: list[tuple], workers: int):
+    """``func(*a)`` for each ``a`` in order, in up to ``workers`` processes (forkserver, as the training pool
+    of :mod:`distill_scaling.runs`: safe in a kernel or a program with threads); in this process when one
+    worker or one task."""
+    if workers == 1 or len(args) == 1:
+        yield from (func(*a) for a in args)
+        return
+    ctx = multiprocessing.get_context("forkserver")
+    with ProcessPoolExecutor(max_workers=min(workers, len(args)), mp_context=ctx) as pool:
+        yield from pool.map(func, *zip(*args, strict=True))
+
+
+def _warm_refits_of(
+    result: FitResult, starts: np.ndarray, weights: np.ndarray, gauss_newton: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """:func:`_warm_refits` and the CPU seconds it took in the process that ran it."""
+    c0 = time.process_time()
+    out = _warm_refits(result, starts, weights, gauss_newton=gauss_newton)
+    return (*out, time.process_time() - c0)
 
 
 def _warm_refits(

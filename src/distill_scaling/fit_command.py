@@ -35,7 +35,11 @@ def cli(argv: list[str]) -> int:
         help="default: fit what is recorded; full: train the law's missing runs of the study first",
     )
     ap.add_argument("--n-resamples", type=int_or_text, help=f"bootstrap resamples ({N_RESAMPLES})")
-    ap.add_argument("--workers", type=int_or_text, help="training processes for --profile full (2)")
+    ap.add_argument(
+        "--workers",
+        type=int_or_text,
+        help="processes for training (--profile full) and for the bootstrap refits (2; same fit for any)",
+    )
     ap.add_argument(
         "--refit", action="store_true", help="refit even if the stored fit is for exactly these runs"
     )
@@ -72,7 +76,8 @@ def cli(argv: list[str]) -> int:
     state = current_fit(
         args.law, table, fit_path(args.law), n_resamples=P["n_resamples"], live_resamples=P["live_resamples"],
         write=True, refit=args.refit, supervised=None if inside is None else inside.coef,
-        provenance=None if inside is None else {"supervised": inside.note}, refine=P["fit_refine"], **options,
+        provenance=None if inside is None else {"supervised": inside.note}, refine=P["fit_refine"],
+        workers=P["workers"], **options,
     )  # fmt: skip
     if state.fit is None:
         print(f"nothing stored: {state.reason}")

@@ -345,13 +345,15 @@ def fit_study_law(  # noqa: C901 - the paper's procedure in order: fit, bootstra
     holdout: float | None = None,
     refine: int | None = None,
     maxiter: int | None = None,
+    workers: int = 1,
 ) -> LawFit:
     """Fit ``law`` to runs (columns :attr:`Law.columns`) with the paper's procedure: log-space Huber, delta =
     1e-4, L-BFGS-B from the paper's grid (:func:`distill_scaling.fit.fit_supervised` or
     :func:`~distill_scaling.fit.fit_distillation`, the latter with L~_S from ``supervised``, held fixed);
-    ``n_resamples`` bootstrap refits for ``level`` intervals; the extrapolation fit on the runs above
-    :func:`holdout_threshold` of ``holdout`` (default :attr:`Law.holdout`). ``refine`` and ``maxiter`` (scipy
-    L-BFGS-B iterations per refinement; None or 0: the fitter's) default to the fitter's.
+    ``n_resamples`` bootstrap refits for ``level`` intervals (in ``workers`` processes; the result does not
+    depend on it); the extrapolation fit on the runs above :func:`holdout_threshold` of ``holdout`` (default
+    :attr:`Law.holdout`). ``refine`` and ``maxiter`` (scipy L-BFGS-B iterations per refinement; None or 0: the
+    fitter's) default to the fitter's.
 
     Raises :class:`~distill_scaling.supervised_study.InsufficientData` with fewer runs than coefficients.
     With fewer than :attr:`Law.min_bootstrap_runs` runs there is no bootstrap
@@ -407,7 +409,7 @@ def fit_study_law(  # noqa: C901 - the paper's procedure in order: fit, bootstra
     elif n_resamples >= 2:
         t0 = time.perf_counter()
         try:
-            boot = bootstrap.bootstrap(res, int(n_resamples), level=level, seed=seed)
+            boot = bootstrap.bootstrap(res, int(n_resamples), level=level, seed=seed, workers=workers)
             samples = boot.samples[boot.converged].reset_index(drop=True)
             conv = boot.converged_fraction
             prov["bootstrap"] = {"strategy": boot.strategy, "seed": seed, "n_resamples": int(n_resamples)}
@@ -625,6 +627,7 @@ def current_fit(
     refine: int | None = None,
     maxiter: int | None = None,
     provenance: Mapping[str, Any] | None = None,
+    workers: int = 1,
 ) -> FitState:
     """The fit of ``law`` for these runs: the one stored at ``path`` when it is of exactly these runs with at
     least ``n_resamples`` resamples (and ``refit`` is false: the command line's ``--refit``, after the
@@ -634,7 +637,8 @@ def current_fit(
 
     A stored distillation fit whose supervised law is not ``supervised`` is shown when not writing (reading
     the book, a fit of exactly these runs beats a quick live one; ``supervised_current`` says so), and refit
-    when writing. ``provenance`` entries are added to a new fit's before it is stored.
+    when writing. ``provenance`` entries are added to a new fit's before it is stored. ``workers``: processes
+    for the bootstrap refits.
     """
     spec = law_of(law)
     if law == "distillation" and supervised is None:
@@ -653,7 +657,7 @@ def current_fit(
             return FitState(stored, "stored", len(stored.runs), supervised_current=supervised_current)
     new = fit_study_law(
         law, runs_table, supervised=supervised, n_resamples=n_resamples if write else live_resamples,
-        level=level, refine=refine, maxiter=maxiter,
+        level=level, refine=refine, maxiter=maxiter, workers=workers,
     )  # fmt: skip
     new.provenance.update(provenance or {})
     if write:

@@ -117,6 +117,28 @@ def test_the_in_place_kernels_are_the_textbook_formulas_to_the_bit():
     np.testing.assert_array_equal(got[1], want[1])
 
 
+@pytest.mark.parametrize(
+    "law", [SupervisedLogLaw(), DistillationLogLaw()], ids=["supervised", "distillation"]
+)
+def test_the_objective_alone_is_the_objective_of_the_gradient_pass_to_the_bit(law):
+    """Line searches test trial steps with the objective alone and take them with the gradient pass: the
+    two must agree exactly, or the optimisers' paths would change."""
+    rng = np.random.default_rng(5)
+    if isinstance(law, SupervisedLogLaw):
+        N, D, L = supervised_runs(40, noise=0.01)
+        data = RunData(np.log(N), np.log(D), np.log(L), np.ones(40), 1e-4)
+        p = laws.PAPER_SUPERVISED
+        theta = np.array([math.log(p.A), math.log(p.B), math.log(p.E), p.alpha, p.beta, p.gamma])
+    else:
+        data = _distillation_data()
+        theta = _true_theta(laws.PAPER_DISTILLATION.replace(c1=20.0, f1=0.3))
+    thetas = theta + rng.normal(0, 0.05, (9, theta.size))
+    w = rng.poisson(1.0, (9, data.n)).astype(float)
+    np.testing.assert_array_equal(
+        law.batch_objective_only(thetas, data, w), law.batch_objective_and_grad(thetas, data, w)[0]
+    )
+
+
 @pytest.mark.parametrize("kind", ["supervised", "distillation"])
 def test_gradient_matches_finite_differences(kind):
     rng = np.random.default_rng(3)

@@ -65,6 +65,9 @@ def batch_minimize(
     def evaluate(idx: np.ndarray, pts: np.ndarray):
         return law.batch_objective_and_grad(pts, data, None if weights is None else weights[idx])
 
+    def value(idx: np.ndarray, pts: np.ndarray):
+        return law.batch_objective_only(pts, data, None if weights is None else weights[idx])
+
     f, g = evaluate(np.arange(k_rows), x)
     n_eval = k_rows
     H = np.zeros((k_rows, p, p))  # inverse-Hessian approximations; zero = not started yet
@@ -110,13 +113,22 @@ def batch_minimize(
             if todo.size == 0:
                 break
             trial = np.maximum(xa[todo] + step[todo, None] * d[todo], lower)
-            ft, gt = evaluate(act[todo], trial)
-            n_eval += todo.size
             decrease = np.einsum("kp,kp->k", ga[todo], trial - xa[todo])
+            # Most trial steps are rejected: first the objective alone, then the gradient where the step
+            # passed. That evaluation repeats the objective to the bit and has the last word (its objective
+            # is inf where the gradient is not finite), so the steps are those of testing with both at once.
+            ft = value(act[todo], trial)
+            n_eval += todo.size
             ok = np.isfinite(ft) & (ft <= fa[todo] + 1e-4 * decrease)
-            idx = todo[ok]
-            x_new[idx], f_new[idx], g_new[idx] = trial[ok], ft[ok], gt[ok]
-            accepted[idx] = True
+            sel = np.flatnonzero(ok)
+            if sel.size:
+                fs, gs = evaluate(act[todo[sel]], trial[sel])
+                n_eval += sel.size
+                ok[sel] = np.isfinite(fs) & (fs <= fa[todo[sel]] + 1e-4 * decrease[sel])
+                keep = ok[sel]
+                idx = todo[sel[keep]]
+                x_new[idx], f_new[idx], g_new[idx] = trial[sel[keep]], fs[keep], gs[keep]
+                accepted[idx] = True
             step[todo[~ok]] *= 0.5
         done[act[~accepted]] = True  # no decrease along the direction: as far as this stage goes
 
@@ -201,17 +213,29 @@ def batch_gauss_newton(
         step = np.ones(act.size)
         accepted = np.zeros(act.size, bool)
         x_new, f_new = xa.copy(), fa.copy()
+        g_new, G_new = np.empty_like(ga), np.empty((act.size, p, p))
         for _ls in range(30):
             todo = np.flatnonzero(~accepted)
             if todo.size == 0:
                 break
             trial = np.maximum(xa[todo] + step[todo, None] * d[todo], lower)
-            ft, _ = law.batch_objective_and_grad(trial, data, weights[act[todo]])
-            n_eval += todo.size
             decrease = np.einsum("kp,kp->k", ga[todo], trial - xa[todo])
+            # As in batch_minimize: the objective alone first, then the full evaluation where the step
+            # passed, which has the last word (inf where the gradient is not finite).
+            ft = law.batch_objective_only(trial, data, weights[act[todo]])
+            n_eval += todo.size
             ok = np.isfinite(ft) & (ft <= fa[todo] + 1e-4 * decrease) & (ft <= fa[todo])
-            x_new[todo[ok]], f_new[todo[ok]] = trial[ok], ft[ok]
-            accepted[todo[ok]] = True
+            sel = np.flatnonzero(ok)
+            if sel.size:
+                fs, gs, Gs = law.batch_gauss_newton(trial[sel], data, weights[act[todo[sel]]])
+                n_eval += sel.size
+                fa_sel = fa[todo[sel]]
+                passed = np.isfinite(fs) & (fs <= fa_sel + 1e-4 * decrease[sel]) & (fs <= fa_sel)
+                ok[sel] = passed
+                pos = todo[sel[passed]]  # positions in act of the steps taken
+                x_new[pos], f_new[pos] = trial[sel[passed]], fs[passed]
+                g_new[pos], G_new[pos] = gs[passed], Gs[passed]
+                accepted[pos] = True
             step[todo[~ok]] *= 0.5
         done[act[~accepted]] = True
         full_step = accepted & (step == 1.0)
@@ -219,9 +243,8 @@ def batch_gauss_newton(
         mu[act[~full_step]] = np.minimum(mu[act[~full_step]] * 4, 1e6)
         ids = act[accepted]
         if ids.size:
-            x[ids] = x_new[accepted]
-            f[ids], g[ids], G[ids] = law.batch_gauss_newton(x[ids], data, weights[ids])
-            n_eval += ids.size
+            x[ids], f[ids] = x_new[accepted], f_new[accepted]
+            g[ids], G[ids] = g_new[accepted], G_new[accepted]
             n_iter[ids] += 1
     pg = np.max(np.abs(x - np.maximum(x - g, lower)), axis=1)
     return BatchResult(theta=x, objective=f, projected_gradient=pg, n_iter=n_iter, n_eval=n_eval)

@@ -34,25 +34,38 @@ _CHUNK_ELEMENTS = 2_000_000
 _GRAD_CHUNK_ELEMENTS = 100_000
 
 
-def lse(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """log(exp(a) + exp(b)) and the weight exp(a - lse) of ``a``, stably."""
-    # In place where it can be: the optimisers call this millions of times on arrays of a few hundred KB,
-    # where every fresh temporary costs as much as the arithmetic. Same operations, same bits.
-    # One exp, not two: the larger term's is exp(0) = 1 exactly, the other's exp(-|a - b|) (a - m is
-    # exactly -|a - b| when b is the larger, b - m when a is).
-    m = np.maximum(a, b)
-    first = np.greater_equal(a, b)
+def _lse_parts(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """max(a, b) and exp(-|a - b|): log(exp(a) + exp(b)) = max + log(1 + exp(-|a - b|)).
+
+    One exp, not two: of exp(a - max) and exp(b - max), the larger term's is exp(0) = 1 exactly and the
+    other's is exp(-|a - b|) (a - b is exactly -(b - a)). In place where it can be: the optimisers call this
+    millions of times on arrays of a few hundred KB, where every fresh temporary costs as much as the
+    arithmetic."""
     e = np.subtract(a, b)
     np.abs(e, out=e)
     np.negative(e, out=e)
     np.exp(e, out=e)
-    ea = np.where(first, 1.0, e)
-    eb = np.where(first, e, 1.0)
-    s = ea + eb
-    np.divide(ea, s, out=ea)
+    return np.maximum(a, b), e
+
+
+def lse(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """log(exp(a) + exp(b)) and the weight exp(a - lse) of ``a``, stably."""
+    m, e = _lse_parts(a, b)
+    s = np.add(e, 1.0)  # exp(a - m) + exp(b - m)
+    weight = np.where(np.greater_equal(a, b), 1.0, e)  # exp(a - m)
+    np.divide(weight, s, out=weight)
     np.log(s, out=s)
     s += m
-    return s, ea
+    return s, weight
+
+
+def lse_value(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """log(exp(a) + exp(b)) alone: the same bits as ``lse(a, b)[0]``, without the weight."""
+    m, e = _lse_parts(a, b)
+    np.add(e, 1.0, out=e)
+    np.log(e, out=e)
+    e += m
+    return e
 
 
 def huber(r: np.ndarray, delta: float) -> np.ndarray:
@@ -61,11 +74,15 @@ def huber(r: np.ndarray, delta: float) -> np.ndarray:
     return np.where(a <= delta, 0.5 * r * r, delta * (a - 0.5 * delta))
 
 
+def _scaled_huber_value(r: np.ndarray, delta: float) -> np.ndarray:
+    """Huber_delta(r) / delta."""
+    a = np.abs(r)
+    return np.where(a <= delta, 0.5 * r * r / delta, a - 0.5 * delta)
+
+
 def _scaled_huber(r: np.ndarray, delta: float) -> tuple[np.ndarray, np.ndarray]:
     """Huber_delta(r) / delta and its derivative clip(r / delta, -1, 1)."""
-    a = np.abs(r)
-    value = np.where(a <= delta, 0.5 * r * r / delta, a - 0.5 * delta)
-    return value, np.clip(r / delta, -1.0, 1.0)
+    return _scaled_huber_value(r, delta), np.clip(r / delta, -1.0, 1.0)
 
 
 @dataclass(frozen=True)
@@ -148,6 +165,11 @@ class LogLaw:
     def _log_predict_and_jac(self, theta: np.ndarray, data: RunData) -> tuple[np.ndarray, np.ndarray]:
         raise NotImplementedError
 
+    def _log_predict_value(self, theta: np.ndarray, data: RunData) -> np.ndarray:
+        """The log-prediction of :meth:`_log_predict_and_jac`, bit for bit, without the Jacobian (laws may
+        override this with a cheaper pass)."""
+        return self._log_predict_and_jac(theta, data)[0]
+
     def batch_objective(self, thetas: np.ndarray, data: RunData) -> np.ndarray:
         """Scaled objective at each row of ``thetas`` (free coordinates), chunked to bound memory."""
         thetas = np.atleast_2d(np.asarray(thetas, float))
@@ -192,6 +214,26 @@ class LogLaw:
         f[bad] = np.inf
         g[bad] = 0.0
         return f, g
+
+    def batch_objective_only(
+        self, thetas: np.ndarray, data: RunData, weights: np.ndarray | None = None
+    ) -> np.ndarray:
+        """The scaled objective of :meth:`batch_objective_and_grad`, to the bit, without the gradient: for
+        the trial points of line searches, most of which are rejected. One difference: where the objective
+        is finite but the gradient is not, :meth:`batch_objective_and_grad` gives ``inf`` and this the
+        objective."""
+        thetas = np.atleast_2d(np.asarray(thetas, float))
+        full = self.full(thetas)
+        f = np.empty(len(full))
+        chunk = max(1, _GRAD_CHUNK_ELEMENTS // (max(data.n, 1) * 4))
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            for s in range(0, len(full), chunk):
+                block = full[s : s + chunk].T[:, :, None]
+                w = data.weights[None, :] if weights is None else weights[s : s + chunk]
+                total = w.sum(axis=-1)
+                value = _scaled_huber_value(self._log_predict_value(block, data) - data.target, data.delta)
+                f[s : s + chunk] = (value * w).sum(axis=-1) / total
+        return np.where(np.isfinite(f), f, np.inf)
 
     def batch_gauss_newton(
         self, thetas: np.ndarray, data: RunData, weights: np.ndarray
@@ -278,6 +320,11 @@ class SupervisedLogLaw(LogLaw):
         jac = np.stack([qg * w1, qg * (1 - w1), q_e, -qg * w1 * data.x, -qg * (1 - w1) * data.y, q * s])
         return m, jac
 
+    def _log_predict_value(self, theta, data):
+        a, b, e, alpha, beta, gamma = theta
+        s = lse_value(a - alpha * data.x, b - beta * data.y)
+        return lse_value(e + 0.0 * s, gamma * s)
+
 
 def _softplus_scaled(z: np.ndarray, f1) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """phi = f1 * softplus(z / f1), d phi / d z = sigmoid(z / f1) and d phi / d f1.
@@ -303,6 +350,19 @@ def _softplus_scaled(z: np.ndarray, f1) -> tuple[np.ndarray, np.ndarray, np.ndar
             u_sig = np.where(e > 0, u_sig, 0.0)  # u * sigmoid(-u) -> 0 as u -> inf
     dphi_df1 = np.add(log1pe, u_sig, out=log1pe)
     return phi, dphi_dz, dphi_df1
+
+
+def _softplus_value(z: np.ndarray, f1) -> np.ndarray:
+    """phi of :func:`_softplus_scaled`, bit for bit, without its derivatives."""
+    absz = np.abs(z)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        u = absz / f1 if np.all(f1 > 0) else np.where(f1 > 0, absz / f1, np.where(absz > 0, np.inf, 0.0))
+        np.negative(u, out=u)
+        np.exp(u, out=u)
+        np.log1p(u, out=u)
+        phi = np.maximum(z, 0.0)
+        phi += np.multiply(f1, u, out=u)
+    return phi
 
 
 class DistillationLogLaw(LogLaw):
@@ -351,6 +411,13 @@ class DistillationLogLaw(LogLaw):
         jac[7] *= dphi_df1  # -q * c1 * dphi_df1
         np.multiply(qc1, dphi_dz, out=jac[8])  # q * c1 * dphi_dz (d z / d log d1 = -1)
         return m, jac
+
+    def _log_predict_value(self, theta, data):
+        a, b, alpha, beta, gamma, c0, c1, f1, g = theta
+        s = lse_value(a - alpha * data.x, b - beta * data.y)
+        phi = _softplus_value(data.log_teacher - data.log_student_sup - g, f1)
+        lt = data.log_teacher
+        return lse_value(lt, -c0 * lt - c1 * phi + gamma * s)
 
     def grid_objective(self, axes: list[np.ndarray], data: RunData) -> np.ndarray:
         """The objective on a product grid, factorised: 216,000 starts x 700 runs in seconds.

@@ -68,6 +68,18 @@ def test_fit_speed_table_and_numbers_judge_the_budgets():
     slow = chapter.speed_numbers(_fit_bench(240.0, 1200.0))
     assert (slow["fit_share"], slow["boot_share"]) == ("200%", "200%")
     assert chapter.speed_table(_fit_bench(240.0, 1200.0))["within budget"].tolist()[2:] == ["no", "no"]
+    # Refits in two worker processes: a free machine takes the CPU time over the workers.
+    two = _fit_bench(65.6, 1100.0)
+    two["results"]["distillation_bootstrap"]["workers"] = 2
+    got = chapter.speed_numbers(two)
+    assert (got["boot_cpu"], got["boot_workers"], got["boot_free"], got["boot_share"]) == (
+        "18.3",
+        "2",
+        "9.2",
+        "92%",
+    )
+    row = chapter.speed_table(two).iloc[-1]
+    assert (row["workers"], row["free machine (s)"], row["within budget"]) == (2, 550.0, "yes")
 
 
 def test_a_saved_section_carries_the_machine_and_its_provenance(tmp_path, monkeypatch):

@@ -31,8 +31,10 @@ def test_speed_numbers_read_the_benchmark_and_say_n_a_without_one():
         },
     }
     got = ch.speed_numbers(saved)
-    # Shares are CPU time over the budgets (120 s for a fit, 10 minutes for 4096 bootstrap refits).
+    # Shares are CPU time (over worker processes: one here) over the budgets (120 s for a fit, 10 minutes for
+    # 4096 bootstrap refits).
     assert got["fit_share"] == "50%" and got["boot_share"] == "200%"
+    assert (got["boot_workers"], got["boot_free"]) == ("1", "20.0")
     assert (got["fit_cpu"], got["boot_cpu"], got["boot_wall"]) == ("60", "20.0", "25.0")
     assert (got["date"], got["load"], got["boot_resamples"]) == ("2026-01-02", "1.9", "256")
     missing = ch.speed_numbers(None)

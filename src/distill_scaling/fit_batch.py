@@ -221,7 +221,10 @@ def batch_gauss_newton(
             trial = np.maximum(xa[todo] + step[todo, None] * d[todo], lower)
             decrease = np.einsum("kp,kp->k", ga[todo], trial - xa[todo])
             # As in batch_minimize: the objective alone first, then the full evaluation where the step
-            # passed, which has the last word (inf where the gradient is not finite).
+            # passed, which has the last word. Its objective is inf where the gradient or the matrix is not
+            # finite, so such a step is refused (a finite objective with an overflowing matrix: the one
+            # case where the path differs from testing with the objective alone, which took the step and
+            # ended the refit with an infinite objective).
             ft = law.batch_objective_only(trial, data, weights[act[todo]])
             n_eval += todo.size
             ok = np.isfinite(ft) & (ft <= fa[todo] + 1e-4 * decrease) & (ft <= fa[todo])

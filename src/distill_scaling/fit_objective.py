@@ -158,16 +158,17 @@ class LogLaw:
             out[..., i] = self.fixed[n] if n in self.fixed else theta[..., self.free.index(n)]
         return out
 
-    # Subclasses implement these two on *all* coordinates, batched over leading axes of ``theta``.
     def log_predict(self, theta: np.ndarray, data: RunData) -> np.ndarray:
-        raise NotImplementedError
+        """log L_hat of every run at ``theta`` (all coordinates on its last axis, batched over the others)."""
+        return self._log_predict_value(np.moveaxis(np.asarray(theta, float), -1, 0), data)
 
+    # Subclasses implement the Jacobian pass, and may implement a cheaper value pass, on *all* coordinates
+    # along the first axis of ``theta``, batched over the others.
     def _log_predict_and_jac(self, theta: np.ndarray, data: RunData) -> tuple[np.ndarray, np.ndarray]:
         raise NotImplementedError
 
     def _log_predict_value(self, theta: np.ndarray, data: RunData) -> np.ndarray:
-        """The log-prediction of :meth:`_log_predict_and_jac`, bit for bit, without the Jacobian (laws may
-        override this with a cheaper pass)."""
+        """The log-prediction of :meth:`_log_predict_and_jac`, bit for bit, without the Jacobian."""
         return self._log_predict_and_jac(theta, data)[0]
 
     def batch_objective(self, thetas: np.ndarray, data: RunData) -> np.ndarray:
@@ -187,6 +188,15 @@ class LogLaw:
         # A start where the law is not finite (overflow, 0 * inf) is never the best one.
         return np.where(np.isfinite(out), out, np.inf)
 
+    def _weighted_chunks(self, full: np.ndarray, data: RunData, weights: np.ndarray | None):
+        """Cache-sized chunks of the points ``full`` (all coordinates): ``(rows, block, w, total)`` with
+        ``block`` the chunk's coordinates as (p, rows, 1), broadcasting against runs, ``w`` its run weights
+        (``data.weights`` when ``weights`` is None) and ``total`` their sums."""
+        chunk = max(1, _GRAD_CHUNK_ELEMENTS // (max(data.n, 1) * 4))
+        for s in range(0, len(full), chunk):
+            w = data.weights[None, :] if weights is None else weights[s : s + chunk]
+            yield slice(s, s + chunk), full[s : s + chunk].T[:, :, None], w, w.sum(axis=-1)
+
     def batch_objective_and_grad(
         self, thetas: np.ndarray, data: RunData, weights: np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
@@ -200,16 +210,12 @@ class LogLaw:
         k_rows = len(full)
         f = np.empty(k_rows)
         g = np.empty((k_rows, len(self.free)))
-        chunk = max(1, _GRAD_CHUNK_ELEMENTS // (max(data.n, 1) * 4))
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            for s in range(0, k_rows, chunk):
-                block = full[s : s + chunk].T[:, :, None]  # (p, rows, 1): broadcasts against runs
-                w = data.weights[None, :] if weights is None else weights[s : s + chunk]
-                total = w.sum(axis=-1)
+            for rows, block, w, total in self._weighted_chunks(full, data, weights):
                 pred, jac = self._log_predict_and_jac(block, data)
                 value, dvalue = _scaled_huber(pred - data.target, data.delta)
-                f[s : s + chunk] = (value * w).sum(axis=-1) / total
-                g[s : s + chunk] = np.einsum("pki,ki->kp", jac[self._free_rows], dvalue * w) / total[:, None]
+                f[rows] = (value * w).sum(axis=-1) / total
+                g[rows] = np.einsum("pki,ki->kp", jac[self._free_rows], dvalue * w) / total[:, None]
         bad = ~(np.isfinite(f) & np.all(np.isfinite(g), axis=1))
         f[bad] = np.inf
         g[bad] = 0.0
@@ -225,14 +231,10 @@ class LogLaw:
         thetas = np.atleast_2d(np.asarray(thetas, float))
         full = self.full(thetas)
         f = np.empty(len(full))
-        chunk = max(1, _GRAD_CHUNK_ELEMENTS // (max(data.n, 1) * 4))
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            for s in range(0, len(full), chunk):
-                block = full[s : s + chunk].T[:, :, None]
-                w = data.weights[None, :] if weights is None else weights[s : s + chunk]
-                total = w.sum(axis=-1)
+            for rows, block, w, total in self._weighted_chunks(full, data, weights):
                 value = _scaled_huber_value(self._log_predict_value(block, data) - data.target, data.delta)
-                f[s : s + chunk] = (value * w).sum(axis=-1) / total
+                f[rows] = (value * w).sum(axis=-1) / total
         return np.where(np.isfinite(f), f, np.inf)
 
     def batch_gauss_newton(
@@ -250,21 +252,17 @@ class LogLaw:
         full = self.full(thetas)
         k_rows, p = len(full), len(self.free)
         f, g, h = np.empty(k_rows), np.empty((k_rows, p)), np.empty((k_rows, p, p))
-        chunk = max(1, _GRAD_CHUNK_ELEMENTS // (max(data.n, 1) * 4))
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            for s in range(0, k_rows, chunk):
-                block = full[s : s + chunk].T[:, :, None]
-                w = weights[s : s + chunk]
-                total = w.sum(axis=-1)
+            for rows, block, w, total in self._weighted_chunks(full, data, weights):
                 pred, jac = self._log_predict_and_jac(block, data)
                 r = pred - data.target
                 value, dvalue = _scaled_huber(r, data.delta)
                 jf = jac[self._free_rows]
-                f[s : s + chunk] = (value * w).sum(axis=-1) / total
-                g[s : s + chunk] = np.einsum("pki,ki->kp", jf, dvalue * w) / total[:, None]
+                f[rows] = (value * w).sum(axis=-1) / total
+                g[rows] = np.einsum("pki,ki->kp", jf, dvalue * w) / total[:, None]
                 irls = w / np.maximum(np.abs(r), data.delta) / total[:, None]
                 jk = np.moveaxis(jf, 1, 0)  # (rows, p, runs): one batched matrix product
-                h[s : s + chunk] = (jk * irls[:, None, :]) @ jk.transpose(0, 2, 1)
+                h[rows] = (jk * irls[:, None, :]) @ jk.transpose(0, 2, 1)
         bad = ~(np.isfinite(f) & np.all(np.isfinite(g), axis=1) & np.all(np.isfinite(h), axis=(1, 2)))
         f[bad], g[bad], h[bad] = np.inf, 0.0, 0.0
         return f, g, h
@@ -304,12 +302,6 @@ class SupervisedLogLaw(LogLaw):
     names = ("log_A", "log_B", "log_E", "alpha", "beta", "gamma")
     lower = (None, None, None, 0.0, 0.0, 0.0)
 
-    def log_predict(self, theta: np.ndarray, data: RunData) -> np.ndarray:
-        a, b, e, alpha, beta, gamma = np.moveaxis(theta, -1, 0)
-        s, _ = lse(a - alpha * data.x, b - beta * data.y)
-        m, _ = lse(e + 0.0 * s, gamma * s)
-        return m
-
     def _log_predict_and_jac(self, theta, data):
         a, b, e, alpha, beta, gamma = theta
         s, w1 = lse(a - alpha * data.x, b - beta * data.y)
@@ -326,6 +318,12 @@ class SupervisedLogLaw(LogLaw):
         return lse_value(e + 0.0 * s, gamma * s)
 
 
+def _softplus_u(absz: np.ndarray, f1) -> np.ndarray:
+    """u = |z| / f1, with its limit at f1 = 0 (inf where z != 0, 0 where z = 0). Call under errstate."""
+    # The branch (np.where) costs as much as an exp, so it runs only where f1 = 0 somewhere.
+    return absz / f1 if np.all(f1 > 0) else np.where(f1 > 0, absz / f1, np.where(absz > 0, np.inf, 0.0))
+
+
 def _softplus_scaled(z: np.ndarray, f1) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """phi = f1 * softplus(z / f1), d phi / d z = sigmoid(z / f1) and d phi / d f1.
 
@@ -334,9 +332,7 @@ def _softplus_scaled(z: np.ndarray, f1) -> tuple[np.ndarray, np.ndarray, np.ndar
     """
     absz = np.abs(z)
     with np.errstate(divide="ignore", invalid="ignore"):
-        # The branches (np.where) cost as much as an exp each, so they run only where they are needed:
-        # f1 = 0 somewhere, or u so large that exp(-u) underflows (u * sigmoid(-u) would be inf * 0).
-        u = absz / f1 if np.all(f1 > 0) else np.where(f1 > 0, absz / f1, np.where(absz > 0, np.inf, 0.0))
+        u = _softplus_u(absz, f1)
         e = np.negative(u)
         np.exp(e, out=e)  # exp(-u), in [0, 1]
         log1pe = np.log1p(e)
@@ -346,7 +342,7 @@ def _softplus_scaled(z: np.ndarray, f1) -> tuple[np.ndarray, np.ndarray, np.ndar
         np.divide(e, sig_neg, out=sig_neg)  # sigmoid(-|u|) = e / (1 + e)
         dphi_dz = np.where(z >= 0, 1.0 - sig_neg, sig_neg)
         u_sig = np.multiply(u, sig_neg, out=u)
-        if not np.all(e > 0):
+        if not np.all(e > 0):  # a branch only where exp(-u) underflows (u * sigmoid(-u) would be inf * 0)
             u_sig = np.where(e > 0, u_sig, 0.0)  # u * sigmoid(-u) -> 0 as u -> inf
     dphi_df1 = np.add(log1pe, u_sig, out=log1pe)
     return phi, dphi_dz, dphi_df1
@@ -354,9 +350,8 @@ def _softplus_scaled(z: np.ndarray, f1) -> tuple[np.ndarray, np.ndarray, np.ndar
 
 def _softplus_value(z: np.ndarray, f1) -> np.ndarray:
     """phi of :func:`_softplus_scaled`, bit for bit, without its derivatives."""
-    absz = np.abs(z)
     with np.errstate(divide="ignore", invalid="ignore"):
-        u = absz / f1 if np.all(f1 > 0) else np.where(f1 > 0, absz / f1, np.where(absz > 0, np.inf, 0.0))
+        u = _softplus_u(np.abs(z), f1)
         np.negative(u, out=u)
         np.exp(u, out=u)
         np.log1p(u, out=u)
@@ -371,15 +366,6 @@ class DistillationLogLaw(LogLaw):
 
     names = ("log_A", "log_B", "alpha", "beta", "gamma", "c0", "c1", "f1", "log_d1")
     lower = (None, None, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, None)
-
-    def log_predict(self, theta: np.ndarray, data: RunData) -> np.ndarray:
-        a, b, alpha, beta, gamma, c0, c1, f1, g = np.moveaxis(theta, -1, 0)
-        s, _ = lse(a - alpha * data.x, b - beta * data.y)
-        z = data.log_teacher - data.log_student_sup - g
-        phi, _, _ = _softplus_scaled(z, f1)
-        k = -c0 * data.log_teacher - c1 * phi + gamma * s
-        m, _ = lse(data.log_teacher + 0.0 * k, k)
-        return m
 
     def _log_predict_and_jac(self, theta, data):
         a, b, alpha, beta, gamma, c0, c1, f1, g = theta

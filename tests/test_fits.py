@@ -54,6 +54,30 @@ def test_decade_extrapolation_holds_out_the_top_compute_and_sees_a_planted_bend(
     assert "skipped" in fits.decade_extrapolation(res, flat)
 
 
+def test_decade_extrapolation_holds_out_the_top_budget_not_a_lone_larger_run():
+    # The design's top IsoFLOP budget is the held-out level: a single run above it (a teacher trained for
+    # another claim) joins the held-out runs instead of pushing the whole budget out of them.
+    rng = np.random.default_rng(4)
+    low = sup_runs(24, seed=1).assign(budget=np.nan)
+    N = np.exp(rng.uniform(np.log(1.5e7), np.log(2e7), 4))
+    top = pd.DataFrame({"key": [f"t{i}" for i in range(4)], "n_params": N, "tokens": 1e8 * np.ones(4)})
+    top["budget"] = 1e16
+    lone = pd.DataFrame({"key": ["big"], "n_params": [4e7], "tokens": [3e8], "budget": [np.nan]})
+    runs = pd.concat([low, top, lone], ignore_index=True)
+    runs["val_loss"] = laws.supervised_loss(runs["n_params"], runs["tokens"], LAW)
+    res = fits.fit.fit_supervised(runs["n_params"], runs["tokens"], runs["val_loss"], refine=8)
+    by_budget = fits.decade_extrapolation(res, runs, budget=runs["budget"].to_numpy(float))
+    assert sorted(by_budget["held_out_keys"]) == ["big", "t0", "t1", "t2", "t3"]
+    assert by_budget["held_out_design"] == "top budget"
+    by_top_run = fits.decade_extrapolation(res, runs)  # no budgets: the largest run is the reference
+    assert by_top_run["held_out_runs"] == 1 and by_top_run["held_out_design"] == "largest run"
+    assert "skipped" in by_top_run  # one held-out run is no test
+    no_budget = fits.decade_extrapolation(res, runs, budget=np.full(len(runs), np.nan))
+    assert no_budget["held_out_runs"] == 1 and no_budget["held_out_design"] == "largest run"
+    with pytest.raises(ValueError, match="budget"):
+        fits.decade_extrapolation(res, runs, budget=np.ones(3))
+
+
 def test_holdout_threshold_splits_the_runs():
     losses = np.arange(1.0, 4.0, 0.1)  # 30 runs
     thr = fits.holdout_threshold(losses, 1 / 3)

@@ -132,21 +132,38 @@ def runs_digest(table: pd.DataFrame, supervised: SupervisedCoefficients | None =
     return hashlib.sha256(json.dumps([rows, sup]).encode()).hexdigest()[:16]
 
 
-#: The decade test: held-out runs are those within this many decades of the largest compute, fitted runs
-#: those at least a decade of compute below the smallest held-out one (the issue's "a decade away").
+#: The decade test: held-out runs are those within this many decades of the reference compute or above it,
+#: fitted runs those at least a decade of compute below the smallest held-out one (the issue's "a decade
+#: away"). The reference is the largest compute among the runs of the design's top IsoFLOP budget, the level
+#: the design adds to be held out; a run above it (a teacher trained for another claim) joins the held-out
+#: runs instead of redefining them. Without budgets, the reference is the largest run.
 DECADE_TOP = 0.25
 
 
-def decade_extrapolation(res: fit.FitResult, t: pd.DataFrame) -> dict:
+def decade_extrapolation(res: fit.FitResult, t: pd.DataFrame, budget: np.ndarray | None = None) -> dict:
     """The extrapolation test a decade out: refit ``res``'s law (same procedure) on the runs of ``t`` whose
-    compute 6 N D is at least a decade below every held-out run, the held-out runs being those within
-    :data:`DECADE_TOP` decades of the largest compute; their relative errors L_hat / L - 1. A dict with
-    ``skipped`` (why) when either side is too small."""
+    compute 6 N D is at least a decade below every held-out run; the held-out runs are those within
+    :data:`DECADE_TOP` decades of the reference compute or above it, the reference being the largest
+    compute of the runs of the top ``budget`` (each run's IsoFLOP budget, NaN off the IsoFLOP profiles;
+    none given or all NaN: the largest compute of all runs). Their relative errors L_hat / L - 1. A dict
+    with ``skipped`` (why) when either side is too small."""
     compute = 6 * t["n_params"].to_numpy(float) * t["tokens"].to_numpy(float)
-    top = float(np.log10(compute.max()))
-    held = np.log10(compute) >= top - DECADE_TOP
+    if budget is not None:
+        budget = np.asarray(budget, float)
+        if budget.shape != compute.shape:
+            raise ValueError(
+                f"decade_extrapolation: argument 'budget' must hold one value per run ({len(compute)}), "
+                f"got shape {budget.shape}"
+            )
+    if budget is not None and np.isfinite(budget).any():
+        top_budget = budget == np.nanmax(budget)
+        reference, design = float(compute[top_budget].max()), "top budget"
+    else:
+        reference, design = float(compute.max()), "largest run"
+    held = np.log10(compute) >= np.log10(reference) - DECADE_TOP
     fitted = compute <= compute[held].min() / 10
     out = {
+        "held_out_design": design,
         "held_out_runs": int(held.sum()),
         "fit_runs": int(fitted.sum()),
         "fit_max_compute": float(compute[fitted].max()) if fitted.any() else None,
@@ -429,7 +446,8 @@ def fit_study_law(  # noqa: C901 - the paper's procedure in order: fit, bootstra
     except ss.InsufficientData:
         threshold = None
     t0 = time.perf_counter()
-    prov["decade_extrapolation"] = decade_extrapolation(res, t)
+    budget = runs_table["budget"].to_numpy(float) if "budget" in runs_table else None
+    prov["decade_extrapolation"] = decade_extrapolation(res, t, budget)
     prov["decade_extrapolation"]["seconds"] = round(time.perf_counter() - t0, 2)
     params = res.params.replace(intervals=bootstrap_intervals(samples, level))
     prov.update(

@@ -655,11 +655,11 @@ def _calibration(res: pd.DataFrame) -> Finding:
 
 def _extrapolation(id_: str, law: str) -> Finding:
     """The stored fit's extrapolation test: the law refitted on runs at least a decade of compute below the
-    held-out ones (the largest-compute runs, :func:`fits.decade_extrapolation`), or, where the runs do not
-    span a decade, the paper's split (fit the higher-loss runs, predict the lower-loss ones). The effect is
-    the signed mean relative error (a fraction) with a t interval over the held-out runs, beside the largest.
-    The paper: about 1% error. Reproduced when the largest error is at most 1% and the held-out runs lie a
-    decade of compute beyond the fitted ones; refuted when the mean error's interval lies beyond +-1%."""
+    held-out ones (the largest-compute runs, chosen as :func:`fits.decade_extrapolation` says), or, where the
+    runs do not span a decade, the paper's split (fit the higher-loss runs, predict the lower-loss ones). The
+    effect is the signed mean relative error (a fraction) with a t interval over the held-out runs, beside the
+    largest. The paper: about 1% error. Reproduced when the largest error is at most 1% and the held-out runs
+    lie a decade of compute beyond the fitted ones; refuted when the mean error interval lies outside +-1%."""
     try:
         fit = fits.load_fit(law)
     except (OSError, ValueError) as exc:
@@ -738,8 +738,9 @@ CLAIMS: dict[str, dict[str, str]] = {
         "claim": "The supervised law extrapolates to stronger models with about 1% error",
         "paper": "Fit on weaker models, predicts stronger ones within about 1% (Fig. 5a, App. E.2)",
         "chapter": "06_supervised_scaling",
-        "criterion": "Relative errors on the runs of the largest compute, held out of a fit to the runs at "
-        "least a decade of compute below them (the paper's split by loss where the runs span less). "
+        "criterion": "Relative errors on the runs of the largest compute (the top IsoFLOP budget and any "
+        "larger run), held out of a fit to the runs at least a decade of compute below them (the paper's "
+        "split by loss where the runs span less). "
         "Reproduced: the largest error at most 1%, a decade away; refuted: the mean error's interval lies "
         "beyond ±1%.",
     },
@@ -747,7 +748,8 @@ CLAIMS: dict[str, dict[str, str]] = {
         "claim": "The distillation law extrapolates to stronger students with about 1% error",
         "paper": "Fit on Lₛ > 2.3, predicts the rest within about 1% (Figs. 5, 36)",
         "chapter": "07_distillation_scaling",
-        "criterion": "As for the supervised law, on the distillation runs.",
+        "criterion": "As for the supervised law, on the distillation runs (which have no IsoFLOP budget: "
+        "the runs within a quarter decade of the largest compute are held out).",
     },
     "capacity-gap": {
         "claim": "Capacity gap: a stronger teacher can give a worse student",

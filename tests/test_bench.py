@@ -98,3 +98,20 @@ def test_a_saved_section_carries_the_machine_and_its_provenance(tmp_path, monkey
     machine = saved["machine"]
     assert saved["date"] == machine["date"] and machine["git_commit"] and machine["torch_version"]
     assert {"cpu", "cpu_count", "cuda", "host", "loadavg", "loadavg_before"} <= set(machine)
+
+
+def test_prefetch_numbers_read_the_most_workers_and_the_need():
+    saved = {
+        "date": "2026-12-05T19:00:00+00:00",
+        "machine": {"cpu": "AMD EPYC"},
+        "results": {
+            "cores": 2,
+            "tokens_per_s": {"0": 2.0e6, "1": 2.5e6, "2": 4.0e6},
+            "workers_for_fastest_run": 6,
+            "default_workers_on_cuda": 1,
+        },
+    }
+    n = setup.prefetch_numbers(saved)
+    assert (n["date"], n["cores"], n["workers"], n["workers_needed"]) == ("2026-12-05", 2, 2, 6)
+    assert (n["rate_alone"], n["rate_one_worker"], n["rate_workers"]) == (2.0e6, 2.5e6, 4.0e6)
+    assert n["speedup"] == 2.0

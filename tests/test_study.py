@@ -188,6 +188,10 @@ def test_study_rejects_a_pool_size_below_one_in_one_line(option, value, capsys):
         (["--device", "tpu"], "error: --device 'tpu' is invalid; allowed: cpu, cuda"),
         (["--backend", "ray"], "error: --backend 'ray' is invalid; allowed: local, dask"),
         (["--address", "tcp://x:1"], "error: --address is for --backend dask only"),
+        (
+            ["--loader-workers", "-1"],
+            "error: --loader-workers -1 is invalid; allowed: an int >= 0 (or leave it out)",
+        ),
     ],
 )
 def test_study_rejects_a_bad_executor_in_one_line(args, message, capsys):
@@ -221,3 +225,6 @@ def test_study_passes_its_grouping_options_to_the_executor(tmp_path, monkeypatch
     assert study.cli(["--blocks", "isoflop-small", "--no-group"]) == 0
     assert study.cli(["--blocks", "isoflop-small", "--max-group", "3"]) == 0
     assert [(kw["group"], kw["max_group"]) for kw in seen] == [(False, study.runs.MAX_GROUP), (True, 3)]
+    assert "loader_workers" not in seen[0]  # the default: decided per run and device
+    assert study.cli(["--blocks", "isoflop-small", "--loader-workers", "3"]) == 0
+    assert seen[-1]["loader_workers"] == 3

@@ -38,7 +38,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from . import losses, train
+from . import losses, prefetch, train
 from .model import ModelConfig, QKNormRoPEFn, inv_rms, rms_backward
 from .spec import RunSpec, SpecError
 
@@ -260,6 +260,7 @@ def train_group(
     log: Callable[[str], None] | None = None,
     eval_tokens: int | None = None,
     compile: bool | None = None,
+    loader_workers: int | None = None,
 ) -> list[dict[str, Any]]:
     """Train the runs ``specs`` (one shape, :func:`group_key`) together; returns their results in order,
     each what :func:`train.train` returns for that run alone (up to float rounding).
@@ -273,9 +274,11 @@ def train_group(
     compile the group's forward pass and losses (:func:`group_losses`) and the teacher's forward pass with
     ``torch.compile`` (``None``: when :func:`train.use_compile` would compile every run alone); as for one
     run, the math is the same and the rounding differs, and a failed compilation falls back to eager.
+    ``loader_workers``: processes that make each run's batches ahead (as :func:`train.train`'s).
     """
     specs = list(specs)
     check_group(specs)
+    prefetch.check_workers(loader_workers)
     log = log or (lambda msg: None)
     dev, precision, teacher_spec = train.prepare(specs[0], teacher_spec, threads, device, log)
     for s in specs[1:]:
@@ -296,7 +299,14 @@ def train_group(
         else:
             sessions.append(
                 train.Session(
-                    s, teacher_spec, dev, precision, resume=resume, eval_tokens=eval_tokens, log=log
+                    s,
+                    teacher_spec,
+                    dev,
+                    precision,
+                    resume=resume,
+                    eval_tokens=eval_tokens,
+                    log=log,
+                    loader_workers=loader_workers,
                 )
             )
     if sessions:

@@ -16,11 +16,12 @@ for the smallest and the largest study model, the share of the one-thread matmul
 run) that one step of a group of 1, 4 and 8 runs achieves, beside a run's own eager step.
 
 The ``gpu-data`` section (:func:`distill_scaling.gpu_data.measure`) builds the large English corpus from the
-registries and measures it, the synthetic language's sampler and floor, against what the gpu profile needs.
+registries and measures it, the synthetic language's sampler and floor, against what the gpu profile needs;
+the ``prefetch`` section (:func:`distill_scaling.gpu_data.measure_prefetch`) the sampler's rate through
+worker processes that make batches ahead (:mod:`distill_scaling.prefetch`).
 
 The ``fit`` section (:func:`bench_fit`) times the fitter and its bootstrap on Chinchilla's runs and on
-synthetic runs of the paper's size. torch is imported inside the functions of the ``train`` section only:
-it is heavy, and the fit section and the chapters that read saved results (:func:`load`) do not need it.
+synthetic runs of the paper's size.
 """
 
 from __future__ import annotations
@@ -514,6 +515,7 @@ BENCHES: dict[str, Callable[..., dict[str, Any]]] = {
     "fit": bench_fit,
     "replay": bench_replay,
     "gpu-data": gpu_data.measure,
+    "prefetch": gpu_data.measure_prefetch,
 }
 
 

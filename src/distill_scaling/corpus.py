@@ -234,13 +234,15 @@ def text_documents(
 class Source:
     """A corpus with three disjoint splits, seeded batch sampling and a fixed validation set.
 
-    Attributes: ``name`` (what ``get_source`` was given), ``vocab_size`` (256: tokens are bytes) and
-    ``entropy_rate`` (nats/token when known exactly, else None).
+    Attributes: ``name`` (what ``get_source`` was given), ``vocab_size`` (256: tokens are bytes),
+    ``entropy_rate`` (nats/token when known exactly, else None) and ``generated`` (whether batches are made
+    by computation rather than cut from stored tokens: worth making ahead, :mod:`distill_scaling.prefetch`).
     """
 
     name: str
     vocab_size: int = VOCAB_SIZE
     entropy_rate: float | None = None
+    generated: bool = False
 
     def split_tokens(self, split: str) -> np.ndarray:
         """The split's tokens as a 1-D uint8 array."""
@@ -329,6 +331,8 @@ class SyntheticSource(Source):
     batches come from independent seeded streams (unlimited); validation is a fixed set of documents, the same
     for every call with the same ``n_ctx``.
     """
+
+    generated = True
 
     def __init__(self, seed: int = 0, name: str | None = None) -> None:
         self.seed = seed

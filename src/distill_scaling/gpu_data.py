@@ -11,11 +11,15 @@ end. ``study.PROFILE_CORPUS["gpu"]`` is that choice, and a test checks the saved
 
 from __future__ import annotations
 
+import math
+import os
 import time
 from collections.abc import Sequence
 from typing import Any
 
-from . import corpus, corpus_build, corpus_large, gpu_cost, paths, store, study
+import torch
+
+from . import corpus, corpus_build, corpus_large, gpu_cost, paths, prefetch, store, study
 from .spec import MAX_EPOCHS, RunSpec, run_flops
 
 #: Batch of the sampler measurement: the gpu profile's largest batch (sequences of context + 1 tokens).
@@ -62,6 +66,55 @@ def sampler_rate(n_ctx: int, batch: int = SAMPLER_BATCH, seconds: float = 5.0) -
         tokens += x.numel()
         step += 1
     return tokens / (time.perf_counter() - t0)
+
+
+def prefetch_rate(n_ctx: int, workers: int, batch: int = SAMPLER_BATCH, seconds: float = 5.0) -> float:
+    """Tokens per second the sampler delivers to a training loop through ``workers`` processes making batches
+    ahead (:mod:`distill_scaling.prefetch`; 0: in this process), in the steady state: the batches made while
+    the workers started are taken before the clock starts."""
+    source = corpus.get_source("synthetic")
+    stream = prefetch.batches(source, "teacher", 0, 10**9, batch, n_ctx, 0, workers)
+    for _ in range(1 + workers * (prefetch.PREFETCH_PER_WORKER + 1)):
+        next(stream)
+    t0, tokens = time.perf_counter(), 0
+    while time.perf_counter() - t0 < seconds:
+        x, _ = next(stream)
+        tokens += x.numel()
+    rate = tokens / (time.perf_counter() - t0)
+    del stream  # its workers stop
+    return rate
+
+
+def measure_prefetch(quick: bool = False) -> dict[str, Any]:
+    """The batches made ahead for the gpu profile (``bench --only prefetch``): the sampler's rate in the
+    training process and through 1 to (cores) worker processes, beside the rate the fastest gpu run reads
+    at on an H200 (``gpu_cost``) and how many workers at the one-worker rate that takes."""
+    specs = study.profile_specs("gpu")
+    n_ctx = specs[0].config.n_ctx
+    source = corpus.get_source("synthetic")
+    seconds = 1.0 if quick else 5.0
+    counts = [0, *range(1, (os.cpu_count() or 1) + 1)]
+    print(f"synthetic batches of {SAMPLER_BATCH} x {n_ctx + 1} tokens, {os.cpu_count()} cores:", flush=True)
+    rates = {}
+    for w in counts:
+        rates[str(w)] = prefetch_rate(n_ctx, w, seconds=seconds)
+        where = "in the training process" if w == 0 else f"{w} worker process(es) ahead"
+        print(f"  {where:<32} {rates[str(w)] / 1e6:6.2f}M tokens/s ({rates[str(w)] / rates['0']:.2f}x)")
+    fastest = max(token_rates(specs))
+    print(
+        f"  the fastest gpu run reads {fastest / 1e6:.1f}M tokens/s on an H200: "
+        f"{math.ceil(fastest / rates['1'])} workers at the one-worker rate",
+        flush=True,
+    )
+    return {
+        "batch": [SAMPLER_BATCH, n_ctx + 1],
+        "cores": os.cpu_count(),
+        "tokens_per_s": rates,
+        "speedup": {w: r / rates["0"] for w, r in rates.items()},
+        "fastest_run_tokens_per_s": fastest,
+        "workers_for_fastest_run": math.ceil(fastest / rates["1"]),
+        "default_workers_on_cuda": prefetch.default_workers(source, torch.device("cuda")),
+    }
 
 
 def token_rates(specs: Sequence[RunSpec]) -> list[float]:
@@ -135,4 +188,4 @@ def measure(quick: bool = False, refresh: bool = True) -> dict[str, Any]:
     return out
 
 
-__all__ = ["choose", "measure", "need", "sampler_rate", "token_rates"]
+__all__ = ["choose", "measure", "measure_prefetch", "need", "prefetch_rate", "sampler_rate", "token_rates"]

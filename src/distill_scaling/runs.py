@@ -291,6 +291,10 @@ def ensure(
         raise SpecError(f"ensure(threads={threads!r}) is invalid; allowed: an int >= 1 or None")
     if not is_int(max_group) or max_group < 1:
         raise SpecError(f"ensure(max_group={max_group!r}) is invalid; allowed: an int >= 1")
+    if "loader_workers" in train_kwargs:  # checked here, not in a worker after other runs trained
+        from . import prefetch  # noqa: PLC0415 - imports torch, which only this path needs
+
+        prefetch.check_workers(train_kwargs["loader_workers"])
     runs_dir = Path(runs_dir or paths.runs_dir())
     p = schedule(specs, runs_dir)
     if p.todo:

@@ -45,10 +45,11 @@ from .spec import RunSpec, SpecError
 #: Top-level fields of a run record.
 RECORD_FIELDS = ("key", "spec", "results", "provenance")
 
-#: Results of a run that its record's provenance repeats (where, in which precision, compiled or not, and how
-#: fast it ran).
+#: Results of a run that its record's provenance repeats (where, in which precision, compiled or not, how many
+#: processes made its batches ahead, and how fast it ran).
 RESULT_PROVENANCE = (
-    "device", "device_name", "threads", "precision_used", "compiled", "wall_time_s", "tokens_per_s"
+    "device", "device_name", "threads", "precision_used", "compiled", "loader_workers", "wall_time_s",
+    "tokens_per_s",
 )  # fmt: skip
 
 

@@ -21,14 +21,14 @@ import os
 import pickle
 import platform
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from . import corpus, losses, paths
+from . import corpus, losses, paths, prefetch
 from .model import Transformer, param_groups
 from .spec import RunSpec, SpecError, run_flops
 
@@ -423,11 +423,19 @@ class Session:
         eval_tokens: int | None = None,
         on_checkpoint: Callable[[int], None] | None = None,
         log: Callable[[str], None] | None = None,
+        loader_workers: int | None = None,
     ) -> None:
         self.spec, self.teacher_spec, self.dev, self.precision = spec, teacher_spec, dev, precision
         self.eval_tokens, self.on_checkpoint = eval_tokens, on_checkpoint
         log = log or (lambda msg: None)
         self.source = corpus.get_source(spec.corpus)
+        prefetch.check_workers(loader_workers)
+        #: Processes that make this run's batches ahead (:mod:`distill_scaling.prefetch`; 0: this one).
+        self.loader_workers = (
+            prefetch.default_workers(self.source, dev) if loader_workers is None else loader_workers
+        )
+        self._ahead: Iterator[tuple[torch.Tensor, torch.Tensor]] | None = None
+        self._ahead_step = -1  # the step the stream of batches made ahead yields next
         self.model = Transformer(spec.config, seed=spec.seed).to(dev)
         self.opt = make_optimizer(self.model, spec.lr, spec.weight_decay, (spec.beta1, spec.beta2), spec.eps)
         self.loss_kw = loss_kwargs(spec)
@@ -476,9 +484,26 @@ class Session:
         return set_lr(self.opt, self.spec, step)
 
     def batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Batch ``step`` of the run's split, on the device: a pure function of ``data_seed`` and the step."""
+        """Batch ``step`` of the run's split, on the device: a pure function of ``data_seed`` and the step
+        (made ahead by :attr:`loader_workers` processes when there are any)."""
         spec = self.spec
-        x, y = self.source.batch(spec.split, step, spec.batch_size, spec.config.n_ctx, spec.data_seed)
+        if self.loader_workers:
+            if self._ahead is None or self._ahead_step != step:  # the first step, or a jump: a new stream
+                self._ahead = prefetch.batches(
+                    self.source,
+                    spec.split,
+                    step,
+                    spec.steps,
+                    spec.batch_size,
+                    spec.config.n_ctx,
+                    spec.data_seed,
+                    self.loader_workers,
+                    pin_memory=self.dev.type == "cuda",
+                )
+            x, y = next(self._ahead)
+            self._ahead_step = step + 1
+        else:
+            x, y = self.source.batch(spec.split, step, spec.batch_size, spec.config.n_ctx, spec.data_seed)
         return torch.as_tensor(x).to(self.dev, non_blocking=True), torch.as_tensor(y).to(
             self.dev, non_blocking=True
         )
@@ -536,6 +561,7 @@ class Session:
             self.curve,
             self.spec.config,
         )
+        self._ahead = None  # the workers stop
         t_eval = time.perf_counter()
         final = evaluate(
             self.model, eval_batches(spec, self.eval_tokens), teacher, device=dev, precision=self.precision
@@ -569,6 +595,7 @@ class Session:
             "threads": torch.get_num_threads(),
             "precision_used": self.precision,
             "compiled": bool(compiled),
+            "loader_workers": self.loader_workers,
             "curve": curve,
         }
         if self.resumed_from is not None and total_train_time > 0:
@@ -614,6 +641,7 @@ def train(
     log: Callable[[str], None] | None = None,
     eval_tokens: int | None = None,
     compile: bool | None = None,
+    loader_workers: int | None = None,
 ) -> dict[str, Any]:
     """Train ``spec`` and return its results (what the run record stores under ``results``).
 
@@ -628,7 +656,9 @@ def train(
     CPU, ~2.5x on an H200); ``None`` compiles when the run is big enough for the one-off compilation to pay
     for itself on its device (:func:`compile_pays`). Like the thread count it is an execution detail, not
     part of the spec: the math is the same, the float rounding differs (each way is deterministic); the
-    record says which ran.
+    record says which ran. ``loader_workers``: processes that make the batches ahead
+    (:mod:`distill_scaling.prefetch`; the same batches; ``None``: :func:`prefetch.default_workers`, none on
+    the CPU).
 
     Results: ``val_loss`` (cross-entropy on all of the fixed validation tokens, nats/token), for students also
     ``val_kl`` (KL(teacher || student)) and ``teacher_val_loss``; ``curve`` (train loss at log-spaced steps,
@@ -637,6 +667,7 @@ def train(
     """
     log = log or (lambda msg: None)
     dev, precision, teacher_spec = prepare(spec, teacher_spec, threads, device, log)
+    prefetch.check_workers(loader_workers)
     if resume:
         done = finished_results(
             spec,
@@ -660,6 +691,7 @@ def train(
         eval_tokens=eval_tokens,
         on_checkpoint=on_checkpoint,
         log=log,
+        loader_workers=loader_workers,
     )
     model, opt = run.model, run.opt
     teacher = load_teacher(teacher_spec, dev, threads, log) if teacher_spec is not None else None

@@ -527,6 +527,27 @@ def gpu_data_tables(saved: dict) -> tuple[pd.DataFrame, dict[str, float | int | 
     return table, numbers
 
 
+def prefetch_numbers(saved: dict) -> dict[str, float | int | str]:
+    """The saved prefetch measurement (``bench --only prefetch``): the sampler's rate in the training
+    process and through the most workers measured, the speed-up, and the workers the fastest gpu run needs
+    at the one-worker rate."""
+    res = saved["results"]
+    rates = {int(w): r for w, r in res["tokens_per_s"].items()}
+    most = max(rates)
+    return {
+        "date": saved["date"][:10],
+        "cpu": saved["machine"].get("cpu", "this CPU"),
+        "cores": res["cores"],
+        "rate_alone": rates[0],
+        "workers": most,
+        "rate_workers": rates[most],
+        "speedup": rates[most] / rates[0],
+        "rate_one_worker": rates[1],
+        "workers_needed": res["workers_for_fastest_run"],
+        "default_cuda": res["default_workers_on_cuda"],
+    }
+
+
 def cli(argv: list[str]) -> int:
     """``python -m distill_scaling lr-sweep [--profile smoke|default|full] [--workers N]``: train the missing
     runs of the learning-rate sweep of a profile, then print the sweep table."""

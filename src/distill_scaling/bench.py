@@ -493,8 +493,9 @@ def bench_fit(quick: bool = False) -> dict[str, Any]:
 
 # -- command line --------------------------------------------------------------------------------------------
 def bench_replay(quick: bool = False) -> dict[str, Any]:
-    """The device check: every committed study run replayed on CUDA (``quick``: the cheapest
-    :data:`replay.QUICK_RUNS`) against its CPU record, with the wall time; skipped without a CUDA device."""
+    """The device check: the committed study runs replayed on CUDA, cheapest first, for at most
+    :data:`REPLAY_SECONDS` (``quick``: the cheapest :data:`replay.QUICK_RUNS`), against their CPU records,
+    with the wall time; skipped without a CUDA device."""
     import torch  # noqa: PLC0415 - torch is heavy: only this section and the train section need it
 
     if not torch.cuda.is_available():
@@ -502,11 +503,17 @@ def bench_replay(quick: bool = False) -> dict[str, Any]:
     specs = replay.committed_study_specs()
     # Tiny models leave a GPU idle: several processes share it.
     workers = max(1, min(REPLAY_WORKERS, os.cpu_count() or 1))
-    return replay.replay(specs[: replay.QUICK_RUNS] if quick else specs, "cuda", workers=workers)
+    if quick:
+        return replay.replay(specs[: replay.QUICK_RUNS], "cuda", workers=workers)
+    return replay.replay(specs, "cuda", workers=workers, seconds=REPLAY_SECONDS)
 
 
 #: Processes that share the GPU in the replay section.
 REPLAY_WORKERS = 8
+
+#: The replay section's time budget: a device command may run 10 minutes, and the device session
+#: (tools/device_session.sh) also trains runs in it.
+REPLAY_SECONDS = 240.0
 
 #: Section name -> the function that measures it (``--only NAME`` runs one).
 BENCHES: dict[str, Callable[..., dict[str, Any]]] = {

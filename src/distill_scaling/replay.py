@@ -51,21 +51,45 @@ def committed_study_specs(runs_dir: Path | None = None) -> list[RunSpec]:
     return sorted(out, key=lambda s: run_flops(s)["total"])
 
 
+#: Runs trained between two looks at the clock in a replay with a time budget (each look starts a new pool
+#: of workers, so not too few).
+REPLAY_CHUNK = 48
+
+
 def replay(
     specs: Sequence[RunSpec],
     device: str,
     *,
     workers: int = 1,
     committed_dir: Path | None = None,
+    seconds: float | None = None,
     **train_kwargs: Any,
 ) -> dict[str, Any]:
     """Train ``specs`` again on ``device`` in a scratch store; return the wall time and, per run, the
-    committed and the replayed final validation loss, with the seed noise of its size and kind of run."""
+    committed and the replayed final validation loss, with the seed noise of its size and kind of run.
+
+    ``seconds``: a time budget. The runs are trained in their order (cheapest first, as
+    :func:`committed_study_specs` gives them), :data:`REPLAY_CHUNK` at a time, and no further chunk starts
+    once the FLOPs rate so far says it would end past the budget; what was trained is compared, and
+    ``runs_left`` says how many were not. Small runs reach fewer FLOPs per second than large ones, so the rate
+    so far overstates a later chunk's time: the budget is kept, not filled."""
+    if seconds is not None and not (isinstance(seconds, (int, float)) and seconds > 0):
+        raise ValueError(f"replay(seconds={seconds!r}) is invalid; allowed: a number > 0 or None")
     committed = store.load_records(committed_dir)
     noise = comparisons.seed_noise(committed[committed["lr"] == study.STUDY_LR]) if len(committed) else None
+    specs = list(specs)
+    chunk = len(specs) if seconds is None else REPLAY_CHUNK
     t0 = time.perf_counter()
+    done, flops_done = 0, 0.0
     with tempfile.TemporaryDirectory(prefix="ds-replay-") as tmp, scratch_store(Path(tmp)) as scratch:
-        runs.ensure(list(specs), workers=workers, threads=1, progress=False, device=device, **train_kwargs)
+        while done < len(specs):
+            nxt = specs[done : done + chunk]
+            flops = sum(run_flops(s)["total"] for s in nxt)
+            elapsed = time.perf_counter() - t0
+            if seconds is not None and done and elapsed + flops * elapsed / flops_done > seconds:
+                break
+            runs.ensure(nxt, workers=workers, threads=1, progress=False, device=device, **train_kwargs)
+            done, flops_done = done + len(nxt), flops_done + flops
         replayed = store.load_records(scratch)
     wall = time.perf_counter() - t0
     joined = committed.reset_index(drop=True).merge(
@@ -91,6 +115,8 @@ def replay(
     return {
         "device": device,
         "runs": len(rows),
+        "runs_left": len(specs) - done,
+        "budget_s": seconds,
         "wall_s": wall,
         "per_run": rows,
         **summary(pd.DataFrame(rows)),

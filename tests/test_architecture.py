@@ -165,8 +165,8 @@ def test_lower_layers_never_import_the_chapters_or_the_commands_above_them():
 #: The training path, in the order data flows (corpus -> model / flops -> train -> runs): each module may
 #: import only modules before it.
 FLOW = (
-    "errors", "paths", "flops", "synthetic", "corpus", "losses", "model", "spec", "train", "batched", "store",
-    "runs",
+    "errors", "paths", "flops", "synthetic", "corpus", "losses", "model", "spec", "prefetch", "train",
+    "batched", "store", "runs",
 )  # fmt: skip
 
 

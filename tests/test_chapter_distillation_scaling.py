@@ -152,7 +152,9 @@ def test_the_law_state_is_pending_until_nine_runs_and_a_supervised_law(P):
     facts = ch.law_fit_frame(state, sup)[""]
     assert facts["fit"] == ch.FIT_SOURCES["pending"] and "runs" not in facts.index
     assert facts["supervised law inside (L̃_S)"] == f"{ch.SUPERVISED_SOURCES['fitted']}, 10 runs"
-    assert math.isnan(ch.law_numbers(state, P)["dis_rms_all"])
+    pending = ch.law_numbers(state, P)
+    assert math.isnan(pending["dis_rms_all"]) and math.isnan(pending["dis_split_held"])
+    assert pending["dis_decade_status"] == "no stored fit" and pending["dis_decade_held_out"] == 0
 
 
 def test_smoke_design_is_tiny_and_covers_the_three_protocols():

@@ -451,12 +451,17 @@ def noise_numbers(noise: pd.DataFrame, res: ds.Resolution) -> dict[str, float | 
     }
 
 
-def law_numbers(state: fits.FitState, P: Params) -> dict[str, float | int]:
-    """The distillation-law fit: runs, the in-sample error and the extrapolation split (fractions in %)."""
+def law_numbers(state: fits.FitState, P: Params) -> dict[str, float | int | str]:
+    """The distillation-law fit: runs, the in-sample error, the paper's split by loss (``dis_split_*``) and
+    the test a decade out (``dis_decade_*``, :func:`distill_scaling.fits.decade_summary`); errors in %."""
     f = state.fit
-    out: dict[str, float | int] = {"dis_fit_refine": int(P.fit_refine), "dis_n_coefficients": N_COEFFICIENTS}
+    out: dict[str, float | int | str] = {
+        "dis_fit_refine": int(P.fit_refine),
+        "dis_n_coefficients": N_COEFFICIENTS,
+    } | {f"dis_decade_{k}": v for k, v in fits.decade_summary(f).items()}
     if f is None:
-        names = ("dis_rms_all", "dis_max_all", "dis_high_threshold", "dis_n_fit_high")
+        names = ("dis_rms_all", "dis_max_all", "dis_high_threshold", "dis_n_fit_high", "dis_split_held")
+        names += ("dis_split_mean", "dis_split_max", "dis_split_bias")
         return out | dict.fromkeys(names, math.nan)
     e = f.errors()
     return out | {
@@ -464,6 +469,10 @@ def law_numbers(state: fits.FitState, P: Params) -> dict[str, float | int]:
         "dis_max_all": 100 * e["max_all"],
         "dis_high_threshold": float(f.threshold) if f.threshold is not None else math.nan,
         "dis_n_fit_high": int(e["n_fit_high"]),
+        "dis_split_held": int(e["n_held_out"]),
+        "dis_split_mean": 100 * e["mean_held_out"],
+        "dis_split_max": 100 * e["max_held_out"],
+        "dis_split_bias": 100 * e["bias_held_out"],
     }
 
 

@@ -362,20 +362,9 @@ def finding_numbers(findings: pd.DataFrame) -> dict[str, int | float | str]:
 
 
 def decade_numbers(law: fits.LawFit | None) -> dict[str, float | int | str]:
-    """The extrapolation test a decade out (:func:`distill_scaling.fits.decade_extrapolation`) of the fit:
-    held-out and fitted runs, the decades between them, the mean signed, mean and largest error (percent);
-    ``sup_decade_status`` is ``"ran"`` or why it did not."""
-    d = {} if law is None else law.provenance.get("decade_extrapolation", {})
-    errors = np.asarray(d.get("errors", []), float)
-    return {
-        "sup_decade_status": "ran" if errors.size else d.get("skipped", "no stored fit"),
-        "sup_decade_held_out": int(d.get("held_out_runs", 0)),
-        "sup_decade_fitted": int(d.get("fit_runs", 0)),
-        "sup_decade_decades": float(d.get("decades", math.nan)),
-        "sup_decade_bias": 100 * float(errors.mean()) if errors.size else math.nan,
-        "sup_decade_mean": 100 * float(d["mean_error"]) if errors.size else math.nan,
-        "sup_decade_max": 100 * float(d["max_error"]) if errors.size else math.nan,
-    }
+    """The extrapolation test a decade out (:func:`distill_scaling.fits.decade_summary`) of the fit, as
+    ``sup_decade_<name>``."""
+    return {f"sup_decade_{k}": v for k, v in fits.decade_summary(law).items()}
 
 
 def fixed_m_numbers(co: ss.ComputeOptimal, noise: ss.NoiseSummary) -> dict[str, float]:

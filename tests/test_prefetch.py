@@ -83,10 +83,10 @@ def test_training_with_workers_gives_the_same_run_and_says_so(runs_dir, monkeypa
     spec = RunSpec("L1-d16", tokens=TINY, corpus="synthetic")
     streams = _counting(monkeypatch)
     alone = train.train(spec, eval_tokens=EVAL, loader_workers=0)
-    assert streams == []
+    assert streams == [(0, 0)]  # one stream for the whole run, made in this process
     monkeypatch.setenv("DS_CACHE_DIR", str(runs_dir.parent / "cache-ahead"))
     ahead = train.train(spec, eval_tokens=EVAL, loader_workers=2)
-    assert streams == [(0, 2)]  # one stream for the whole run
+    assert streams == [(0, 0), (0, 2)]
     assert ahead["val_loss"] == alone["val_loss"]
     assert ahead["curve"]["train_loss"] == alone["curve"]["train_loss"]
     assert (alone["loader_workers"], ahead["loader_workers"]) == (0, 2)

@@ -55,23 +55,11 @@ def need(specs: Sequence[RunSpec], split_tokens: dict[str, int] | None = None) -
     return out
 
 
-def sampler_rate(n_ctx: int, batch: int = SAMPLER_BATCH, seconds: float = 5.0) -> float:
-    """Tokens per second the synthetic language's sampler makes in this process (batches of ``batch``
-    documents of ``n_ctx + 1`` tokens, as training draws them)."""
-    source = corpus.get_source("synthetic")
-    source.batch("teacher", 0, batch, n_ctx, 0)  # tables built, caches warm
-    t0, tokens, step = time.perf_counter(), 0, 1
-    while time.perf_counter() - t0 < seconds:
-        x, _ = source.batch("teacher", step, batch, n_ctx, 0)
-        tokens += x.numel()
-        step += 1
-    return tokens / (time.perf_counter() - t0)
-
-
 def prefetch_rate(n_ctx: int, workers: int, batch: int = SAMPLER_BATCH, seconds: float = 5.0) -> float:
-    """Tokens per second the sampler delivers to a training loop through ``workers`` processes making batches
-    ahead (:mod:`distill_scaling.prefetch`; 0: in this process), in the steady state: the batches made while
-    the workers started are taken before the clock starts."""
+    """Tokens per second the synthetic language's sampler delivers to a training loop (batches of ``batch``
+    documents of ``n_ctx + 1`` tokens, as training draws them) through ``workers`` processes making batches
+    ahead (:mod:`distill_scaling.prefetch`; 0: the sampler alone, in this process), in the steady state: the
+    first batch (tables built) and those made while the workers started are taken before the clock starts."""
     source = corpus.get_source("synthetic")
     stream = prefetch.batches(source, "teacher", 0, 10**9, batch, n_ctx, 0, workers)
     for _ in range(1 + workers * (prefetch.PREFETCH_PER_WORKER + 1)):
@@ -141,7 +129,7 @@ def measure(quick: bool = False, refresh: bool = True) -> dict[str, Any]:
     build_s = time.perf_counter() - t0
     splits = {s: v["tokens"] for s, v in prov["splits"].items()}
     syn = corpus.get_source("synthetic")
-    rate = sampler_rate(n_ctx, seconds=1.0 if quick else 5.0)
+    rate = prefetch_rate(n_ctx, 0, seconds=1.0 if quick else 5.0)
     rates = token_rates(specs)
     text = corpus_build.read_provenance()["reference_losses_nats_per_token"]
     records = [r for r in store.iter_records() if r["spec"].get("corpus", "text") == "text"]
@@ -188,4 +176,4 @@ def measure(quick: bool = False, refresh: bool = True) -> dict[str, Any]:
     return out
 
 
-__all__ = ["choose", "measure", "measure_prefetch", "need", "prefetch_rate", "sampler_rate", "token_rates"]
+__all__ = ["choose", "measure", "measure_prefetch", "need", "prefetch_rate", "token_rates"]

@@ -484,26 +484,24 @@ class Session:
         return set_lr(self.opt, self.spec, step)
 
     def batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Batch ``step`` of the run's split, on the device: a pure function of ``data_seed`` and the step
-        (made ahead by :attr:`loader_workers` processes when there are any)."""
+        """Batch ``step`` of the run's split, on the device: a pure function of ``data_seed`` and the step,
+        from a stream of :func:`prefetch.batches` (made ahead by :attr:`loader_workers` processes when there
+        are any, else here when asked for)."""
         spec = self.spec
-        if self.loader_workers:
-            if self._ahead is None or self._ahead_step != step:  # the first step, or a jump: a new stream
-                self._ahead = prefetch.batches(
-                    self.source,
-                    spec.split,
-                    step,
-                    spec.steps,
-                    spec.batch_size,
-                    spec.config.n_ctx,
-                    spec.data_seed,
-                    self.loader_workers,
-                    pin_memory=self.dev.type == "cuda",
-                )
-            x, y = next(self._ahead)
-            self._ahead_step = step + 1
-        else:
-            x, y = self.source.batch(spec.split, step, spec.batch_size, spec.config.n_ctx, spec.data_seed)
+        if self._ahead is None or self._ahead_step != step:  # the first step, or a jump: a new stream
+            self._ahead = prefetch.batches(
+                self.source,
+                spec.split,
+                step,
+                spec.steps,
+                spec.batch_size,
+                spec.config.n_ctx,
+                spec.data_seed,
+                self.loader_workers,
+                pin_memory=self.dev.type == "cuda",
+            )
+        x, y = next(self._ahead)
+        self._ahead_step = step + 1
         return torch.as_tensor(x).to(self.dev, non_blocking=True), torch.as_tensor(y).to(
             self.dev, non_blocking=True
         )

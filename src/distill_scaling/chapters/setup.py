@@ -536,7 +536,6 @@ def prefetch_numbers(saved: dict) -> dict[str, float | int | str]:
     most = max(rates)
     return {
         "date": saved["date"][:10],
-        "cpu": saved["machine"].get("cpu", "this CPU"),
         "cores": res["cores"],
         "rate_alone": rates[0],
         "workers": most,
@@ -544,7 +543,6 @@ def prefetch_numbers(saved: dict) -> dict[str, float | int | str]:
         "speedup": rates[most] / rates[0],
         "rate_one_worker": rates[1],
         "workers_needed": res["workers_for_fastest_run"],
-        "default_cuda": res["default_workers_on_cuda"],
     }
 
 

@@ -128,6 +128,7 @@ def test_the_verdicts_are_read_from_the_findings_file(P, tmp_path):
     assert (nums["dis_gap_lo"], nums["dis_gap_hi"], nums["dis_gap_resolution"]) == (0.0001, 0.0083, 0.0041)
     assert nums["dis_gap_pairs"] == 14 and type(nums["dis_gap_pairs"]) is int
     assert nums["dis_gap_strongest_teacher"] == "L6-d96" and nums["dis_gap_predicted"] == 0.0235
+    assert nums["dis_gap_predicted_place"] == "above"  # the law's 0.0235 lies beyond the interval's 0.0083
     # a claim in fractions is quoted in percent
     assert nums["dis_extrapolation_effect"] == pytest.approx(1.02)
     assert (
@@ -154,7 +155,9 @@ def test_the_law_state_is_pending_until_nine_runs_and_a_supervised_law(P):
     assert facts["supervised law inside (L̃_S)"] == f"{ch.SUPERVISED_SOURCES['fitted']}, 10 runs"
     pending = ch.law_numbers(state, P)
     assert math.isnan(pending["dis_rms_all"]) and math.isnan(pending["dis_split_held"])
-    assert pending["dis_decade_status"] == "no stored fit" and pending["dis_decade_held_out"] == 0
+    assert (
+        pending["dis_decade_status"] == "did not run: no stored fit" and pending["dis_decade_held_out"] == 0
+    )
 
 
 def test_smoke_design_is_tiny_and_covers_the_three_protocols():

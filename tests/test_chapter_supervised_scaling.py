@@ -202,5 +202,6 @@ def test_decade_numbers_read_the_fits_decade_test():
     assert n["sup_decade_bias"] == pytest.approx(-1.0) and n["sup_decade_mean"] == pytest.approx(3.0)
     assert n["sup_decade_max"] == pytest.approx(4.0) and n["sup_decade_decades"] == pytest.approx(1.2)
     skipped = SimpleNamespace(provenance={"decade_extrapolation": {"skipped": "1 held-out run"}})
-    assert ch.decade_numbers(skipped)["sup_decade_status"] == "1 held-out run"
-    assert ch.decade_numbers(None)["sup_decade_status"] == "no stored fit"
+    # the status reads after "this test" in the prose: "(this test ran)", "(this test did not run: ...)"
+    assert ch.decade_numbers(skipped)["sup_decade_status"] == "did not run: 1 held-out run"
+    assert ch.decade_numbers(None)["sup_decade_status"] == "did not run: no stored fit"

@@ -109,3 +109,15 @@ def test_teacher_pretraining_claim_is_judged_on_the_runs(study, shift, verdict):
     moved = verdicts.teacher_pretraining_never_wins(_shift(rec, rec["teacher"].notna(), shift), noise)
     assert moved.extra["judged_on"] == "runs" and moved.verdict == verdict
     assert "effect" in moved.extra["law"]  # the law's answer stays beside the runs'
+
+
+@pytest.mark.parametrize(
+    ("predicted", "place"),
+    [(0.0096, "above"), (-0.003, "below"), (0.001, "inside"), (0.0027, "inside"), (None, "n/a")],
+)
+def test_finding_numbers_place_the_laws_prediction_against_the_measured_interval(predicted, place):
+    """A prediction beyond the interval is one the runs rule out; the pages say where it lies."""
+    row = {"verdict": "not resolved at our scale", "effect": 0.0005, "interval": [-0.0017, 0.0027],
+           "resolution": 0.0022, "predicted": predicted}  # fmt: skip
+    assert verdicts.finding_numbers(row)["predicted_place"] == place
+    assert verdicts.finding_numbers(None)["predicted_place"] == "n/a"

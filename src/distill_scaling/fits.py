@@ -191,12 +191,12 @@ def decade_extrapolation(res: fit.FitResult, t: pd.DataFrame, budget: np.ndarray
 
 def decade_summary(law: LawFit | None) -> dict[str, float | int | str]:
     """What a page quotes of a fit's decade test (:func:`decade_extrapolation`, in its provenance):
-    ``status`` ("ran", or why not), ``held_out`` and ``fitted`` runs, ``decades`` between them, and the
-    held-out errors in percent: ``bias`` (mean signed), ``mean`` (mean absolute) and ``max``."""
+    ``status`` ("ran", or "did not run: " and why), ``held_out`` and ``fitted`` runs, ``decades`` between
+    them, and the held-out errors in percent: ``bias`` (mean signed), ``mean`` (mean absolute) and ``max``."""
     d = {} if law is None else law.provenance.get("decade_extrapolation", {})
     errors = np.asarray(d.get("errors", []), float)
     return {
-        "status": "ran" if errors.size else d.get("skipped", "no stored fit"),
+        "status": "ran" if errors.size else "did not run: " + d.get("skipped", "no stored fit"),
         "held_out": int(d.get("held_out_runs", 0)),
         "fitted": int(d.get("fit_runs", 0)),
         "decades": float(d.get("decades", math.nan)),

@@ -882,7 +882,10 @@ def load_findings(path: Path | None = None) -> pd.DataFrame:
 def finding_numbers(row: Any) -> dict[str, Any]:
     """The numbers every page quotes of one findings row (a dict or a row of :func:`load_findings`; None or
     empty for a claim the file lacks): ``verdict`` ("not tested" where missing) and ``effect``, ``lo``,
-    ``hi``, ``resolution`` as floats (NaN where missing), in percent for a claim measured in fractions."""
+    ``hi``, ``resolution`` as floats (NaN where missing), in percent for a claim measured in fractions, and
+    ``predicted_place``: where the effect our fit of the paper's law predicts lies against the measured
+    interval ("above", "below", "inside"; "n/a" without a prediction or an interval). A prediction outside the
+    interval is one the runs rule out, whatever the verdict on the sign."""
     row = {} if row is None else dict(row)
 
     def number(v: Any) -> float:
@@ -894,12 +897,17 @@ def finding_numbers(row: Any) -> dict[str, Any]:
     scale = 100.0 if row.get("unit") == "fraction" else 1.0
     interval = row.get("interval")
     lo, hi = interval if isinstance(interval, list | tuple) and len(interval) == 2 else (None, None)
+    lo, hi, predicted = number(lo), number(hi), number(row.get("predicted"))
+    place = "n/a"
+    if math.isfinite(predicted) and math.isfinite(lo) and math.isfinite(hi):
+        place = "above" if predicted > hi else "below" if predicted < lo else "inside"
     return {
         "verdict": str(row.get("verdict") or "not tested"),
         "effect": scale * number(row.get("effect")),
-        "lo": scale * number(lo),
-        "hi": scale * number(hi),
+        "lo": scale * lo,
+        "hi": scale * hi,
         "resolution": scale * number(row.get("resolution")),
+        "predicted_place": place,
     }
 
 

@@ -24,7 +24,9 @@ def test_block_specs_are_feasible(block: str, m_star) -> None:
             study.BLOCKS[block].build()
         return
     specs = study.BLOCKS[block].build()
-    assert specs, f"block {block} is empty"
+    # At M* = 400 an L2 teacher's training alone is worth more than 4 epochs of the student split to the L1
+    # student, so no equal-compute supervised run fits: the pretraining block is empty, not infeasible.
+    assert bool(specs) != (block == "pretraining" and m_star == 400.0), f"block {block}: {len(specs)} runs"
     for s in specs:
         assert s.steps >= study.MIN_STEPS * 0.95, s.label()
         assert s.tokens_trained <= study.MAX_EPOCHS * s.split_size, s.label()
@@ -43,6 +45,7 @@ FIXED_M_BLOCKS = {
     "weak-to-strong",
     "weak-to-strong-cap",
     "protocol1-decade",
+    "pretraining",
 }
 
 
@@ -228,3 +231,23 @@ def test_study_passes_its_grouping_options_to_the_executor(tmp_path, monkeypatch
     assert "loader_workers" not in seen[0]  # the default: decided per run and device
     assert study.cli(["--blocks", "isoflop-small", "--loader-workers", "3"]) == 0
     assert seen[-1]["loader_workers"] == 3
+
+
+def test_pretraining_block_pairs_each_student_with_a_supervised_run_of_equal_total_compute() -> None:
+    """Teacher training counted: 3 F_S D_sup = 3 F_S D_S + 3 F_T D_T; the same student, split, seed, data order;
+    the students already recorded (protocol 1, capacity gap) keep their keys."""
+    specs = study.pretraining_block()
+    dist = [s for s in specs if s.teacher is not None]
+    sup = {(s.seed, s.tokens) for s in specs if s.teacher is None}
+    assert len(dist) == len(sup) == 2 * len(study.PRETRAINING_SEEDS) + len(study.GAP_DESIGN_SEEDS["L1-d16"])
+    for d in dist:
+        t = d.teacher_spec
+        partner = study.equal_compute_supervised(d)
+        assert (partner.seed, partner.tokens) in sup and partner.split == d.split == "student"
+        assert partner.teacher is None and partner.data_seed == d.data_seed and partner.model == d.model
+        paid = study.forward_flops(d.model) * d.tokens + study.forward_flops(t.model) * t.tokens
+        assert study.forward_flops(d.model) * partner.tokens == pytest.approx(paid, rel=1e-6)
+    teachers = {d.teacher_spec.model for d in dist}
+    assert teachers == set(study.PRETRAINING_TEACHERS)
+    known = {s.key for s in study.protocol1_block() + study.capacity_gap_block()}
+    assert {d.key for d in dist if d.seed == 0 or d.tokens < 2e6} <= known

@@ -360,6 +360,51 @@ def protocol1_decade_block() -> list[RunSpec]:
     return out
 
 
+#: Teacher pretraining counted (paper Sec. 5, Fig. 9): the smallest student distilled from the two weakest
+#: fixed-M* teachers, against supervised runs of the same student, split and seeds given the teacher's
+#: training compute as well. Student tokens: protocol 1's smallest budget (the runs' best group before this
+#: block, one seed, and the tokens nearest our law's best plan, which predicts +0.02 nats for the L2
+#: teacher) with 8 seeds; and the capacity-gap students of the L2 teacher at 16 M* with their 4 seeds.
+PRETRAINING_STUDENT = "L1-d16"
+PRETRAINING_TEACHERS = ("L2-d32", "L3-d48")
+PRETRAINING_BUDGET = STUDENT_BUDGETS[0]
+PRETRAINING_SEEDS = tuple(range(8))
+
+
+def pretraining_tokens(student: str, student_tokens: float, teacher: RunSpec) -> int:
+    """Tokens of a supervised run of ``student`` whose training compute equals distilling it on
+    ``student_tokens`` plus training ``teacher`` (3 F D on each side, in the student's forward FLOPs)."""
+    return int(round(student_tokens + forward_flops(teacher.model) * teacher.tokens / forward_flops(student)))
+
+
+def equal_compute_supervised(spec: RunSpec) -> RunSpec:
+    """The supervised run of a distillation spec's student (same split, seed and data order) at the same
+    total compute, its teacher's training counted (:func:`pretraining_tokens`)."""
+    return baseline_of(spec).replace(tokens=pretraining_tokens(spec.model, spec.tokens, spec.teacher_spec))
+
+
+def pretraining_block() -> list[RunSpec]:
+    """Students of the L2 and L3 fixed-M* teachers with 8 paired seeds at protocol 1's smallest budget (and
+    the L2 teacher's capacity-gap students at 16 M*), each with a supervised run of the same student at the
+    same total compute, teacher training counted: does distillation ever win once the teacher is paid for?"""
+    s = PRETRAINING_STUDENT
+    teachers = {t.model: t for t in teacher_block() if t.model in PRETRAINING_TEACHERS}
+    arms = [
+        (teachers["L2-d32"], tokens_for_compute(s, PRETRAINING_BUDGET), PRETRAINING_SEEDS),
+        (teachers["L2-d32"], int(GAP_MULTIPLES[-1] * protocol_m() * _n_params(s)), GAP_DESIGN_SEEDS[s]),
+        (teachers["L3-d48"], tokens_for_compute(s, PRETRAINING_BUDGET), PRETRAINING_SEEDS),
+    ]
+    out = []
+    for teacher, d, seeds in arms:
+        # A larger M* trains larger teachers, whose compute may exceed the student split's 4 epochs.
+        if not feasible(s, pretraining_tokens(s, d, teacher), "student"):
+            continue
+        for seed in seeds:
+            spec = distill(s, d, teacher, seed=seed)
+            out += [spec, equal_compute_supervised(spec)]
+    return out
+
+
 def _n_params(model: str) -> int:
     return model_config(model).n_params
 
@@ -412,6 +457,11 @@ BLOCKS: dict[str, StudyBlock] = {
         ),
         StudyBlock(
             "isoflop-decade", isoflop_decade_block, "supervised IsoFLOP at 1e14 (L6..L10), L7, L8 seeded"
+        ),
+        StudyBlock(
+            "pretraining",
+            pretraining_block,
+            "L1 students of the L2, L3 teachers (8 seeds), supervised L1 at equal compute, teacher counted",
         ),
     )
 }

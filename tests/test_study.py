@@ -234,8 +234,8 @@ def test_study_passes_its_grouping_options_to_the_executor(tmp_path, monkeypatch
 
 
 def test_pretraining_block_pairs_each_student_with_a_supervised_run_of_equal_total_compute() -> None:
-    """Teacher training counted: 3 F_S D_sup = 3 F_S D_S + 3 F_T D_T; the same student, split, seed, data order;
-    the students already recorded (protocol 1, capacity gap) keep their keys."""
+    """Teacher training counted: 3 F_S D_sup = 3 F_S D_S + 3 F_T D_T, with the same student, split, seed and
+    data order; the students already recorded (protocol 1, capacity gap) keep their keys."""
     specs = study.pretraining_block()
     dist = [s for s in specs if s.teacher is not None]
     sup = {(s.seed, s.tokens) for s in specs if s.teacher is None}

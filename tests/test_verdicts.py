@@ -111,6 +111,52 @@ def test_teacher_pretraining_claim_is_judged_on_the_runs(study, shift, verdict):
     assert "effect" in moved.extra["law"]  # the law's answer stays beside the runs'
 
 
+def _with_twins(rec: pd.DataFrame, advantage: float, seeds=(0, 1, 2, 3)) -> pd.DataFrame:
+    """The study's records without the pretraining block's supervised twins, plus planted ones (teacher
+    training counted) of the L1 students of the L3 fixed-M* teacher at 16 M*, ``advantage`` nats worse than
+    each student (plus jitter): the planted group is the only one paired by design, whatever the records."""
+    designed = {study_mod.equal_compute_supervised(s).key for s in study_mod.pretraining_block() if s.teacher}
+    rec = rec[~rec["key"].isin(designed)]
+    teacher = study_mod.supervised(
+        "L3-d48", study_mod.capped_tokens("L3-d48", study_mod.protocol_m(), "teacher")
+    )
+    d = int(16 * study_mod.protocol_m() * study_mod.model_config("L1-d16").n_params)
+    twins = []
+    for seed, jitter in zip(seeds, (0.004, -0.003, 0.001, -0.002), strict=False):
+        spec = study_mod.distill("L1-d16", d, teacher, seed=seed)
+        student = rec[rec["key"] == spec.key].iloc[0]
+        twin = study_mod.equal_compute_supervised(spec)
+        row = student.copy()
+        row["key"], row["teacher"], row["tokens"] = twin.key, None, twin.tokens
+        row["val_loss"] = student["val_loss"] + advantage + jitter
+        twins.append(row)
+    return pd.concat([rec, pd.DataFrame(twins)], ignore_index=True) if twins else rec
+
+
+@pytest.mark.parametrize(("advantage", "verdict"), [(+0.05, "refuted"), (-0.05, "reproduced")])
+def test_pretraining_claim_is_judged_on_the_designed_pairs(study, advantage, verdict):
+    """Supervised twins at the same total compute and seed make a paired group that judges the claim, even
+    where an interpolated group of one seed has a larger mean."""
+    rec, noise = study
+    planted = _with_twins(rec, advantage)
+    runs = verdicts.runs_with_pretraining_counted(planted, noise)
+    best = runs["best_group"]
+    assert runs["paired_groups"] >= 1 and best["paired"] and best["seeds"] == 4
+    assert (best["student"], best["teacher_model"]) == ("L1-d16", "L3-d48")
+    assert best["advantage"] == pytest.approx(advantage, abs=0.001)
+    diffs = [advantage + j for j in (0.004, -0.003, 0.001, -0.002)]
+    assert best["interval"] == pytest.approx(list(comparisons.paired(diffs).interval), abs=1e-9)
+    assert verdicts.teacher_pretraining_never_wins(planted, noise).verdict == verdict
+
+
+def test_a_lone_equal_compute_twin_does_not_make_a_designed_group(study):
+    rec, noise = study
+    base = verdicts.runs_with_pretraining_counted(_with_twins(rec, +0.5, seeds=()), noise)
+    runs = verdicts.runs_with_pretraining_counted(_with_twins(rec, +0.5, seeds=(0,)), noise)
+    assert runs["paired"] == base["paired"] + 1 and runs["paired_groups"] == base["paired_groups"]
+    assert runs["best_group"]["teacher_model"] != "L3-d48" or not runs["best_group"]["paired"]
+
+
 @pytest.mark.parametrize(
     ("predicted", "place"),
     [(0.0096, "above"), (-0.003, "below"), (0.001, "inside"), (0.0027, "inside"), (None, "n/a")],

@@ -478,13 +478,20 @@ def teacher_pretraining_never_wins(rec: pd.DataFrame, noise: pd.DataFrame, n_sam
 
 def runs_with_pretraining_counted(rec: pd.DataFrame, noise: pd.DataFrame | None = None) -> dict[str, Any]:
     """The question asked of the runs: each distilled run against a supervised run of the same student given
-    the teacher's training compute as well (its loss interpolated in log tokens between the seed means of the
-    student's supervised runs; runs outside them are skipped). Per student, tokens and teacher: the mean
-    advantage (supervised - distilled loss) over seeds, with a t interval whose spread adds the supervised
-    side's seed noise (:func:`comparisons.seed_noise` of that size, over the fewer seeds of the two bracketing
-    points). Returns how many runs were compared and came out ahead, and the group with the largest mean."""
+    the teacher's training compute as well. Where that run was trained (the ``pretraining`` block: same
+    split, seed and data order, tokens :func:`study.pretraining_tokens`), the comparison is paired by seed;
+    elsewhere the supervised loss is interpolated in log tokens between the seed means of the student's
+    supervised runs (runs outside them are skipped). Per student, tokens and teacher: the mean advantage
+    (supervised - distilled loss) over seeds, with a t interval of the paired differences, or, interpolated,
+    one whose spread adds the supervised side's seed noise (:func:`comparisons.seed_noise` of that size, over
+    the fewer seeds of the two bracketing points). Returns how many runs were compared (``paired`` of them)
+    and came out ahead, and the group with the largest mean: among the groups paired over two seeds or more
+    (``paired_groups``, designed for this question) where there are any, else among all."""
     noise = comparisons.seed_noise(rec) if noise is None else noise
-    sup = rec[rec["teacher"].isna()].groupby(["model", "tokens"])["val_loss"].agg(["mean", "count"])
+    plain = rec[rec["teacher"].isna()]
+    sup = plain.groupby(["model", "tokens"])["val_loss"].agg(["mean", "count"])
+    exact = plain.set_index(["model", "split", "seed", "data_seed", "tokens"])["val_loss"]
+    exact = exact[~exact.index.duplicated()]
     teachers = rec.drop_duplicates("key").set_index("key")
     rows = []
     for r in rec[rec["teacher"].notna()].itertuples():
@@ -492,6 +499,14 @@ def runs_with_pretraining_counted(rec: pd.DataFrame, noise: pd.DataFrame | None 
             continue
         t = teachers.loc[r.teacher]
         tokens = r.tokens + forward_flops(t["model"]) * t["tokens"] / forward_flops(r.model)
+        twin = (r.model, r.split, r.seed, r.data_seed, int(round(tokens)))
+        if twin in exact.index:
+            advantage = float(exact.loc[twin]) - r.val_loss
+            rows.append(
+                {"model": r.model, "tokens": r.tokens, "teacher": r.teacher, "advantage": advantage,
+                 "sup_seeds": 1, "paired": True}
+            )  # fmt: skip
+            continue
         curve = sup.loc[r.model]
         x = np.log10(curve.index.to_numpy(float))
         if len(x) < 2 or not x.min() <= math.log10(tokens) <= x.max():
@@ -501,28 +516,41 @@ def runs_with_pretraining_counted(rec: pd.DataFrame, noise: pd.DataFrame | None 
         seeds = int(min(curve["count"].iloc[k - 1], curve["count"].iloc[k]))
         rows.append(
             {"model": r.model, "tokens": r.tokens, "teacher": r.teacher, "advantage": loss - r.val_loss,
-             "sup_seeds": seeds}
+             "sup_seeds": seeds, "paired": False}
         )  # fmt: skip
     d = pd.DataFrame(rows)
-    out: dict[str, Any] = {"compared": len(d), "ahead": int((d["advantage"] > 0).sum()) if len(d) else 0}
+    out: dict[str, Any] = {
+        "compared": len(d),
+        "paired": int(d["paired"].sum()) if len(d) else 0,
+        "ahead": int((d["advantage"] > 0).sum()) if len(d) else 0,
+    }
     groups = [g for _, g in d.groupby(["model", "tokens", "teacher"])] if len(d) else []
-    best = max(groups, key=lambda g: g["advantage"].mean(), default=None)
+    # Designed: paired over two seeds or more (a lone equal-compute twin can occur by chance in other blocks).
+    designed = [g for g in groups if g["paired"].all() and len(g) >= 2]
+    out["paired_groups"] = len(designed)
+    best = max(designed or groups, key=lambda g: g["advantage"].mean(), default=None)
     if best is not None:
         model = best["model"].iloc[0]
         a = best["advantage"].to_numpy(float)
         sd_dist, _ = comparisons.noise_of(noise, model, "distilled")
         sd_sup, _ = comparisons.noise_of(noise, model, "supervised")
-        spread_dist = float(a.std(ddof=1)) if len(a) >= 2 else sd_dist
-        se = math.sqrt(spread_dist**2 / len(a) + sd_sup**2 / int(best["sup_seeds"].min()))
-        half = float(stats.norm.ppf((1 + comparisons.LEVEL) / 2)) * se
+        if best["paired"].all():
+            c = comparisons.paired(a, sd=None if len(a) >= 2 else math.hypot(sd_dist, sd_sup))
+            interval, se = c.interval, c.sd / math.sqrt(c.n)
+        else:
+            spread_dist = float(a.std(ddof=1)) if len(a) >= 2 else sd_dist
+            se = math.sqrt(spread_dist**2 / len(a) + sd_sup**2 / int(best["sup_seeds"].min()))
+            half = float(stats.norm.ppf((1 + comparisons.LEVEL) / 2)) * se
+            interval = (a.mean() - half, a.mean() + half)
         out["best_group"] = {
             "student": model,
             "student_tokens": float(best["tokens"].iloc[0]),
             "teacher_model": teachers.loc[best["teacher"].iloc[0], "model"],
             "seeds": len(a),
+            "paired": bool(best["paired"].all()),
             "advantage": float(a.mean()),
-            "interval": [float(a.mean() - half), float(a.mean() + half)],
-            "se": se,
+            "interval": [float(interval[0]), float(interval[1])],
+            "se": float(se),
         }
     return out
 
@@ -787,10 +815,12 @@ CLAIMS: dict[str, dict[str, str]] = {
         "paper": "Compute-optimal distillation with teacher pretraining is never better (Fig. 9, Sec. 5)",
         "chapter": "04_compute_optimal",
         "criterion": "Effect: the largest advantage of distillation (supervised - distilled loss) at equal "
-        "total compute, teacher training counted, over the groups of seeds of our runs (the supervised loss "
-        "interpolated between the student's supervised runs; the interval adds both sides' seed noise). "
-        "Our law's best plan inside its fitted ranges is shown beside it, and judges only where no run "
-        "reaches. " + _RUNS,
+        "total compute, teacher training counted, over the groups of seeds of the runs designed for it (each "
+        "student against a supervised run of the same seed trained on the teacher's compute as well, two "
+        "seeds or more: a paired t interval); without them, over all groups of seeds (the supervised loss "
+        "interpolated between the student's supervised runs; the interval adds both sides' seed noise). Our "
+        "law's best plan inside its fitted ranges is shown beside it, and judges only where no run reaches. "
+        + _RUNS,
     },
     "temperature-1-best": {
         "claim": "Temperature 1 is best",

@@ -95,3 +95,23 @@ def test_threats_numbers_read_scale_span_seeds_and_noise_from_the_records():
 def test_threats_numbers_of_no_records_are_unknown_not_an_error():
     numbers = ch.threats_numbers(pd.DataFrame())
     assert math.isnan(numbers["params_max"]) and numbers["seeds_max"] == 0
+
+
+def test_the_pretraining_paragraph_reads_the_judged_group_from_the_file():
+    """Counts of paired runs and groups and the judged group come from the finding; without it, n/a and 0."""
+    found = verdicts.load_findings()
+    row = found[found["id"] == "teacher-pretraining-never-wins"].iloc[0]
+    runs = dict(row["runs"])
+    runs.update(paired=6, paired_groups=2)
+    runs["best_group"] = {**runs["best_group"], "student": "L1-d16", "teacher_model": "L3-d48", "seeds": 8}
+    planted = found.copy()
+    planted.at[row.name, "runs"] = runs
+    n = ch.glued_numbers(planted)
+    assert (n["pretraining_runs_paired"], n["pretraining_paired_groups"]) == (6, 2)
+    assert (n["pretraining_best_student"], n["pretraining_best_teacher"], n["pretraining_best_seeds"]) == (
+        "L1-d16",
+        "L3-d48",
+        8,
+    )
+    missing = ch.glued_numbers(found[found["id"] != "teacher-pretraining-never-wins"])
+    assert missing["pretraining_best_student"] == "n/a" and missing["pretraining_runs_paired"] == 0

@@ -79,6 +79,8 @@ CLAIMS = {
             "judged_on",
             "runs.compared",
             "runs.ahead",
+            "runs.paired",
+            "runs.paired_groups",
             "runs.best_group.student",
             "runs.best_group.teacher_model",
             "runs.best_group.student_tokens",
@@ -100,7 +102,7 @@ PERCENT_FIELDS = ("max_error", "mean_error")
 COUNT_FIELDS = (
     "pairs", "runs_for_predicted", "student_tokens", "below_teacher", "weak_to_strong_runs", "teachers",
     "plans_inside_fitted_ranges", "n_held_out", "crossovers_used", "crossover_student_sizes", "compared",
-    "ahead", "seeds",
+    "ahead", "seeds", "paired", "paired_groups",
 )  # fmt: skip
 
 

@@ -279,6 +279,12 @@ def glued_numbers(findings: pd.DataFrame) -> dict[str, str | float | int]:
     law = never.get("law") if isinstance(never.get("law"), dict) else {}
     out["pretraining_runs_compared"] = int(runs.get("compared", 0))
     out["pretraining_runs_ahead"] = int(runs.get("ahead", 0))
+    out["pretraining_runs_paired"] = int(runs.get("paired", 0))
+    out["pretraining_paired_groups"] = int(runs.get("paired_groups", 0))
+    best = runs.get("best_group") if isinstance(runs.get("best_group"), dict) else {}
+    out["pretraining_best_student"] = str(best.get("student", "n/a"))
+    out["pretraining_best_teacher"] = str(best.get("teacher_model", "n/a"))
+    out["pretraining_best_seeds"] = int(best.get("seeds", 0))
     out["pretraining_law_effect"] = _number(law.get("effect"))
     lo, hi = out["threshold_token_slope_lo"], out["threshold_token_slope_hi"]
     out["threshold_token_trend"] = presentation.direction(

@@ -146,7 +146,20 @@ def test_pretraining_claim_is_judged_on_the_designed_pairs(study, advantage, ver
     assert best["advantage"] == pytest.approx(advantage, abs=0.001)
     diffs = [advantage + j for j in (0.004, -0.003, 0.001, -0.002)]
     assert best["interval"] == pytest.approx(list(comparisons.paired(diffs).interval), abs=1e-9)
-    assert verdicts.teacher_pretraining_never_wins(planted, noise).verdict == verdict
+    found = verdicts.teacher_pretraining_never_wins(planted, noise)
+    assert found.verdict == verdict
+    # beside it, what our laws predict for the same student, tokens and teacher (the teacher's measured loss)
+    cs = verdicts.fit_files.load_coefficient_set("ours")
+    assert found.predicted == pytest.approx(verdicts.law_advantage_at(best, cs)) and np.isfinite(
+        found.predicted
+    )
+    n = study_mod.model_config("L1-d16").n_params
+    expected = verdicts.laws.supervised_loss(n, best["equal_compute_tokens"], cs.supervised) - (
+        verdicts.laws.distillation_loss(
+            n, best["student_tokens"], best["teacher_loss"], cs.distillation, cs.supervised
+        )
+    )
+    assert found.predicted == pytest.approx(float(expected))
 
 
 def test_a_lone_equal_compute_twin_does_not_make_a_designed_group(study):

@@ -463,6 +463,7 @@ def teacher_pretraining_never_wins(rec: pd.DataFrame, noise: pd.DataFrame, n_sam
             c,
             -1,
             2 * runs["compared"],
+            predicted=law_advantage_at(g, cs),
             extra={**extra, "judged_on": "runs"},
         )
     if "effect" not in law_view:
@@ -474,6 +475,22 @@ def teacher_pretraining_never_wins(rec: pd.DataFrame, noise: pd.DataFrame, n_sam
         return _finding("teacher-pretraining-never-wins", None, -1, n_law, reason=reason, extra=extra)
     c = comparisons.Comparison(best, tuple(law_view["interval"]), int(finite.size), float(np.std(finite)))
     return _finding("teacher-pretraining-never-wins", c, -1, n_law, extra={**extra, "judged_on": "law"})
+
+
+def law_advantage_at(group: dict[str, Any], cs: Any) -> float | None:
+    """What our fitted laws predict for a group of :func:`runs_with_pretraining_counted`: the supervised loss
+    of its student at the equal-compute tokens minus the distillation law's loss of the student at its tokens
+    from a teacher of the group's measured loss. None where the law cannot be evaluated there."""
+    n = float(model_config(group["student"]).n_params)
+    try:
+        sup = laws.supervised_loss(n, group["equal_compute_tokens"], cs.supervised)
+        dist = laws.distillation_loss(
+            n, group["student_tokens"], group["teacher_loss"], cs.distillation, cs.supervised
+        )
+    except (KeyError, ValueError):
+        return None
+    value = float(sup - dist)
+    return value if math.isfinite(value) else None
 
 
 def runs_with_pretraining_counted(rec: pd.DataFrame, noise: pd.DataFrame | None = None) -> dict[str, Any]:
@@ -542,10 +559,14 @@ def runs_with_pretraining_counted(rec: pd.DataFrame, noise: pd.DataFrame | None 
             se = math.sqrt(spread_dist**2 / len(a) + sd_sup**2 / int(best["sup_seeds"].min()))
             half = float(stats.norm.ppf((1 + comparisons.LEVEL) / 2)) * se
             interval = (a.mean() - half, a.mean() + half)
+        t = teachers.loc[best["teacher"].iloc[0]]
+        d_s = float(best["tokens"].iloc[0])
         out["best_group"] = {
             "student": model,
-            "student_tokens": float(best["tokens"].iloc[0]),
-            "teacher_model": teachers.loc[best["teacher"].iloc[0], "model"],
+            "student_tokens": d_s,
+            "equal_compute_tokens": d_s + forward_flops(t["model"]) * t["tokens"] / forward_flops(model),
+            "teacher_model": t["model"],
+            "teacher_loss": float(t["val_loss"]),
             "seeds": len(a),
             "paired": bool(best["paired"].all()),
             "advantage": float(a.mean()),

@@ -77,6 +77,7 @@ CLAIMS = {
         "teacher-pretraining-never-wins",
         (
             "judged_on",
+            "predicted",
             "runs.compared",
             "runs.ahead",
             "runs.paired",

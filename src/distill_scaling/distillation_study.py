@@ -44,12 +44,25 @@ from . import supervised_study as ss
 from .spec import RunSpec, run_flops
 
 #: The study's distillation blocks, in the paper's numbering: 3 (capacity gap), 2 (L_T collapse), 1; then
-#: ``gap-seeds``, protocol 3's capacity-gap students again with other seeds.
-DISTILL_BLOCKS = ("protocol3", "protocol2", "protocol1", "gap-seeds")
+#: ``gap-seeds``, protocol 3's capacity-gap students again with other seeds; then the decisive study's blocks
+#: (issue 13): the capacity gap with L6 and L7 teachers and paired seeds, the weak-to-strong sweep, protocol 1
+#: a decade further (the student terms of the law) and the students of the pretraining comparison. Every
+#: block's runs enter the distillation law's fit.
+PROTOCOL_BLOCKS = ("protocol3", "protocol2", "protocol1", "gap-seeds")
+DECISIVE_BLOCKS = (
+    "capacity-gap", "capacity-gap-l7", "weak-to-strong", "weak-to-strong-cap", "protocol1-decade",
+    "pretraining",
+)  # fmt: skip
+DISTILL_BLOCKS = (*PROTOCOL_BLOCKS, *DECISIVE_BLOCKS)
 #: The blocks whose runs judge the capacity gap: protocol 3 and its extra seeds.
 GAP_BLOCKS = ("protocol3", "gap-seeds")
 #: Supervised blocks the distillation runs need: their teachers and their supervised baselines.
-SUPPORT_BLOCKS = ("teachers", "baselines", "gap-seeds")
+SUPPORT_BLOCKS = (
+    "teachers",
+    "baselines",
+    "gap-seeds",
+    *(b for b in DECISIVE_BLOCKS if b != "protocol1-decade"),
+)
 #: The paper's student token multiples of M* in the fixed-M protocols (D_S = 20N..320N, its Figs. 4 and 37).
 PAPER_M_MULTIPLES = (1, 2, 4, 8, 16)
 
@@ -146,7 +159,9 @@ def study_design(blocks: Sequence[str] = DISTILL_BLOCKS) -> pd.DataFrame:
         raise ValueError(f"unknown study block(s) {unknown}; allowed: {', '.join(study.BLOCKS)}")
     frames, skipped = [], {}
     try:
-        teachers = {t.key: t for t in study.teacher_block() + study.isoflop_block()}
+        teachers = {
+            t.key: t for t in study.teacher_block() + study.gap_teacher_block() + study.isoflop_block()
+        }
         m_star = study.protocol_m()
     except ValueError as exc:
         return _empty_design({b: str(exc) for b in blocks})
@@ -160,7 +175,8 @@ def study_design(blocks: Sequence[str] = DISTILL_BLOCKS) -> pd.DataFrame:
             frames.append(
                 design_table(
                     specs, name, m_star=m_star, teachers=teachers,
-                    student_budgets=study.STUDENT_BUDGETS, teacher_budgets=study.ISOFLOP_BUDGETS,
+                    student_budgets=(*study.STUDENT_BUDGETS, study.P1_DECADE_BUDGET),
+                    teacher_budgets=study.ISOFLOP_BUDGETS,
                 )
             )  # fmt: skip
     if not frames:
@@ -172,10 +188,10 @@ def study_design(blocks: Sequence[str] = DISTILL_BLOCKS) -> pd.DataFrame:
 
 def study_specs() -> list[RunSpec]:
     """The study's runs the distillation analysis needs (what training its missing runs trains): teachers,
-    the three protocols, the supervised baselines and the capacity gap's extra seeds, of the blocks that can
-    be built now; their IsoFLOP teachers come along as dependencies."""
+    the three protocols, the supervised baselines, the capacity gap's extra seeds and the decisive blocks, of
+    the blocks that can be built now; their IsoFLOP teachers come along as dependencies."""
     ready = []
-    for b in ("teachers", "protocol3", "baselines", "protocol2", "protocol1", "gap-seeds"):
+    for b in ("teachers", "protocol3", "baselines", "protocol2", "protocol1", "gap-seeds", *DECISIVE_BLOCKS):
         try:
             study.BLOCKS[b].build()
             ready.append(b)

@@ -158,6 +158,7 @@ def test_the_law_state_is_pending_until_nine_runs_and_a_supervised_law(P):
     assert (
         pending["dis_decade_status"] == "did not run: no stored fit" and pending["dis_decade_held_out"] == 0
     )
+    assert pending["dis_unbounded"] == pending["dis_at_zero"] == "n/a"
 
 
 def test_smoke_design_is_tiny_and_covers_the_three_protocols():
@@ -233,6 +234,8 @@ def test_a_stored_fit_of_the_same_runs_is_read_even_with_a_newer_supervised_law(
     assert facts["runs"] == str(len(ds.fit_runs(data.dist)))
     same = ch.distillation_law(data, fits.SupervisedInside(old_sup, "stored", 30), P)
     assert same.source == "stored" and same.supervised_current
+    # a stored fit without the interval-growth check says so rather than naming nothing
+    assert ch.law_numbers(same, P)["dis_unbounded"] == "not checked"
 
 
 def test_coefficient_table_says_which_coefficients_the_runs_do_not_bound():

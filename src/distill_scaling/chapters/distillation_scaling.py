@@ -35,7 +35,14 @@ from .. import supervised_study as ss
 from ..laws import PAPER_DISTILLATION, supervised_loss
 from ..model import config_from_name
 from ..params import Param, Params
-from ..presentation import DISTILLATION_LABELS, and_join, direction, law_coefficient_frame, num
+from ..presentation import (
+    DISTILLATION_LABELS,
+    and_join,
+    direction,
+    interval_check,
+    law_coefficient_frame,
+    num,
+)
 
 CHAPTER = "07_distillation_scaling"
 
@@ -455,12 +462,16 @@ def noise_numbers(noise: pd.DataFrame, res: ds.Resolution) -> dict[str, float | 
 
 
 def law_numbers(state: fits.FitState, P: Params) -> dict[str, float | int | str]:
-    """The distillation-law fit: runs, the in-sample error, the paper's split by loss (``dis_split_*``) and
-    the test a decade out (``dis_decade_*``, :func:`distill_scaling.fits.decade_summary`); errors in %."""
+    """The distillation-law fit: runs, the in-sample error, the paper's split by loss (``dis_split_*``), the
+    test a decade out (``dis_decade_*``, :func:`distill_scaling.fits.decade_summary`; errors in %) and the
+    coefficients the runs do not bound (``dis_unbounded``, ``dis_at_zero``)."""
     f = state.fit
+    check = interval_check(f, DISTILLATION_LABELS)
     out: dict[str, float | int | str] = {
         "dis_fit_refine": int(P.fit_refine),
         "dis_n_coefficients": N_COEFFICIENTS,
+        "dis_unbounded": check["unbounded"],
+        "dis_at_zero": check["at_zero"],
     } | {f"dis_decade_{k}": v for k, v in fits.decade_summary(f).items()}
     if f is None:
         names = ("dis_rms_all", "dis_max_all", "dis_high_threshold", "dis_n_fit_high", "dis_split_held")

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from distill_scaling import distillation_study as ds
-from distill_scaling import study
+from distill_scaling import store, study
 
 #: One run's seed noise in the synthetic scenarios, the same for every size and kind: a difference of two
 #: single runs is beyond the noise past 2 * sqrt(2) * 0.0057, about 0.016 nats.
@@ -260,3 +260,16 @@ def test_capacity_gap_over_seeds_averages_and_counts_paired_seeds():
     assert r["rise"] == pytest.approx(0.012) and r["best_loss"] == pytest.approx(1.95 + 0.001)
     assert r["threshold"] == pytest.approx(one["threshold"] / math.sqrt(3), rel=1e-3)
     assert r["gap"] == "beyond noise"
+
+
+def test_fit_runs_carry_protocol_1s_student_budget_for_the_decade_test():
+    """The decade test holds out protocol 1's top student budget: the fit's runs say which budget each lies on
+    (NaN where its compute lies on none), so the design's level a decade further is the held-out one."""
+    dist = ds.distillation_runs(store.load_records(), ds.study_design())
+    t = ds.fit_runs(dist)
+    decade = set(dist.loc[dist["block"] == "protocol1-decade", "key"])
+    assert decade and decade <= set(t["key"])
+    assert (t.loc[t["key"].isin(decade), "budget"] == study.P1_DECADE_BUDGET).all()
+    by_key = dist.groupby("key")["student_budget"].max()
+    assert t["budget"].equals(t["key"].map(by_key).astype(float))
+    assert t["budget"].isna().any() and t["budget"].max() == study.P1_DECADE_BUDGET

@@ -797,8 +797,9 @@ CLAIMS: dict[str, dict[str, str]] = {
         "claim": "The distillation law extrapolates to stronger students with about 1% error",
         "paper": "Fit on Lₛ > 2.3, predicts the rest within about 1% (Figs. 5, 36)",
         "chapter": "07_distillation_scaling",
-        "criterion": "As for the supervised law, on the distillation runs (which have no IsoFLOP budget: "
-        "the runs within a quarter decade of the largest compute are held out).",
+        "criterion": "As for the supervised law, on the distillation runs, with protocol 1's student budgets "
+        "in place of the IsoFLOP budgets: held out are the runs of the top student budget (the level the "
+        "design adds a decade further for this test) and any run above it.",
     },
     "capacity-gap": {
         "claim": "Capacity gap: a stronger teacher can give a worse student",

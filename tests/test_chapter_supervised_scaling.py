@@ -201,7 +201,11 @@ def test_decade_numbers_read_the_fits_decade_test():
     assert n["sup_decade_status"] == "ran" and n["sup_decade_held_out"] == 2 and n["sup_decade_fitted"] == 40
     assert n["sup_decade_bias"] == pytest.approx(-1.0) and n["sup_decade_mean"] == pytest.approx(3.0)
     assert n["sup_decade_max"] == pytest.approx(4.0) and n["sup_decade_decades"] == pytest.approx(1.2)
+    assert n["sup_decade_converged"] == "no"  # the planted provenance does not say it converged
+    ran.provenance["decade_extrapolation"]["converged"] = True
+    assert ch.decade_numbers(ran)["sup_decade_converged"] == "yes"
     skipped = SimpleNamespace(provenance={"decade_extrapolation": {"skipped": "1 held-out run"}})
     # the status reads after "this test" in the prose: "(this test ran)", "(this test did not run: ...)"
     assert ch.decade_numbers(skipped)["sup_decade_status"] == "did not run: 1 held-out run"
     assert ch.decade_numbers(None)["sup_decade_status"] == "did not run: no stored fit"
+    assert ch.decade_numbers(None)["sup_decade_converged"] == "n/a"

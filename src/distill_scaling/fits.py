@@ -192,7 +192,8 @@ def decade_extrapolation(res: fit.FitResult, t: pd.DataFrame, budget: np.ndarray
 def decade_summary(law: LawFit | None) -> dict[str, float | int | str]:
     """What a page quotes of a fit's decade test (:func:`decade_extrapolation`, in its provenance):
     ``status`` ("ran", or "did not run: " and why), ``held_out`` and ``fitted`` runs, ``decades`` between
-    them, and the held-out errors in percent: ``bias`` (mean signed), ``mean`` (mean absolute) and ``max``."""
+    them, the held-out errors in percent: ``bias`` (mean signed), ``mean`` (mean absolute) and ``max``, and
+    ``converged``, whether the refit's optimiser converged ("yes", "no"; "n/a" where the test did not run)."""
     d = {} if law is None else law.provenance.get("decade_extrapolation", {})
     errors = np.asarray(d.get("errors", []), float)
     return {
@@ -203,6 +204,7 @@ def decade_summary(law: LawFit | None) -> dict[str, float | int | str]:
         "bias": 100 * float(errors.mean()) if errors.size else math.nan,
         "mean": 100 * float(d["mean_error"]) if errors.size else math.nan,
         "max": 100 * float(d["max_error"]) if errors.size else math.nan,
+        "converged": ("yes" if d.get("converged") else "no") if errors.size else "n/a",
     }
 
 

@@ -81,6 +81,9 @@ def test_the_interval_check_lists_unbounded_and_at_zero_coefficients():
     assert presentation.interval_check(at_zero, labels) == {"unbounded": "none", "at_zero": "γ"}
     loose = presentation.interval_check(fit({}, unbounded=["alpha", "gamma"]), labels)
     assert loose["unbounded"] == "α and γ"
+    # an unbounded coefficient is named once, as unbounded, even where its interval also reaches zero
+    both = presentation.interval_check(fit({"gamma": (0.0, 2.0)}, unbounded=["gamma"]), labels)
+    assert both == {"unbounded": "γ", "at_zero": "none"}
     assert set(presentation.interval_check(fit({}, bootstrap={}), labels).values()) == {"not checked"}
     failed = fit({}, unbounded=[], interval_growth_error="ValueError: x")
     assert set(presentation.interval_check(failed, labels).values()) == {"not checked"}

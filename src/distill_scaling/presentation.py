@@ -166,7 +166,7 @@ CHECK = "The interval-growth check (chapter *Can we trust the fit?*)"
 def interval_check(law, labels: Mapping[str, str]) -> dict[str, str]:
     """What the interval-growth check (chapter 03; :func:`distill_scaling.fits.growth_provenance`) found for a
     law fit, as two short lists for the page: ``unbounded``, the coefficients the runs do not bound, and
-    ``at_zero``, those whose interval reaches the fit's bound at zero (:data:`AT_ZERO`), each "none" when
+    ``at_zero``, the others whose interval reaches the fit's bound at zero (:data:`AT_ZERO`), each "none" when
     there is none; both "not checked" when the fit has no check (no bootstrap, a stored fit from before the
     check, or the check failed) and "n/a" without a fit."""
     if law is None:
@@ -178,7 +178,7 @@ def interval_check(law, labels: Mapping[str, str]) -> dict[str, str]:
     at_zero = [
         labels.get(n, n)
         for n, (low, _) in law.params.intervals.items()
-        if n in values and low <= AT_ZERO * values[n]
+        if n in values and n not in prov["unbounded"] and low <= AT_ZERO * values[n]
     ]
     return {
         "unbounded": and_join([labels.get(n, n) for n in prov["unbounded"]]),

@@ -91,6 +91,8 @@ def test_a_recorded_study_counts_its_runs_and_compares_them_with_the_noise(P):
     nums = page(data, P)
     assert nums["dis_n_runs"] == nums["dis_n_design"] == data.n_total == len(rec[rec["teacher"].notna()])
     assert nums["dis_teachers_recorded"] == nums["dis_teachers_total"] == len(TEACHERS)
+    # baselines: those of the design's runs that the supervised design trains (here none: no baselines block)
+    assert nums["dis_baselines_total"] == len(set(design["baseline_key"]) & set(data.support["key"])) == 0
     assert nums["dis_agreement_runs"] == data.n_total and nums["dis_agreement_max"] == 0.0
     assert nums["dis_noise_min"] == nums["dis_noise_max"] == pytest.approx(0.0057)
     assert nums["dis_noise_distilled_configs"] == 10 and nums["dis_resolve_factor"] == 2.0

@@ -407,15 +407,19 @@ def claim_numbers(findings: pd.DataFrame) -> dict[str, float | int | str]:
 
 
 def progress_numbers(data: StudyData) -> dict[str, float | int]:
-    """Runs recorded of the design (distillation runs, teachers, baselines, each protocol), the distillation
-    runs' compute (PFLOP), and how well the teacher's loss measured in the students' runs matches the
-    teacher's record."""
-    p = data.progress
+    """Runs recorded of the design (distillation runs; the teachers and same-token supervised baselines of
+    every block; each protocol), the distillation runs' compute (PFLOP), and how well the teacher's loss
+    measured in the students' runs matches the teacher's record."""
     out: dict[str, float | int] = {"dis_n_runs": data.n_recorded, "dis_n_design": data.n_total}
-    for block in ("teachers", "baselines"):
-        have = len(p) and block in p.index
-        out[f"dis_{block}_recorded"] = int(p.loc[block, "recorded"]) if have else 0
-        out[f"dis_{block}_total"] = int(p.loc[block, "total"]) if have else 0
+    recorded = set(data.records["key"]) if len(data.records) else set()
+    teachers = set(data.design["teacher"].dropna()) if len(data.design) else set()
+    # Baselines the design trains (protocol 1 and the pretraining block compare at equal compute instead).
+    baselines = (
+        set(data.design["baseline_key"].dropna()) & set(data.support["key"]) if len(data.design) else set()
+    )
+    for name, keys in (("teachers", teachers), ("baselines", baselines)):
+        out[f"dis_{name}_recorded"] = len(keys & recorded)
+        out[f"dis_{name}_total"] = len(keys)
     out["dis_compute_pflop"] = (
         float(data.dist.drop_duplicates("key")["flops"].sum()) / 1e15 if len(data.dist) else 0.0
     )

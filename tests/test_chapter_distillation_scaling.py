@@ -371,3 +371,16 @@ def test_teacher_maps_take_the_teacher_loss_from_the_supervised_law():
     share = 100 * np.mean(ch.teacher_map(law, 1e8, 2e9, p2)[2] < 0)  # the default grid
     assert row["distillation ahead (% of the teacher plane)"] == pytest.approx(share)
     plt.close(ch.fig_teacher_maps(law, p2))
+
+
+def test_pretraining_table_lists_the_designed_pairs_of_the_findings_file():
+    found = verdicts.load_findings()
+    row = found[found["id"] == "teacher-pretraining-never-wins"].iloc[0]
+    table = ch.pretraining_frame(found)
+    groups = row["runs"]["designed_groups"]
+    assert len(table) == len(groups) == row["runs"]["paired_groups"]
+    best = row["runs"]["best_group"]
+    mine = table[(table["teacher"] == best["teacher_model"]) & (table["seeds"] == best["seeds"])]
+    assert mine["advantage [90%]"].str.startswith(f"{best['advantage']:+.4f}").any()
+    empty = ch.pretraining_frame(found[found["id"] != "teacher-pretraining-never-wins"])
+    assert empty.empty and "advantage [90%]" in empty.columns

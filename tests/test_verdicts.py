@@ -148,6 +148,8 @@ def test_pretraining_claim_is_judged_on_the_designed_pairs(study, advantage, ver
     assert best["interval"] == pytest.approx(list(comparisons.paired(diffs).interval), abs=1e-9)
     found = verdicts.teacher_pretraining_never_wins(planted, noise)
     assert found.verdict == verdict
+    (group,) = found.extra["runs"]["designed_groups"]  # the planted group, with the laws' number beside it
+    assert group["seeds"] == 4 and group["predicted"] == pytest.approx(found.predicted)
     # beside it, what our laws predict for the same student, tokens and teacher (the teacher's measured loss)
     cs = verdicts.fit_files.load_coefficient_set("ours")
     assert found.predicted == pytest.approx(verdicts.law_advantage_at(best, cs)) and np.isfinite(

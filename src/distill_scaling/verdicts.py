@@ -454,6 +454,8 @@ def teacher_pretraining_never_wins(rec: pd.DataFrame, noise: pd.DataFrame, n_sam
         lo, hi = np.percentile(finite, [100 * (1 - comparisons.LEVEL) / 2, 100 * (1 + comparisons.LEVEL) / 2])
         law_view.update(effect=best, interval=[float(lo), float(hi)], best_plan=where)
     runs = runs_with_pretraining_counted(rec, noise)
+    for g in runs["designed_groups"]:
+        g["predicted"] = law_advantage_at(g, cs)
     extra = {"law": law_view, "runs": runs}
     if "best_group" in runs:
         g = runs["best_group"]
@@ -502,8 +504,9 @@ def runs_with_pretraining_counted(rec: pd.DataFrame, noise: pd.DataFrame | None 
     (supervised - distilled loss) over seeds, with a t interval of the paired differences, or, interpolated,
     one whose spread adds the supervised side's seed noise (:func:`comparisons.seed_noise` of that size, over
     the fewer seeds of the two bracketing points). Returns how many runs were compared (``paired`` of them)
-    and came out ahead, and the group with the largest mean: among the groups paired over two seeds or more
-    (``paired_groups``, designed for this question) where there are any, else among all."""
+    and came out ahead, the groups paired over two seeds or more (``designed_groups``, designed for this
+    question; ``paired_groups`` of them) and the group with the largest mean (``best_group``): among the
+    designed groups where there are any, else among all."""
     noise = comparisons.seed_noise(rec) if noise is None else noise
     plain = rec[rec["teacher"].isna()]
     sup = plain.groupby(["model", "tokens"])["val_loss"].agg(["mean", "count"])
@@ -545,35 +548,42 @@ def runs_with_pretraining_counted(rec: pd.DataFrame, noise: pd.DataFrame | None 
     # Designed: paired over two seeds or more (a lone equal-compute twin can occur by chance in other blocks).
     designed = [g for g in groups if g["paired"].all() and len(g) >= 2]
     out["paired_groups"] = len(designed)
+    out["designed_groups"] = [_group_summary(g, teachers, noise) for g in designed]
     best = max(designed or groups, key=lambda g: g["advantage"].mean(), default=None)
     if best is not None:
-        model = best["model"].iloc[0]
-        a = best["advantage"].to_numpy(float)
-        sd_dist, _ = comparisons.noise_of(noise, model, "distilled")
-        sd_sup, _ = comparisons.noise_of(noise, model, "supervised")
-        if best["paired"].all():
-            c = comparisons.paired(a, sd=None if len(a) >= 2 else math.hypot(sd_dist, sd_sup))
-            interval, se = c.interval, c.sd / math.sqrt(c.n)
-        else:
-            spread_dist = float(a.std(ddof=1)) if len(a) >= 2 else sd_dist
-            se = math.sqrt(spread_dist**2 / len(a) + sd_sup**2 / int(best["sup_seeds"].min()))
-            half = float(stats.norm.ppf((1 + comparisons.LEVEL) / 2)) * se
-            interval = (a.mean() - half, a.mean() + half)
-        t = teachers.loc[best["teacher"].iloc[0]]
-        d_s = float(best["tokens"].iloc[0])
-        out["best_group"] = {
-            "student": model,
-            "student_tokens": d_s,
-            "equal_compute_tokens": d_s + forward_flops(t["model"]) * t["tokens"] / forward_flops(model),
-            "teacher_model": t["model"],
-            "teacher_loss": float(t["val_loss"]),
-            "seeds": len(a),
-            "paired": bool(best["paired"].all()),
-            "advantage": float(a.mean()),
-            "interval": [float(interval[0]), float(interval[1])],
-            "se": float(se),
-        }
+        out["best_group"] = _group_summary(best, teachers, noise)
     return out
+
+
+def _group_summary(g: pd.DataFrame, teachers: pd.DataFrame, noise: pd.DataFrame) -> dict[str, Any]:
+    """One group of :func:`runs_with_pretraining_counted` (a student, its tokens and teacher, over seeds):
+    the mean advantage with its interval (paired t, or interpolated with both sides' seed noise)."""
+    model = g["model"].iloc[0]
+    a = g["advantage"].to_numpy(float)
+    sd_dist, _ = comparisons.noise_of(noise, model, "distilled")
+    sd_sup, _ = comparisons.noise_of(noise, model, "supervised")
+    if g["paired"].all():
+        c = comparisons.paired(a, sd=None if len(a) >= 2 else math.hypot(sd_dist, sd_sup))
+        interval, se = c.interval, c.sd / math.sqrt(c.n)
+    else:
+        spread_dist = float(a.std(ddof=1)) if len(a) >= 2 else sd_dist
+        se = math.sqrt(spread_dist**2 / len(a) + sd_sup**2 / int(g["sup_seeds"].min()))
+        half = float(stats.norm.ppf((1 + comparisons.LEVEL) / 2)) * se
+        interval = (a.mean() - half, a.mean() + half)
+    t = teachers.loc[g["teacher"].iloc[0]]
+    d_s = float(g["tokens"].iloc[0])
+    return {
+        "student": model,
+        "student_tokens": d_s,
+        "equal_compute_tokens": d_s + forward_flops(t["model"]) * t["tokens"] / forward_flops(model),
+        "teacher_model": t["model"],
+        "teacher_loss": float(t["val_loss"]),
+        "seeds": len(a),
+        "paired": bool(g["paired"].all()),
+        "advantage": float(a.mean()),
+        "interval": [float(interval[0]), float(interval[1])],
+        "se": float(se),
+    }
 
 
 def _inside(ranges, law: str, what: str, value: float) -> bool:

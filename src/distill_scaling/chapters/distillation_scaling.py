@@ -704,6 +704,34 @@ def protocol3_frame(p3: pd.DataFrame) -> pd.DataFrame:
     return out.set_index(["student", "M* multiple", "D_S", "teacher"])
 
 
+def pretraining_frame(findings: pd.DataFrame) -> pd.DataFrame:
+    """The designed pairs of the pretraining claim (``runs.designed_groups`` of its finding): per student,
+    teacher and student tokens, the supervised tokens at the same total compute (teacher training counted),
+    the seeds, the mean advantage (supervised - distilled loss) with its paired interval and what our fitted
+    laws give for the same runs. Empty (with its columns) where the file has none."""
+    columns = ["student", "teacher", "D_S", "supervised D", "seeds", "advantage [90%]", "our laws"]
+    row = findings[findings["id"] == "teacher-pretraining-never-wins"] if len(findings) else findings
+    runs = row["runs"].iloc[0] if len(row) and "runs" in row else None
+    groups = runs.get("designed_groups", []) if isinstance(runs, dict) else []
+    if not groups:
+        return pd.DataFrame(columns=columns)
+    groups = sorted(groups, key=lambda g: (g["student"], g["teacher_model"], g["student_tokens"]))
+    out = pd.DataFrame(
+        {
+            "student": [g["student"] for g in groups],
+            "teacher": [g["teacher_model"] for g in groups],
+            "D_S": [num(g["student_tokens"]) for g in groups],
+            "supervised D": [num(g["equal_compute_tokens"]) for g in groups],
+            "seeds": [int(g["seeds"]) for g in groups],
+            "advantage [90%]": [
+                f"{g['advantage']:+.4f} [{g['interval'][0]:+.4f}, {g['interval'][1]:+.4f}]" for g in groups
+            ],
+            "our laws": ["n/a" if g.get("predicted") is None else f"{g['predicted']:+.4f}" for g in groups],
+        }
+    )
+    return out
+
+
 def gap_frame(gap: pd.DataFrame) -> pd.DataFrame:
     """The capacity-gap table for display (:func:`distill_scaling.distillation_study.capacity_gap`)."""
     cols = [

@@ -495,8 +495,7 @@ def fit_runs(dist: pd.DataFrame) -> pd.DataFrame:
     """The runs the law is fitted to: every recorded distillation run once, with its teacher's loss
     (``key, n_params, tokens, teacher_loss, val_loss``) and ``budget``, the protocol-1 student budget its
     student compute lies on (NaN where none; the largest where blocks differ), which picks the decade test's
-    held-out runs
-    (:func:`distill_scaling.fits.decade_extrapolation`)."""
+    held-out runs (:func:`distill_scaling.fits.decade_extrapolation`)."""
     d = unique_runs(dist).dropna(subset=["teacher_loss", "val_loss"])
     out = d[["key", "n_params", "tokens", "teacher_loss", "val_loss"]].reset_index(drop=True)
     budget = (

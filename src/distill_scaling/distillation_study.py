@@ -498,8 +498,5 @@ def fit_runs(dist: pd.DataFrame) -> pd.DataFrame:
     held-out runs (:func:`distill_scaling.fits.decade_extrapolation`)."""
     d = unique_runs(dist).dropna(subset=["teacher_loss", "val_loss"])
     out = d[["key", "n_params", "tokens", "teacher_loss", "val_loss"]].reset_index(drop=True)
-    budget = (
-        dist.groupby("key")["student_budget"].max() if "student_budget" in dist else pd.Series(dtype=float)
-    )
-    out["budget"] = out["key"].map(budget).astype(float)
+    out["budget"] = out["key"].map(dist.groupby("key")["student_budget"].max()).astype(float)
     return out

@@ -371,10 +371,18 @@ PRETRAINING_BUDGET = STUDENT_BUDGETS[0]
 PRETRAINING_SEEDS = tuple(range(8))
 
 
-def pretraining_tokens(student: str, student_tokens: float, teacher: RunSpec) -> int:
+def equal_compute_tokens(
+    student: str, student_tokens: float, teacher_model: str, teacher_tokens: float
+) -> float:
     """Tokens of a supervised run of ``student`` whose training compute equals distilling it on
-    ``student_tokens`` plus training ``teacher`` (3 F D on each side, in the student's forward FLOPs)."""
-    return int(round(student_tokens + forward_flops(teacher.model) * teacher.tokens / forward_flops(student)))
+    ``student_tokens`` plus training ``teacher_model`` on ``teacher_tokens`` (3 F D on each side, in the
+    student's forward FLOPs)."""
+    return student_tokens + forward_flops(teacher_model) * teacher_tokens / forward_flops(student)
+
+
+def pretraining_tokens(student: str, student_tokens: float, teacher: RunSpec) -> int:
+    """:func:`equal_compute_tokens` for ``teacher``'s run, rounded to the whole tokens a run trains on."""
+    return int(round(equal_compute_tokens(student, student_tokens, teacher.model, teacher.tokens)))
 
 
 def equal_compute_supervised(spec: RunSpec) -> RunSpec:

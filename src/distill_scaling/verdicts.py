@@ -518,13 +518,13 @@ def runs_with_pretraining_counted(rec: pd.DataFrame, noise: pd.DataFrame | None 
         if r.teacher not in teachers.index or r.model not in sup.index.get_level_values(0):
             continue
         t = teachers.loc[r.teacher]
-        tokens = r.tokens + forward_flops(t["model"]) * t["tokens"] / forward_flops(r.model)
+        tokens = study.equal_compute_tokens(r.model, r.tokens, t["model"], t["tokens"])
         twin = (r.model, r.split, r.seed, r.data_seed, int(round(tokens)))
         if twin in exact.index:
             advantage = float(exact.loc[twin]) - r.val_loss
             rows.append(
-                {"model": r.model, "tokens": r.tokens, "teacher": r.teacher, "advantage": advantage,
-                 "sup_seeds": 1, "paired": True}
+                {"model": r.model, "tokens": r.tokens, "teacher": r.teacher, "equal_tokens": tokens,
+                 "advantage": advantage, "sup_seeds": 1, "paired": True}
             )  # fmt: skip
             continue
         curve = sup.loc[r.model]
@@ -535,8 +535,8 @@ def runs_with_pretraining_counted(rec: pd.DataFrame, noise: pd.DataFrame | None 
         k = int(np.clip(np.searchsorted(x, math.log10(tokens)), 1, len(x) - 1))
         seeds = int(min(curve["count"].iloc[k - 1], curve["count"].iloc[k]))
         rows.append(
-            {"model": r.model, "tokens": r.tokens, "teacher": r.teacher, "advantage": loss - r.val_loss,
-             "sup_seeds": seeds, "paired": False}
+            {"model": r.model, "tokens": r.tokens, "teacher": r.teacher, "equal_tokens": tokens,
+             "advantage": loss - r.val_loss, "sup_seeds": seeds, "paired": False}
         )  # fmt: skip
     d = pd.DataFrame(rows)
     out: dict[str, Any] = {
@@ -549,8 +549,10 @@ def runs_with_pretraining_counted(rec: pd.DataFrame, noise: pd.DataFrame | None 
     designed = [g for g in groups if g["paired"].all() and len(g) >= 2]
     out["paired_groups"] = len(designed)
     out["designed_groups"] = [_group_summary(g, teachers, noise) for g in designed]
-    best = max(designed or groups, key=lambda g: g["advantage"].mean(), default=None)
-    if best is not None:
+    if designed:
+        out["best_group"] = dict(max(out["designed_groups"], key=lambda s: s["advantage"]))
+    elif groups:
+        best = max(groups, key=lambda g: g["advantage"].mean())
         out["best_group"] = _group_summary(best, teachers, noise)
     return out
 
@@ -571,11 +573,10 @@ def _group_summary(g: pd.DataFrame, teachers: pd.DataFrame, noise: pd.DataFrame)
         half = float(stats.norm.ppf((1 + comparisons.LEVEL) / 2)) * se
         interval = (a.mean() - half, a.mean() + half)
     t = teachers.loc[g["teacher"].iloc[0]]
-    d_s = float(g["tokens"].iloc[0])
     return {
         "student": model,
-        "student_tokens": d_s,
-        "equal_compute_tokens": d_s + forward_flops(t["model"]) * t["tokens"] / forward_flops(model),
+        "student_tokens": float(g["tokens"].iloc[0]),
+        "equal_compute_tokens": float(g["equal_tokens"].iloc[0]),
         "teacher_model": t["model"],
         "teacher_loss": float(t["val_loss"]),
         "seeds": len(a),

@@ -412,11 +412,9 @@ def progress_numbers(data: StudyData) -> dict[str, float | int]:
     measured in the students' runs matches the teacher's record."""
     out: dict[str, float | int] = {"dis_n_runs": data.n_recorded, "dis_n_design": data.n_total}
     recorded = set(data.records["key"]) if len(data.records) else set()
-    teachers = set(data.design["teacher"].dropna()) if len(data.design) else set()
+    teachers = set(data.design["teacher"].dropna())
     # Baselines the design trains (protocol 1 and the pretraining block compare at equal compute instead).
-    baselines = (
-        set(data.design["baseline_key"].dropna()) & set(data.support["key"]) if len(data.design) else set()
-    )
+    baselines = set(data.design["baseline_key"].dropna()) & set(data.support["key"])
     for name, keys in (("teachers", teachers), ("baselines", baselines)):
         out[f"dis_{name}_recorded"] = len(keys & recorded)
         out[f"dis_{name}_total"] = len(keys)
